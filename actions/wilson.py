@@ -1,0 +1,47 @@
+"""Wilson plaquette action ``S_W = (beta/N) sum_x sum_{mu<nu} Re Tr(1 - U_{mu nu}(x))``.
+
+K. G. Wilson, Phys. Rev. D 10 (1974) 2445; ``beta = 2N/g^2``. For U(1) (N = 1) this is
+``beta sum (1 - cos theta_p)``. Closed-form force: in ``U_mu(x)`` the action is
+``-(beta/N) Re Tr(U_mu A_mu) + const`` with the staple sum ``A_mu``, so
+``dS/dw_a = -(beta/N) Re Tr(i T_a U_mu A_mu)`` and ``F_mu = (beta/2N) Pi(U_mu A_mu)``.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from lqcd_hmc.action import Action
+from lqcd_hmc.field import GaugeField
+from lqcd_hmc.loops import plaquette_re_trace, plaquette_staples
+
+
+class Wilson(Action):
+    name = "wilson"
+
+    def __init__(self, beta: float):
+        self.beta = float(beta)
+
+    def params(self) -> dict:
+        return {"beta": self.beta}
+
+    def density(self, field: GaugeField) -> Tensor:
+        """``(beta/N) sum_{mu<nu} Re Tr(1 - U_{mu nu}(x))`` per site, float64."""
+        links, D, N = field.links, field.D, field.N
+        acc = None
+        for mu in range(D):
+            for nu in range(mu + 1, D):
+                t = (N - plaquette_re_trace(links, mu, nu)).double()
+                acc = t if acc is None else acc + t
+        return (self.beta / N) * acc
+
+    def __call__(self, field: GaugeField) -> Tensor:
+        return self.density(field).flatten(1).sum(1)
+
+    def staples(self, field: GaugeField, mu: int) -> Tensor:
+        return plaquette_staples(field.links, mu)
+
+    def force(self, field: GaugeField) -> Tensor:
+        links = field.links
+        UA = torch.stack([links[:, mu] @ plaquette_staples(links, mu) for mu in range(field.D)],
+                         dim=1)
+        return (self.beta / (2 * field.N)) * field.group.project_algebra(UA)

@@ -1,0 +1,124 @@
+"""The ``Action`` interface and the action registry (DESIGN.md section 4).
+
+An action maps a :class:`GaugeField` to one float64 number per configuration. The HMC force is
+the Lie-algebra derivative ``F = i sum_a (dS/dw_a) T_a`` for ``U -> exp(i w_a T_a) U``; the
+momentum equation is ``dP/dt = -F``.
+
+From autograd: for real S, torch returns ``G = dS/dRe U + i dS/dIm U``, so
+``dS/dw_a = Re Tr(G^dagger i T_a U) = Re Tr(i U G^dagger T_a)``. Writing
+``Pi(M)`` for the traceless anti-Hermitian part of ``M = U G^dagger`` and ``Pi(M) = i m_a T_a``,
+``Re Tr(i M T_a) = Tr(i Pi(M) T_a) = -m_a / 2``, hence ``F = -Pi(U G^dagger) / 2``.
+"""
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import Any, ClassVar, Mapping
+
+import torch
+from torch import Tensor
+
+from .field import GaugeField
+
+ENTRY_POINT_GROUP = "lqcd_hmc.actions"
+
+
+class Action:
+    """Base class. Subclasses set ``name`` and implement ``__call__``; ``force`` comes free."""
+
+    name: ClassVar[str] = ""
+
+    def __call__(self, field: GaugeField) -> Tensor:
+        """Action of each configuration, shape ``(B,)``, float64."""
+        raise NotImplementedError
+
+    def density(self, field: GaugeField) -> Tensor:
+        """Per-site contribution ``(B, *dims)`` whose site sum is the action (optional)."""
+        raise NotImplementedError(f"action {self.name!r} provides no density")
+
+    def force(self, field: GaugeField) -> Tensor:
+        """HMC force ``F = -Pi(U G^dagger) / 2`` from autograd (see module docstring)."""
+        return autograd_force(self, field)
+
+    def staples(self, field: GaugeField, mu: int) -> Tensor:
+        """``A_mu(x)`` with ``S = const - (beta/N) sum_x Re Tr(U_mu(x) A_mu(x))`` in U_mu(x)
+        (only for actions linear in each link; used by the heatbath)."""
+        raise NotImplementedError(f"action {self.name!r} is not linear in each link and "
+                                  "provides no staples; the heatbath cannot update it")
+
+    @property
+    def has_staples(self) -> bool:
+        return type(self).staples is not Action.staples
+
+    def params(self) -> dict[str, Any]:
+        """Parameters that rebuild the action with :func:`build`."""
+        return {}
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, **self.params()}
+
+    def __add__(self, other: "Action") -> "SumAction":
+        return SumAction([*_terms(self), *_terms(other)])
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        return f"{type(self).__name__}({args})"
+
+
+class SumAction(Action):
+    """``S = sum_i S_i``; its terms can go on different time scales of the integrator."""
+
+    name = "sum"
+
+    def __init__(self, terms: list[Action]):
+        if not terms:
+            raise ValueError("a sum of actions needs at least one term")
+        self.terms = list(terms)
+
+    def __call__(self, field: GaugeField) -> Tensor:
+        return sum(t(field) for t in self.terms)
+
+    def force(self, field: GaugeField) -> Tensor:
+        return sum(t.force(field) for t in self.terms)
+
+    def params(self) -> dict[str, Any]:
+        return {"terms": [t.config() for t in self.terms]}
+
+
+def _terms(a: Action) -> list[Action]:
+    return a.terms if isinstance(a, SumAction) else [a]
+
+
+def autograd_force(action: Action, field: GaugeField) -> Tensor:
+    """The force of any differentiable action, ``F = -Pi(U G^dagger)/2``, ``G = dS/dU*``-style
+    gradient from ``torch.autograd``."""
+    with torch.enable_grad():
+        links = field.links.detach().requires_grad_(True)
+        S = action(field.with_links(links)).sum()
+        (G,) = torch.autograd.grad(S, links)
+    return -0.5 * field.group.project_algebra(links.detach() @ G.mH)
+
+
+# -- registry ---------------------------------------------------------------------------------
+def available() -> dict[str, Any]:
+    """Registered action names -> entry points (group ``lqcd_hmc.actions``)."""
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def build(config: Mapping[str, Any]) -> Action:
+    """Build an action from ``{"name": ..., **parameters}``; names come from entry points, so a
+    third-party package registers its own actions without touching this one."""
+    config = dict(config)
+    name = config.pop("name", None)
+    if name is None:
+        raise ValueError("action config needs a 'name'")
+    if name == "sum":
+        return SumAction([build(t) for t in config.pop("terms", [])])
+    registry = available()
+    if name not in registry:
+        known = ", ".join(sorted(registry)) or "none (is the package installed?)"
+        raise ValueError(f"unknown action {name!r}; registered actions: {known}")
+    cls = registry[name].load()
+    try:
+        return cls(**config)
+    except TypeError as exc:
+        raise ValueError(f"bad parameters for action {name!r}: {exc}") from None

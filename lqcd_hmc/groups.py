@@ -1,0 +1,245 @@
+"""Gauge groups SU(N) (N >= 2) and U(1): algebra, exponential map, random elements.
+
+Conventions (DESIGN.md section 3):
+- Generators ``T_a`` are Hermitian, traceless for SU(N), normalised ``Tr(T_a T_b) = delta_ab / 2``
+  (the generalised Gell-Mann matrices divided by 2). For U(1) the single generator is
+  ``T = 1/sqrt(2)`` so that the same normalisation, and ``H = -Tr P^2 = p^2/2``, hold.
+- Algebra elements are anti-Hermitian matrices ``X = i w_a T_a`` (traceless for SU(N)).
+- All functions act on the last two axes and broadcast over any leading axes.
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import torch
+from torch import Tensor
+
+
+class Group:
+    """A compact matrix Lie group of N x N unitary matrices."""
+
+    name: str
+    N: int
+    n_generators: int
+
+    # -- algebra ------------------------------------------------------------------------------
+    def generators(self, dtype: torch.dtype = torch.complex128, device=None) -> Tensor:
+        """The ``(n_generators, N, N)`` Hermitian generators ``T_a``."""
+        return _generators(self.name, self.N).to(dtype=dtype, device=device)
+
+    def project_algebra(self, M: Tensor) -> Tensor:
+        """Anti-Hermitian (and, for SU(N), traceless) part of ``M``."""
+        raise NotImplementedError
+
+    def to_coords(self, X: Tensor) -> Tensor:
+        """Real coordinates ``w_a`` of ``X = i w_a T_a``: ``w_a = 2 Im Tr(X T_a)``."""
+        T = self.generators(X.dtype, X.device)
+        return 2.0 * torch.einsum("...ij,aji->...a", X, T).imag
+
+    def from_coords(self, w: Tensor, dtype: torch.dtype = torch.complex128) -> Tensor:
+        """``X = i w_a T_a`` for real coordinates ``w`` of shape ``(..., n_generators)``."""
+        T = self.generators(dtype, w.device)
+        return 1j * torch.einsum("...a,aij->...ij", w.to(T.dtype), T)
+
+    def exp(self, X: Tensor) -> Tensor:
+        """Exponential map of algebra elements (differentiable)."""
+        return torch.linalg.matrix_exp(X)
+
+    # -- group elements -----------------------------------------------------------------------
+    def identity(self, shape: tuple[int, ...], dtype=torch.complex128, device=None) -> Tensor:
+        eye = torch.eye(self.N, dtype=dtype, device=device)
+        return eye.expand(*shape, self.N, self.N).clone()
+
+    def random_haar(self, shape: tuple[int, ...], generator: torch.Generator | None = None,
+                    dtype=torch.complex128, device=None) -> Tensor:
+        raise NotImplementedError
+
+    def random_near_identity(self, shape: tuple[int, ...], eps: float,
+                             generator: torch.Generator | None = None,
+                             dtype=torch.complex128, device=None) -> Tensor:
+        """``exp(i eps w_a T_a)`` with ``w_a ~ N(0, 1)``."""
+        w = torch.randn(*shape, self.n_generators, generator=generator, dtype=torch.float64,
+                        device=device)
+        return self.exp(self.from_coords(eps * w, dtype))
+
+    def reunitarize(self, U: Tensor) -> Tensor:
+        """Nearest group element (projects away rounding drift)."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Group) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+
+class SU(Group):
+    """SU(N), N >= 2. Closed-form exponentials for N = 2 (Pauli) and N = 3 (Cayley-Hamilton)."""
+
+    def __init__(self, N: int):
+        if N < 2:
+            raise ValueError(f"SU(N) needs N >= 2, got N = {N}")
+        self.N = N
+        self.name = f"SU({N})"
+        self.n_generators = N * N - 1
+
+    def project_algebra(self, M: Tensor) -> Tensor:
+        A = 0.5 * (M - M.mH)
+        tr = torch.diagonal(A, dim1=-2, dim2=-1).sum(-1) / self.N
+        return A - tr[..., None, None] * torch.eye(self.N, dtype=M.dtype, device=M.device)
+
+    def exp(self, X: Tensor) -> Tensor:
+        if self.N == 2:
+            return _exp_su2(X)
+        if self.N == 3:
+            return _exp_su3(X)
+        return torch.linalg.matrix_exp(X)
+
+    def random_haar(self, shape, generator=None, dtype=torch.complex128, device=None) -> Tensor:
+        """Haar measure: QR of a complex Gaussian matrix with the phases of ``diag R`` removed
+        (Mezzadri, Notices AMS 54 (2007) 592), then divided by ``det^(1/N)``."""
+        g = torch.randn(*shape, self.N, self.N, 2, generator=generator, dtype=torch.float64,
+                        device=device)
+        Z = torch.complex(g[..., 0], g[..., 1])
+        Q, R = torch.linalg.qr(Z)
+        d = torch.diagonal(R, dim1=-2, dim2=-1)
+        Q = Q * (d / d.abs())[..., None, :]
+        return _fix_det(Q).to(dtype)
+
+    def reunitarize(self, U: Tensor) -> Tensor:
+        if self.N == 3:
+            return _reunitarize_su3(U)
+        W, _, Vh = torch.linalg.svd(U)
+        return _fix_det(W @ Vh)
+
+
+class U1(Group):
+    """U(1) as 1 x 1 complex matrices; generator ``T = 1/sqrt(2)``."""
+
+    def __init__(self) -> None:
+        self.N = 1
+        self.name = "U(1)"
+        self.n_generators = 1
+
+    def project_algebra(self, M: Tensor) -> Tensor:
+        return 0.5 * (M - M.conj())
+
+    def exp(self, X: Tensor) -> Tensor:
+        return torch.polar(torch.ones_like(X.imag), X.imag)
+
+    def random_haar(self, shape, generator=None, dtype=torch.complex128, device=None) -> Tensor:
+        phi = 2 * math.pi * torch.rand(*shape, 1, 1, generator=generator, dtype=torch.float64,
+                                       device=device)
+        return torch.polar(torch.ones_like(phi), phi).to(dtype)
+
+    def reunitarize(self, U: Tensor) -> Tensor:
+        return U / U.abs()
+
+
+def get_group(name: str | Group) -> Group:
+    """``"SU(3)"``, ``"su3"``, ``"SU3"``, ``"U(1)"``, ``"u1"`` -> group object."""
+    if isinstance(name, Group):
+        return name
+    key = name.strip().lower().replace("(", "").replace(")", "").replace(" ", "")
+    if key == "u1":
+        return U1()
+    if key.startswith("su") and key[2:].isdigit():
+        return SU(int(key[2:]))
+    raise ValueError(f"unknown gauge group {name!r} (use 'SU(N)' with N >= 2 or 'U(1)')")
+
+
+# ---------------------------------------------------------------------------------------------
+@lru_cache(maxsize=None)
+def _generators(name: str, N: int) -> Tensor:
+    if N == 1:
+        return torch.full((1, 1, 1), 1 / math.sqrt(2), dtype=torch.complex128)
+    gens = []
+    for j in range(N):  # off-diagonal symmetric and antisymmetric
+        for k in range(j + 1, N):
+            S = torch.zeros(N, N, dtype=torch.complex128)
+            S[j, k] = S[k, j] = 0.5
+            A = torch.zeros(N, N, dtype=torch.complex128)
+            A[j, k], A[k, j] = -0.5j, 0.5j
+            gens += [S, A]
+    for l in range(1, N):  # diagonal (Cartan) generators
+        D = torch.zeros(N, N, dtype=torch.complex128)
+        D[torch.arange(l), torch.arange(l)] = 1.0
+        D[l, l] = -l
+        gens.append(D / math.sqrt(2 * l * (l + 1)))
+    return torch.stack(gens)
+
+
+def _fix_det(U: Tensor) -> Tensor:
+    """Divide a unitary matrix by the principal N-th root of its determinant."""
+    N = U.shape[-1]
+    phase = torch.angle(torch.linalg.det(U)) / N
+    return U * torch.polar(torch.ones_like(phase), -phase)[..., None, None].to(U.dtype)
+
+
+def _exp_su2(X: Tensor) -> Tensor:
+    """``exp(X) = cos(a) 1 + sin(a)/a X`` with ``a^2 = -Tr(X^2)/2`` for X in su(2)."""
+    a2 = (-0.5 * torch.einsum("...ij,...ji->...", X, X).real).clamp_min(0)
+    a = torch.sqrt(a2)
+    eye = torch.eye(2, dtype=X.dtype, device=X.device)
+    c = torch.cos(a).to(X.dtype)[..., None, None]
+    s = torch.sinc(a / math.pi).to(X.dtype)[..., None, None]
+    return c * eye + s * X
+
+
+def _exp_su3(X: Tensor) -> Tensor:
+    """Cayley-Hamilton exponential ``exp(iQ) = f0 + f1 Q + f2 Q^2`` for ``X = iQ`` in su(3),
+    Morningstar and Peardon, Phys. Rev. D 69 (2004) 054501, eqs. (23)-(34); Taylor series for
+    ``|Q| < 1e-3`` where the closed form loses digits."""
+    Q = -1j * X
+    Q2 = Q @ Q
+    c1 = 0.5 * torch.diagonal(Q2, dim1=-2, dim2=-1).sum(-1).real
+    c0 = (torch.einsum("...ij,...ji->...", Q2, Q).real / 3.0)
+    small = c1 < 1e-6
+    c1s = torch.where(small, torch.ones_like(c1), c1)
+    c0s = torch.where(small, torch.zeros_like(c0), c0)
+    neg = c0s < 0
+    c0a = c0s.abs()
+    c0max = 2.0 * (c1s / 3.0) ** 1.5
+    theta = torch.acos(torch.clamp(c0a / c0max, -1.0, 1.0))
+    u = torch.sqrt(c1s / 3.0) * torch.cos(theta / 3.0)
+    w = torch.sqrt(c1s) * torch.sin(theta / 3.0)
+    u2, w2 = u * u, w * w
+    cw = torch.cos(w)
+    xi0 = torch.sinc(w / math.pi)
+    e2iu = torch.polar(torch.ones_like(u), 2 * u)
+    emiu = torch.polar(torch.ones_like(u), -u)
+    h0 = (u2 - w2) * e2iu + emiu * (8 * u2 * cw + 2j * u * (3 * u2 + w2) * xi0)
+    h1 = 2 * u * e2iu - emiu * (2 * u * cw - 1j * (3 * u2 - w2) * xi0)
+    h2 = e2iu - emiu * (cw + 3j * u * xi0)
+    den = 9 * u2 - w2
+    f0, f1, f2 = h0 / den, h1 / den, h2 / den
+    # c0 < 0: f_j(-c0) = (-1)^j conj(f_j(c0))
+    f0 = torch.where(neg, f0.conj(), f0)
+    f1 = torch.where(neg, -f1.conj(), f1)
+    f2 = torch.where(neg, f2.conj(), f2)
+    # Taylor branch, from Q^3 = c1 Q + c0: exp(iQ) to order Q^6 (error < |Q|^7/7! < 1e-24)
+    f0t = 1 - 1j * c0 / 6 + 1j * c0 * c1 / 120 - c0 * c0 / 720
+    f1t = 1j * (1 - c1 / 6 + c1 * c1 / 120) + c0 / 24 - c0 * c1 / 360
+    f2t = -0.5 + c1 / 24 + 1j * c0 / 120 - c1 * c1 / 720
+    f0 = torch.where(small, f0t.to(f0.dtype), f0)
+    f1 = torch.where(small, f1t.to(f1.dtype), f1)
+    f2 = torch.where(small, f2t.to(f2.dtype), f2)
+    dt = X.dtype
+    eye = torch.eye(3, dtype=dt, device=X.device)
+    return (f0.to(dt)[..., None, None] * eye + f1.to(dt)[..., None, None] * Q
+            + f2.to(dt)[..., None, None] * Q2)
+
+
+def _reunitarize_su3(U: Tensor) -> Tensor:
+    """Gram-Schmidt on the first two rows, third row ``conj(r0 x r1)`` (det = 1)."""
+    r0 = U[..., 0, :]
+    r0 = r0 / torch.linalg.vector_norm(r0, dim=-1, keepdim=True)
+    r1 = U[..., 1, :]
+    r1 = r1 - (r0.conj() * r1).sum(-1, keepdim=True) * r0
+    r1 = r1 / torch.linalg.vector_norm(r1, dim=-1, keepdim=True)
+    r2 = torch.linalg.cross(r0, r1).conj()
+    return torch.stack([r0, r1, r2], dim=-2)

@@ -1,0 +1,103 @@
+import math
+
+import pytest
+import torch
+
+from lqcd_hmc.groups import SU, U1, get_group
+
+
+@pytest.mark.parametrize("G", [SU(2), SU(3), SU(4), SU(5), U1()])
+def test_generators_normalised_hermitian_traceless(G):
+    T = G.generators()
+    n = G.n_generators
+    assert T.shape == (n, G.N, G.N)
+    gram = torch.einsum("aij,bji->ab", T, T)
+    assert torch.allclose(gram, 0.5 * torch.eye(n, dtype=gram.dtype), atol=1e-15)
+    assert torch.allclose(T, T.mH)
+    if isinstance(G, SU):
+        assert torch.diagonal(T, dim1=-2, dim2=-1).sum(-1).abs().max() < 1e-15
+
+
+@pytest.mark.parametrize("G", [SU(2), SU(3), SU(4), U1()])
+def test_coords_roundtrip_and_projection(G):
+    g = torch.Generator().manual_seed(3)
+    w = torch.randn(50, G.n_generators, generator=g, dtype=torch.float64)
+    X = G.from_coords(w)
+    assert torch.allclose(G.to_coords(X), w, atol=1e-14)
+    assert torch.allclose(G.project_algebra(X), X, atol=1e-15)  # already in the algebra
+    M = torch.randn(50, G.N, G.N, 2, generator=g, dtype=torch.float64)
+    A = G.project_algebra(torch.complex(M[..., 0], M[..., 1]))
+    assert torch.allclose(A, -A.mH)
+    assert torch.allclose(G.project_algebra(A), A)
+
+
+@pytest.mark.parametrize("G", [SU(2), SU(3)])
+@pytest.mark.parametrize("scale", [1e-7, 1e-4, 1e-3, 0.1, 1.0, 3.0])
+def test_closed_form_exp_matches_pade(G, scale):
+    """Closed forms (Pauli for SU(2), Cayley-Hamilton for SU(3)) agree with torch's Pade
+    matrix exponential to 1e-14 in complex128, across the small-|X| Taylor branch too."""
+    g = torch.Generator().manual_seed(int(1 / scale) % 1000)
+    X = G.from_coords(scale * torch.randn(500, G.n_generators, generator=g, dtype=torch.float64))
+    assert (G.exp(X) - torch.linalg.matrix_exp(X)).abs().max() < 1e-14
+
+
+def test_su3_exp_degenerate_eigenvalues():
+    G = SU(3)
+    g = torch.Generator().manual_seed(5)
+    a = torch.linspace(-3, 3, 201, dtype=torch.float64)
+    for split in (0.0, 1e-12, 1e-6):
+        Q = torch.diag_embed(torch.stack([a, a + split, -2 * a - split], -1)).to(torch.complex128)
+        V = G.random_haar((201,), g)
+        X = 1j * V @ Q @ V.mH
+        assert (G.exp(X) - torch.linalg.matrix_exp(X)).abs().max() < 1e-14
+        # c0 < 0 branch: exp(-X) = exp(X)^dagger
+        assert (G.exp(-X) - G.exp(X).mH).abs().max() < 1e-14
+
+
+@pytest.mark.parametrize("G", [SU(2), SU(3), SU(4), U1()])
+def test_haar_elements_in_group(G):
+    U = G.random_haar((2000,), torch.Generator().manual_seed(7))
+    eye = torch.eye(G.N, dtype=U.dtype)
+    assert (U @ U.mH - eye).abs().max() < 1e-13
+    if isinstance(G, SU):
+        assert (torch.linalg.det(U) - 1).abs().max() < 1e-13
+
+
+@pytest.mark.parametrize("G", [SU(2), SU(3), SU(4)])
+def test_haar_moments(G):
+    """Haar moments: E[Tr U] = 0, E[|Tr U|^2] = 1 (one irreducible representation), and
+    E[|U_11|^2] = 1/N; 4 standard errors."""
+    n = 20000
+    U = G.random_haar((n,), torch.Generator().manual_seed(11))
+    tr = torch.diagonal(U, dim1=-2, dim2=-1).sum(-1)
+    for x, expect in [(tr.real, 0.0), (tr.imag, 0.0), (tr.abs() ** 2, 1.0),
+                      (U[:, 0, 0].abs() ** 2, 1.0 / G.N)]:
+        assert abs(x.mean().item() - expect) < 4 * x.std().item() / math.sqrt(n)
+
+
+@pytest.mark.parametrize("G", [SU(2), SU(3), SU(4), U1()])
+def test_reunitarize(G):
+    g = torch.Generator().manual_seed(13)
+    U = G.random_haar((300,), g)
+    assert torch.allclose(G.reunitarize(U), U, atol=1e-14)  # idempotent on the group
+    noise = torch.randn(300, G.N, G.N, 2, generator=g, dtype=torch.float64)
+    V = G.reunitarize(U + 1e-4 * torch.complex(noise[..., 0], noise[..., 1]))
+    assert (V @ V.mH - torch.eye(G.N, dtype=V.dtype)).abs().max() < 1e-14
+    assert (V - U).abs().max() < 1e-3
+    if isinstance(G, SU):
+        assert (torch.linalg.det(V) - 1).abs().max() < 1e-14
+
+
+def test_near_identity_and_exp_in_group():
+    for G in (SU(2), SU(3), SU(4)):
+        U = G.random_near_identity((100,), 0.5, torch.Generator().manual_seed(1))
+        assert (U @ U.mH - torch.eye(G.N, dtype=U.dtype)).abs().max() < 1e-14
+        assert (torch.linalg.det(U) - 1).abs().max() < 1e-14
+
+
+def test_get_group_names():
+    assert get_group("SU(3)") == SU(3) and get_group("su2") == SU(2)
+    assert get_group("U(1)") == U1()
+    for bad in ("SU(1)", "SO(3)", "foo"):
+        with pytest.raises(ValueError):
+            get_group(bad)

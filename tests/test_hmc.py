@@ -1,0 +1,140 @@
+"""HMC: reversibility, integrator orders, <exp(-dH)> = 1, exact 2D results, batching."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from actions import Wilson
+from helpers import random_field
+from lqcd_hmc import HMC, ChainRNG, GaugeField, Level
+from observables import gamma_method, plaquette
+from observables.exact import plaquette_2d
+
+
+@pytest.mark.parametrize("integrator", ["leapfrog", "omelyan2", "omelyan4"])
+def test_reversibility(integrator):
+    """Forward, flip momenta, forward again: links and momenta return to 1e-10."""
+    f = random_field("SU(3)", 4, eps=0.6)
+    hmc = HMC(Wilson(6.0), integrator=integrator, n_steps=5, tau=1.0)
+    P0 = hmc.momenta(f, ChainRNG(8, 2))
+    g, P1 = hmc.molecular_dynamics(f, P0)
+    assert (g.links - f.links).abs().max() > 0.1  # it moved
+    h, P2 = hmc.molecular_dynamics(g, -P1)
+    assert (h.links - f.links).abs().max() < 1e-10
+    assert (P2 + P0).abs().max() < 1e-10
+
+
+@pytest.mark.parametrize("integrator,steps,order", [
+    ("leapfrog", (32, 64), 2), ("omelyan2", (16, 32), 2), ("omelyan4", (8, 16), 4)])
+def test_energy_violation_scales_with_order(integrator, steps, order):
+    """|dH| ~ eps^order: halving the step divides it by 2^order (log2 ratio within 0.2)."""
+    f = random_field("SU(3)", 4, eps=0.5)
+    dH = []
+    for n in steps:
+        hmc = HMC(Wilson(6.0), integrator=integrator, n_steps=n, tau=1.0)
+        P = hmc.momenta(f, ChainRNG(3, 2))
+        g, P1 = hmc.molecular_dynamics(f, P)
+        dH.append((hmc.hamiltonian(g, P1) - hmc.hamiltonian(f, P)).abs())
+    slope = torch.log2(dH[0] / dH[1])
+    assert torch.all((slope - order).abs() < 0.2), slope
+
+
+def test_multiple_time_scales():
+    """Two levels (S = S1 + S2): reversible, dH = O(eps^2), and the sum action is used in H."""
+    f = random_field("SU(2)", 4, eps=0.5)
+    s1, s2 = Wilson(1.5), Wilson(1.0)
+    dH = []
+    for n in (8, 16):
+        hmc = HMC(levels=[Level(s1, n, "omelyan2"), Level(s2, 2, "leapfrog")], tau=1.0)
+        assert torch.allclose(hmc.action(f), Wilson(2.5)(f))
+        P = hmc.momenta(f, ChainRNG(1, 2))
+        g, P1 = hmc.molecular_dynamics(f, P)
+        dH.append((hmc.hamiltonian(g, P1) - hmc.hamiltonian(f, P)).abs())
+        h, P2 = hmc.molecular_dynamics(g, -P1)
+        assert (h.links - f.links).abs().max() < 1e-10
+    assert hmc.integrator.force_evaluations[1] > hmc.integrator.force_evaluations[0]
+    assert torch.all((torch.log2(dH[0] / dH[1]) - 2).abs() < 0.3)
+
+
+def run_chains(f, hmc, rng, n_therm, n_meas):
+    """Thermalise, then return (plaquette history, exp(-dH) history), shape (B, n_meas)."""
+    for _ in range(n_therm):
+        f, _ = hmc.trajectory(f, rng)
+    plaq, edh = [], []
+    for _ in range(n_meas):
+        f, st = hmc.trajectory(f, rng)
+        plaq.append(plaquette(f))
+        edh.append(st.exp_minus_dH)
+    return f, torch.stack(plaq, 1).numpy(), torch.stack(edh, 1).numpy()
+
+
+def test_exp_minus_dH_is_one():
+    """Creutz's identity <exp(-dH)> = 1, at a coarse step where <dH> is far from 0
+    (3 standard errors, Gamma method over 16 chains)."""
+    rng = ChainRNG(101, 8)
+    f = GaugeField.hot([4, 4, 4, 4], "SU(2)", rng)
+    hmc = HMC(Wilson(2.3), integrator="leapfrog", n_steps=6, tau=1.0)
+    _, _, edh = run_chains(f, hmc, rng, 15, 50)
+    r = gamma_method(edh)
+    dH_mean = -np.log(edh).mean()
+    assert dH_mean > 0.1  # a test that could fail: the integrator error is large
+    assert abs(r.mean - 1) < 3 * r.error, r
+
+
+@pytest.mark.parametrize("group,dims,beta,torus_matters", [
+    ("U(1)", (3, 3), 3.0, True), ("U(1)", (2, 3), 2.0, True), ("SU(2)", (4, 4), 2.0, False),
+    ("SU(2)", (2, 2), 4.0, True)])
+def test_exact_2d_plaquette(group, dims, beta, torus_matters):
+    """2D Wilson theory on a small torus: HMC plaquette = character expansion
+    (observables.exact) within 3 standard errors (Gamma method, tau_int included); the
+    finite-torus value differs from infinite volume, so the torus sum is what is tested."""
+    rng = ChainRNG(7, 32)
+    f = GaugeField.hot(dims, group, rng)
+    hmc = HMC(Wilson(beta), integrator="omelyan2", n_steps=6, tau=1.0)
+    _, plaq, edh = run_chains(f, hmc, rng, 30, 150)
+    exact = plaquette_2d(group, beta, math.prod(dims))
+    infinite = plaquette_2d(group, beta, 10**6)
+    r = gamma_method(plaq)
+    assert r.error < 0.005
+    if torus_matters:  # the data resolve the finite-torus value from the infinite-volume one
+        assert abs(exact - infinite) > 6 * r.error
+    assert abs(r.mean - exact) < 3 * r.error, (r, exact)
+    e = gamma_method(edh)
+    assert abs(e.mean - 1) < 3 * e.error, e
+
+
+def test_batched_chains_equal_single_chains():
+    """Chain b of a batched run is the chain a run with only chain b produces (same seed)."""
+    seed, B = 42, 3
+    hmc = HMC(Wilson(5.8), integrator="omelyan2", n_steps=4, tau=0.5)
+    rng = ChainRNG(seed, B)
+    f = GaugeField.hot([4, 4, 4, 4], "SU(3)", rng)
+    dH = []
+    for _ in range(3):
+        f, st = hmc.trajectory(f, rng)
+        dH.append(st.dH)
+    for b in range(B):
+        rng_b = ChainRNG(seed, [b])
+        g = GaugeField.hot([4, 4, 4, 4], "SU(3)", rng_b)
+        for t in range(3):
+            g, st = hmc.trajectory(g, rng_b)
+            assert torch.allclose(st.dH, dH[t][b:b + 1], rtol=0, atol=1e-11)
+        assert torch.allclose(g.links, f.links[b:b + 1], rtol=0, atol=1e-12)
+
+
+def test_complex64_trajectory_accumulates_in_float64():
+    """complex64 links: H in float64, and the same trajectory as complex128 to single
+    precision."""
+    f = random_field("SU(3)", 4, eps=0.3)
+    hmc = HMC(Wilson(6.0), n_steps=8)
+    P = hmc.momenta(f, ChainRNG(1, 2))
+    dH = {}
+    for dtype in (torch.complex128, torch.complex64):
+        g, P1 = hmc.molecular_dynamics(f.to(dtype=dtype), P.to(dtype))
+        assert g.dtype == dtype
+        dH[dtype] = hmc.hamiltonian(g, P1) - hmc.hamiltonian(f.to(dtype=dtype), P.to(dtype))
+        assert dH[dtype].dtype == torch.float64
+    assert torch.allclose(dH[torch.complex64], dH[torch.complex128], atol=2e-2)
+    g, st = hmc.trajectory(f.to(dtype="complex64"), ChainRNG(2, 2))
+    assert g.dtype == torch.complex64 and g.unitarity_violation().max() < 1e-5
