@@ -21,8 +21,9 @@ from .rng import ChainRNG
 def run_demo(dims: Sequence[int] = (4, 4, 4, 4), beta: float = 6.0, group: str = "SU(3)",
              chains: int = 2, trajectories: int = 20, n_steps: int = 10,
              integrator: str = "omelyan2", seed: int = 1234, as_json: bool = False,
-             out=sys.stdout) -> dict:
+             out=None) -> dict:
     """Run HMC from a cold start; print one line (or JSON record) per trajectory."""
+    out = out or sys.stdout
     rng = ChainRNG(seed, chains)
     field = GaugeField.cold(dims, group, batch=chains)
     hmc = HMC(build({"name": "wilson", "beta": beta}), integrator=integrator, n_steps=n_steps)

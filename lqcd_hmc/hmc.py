@@ -77,8 +77,12 @@ class HMC:
         U, P = self.integrator(field.links, P, field.group, self.tau if tau is None else tau)
         return field.with_links(U), P
 
-    def trajectory(self, field: GaugeField, rng: ChainRNG) -> tuple[GaugeField, TrajectoryStats]:
-        """One HMC trajectory with a Metropolis test per chain."""
+    def trajectory(self, field: GaugeField, rng: ChainRNG, metropolis: bool = True
+                   ) -> tuple[GaugeField, TrajectoryStats]:
+        """One HMC trajectory with a Metropolis test per chain. ``metropolis=False`` accepts
+        every trajectory (molecular-dynamics thermalisation from a cold or hot start, where
+        ``dH`` grows with the volume and HMC would reject everything); the random number
+        is drawn either way, so the chain's stream does not depend on the choice."""
         t0 = time.perf_counter()
         P = self.momenta(field, rng)
         H0 = self.hamiltonian(field, P)
@@ -87,7 +91,7 @@ class HMC:
             new = new.reunitarize()
         dH = self.hamiltonian(new, P) - H0
         r = rng.uniform()
-        accepted = r < torch.exp(-dH)
+        accepted = r < torch.exp(-dH) if metropolis else torch.ones_like(r, dtype=torch.bool)
         mask = accepted.view(-1, *([1] * (field.links.dim() - 1)))
         out = field.with_links(torch.where(mask, new.links, field.links))
         if field.device.type == "cuda":

@@ -138,3 +138,16 @@ def test_complex64_trajectory_accumulates_in_float64():
     assert torch.allclose(dH[torch.complex64], dH[torch.complex128], atol=2e-2)
     g, st = hmc.trajectory(f.to(dtype="complex64"), ChainRNG(2, 2))
     assert g.dtype == torch.complex64 and g.unitarity_violation().max() < 1e-5
+
+
+def test_thermalisation_without_metropolis_accepts_all():
+    """From a cold start dH grows with the volume; metropolis=False accepts regardless, and the
+    random stream is consumed the same way as with the test."""
+    f = GaugeField.cold([4, 4, 4, 4], "SU(3)", batch=2)
+    hmc = HMC(Wilson(6.0), integrator="leapfrog", n_steps=2)
+    rng_a, rng_b = ChainRNG(3, 2), ChainRNG(3, 2)
+    g, st = hmc.trajectory(f, rng_a, metropolis=False)
+    assert torch.all(st.accepted) and torch.all(st.dH > 1)
+    assert plaquette(g).max() < 0.99
+    hmc.trajectory(f, rng_b)
+    assert all(torch.equal(a, b) for a, b in zip(rng_a.get_state(), rng_b.get_state()))
