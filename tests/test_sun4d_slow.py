@@ -15,21 +15,26 @@ REFERENCE = (0.5937, 0.5940)
 @pytest.mark.slow
 def test_su3_beta6_plaquette_8to4():
     """HMC plaquette on 8^4: its 3-sigma interval (Gamma method, tau_int included) overlaps
-    the literature interval, and the error is small enough for that to mean something."""
-    rng = ChainRNG(6, 1)
-    f = GaugeField.cold([8, 8, 8, 8], "SU(3)", batch=1)
+    the literature interval, and the error is small enough for that to mean something.
+
+    Hot start: 8^4 at beta = 6.0 is about 1/T_c wide in every direction, and a cold (ordered)
+    start lingers in a metastable state with a higher plaquette (a trial run from cold gave
+    0.5948(4) after 120 trajectories); the disordered start relaxes to the confined value within
+    ~100 trajectories. The first 10 trajectories are molecular dynamics without Metropolis."""
+    rng = ChainRNG(11, 1)
+    f = GaugeField.hot([8, 8, 8, 8], "SU(3)", rng)
     hmc = HMC(Wilson(6.0), integrator="omelyan2", n_steps=10, tau=1.0)
-    # molecular dynamics first (from a cold 8^4 start dH ~ 10), then HMC; the plaquette relaxes
-    # over ~100 trajectories (40 left a +0.001 bias in a trial run)
-    for n in range(120):
+    for n in range(150):
         f, _ = hmc.trajectory(f, rng, metropolis=n >= 10)
     series, acc = [], []
     for _ in range(250):
         f, st = hmc.trajectory(f, rng)
         series.append(plaquette(f))
-        acc.append(st.accepted.double().mean().item())
+        acc.append(st.accepted)
     r = gamma_method(torch.stack(series, 1).numpy())
-    print(r, "acceptance", sum(acc) / len(acc))
+    acceptance = torch.stack(acc).double().mean().item()
+    print(r, "acceptance", acceptance)
+    assert acceptance > 0.7
     assert r.error < 3e-4
     lo, hi = REFERENCE
     assert r.mean + 3 * r.error > lo and r.mean - 3 * r.error < hi, r
