@@ -24,17 +24,21 @@ def main(threads: int) -> None:
 @click.option("--chains", type=int, default=2, show_default=True)
 @click.option("--trajectories", type=int, default=20, show_default=True)
 @click.option("--steps", type=int, default=10, show_default=True)
+@click.option("--therm", type=int, default=5, show_default=True,
+              help="leading molecular-dynamics trajectories without Metropolis")
 @click.option("--integrator", default="omelyan2", show_default=True)
 @click.option("--seed", type=int, default=1234, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="one JSON record per chain and trajectory")
-def demo(dims, group, beta, chains, trajectories, steps, integrator, seed, as_json) -> None:
+def demo(dims, group, beta, chains, trajectories, steps, therm, integrator, seed, as_json
+         ) -> None:
     """Short Wilson HMC run printing plaquette, dH and acceptance per trajectory."""
     from .demo import run_demo
 
     try:
         dims = [int(x) for x in dims.split(",")]
-        if chains < 1 or trajectories < 1:
-            raise ValueError("--chains and --trajectories must be >= 1")
-        run_demo(dims, beta, group, chains, trajectories, steps, integrator, seed, as_json)
+        if chains < 1 or trajectories < 1 or therm < 0:
+            raise ValueError("--chains and --trajectories must be >= 1, --therm >= 0")
+        run_demo(dims, beta, group, chains, trajectories, steps, therm, integrator, seed,
+                 as_json)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None

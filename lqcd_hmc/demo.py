@@ -6,6 +6,7 @@ run card will name it.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import Sequence
 
@@ -19,10 +20,12 @@ from .rng import ChainRNG
 
 
 def run_demo(dims: Sequence[int] = (4, 4, 4, 4), beta: float = 6.0, group: str = "SU(3)",
-             chains: int = 2, trajectories: int = 20, n_steps: int = 10,
+             chains: int = 2, trajectories: int = 20, n_steps: int = 10, therm: int = 5,
              integrator: str = "omelyan2", seed: int = 1234, as_json: bool = False,
              out=None) -> dict:
-    """Run HMC from a cold start; print one line (or JSON record) per trajectory."""
+    """Run HMC from a cold start; print one line (or JSON record) per trajectory. The first
+    ``therm`` trajectories are molecular dynamics without Metropolis (marked ``md``), since from
+    a cold start dH is large; the summary covers the Metropolis trajectories."""
     out = out or sys.stdout
     rng = ChainRNG(seed, chains)
     field = GaugeField.cold(dims, group, batch=chains)
@@ -33,23 +36,24 @@ def run_demo(dims: Sequence[int] = (4, 4, 4, 4), beta: float = 6.0, group: str =
               f"{integrator} with {n_steps} steps, tau=1", file=out)
         print(f"{'traj':>4} {'chain':>5} {'plaquette':>10} {'dH':>10} {'acc':>4} {'sec':>6}",
               file=out)
-    for n in range(trajectories):
-        field, st = hmc.trajectory(field, rng)
+    for n in range(therm + trajectories):
+        md = n < therm
+        field, st = hmc.trajectory(field, rng, metropolis=not md)
         plaq = average_plaquette(field.links).tolist()
         dH, acc = st.dH.tolist(), st.accepted.tolist()
         for b in range(chains):
             rec = {"trajectory": n, "chain": b, "plaquette": plaq[b], "dH": dH[b],
-                   "accepted": bool(acc[b]), "seconds": st.seconds}
-            records.append(rec)
+                   "accepted": bool(acc[b]), "metropolis": not md, "seconds": st.seconds}
+            if not md:
+                records.append(rec)
             if as_json:
                 print(json.dumps(rec), file=out)
             else:
-                print(f"{n:4d} {b:5d} {plaq[b]:10.6f} {dH[b]:10.5f} {int(acc[b]):4d} "
+                print(f"{n:4d} {b:5d} {plaq[b]:10.6f} {dH[b]:10.5f} {'md' if md else int(acc[b]):>4} "
                       f"{st.seconds:6.3f}", file=out)
     acc = sum(r["accepted"] for r in records) / len(records)
     summary = {"acceptance": acc,
-               "exp_minus_dH": sum(torch.exp(torch.tensor(-r["dH"])).item() for r in records)
-               / len(records)}
+               "exp_minus_dH": sum(math.exp(-r["dH"]) for r in records) / len(records)}
     if not as_json:
         print(f"# acceptance {acc:.3f}, <exp(-dH)> = {summary['exp_minus_dH']:.4f}", file=out)
     return summary

@@ -8,10 +8,12 @@ from lqcd_hmc.cli import main
 
 def test_demo_runs_and_prints_json():
     res = CliRunner().invoke(main, ["demo", "--dims", "4,4", "--group", "SU(2)", "--beta", "2.0",
-                                    "--trajectories", "3", "--chains", "2", "--json"])
+                                    "--trajectories", "3", "--therm", "1", "--chains", "2",
+                                    "--json"])
     assert res.exit_code == 0, res.output
     recs = [json.loads(line) for line in res.output.splitlines()]
-    assert len(recs) == 6 and {"plaquette", "dH", "accepted"} <= set(recs[0])
+    assert len(recs) == 8 and {"plaquette", "dH", "accepted"} <= set(recs[0])
+    assert [r["metropolis"] for r in recs] == [False] * 2 + [True] * 6
     assert all(0 < r["plaquette"] <= 1 for r in recs)
 
 
