@@ -127,10 +127,6 @@ class GaugeField:
         """Links of direction ``mu``: shape ``(B, *dims, N, N)``."""
         return self.links[:, mu]
 
-    def select(self, chains: Sequence[int] | slice) -> "GaugeField":
-        """A field holding only the given chains."""
-        return self.with_links(self.links[chains])
-
     # -- group operations ---------------------------------------------------------------------
     def gauge_transform(self, O: Tensor) -> "GaugeField":
         """``U_mu(x) -> O(x) U_mu(x) O(x + mu)^dagger`` for ``O`` of shape ``(B, *dims, N, N)``."""

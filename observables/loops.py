@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from lqcd_hmc.field import GaugeField
-from lqcd_hmc.loops import average_plaquette, line, rectangle_re_trace
+from lqcd_hmc.loops import average_plaquette, rectangle_re_trace
 
 
 def plaquette(field: GaugeField) -> Tensor:
@@ -51,9 +51,13 @@ def wilson_loops(field: GaugeField, R: int, T: int, planes: str = "all") -> Tens
 
 
 def polyakov_loop(field: GaugeField) -> Tensor:
-    """``(1/V_s) sum_xs (1/N) Tr prod_t U_{D-1}(xs, t)``, complex, per chain."""
+    """``(1/V_s) sum_xs (1/N) Tr prod_t U_{D-1}(xs, t)``, complex, per chain (the product runs
+    over time slices of the spatial volume, starting at t = 0)."""
     t = field.D - 1
-    L = line(field.links[:, t], t, field.dims[t], field.D)
+    U_t = field.links[:, t]
+    axis = 1 + t
+    L = U_t.select(axis, 0)
+    for k in range(1, field.dims[t]):
+        L = L @ U_t.select(axis, k)
     tr = torch.diagonal(L, dim1=-2, dim2=-1).sum(-1).to(torch.complex128)
-    # every time slice holds the same trace (cyclicity); average all sites anyway
     return tr.flatten(1).mean(1) / field.N
