@@ -12,7 +12,8 @@ from torch import Tensor
 
 from lqcd_hmc.action import Action
 from lqcd_hmc.field import GaugeField
-from lqcd_hmc.loops import plaquette_re_trace, plaquette_staples
+from lqcd_hmc.lattice import shift
+from lqcd_hmc.loops import plaquette, plaquette_re_trace, plaquette_staples
 
 
 class Wilson(Action):
@@ -41,7 +42,17 @@ class Wilson(Action):
         return plaquette_staples(field.links, mu)
 
     def force(self, field: GaugeField) -> Tensor:
-        links = field.links
-        UA = torch.stack([links[:, mu] @ plaquette_staples(links, mu) for mu in range(field.D)],
-                         dim=1)
-        return (self.beta / (2 * field.N)) * field.group.project_algebra(UA)
+        """``F_mu = (beta/2N) Pi(U_mu A_mu)``, building each plaquette once: with
+        ``P = U_{mu nu}(x)`` (mu < nu), ``U_mu A_mu`` collects ``P(x)`` and
+        ``U_nu(x-nu)^dag P(x-nu)^dag U_nu(x-nu)``, and ``U_nu A_nu`` collects ``P(x)^dag`` and
+        ``U_mu(x-mu)^dag P(x-mu) U_mu(x-mu)`` (7 products per plane instead of 2 x 4 for the
+        staples of each link)."""
+        links, D = field.links, field.D
+        M = [torch.zeros_like(links[:, 0]) for _ in range(D)]
+        for mu in range(D):
+            for nu in range(mu + 1, D):
+                U_mu, U_nu = links[:, mu], links[:, nu]
+                P = plaquette(links, mu, nu)
+                M[mu] = M[mu] + P + shift(U_nu.mH @ P.mH @ U_nu, nu, -1, D)
+                M[nu] = M[nu] + P.mH + shift(U_mu.mH @ P @ U_mu, mu, -1, D)
+        return (self.beta / (2 * field.N)) * field.group.project_algebra(torch.stack(M, dim=1))

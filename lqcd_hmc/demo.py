@@ -49,8 +49,9 @@ def run_demo(dims: Sequence[int] = (4, 4, 4, 4), beta: float = 6.0, group: str =
             if as_json:
                 print(json.dumps(rec), file=out)
             else:
-                print(f"{n:4d} {b:5d} {plaq[b]:10.6f} {dH[b]:10.5f} {'md' if md else int(acc[b]):>4} "
-                      f"{st.seconds:6.3f}", file=out)
+                flag = "md" if md else str(int(acc[b]))
+                print(f"{n:4d} {b:5d} {plaq[b]:10.6f} {dH[b]:10.5f} {flag:>4} {st.seconds:6.3f}",
+                      file=out)
     acc = sum(r["accepted"] for r in records) / len(records)
     summary = {"acceptance": acc,
                "exp_minus_dH": sum(math.exp(-r["dH"]) for r in records) / len(records)}

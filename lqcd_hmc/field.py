@@ -69,8 +69,7 @@ class GaugeField:
         """Haar-random links, chain b drawn from generator b of ``rng``."""
         dims, group = check_dims(dims), get_group(group)
         shape = (len(dims), *dims)
-        links = torch.stack([group.random_haar(shape, g, device=rng.device)
-                             for g in rng.generators])
+        links = rng.per_chain(lambda g: group.random_haar(shape, g, device=rng.device))
         return cls(links.to(resolve_dtype(dtype)), group)
 
     @classmethod
@@ -79,8 +78,8 @@ class GaugeField:
         """Links ``exp(i eps w_a T_a)`` with ``w_a ~ N(0, 1)``: a smooth, small-action field."""
         dims, group = check_dims(dims), get_group(group)
         shape = (len(dims), *dims)
-        links = torch.stack([group.random_near_identity(shape, eps, g, device=rng.device)
-                             for g in rng.generators])
+        links = rng.per_chain(
+            lambda g: group.random_near_identity(shape, eps, g, device=rng.device))
         return cls(links.to(resolve_dtype(dtype)), group)
 
     def with_links(self, links: Tensor) -> "GaugeField":
@@ -136,8 +135,8 @@ class GaugeField:
 
     def random_gauge(self, rng: ChainRNG) -> Tensor:
         """A Haar-random gauge transformation ``O(x)``, one per chain."""
-        return torch.stack([self.group.random_haar(self.dims, g, device=self.device)
-                            for g in rng.generators]).to(self.dtype)
+        return rng.per_chain(
+            lambda g: self.group.random_haar(self.dims, g, device=self.device)).to(self.dtype)
 
     def reunitarize(self) -> "GaugeField":
         return self.with_links(self.group.reunitarize(self.links))

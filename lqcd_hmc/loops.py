@@ -4,6 +4,8 @@
 """
 from __future__ import annotations
 
+import math
+
 from torch import Tensor
 
 from .lattice import shift
@@ -22,21 +24,41 @@ def line(U_mu: Tensor, mu: int, length: int, D: int) -> Tensor:
     return out
 
 
+LineCache = dict[tuple[int, int], Tensor]
+
+
+def cached_line(links: Tensor, mu: int, length: int, cache: LineCache | None = None) -> Tensor:
+    """:func:`line` of ``links[:, mu]``, kept in ``cache`` (keyed by direction and length) so
+    that loops sharing a side build it once."""
+    if cache is None:
+        return line(links[:, mu], mu, length, links.shape[1])
+    key = (mu, length)
+    if key not in cache:
+        cache[key] = line(links[:, mu], mu, length, links.shape[1])
+    return cache[key]
+
+
+def rectangle_halves(links: Tensor, mu: int, nu: int, R: int, T: int,
+                     cache: LineCache | None = None) -> tuple[Tensor, Tensor]:
+    """``(L_mu(x) L_nu(x + R mu), L_nu(x) L_mu(x + T nu))`` with straight lines L of R links
+    along mu and T along nu; the R x T loop at x is the first times the second's dagger."""
+    D = links.shape[1]
+    Lm = cached_line(links, mu, R, cache)
+    Ln = cached_line(links, nu, T, cache)
+    return Lm @ shift(Ln, mu, R, D), Ln @ shift(Lm, nu, T, D)
+
+
 def rectangle(links: Tensor, mu: int, nu: int, R: int = 1, T: int = 1) -> Tensor:
     """The R x T loop matrix at x, ``R`` links along ``mu`` then ``T`` along ``nu``:
-    ``L_mu(x) L_nu(x + R mu) L_mu(x + T nu)^dagger L_nu(x)^dagger`` with straight lines L."""
-    D = links.shape[1]
-    Lm = line(links[:, mu], mu, R, D)
-    Ln = line(links[:, nu], nu, T, D)
-    return (Lm @ shift(Ln, mu, R, D)) @ (Ln @ shift(Lm, nu, T, D)).mH
+    ``L_mu(x) L_nu(x + R mu) L_mu(x + T nu)^dagger L_nu(x)^dagger``."""
+    a, b = rectangle_halves(links, mu, nu, R, T)
+    return a @ b.mH
 
 
-def rectangle_re_trace(links: Tensor, mu: int, nu: int, R: int = 1, T: int = 1) -> Tensor:
-    """``Re Tr`` of :func:`rectangle` per site, with two products fewer."""
-    D = links.shape[1]
-    Lm = line(links[:, mu], mu, R, D)
-    Ln = line(links[:, nu], nu, T, D)
-    return real_trace_product(Lm @ shift(Ln, mu, R, D), Ln @ shift(Lm, nu, T, D))
+def rectangle_re_trace(links: Tensor, mu: int, nu: int, R: int = 1, T: int = 1,
+                       cache: LineCache | None = None) -> Tensor:
+    """``Re Tr`` of :func:`rectangle` per site, without the last product."""
+    return real_trace_product(*rectangle_halves(links, mu, nu, R, T, cache))
 
 
 def plaquette(links: Tensor, mu: int, nu: int) -> Tensor:
@@ -75,5 +97,5 @@ def average_plaquette(links: Tensor) -> Tensor:
     D, N = links.shape[1], links.shape[-1]
     total = sum(plaquette_re_trace(links, mu, nu).double().flatten(1).sum(1)
                 for mu in range(D) for nu in range(mu + 1, D))
-    n = links[0, 0, ..., 0, 0].numel() * D * (D - 1) // 2
-    return total / (n * N)
+    n_plaquettes = math.prod(links.shape[2:2 + D]) * D * (D - 1) // 2
+    return total / (n_plaquettes * N)

@@ -8,7 +8,7 @@ of generator states is the run's RNG state and is what checkpoints store.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -38,15 +38,19 @@ class ChainRNG:
     def batch(self) -> int:
         return len(self.chains)
 
+    def per_chain(self, draw: Callable[[torch.Generator], Tensor]) -> Tensor:
+        """``draw(generator_b)`` for every chain b, stacked along a new leading batch axis."""
+        return torch.stack([draw(g) for g in self.generators])
+
     def normal(self, shape: Sequence[int], dtype=torch.float64) -> Tensor:
         """``(B, *shape)`` standard normal numbers, chain b from generator b."""
-        return torch.stack([torch.randn(tuple(shape), generator=g, dtype=dtype, device=self.device)
-                            for g in self.generators])
+        return self.per_chain(lambda g: torch.randn(tuple(shape), generator=g, dtype=dtype,
+                                                    device=self.device))
 
     def uniform(self, shape: Sequence[int] = (), dtype=torch.float64) -> Tensor:
         """``(B, *shape)`` uniform numbers in [0, 1)."""
-        return torch.stack([torch.rand(tuple(shape), generator=g, dtype=dtype, device=self.device)
-                            for g in self.generators])
+        return self.per_chain(lambda g: torch.rand(tuple(shape), generator=g, dtype=dtype,
+                                                   device=self.device))
 
     def get_state(self) -> list[Tensor]:
         return [g.get_state() for g in self.generators]

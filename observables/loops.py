@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from lqcd_hmc.field import GaugeField
-from lqcd_hmc.loops import average_plaquette, rectangle_re_trace
+from lqcd_hmc.loops import LineCache, average_plaquette, rectangle_re_trace
 
 
 def plaquette(field: GaugeField) -> Tensor:
@@ -16,15 +16,16 @@ def plaquette(field: GaugeField) -> Tensor:
     return average_plaquette(field.links)
 
 
-def wilson_loop(field: GaugeField, R: int, T: int, mu: int, nu: int) -> Tensor:
+def wilson_loop(field: GaugeField, R: int, T: int, mu: int, nu: int,
+                cache: LineCache | None = None) -> Tensor:
     """``< Re Tr W >/N`` of the planar loop with ``R`` links along ``mu`` and ``T`` along ``nu``,
-    averaged over all sites."""
+    averaged over all sites; ``cache`` shares straight lines between calls on one field."""
     if mu == nu or not (0 <= mu < field.D and 0 <= nu < field.D):
         raise ValueError(f"Wilson loop needs two different directions in 0..{field.D - 1}, "
                          f"got mu={mu}, nu={nu}")
     if R < 1 or T < 1:
         raise ValueError(f"Wilson loop extents must be >= 1, got R={R}, T={T}")
-    tr = rectangle_re_trace(field.links, mu, nu, R, T).double()
+    tr = rectangle_re_trace(field.links, mu, nu, R, T, cache).double()
     return tr.flatten(1).mean(1) / field.N
 
 
@@ -47,7 +48,8 @@ def wilson_loops(field: GaugeField, R: int, T: int, planes: str = "all") -> Tens
         raise ValueError(f"planes must be 'all', 'temporal' or 'spatial', got {planes!r}")
     if not pairs:
         raise ValueError(f"no {planes} planes in D = {D}")
-    return torch.stack([wilson_loop(field, R, T, m, n) for m, n in pairs]).mean(0)
+    cache: LineCache = {}
+    return torch.stack([wilson_loop(field, R, T, m, n, cache) for m, n in pairs]).mean(0)
 
 
 def polyakov_loop(field: GaugeField) -> Tensor:

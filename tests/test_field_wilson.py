@@ -114,6 +114,9 @@ def test_staples_reproduce_action():
     n_plaq = f.volume * 6
     assert torch.allclose(W(f), 5.5 / 3 * (3 * n_plaq - total / 4), rtol=1e-13)
     assert W.has_staples
+    # and the force is the projected staple product F_mu = (beta/2N) Pi(U_mu A_mu)
+    UA = torch.stack([f[mu] @ W.staples(f, mu) for mu in range(4)], dim=1)
+    assert torch.allclose(W.force(f), 5.5 / 6 * f.group.project_algebra(UA), atol=1e-13)
 
 
 def test_staple_is_covariant():

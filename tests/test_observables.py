@@ -113,3 +113,19 @@ def test_gamma_method_constant_and_bad_input():
     assert r.mean == 1 and r.error == 0
     with pytest.raises(ValueError):
         gamma_method(np.ones(1))
+
+
+def test_exact_2d_formulas_limits():
+    """The character sums themselves: infinite volume gives I1/I0 (U(1)) and I2/I1 (SU(2)); a
+    single-plaquette U(1) torus has U_p = U V U^* V^* = 1 identically."""
+    from scipy.special import iv
+
+    from observables.exact import plaquette_2d
+    for beta in (0.5, 2.0, 5.0):
+        assert math.isclose(plaquette_2d("U(1)", beta, 10**6), iv(1, beta) / iv(0, beta),
+                            rel_tol=1e-12)
+        assert math.isclose(plaquette_2d("SU(2)", beta, 10**6), iv(2, beta) / iv(1, beta),
+                            rel_tol=1e-12)
+        assert math.isclose(plaquette_2d("U(1)", beta, 1), 1.0, rel_tol=1e-12)
+    with pytest.raises(ValueError):
+        plaquette_2d("SU(3)", 1.0, 4)
