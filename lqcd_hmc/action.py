@@ -11,13 +11,13 @@ From autograd: for real S, torch returns ``G = dS/dRe U + i dS/dIm U``, so
 """
 from __future__ import annotations
 
-from importlib.metadata import entry_points
 from typing import Any, ClassVar, Mapping
 
 import torch
 from torch import Tensor
 
 from .field import GaugeField
+from .registry import build_registered, registered
 
 ENTRY_POINT_GROUP = "lqcd_hmc.actions"
 
@@ -101,24 +101,12 @@ def autograd_force(action: Action, field: GaugeField) -> Tensor:
 # -- registry ---------------------------------------------------------------------------------
 def available() -> dict[str, Any]:
     """Registered action names -> entry points (group ``lqcd_hmc.actions``)."""
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    return registered(ENTRY_POINT_GROUP)
 
 
 def build(config: Mapping[str, Any]) -> Action:
-    """Build an action from ``{"name": ..., **parameters}``; names come from entry points, so a
-    third-party package registers its own actions without touching this one."""
-    config = dict(config)
-    name = config.pop("name", None)
-    if name is None:
-        raise ValueError("action config needs a 'name'")
-    if name == "sum":
-        return SumAction([build(t) for t in config.pop("terms", [])])
-    registry = available()
-    if name not in registry:
-        known = ", ".join(sorted(registry)) or "none (is the package installed?)"
-        raise ValueError(f"unknown action {name!r}; registered actions: {known}")
-    cls = registry[name].load()
-    try:
-        return cls(**config)
-    except TypeError as exc:
-        raise ValueError(f"bad parameters for action {name!r}: {exc}") from None
+    """Build an action from ``{"name": ..., **parameters}``; ``{"name": "sum", "terms": [...]}``
+    adds actions. Names come from entry points (:mod:`.registry`)."""
+    if config.get("name") == "sum":
+        return SumAction([build(t) for t in config.get("terms", [])])
+    return build_registered(ENTRY_POINT_GROUP, "action", config)

@@ -1,10 +1,38 @@
-"""The ``lqcd-hmc`` command line (click). Errors end in one line and a non-zero exit."""
+"""The ``lqcd-hmc`` command line (click). Bad input ends in a one-line ``Error: ...`` and exit
+status 1 (2 for click's own usage errors), never a traceback, and never touches existing files.
+"""
 from __future__ import annotations
+
+import functools
+import json
+import math
+import sys
+from typing import Any, Callable
 
 import click
 import torch
 
 from . import __version__
+
+
+def one_line_errors(fn: Callable) -> Callable:
+    """Turn the package's input errors into click's one-line error and exit status 1."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (ValueError, OSError) as exc:
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise click.ClickException(msg) from None
+    return wrapper
+
+
+def _json_default(x: Any) -> Any:
+    return None if isinstance(x, float) and math.isnan(x) else str(x)
+
+
+def _print_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, default=_json_default))
 
 
 @click.group()
@@ -18,27 +46,116 @@ def main(threads: int) -> None:
 
 
 @main.command()
-@click.option("--dims", default="4,4,4,4", show_default=True, help="lattice extents L0,...,L(D-1)")
-@click.option("--group", default="SU(3)", show_default=True)
-@click.option("--beta", type=float, default=6.0, show_default=True)
-@click.option("--chains", type=int, default=2, show_default=True)
-@click.option("--trajectories", type=int, default=20, show_default=True)
-@click.option("--steps", type=int, default=10, show_default=True)
-@click.option("--therm", type=int, default=5, show_default=True,
-              help="leading molecular-dynamics trajectories without Metropolis")
-@click.option("--integrator", default="omelyan2", show_default=True)
-@click.option("--seed", type=int, default=1234, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="one JSON record per chain and trajectory")
-def demo(dims, group, beta, chains, trajectories, steps, therm, integrator, seed, as_json
-         ) -> None:
-    """Short Wilson HMC run printing plaquette, dH and acceptance per trajectory."""
-    from .demo import run_demo
+@click.argument("card", type=click.Path(dir_okay=False))
+@click.option("--resume", is_flag=True, help="continue the ensemble in run.output from its last "
+              "checkpoint (or extend a finished one)")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="override a card entry, e.g. --set run.trajectories=200 (repeatable)")
+@click.option("--progress/--no-progress", default=None,
+              help="progress bar (default: when stderr is a terminal; else log lines)")
+@click.option("--quiet", is_flag=True, help="no progress output, only the summary")
+@click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
+@one_line_errors
+def run(card, resume, overrides, progress, quiet, as_json) -> None:
+    """Generate (or continue) the ensemble a run card describes."""
+    from .config import load_card
+    from .run import run_card
 
-    try:
-        dims = [int(x) for x in dims.split(",")]
-        if chains < 1 or trajectories < 1 or therm < 0:
-            raise ValueError("--chains and --trajectories must be >= 1, --therm >= 0")
-        run_demo(dims, beta, group, chains, trajectories, steps, therm, integrator, seed,
-                 as_json)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+    summary = run_card(load_card(card, overrides), resume=resume, progress=progress,
+                       quiet=quiet)
+    if summary is None:
+        click.echo(json.dumps(None) if as_json else "no production trajectories yet")
+    elif as_json:
+        _print_json(summary.as_dict())
+    else:
+        click.echo(summary.table())
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+@one_line_errors
+def info(file, as_json) -> None:
+    """Format, lattice, trajectories, plaquette and checksums of a gauge-field file."""
+    from .io.describe import describe
+
+    d = describe(file)
+    if as_json:
+        _print_json(d)
+        return
+    w = max(len(k) for k in d)
+    for k, v in d.items():
+        if isinstance(v, list) and len(v) > 8:
+            v = f"{v[:3]} ... {v[-3:]} ({len(v)} entries)"
+        click.echo(f"{k:<{w}}  {v}")
+
+
+@main.command()
+@click.argument("ensemble", type=click.Path(dir_okay=False))
+@click.option("--card", "card", required=True, type=click.Path(dir_okay=False),
+              help="TOML with [[measure]] tables (and optionally device)")
+@click.option("--save/--no-save", default=True, show_default=True,
+              help="store the results in the ensemble's measurements/ (HDF5 only)")
+@click.option("--replace", is_flag=True, help="overwrite stored measurements of the same name")
+@click.option("--json", "as_json", is_flag=True)
+@one_line_errors
+def measure(ensemble, card, save, replace, as_json) -> None:
+    """Measure stored configurations offline."""
+    from .offline import load_spec, measure_file
+
+    res = measure_file(ensemble, load_spec(card), save=save, replace=replace)
+    if as_json:
+        _print_json(res)
+        return
+    for name, cols in res.items():
+        for col, r in cols.items():
+            mean, err = r["mean"], r["error"]
+            if isinstance(mean, list):
+                click.echo(f"{name}.{col} ({r['n']} x {r['chains']}):")
+                for row_m, row_e in zip(mean, err):
+                    click.echo("   " + "  ".join(f"{m:.6g}({e:.2g})" for m, e in
+                                                  zip(_flat(row_m), _flat(row_e))))
+            else:
+                click.echo(f"{name}.{col} ({r['n']} x {r['chains']}): {mean:.6g} +- {err:.2g}")
+
+
+def _flat(x: Any) -> list:
+    return [y for v in x for y in _flat(v)] if isinstance(x, list) else [x]
+
+
+@main.command()
+@click.argument("source", type=click.Path(dir_okay=False))
+@click.argument("target", type=click.Path(dir_okay=False))
+@click.option("--to", "fmt", type=click.Choice(["hdf5", "nersc", "ildg", "openqcd"]),
+              help="output format (default: from the extension .h5 .nersc .lime .openqcd)")
+@click.option("--trajectory", type=int, help="which stored configuration of an HDF5 "
+              "ensemble (default: the last)")
+@click.option("--chain", type=int, default=0, show_default=True)
+@click.option("--precision", type=click.Choice(["32", "64"]), default="64", show_default=True)
+@click.option("--two-row", is_flag=True, help="NERSC 4D_SU3_GAUGE (two rows per link)")
+@click.option("--byte-order", type=click.Choice(["big", "little"]), default="big",
+              show_default=True, help="NERSC byte order")
+@click.option("--overwrite", is_flag=True, help="replace an existing target (atomically)")
+@one_line_errors
+def convert(source, target, fmt, trajectory, chain, precision, two_row, byte_order,
+            overwrite) -> None:
+    """Convert one configuration between HDF5, NERSC, ILDG/LIME and openQCD."""
+    from pathlib import Path
+
+    from .io import format_for, read_config, write_config
+
+    out_fmt = format_for(target, fmt)
+    if Path(target).exists():
+        if Path(target).resolve() == Path(source).resolve():
+            raise click.ClickException("target is the source file")
+        if not overwrite:
+            raise click.ClickException(f"{target} exists; pass --overwrite to replace it")
+    cfg = read_config(source, trajectory, chain)
+    write_config(target, cfg, out_fmt, precision=int(precision), two_row=two_row,
+                 byte_order=byte_order)
+    click.echo(f"{source} ({cfg.meta.get('format')}, trajectory {cfg.trajectory}) -> {target} "
+               f"({out_fmt})", err=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

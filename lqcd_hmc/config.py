@@ -1,0 +1,189 @@
+"""Run cards: TOML files validated by pydantic (unknown keys are errors).
+
+A card has the sections ``[lattice]``, ``[action]`` (``name`` plus the action's own parameters,
+checked by building it), ``[update]``, ``[run]`` and a list ``[[measure]]``; see
+``examples/*.toml`` and the README's card reference. :func:`load_card` reads a file, applies
+``--set key=value`` overrides and validates; :func:`dump_card` writes the resolved card back as
+TOML (stored in every ensemble file).
+"""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, Mapping, Sequence
+
+import tomli_w
+from pydantic import (BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator,
+                      model_validator)
+
+from .groups import get_group
+from .integrators import get_scheme
+from .lattice import check_dims
+
+
+class CardError(ValueError):
+    """An invalid run card; the message is one line naming the offending key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LatticeCard(_Section):
+    dims: list[PositiveInt]
+    group: str = "SU(3)"
+    batch: PositiveInt = 1
+    dtype: Literal["complex128", "complex64"] = "complex128"
+    device: str = "cpu"
+    seed: int = Field(0, ge=0)
+    start: Literal["cold", "hot"] = "cold"
+
+    @field_validator("dims")
+    @classmethod
+    def _dims(cls, v: list[int]) -> list[int]:
+        return list(check_dims(v))
+
+    @field_validator("group")
+    @classmethod
+    def _group(cls, v: str) -> str:
+        return get_group(v).name
+
+
+class ActionCard(BaseModel):
+    """``name`` and the action's parameters, passed to its constructor."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+
+class UpdateCard(_Section):
+    algorithm: Literal["hmc"] = "hmc"
+    integrator: str = "omelyan2"
+    steps: PositiveInt = 10
+    tau: float = Field(1.0, gt=0)
+    reunitarize: bool = True
+
+    @field_validator("integrator")
+    @classmethod
+    def _integrator(cls, v: str) -> str:
+        get_scheme(v)
+        return v
+
+
+class RunSection(_Section):
+    thermalisation: int = Field(0, ge=0)
+    thermalisation_md: int = Field(0, ge=0, description="leading thermalisation trajectories "
+                                   "without Metropolis test")
+    trajectories: PositiveInt
+    save_interval: PositiveInt = 10
+    checkpoint_interval: PositiveInt = 10
+    output: str
+
+    @model_validator(mode="after")
+    def _md(self) -> "RunSection":
+        if self.thermalisation_md > self.thermalisation:
+            raise ValueError("thermalisation_md cannot exceed thermalisation")
+        return self
+
+
+class MeasureCard(BaseModel):
+    """``name``, ``interval`` and the measurement's parameters."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+    interval: PositiveInt = 1
+
+
+class Card(_Section):
+    lattice: LatticeCard
+    action: ActionCard
+    update: UpdateCard = UpdateCard()
+    run: RunSection
+    measure: list[MeasureCard] = []
+
+    @model_validator(mode="after")
+    def _unique_measurements(self) -> "Card":
+        names = [m.name for m in self.measure]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"measurement {dup[0]!r} appears twice")
+        return self
+
+    def action_config(self) -> dict[str, Any]:
+        return self.action.model_dump()
+
+    def measure_configs(self) -> list[dict[str, Any]]:
+        return [m.model_dump() for m in self.measure]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump()
+
+
+def _set(tree: dict, dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = tree
+    for k in keys[:-1]:
+        if k.isdigit() and isinstance(node, list):
+            node = node[int(k)]
+            continue
+        node = node.setdefault(k, {})
+        if not isinstance(node, (dict, list)):
+            raise CardError(f"--set {dotted}: {k!r} is not a section")
+    last = keys[-1]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """``key.path=value`` with a TOML value (``8``, ``[8,8]``, ``"hot"``; a bare word is a
+    string)."""
+    if "=" not in item:
+        raise CardError(f"--set {item!r}: expected key=value")
+    key, raw = (s.strip() for s in item.split("=", 1))
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key, value
+
+
+def _where(err: Mapping[str, Any]) -> str:
+    return ".".join(str(p) for p in err["loc"]) or "card"
+
+
+def validate(tree: Mapping[str, Any], source: str = "card", model: type[BaseModel] = Card
+             ) -> Any:
+    """Validate a parsed card against ``model``; the first problem becomes a one-line
+    :class:`CardError` naming its key."""
+    try:
+        return model.model_validate(tree)
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        raise CardError(f"{source}: {_where(e)}: {msg}{more}") from None
+
+
+def read_toml(path: str | Path, kind: str = "run card") -> dict[str, Any]:
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise CardError(f"{path}: no such {kind}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise CardError(f"{path}: not valid TOML: {exc}") from None
+
+
+def load_card(path: str | Path, overrides: Sequence[str] = ()) -> Card:
+    """Read, override and validate a run card."""
+    tree = read_toml(path)
+    for item in overrides:
+        _set(tree, *parse_override(item))
+    return validate(tree, str(path))
+
+
+def dump_card(card: Card) -> str:
+    """The resolved card as TOML text."""
+    return tomli_w.dumps(card.to_dict())

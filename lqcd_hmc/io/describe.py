@@ -1,0 +1,61 @@
+"""``lqcd-hmc info``: what a gauge-field file holds, with its checks re-done."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from . import detect, read_config
+from .hdf5 import Ensemble
+from .su3 import link_trace, plaquette
+
+
+def describe(path: str | os.PathLike) -> dict[str, Any]:
+    """Format, lattice, group, trajectories, plaquette and checksum status of a file. Reading
+    it verifies every checksum (a failure raises :class:`FormatError`)."""
+    fmt = detect(path)
+    if fmt != "hdf5":
+        cfg = read_config(path)
+        meta = {k: v for k, v in cfg.meta.items() if k != "format"}
+        info = {"file": str(path), "format": fmt, "group": cfg.group,
+                "dims": list(cfg.links.shape[1:-2]), "trajectories": [cfg.trajectory],
+                "plaquette": plaquette(cfg.links), "link_trace": link_trace(cfg.links),
+                "checksums": "verified"}
+        if fmt == "nersc":
+            info.update({"datatype": meta.get("DATATYPE"), "floating_point":
+                         meta.get("FLOATING_POINT"), "header_plaquette":
+                         float(meta["PLAQUETTE"]) if "PLAQUETTE" in meta else None,
+                         "checksum": meta.get("CHECKSUM")})
+        elif fmt == "ildg":
+            a, b = meta.get("scidac_checksum", (None, None))
+            info.update({"precision": meta["precision"],
+                         "scidac_checksum": None if a is None else f"{a:08x} {b:08x}",
+                         "checksums": "verified" if a is not None else "absent"})
+        else:
+            info.update({"header_plaquette": meta["plaquette"], "checksums": "none in format"})
+        return info
+    ens = Ensemble(path)
+    trajs = ens.trajectories()
+    last = None
+    for t in trajs:
+        links, attrs = ens.config(t)        # verifies the checksums of every chain
+        last = attrs
+    mc = ens.table("mc")
+    a = ens.attrs
+    return {"file": str(path), "format": "hdf5", "format_version": int(a["format_version"]),
+            "package_version": str(a.get("package_version", "")),
+            "git_revision": str(a.get("git_revision", "")),
+            "group": str(a["group"]), "dims": [int(d) for d in a["dims"]],
+            "batch": int(a["batch"]), "dtype": str(a["dtype"]),
+            "configurations": len(trajs), "trajectories": trajs,
+            "mc_trajectories": int(len(mc.get("trajectory", []))),
+            "checkpoint_trajectory": ens.checkpoint().trajectory if _has_checkpoint(ens) else None,
+            "plaquette": None if last is None else [float(p) for p in np.atleast_1d(
+                last["plaquette"])],
+            "measurements": ens.measurement_names(),
+            "checksums": "verified" if trajs else "no configurations"}
+
+
+def _has_checkpoint(ens: Ensemble) -> bool:
+    return ens._read(lambda f: "checkpoint" in f)

@@ -1,0 +1,261 @@
+"""The ensemble runner behind ``lqcd-hmc run``: thermalise, update, measure, save, checkpoint.
+
+Trajectories are numbered 1, 2, ... from the start; the first ``run.thermalisation`` are
+thermalisation (of which the first ``run.thermalisation_md`` skip the Metropolis test), then
+``run.trajectories`` production trajectories. With ``n = trajectory - thermalisation > 0``, a
+measurement with interval k runs when ``n % k == 0`` and a configuration is stored when
+``n % run.save_interval == 0``. Everything produced is committed to the ensemble file (with the
+links and per-chain RNG states) every ``run.checkpoint_interval`` trajectories and at the end,
+so a run killed at any moment and resumed from its last checkpoint continues the same Markov
+chain, bit for bit on the same device and dtype.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import torch
+
+from . import __version__
+from .action import build as build_action
+from .config import Card, dump_card, validate
+from .field import GaugeField, resolve_device, resolve_dtype
+from .hmc import HMC
+from .io import Checkpoint, Ensemble, FormatError, Pending
+from .io.atomic import temporary_sibling
+from .loops import average_plaquette
+from .measurement import build as build_measurement
+from .rng import ChainRNG
+from .statistics import gamma_method
+
+
+class RunError(ValueError):
+    """A run that cannot start or continue (one-line message)."""
+
+
+def git_revision() -> str:
+    """The git revision of the package source, if it is a git checkout ("" otherwise)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def chain_defining(card: Card, device: torch.device) -> dict[str, Any]:
+    """The parts of a card that define the Markov chain (what a resume must not change)."""
+    d = card.to_dict()
+    d["lattice"]["device"] = str(device)
+    run = d["run"]
+    return {"lattice": d["lattice"], "action": d["action"], "update": d["update"],
+            "measure": d["measure"],
+            "run": {k: run[k] for k in ("thermalisation", "thermalisation_md", "save_interval")}}
+
+
+def _first_difference(a: Any, b: Any, where: str = "") -> str | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            d = _first_difference(a.get(k), b.get(k), f"{where}.{k}" if where else k)
+            if d:
+                return d
+        return None
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            d = _first_difference(x, y, f"{where}.{i}")
+            if d:
+                return d
+        return None
+    return None if a == b else f"{where} ({a!r} in the file, {b!r} in the card)"
+
+
+@dataclass
+class Summary:
+    """What ``lqcd-hmc run`` prints at the end (over all production trajectories on file)."""
+
+    output: str
+    trajectories: int
+    chains: int
+    plaquette: float
+    plaquette_error: float
+    plaquette_tau_int: float
+    acceptance: float
+    exp_minus_dH: float
+    exp_minus_dH_error: float
+    seconds_per_trajectory: float
+
+    def table(self) -> str:
+        rows = [("ensemble", self.output),
+                ("production trajectories x chains", f"{self.trajectories} x {self.chains}"),
+                ("plaquette", f"{self.plaquette:.6f} +- {self.plaquette_error:.6f} "
+                              f"(tau_int {self.plaquette_tau_int:.2f})"),
+                ("acceptance", f"{self.acceptance:.3f}"),
+                ("<exp(-dH)>", f"{self.exp_minus_dH:.4f} +- {self.exp_minus_dH_error:.4f}"),
+                ("seconds per trajectory", f"{self.seconds_per_trajectory:.3f}")]
+        w = max(len(k) for k, _ in rows)
+        return "\n".join(f"{k:<{w}}  {v}" for k, v in rows)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def summarize(ens: Ensemble, thermalisation: int) -> Summary | None:
+    """Plaquette (Gamma method, chains as replicas), acceptance, <exp(-dH)> and time per
+    trajectory over the production trajectories stored in ``ens``."""
+    mc = ens.table("mc")
+    if not mc:
+        return None
+    prod = mc["trajectory"] > thermalisation
+    n = int(prod.sum())
+    if n == 0:
+        return None
+    plaq, dH = mc["plaquette"][prod], mc["dH"][prod]
+    B = plaq.shape[1]
+    if n >= 2:
+        p = gamma_method(plaq.T)
+        e = gamma_method(np.exp(-dH).T)
+        p_val, p_err, p_tau, e_val, e_err = p.mean, p.error, p.tau_int, e.mean, e.error
+    else:
+        p_val, p_err, p_tau = float(plaq.mean()), float("nan"), float("nan")
+        e_val, e_err = float(np.exp(-dH).mean()), float("nan")
+    return Summary(str(ens.path), n, B, p_val, p_err, p_tau, float(mc["accepted"][prod].mean()),
+                   e_val, e_err, float(mc["seconds"][prod].mean()))
+
+
+class Runner:
+    """Runs one card. ``progress``: a tqdm bar (on a terminal), else log lines at each
+    checkpoint to ``log``; ``quiet`` silences both."""
+
+    def __init__(self, card: Card, resume: bool = False, progress: bool | None = None,
+                 quiet: bool = False, log: TextIO | None = None):
+        self.card = card
+        self.resume = resume
+        self.log = log or sys.stderr
+        self.quiet = quiet
+        self.progress = (self.log.isatty() if progress is None else progress) and not quiet
+        self.device = resolve_device(card.lattice.device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise RunError(f"lattice.device = {card.lattice.device!r} but CUDA is not available")
+        self.dtype = resolve_dtype(card.lattice.dtype)
+        self.action = build_action(card.action_config())
+        up = card.update
+        self.hmc = HMC(self.action, integrator=up.integrator, n_steps=up.steps, tau=up.tau,
+                       reunitarize=up.reunitarize)
+        self.measurements = []
+        for m in card.measure_configs():
+            interval = m.pop("interval")
+            self.measurements.append((interval, m["name"], build_measurement(m)))
+        self.path = Path(card.run.output)
+        self.total = card.run.thermalisation + card.run.trajectories
+
+    # -- state --------------------------------------------------------------------------------
+    def _attrs(self) -> dict[str, Any]:
+        lat = self.card.lattice
+        return {"package_version": __version__, "git_revision": git_revision(),
+                "card": dump_card(self.card), "group": lat.group, "dims": list(lat.dims),
+                "batch": lat.batch, "dtype": lat.dtype, "device": str(self.device),
+                "thermalisation": self.card.run.thermalisation}
+
+    @staticmethod
+    def _checkpoint(t: int, field: GaugeField, rng: ChainRNG) -> Checkpoint:
+        states = np.stack([s.cpu().numpy() for s in rng.get_state()])
+        return Checkpoint(t, field.links.cpu().numpy(), states)
+
+    def _fresh(self) -> tuple[Ensemble, GaugeField, ChainRNG, int]:
+        lat = self.card.lattice
+        rng = ChainRNG(lat.seed, lat.batch, self.device)
+        if lat.start == "cold":
+            field = GaugeField.cold(lat.dims, lat.group, lat.batch, self.dtype, self.device)
+        else:
+            field = GaugeField.hot(lat.dims, lat.group, rng, self.dtype)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        ens = Ensemble.create(self.path, self._attrs(), checkpoint=self._checkpoint(0, field, rng))
+        return ens, field, rng, 0
+
+    def _resumed(self) -> tuple[Ensemble, GaugeField, ChainRNG, int]:
+        ens = Ensemble(self.path)
+        stored = ens.attrs.get("card", "")
+        if not stored:
+            raise RunError(f"{self.path}: holds no run card (not written by lqcd-hmc run); "
+                           f"cannot resume it")
+        old = validate(tomllib.loads(stored), str(self.path))
+        diff = _first_difference(chain_defining(old, torch.device(ens.attrs["device"])),
+                                 chain_defining(self.card, self.device))
+        if diff:
+            raise RunError(f"cannot resume {self.path}: the card changes {diff}")
+        cp = ens.checkpoint()
+        lat = self.card.lattice
+        field = GaugeField(torch.from_numpy(cp.links).to(self.device), lat.group)
+        rng = ChainRNG(lat.seed, lat.batch, self.device)
+        rng.set_state([torch.from_numpy(s.copy()) for s in cp.rng])
+        return ens, field, rng, cp.trajectory
+
+    def _start(self) -> tuple[Ensemble, GaugeField, ChainRNG, int]:
+        temporary_sibling(self.path).unlink(missing_ok=True)
+        if self.path.exists():
+            if not self.resume:
+                raise RunError(f"{self.path} exists already; pass --resume to continue it or "
+                               f"set run.output to a new file")
+            return self._resumed()
+        return self._fresh()
+
+    # -- the run ------------------------------------------------------------------------------
+    def run(self) -> Summary | None:
+        ens, field, rng, t = self._start()
+        run = self.card.run
+        pending = Pending()
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+            bar = tqdm(total=self.total, initial=t, file=self.log, unit="traj",
+                       desc=self.path.name, dynamic_ncols=True)
+        started = time.perf_counter()
+        t_first = t
+        while t < self.total:
+            t += 1
+            field, st = self.hmc.trajectory(field, rng, metropolis=t > run.thermalisation_md)
+            plaq = average_plaquette(field.links)
+            pending.mc.append({"trajectory": np.int64(t), "metropolis": t > run.thermalisation_md,
+                               "seconds": st.seconds, "dH": st.dH.cpu().numpy(),
+                               "accepted": st.accepted.cpu().numpy(),
+                               "plaquette": plaq.cpu().numpy()})
+            n = t - run.thermalisation
+            if n > 0:
+                for interval, name, meas in self.measurements:
+                    if n % interval == 0:
+                        cols = {k: v.detach().cpu().numpy() for k, v in meas(field).items()}
+                        pending.measurements.setdefault(name, []).append((t, cols))
+                if n % run.save_interval == 0:
+                    pending.configs.append((t, field.links.cpu().numpy(), plaq.cpu().numpy()))
+            if t % run.checkpoint_interval == 0 or t == self.total:
+                ens.commit(pending, self._checkpoint(t, field, rng),
+                           attrs={"card": dump_card(self.card)})
+                self._report(t, plaq, started, t_first)
+            if bar is not None:
+                bar.set_postfix(plaquette=f"{float(plaq.mean()):.5f}", refresh=False)
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        return summarize(ens, run.thermalisation)
+
+    def _report(self, t: int, plaq: torch.Tensor, started: float, t_first: int) -> None:
+        if self.quiet or self.progress:
+            return
+        rate = (time.perf_counter() - started) / max(t - t_first, 1)
+        print(f"lqcd-hmc: trajectory {t}/{self.total}, plaquette {float(plaq.mean()):.6f}, "
+              f"{rate:.3f} s/trajectory, checkpoint written to {self.path}", file=self.log,
+              flush=True)
+
+
+def run_card(card: Card, resume: bool = False, **kwargs: Any) -> Summary | None:
+    """Run a validated card (``lqcd-hmc run``)."""
+    try:
+        return Runner(card, resume=resume, **kwargs).run()
+    except FormatError as exc:
+        raise RunError(str(exc)) from None
