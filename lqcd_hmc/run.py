@@ -158,6 +158,7 @@ class Runner:
     def _attrs(self) -> dict[str, Any]:
         lat = self.card.lattice
         return {"package_version": __version__, "git_revision": git_revision(),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "card": dump_card(self.card), "group": lat.group, "dims": list(lat.dims),
                 "batch": lat.batch, "dtype": lat.dtype, "device": str(self.device),
                 "thermalisation": self.card.run.thermalisation}

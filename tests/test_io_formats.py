@@ -145,3 +145,24 @@ def test_plaquette_of_cold_field_in_headers(tmp_path):
     write_config(tmp_path / "c.openqcd", Config(U, "SU(3)"), "openqcd")
     import struct
     assert struct.unpack("<4id", (tmp_path / "c.openqcd").read_bytes()[:24])[4] == 3.0
+
+
+def test_cli_convert_chain_and_info(tmp_path, U):
+    import json
+
+    from click.testing import CliRunner
+
+    from lqcd_hmc.cli import main
+    write_config(tmp_path / "a.h5", Config(U, "SU(3)", 4), "hdf5")
+    chain = ["a.h5", "b.nersc", "c.lime", "d.openqcd", "e.h5"]
+    for src, dst in zip(chain, chain[1:]):
+        res = CliRunner().invoke(main, ["convert", str(tmp_path / src), str(tmp_path / dst)])
+        assert res.exit_code == 0, res.output
+    assert np.array_equal(read_config(tmp_path / "e.h5").links, U)
+    for name, fmt in zip(chain, ["hdf5", "nersc", "ildg", "openqcd", "hdf5"]):
+        res = CliRunner().invoke(main, ["info", str(tmp_path / name), "--json"])
+        assert res.exit_code == 0, res.output
+        d = json.loads(res.output)
+        assert d["format"] == fmt and d["dims"] == list(DIMS) and d["group"] == "SU(3)"
+        plaq = d["plaquette"][0] if isinstance(d["plaquette"], list) else d["plaquette"]
+        assert abs(plaq - np_plaquette(U)) < 1e-12

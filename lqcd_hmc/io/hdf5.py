@@ -17,6 +17,7 @@ of a commit is one file copy; see ``bench/io_commit.py``.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -214,6 +215,7 @@ def write_single(path: str | os.PathLike, links: np.ndarray, group: str, traject
     from .. import __version__
 
     Ensemble.create(path, {"package_version": __version__, "group": group,
+                           "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                            "dims": list(links.shape[2:-2]), "batch": links.shape[0],
                            "dtype": str(links.dtype), "card": "", **attrs},
                     pending=Pending(configs=[(trajectory, links, plaquette)]))

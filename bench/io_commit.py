@@ -1,0 +1,75 @@
+"""Cost of the crash-safe ensemble commit and of the exchange formats, against one HMC trajectory.
+
+    python -m bench.io_commit [--dims 8,8,8,8] [--configs 10,50,100]
+
+A commit copies the ensemble file, appends to the copy and renames it (lqcd_hmc.io.atomic), so
+its cost grows with the file; the ratio to one SU(3) Wilson trajectory (10 Omelyan 2MN steps,
+B = 1) on the same lattice tells how large ``run.checkpoint_interval`` should be. Format rows:
+seconds to write and to read (with checksum and plaquette checks) one configuration.
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from actions import Wilson
+from lqcd_hmc import HMC, ChainRNG, GaugeField
+from lqcd_hmc.io import Checkpoint, Config, Ensemble, Pending, read_config, write_config
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dims", default="8,8,8,8")
+    ap.add_argument("--configs", default="10,50,100")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    dims = [int(x) for x in args.dims.split(",")]
+    rng = ChainRNG(1, 1)
+    field = GaugeField.hot(dims, "SU(3)", rng)
+    hmc = HMC(Wilson(6.0), n_steps=10)
+    hmc.trajectory(field, rng)
+    t = time.perf_counter()
+    for _ in range(3):
+        hmc.trajectory(field, rng)
+    traj = (time.perf_counter() - t) / 3
+    links = field.links.numpy()
+    mb = links.nbytes / 2**20
+    print(f"SU(3) {'x'.join(map(str, dims))}: one trajectory {traj:.3f} s; one configuration "
+          f"{mb:.1f} MiB")
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "e.h5"
+        cp = Checkpoint(0, links, np.zeros((1, 8), np.uint8))
+        ens = Ensemble.create(path, {"group": "SU(3)", "dims": dims, "batch": 1}, checkpoint=cp)
+        stored = 0
+        print(f"{'configs on file':>16} {'file MiB':>9} {'commit s':>9} {'commit/traj':>12}")
+        for target in (int(x) for x in args.configs.split(",")):
+            while stored < target - 1:
+                stored += 1
+                ens.commit(Pending(configs=[(stored, links, np.ones(1))]))
+            stored += 1
+            t = time.perf_counter()
+            ens.commit(Pending(configs=[(stored, links, np.ones(1))]), cp)
+            dt = time.perf_counter() - t
+            print(f"{stored:16d} {path.stat().st_size / 2**20:9.1f} {dt:9.3f} {dt / traj:12.2f}")
+        cfg = Config(links[0], "SU(3)")
+        print(f"{'format':>22} {'write s':>8} {'read s':>8}")
+        for fmt, kw in (("hdf5", {}), ("nersc", {}), ("nersc", {"two_row": True}),
+                        ("nersc", {"precision": 32}), ("ildg", {}), ("openqcd", {})):
+            p = Path(d) / f"c_{fmt}_{len(kw)}_{kw.get('precision', 64)}"
+            t = time.perf_counter()
+            write_config(p, cfg, fmt, **kw)
+            tw = time.perf_counter() - t
+            t = time.perf_counter()
+            read_config(p)
+            tr = time.perf_counter() - t
+            label = fmt + ("" if not kw else " " + ",".join(f"{k}={v}" for k, v in kw.items()))
+            print(f"{label:>22} {tw:8.3f} {tr:8.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""The ensemble runner: file contents, summary, resume and extension equal an uninterrupted run,
+and resuming with a card that changes the chain is refused."""
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cards import small_card, write_card
+from lqcd_hmc.cli import main
+from lqcd_hmc.config import validate
+from lqcd_hmc.io import Ensemble
+from lqcd_hmc.run import RunError, run_card
+from observables import gamma_method
+
+
+def ensemble_contents(path):
+    """Everything in an ensemble that the Markov chain determines (not timings)."""
+    ens = Ensemble(path)
+    out = {"configs": {t: ens.config(t)[0] for t in ens.trajectories()},
+           "checkpoint": ens.checkpoint()}
+    mc = ens.table("mc")
+    out["mc"] = {k: v for k, v in mc.items() if k != "seconds"}
+    out["meas"] = {n: ens.table(f"measurements/{n}") for n in ens.measurement_names()}
+    return out
+
+
+def assert_same_chain(a, b):
+    A, B = ensemble_contents(a), ensemble_contents(b)
+    assert A["configs"].keys() == B["configs"].keys()
+    for t in A["configs"]:
+        assert np.array_equal(A["configs"][t], B["configs"][t]), t
+    assert A["checkpoint"].trajectory == B["checkpoint"].trajectory
+    assert np.array_equal(A["checkpoint"].links, B["checkpoint"].links)
+    assert np.array_equal(A["checkpoint"].rng, B["checkpoint"].rng)
+    for part in ("mc", "meas"):
+        assert A[part].keys() == B[part].keys()
+    for k in A["mc"]:
+        assert np.array_equal(A["mc"][k], B["mc"][k]), k
+    for n in A["meas"]:
+        for k in A["meas"][n]:
+            assert np.array_equal(A["meas"][n][k], B["meas"][n][k]), (n, k)
+
+
+def test_run_writes_what_the_card_asks(tmp_path):
+    out = tmp_path / "e.h5"
+    summary = run_card(validate(small_card(out)), quiet=True)
+    ens = Ensemble(out)
+    # production trajectories 5..16, configs every 3rd: 7, 10, 13, 16
+    assert ens.trajectories() == [7, 10, 13, 16]
+    mc = ens.table("mc")
+    assert mc["trajectory"].tolist() == list(range(1, 17))
+    assert mc["dH"].shape == (16, 2) and mc["metropolis"].tolist() == [False] * 2 + [True] * 14
+    assert mc["accepted"][:2].all()
+    wl = ens.table("measurements/wilson_loops")
+    assert wl["trajectory"].tolist() == [6, 8, 10, 12, 14, 16] and wl["W"].shape == (6, 2, 2, 2)
+    pl = ens.table("measurements/plaquette")
+    assert np.allclose(pl["plaquette"], mc["plaquette"][4:])
+    links, attrs = ens.config(16)
+    assert np.allclose(attrs["plaquette"], mc["plaquette"][-1])
+    cp = ens.checkpoint()
+    assert cp.trajectory == 16 and np.array_equal(cp.links, links)
+    a = ens.attrs
+    assert a["format"] == "lqcd-hmc ensemble" and a["package_version"] and "[action]" in a["card"]
+    # the summary is the Gamma-method analysis of the stored production plaquettes
+    g = gamma_method(mc["plaquette"][4:].T)
+    assert summary.plaquette == pytest.approx(g.mean) and summary.trajectories == 12
+    assert summary.plaquette_error == pytest.approx(g.error)
+    assert summary.acceptance == pytest.approx(mc["accepted"][4:].mean())
+
+
+def test_resume_and_extend_equal_one_run(tmp_path):
+    straight = tmp_path / "straight.h5"
+    run_card(validate(small_card(straight, run={"trajectories": 20})), quiet=True)
+    pieces = tmp_path / "pieces.h5"
+    run_card(validate(small_card(pieces, run={"trajectories": 7})), quiet=True)
+    # resume with nothing to do changes nothing but a re-run of the card
+    run_card(validate(small_card(pieces, run={"trajectories": 7})), resume=True, quiet=True)
+    run_card(validate(small_card(pieces, run={"trajectories": 20})), resume=True, quiet=True)
+    assert_same_chain(straight, pieces)
+
+
+@pytest.mark.parametrize("section,change,key", [
+    ("action", {"beta": 2.1}, "action.beta"),
+    ("lattice", {"seed": 6}, "lattice.seed"),
+    ("update", {"steps": 7}, "update.steps"),
+    ("run", {"thermalisation": 5}, "run.thermalisation"),
+])
+def test_resume_with_incompatible_card_refused(tmp_path, section, change, key):
+    out = tmp_path / "e.h5"
+    run_card(validate(small_card(out, run={"trajectories": 3})), quiet=True)
+    before = out.read_bytes()
+    with pytest.raises(RunError, match=f"changes {key}"):
+        run_card(validate(small_card(out, **{section: change})), resume=True, quiet=True)
+    assert out.read_bytes() == before
+
+
+def test_cli_run_json_and_set(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    card = write_card(tmp_path / "c.toml", small_card("e.h5"))
+    res = CliRunner().invoke(main, ["run", str(card), "--set", "run.trajectories=6",
+                                    "--set", "lattice.dims=[4,4]", "--json", "--quiet"])
+    assert res.exit_code == 0, res.output
+    s = json.loads(res.output)
+    assert s["trajectories"] == 6 and s["chains"] == 2 and 0 < s["plaquette"] < 1
+    assert "run.trajectories = 6" not in Ensemble("e.h5").attrs["card"]
+    assert "trajectories = 6" in Ensemble("e.h5").attrs["card"]
+
+
+def test_plain_log_lines_off_terminal(tmp_path):
+    import io
+    log = io.StringIO()
+    run_card(validate(small_card(tmp_path / "e.h5")), log=log)
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 4 and all(l.startswith("lqcd-hmc: trajectory") for l in lines)
+
+
+def test_progress_bar_on_request(tmp_path):
+    import io
+    log = io.StringIO()
+    run_card(validate(small_card(tmp_path / "e.h5", run={"trajectories": 3})), progress=True,
+             log=log)
+    assert "7/7" in log.getvalue() and "traj" in log.getvalue()
+
+
+def test_example_cards_are_valid():
+    from pathlib import Path
+
+    from lqcd_hmc.config import load_card
+    from lqcd_hmc.offline import load_spec
+    from lqcd_hmc.run import Runner
+    examples = Path(__file__).parent.parent / "examples"
+    cards = sorted(p for p in examples.glob("*.toml") if p.name != "measure.toml")
+    assert len(cards) >= 4
+    for p in cards:
+        Runner(load_card(p))                     # builds action, update and measurements
+    assert load_spec(examples / "measure.toml").measure[0].name == "wilson_loops"
