@@ -1,11 +1,12 @@
-"""Cost of the crash-safe ensemble commit and of the exchange formats, against one HMC trajectory.
+"""Cost of the crash-safe ensemble writes and of the exchange formats, against one HMC trajectory.
 
     python -m bench.io_commit [--dims 8,8,8,8] [--configs 10,50,100]
 
-A commit copies the ensemble file, appends to the copy and renames it (lqcd_hmc.io.atomic), so
-its cost grows with the file; the ratio to one SU(3) Wilson trajectory (10 Omelyan 2MN steps,
-B = 1) on the same lattice tells how large ``run.checkpoint_interval`` should be. Format rows:
-seconds to write and to read (with checksum and plaquette checks) one configuration.
+During a run each checkpoint writes a segment (one configuration + the checkpoint here); at the
+end the segments are packed into the file by one copy-on-write commit (lqcd_hmc.io.hdf5). The
+table shows, as the ensemble grows, the seconds of one checkpoint and of the pack, and their
+ratio to one SU(3) Wilson trajectory (10 Omelyan 2MN steps, B = 1) on the same lattice.
+Format rows: seconds to write and to read (with checksum and plaquette checks) one configuration.
 """
 from __future__ import annotations
 
@@ -46,16 +47,23 @@ def main() -> None:
         cp = Checkpoint(0, links, np.zeros((1, 8), np.uint8))
         ens = Ensemble.create(path, {"group": "SU(3)", "dims": dims, "batch": 1}, checkpoint=cp)
         stored = 0
-        print(f"{'configs on file':>16} {'file MiB':>9} {'commit s':>9} {'commit/traj':>12}")
+        print(f"{'configs on file':>16} {'file MiB':>9} {'checkpoint s':>13} {'ckpt/traj':>10} "
+              f"{'pack s':>8} {'pack/traj':>10}")
         for target in (int(x) for x in args.configs.split(",")):
             while stored < target - 1:
                 stored += 1
-                ens.commit(Pending(configs=[(stored, links, np.ones(1))]))
+                ens.append(Pending(configs=[(stored, links, np.ones(1))]),
+                           Checkpoint(stored, links, cp.rng))
             stored += 1
             t = time.perf_counter()
-            ens.commit(Pending(configs=[(stored, links, np.ones(1))]), cp)
+            ens.append(Pending(configs=[(stored, links, np.ones(1))]),
+                       Checkpoint(stored, links, cp.rng))
             dt = time.perf_counter() - t
-            print(f"{stored:16d} {path.stat().st_size / 2**20:9.1f} {dt:9.3f} {dt / traj:12.2f}")
+            t = time.perf_counter()
+            ens.pack()
+            dp = time.perf_counter() - t
+            print(f"{stored:16d} {path.stat().st_size / 2**20:9.1f} {dt:13.3f} "
+                  f"{dt / traj:10.3f} {dp:8.3f} {dp / traj:10.2f}")
         cfg = Config(links[0], "SU(3)")
         print(f"{'format':>22} {'write s':>8} {'read s':>8}")
         for fmt, kw in (("hdf5", {}), ("nersc", {}), ("nersc", {"two_row": True}),

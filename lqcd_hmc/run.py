@@ -7,7 +7,9 @@ measurement with interval k runs when ``n % k == 0`` and a configuration is stor
 ``n % run.save_interval == 0``. Everything produced is committed to the ensemble file (with the
 links and per-chain RNG states) every ``run.checkpoint_interval`` trajectories and at the end,
 so a run killed at any moment and resumed from its last checkpoint continues the same Markov
-chain, bit for bit on the same device and dtype.
+chain, bit for bit on the same device and dtype. Checkpoints are segments of the ensemble file
+(their cost is the new data); the segments are packed into the file when the run completes
+(:mod:`lqcd_hmc.io.hdf5`).
 """
 from __future__ import annotations
 
@@ -28,7 +30,6 @@ from .config import Card, dump_card, validate
 from .field import GaugeField, resolve_device, resolve_dtype
 from .hmc import HMC
 from .io import Checkpoint, Ensemble, FormatError, Pending
-from .io.atomic import temporary_sibling
 from .loops import average_plaquette
 from .measurement import build as build_measurement
 from .rng import ChainRNG
@@ -176,6 +177,9 @@ class Runner:
         else:
             field = GaugeField.hot(lat.dims, lat.group, rng, self.dtype)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        seg = self.path.with_name(self.path.name + ".segments")
+        if seg.exists():
+            raise RunError(f"{seg} exists without its ensemble file {self.path}; move it away")
         ens = Ensemble.create(self.path, self._attrs(), checkpoint=self._checkpoint(0, field, rng))
         return ens, field, rng, 0
 
@@ -190,6 +194,7 @@ class Runner:
                                  chain_defining(self.card, self.device))
         if diff:
             raise RunError(f"cannot resume {self.path}: the card changes {diff}")
+        ens.clean()
         cp = ens.checkpoint()
         lat = self.card.lattice
         field = GaugeField(torch.from_numpy(cp.links).to(self.device), lat.group)
@@ -198,7 +203,6 @@ class Runner:
         return ens, field, rng, cp.trajectory
 
     def _start(self) -> tuple[Ensemble, GaugeField, ChainRNG, int]:
-        temporary_sibling(self.path).unlink(missing_ok=True)
         if self.path.exists():
             if not self.resume:
                 raise RunError(f"{self.path} exists already; pass --resume to continue it or "
@@ -235,7 +239,7 @@ class Runner:
                 if n % run.save_interval == 0:
                     pending.configs.append((t, field.links.cpu().numpy(), plaq.cpu().numpy()))
             if t % run.checkpoint_interval == 0 or t == self.total:
-                ens.commit(pending, self._checkpoint(t, field, rng),
+                ens.append(pending, self._checkpoint(t, field, rng),
                            attrs={"card": dump_card(self.card)})
                 self._report(t, plaq, started, t_first)
             if bar is not None:
@@ -243,6 +247,7 @@ class Runner:
                 bar.update(1)
         if bar is not None:
             bar.close()
+        ens.pack()
         return summarize(ens, run.thermalisation)
 
     def _report(self, t: int, plaq: torch.Tensor, started: float, t_first: int) -> None:

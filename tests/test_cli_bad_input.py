@@ -82,6 +82,11 @@ def test_output_holds_an_ensemble(tmp_path, ensemble):
     sbefore = digest(stranger)
     invoke_fails(["run", write_card(tmp_path / "s.toml", small_card(stranger)), "--resume"],
                  "holds no run card")
+    orphan = tmp_path / "gone.h5.segments"
+    orphan.mkdir()
+    invoke_fails(["run", write_card(tmp_path / "g.toml", small_card(tmp_path / "gone.h5"))],
+                 "exists without its ensemble file")
+    assert orphan.is_dir() and not (tmp_path / "gone.h5").exists()
     (tmp_path / "text.h5").write_text("not an ensemble")
     invoke_fails(["run", write_card(tmp_path / "t.toml", small_card(tmp_path / "text.h5")),
                   "--resume"], "unreadable HDF5 ensemble")

@@ -39,3 +39,4 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
     assert done.returncode == 0, done.stderr
     assert_same_chain(straight, killed)
     assert not list(tmp_path.glob(".*partial"))
+    assert not (tmp_path / "killed.h5.segments").exists()

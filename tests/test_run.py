@@ -135,3 +135,37 @@ def test_example_cards_are_valid():
     for p in cards:
         Runner(load_card(p))                     # builds action, update and measurements
     assert load_spec(examples / "measure.toml").measure[0].name == "wilson_loops"
+
+
+def test_segments_are_read_packed_and_cleaned(tmp_path, monkeypatch):
+    """Checkpoints are segments beside the file; readers see them, the end of the run packs
+    them; stale segments (a pack killed after its rename) are ignored and cleaned, and a gap
+    between segments is an error."""
+    from lqcd_hmc.io import FormatError
+    straight = tmp_path / "s.h5"
+    run_card(validate(small_card(straight, run={"checkpoint_interval": 4})), quiet=True)
+    assert not (tmp_path / "s.h5.segments").exists()
+
+    unpacked = tmp_path / "u.h5"
+    with monkeypatch.context() as m:                 # killed just before the final pack
+        m.setattr(Ensemble, "pack", lambda self: None)
+        run_card(validate(small_card(unpacked, run={"checkpoint_interval": 4})), quiet=True)
+    segs = sorted(p.name for p in (tmp_path / "u.h5.segments").iterdir())
+    assert segs == ["00000001-00000004.h5", "00000005-00000008.h5", "00000009-00000012.h5",
+                    "00000013-00000016.h5"]
+    assert_same_chain(straight, unpacked)            # read through the segments
+    Ensemble(unpacked).pack()
+    assert not (tmp_path / "u.h5.segments").exists()
+    assert_same_chain(straight, unpacked)
+
+    seg = tmp_path / "s.h5.segments"
+    seg.mkdir()
+    for name in segs[:2]:
+        (seg / name).write_bytes(b"stale")
+    ens = Ensemble(straight)
+    assert ens.segments == [] and len(ens.table("mc")["trajectory"]) == 16
+    ens.clean()
+    assert not list(seg.iterdir())
+    (seg / "00000030-00000031.h5").write_bytes(b"x")
+    with pytest.raises(FormatError, match="a segment is missing"):
+        Ensemble(straight)

@@ -50,12 +50,10 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
             "batch": int(a["batch"]), "dtype": str(a["dtype"]),
             "configurations": len(trajs), "trajectories": trajs,
             "mc_trajectories": int(len(mc.get("trajectory", []))),
-            "checkpoint_trajectory": ens.checkpoint().trajectory if _has_checkpoint(ens) else None,
+            "checkpoint_trajectory": ens.checkpoint().trajectory if ens.has_checkpoint() else None,
+            "unpacked_segments": len(ens.segments),
             "plaquette": None if last is None else [float(p) for p in np.atleast_1d(
                 last["plaquette"])],
             "measurements": ens.measurement_names(),
             "checksums": "verified" if trajs else "no configurations"}
 
-
-def _has_checkpoint(ens: Ensemble) -> bool:
-    return ens._read(lambda f: "checkpoint" in f)

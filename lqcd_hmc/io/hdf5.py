@@ -3,33 +3,41 @@
 Layout::
 
     /                      attrs: format, format_version, package_version, git_revision, created,
-                                  card (resolved TOML), group, dims, batch, dtype
+                                  card (resolved TOML), group, dims, batch, dtype, device
     /configs/<trajectory>  links (B, D, *dims, N, N); attrs plaquette (B,), checksum (B,) crc32
     /mc/                   trajectory (n,), metropolis (n,), seconds (n,), dH, accepted,
                            plaquette (n, B)
     /measurements/<name>/  trajectory (n,), one dataset (n, B, ...) per column
     /checkpoint/           links, checksum, rng (B, state bytes); attrs trajectory
 
-Every change is a commit: copy the file, append to the copy, fsync, rename it over the original
-(:mod:`.atomic`), so a run killed at any moment leaves the last committed file intact. The cost
-of a commit is one file copy; see ``bench/io_commit.py``.
+Crash safety. No file is ever modified in place. While a run is going, each checkpoint writes
+one *segment*: a small HDF5 file ``<file>.segments/<first>-<last>.h5`` with the same layout,
+holding what trajectories first..last produced and the checkpoint after ``last``; it is written
+to a temporary name, fsynced and renamed (:mod:`.atomic`), so it exists completely or not at all,
+and its cost is that of the new data. When the run ends, :meth:`Ensemble.pack` merges the segments
+into the main file by one copy-on-write commit and removes them. Readers see the main file plus
+its segments, so an ensemble killed mid-run is complete up to its last segment; segments already
+contained in the main file (a pack killed before it removed them) are recognised by their
+trajectory range and ignored.
 """
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Mapping
 
 import h5py
 import numpy as np
 
-from .atomic import replacing
+from .atomic import replacing, temporary_sibling
 from .checksums import chain_crc32
 from .errors import FormatError
 
 FORMAT = "lqcd-hmc ensemble"
+SEGMENT_FORMAT = "lqcd-hmc ensemble segment"
 FORMAT_VERSION = 1
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -95,6 +103,9 @@ def _write_checkpoint(f: h5py.File, cp: Checkpoint) -> None:
 
 
 def _apply(f: h5py.File, pending: Pending, checkpoint: Checkpoint | None) -> None:
+    """Write ``pending`` (and the checkpoint) into an open file of the ensemble layout."""
+    for name in ("configs", "mc", "measurements"):
+        f.require_group(name)
     for traj, links, plaq in pending.configs:
         ds = f["configs"].create_dataset(f"{traj:08d}", data=links)
         ds.attrs.update({"trajectory": traj, "plaquette": plaq, "checksum": _checksums(links)})
@@ -113,30 +124,83 @@ def _apply(f: h5py.File, pending: Pending, checkpoint: Checkpoint | None) -> Non
         _write_checkpoint(f, checkpoint)
 
 
+def _merge(dst: h5py.File, src: h5py.File) -> None:
+    """Append a segment's configurations, tables and checkpoint to ``dst``."""
+    for key in src["configs"]:
+        src.copy(src["configs"][key], dst["configs"], key)
+    for key, ds in src["mc"].items():
+        _append(dst["mc"], key, ds[()])
+    for name, g in src["measurements"].items():
+        dg = dst["measurements"].require_group(name)
+        for col, ds in g.items():
+            _append(dg, col, ds[()])
+    if "checkpoint" in src:
+        if "checkpoint" in dst:
+            del dst["checkpoint"]
+        src.copy(src["checkpoint"], dst, "checkpoint")
+    dst.attrs.update({k: v for k, v in src.attrs.items() if k not in ("format", "first", "last")})
+
+
 class Ensemble:
-    """An ensemble file on disk. Reads open and close the file each time; writes are commits."""
+    """An ensemble on disk: the main file and its segments (see the module docstring)."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self.attrs = self._read(lambda f: dict(f.attrs))
-        if self.attrs.get("format") != FORMAT:
-            raise FormatError(f"{self.path}: HDF5 file is not an lqcd-hmc ensemble")
-        if int(self.attrs.get("format_version", 0)) > FORMAT_VERSION:
-            raise FormatError(f"{self.path}: ensemble format version "
-                              f"{self.attrs['format_version']} is newer than this package's "
-                              f"{FORMAT_VERSION}")
+        self.segment_dir = self.path.with_name(self.path.name + ".segments")
+        self._load()
 
-    def _read(self, fn):
+    def _load(self) -> None:
+        main = self._open(self.path, lambda f: dict(f.attrs))
+        if main.get("format") != FORMAT:
+            raise FormatError(f"{self.path}: HDF5 file is not an lqcd-hmc ensemble")
+        if int(main.get("format_version", 0)) > FORMAT_VERSION:
+            raise FormatError(f"{self.path}: ensemble format version {main['format_version']} "
+                              f"is newer than this package's {FORMAT_VERSION}")
+        self.main_attrs = main
+        self.segments = self._segments()
+        self.attrs = dict(main)
+        if self.segments:
+            self.attrs.update(self._open(self.segments[-1], lambda f: {
+                k: v for k, v in f.attrs.items() if k not in ("format", "first", "last")}))
+
+    @staticmethod
+    def _open(path: Path, fn: Callable[[h5py.File], Any]) -> Any:
         try:
-            with h5py.File(self.path, "r") as f:
+            with h5py.File(path, "r") as f:
                 return fn(f)
+        except FormatError:
+            raise
         except (OSError, KeyError, ValueError) as exc:
-            if isinstance(exc, FormatError):
-                raise
-            raise FormatError(f"{self.path}: unreadable HDF5 ensemble (truncated or corrupted: "
+            raise FormatError(f"{path}: unreadable HDF5 ensemble (truncated or corrupted: "
                               f"{str(exc).splitlines()[0]})") from None
 
-    # -- creation and commits -----------------------------------------------------------------
+    def _files(self) -> list[Path]:
+        return [self.path, *self.segments]
+
+    def _segments(self) -> list[Path]:
+        """The segments after the main file's checkpoint, in order; they must chain."""
+        if not self.segment_dir.is_dir():
+            return []
+        done = self._open(self.path, lambda f: int(f["checkpoint"].attrs["trajectory"])
+                          if "checkpoint" in f else 0)
+        found = []
+        for p in self.segment_dir.glob("*.h5"):
+            try:
+                first, last = (int(x) for x in p.stem.split("-"))
+            except ValueError:
+                continue
+            if last > done:
+                found.append((first, last, p))
+        found.sort()
+        expected = done + 1
+        for first, last, p in found:
+            if first != expected:
+                raise FormatError(f"{self.path}: segment {p.name} does not follow trajectory "
+                                  f"{expected - 1} (a segment is missing)")
+            expected = last + 1
+        return [p for _, _, p in found]
+
+    # -- writing ------------------------------------------------------------------------------
     @classmethod
     def create(cls, path: str | os.PathLike, attrs: Mapping[str, Any],
                pending: Pending | None = None, checkpoint: Checkpoint | None = None
@@ -148,26 +212,68 @@ class Ensemble:
         with replacing(path) as tmp:
             with h5py.File(tmp, "w") as f:
                 f.attrs.update({"format": FORMAT, "format_version": FORMAT_VERSION, **attrs})
-                for name in ("configs", "mc", "measurements"):
-                    f.create_group(name)
                 _apply(f, pending or Pending(), checkpoint)
         if pending is not None:
             pending.clear()
         return cls(path)
 
+    def append(self, pending: Pending, checkpoint: Checkpoint,
+               attrs: Mapping[str, Any] | None = None) -> None:
+        """Write a segment with ``pending`` and the checkpoint after it (cost: the new data)."""
+        first = self.checkpoint_trajectory() + 1
+        seg = self.segment_dir / f"{first:08d}-{checkpoint.trajectory:08d}.h5"
+        self.segment_dir.mkdir(exist_ok=True)
+        with replacing(seg) as tmp:
+            with h5py.File(tmp, "w") as f:
+                f.attrs.update({"format": SEGMENT_FORMAT, "first": first,
+                                "last": checkpoint.trajectory, **(attrs or {})})
+                _apply(f, pending, checkpoint)
+        pending.clear()
+        self.segments.append(seg)
+        if attrs:
+            self.attrs.update(attrs)
+
     def commit(self, pending: Pending, checkpoint: Checkpoint | None = None,
                attrs: Mapping[str, Any] | None = None) -> None:
-        """Append ``pending`` (and replace the checkpoint and root attributes) in one atomic
-        step; ``pending`` is cleared afterwards."""
+        """Pack, then add ``pending`` (and a checkpoint, attributes) to the main file by one
+        copy-on-write commit."""
+        self.pack()
         with replacing(self.path, copy_existing=True) as tmp:
             with h5py.File(tmp, "a") as f:
                 _apply(f, pending, checkpoint)
-                if attrs:
-                    f.attrs.update(attrs)
-        self.attrs = self._read(lambda f: dict(f.attrs))
+                f.attrs.update(attrs or {})
         pending.clear()
+        self._load()
+
+    def pack(self) -> None:
+        """Merge the segments into the main file (one copy-on-write commit), then remove them."""
+        if self.segments:
+            with replacing(self.path, copy_existing=True) as tmp:
+                with h5py.File(tmp, "a") as dst:
+                    for seg in self.segments:
+                        with h5py.File(seg, "r") as src:
+                            _merge(dst, src)
+        if self.segment_dir.is_dir():
+            shutil.rmtree(self.segment_dir)
+        self._load()
+
+    def clean(self) -> None:
+        """Remove leftovers of killed writers: temporary files and stale segments."""
+        temporary_sibling(self.path).unlink(missing_ok=True)
+        if self.segment_dir.is_dir():
+            keep = set(self.segments)
+            for p in self.segment_dir.iterdir():
+                if p not in keep:
+                    p.unlink()
 
     # -- reading ------------------------------------------------------------------------------
+    def checkpoint_trajectory(self) -> int:
+        return self._open(self._files()[-1], lambda f: int(f["checkpoint"].attrs["trajectory"])
+                          if "checkpoint" in f else 0)
+
+    def has_checkpoint(self) -> bool:
+        return self._open(self._files()[-1], lambda f: "checkpoint" in f)
+
     def checkpoint(self) -> Checkpoint:
         def load(f: h5py.File) -> Checkpoint:
             if "checkpoint" not in f:
@@ -177,36 +283,48 @@ class Ensemble:
             if not np.array_equal(_checksums(cp.links), g["checksum"][()]):
                 raise FormatError(f"{self.path}: checkpoint links fail their checksum")
             return cp
-        return self._read(load)
+        return self._open(self._files()[-1], load)
+
+    def _where(self) -> dict[int, Path]:
+        out = {}
+        for p in self._files():
+            for k in self._open(p, lambda f: list(f["configs"]) if "configs" in f else []):
+                out[int(k)] = p
+        return out
 
     def trajectories(self) -> list[int]:
         """Trajectory numbers of the stored configurations, ascending."""
-        return self._read(lambda f: sorted(int(k) for k in f["configs"]))
+        return sorted(self._where())
 
     def config(self, trajectory: int, verify: bool = True) -> tuple[np.ndarray, dict]:
         """Links ``(B, D, *dims, N, N)`` of one stored configuration and its attributes;
         the per-chain checksums are verified."""
-        def load(f: h5py.File):
-            key = f"{int(trajectory):08d}"
-            if key not in f["configs"]:
-                raise FormatError(f"{self.path}: no configuration at trajectory {trajectory}")
-            ds = f["configs"][key]
-            return ds[()], dict(ds.attrs)
-        links, attrs = self._read(load)
+        where = self._where()
+        if int(trajectory) not in where:
+            raise FormatError(f"{self.path}: no configuration at trajectory {trajectory}")
+        key = f"{int(trajectory):08d}"
+        links, attrs = self._open(where[int(trajectory)], lambda f: (
+            f["configs"][key][()], dict(f["configs"][key].attrs)))
         if verify and not np.array_equal(_checksums(links), attrs["checksum"]):
             raise FormatError(f"{self.path}: configuration {trajectory} fails its checksum")
         return links, attrs
 
     def table(self, group: str) -> dict[str, np.ndarray]:
-        """All datasets of ``mc`` or ``measurements/<name>`` as arrays."""
-        def load(f: h5py.File):
-            if group not in f:
-                return {}
-            return {k: v[()] for k, v in f[group].items()}
-        return self._read(load)
+        """All datasets of ``mc`` or ``measurements/<name>``, concatenated over the segments."""
+        parts: dict[str, list[np.ndarray]] = {}
+        for p in self._files():
+            got = self._open(p, lambda f: {k: v[()] for k, v in f[group].items()}
+                             if group in f else {})
+            for k, v in got.items():
+                parts.setdefault(k, []).append(v)
+        return {k: np.concatenate(v) for k, v in parts.items()}
 
     def measurement_names(self) -> list[str]:
-        return self._read(lambda f: sorted(f["measurements"]))
+        names: set[str] = set()
+        for p in self._files():
+            names |= set(self._open(p, lambda f: list(f["measurements"])
+                                    if "measurements" in f else []))
+        return sorted(names)
 
 
 def write_single(path: str | os.PathLike, links: np.ndarray, group: str, trajectory: int,
@@ -219,9 +337,3 @@ def write_single(path: str | os.PathLike, links: np.ndarray, group: str, traject
                            "dims": list(links.shape[2:-2]), "batch": links.shape[0],
                            "dtype": str(links.dtype), "card": "", **attrs},
                     pending=Pending(configs=[(trajectory, links, plaquette)]))
-
-
-def iter_configs(ens: Ensemble, trajectories: Iterable[int] | None = None):
-    """``(trajectory, links)`` for the stored configurations, in order."""
-    for t in ens.trajectories() if trajectories is None else trajectories:
-        yield t, ens.config(t)[0]
