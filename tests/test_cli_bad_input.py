@@ -58,6 +58,14 @@ def test_bad_card(tmp_path, section, change, expect):
     assert not (tmp_path / "new.h5").exists()
 
 
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_gpu(tmp_path):
+    card = write_card(tmp_path / "c.toml", small_card(tmp_path / "new.h5",
+                                                      lattice={"device": "cuda"}))
+    invoke_fails(["run", card], "CUDA is not available")
+    assert not (tmp_path / "new.h5").exists()
+
+
 def test_bad_measurement_and_set(tmp_path):
     c = small_card(tmp_path / "new.h5")
     c["measure"].append({"name": "glueball"})
@@ -161,5 +169,15 @@ def test_good_commands_work(tmp_path, ensemble):
     assert res.exit_code == 0, res.output
     assert set(json.loads(res.output)["polyakov_loop"]) == {"re", "im"}
     invoke_fails(["measure", ensemble, "--card", m], "already holds measurements/polyakov_loop")
+    nersc = tmp_path / "one.nersc"
+    from lqcd_hmc import ChainRNG, GaugeField
+    U = GaugeField.hot((2, 2, 2, 2), "SU(3)", ChainRNG(2, 1)).links[0].numpy()
+    write_config(nersc, Config(U, "SU(3)"), "nersc")
+    p = tmp_path / "p.toml"
+    p.write_text('[[measure]]\nname = "plaquette"\n')
+    res = CliRunner().invoke(main, ["measure", str(nersc), "--card", str(p), "--json"])
+    assert res.exit_code == 0, res.output
+    from lqcd_hmc.io.su3 import plaquette
+    assert json.loads(res.output)["plaquette"]["plaquette"]["mean"] == pytest.approx(plaquette(U))
     res = CliRunner().invoke(main, ["measure", str(ensemble), "--card", str(m), "--replace"])
     assert res.exit_code == 0, res.output

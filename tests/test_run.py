@@ -69,15 +69,20 @@ def test_run_writes_what_the_card_asks(tmp_path):
     assert summary.acceptance == pytest.approx(mc["accepted"][4:].mean())
 
 
-def test_resume_and_extend_equal_one_run(tmp_path):
+@pytest.mark.parametrize("dtype", ["complex128", "complex64"])
+def test_resume_and_extend_equal_one_run(tmp_path, dtype):
+    lat = {"dtype": dtype}
     straight = tmp_path / "straight.h5"
-    run_card(validate(small_card(straight, run={"trajectories": 20})), quiet=True)
+    run_card(validate(small_card(straight, lattice=lat, run={"trajectories": 20})), quiet=True)
     pieces = tmp_path / "pieces.h5"
-    run_card(validate(small_card(pieces, run={"trajectories": 7})), quiet=True)
-    # resume with nothing to do changes nothing but a re-run of the card
-    run_card(validate(small_card(pieces, run={"trajectories": 7})), resume=True, quiet=True)
-    run_card(validate(small_card(pieces, run={"trajectories": 20})), resume=True, quiet=True)
+    run_card(validate(small_card(pieces, lattice=lat, run={"trajectories": 7})), quiet=True)
+    # resuming a finished run with nothing to do changes nothing
+    run_card(validate(small_card(pieces, lattice=lat, run={"trajectories": 7})), resume=True,
+             quiet=True)
+    run_card(validate(small_card(pieces, lattice=lat, run={"trajectories": 20})), resume=True,
+             quiet=True)
     assert_same_chain(straight, pieces)
+    assert Ensemble(pieces).config(10)[0].dtype == np.dtype(dtype)
 
 
 @pytest.mark.parametrize("section,change,key", [
