@@ -14,6 +14,7 @@ from lqcd_hmc.action import Action
 from lqcd_hmc.field import GaugeField
 from lqcd_hmc.lattice import shift
 from lqcd_hmc.loops import plaquette, plaquette_re_trace, plaquette_staples
+from lqcd_hmc.paths import coupled_offsets, plaquette_paths
 
 
 class Wilson(Action):
@@ -39,7 +40,11 @@ class Wilson(Action):
         return self.density(field).flatten(1).sum(1)
 
     def staples(self, field: GaugeField, mu: int) -> Tensor:
-        return plaquette_staples(field.links, mu)
+        """``(beta/N) A_mu`` with the plaquette staple sum ``A_mu``."""
+        return (self.beta / field.N) * plaquette_staples(field.links, mu)
+
+    def coupled_offsets(self, D: int, mu: int) -> set[tuple[int, ...]]:
+        return coupled_offsets(plaquette_paths(D), mu, D)
 
     def force(self, field: GaugeField) -> Tensor:
         """``F_mu = (beta/2N) Pi(U_mu A_mu)``, building each plaquette once: with

@@ -40,10 +40,16 @@ class Action:
         return autograd_force(self, field)
 
     def staples(self, field: GaugeField, mu: int) -> Tensor:
-        """``A_mu(x)`` with ``S = const - (beta/N) sum_x Re Tr(U_mu(x) A_mu(x))`` in U_mu(x)
-        (only for actions linear in each link; used by the heatbath)."""
+        """``A_mu(x)``, coefficients included, with ``S = const - sum_x Re Tr(U_mu(x) A_mu(x))``
+        as a function of the links ``U_mu`` (only for actions linear in each link; used by the
+        heatbath). Then the force is ``F_mu = Pi(U_mu A_mu)/2``."""
         raise NotImplementedError(f"action {self.name!r} is not linear in each link and "
                                   "provides no staples; the heatbath cannot update it")
+
+    def coupled_offsets(self, D: int, mu: int) -> set[tuple[int, ...]]:
+        """Offsets ``y - x`` of the links ``U_mu(y)`` that share a term of the action with
+        ``U_mu(x)`` (goes with :meth:`staples`; the heatbath colours the lattice by them)."""
+        raise NotImplementedError(f"action {self.name!r} provides no link couplings")
 
     @property
     def has_staples(self) -> bool:
@@ -80,6 +86,18 @@ class SumAction(Action):
     def force(self, field: GaugeField) -> Tensor:
         return sum(t.force(field) for t in self.terms)
 
+    @property
+    def has_staples(self) -> bool:
+        return all(t.has_staples for t in self.terms)
+
+    def staples(self, field: GaugeField, mu: int) -> Tensor:
+        if not self.has_staples:
+            return Action.staples(self, field, mu)
+        return sum(t.staples(field, mu) for t in self.terms)
+
+    def coupled_offsets(self, D: int, mu: int) -> set[tuple[int, ...]]:
+        return set().union(*(t.coupled_offsets(D, mu) for t in self.terms))
+
     def params(self) -> dict[str, Any]:
         return {"terms": [t.config() for t in self.terms]}
 
@@ -96,6 +114,13 @@ def autograd_force(action: Action, field: GaugeField) -> Tensor:
         S = action(field.with_links(links)).sum()
         (G,) = torch.autograd.grad(S, links)
     return -0.5 * field.group.project_algebra(links.detach() @ G.mH)
+
+
+def staple_force(action: Action, field: GaugeField) -> Tensor:
+    """``F_mu = Pi(U_mu A_mu)/2`` from the staples of an action linear in each link."""
+    UA = torch.stack([field.links[:, mu] @ action.staples(field, mu) for mu in range(field.D)],
+                     dim=1)
+    return 0.5 * field.group.project_algebra(UA)
 
 
 # -- registry ---------------------------------------------------------------------------------

@@ -57,11 +57,23 @@ class ActionCard(BaseModel):
 
 
 class UpdateCard(_Section):
-    algorithm: Literal["hmc"] = "hmc"
+    """``hmc``; ``heatbath`` (one heatbath sweep + ``overrelaxation`` sweeps per update); or
+    ``hmc+heatbath`` (an HMC trajectory, then a heatbath update)."""
+
+    algorithm: Literal["hmc", "heatbath", "hmc+heatbath"] = "hmc"
     integrator: str = "omelyan2"
     steps: PositiveInt = 10
     tau: float = Field(1.0, gt=0)
+    overrelaxation: int = Field(4, ge=0)
     reunitarize: bool = True
+
+    @property
+    def uses_hmc(self) -> bool:
+        return "hmc" in self.algorithm
+
+    @property
+    def uses_heatbath(self) -> bool:
+        return "heatbath" in self.algorithm
 
     @field_validator("integrator")
     @classmethod
@@ -100,6 +112,17 @@ class Card(_Section):
     update: UpdateCard = UpdateCard()
     run: RunSection
     measure: list[MeasureCard] = []
+
+    @field_validator("update", mode="before")
+    @classmethod
+    def _update_shorthand(cls, v: Any) -> Any:
+        return {"algorithm": v} if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _md_needs_hmc(self) -> "Card":
+        if self.run.thermalisation_md and not self.update.uses_hmc:
+            raise ValueError("run.thermalisation_md applies to HMC trajectories only")
+        return self
 
     @model_validator(mode="after")
     def _unique_measurements(self) -> "Card":

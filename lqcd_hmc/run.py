@@ -1,8 +1,9 @@
 """The ensemble runner behind ``lqcd-hmc run``: thermalise, update, measure, save, checkpoint.
 
-Trajectories are numbered 1, 2, ... from the start; the first ``run.thermalisation`` are
-thermalisation (of which the first ``run.thermalisation_md`` skip the Metropolis test), then
-``run.trajectories`` production trajectories. With ``n = trajectory - thermalisation > 0``, a
+Updates ("trajectories": HMC trajectories, heatbath updates or both, as the card's
+``update.algorithm`` says) are numbered 1, 2, ... from the start; the first
+``run.thermalisation`` are thermalisation (of which the first ``run.thermalisation_md`` skip the
+Metropolis test of HMC), then ``run.trajectories`` production updates. With ``n = trajectory - thermalisation > 0``, a
 measurement with interval k runs when ``n % k == 0`` and a configuration is stored when
 ``n % run.save_interval == 0``. Everything produced is committed to the ensemble file (with the
 links and per-chain RNG states) every ``run.checkpoint_interval`` trajectories and at the end,
@@ -28,6 +29,7 @@ from . import __version__
 from .action import build as build_action
 from .config import Card, dump_card, validate
 from .field import GaugeField, resolve_device, resolve_dtype
+from .heatbath import Heatbath
 from .hmc import HMC
 from .io import Checkpoint, Ensemble, FormatError, Pending
 from .loops import average_plaquette
@@ -86,18 +88,20 @@ class Summary:
     plaquette: float
     plaquette_error: float
     plaquette_tau_int: float
-    acceptance: float
-    exp_minus_dH: float
-    exp_minus_dH_error: float
+    acceptance: float | None
+    exp_minus_dH: float | None
+    exp_minus_dH_error: float | None
     seconds_per_trajectory: float
 
     def table(self) -> str:
+        hmc = self.acceptance is not None
         rows = [("ensemble", self.output),
                 ("production trajectories x chains", f"{self.trajectories} x {self.chains}"),
                 ("plaquette", f"{self.plaquette:.6f} +- {self.plaquette_error:.6f} "
                               f"(tau_int {self.plaquette_tau_int:.2f})"),
-                ("acceptance", f"{self.acceptance:.3f}"),
-                ("<exp(-dH)>", f"{self.exp_minus_dH:.4f} +- {self.exp_minus_dH_error:.4f}"),
+                ("acceptance", f"{self.acceptance:.3f}" if hmc else "n/a (no HMC)"),
+                ("<exp(-dH)>", f"{self.exp_minus_dH:.4f} +- {self.exp_minus_dH_error:.4f}"
+                 if hmc else "n/a (no HMC)"),
                 ("seconds per trajectory", f"{self.seconds_per_trajectory:.3f}")]
         w = max(len(k) for k, _ in rows)
         return "\n".join(f"{k:<{w}}  {v}" for k, v in rows)
@@ -116,17 +120,20 @@ def summarize(ens: Ensemble, thermalisation: int) -> Summary | None:
     n = int(prod.sum())
     if n == 0:
         return None
-    plaq, dH = mc["plaquette"][prod], mc["dH"][prod]
-    B = plaq.shape[1]
-    if n >= 2:
-        p = gamma_method(plaq.T)
-        e = gamma_method(np.exp(-dH).T)
-        p_val, p_err, p_tau, e_val, e_err = p.mean, p.error, p.tau_int, e.mean, e.error
-    else:
-        p_val, p_err, p_tau = float(plaq.mean()), float("nan"), float("nan")
-        e_val, e_err = float(np.exp(-dH).mean()), float("nan")
-    return Summary(str(ens.path), n, B, p_val, p_err, p_tau, float(mc["accepted"][prod].mean()),
-                   e_val, e_err, float(mc["seconds"][prod].mean()))
+    def analyse(series: np.ndarray) -> tuple[float, float, float]:
+        if n < 2:
+            return float(series.mean()), float("nan"), float("nan")
+        g = gamma_method(series.T)
+        return g.mean, g.error, g.tau_int
+
+    plaq = mc["plaquette"][prod]
+    p_val, p_err, p_tau = analyse(plaq)
+    acc = e_val = e_err = None
+    if "dH" in mc:
+        acc = float(mc["accepted"][prod].mean())
+        e_val, e_err, _ = analyse(np.exp(-mc["dH"][prod]))
+    return Summary(str(ens.path), n, plaq.shape[1], p_val, p_err, p_tau, acc, e_val, e_err,
+                   float(mc["seconds"][prod].mean()))
 
 
 class Runner:
@@ -147,7 +154,11 @@ class Runner:
         self.action = build_action(card.action_config())
         up = card.update
         self.hmc = HMC(self.action, integrator=up.integrator, n_steps=up.steps, tau=up.tau,
-                       reunitarize=up.reunitarize)
+                       reunitarize=up.reunitarize) if up.uses_hmc else None
+        self.heatbath = Heatbath(self.action, up.overrelaxation, up.reunitarize) \
+            if up.uses_heatbath else None
+        if self.heatbath is not None:
+            self.heatbath.prepare(card.lattice.dims, self.device)
         self.measurements = []
         for m in card.measure_configs():
             interval = m.pop("interval")
@@ -224,12 +235,10 @@ class Runner:
         t_first = t
         while t < self.total:
             t += 1
-            field, st = self.hmc.trajectory(field, rng, metropolis=t > run.thermalisation_md)
+            field, record = self._update(field, rng, t)
             plaq = average_plaquette(field.links)
-            pending.mc.append({"trajectory": np.int64(t), "metropolis": t > run.thermalisation_md,
-                               "seconds": st.seconds, "dH": st.dH.cpu().numpy(),
-                               "accepted": st.accepted.cpu().numpy(),
-                               "plaquette": plaq.cpu().numpy()})
+            record["plaquette"] = plaq.cpu().numpy()
+            pending.mc.append(record)
             n = t - run.thermalisation
             if n > 0:
                 for interval, name, meas in self.measurements:
@@ -249,6 +258,21 @@ class Runner:
             bar.close()
         ens.pack()
         return summarize(ens, run.thermalisation)
+
+    def _update(self, field: GaugeField, rng: ChainRNG, t: int
+                ) -> tuple[GaugeField, dict[str, Any]]:
+        """One update as the card asks; the ``mc/`` record of it (without the plaquette)."""
+        t0 = time.perf_counter()
+        record: dict[str, Any] = {"trajectory": np.int64(t)}
+        if self.hmc is not None:
+            metropolis = t > self.card.run.thermalisation_md
+            field, st = self.hmc.trajectory(field, rng, metropolis=metropolis)
+            record.update({"metropolis": metropolis, "dH": st.dH.cpu().numpy(),
+                           "accepted": st.accepted.cpu().numpy()})
+        if self.heatbath is not None:
+            field, _ = self.heatbath.update(field, rng)
+        record["seconds"] = time.perf_counter() - t0
+        return field, record
 
     def _report(self, t: int, plaq: torch.Tensor, started: float, t_first: int) -> None:
         if self.quiet or self.progress:

@@ -51,6 +51,8 @@ def ensemble(tmp_path):
     ("run", {"trajectories": -1}, "run.trajectories"),
     ("action", {"name": "wilsn"}, "unknown action 'wilsn'"),
     ("action", {"gamma": 1.0}, "bad parameters for action 'wilson'"),
+    ("update", {"algorithm": "metropolis"}, "update.algorithm"),
+    ("update", {"overrelaxation": -1}, "update.overrelaxation"),
 ])
 def test_bad_card(tmp_path, section, change, expect):
     card = write_card(tmp_path / "c.toml", small_card(tmp_path / "new.h5", **{section: change}))
@@ -63,6 +65,21 @@ def test_cuda_without_gpu(tmp_path):
     card = write_card(tmp_path / "c.toml", small_card(tmp_path / "new.h5",
                                                       lattice={"device": "cuda"}))
     invoke_fails(["run", card], "CUDA is not available")
+    assert not (tmp_path / "new.h5").exists()
+
+
+def test_heatbath_needs_staples_and_a_colouring(tmp_path):
+    c = small_card(tmp_path / "new.h5", action={"name": "clover", "beta": 2.0},
+                   run={"thermalisation_md": 0})
+    c["update"] = "heatbath"
+    invoke_fails(["run", write_card(tmp_path / "c.toml", c)], "'clover' provides no staples")
+    c = small_card(tmp_path / "new.h5", action={"name": "iwasaki", "beta": 2.0},
+                   lattice={"dims": [4, 2]}, run={"thermalisation_md": 0})
+    c["update"] = "heatbath"
+    invoke_fails(["run", write_card(tmp_path / "d.toml", c)], "no colouring")
+    c["update"] = {"algorithm": "heatbath"}
+    c["run"]["thermalisation_md"] = 2
+    invoke_fails(["run", write_card(tmp_path / "e.toml", c)], "thermalisation_md applies to HMC")
     assert not (tmp_path / "new.h5").exists()
 
 

@@ -174,3 +174,24 @@ def test_segments_are_read_packed_and_cleaned(tmp_path, monkeypatch):
     (seg / "00000030-00000031.h5").write_bytes(b"x")
     with pytest.raises(FormatError, match="a segment is missing"):
         Ensemble(straight)
+
+
+@pytest.mark.parametrize("update", ["heatbath", {"algorithm": "hmc+heatbath", "steps": 4,
+                                                  "overrelaxation": 1}])
+def test_heatbath_and_mixed_runs(tmp_path, update):
+    card = small_card(tmp_path / "h.h5", run={"thermalisation_md": 0, "trajectories": 6})
+    card["update"] = update
+    s = run_card(validate(card), quiet=True)
+    mc = Ensemble(tmp_path / "h.h5").table("mc")
+    assert mc["trajectory"].tolist() == list(range(1, 11))
+    assert ("dH" in mc) == (update != "heatbath")
+    assert (s.acceptance is None) == (update == "heatbath")
+    assert "n/a" in s.table() if update == "heatbath" else "n/a" not in s.table()
+    # resume works for the heatbath too (its random numbers are part of the checkpoint)
+    straight = tmp_path / "s.h5"
+    card["run"]["output"] = str(straight)
+    card["run"]["trajectories"] = 12
+    run_card(validate(card), quiet=True)
+    card["run"]["output"] = str(tmp_path / "h.h5")
+    run_card(validate(card), resume=True, quiet=True)
+    assert_same_chain(straight, tmp_path / "h.h5")

@@ -1,0 +1,134 @@
+"""Closed paths of links as step lists, their products, staples and link couplings.
+
+A path is a tuple of signed steps: ``+(mu + 1)`` moves forward along ``mu`` through
+``U_mu(y)``, ``-(mu + 1)`` moves backward through ``U_mu(y - mu)^dagger``. An action that is a
+weighted sum of ``Re Tr(1 - L_P(x))`` over closed paths P and sites x (Wilson, rectangles,
+parallelograms, ...) is linear in each link that its loops contain once; then its staple is
+
+    ``A_mu(y) = sum_P c_P sum_{k: P_k = +mu} R_{P,k}(y + mu)``
+
+over the occurrences of ``+mu`` in P and in P reversed, where ``R_{P,k}`` is the rest of the
+loop after step k, so that ``sum_x Re Tr L_P(x) = sum_y Re Tr(U_mu(y) R_{P,k}(y + mu))``.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import torch
+from torch import Tensor
+
+from .lattice import lattice_axis
+
+Path = tuple[int, ...]
+
+
+def shift_by(field: Tensor, offset: Sequence[int], D: int) -> Tensor:
+    """``field(x + offset)``, periodic, for a matrix-valued field ``(..., *dims, N, N)``."""
+    dims = [lattice_axis(mu, D) for mu in range(D) if offset[mu]]
+    if not dims:
+        return field
+    return torch.roll(field, shifts=[-offset[mu] for mu in range(D) if offset[mu]], dims=dims)
+
+
+def reverse(path: Path) -> Path:
+    """The same loop traversed the other way."""
+    return tuple(-s for s in reversed(path))
+
+
+def positions(path: Path, D: int) -> list[tuple[int, ...]]:
+    """Offset of the path's start point before each step (and after the last)."""
+    pos = [0] * D
+    out = [tuple(pos)]
+    for s in path:
+        pos[abs(s) - 1] += 1 if s > 0 else -1
+        out.append(tuple(pos))
+    return out
+
+
+def path_product(links: Tensor, path: Path) -> Tensor:
+    """The ordered product of links along ``path`` starting at every site, ``(B, *dims, N, N)``."""
+    D = links.shape[1]
+    out = None
+    for s, pos in zip(path, positions(path, D)):
+        mu = abs(s) - 1
+        if s > 0:
+            U = shift_by(links[:, mu], pos, D)
+        else:
+            back = list(pos)
+            back[mu] -= 1
+            U = shift_by(links[:, mu], back, D).mH
+        out = U if out is None else out @ U
+    return out
+
+
+def _occurrences(path: Path, mu: int) -> Iterable[Path]:
+    """For each ``+mu`` step of ``path`` and of its reverse: the rest of the loop after it."""
+    for p in (path, reverse(path)):
+        for k, s in enumerate(p):
+            if s == mu + 1:
+                yield p[k + 1:] + p[:k]
+
+
+def staples(links: Tensor, weighted_paths: Sequence[tuple[float, Path]], mu: int) -> Tensor:
+    """``sum_P c_P sum_k R_{P,k}(x + mu)`` (module docstring) for closed paths."""
+    D = links.shape[1]
+    unit = [0] * D
+    unit[mu] = 1
+    A = None
+    for c, path in weighted_paths:
+        for rest in _occurrences(path, mu):
+            term = c * shift_by(path_product(links, rest), unit, D)
+            A = term if A is None else A + term
+    if A is None:
+        return torch.zeros_like(links[:, mu])
+    return A
+
+
+def coupled_offsets(paths: Iterable[Path], mu: int, D: int) -> set[tuple[int, ...]]:
+    """Offsets ``y - x`` between two different ``mu``-links ``U_mu(x)``, ``U_mu(y)`` lying in
+    one loop: links that must not be updated at the same time by a heatbath."""
+    out: set[tuple[int, ...]] = set()
+    for path in paths:
+        bases = []
+        for s, pos in zip(path, positions(path, D)):
+            if abs(s) - 1 != mu:
+                continue
+            base = list(pos)
+            if s < 0:
+                base[mu] -= 1
+            bases.append(tuple(base))
+        for a in bases:
+            for b in bases:
+                d = tuple(y - x for x, y in zip(a, b))
+                if any(d):
+                    out.add(d)
+    return out
+
+
+def plaquette_paths(D: int) -> list[Path]:
+    """``U_mu(x) U_nu(x+mu) U_mu(x+nu)^dag U_nu(x)^dag`` for mu < nu."""
+    return [(mu + 1, nu + 1, -(mu + 1), -(nu + 1)) for mu in range(D) for nu in range(mu + 1, D)]
+
+
+def rectangle_paths(D: int) -> list[Path]:
+    """The 2x1 and 1x2 loops of each plane mu < nu (each rectangle once)."""
+    out = []
+    for mu in range(D):
+        for nu in range(mu + 1, D):
+            m, n = mu + 1, nu + 1
+            out += [(m, m, n, -m, -m, -n), (m, n, n, -m, -n, -n)]
+    return out
+
+
+def parallelogram_paths(D: int) -> list[Path]:
+    """Lüscher-Weisz's twisted six-link loops ``(mu, s nu, t rho, -mu, -s nu, -t rho)`` around
+    the 3-cubes, mu < nu < rho, s, t = +-1 (four per cube and site)."""
+    out = []
+    for mu in range(D):
+        for nu in range(mu + 1, D):
+            for rho in range(nu + 1, D):
+                for s in (1, -1):
+                    for t in (1, -1):
+                        m, n, r = mu + 1, s * (nu + 1), t * (rho + 1)
+                        out.append((m, n, r, -m, -n, -r))
+    return out

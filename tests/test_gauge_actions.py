@@ -1,0 +1,90 @@
+"""Improved gauge actions: gauge invariance, forces, staples, the Wilson limit and the
+continuum normalisation on constant abelian flux."""
+import math
+
+import pytest
+import torch
+
+from actions import DBW2, Clover, Iwasaki, LuscherWeisz, Symanzik, TadpoleSymanzik, Wilson, build
+from helpers import check_force, check_gauge_invariance, random_field
+from lqcd_hmc.action import staple_force
+from lqcd_hmc.field import GaugeField
+from lqcd_hmc.smooth import abelian_flux
+
+ACTIONS = [LuscherWeisz(5.0, -0.2, -0.05), Symanzik(4.2), TadpoleSymanzik(7.0, 0.87, True),
+           Iwasaki(2.6), DBW2(1.0), Clover(6.0)]
+IDS = [a.name for a in ACTIONS]
+
+
+@pytest.mark.parametrize("action", ACTIONS, ids=IDS)
+@pytest.mark.parametrize("group,D", [("SU(3)", 4), ("SU(2)", 3), ("U(1)", 3)])
+def test_gauge_invariance_and_force(action, group, D):
+    f = random_field(group, D, eps=0.6)
+    check_gauge_invariance(action, f)
+    check_force(action, f)
+
+
+@pytest.mark.parametrize("action", [a for a in ACTIONS if a.has_staples],
+                         ids=[a.name for a in ACTIONS if a.has_staples])
+def test_staples_give_the_change_of_one_link(action):
+    """Linear in each link: replacing U_mu(x) by V changes S by -Re Tr((V - U) A_mu(x))."""
+    f = random_field("SU(3)", 4, L=4, batch=1)
+    g = torch.Generator().manual_seed(3)
+    for mu, x in ((0, (1, 2, 3, 0)), (3, (0, 0, 1, 2))):
+        A = action.staples(f, mu)[(0, *x)]
+        U = f.links[(0, mu, *x)]
+        V = f.group.random_haar((), g)
+        links = f.links.clone()
+        links[(0, mu, *x)] = V
+        dS = action(f.with_links(links)) - action(f)
+        expect = -((V - U) @ A).diagonal().sum().real
+        assert torch.allclose(dS, expect.unsqueeze(0), rtol=1e-10, atol=1e-10)
+    # and the force from the staples is the action's force
+    f = random_field("SU(2)", 3, eps=0.7)
+    assert torch.allclose(staple_force(action, f), action.force(f), atol=1e-12)
+
+
+def test_family_members_and_wilson_limit():
+    f = random_field("SU(3)", 4, eps=0.8)
+    assert torch.allclose(LuscherWeisz(5.5, 0.0)(f), Wilson(5.5)(f), rtol=1e-13)
+    assert torch.allclose(LuscherWeisz(5.5, 0.0).staples(f, 2), Wilson(5.5).staples(f, 2))
+    for a, c1 in ((Symanzik(4.0), -1 / 12), (Iwasaki(4.0), -0.331), (DBW2(4.0), -1.4088)):
+        assert torch.allclose(a(f), LuscherWeisz(4.0, c1)(f), rtol=1e-13)
+        assert math.isclose(a.c0, 1 - 8 * c1)
+    # tadpole improvement: tree level at u0 = 1 is Symanzik; one loop adds the parallelogram
+    assert torch.allclose(TadpoleSymanzik(4.0, 1.0)(f), Symanzik(4.0)(f), rtol=1e-13)
+    t = TadpoleSymanzik(4.0, 0.86, one_loop=True)
+    a_s = -4 * math.log(0.86) / 3.06839
+    assert math.isclose(t.c1 / t.c0, -(1 + 0.4805 * a_s) / (20 * 0.86 ** 2))
+    assert math.isclose(t.c2 / t.c0, -0.03325 * a_s / 0.86 ** 2)
+    assert math.isclose(t.c0 + 8 * t.c1 + 8 * t.c2, 1.0)
+    for name in ("symanzik", "iwasaki", "dbw2", "clover"):
+        assert build({"name": name, "beta": 3.0}).config() == {"name": name, "beta": 3.0}
+    assert build({"name": "luscher_weisz", "beta": 3.0, "c1": -0.1, "c2": 0.01}).c0 == \
+        pytest.approx(1 - 8 * (-0.1) - 8 * 0.01)
+    with pytest.raises(ValueError, match="u0"):
+        TadpoleSymanzik(4.0, 1.3)
+
+
+def test_cold_field_has_zero_action():
+    f = GaugeField.cold([4, 4, 4, 4], "SU(3)")
+    for a in ACTIONS:
+        assert a(f).abs().max() < 1e-12
+
+
+@pytest.mark.parametrize("action", ACTIONS + [Wilson(5.0)], ids=IDS + ["wilson"])
+@pytest.mark.parametrize("group", ["SU(3)", "U(1)"])
+def test_continuum_normalisation_on_constant_flux(action, group):
+    """For a constant abelian flux with plaquette angle phi * H, every action approaches
+    the continuum (beta/N) V sum_c (phi h_c)^2 / 2 with relative corrections O(phi^2)."""
+    dims = [16, 16, 2, 2]
+    hsq = 2.0 if group != "U(1)" else 1.0
+    N = 3 if group == "SU(3)" else 1
+    dev = []
+    for n in (1, 2):
+        f = abelian_flux(dims, group, n, 0, 1)
+        phi = 2 * math.pi * n / 256
+        cont = action.beta / N * 1024 * phi ** 2 * hsq / 2
+        dev.append(abs(action(f).item() / cont - 1))
+        assert dev[-1] < 5 * (1 + 8 * abs(getattr(action, "c1", 0))) * phi ** 2
+    assert 3.0 < dev[1] / dev[0] < 5.0      # O(phi^2): doubling the flux quadruples it
