@@ -17,7 +17,8 @@ coefficients included, :meth:`Action.staples`).
 
 Links of one direction are updated together on a colouring of the sites, ``c(x) = w.x mod m``,
 chosen so that no two links of a colour share a term of the action (:meth:`coupled_offsets`):
-parity for plaquettes, ``m = 4`` for rectangles (extents multiples of 4), and so on.
+parity for plaquettes, ``m = 4`` for rectangles on extents that are multiples of 4 (``m = 5, 6``
+on extents 5, 6), ``m = 8`` with parallelograms; the smallest ``m`` is searched.
 Random numbers come from each chain's own generator, so chain b of a batch is the chain b a run
 of its own would produce.
 """
@@ -53,14 +54,13 @@ def find_colouring(dims: Sequence[int], offsets: set[tuple[int, ...]], max_m: in
     if not offsets:
         return 1, (0,) * D
     for m in range(2, max_m + 1):
-        for w in itertools.product(range(m), repeat=D):
-            if any((wi * L) % m for wi, L in zip(w, dims)):
-                continue
+        allowed = [[wi for wi in range(m) if (wi * L) % m == 0] for L in dims]
+        for w in itertools.product(*allowed):
             if all(sum(a * b for a, b in zip(w, d)) % m for d in offsets):
                 return m, w
     raise ValueError(f"no colouring of a {'x'.join(map(str, dims))} lattice keeps the links "
-                     f"updated together independent for this action; use extents that are "
-                     f"multiples of 2 (plaquettes) or 4 (rectangles)")
+                     f"updated together independent for this action (a loop of it holds a "
+                     f"link twice, or the extents allow no {max_m}-colouring)")
 
 
 def colour_masks(dims: Sequence[int], m: int, w: Sequence[int], device=None) -> list[Tensor]:
