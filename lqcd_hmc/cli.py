@@ -27,12 +27,19 @@ def one_line_errors(fn: Callable) -> Callable:
     return wrapper
 
 
-def _json_default(x: Any) -> Any:
-    return None if isinstance(x, float) and math.isnan(x) else str(x)
+def _finite(x: Any) -> Any:
+    """NaN (an error bar from fewer than two measurements) becomes JSON null."""
+    if isinstance(x, float) and math.isnan(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_finite(v) for v in x]
+    return x
 
 
 def _print_json(obj: Any) -> None:
-    click.echo(json.dumps(obj, default=_json_default))
+    click.echo(json.dumps(_finite(obj), default=str, allow_nan=False))
 
 
 @click.group()

@@ -2,7 +2,6 @@
 files are refused, and SU(3)/D=4-only formats say so."""
 import numpy as np
 import pytest
-import torch
 
 from formats_by_hand import ildg_bytes, nersc_bytes, np_plaquette, openqcd_bytes
 from lqcd_hmc import ChainRNG, GaugeField
