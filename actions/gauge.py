@@ -23,7 +23,7 @@ from the generic staples (:func:`lqcd_hmc.action.staple_force`, which the tests 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import torch
 from torch import Tensor
@@ -55,9 +55,6 @@ class LoopAction(Action):
             if c:
                 acc = acc + c * (N - _re_trace(path_product(field.links, path)).double())
         return (self.beta / N) * acc
-
-    def __call__(self, field: GaugeField) -> Tensor:
-        return self.density(field).flatten(1).sum(1)
 
     def staples(self, field: GaugeField, mu: int) -> Tensor:
         """``A_mu`` with ``S = const - sum_x Re Tr(U_mu(x) A_mu(x))`` (coefficients included)."""
@@ -104,40 +101,37 @@ class LuscherWeisz(LoopAction):
         return (self.beta / N) * acc
 
 
-class Symanzik(LuscherWeisz):
+class _FixedC1(LuscherWeisz):
+    """A named member of the family: ``c1 = C1``, ``c2 = 0``, only ``beta`` is free."""
+
+    C1: ClassVar[float]
+
+    def __init__(self, beta: float):
+        super().__init__(beta, self.C1)
+
+    def params(self) -> dict:
+        return {"beta": self.beta}
+
+
+class Symanzik(_FixedC1):
     """Tree-level Symanzik (Lüscher-Weisz) action, ``c1 = -1/12``."""
 
     name = "symanzik"
-
-    def __init__(self, beta: float):
-        super().__init__(beta, -1.0 / 12.0)
-
-    def params(self) -> dict:
-        return {"beta": self.beta}
+    C1 = -1.0 / 12.0
 
 
-class Iwasaki(LuscherWeisz):
+class Iwasaki(_FixedC1):
     """Iwasaki's RG-improved action, ``c1 = -0.331``."""
 
     name = "iwasaki"
-
-    def __init__(self, beta: float):
-        super().__init__(beta, -0.331)
-
-    def params(self) -> dict:
-        return {"beta": self.beta}
+    C1 = -0.331
 
 
-class DBW2(LuscherWeisz):
+class DBW2(_FixedC1):
     """DBW2 (doubly blocked Wilson, two steps), ``c1 = -1.4088``."""
 
     name = "dbw2"
-
-    def __init__(self, beta: float):
-        super().__init__(beta, -1.4088)
-
-    def params(self) -> dict:
-        return {"beta": self.beta}
+    C1 = -1.4088
 
 
 class TadpoleSymanzik(LuscherWeisz):
@@ -205,6 +199,3 @@ class Clover(Action):
                 F = clover_field_strength(field.links, mu, nu)
                 acc = acc + 0.5 * (F.real.double() ** 2 + F.imag.double() ** 2).sum((-2, -1))
         return (self.beta / field.N) * acc
-
-    def __call__(self, field: GaugeField) -> Tensor:
-        return self.density(field).flatten(1).sum(1)

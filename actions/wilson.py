@@ -36,9 +36,6 @@ class Wilson(Action):
                 acc = t if acc is None else acc + t
         return (self.beta / N) * acc
 
-    def __call__(self, field: GaugeField) -> Tensor:
-        return self.density(field).flatten(1).sum(1)
-
     def staples(self, field: GaugeField, mu: int) -> Tensor:
         """``(beta/N) A_mu`` with the plaquette staple sum ``A_mu``."""
         return (self.beta / field.N) * plaquette_staples(field.links, mu)

@@ -23,13 +23,15 @@ ENTRY_POINT_GROUP = "lqcd_hmc.actions"
 
 
 class Action:
-    """Base class. Subclasses set ``name`` and implement ``__call__``; ``force`` comes free."""
+    """Base class. Subclasses set ``name`` and implement ``density`` (or ``__call__``);
+    ``force`` comes free."""
 
     name: ClassVar[str] = ""
 
     def __call__(self, field: GaugeField) -> Tensor:
-        """Action of each configuration, shape ``(B,)``, float64."""
-        raise NotImplementedError
+        """Action of each configuration, shape ``(B,)``, float64: the site sum of
+        :meth:`density` unless a subclass computes it otherwise."""
+        return self.density(field).flatten(1).sum(1)
 
     def density(self, field: GaugeField) -> Tensor:
         """Per-site contribution ``(B, *dims)`` whose site sum is the action (optional)."""

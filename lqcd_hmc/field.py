@@ -19,10 +19,17 @@ DTYPES = {"complex128": torch.complex128, "complex64": torch.complex64}
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU."""
+    """``"auto"`` -> CUDA when available, else CPU; asking for CUDA without it is an error."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"unknown device {device!r} (use 'cpu', 'cuda', 'cuda:K' or 'auto')") \
+            from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} requested but CUDA is not available")
+    return dev
 
 
 def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:

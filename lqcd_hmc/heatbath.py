@@ -229,16 +229,9 @@ class Heatbath:
                     r = su2_heatbath_elements((2 * k).double(), rng).to(U.dtype) @ V.mH
                 else:
                     r = V.mH @ V.mH
-                U = _left_multiply(U, r, ij)
-                W = _left_multiply(W, r, ij)
+                U[..., ij, :] = r @ U[..., ij, :]      # R U and R W, R = r embedded in ij
+                W[..., ij, :] = r @ W[..., ij, :]
         links[:, mu, mask] = U
-
-
-def _left_multiply(M: Tensor, r: Tensor, ij: list[int]) -> Tensor:
-    """``R M`` with the SU(2) matrix r embedded in rows/columns ij."""
-    out = M.clone()
-    out[..., ij, :] = r @ M[..., ij, :]
-    return out
 
 
 def _u1_rotation(W: Tensor, rng: ChainRNG | None, heatbath: bool) -> Tensor:

@@ -59,25 +59,20 @@ def measure_file(path: str | Path, spec: MeasureSpec, save: bool = True,
         cfg = m.model_dump()
         todo.append((cfg.pop("interval"), m.name, build_measurement(cfg)))
     results: dict[str, dict[str, list]] = {name: {} for _, name, _ in todo}
-    if detect(path) != "hdf5":
+    ens = Ensemble(path) if detect(path) == "hdf5" else None
+    if ens is None:                     # one configuration in an exchange format
         c = read_config(path)
-        field = GaugeField(torch.from_numpy(c.links)[None].to(device), c.group)
-        for _, name, meas in todo:
-            for k, v in meas(field).items():
-                results[name][k] = [v.detach().cpu().numpy()]
-        return {name: _summarise({k: np.stack(v) for k, v in cols.items()})
-                for name, cols in results.items()}
-    ens = Ensemble(path)
-    existing = set(ens.measurement_names())
-    clash = sorted(existing & set(results))
-    if save and clash and not replace:
-        raise CardError(f"{path}: already holds measurements/{clash[0]}; pass --replace to "
-                        f"overwrite it or --no-save")
-    trajs = ens.trajectories()
+        group, configs = c.group, [(c.trajectory, c.links[None])]
+    else:
+        clash = sorted(set(ens.measurement_names()) & set(results))
+        if save and clash and not replace:
+            raise CardError(f"{path}: already holds measurements/{clash[0]}; pass --replace to "
+                            f"overwrite it or --no-save")
+        group = str(ens.attrs["group"])
+        configs = ((t, ens.config(t)[0]) for t in ens.trajectories())
     pending = Pending()
-    for i, t in enumerate(trajs):
-        links, _ = ens.config(t)
-        field = GaugeField(torch.from_numpy(links).to(device), str(ens.attrs["group"]))
+    for i, (t, links) in enumerate(configs):
+        field = GaugeField(torch.from_numpy(links).to(device), group)
         for interval, name, meas in todo:
             if (i + 1) % interval == 0:
                 cols = {k: v.detach().cpu().numpy() for k, v in meas(field).items()}
@@ -86,7 +81,7 @@ def measure_file(path: str | Path, spec: MeasureSpec, save: bool = True,
                     results[name].setdefault(k, []).append(v)
     summary = {name: _summarise({k: np.stack(v) for k, v in cols.items()})
                for name, cols in results.items() if cols}
-    if save and pending.measurements:
+    if ens is not None and save and pending.measurements:
         pending.replace = set(pending.measurements)
         ens.commit(pending)
     return summary

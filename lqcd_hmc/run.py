@@ -148,8 +148,6 @@ class Runner:
         self.quiet = quiet
         self.progress = (self.log.isatty() if progress is None else progress) and not quiet
         self.device = resolve_device(card.lattice.device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise RunError(f"lattice.device = {card.lattice.device!r} but CUDA is not available")
         self.dtype = resolve_dtype(card.lattice.dtype)
         self.action = build_action(card.action_config())
         up = card.update

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from actions import DBW2, Clover, Iwasaki, LuscherWeisz, Symanzik, TadpoleSymanzik, Wilson, build
+from actions import DBW2, Clover, Iwasaki, LoopAction, LuscherWeisz, Symanzik, TadpoleSymanzik, Wilson, build
 from helpers import check_force, check_gauge_invariance, random_field
 from lqcd_hmc.action import staple_force
 from lqcd_hmc.field import GaugeField
@@ -48,6 +48,9 @@ def test_family_members_and_wilson_limit():
     f = random_field("SU(3)", 4, eps=0.8)
     assert torch.allclose(LuscherWeisz(5.5, 0.0)(f), Wilson(5.5)(f), rtol=1e-13)
     assert torch.allclose(LuscherWeisz(5.5, 0.0).staples(f, 2), Wilson(5.5).staples(f, 2))
+    # the family's fast evaluation (shared lines) equals the generic path products
+    lw = LuscherWeisz(5.5, -0.2, -0.05)
+    assert torch.allclose(lw(f), LoopAction.density(lw, f).flatten(1).sum(1), rtol=1e-13)
     for a, c1 in ((Symanzik(4.0), -1 / 12), (Iwasaki(4.0), -0.331), (DBW2(4.0), -1.4088)):
         assert torch.allclose(a(f), LuscherWeisz(4.0, c1)(f), rtol=1e-13)
         assert math.isclose(a.c0, 1 - 8 * c1)
@@ -87,4 +90,26 @@ def test_continuum_normalisation_on_constant_flux(action, group):
         cont = action.beta / N * 1024 * phi ** 2 * hsq / 2
         dev.append(abs(action(f).item() / cont - 1))
         assert dev[-1] < 5 * (1 + 8 * abs(getattr(action, "c1", 0))) * phi ** 2
+        assert action(f).item() == pytest.approx(exact_flux_action(action, phi, group, 1024),
+                                                 rel=1e-12)
     assert 3.0 < dev[1] / dev[0] < 5.0      # O(phi^2): doubling the flux quadruples it
+
+
+def exact_flux_action(action, phi, group, V):
+    """Closed forms on the constant flux phi * h in the (0, 1) plane of a D = 4 lattice: each
+    abelian loop carries the flux of its projected area. Per site and colour: plaquette
+    1 - cos(phi h); two rectangles 1 - cos(2 phi h); eight parallelograms (triples (0,1,2),
+    (0,1,3), four each) 1 - cos(phi h); clover F = sin(phi h), S = Tr F^2 / 2."""
+    h = [1.0, -1.0, 0.0] if group == "SU(3)" else [1.0]
+    N = len(h)
+    per_site = 0.0
+    for hc in h:
+        one = 1 - math.cos(phi * hc)
+        if isinstance(action, Clover):
+            per_site += math.sin(phi * hc) ** 2 / 2
+        elif isinstance(action, LuscherWeisz):
+            per_site += (action.c0 * one + 2 * action.c1 * (1 - math.cos(2 * phi * hc))
+                         + 8 * action.c2 * one)
+        else:
+            per_site += one
+    return action.beta / N * V * per_site

@@ -129,3 +129,24 @@ def test_exact_2d_formulas_limits():
         assert math.isclose(plaquette_2d("U(1)", beta, 1), 1.0, rel_tol=1e-12)
     with pytest.raises(ValueError):
         plaquette_2d("SU(3)", 1.0, 4)
+
+
+def test_run_card_measurements_on_constant_flux():
+    """The registered measurements on a spatial constant flux (plane (0, 1) of 4^4, SU(3)):
+    temporal plaquettes and loops are 1, spatial ones carry the flux, the plaquette is the
+    mean of its six planes; the Polyakov loop of links that are 1 in time is 1."""
+    import math
+
+    from lqcd_hmc.measurement import build as build_measurement
+    from lqcd_hmc.smooth import abelian_flux
+    f = abelian_flux([4, 4, 4, 4], "SU(3)", 1, 0, 1)
+    phi = 2 * math.pi / 16
+    flux_plane = (2 * math.cos(phi) + 1) / 3
+    p = build_measurement({"name": "plaquette"})(f)
+    assert torch.allclose(p["temporal"], torch.ones(1, dtype=torch.float64))
+    assert torch.allclose(p["spatial"], torch.tensor([(flux_plane + 2) / 3], dtype=torch.float64))
+    assert torch.allclose(p["plaquette"], (p["spatial"] + p["temporal"]) / 2)
+    W = build_measurement({"name": "wilson_loops", "r_max": 2, "t_max": 3})(f)["W"]
+    assert W.shape == (1, 2, 3) and torch.allclose(W, torch.ones_like(W))
+    P = build_measurement({"name": "polyakov_loop"})(f)
+    assert torch.allclose(P["re"], torch.ones(1, dtype=torch.float64)) and P["im"].abs().max() < 1e-14

@@ -87,11 +87,12 @@ def write_config(path: str | os.PathLike, config: Config, fmt: str, *, precision
     dims = tuple(U.shape[1:-2])
     if fmt != "hdf5":
         require_su3_4d(fmt, config.group, dims)
+    if fmt == "hdf5":
+        write_single(path, U[None], config.group, config.trajectory, np.array([plaquette(U)]),
+                     {"source_format": config.meta.get("format", "")})
+        return
     with replacing(path) as tmp:
-        if fmt == "hdf5":
-            write_single(tmp, U[None], config.group, config.trajectory, np.array([plaquette(U)]),
-                         {"source_format": config.meta.get("format", "")})
-        elif fmt == "nersc":
+        if fmt == "nersc":
             nersc.write(tmp, U, two_row=two_row, precision=precision, byte_order=byte_order,
                         sequence_number=config.trajectory)
         elif fmt == "ildg":

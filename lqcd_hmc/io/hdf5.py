@@ -156,8 +156,8 @@ class Ensemble:
         if int(main.get("format_version", 0)) > FORMAT_VERSION:
             raise FormatError(f"{self.path}: ensemble format version {main['format_version']} "
                               f"is newer than this package's {FORMAT_VERSION}")
-        self.main_attrs = main
         self.segments = self._segments()
+        self._index: dict[int, Path] | None = None
         self.attrs = dict(main)
         if self.segments:
             self.attrs.update(self._open(self.segments[-1], lambda f: {
@@ -203,11 +203,12 @@ class Ensemble:
     # -- writing ------------------------------------------------------------------------------
     @classmethod
     def create(cls, path: str | os.PathLike, attrs: Mapping[str, Any],
-               pending: Pending | None = None, checkpoint: Checkpoint | None = None
-               ) -> "Ensemble":
-        """Create a new ensemble file atomically (never over an existing one)."""
+               pending: Pending | None = None, checkpoint: Checkpoint | None = None,
+               overwrite: bool = False) -> "Ensemble":
+        """Create a new ensemble file atomically; an existing file is replaced (atomically)
+        only with ``overwrite``."""
         path = Path(path)
-        if path.exists():
+        if path.exists() and not overwrite:
             raise FormatError(f"{path}: exists already")
         with replacing(path) as tmp:
             with h5py.File(tmp, "w") as f:
@@ -230,6 +231,7 @@ class Ensemble:
                 _apply(f, pending, checkpoint)
         pending.clear()
         self.segments.append(seg)
+        self._index = None
         if attrs:
             self.attrs.update(attrs)
 
@@ -286,11 +288,14 @@ class Ensemble:
         return self._open(self._files()[-1], load)
 
     def _where(self) -> dict[int, Path]:
-        out = {}
-        for p in self._files():
-            for k in self._open(p, lambda f: list(f["configs"]) if "configs" in f else []):
-                out[int(k)] = p
-        return out
+        """Trajectory -> the file (main or segment) holding its configuration; listed once
+        per state of the ensemble, not per configuration read."""
+        if self._index is None:
+            self._index = {}
+            for p in self._files():
+                for k in self._open(p, lambda f: list(f["configs"]) if "configs" in f else []):
+                    self._index[int(k)] = p
+        return self._index
 
     def trajectories(self) -> list[int]:
         """Trajectory numbers of the stored configurations, ascending."""
@@ -329,11 +334,12 @@ class Ensemble:
 
 def write_single(path: str | os.PathLike, links: np.ndarray, group: str, trajectory: int,
                  plaquette: np.ndarray, attrs: Mapping[str, Any]) -> None:
-    """An ensemble file holding one configuration (``convert`` from an exchange format)."""
+    """An ensemble file holding one configuration (``convert`` from an exchange format),
+    written atomically over ``path``."""
     from .. import __version__
 
     Ensemble.create(path, {"package_version": __version__, "group": group,
                            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                            "dims": list(links.shape[2:-2]), "batch": links.shape[0],
                            "dtype": str(links.dtype), "card": "", **attrs},
-                    pending=Pending(configs=[(trajectory, links, plaquette)]))
+                    pending=Pending(configs=[(trajectory, links, plaquette)]), overwrite=True)
