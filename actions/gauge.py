@@ -23,14 +23,14 @@ from the generic staples (:func:`lqcd_hmc.action.staple_force`, which the tests 
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Sequence
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
 from lqcd_hmc.action import Action
 from lqcd_hmc.field import GaugeField
-from lqcd_hmc.loops import LineCache, rectangle_re_trace
+from lqcd_hmc.loops import LineCache, clover_field_strength, rectangle_re_trace
 from lqcd_hmc.paths import (Path, coupled_offsets, parallelogram_paths, path_product,
                             plaquette_paths, rectangle_paths, staples)
 
@@ -152,30 +152,6 @@ class TadpoleSymanzik(LuscherWeisz):
 
     def params(self) -> dict:
         return {"beta": self.beta, "u0": self.u0, "one_loop": self.one_loop}
-
-
-def clover_leaves(links: Tensor, mu: int, nu: int) -> Tensor:
-    """``Q_{mu nu}(x)``: the four plaquettes in the (mu, nu) plane that start and end at x,
-    all with the orientation of ``U_{mu nu}(x)``."""
-    m, n = mu + 1, nu + 1
-    leaves: Sequence[Path] = ((m, n, -m, -n), (n, -m, -n, m), (-m, -n, m, n), (-n, m, n, -m))
-    Q = None
-    for p in leaves:
-        L = path_product(links, p)
-        Q = L if Q is None else Q + L
-    return Q
-
-
-def clover_field_strength(links: Tensor, mu: int, nu: int) -> Tensor:
-    """Hermitian, traceless ``F_{mu nu}(x) = (Q - Q^dagger)/(8i)`` (minus its trace over N for
-    N > 1); ``a^2 g F_{mu nu}`` of the continuum up to O(a^2)."""
-    Q = clover_leaves(links, mu, nu)
-    F = (Q - Q.mH) / 8j
-    N = links.shape[-1]
-    if N > 1:
-        tr = F.diagonal(dim1=-2, dim2=-1).sum(-1) / N
-        F = F - tr[..., None, None] * torch.eye(N, dtype=F.dtype, device=F.device)
-    return F
 
 
 class Clover(Action):

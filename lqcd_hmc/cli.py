@@ -126,6 +126,28 @@ def measure(ensemble, card, save, replace, as_json) -> None:
                 click.echo(f"{name}.{col} ({r['n']} x {r['chains']}): {mean:.6g} +- {err:.2g}")
 
 
+@main.command()
+@click.argument("ensemble", type=click.Path(dir_okay=False))
+@click.option("--plots", "plots", type=click.Path(file_okay=False), default=None,
+              help="write PNG plots (histories, V(r) with fit, t^2 E(t), Q) into this directory")
+@click.option("--plateau", type=int, default=None,
+              help="time extent T of the static-potential plateau (default: automatic)")
+@click.option("--r-min", type=float, default=None, help="smallest r/a in the Cornell fit")
+@click.option("--r-max", type=float, default=None, help="largest r/a in the Cornell fit")
+@click.option("--json", "as_json", is_flag=True)
+@one_line_errors
+def analyze(ensemble, plots, plateau, r_min, r_max, as_json) -> None:
+    """Every measured observable with Gamma-method errors and tau_int; the static potential
+    (r0, r1, sigma), flow scales (t0, w0) and the topological susceptibility."""
+    from .analysis import analyze_ensemble, report
+
+    res = analyze_ensemble(ensemble, plots, plateau=plateau, r_min=r_min, r_max=r_max)
+    if as_json:
+        _print_json(res)
+    else:
+        click.echo(report(res))
+
+
 def _flat(x: Any) -> list:
     return [y for v in x for y in _flat(v)] if isinstance(x, list) else [x]
 

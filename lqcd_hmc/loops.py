@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import math
 
+import torch
 from torch import Tensor
 
 from .lattice import shift
+from .paths import shift_by
 
 
 def real_trace_product(A: Tensor, B: Tensor) -> Tensor:
@@ -99,3 +101,51 @@ def average_plaquette(links: Tensor) -> Tensor:
                 for mu in range(D) for nu in range(mu + 1, D))
     n_plaquettes = math.prod(links.shape[2:2 + D]) * D * (D - 1) // 2
     return total / (n_plaquettes * N)
+
+
+def staple(arm: Tensor, mid: Tensor, mu: int, nu: int, D: int) -> Tensor:
+    """Forward and backward staple from x to x + mu through direction nu, arms taken from
+    ``arm`` (links along nu) and the far side from ``mid`` (links along mu):
+    ``arm(x) mid(x+nu) arm(x+mu)^dag + arm(x-nu)^dag mid(x-nu) arm(x-nu+mu)``.
+    With ``arm = U_nu``, ``mid = U_mu`` it is the dagger of the plaquette staple."""
+    up = arm @ shift(mid, nu, 1, D) @ shift(arm, mu, 1, D).mH
+    down = shift(arm.mH @ mid @ shift(arm, mu, 1, D), nu, -1, D)
+    return up + down
+
+
+def clover_leaves(links: Tensor, mu: int, nu: int, m: int = 1, n: int = 1,
+                  cache: LineCache | None = None) -> Tensor:
+    """``Q^{(m,n)}_{mu nu}(x)``: the four m x n loops (m links along mu, n along nu) in the
+    (mu, nu) plane that start and end at x, one per quadrant, all oriented like
+    ``U_{mu nu}(x)``. With straight lines ``A = L_mu^{(m)}``, ``C = L_nu^{(n)}`` and
+    ``f[a, b] = f(x + a mu + b nu)``:
+    ``A C[m,0] A[0,n]^+ C^+ + C A[-m,n]^+ C[-m,0]^+ A[-m,0]
+    + A[-m,0]^+ C[-m,-n]^+ A[-m,-n] C[0,-n] + C[0,-n]^+ A[0,-n] C[m,-n] A^+``."""
+    D = links.shape[1]
+    A = cached_line(links, mu, m, cache)
+    C = cached_line(links, nu, n, cache)
+
+    def at(f: Tensor, a: int, b: int) -> Tensor:
+        off = [0] * D
+        off[mu], off[nu] = a, b
+        return shift_by(f, off, D)
+
+    Am, Cm, An, Cn = at(A, -m, 0), at(C, -m, 0), at(A, 0, -n), at(C, 0, -n)
+    return (A @ at(C, m, 0) @ (C @ at(A, 0, n)).mH
+            + C @ (Cm @ at(A, -m, n)).mH @ Am
+            + (at(C, -m, -n) @ Am).mH @ at(A, -m, -n) @ Cn
+            + Cn.mH @ An @ at(C, m, -n) @ A.mH)
+
+
+def clover_field_strength(links: Tensor, mu: int, nu: int, m: int = 1, n: int = 1,
+                          cache: LineCache | None = None) -> Tensor:
+    """Hermitian ``F_{mu nu}(x) = (Q - Q^dag)/(8i mn)`` from the m x n clover
+    :func:`clover_leaves` (traceless part for N > 1); ``a^2 g F_{mu nu}`` of the continuum up
+    to O(a^2) (exact for a constant abelian field up to ``sin(mn phi)/(mn)``)."""
+    Q = clover_leaves(links, mu, nu, m, n, cache)
+    F = (Q - Q.mH) / (8j * m * n)
+    N = links.shape[-1]
+    if N > 1:
+        tr = F.diagonal(dim1=-2, dim2=-1).sum(-1) / N
+        F = F - tr[..., None, None] * torch.eye(N, dtype=F.dtype, device=F.device)
+    return F

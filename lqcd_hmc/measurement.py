@@ -4,15 +4,24 @@ A measurement maps a :class:`GaugeField` to named columns, each a float64 tensor
 (one row per chain); the runner stores them under ``measurements/<name>/<column>`` indexed by
 trajectory. Concrete measurements live in ``observables`` and are registered under the
 entry-point group ``lqcd_hmc.measurements``.
+
+``lqcd-hmc analyze`` calls the class methods :meth:`Measurement.analyze` (default: every column
+element's mean with its Gamma-method error and tau_int, chains as replicas) and
+:meth:`Measurement.plot` (default: Monte Carlo histories of the scalar columns) on the stored
+table ``{column: array (n, B, ...)}``; a measurement overrides them with its own analysis
+(potential fit, flow scales, susceptibility).
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
+import numpy as np
 from torch import Tensor
 
 from .field import GaugeField
 from .registry import build_registered, registered
+from .statistics import gamma_method
 
 ENTRY_POINT_GROUP = "lqcd_hmc.measurements"
 
@@ -25,6 +34,45 @@ class Measurement:
     def __call__(self, field: GaugeField) -> dict[str, Tensor]:
         raise NotImplementedError
 
+    @classmethod
+    def analyze(cls, table: Mapping[str, np.ndarray], **options: Any) -> dict[str, Any]:
+        """Results for ``lqcd-hmc analyze``; ``options`` are the command's analysis options
+        (each measurement uses those it knows)."""
+        return {"columns": summarise(table)}
+
+    @classmethod
+    def plot(cls, table: Mapping[str, np.ndarray], result: Mapping[str, Any],
+             directory: Path) -> list[Path]:
+        """Write PNG plots into ``directory``; returns their paths."""
+        from .plotting import histories
+        return histories(cls.name, table, directory)
+
+
+def summarise(table: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """Mean, Gamma-method error, tau_int and its error per column element of series
+    ``(n, B, ...)``
+    (the ``trajectory`` index is skipped)."""
+    out = {}
+    for col, a in table.items():
+        if col == "trajectory":
+            continue
+        a = np.asarray(a, dtype=np.float64)
+        n, B = a.shape[:2]
+        flat = a.reshape(n, B, -1)
+        stats = []
+        for k in range(flat.shape[2]):
+            if n >= 2:
+                r = gamma_method(flat[:, :, k].T)
+                stats.append((r.mean, r.error, r.tau_int, r.tau_int_error))
+            else:
+                stats.append((float(flat[:, :, k].mean()), *[float("nan")] * 3))
+        shape = a.shape[2:]
+        mean, err, tau, dtau = (np.reshape([s[i] for s in stats], shape).tolist()
+                                for i in range(4))
+        out[col] = {"mean": mean, "error": err, "tau_int": tau, "tau_int_error": dtau,
+                    "n": int(n), "chains": int(B)}
+    return out
+
 
 def available() -> dict[str, Any]:
     return registered(ENTRY_POINT_GROUP)
@@ -33,3 +81,9 @@ def available() -> dict[str, Any]:
 def build(config: Mapping[str, Any]) -> Measurement:
     """``{"name": ..., **parameters}`` -> measurement (``interval`` belongs to the runner)."""
     return build_registered(ENTRY_POINT_GROUP, "measurement", config)
+
+
+def measurement_class(name: str) -> type[Measurement] | None:
+    """The registered class of ``name`` (None for a name no installed package provides)."""
+    ep = available().get(name)
+    return ep.load() if ep is not None else None

@@ -15,8 +15,7 @@ import torch
 from .config import CardError, MeasureCard, _Section, read_toml, validate
 from .field import GaugeField, resolve_device
 from .io import Ensemble, Pending, detect, read_config
-from .measurement import build as build_measurement
-from .statistics import gamma_method
+from .measurement import build as build_measurement, summarise
 
 
 class MeasureSpec(_Section):
@@ -26,27 +25,6 @@ class MeasureSpec(_Section):
 
 def load_spec(path: str | Path) -> MeasureSpec:
     return validate(read_toml(path, "measure card"), str(path), MeasureSpec)
-
-
-def _summarise(series: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Mean and Gamma-method error per column element; series ``(n, B, ...)``."""
-    out = {}
-    for col, a in series.items():
-        n, B = a.shape[:2]
-        flat = a.reshape(n, B, -1)
-        means, errs = [], []
-        for k in range(flat.shape[2]):
-            if n >= 2:
-                r = gamma_method(flat[:, :, k].T)
-                means.append(r.mean)
-                errs.append(r.error)
-            else:
-                means.append(float(flat[:, :, k].mean()))
-                errs.append(float("nan"))
-        shape = a.shape[2:]
-        out[col] = {"mean": np.reshape(means, shape).tolist(),
-                    "error": np.reshape(errs, shape).tolist(), "n": int(n), "chains": int(B)}
-    return out
 
 
 def measure_file(path: str | Path, spec: MeasureSpec, save: bool = True,
@@ -79,7 +57,7 @@ def measure_file(path: str | Path, spec: MeasureSpec, save: bool = True,
                 pending.measurements.setdefault(name, []).append((t, cols))
                 for k, v in cols.items():
                     results[name].setdefault(k, []).append(v)
-    summary = {name: _summarise({k: np.stack(v) for k, v in cols.items()})
+    summary = {name: summarise({k: np.stack(v) for k, v in cols.items()})
                for name, cols in results.items() if cols}
     if ens is not None and save and pending.measurements:
         pending.replace = set(pending.measurements)

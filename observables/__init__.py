@@ -1,6 +1,15 @@
 """Observables on :class:`lqcd_hmc.GaugeField` and their statistical analysis."""
-from .loops import plaquette, polyakov_loop, wilson_loop, wilson_loops
-from lqcd_hmc.statistics import GammaResult, gamma_method
+from lqcd_hmc.statistics import GammaResult, derived, gamma_method
 
-__all__ = ["plaquette", "polyakov_loop", "wilson_loop", "wilson_loops", "gamma_method",
-           "GammaResult"]
+from .flow import Flow, energy_density
+from .loops import (plaquette, polyakov_correlator, polyakov_loop, temporal_loops, wilson_loop,
+                    wilson_loops)
+from .potential import static_potential
+from .scales import flow_analysis, susceptibility
+from .smearing import ape, hyp, smear, stout
+from .topology import charge_density, field_strength, topological_charge
+
+__all__ = ["plaquette", "polyakov_loop", "polyakov_correlator", "wilson_loop", "wilson_loops",
+           "temporal_loops", "ape", "stout", "hyp", "smear", "Flow", "energy_density",
+           "field_strength", "charge_density", "topological_charge", "static_potential",
+           "flow_analysis", "susceptibility", "gamma_method", "derived", "GammaResult"]

@@ -8,7 +8,9 @@ import torch
 from torch import Tensor
 
 from lqcd_hmc.field import GaugeField
-from lqcd_hmc.loops import LineCache, average_plaquette, rectangle_re_trace
+from lqcd_hmc.lattice import shift
+from lqcd_hmc.loops import LineCache, average_plaquette, real_trace_product, rectangle_re_trace
+from lqcd_hmc.paths import Path, path_product, shift_by
 
 
 def plaquette(field: GaugeField) -> Tensor:
@@ -63,3 +65,82 @@ def polyakov_loop(field: GaugeField) -> Tensor:
         L = L @ U_t.select(axis, k)
     tr = torch.diagonal(L, dim1=-2, dim2=-1).sum(-1).to(torch.complex128)
     return tr.flatten(1).mean(1) / field.N
+
+
+def _offaxis_paths(a: int, b: int, D: int) -> list[tuple[Path, Path]]:
+    """Pairs of L-shaped spatial paths (a steps along i then s*b along j, and the reverse
+    order) for every ordered pair i != j of spatial directions and sign s: the cubic orbit of
+    the displacement (a, b, 0) up to its overall sign."""
+    out = []
+    for i in range(D - 1):
+        for j in range(D - 1):
+            if i == j:
+                continue
+            for s in (1, -1):
+                ai, bj = (i + 1,) * a, (s * (j + 1),) * b
+                out.append((ai + bj, bj + ai))
+    return out
+
+
+def _step_sum(path: Path, D: int) -> list[int]:
+    end = [0] * D
+    for s in path:
+        end[abs(s) - 1] += 1 if s > 0 else -1
+    return end
+
+
+def temporal_loops(field: GaugeField, shapes: list[tuple[int, int]], T_max: int,
+                   spatial_field: GaugeField | None = None) -> Tensor:
+    """``W(r, T) = < Re Tr S(x) L_t(x + r) S(x + T t)^dag L_t(x)^dag > / N`` for spatial
+    displacements ``shapes`` ``(a, b)`` (a along one axis, b along another; b = 0 on-axis)
+    and T = 1..T_max, shape ``(B, len(shapes), T_max)``. S is the straight line for b = 0 and
+    the mean of the two L-shaped paths otherwise, averaged over the cubic orbit of the
+    displacement; the spatial lines come from ``spatial_field`` (e.g. smeared), the time lines
+    from ``field``."""
+    D, t = field.D, field.D - 1
+    if D < 2:
+        raise ValueError("temporal Wilson loops need D >= 2")
+    spatial = (spatial_field or field).links
+    time_lines, line = [], field.links[:, t]
+    for T in range(1, T_max + 1):
+        time_lines.append(line)
+        line = line @ shift(field.links[:, t], t, T, D)
+    rows = []
+    for a, b in shapes:
+        if a < 1 or b < 0 or (b > 0 and D < 3):
+            raise ValueError(f"bad Wilson-loop shape ({a}, {b}) in D = {D}")
+        if b == 0:
+            lines = [((i + 1,) * a,) for i in range(t)]
+        else:
+            lines = _offaxis_paths(a, b, D)
+        acc = torch.zeros(field.batch, T_max, dtype=torch.float64, device=field.device)
+        for paths in lines:
+            S = sum(path_product(spatial, p) for p in paths) / len(paths)
+            end = _step_sum(paths[0], D)
+            for k, L in enumerate(time_lines):
+                top = shift(S, t, k + 1, D)
+                left = S @ shift_by(L, end, D)
+                acc[:, k] += real_trace_product(left, L @ top).double().flatten(1).mean(1)
+        rows.append(acc / (len(lines) * field.N))
+    return torch.stack(rows, dim=1)
+
+
+def polyakov_correlator(field: GaugeField, r_max: int | None = None) -> Tensor:
+    """``C(r) = < Re P(x) P(x + r e_i)^* >`` over sites and spatial axes i, r = 0..r_max
+    (default ``L_s/2``), with ``P(x) = Tr prod_t U_t(x, t) / N``; shape ``(B, r_max + 1)``."""
+    t = field.D - 1
+    if t < 1:
+        raise ValueError("Polyakov-loop correlators need D >= 2")
+    U_t = field.links[:, t]
+    axis = 1 + t
+    L = U_t.select(axis, 0)
+    for k in range(1, field.dims[t]):
+        L = L @ U_t.select(axis, k)
+    P = torch.diagonal(L, dim1=-2, dim2=-1).sum(-1).to(torch.complex128) / field.N
+    r_max = min(field.dims[:t]) // 2 if r_max is None else int(r_max)
+    out = []
+    for r in range(r_max + 1):
+        c = sum((P * torch.roll(P, -r, dims=1 + i).conj()).real.flatten(1).mean(1)
+                for i in range(t))
+        out.append(c / t)
+    return torch.stack(out, dim=1)

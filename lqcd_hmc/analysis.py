@@ -1,0 +1,103 @@
+"""``lqcd-hmc analyze``: every stored observable of an ensemble with errors, plus plots.
+
+The Monte Carlo summary (plaquette, acceptance, ``<exp(-dH)>``) comes from ``mc/``; each
+``measurements/<name>`` table goes to the registered measurement's
+:meth:`~lqcd_hmc.measurement.Measurement.analyze` (and ``plot``), so a plug-in measurement brings
+its own analysis. Results are plain dicts (JSON-ready); :func:`report` renders the text table.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import plotting
+from .io import Ensemble, FormatError, detect
+from .measurement import Measurement, measurement_class
+from .run import summarize
+
+
+def analyze_ensemble(path: str | os.PathLike, plots: str | os.PathLike | None = None,
+                     **options: Any) -> dict[str, Any]:
+    """Analysis of the HDF5 ensemble ``path``; PNGs go to ``plots`` when given. ``options``
+    (``plateau``, ``r_min``, ``r_max``) reach every measurement's analysis."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if detect(path) != "hdf5":
+        raise FormatError(f"{path}: analyze needs an HDF5 ensemble (convert it first)")
+    ens = Ensemble(path)
+    therm = int(ens.attrs.get("thermalisation", 0))
+    summary = summarize(ens, therm)
+    out: dict[str, Any] = {"ensemble": str(path),
+                           "mc": dataclasses.asdict(summary) if summary else None,
+                           "measurements": {}}
+    pdir = Path(plots) if plots is not None else None
+    if pdir is not None:
+        pdir.mkdir(parents=True, exist_ok=True)
+        mc = ens.table("mc")
+        if mc:
+            out["mc_plots"] = [str(plotting.history(pdir / "plaquette_history.png",
+                                                    mc["trajectory"], mc["plaquette"],
+                                                    "plaquette"))]
+    for name in ens.measurement_names():
+        table = ens.table(f"measurements/{name}")
+        cls = measurement_class(name) or Measurement
+        res = cls.analyze(table, **options)
+        if pdir is not None:
+            res["plots"] = [str(p) for p in cls.plot(table, res, pdir)]
+        out["measurements"][name] = res
+    return out
+
+
+def _fmt(value: float, error: float) -> str:
+    if error is None or not np.isfinite(error):
+        return f"{value:.6g}"
+    return f"{value:.6g} +- {error:.2g}"
+
+
+def _lines(prefix: str, obj: Any) -> list[tuple[str, str]]:
+    """Scalar results of a nested result dict as (label, text) rows; curves are left to JSON
+    and the plots."""
+    rows: list[tuple[str, str]] = []
+    if not isinstance(obj, dict):
+        return rows
+    if "value" in obj and "error" in obj:
+        if isinstance(obj["value"], list):
+            return [(prefix, f"array {np.shape(obj['value'])} (see --json)")]
+        tau = f"  (tau_int {obj['tau_int']:.2f})" if obj.get("tau_int") is not None else ""
+        return [(prefix, _fmt(obj["value"], obj["error"]) + tau)]
+    if "mean" in obj and "error" in obj:
+        if isinstance(obj["mean"], list):
+            return [(prefix, f"array {np.shape(obj['mean'])} (see --json)")]
+        tau = obj["tau_int"]
+        dtau = obj.get("tau_int_error")
+        return [(prefix, _fmt(obj["mean"], obj["error"])
+                 + (f"  (tau_int {tau:.2f} +- {dtau:.2f})" if np.isfinite(tau) else ""))]
+    for k, v in obj.items():
+        label = f"{prefix}.{k}" if prefix else k
+        if k in ("plateau", "chi2_dof", "skipped", "t"):
+            if not isinstance(v, list):
+                rows.append((label, f"{v:.4g}" if isinstance(v, float) else str(v)))
+            continue
+        rows += _lines(label, v)
+    return rows
+
+
+def report(result: dict[str, Any]) -> str:
+    """The text table of :func:`analyze_ensemble`'s result."""
+    rows = [("ensemble", result["ensemble"])]
+    mc = result.get("mc")
+    if mc:
+        rows += [("trajectories x chains", f"{mc['trajectories']} x {mc['chains']}"),
+                 ("plaquette", _fmt(mc["plaquette"], mc["plaquette_error"])
+                  + f"  (tau_int {mc['plaquette_tau_int']:.2f})")]
+        if mc.get("acceptance") is not None:
+            rows += [("acceptance", f"{mc['acceptance']:.3f}"),
+                     ("<exp(-dH)>", _fmt(mc["exp_minus_dH"], mc["exp_minus_dH_error"]))]
+    for name, res in result["measurements"].items():
+        rows += _lines(name, {k: v for k, v in res.items() if k != "plots"})
+    w = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{w}}  {v}" for k, v in rows)

@@ -1,0 +1,175 @@
+"""The static potential from Wilson loops: effective masses, plateau, Cornell fit, r0, r1, sigma.
+
+Input: Monte Carlo series of ``W(r, T)`` for the spatial distances ``r`` (on- and off-axis)
+and ``T = 1..T_max`` (observables.measurements.WilsonLoops with temporal planes).
+
+- ``aV(r, T) = ln W(r, T)/W(r, T+1)``; the plateau ``T*`` (unless given) is the smallest T at
+  which the steps ``d_r = aV(r, T) - aV(r, T+1)`` of the n fitted distances are compatible
+  with zero: ``sum_r (d_r/err d_r)^2 <= n + 2 sqrt(2n)`` (the chi^2 mean plus two of its
+  standard deviations, correlations between distances ignored).
+- Cornell fit ``V(r) = V0 - alpha/r + sigma r`` to ``aV(r, T*)``, correlated:
+  ``chi^2 = (V - f)^T C^{-1} (V - f)`` with C the covariance of the ``aV(r, T*)``
+  (:func:`lqcd_hmc.statistics.covariance`; pseudo-inverse where it is singular);
+  the model is linear in ``(V0, alpha, sigma)``, so the minimum is the generalised least-squares
+  solution ``p = (X^T C^-1 X)^-1 X^T C^-1 V``.
+- Force ``F(r) = alpha/r^2 + sigma`` at the fitted distances; Sommer scale ``r0^2 F(r0) = 1.65``
+  (R. Sommer, Nucl. Phys. B 411 (1994) 839), ``r1^2 F(r1) = 1.0`` (C. Bernard et al.,
+  Phys. Rev. D 62 (2000) 034503): ``r_c = sqrt((c - alpha)/sigma)``.
+- Creutz ratios ``chi(R, T) = -ln[W(R,T) W(R-1,T-1) / (W(R,T-1) W(R-1,T))]`` (on-axis).
+
+Every error is the Gamma-method error of a derived quantity of the loop averages
+(:func:`lqcd_hmc.statistics.derived`); chains are replicas.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from lqcd_hmc.statistics import GammaResult, covariance, derived
+
+
+def _series(W: np.ndarray) -> np.ndarray:
+    """``(n, B, *shape)`` -> ``(prod(shape), B, n)`` primaries for :func:`derived`."""
+    n, B = W.shape[:2]
+    return W.reshape(n, B, -1).transpose(2, 1, 0)
+
+
+def effective_masses(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``aV(r, T)`` and errors, shape ``(n_r, T_max - 1)``, from ``W`` ``(n, B, n_r, T_max)``."""
+    shape = W.shape[2:]
+
+    def f(m: np.ndarray) -> np.ndarray:
+        w = m.reshape(shape)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(w[:, :-1] / w[:, 1:]).ravel()
+
+    res = derived(f, _series(W))
+    out_shape = (shape[0], shape[1] - 1)
+    return (np.reshape([r.mean for r in res], out_shape),
+            np.reshape([r.error for r in res], out_shape))
+
+
+def plateau_steps(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``d(r, T) = aV(r, T) - aV(r, T+1)`` and its errors, shape ``(n_r, T_max - 2)``."""
+    shape = W.shape[2:]
+
+    def f(m: np.ndarray) -> np.ndarray:
+        w = m.reshape(shape)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = np.log(w[:, :-1] / w[:, 1:])
+        return (v[:, :-1] - v[:, 1:]).ravel()
+
+    res = derived(f, _series(W))
+    out_shape = (shape[0], shape[1] - 2)
+    return (np.reshape([x.mean for x in res], out_shape),
+            np.reshape([x.error for x in res], out_shape))
+
+
+def choose_plateau(W: np.ndarray, V: np.ndarray, rows: np.ndarray) -> int:
+    """Smallest T (1-based) whose steps to T+1 pass the test of the module docstring, else
+    the largest T at which the fitted rows of ``V`` are all finite."""
+    finite = np.isfinite(V[rows]).all(0)
+    if W.shape[3] >= 3:
+        d, dd = plateau_steps(W)
+        n = rows.size
+        for T in range(d.shape[1]):
+            z = d[rows, T] / dd[rows, T]
+            if finite[T] and np.all(np.isfinite(z)) and (z ** 2).sum() <= n + 2 * np.sqrt(2 * n):
+                return T + 1
+    ok = np.nonzero(finite)[0]
+    if ok.size == 0:
+        raise ValueError("no time extent gives a finite potential at every fitted distance")
+    return int(ok[-1]) + 1
+
+
+def cornell_gls(r: np.ndarray, V: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, float]:
+    """``(V0, alpha, sigma)`` and ``chi^2`` of the correlated fit (module docstring)."""
+    X = np.stack([np.ones_like(r), -1.0 / r, r], axis=1)
+    Ci = np.linalg.pinv(C, hermitian=True)
+    p = np.linalg.solve(X.T @ Ci @ X, X.T @ Ci @ V)
+    res = V - X @ p
+    return p, float(res @ Ci @ res)
+
+
+def scale_from_fit(p: np.ndarray, c: float) -> float:
+    """``r_c`` with ``r_c^2 F(r_c) = c`` for the Cornell parameters ``p``."""
+    _, alpha, sigma = p
+    x = (c - alpha) / sigma
+    return float(np.sqrt(x)) if sigma > 0 and x > 0 else float("nan")
+
+
+def creutz_ratios(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``chi(R, T)`` for R, T >= 2 and errors, from on-axis ``W`` ``(n, B, R_max, T_max)``;
+    entry ``[R-2, T-2]``."""
+    shape = W.shape[2:]
+
+    def f(m: np.ndarray) -> np.ndarray:
+        w = m.reshape(shape)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return -np.log(w[1:, 1:] * w[:-1, :-1] / (w[1:, :-1] * w[:-1, 1:])).ravel()
+
+    res = derived(f, _series(W))
+    out_shape = (shape[0] - 1, shape[1] - 1)
+    return (np.reshape([x.mean for x in res], out_shape),
+            np.reshape([x.error for x in res], out_shape))
+
+
+def _result(g: GammaResult) -> dict[str, float]:
+    return {"value": g.mean, "error": g.error}
+
+
+def static_potential(W: np.ndarray, r: np.ndarray, plateau: int | None = None,
+                     r_min: float | None = None, r_max: float | None = None) -> dict[str, Any]:
+    """The full analysis (module docstring) of ``W`` ``(n, B, n_r, T_max)`` at distances
+    ``r`` ``(n_r,)``. Fit range ``r_min <= r <= r_max``: by default from r = 2 when that leaves
+    at least four distances, else all."""
+    W = np.asarray(W, dtype=np.float64)
+    r = np.asarray(r, dtype=np.float64)
+    if W.ndim != 4 or W.shape[2] != r.size or W.shape[3] < 2:
+        raise ValueError(f"static potential needs W of shape (n, chains, {r.size}, T >= 2), "
+                         f"got {W.shape}")
+    V, dV = effective_masses(W)
+    if r_min is None:
+        r_min = 2.0 if (r >= 2.0).sum() >= 4 else 0.0
+    rows = np.nonzero((r >= r_min) & (r <= (np.inf if r_max is None else r_max)))[0]
+    if rows.size < 4:
+        upper = "" if r_max is None else f" and r <= {r_max}"
+        raise ValueError(f"the Cornell fit needs at least 4 distances, r >= {r_min}{upper} "
+                         f"leaves {rows.size}")
+    T = choose_plateau(W, V, rows) if plateau is None else int(plateau)
+    if not 1 <= T < W.shape[3]:
+        raise ValueError(f"plateau T = {T} outside 1..{W.shape[3] - 1}")
+    prim = _series(W)
+    idx = np.arange(W.shape[2] * W.shape[3]).reshape(W.shape[2:])
+    num, den = idx[rows, T - 1], idx[rows, T]
+    # covariance of aV(r, T*): fluctuations projected on d aV / d W
+    means = prim.mean(axis=(1, 2))
+    proj = prim[num] / means[num, None, None] - prim[den] / means[den, None, None]
+    C = covariance(proj)
+    rf = r[rows]
+
+    def f(m: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = np.log(m[num] / m[den])
+        p, _ = cornell_gls(rf, v, C)
+        return np.array([*p, scale_from_fit(p, 1.65), scale_from_fit(p, 1.0),
+                         *(p[1] / rf ** 2 + p[2])])
+
+    Vfit = np.log(means[num] / means[den])
+    p, chi2 = cornell_gls(rf, Vfit, C)
+    V0, alpha, sigma, r0, r1, *force = derived(f, prim)
+    out: dict[str, Any] = {
+        "r": r.tolist(), "V": V.tolist(), "V_error": dV.tolist(), "plateau": T,
+        "fit_r": rf.tolist(), "chi2_dof": chi2 / max(rows.size - 3, 1),
+        "V0": _result(V0), "alpha": _result(alpha), "sigma": _result(sigma),
+        "r0": _result(r0), "r1": _result(r1),
+        "force": {"r": rf.tolist(), "value": [x.mean for x in force],
+                  "error": [x.error for x in force]},
+    }
+    on_axis = int(np.argmax(r != np.arange(1, r.size + 1))) if np.any(
+        r != np.arange(1, r.size + 1)) else r.size
+    if on_axis >= 2 and W.shape[3] >= 2:
+        chi, dchi = creutz_ratios(W[:, :, :on_axis])
+        out["creutz"] = {"value": chi.tolist(), "error": dchi.tolist()}
+    return out

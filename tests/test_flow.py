@@ -1,0 +1,129 @@
+"""Gradient flow: trivial on classical solutions, gauge covariant, in the group, third order
+in the step, adaptive steps within tolerance, decreasing Wilson action, energy densities."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import random_field
+from lqcd_hmc import ChainRNG, GaugeField
+from lqcd_hmc.smooth import abelian_flux
+from observables.flow import Flow, energy_density, zeuthen_operator
+
+FLOWS = ["wilson", "symanzik", "zeuthen"]
+
+
+@pytest.mark.parametrize("name", FLOWS)
+def test_cold_and_flux_fields_do_not_flow(name):
+    cold = GaugeField.cold([4, 4, 4, 4], "SU(3)")
+    V, _ = Flow(name).run(cold, [0.3], 0.05)
+    assert torch.equal(V.links, cold.links)
+    flux = abelian_flux([4, 4, 4, 4], "SU(3)", 1, 0, 1)   # a classical solution
+    V, _ = Flow(name).run(flux, [0.3], 0.05)
+    assert torch.allclose(V.links, flux.links, atol=1e-13)
+
+
+@pytest.mark.parametrize("name", FLOWS)
+def test_covariant_and_in_group(name):
+    f = random_field("SU(3)", 4, eps=0.6)
+    O = f.random_gauge(ChainRNG(8, 2))
+    fl = Flow(name)
+    a, _ = fl.run(f, [0.2], 0.05)
+    b, _ = fl.run(f.gauge_transform(O), [0.2], 0.05)
+    assert torch.allclose(b.links, a.gauge_transform(O).links, atol=1e-12)
+    assert a.unitarity_violation().max() < 1e-12
+    det = torch.linalg.det(a.links)
+    assert torch.allclose(det, torch.ones_like(det), atol=1e-12)
+
+
+@pytest.mark.parametrize("name", FLOWS)
+def test_rk3_is_third_order(name):
+    """Global error O(eps^3): differences of successive halvings shrink by 8."""
+    f = random_field("SU(3)", 4, eps=0.3, batch=1)
+    fl = Flow(name)
+    V = [fl.run(f, [0.2], e)[0].links for e in (0.02, 0.01, 0.005)]
+    d1, d2 = (V[0] - V[1]).abs().max(), (V[1] - V[2]).abs().max()
+    assert 7.0 < d1 / d2 < 9.5, (d1, d2)
+
+
+def test_generator_is_minus_g0sq_times_force():
+    """Z = -g0^2 dS with g0^2 = 2N/beta: independent of the beta the flow is built with."""
+    from lqcd_hmc.action import build
+    f = random_field("SU(2)", 4, eps=0.5)
+    for beta in (1.0, 2.3):
+        fl = Flow({"name": "wilson", "beta": beta})
+        Z = fl.generator(f.links, f)
+        assert torch.allclose(Z, -(4 / beta) * build({"name": "wilson", "beta": beta}).force(f))
+    assert torch.allclose(Flow({"name": "wilson", "beta": 1.0}).generator(f.links, f),
+                          Flow("wilson").generator(f.links, f))
+
+
+def test_zeuthen_operator():
+    """(1 + nabla* nabla / 12) is the identity on a covariantly constant field and is gauge
+    covariant."""
+    f = random_field("SU(3)", 4, eps=0.4)
+    X = torch.zeros_like(f.links)
+    X[..., 0, 0], X[..., 1, 1] = 1j, -1j                  # constant Cartan field, unit links
+    cold = GaugeField.cold([4, 4, 4, 4], "SU(3)", batch=2)
+    assert torch.allclose(zeuthen_operator(X, cold.links), X)
+    Xr = f.group.project_algebra(random_field("SU(3)", 4, seed=3).links)
+    O = f.random_gauge(ChainRNG(4, 2))
+    g = f.gauge_transform(O)
+    OX = O[:, None] @ Xr @ O[:, None].mH
+    assert torch.allclose(zeuthen_operator(OX, g.links),
+                          O[:, None] @ zeuthen_operator(Xr, f.links) @ O[:, None].mH, atol=1e-12)
+
+
+def test_adaptive_steps_track_the_tolerance():
+    """Against fine fixed steps: the global error stays below the tolerance and falls with it
+    (local error O(eps^3), so ten times the tolerance is about ten times the error)."""
+    f = random_field("SU(3)", 4, eps=0.5, batch=1)
+    fl = Flow("wilson")
+    ref, _ = fl.run(f, [0.1, 0.4], 0.0025)
+    errors = []
+    for tol in (1e-4, 1e-5):
+        seen = []
+        V, stats = fl.run(f, [0.1, 0.4], 0.05, adaptive=True, tolerance=tol,
+                          observe=lambda t, W: seen.append(t))
+        assert seen == [0.1, 0.4]
+        assert stats.forces == 3 * (stats.steps + stats.rejected)
+        errors.append((V.links - ref.links).abs().max().item())
+        assert errors[-1] < tol
+    assert errors[0] / errors[1] > 4
+
+
+def test_wilson_flow_decreases_the_wilson_action():
+    """The Wilson flow is the steepest descent of S_W, i.e. of E_plaq."""
+    f = random_field("SU(3)", 4, eps=1.0)
+    E = []
+    Flow("wilson").run(f, np.arange(1, 11) * 0.05, 0.025,
+                       observe=lambda t, V: E.append(energy_density(V, "plaquette")))
+    E = torch.stack(E)
+    assert (E[1:] < E[:-1]).all()
+
+
+def test_energy_density_on_constant_flux():
+    """Flux phi in one plane: E_plaq = 2 (N - Re Tr e^{i phi H}) / sites-per-plane... per site
+    2 Re Tr(1 - P) over the one plane, E_clover = Tr F^2 = 2 sin(phi)^2 (F = sin(phi) H)."""
+    L = 6
+    f = abelian_flux([L, L, L, L], "SU(3)", 1, 0, 1)
+    phi = 2 * math.pi / L ** 2
+    assert math.isclose(energy_density(f, "plaquette").item(), 2 * 2 * (1 - math.cos(phi)),
+                        rel_tol=1e-12)
+    assert math.isclose(energy_density(f, "clover").item(), 2 * math.sin(phi) ** 2,
+                        rel_tol=1e-12)
+    with pytest.raises(ValueError):
+        energy_density(f, "cube")
+
+
+def test_bad_flow_input():
+    with pytest.raises(ValueError, match="unknown flow"):
+        Flow("gradient")
+    with pytest.raises(ValueError, match="unknown action"):
+        Flow({"name": "nope", "beta": 1.0})
+    f = GaugeField.cold([4, 4], "U(1)")
+    with pytest.raises(ValueError, match="increasing"):
+        Flow("wilson").run(f, [0.2, 0.1])
+    with pytest.raises(ValueError, match="positive"):
+        Flow("wilson").run(f, [0.2], eps=0.0)
