@@ -100,7 +100,8 @@ def main() -> None:
           f"{(t0['value'] - T0_LUSCHER[0]) / np.hypot(t0['error'], T0_LUSCHER[1]):+.1f} sigma)")
     print(f"w0/a    = {w0['value']:.4f} +- {w0['error']:.4f}")
     print(f"r0/a    = {r0['value']:.3f} +- {r0['error']:.3f}  (Necco-Sommer: {ref_r0:.3f}; "
-          f"{(r0['value'] - ref_r0) / r0['error']:+.1f} sigma), plateau T = {pot['plateau']}, "
+          f"{(r0['value'] - ref_r0) / r0['error']:+.1f} sigma), plateau T = {pot['plateau']} "
+          f"(step test {'passed' if pot['plateau_test_passed'] else 'not passed'}), "
           f"chi2/dof = {pot['chi2_dof']:.2f}")
     print(f"a^2 sigma = {pot['sigma']['value']:.4f} +- {pot['sigma']['error']:.4f}")
     print(f"t0/r0^2 = {t0['value'] / r0['value'] ** 2:.4f}")

@@ -78,7 +78,7 @@ def _lines(prefix: str, obj: Any) -> list[tuple[str, str]]:
                  + (f"  (tau_int {tau:.2f} +- {dtau:.2f})" if np.isfinite(tau) else ""))]
     for k, v in obj.items():
         label = f"{prefix}.{k}" if prefix else k
-        if k in ("plateau", "chi2_dof", "skipped", "t"):
+        if k in ("plateau", "plateau_test_passed", "chi2_dof", "skipped", "t"):
             if not isinstance(v, list):
                 rows.append((label, f"{v:.4g}" if isinstance(v, float) else str(v)))
             continue

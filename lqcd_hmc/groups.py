@@ -140,6 +140,16 @@ class U1(Group):
         return U / U.abs()
 
 
+def project_to_group(M: Tensor, N: int) -> Tensor:
+    """Gauge-covariant projection of matrices ``(..., N, N)`` onto the group: the unitary
+    polar factor ``M (M^dag M)^{-1/2}`` divided by ``det^{1/N}`` for SU(N) (the phase for
+    U(1)); ``O M O'^dag`` projects to ``O P(M) O'^dag``."""
+    if N == 1:
+        return M / M.abs()
+    W, _, Vh = torch.linalg.svd(M)
+    return _fix_det(W @ Vh)
+
+
 def get_group(name: str | Group) -> Group:
     """``"SU(3)"``, ``"su3"``, ``"SU3"``, ``"U(1)"``, ``"u1"`` -> group object."""
     if isinstance(name, Group):

@@ -3,10 +3,14 @@
 Input: Monte Carlo series of ``W(r, T)`` for the spatial distances ``r`` (on- and off-axis)
 and ``T = 1..T_max`` (observables.measurements.WilsonLoops with temporal planes).
 
-- ``aV(r, T) = ln W(r, T)/W(r, T+1)``; the plateau ``T*`` (unless given) is the smallest T at
-  which the steps ``d_r = aV(r, T) - aV(r, T+1)`` of the n fitted distances are compatible
-  with zero: ``sum_r (d_r/err d_r)^2 <= n + 2 sqrt(2n)`` (the chi^2 mean plus two of its
-  standard deviations, correlations between distances ignored).
+- ``aV(r, T) = ln W(r, T)/W(r, T+1)``; the plateau ``T*`` (unless given) is the smallest
+  ``T >= 2`` at which the steps ``d_r = aV(r, T) - aV(r, T+1)`` of the n fitted distances are
+  compatible with zero: ``sum_r (d_r/err d_r)^2 <= n + 2 sqrt(2n)`` (the chi^2 mean plus two of
+  its standard deviations, correlations between distances ignored). T = 1 is never chosen
+  automatically: with smeared lines ``aV(r, 1)`` often agrees with ``aV(r, 2)`` within errors
+  while still carrying excited states (it moved r0 by 10 % in ``bench/scales_wilson.py``).
+  When no T passes, the T >= 2 with the smallest step chi^2 is taken and
+  ``plateau_test_passed`` is false: check the table of ``aV(r, T)`` or give ``--plateau``.
 - Cornell fit ``V(r) = V0 - alpha/r + sigma r`` to ``aV(r, T*)``, correlated:
   ``chi^2 = (V - f)^T C^{-1} (V - f)`` with C the covariance of the ``aV(r, T*)``
   (:func:`lqcd_hmc.statistics.covariance`; pseudo-inverse where it is singular);
@@ -66,21 +70,25 @@ def plateau_steps(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             np.reshape([x.error for x in res], out_shape))
 
 
-def choose_plateau(W: np.ndarray, V: np.ndarray, rows: np.ndarray) -> int:
-    """Smallest T (1-based) whose steps to T+1 pass the test of the module docstring, else
-    the largest T at which the fitted rows of ``V`` are all finite."""
-    finite = np.isfinite(V[rows]).all(0)
-    if W.shape[3] >= 3:
-        d, dd = plateau_steps(W)
-        n = rows.size
-        for T in range(d.shape[1]):
-            z = d[rows, T] / dd[rows, T]
-            if finite[T] and np.all(np.isfinite(z)) and (z ** 2).sum() <= n + 2 * np.sqrt(2 * n):
-                return T + 1
-    ok = np.nonzero(finite)[0]
-    if ok.size == 0:
-        raise ValueError("no time extent gives a finite potential at every fitted distance")
-    return int(ok[-1]) + 1
+def choose_plateau(W: np.ndarray, V: np.ndarray, rows: np.ndarray) -> tuple[int, bool]:
+    """``(T, passed)``: the smallest T >= 2 (1-based; T = 1 when T_max = 2) whose steps to
+    T+1 pass the test of the module docstring; if none passes, the T >= 2 with the smallest
+    step chi^2 per distance, with ``passed = False``."""
+    if W.shape[3] < 3:
+        return 1, False
+    d, dd = plateau_steps(W)
+    n = rows.size
+    best, best_chi2 = 2, np.inf
+    for T in range(1, d.shape[1]):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            chi2 = float(((d[rows, T] / dd[rows, T]) ** 2).sum())
+        if not (np.isfinite(chi2) and np.isfinite(V[rows, T]).all()):
+            continue
+        if chi2 <= n + 2 * np.sqrt(2 * n):
+            return T + 1, True
+        if chi2 < best_chi2:
+            best, best_chi2 = T + 1, chi2
+    return best, False
 
 
 def cornell_gls(r: np.ndarray, V: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, float]:
@@ -137,7 +145,7 @@ def static_potential(W: np.ndarray, r: np.ndarray, plateau: int | None = None,
         upper = "" if r_max is None else f" and r <= {r_max}"
         raise ValueError(f"the Cornell fit needs at least 4 distances, r >= {r_min}{upper} "
                          f"leaves {rows.size}")
-    T = choose_plateau(W, V, rows) if plateau is None else int(plateau)
+    T, passed = choose_plateau(W, V, rows) if plateau is None else (int(plateau), True)
     if not 1 <= T < W.shape[3]:
         raise ValueError(f"plateau T = {T} outside 1..{W.shape[3] - 1}")
     prim = _series(W)
@@ -161,6 +169,7 @@ def static_potential(W: np.ndarray, r: np.ndarray, plateau: int | None = None,
     V0, alpha, sigma, r0, r1, *force = derived(f, prim)
     out: dict[str, Any] = {
         "r": r.tolist(), "V": V.tolist(), "V_error": dV.tolist(), "plateau": T,
+        "plateau_test_passed": passed,
         "fit_r": rf.tolist(), "chi2_dof": chi2 / max(rows.size - 3, 1),
         "V0": _result(V0), "alpha": _result(alpha), "sigma": _result(sigma),
         "r0": _result(r0), "r1": _result(r1),

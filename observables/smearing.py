@@ -24,21 +24,11 @@ from __future__ import annotations
 from itertools import combinations
 from typing import Any, Callable, Mapping, Sequence
 
-import torch
 from torch import Tensor
 
 from lqcd_hmc.field import GaugeField
+from lqcd_hmc.groups import project_to_group
 from lqcd_hmc.loops import staple
-
-
-def project(M: Tensor, N: int) -> Tensor:
-    """Group projection P (module docstring) of matrices ``(..., N, N)``."""
-    if N == 1:
-        return M / M.abs()
-    W, _, Vh = torch.linalg.svd(M)
-    U = W @ Vh
-    phase = torch.angle(torch.linalg.det(U)) / N
-    return U * torch.polar(torch.ones_like(phase), -phase)[..., None, None].to(U.dtype)
 
 
 def _directions(field: GaugeField, spatial: bool) -> list[int]:
@@ -82,7 +72,7 @@ def ape(field: GaugeField, alpha: float = 0.5, steps: int = 1, spatial: bool = F
     """APE smearing, ``steps`` iterations with weight ``alpha`` (module docstring)."""
     N = field.N
     return _iterate(field, steps, spatial,
-                    lambda U, C, n: project((1 - alpha) * U + alpha / n * C, N))
+                    lambda U, C, n: project_to_group((1 - alpha) * U + alpha / n * C, N))
 
 
 def stout(field: GaugeField, rho: float = 0.1, steps: int = 1, spatial: bool = False
@@ -97,7 +87,7 @@ def _blocked(U: Tensor, C: Tensor | None, alpha: float, n_staples: int, N: int) 
     """``P[(1 - alpha) U + alpha/(2 n) C]``; no staples leave the link as it is."""
     if C is None:
         return U
-    return project((1 - alpha) * U + alpha / (2 * n_staples) * C, N)
+    return project_to_group((1 - alpha) * U + alpha / (2 * n_staples) * C, N)
 
 
 def hyp(field: GaugeField, alpha: Sequence[float] = (0.75, 0.6, 0.3), steps: int = 1,

@@ -28,7 +28,7 @@ def synthetic(r, T_max, n=400, B=4, noise=0.003, excited=0.0, seed=1):
 def test_cornell_fit_recovers_the_potential():
     r = np.array([1, 2, 3, 4, 5, 6, math.sqrt(2), math.sqrt(5), math.sqrt(8)])
     res = static_potential(synthetic(r, 5), r)
-    assert res["plateau"] == 1
+    assert res["plateau"] == 2                     # no excited states: the first allowed T
     truth = {"V0": V0, "alpha": ALPHA, "sigma": SIGMA,
              "r0": math.sqrt((1.65 - ALPHA) / SIGMA), "r1": math.sqrt((1.0 - ALPHA) / SIGMA)}
     for k, v in truth.items():
@@ -46,7 +46,7 @@ def test_plateau_skips_excited_states_and_options():
     r = np.arange(1.0, 7.0)
     W = synthetic(r, 8, excited=0.5, noise=0.002)
     res = static_potential(W, r)
-    assert res["plateau"] > 1
+    assert res["plateau"] > 2
     fixed = static_potential(W, r, plateau=6, r_min=1.0, r_max=5.0)
     assert fixed["plateau"] == 6 and fixed["fit_r"] == [1.0, 2.0, 3.0, 4.0, 5.0]
     with pytest.raises(ValueError, match="at least 4"):

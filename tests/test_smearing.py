@@ -7,7 +7,8 @@ from helpers import random_field
 from lqcd_hmc import ChainRNG, GaugeField
 from lqcd_hmc.smooth import abelian_flux
 from observables.flow import Flow
-from observables.smearing import ape, hyp, project, smear, stout
+from lqcd_hmc.groups import project_to_group
+from observables.smearing import ape, hyp, smear, stout
 
 SMEARINGS = {
     "ape": lambda f, s: ape(f, 0.6, 2, s),
@@ -65,7 +66,7 @@ def test_small_alpha_is_near_identity_and_projection():
     assert torch.allclose(ape(f, 0.0).links, f.links, atol=1e-12)
     assert torch.allclose(stout(f, 0.0).links, f.links, atol=1e-14)
     assert torch.allclose(hyp(f, (0, 0, 0)).links, f.links, atol=1e-12)
-    assert torch.allclose(project(f.links, 3), f.links, atol=1e-12)
+    assert torch.allclose(project_to_group(f.links, 3), f.links, atol=1e-12)
     assert torch.equal(ape(f, 0.5, steps=0).links, f.links)
 
 
