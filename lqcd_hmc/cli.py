@@ -188,3 +188,14 @@ def convert(source, target, fmt, trajectory, chain, precision, two_row, byte_ord
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _add_plugin_commands() -> None:
+    """Commands other packages register under the entry-point group ``lqcd_hmc.commands``
+    (``fp-data`` from ``actions.fixed_point``)."""
+    from .registry import registered
+    for name, ep in registered("lqcd_hmc.commands").items():
+        main.add_command(ep.load(), name)
+
+
+_add_plugin_commands()

@@ -29,14 +29,14 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class LatticeCard(_Section):
+class GeometryCard(_Section):
+    """Lattice, group, precision, device and seed (shared by run cards and FP-data cards)."""
+
     dims: list[PositiveInt]
     group: str = "SU(3)"
-    batch: PositiveInt = 1
     dtype: Literal["complex128", "complex64"] = "complex128"
     device: str = "cpu"
     seed: int = Field(0, ge=0)
-    start: Literal["cold", "hot"] = "cold"
 
     @field_validator("dims")
     @classmethod
@@ -47,6 +47,11 @@ class LatticeCard(_Section):
     @classmethod
     def _group(cls, v: str) -> str:
         return get_group(v).name
+
+
+class LatticeCard(GeometryCard):
+    batch: PositiveInt = 1
+    start: Literal["cold", "hot"] = "cold"
 
 
 class ActionCard(BaseModel):

@@ -135,7 +135,8 @@ def test_example_cards_are_valid():
     from lqcd_hmc.offline import load_spec
     from lqcd_hmc.run import Runner
     examples = Path(__file__).parent.parent / "examples"
-    cards = sorted(p for p in examples.glob("*.toml") if p.name != "measure.toml")
+    cards = sorted(p for p in examples.glob("*.toml")
+                   if p.name != "measure.toml" and not p.name.startswith("fp_data"))
     assert len(cards) >= 4
     for p in cards:
         Runner(load_card(p))                     # builds action, update and measurements

@@ -2,7 +2,6 @@
 and the exact 2D area law on a torus (U(1) and SU(2), heatbath ensembles)."""
 import math
 
-import numpy as np
 import pytest
 import torch
 

@@ -1,0 +1,105 @@
+"""The RG blocking kernel of the fixed-point (FP) action, blocking factor 2.
+
+``T[U, V] = -(kappa/N) sum_{x_B, mu} [Re Tr(V_mu(x_B) Q_mu(x_B)^dag)
+                                     - max_{W in SU(N)} Re Tr(W Q_mu(x_B)^dag)]``
+(T. DeGrand, A. Hasenfratz, P. Hasenfratz, F. Niedermayer, Nucl. Phys. B 454 (1995) 587,
+hep-lat/9506030, eqs. (2.2)-(2.5)); the max term is the exact normalisation of the classical
+limit, so ``T >= 0`` with equality iff V is the projection of Q.
+
+The blocked link is the product of two "fat" links along the blocked direction,
+``Q_mu(x_B) = W_mu(2 x_B) W_mu(2 x_B + mu)``, with
+``W_mu(x) = (1 - 2(D-1) c) U_mu(x) + c sum_{nu != mu} (staple up + staple down)``:
+the staple term of the DHHN family; their diagonal (five-link) paths are left out. Parameters:
+``c = 0.05``, ``kappa = 8.0`` by default. We could not read the optimised values of
+DHHN or Blatter-Niedermayer in our references, so these are our choice (a smearing weight of
+the size those papers use and a kernel strong enough for a short-ranged FP action); both are
+configurable and stored with every FP data set. Classical perfection does not depend on them.
+
+The maximum over SU(N) is found by Cabibbo-Marinari sweeps over the SU(2) subgroups, each of
+which maximises exactly (:func:`max_trace_projection`); U(1) and SU(2) have closed forms. Its
+derivative uses the envelope theorem: at the maximiser W*, ``d max / dQ = d Re Tr(W* Q^dag) / dQ``
+with W* held fixed.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from lqcd_hmc.field import GaugeField
+from lqcd_hmc.groups import project_to_group
+from lqcd_hmc.heatbath import su2_projection
+from lqcd_hmc.loops import real_trace_product, staple
+
+
+def _subgroup(M: Tensor, i: int, j: int) -> Tensor:
+    idx = torch.tensor([i, j], device=M.device)
+    return M.index_select(-2, idx).index_select(-1, idx)
+
+
+def max_trace_projection(Q: Tensor, N: int, sweeps: int = 50, tol: float = 1e-15) -> Tensor:
+    """``argmax_{W in SU(N)} Re Tr(W Q^dag)`` (U(1) for N = 1); no gradient flows through it."""
+    with torch.no_grad():
+        if N == 1:
+            return Q / Q.abs().clamp_min(1e-300)
+        if N == 2:
+            return su2_projection(Q.mH)[1].mH
+        W = project_to_group(Q, N)               # polar start, then exact subgroup steps
+        best = real_trace_product(W, Q).sum()
+        for _ in range(sweeps):
+            for i, j in itertools.combinations(range(N), 2):
+                m = _subgroup(W @ Q.mH, i, j)
+                g2 = su2_projection(m)[1].mH
+                g = torch.eye(N, dtype=Q.dtype, device=Q.device).expand_as(W).clone()
+                g[..., i, i], g[..., i, j] = g2[..., 0, 0], g2[..., 0, 1]
+                g[..., j, i], g[..., j, j] = g2[..., 1, 0], g2[..., 1, 1]
+                W = g @ W
+            now = real_trace_product(W, Q).sum()
+            if now - best <= tol * now.abs():
+                break
+            best = now
+        return W
+
+
+@dataclass(frozen=True)
+class Blocking:
+    """The blocking kernel (module docstring) with staple weight ``c`` and strength
+    ``kappa``."""
+
+    c: float = 0.05
+    kappa: float = 8.0
+
+    def fat_links(self, links: Tensor) -> Tensor:
+        """``W_mu(x)`` for every fine link, shape of ``links``."""
+        D = links.shape[1]
+        out = []
+        for mu in range(D):
+            S = sum(staple(links[:, nu], links[:, mu], mu, nu, D) for nu in range(D) if nu != mu)
+            out.append((1 - 2 * (D - 1) * self.c) * links[:, mu] + self.c * S)
+        return torch.stack(out, dim=1)
+
+    def blocked(self, fine: Tensor) -> Tensor:
+        """``Q_mu(x_B)`` on the coarse lattice, ``(B, D, *dims/2, N, N)``."""
+        D = fine.shape[1]
+        if any(L % 2 for L in fine.shape[2:2 + D]):
+            raise ValueError(f"blocking by 2 needs even extents, got {list(fine.shape[2:2 + D])}")
+        W = self.fat_links(fine)
+        even = (slice(None),) + (slice(None, None, 2),) * D
+        Q = []
+        for mu in range(D):
+            nxt = torch.roll(W[:, mu], -1, dims=1 + mu)
+            Q.append((W[:, mu] @ nxt)[even])
+        return torch.stack(Q, dim=1)
+
+    def __call__(self, fine: GaugeField, coarse: GaugeField) -> Tensor:
+        """``T[U, V]`` per configuration, float64 ``(B,)``; differentiable in both."""
+        if tuple(2 * L for L in coarse.dims) != fine.dims or coarse.group != fine.group:
+            raise ValueError(f"blocking needs a fine lattice twice the coarse one in each "
+                             f"direction, got fine {list(fine.dims)} and coarse "
+                             f"{list(coarse.dims)}")
+        Q = self.blocked(fine.links)
+        Wmax = max_trace_projection(Q, fine.N)
+        gap = real_trace_product(Wmax, Q) - real_trace_product(coarse.links, Q)
+        return (self.kappa / fine.N) * gap.double().flatten(1).sum(1)

@@ -1,0 +1,173 @@
+"""The classical fixed-point equation and its derivatives, solved by minimisation.
+
+``A_FP[V] = min_U { A_FP[U] + T[U, V] }`` (P. Hasenfratz, F. Niedermayer, Nucl. Phys. B 414 (1994)
+785), iterated over ``levels`` finer lattices as in K. Holland, A. Ipp, D. Müller, U. Wenger,
+arXiv:2401.06481, section II:
+``A_FP^(L)[V] = min_{U_L, ..., U_1} { A_0[U_L] + T[U_L, U_{L-1}] + ... + T[U_1, V] }``,
+where ``U_l`` lives on the lattice ``2^l`` times finer than V and the finest level is evaluated
+with an action ``A_0`` that is accurate for the smooth fields found there (default: tree-level
+Symanzik, ``A_0 = S/beta``). The field on the finest lattice is smoother by ``2^L``, so the
+error ``A_0`` makes there falls with every level (by 16 per level for a constant flux, where
+tree-level Symanzik errs by ``phi^2/12`` with phi the flux per plaquette), and ``A_FP^(L)``
+approaches the FP action as L grows.
+
+Minimisation: L-BFGS (strong-Wolfe line search) in Lie-algebra coordinates ``U_l =
+exp(i w T) U_l^0`` around base points that are moved to the current minimum every
+``restart`` iterations; convergence when the largest algebra derivative
+``|dF/dw_a(x, mu)|`` over all levels and links is below ``tolerance``.
+
+Derivatives: at the minimum only the last kernel depends on V, so
+``dA_FP/dw_a(V) = dT[U_1*, V]/dw_a`` for ``V -> exp(i w_a T_a) V``: one float64 per link and
+generator, the convention of :meth:`lqcd_hmc.action.Action.force`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import torch
+from torch import Tensor
+
+from lqcd_hmc.action import Action, build
+from lqcd_hmc.field import GaugeField
+
+from .blocking import Blocking
+
+
+def unblock(coarse: GaugeField) -> GaugeField:
+    """A start on the lattice twice as fine that blocks back to V and is gauge covariant
+    (under coarse transformations spread over each block): the fine link that crosses from
+    block x_B to x_B + mu is ``V_mu(x_B)``, every link inside a block is 1. Each coarse plaquette
+    then sits on one fine plaquette and all others are 1; no square roots, hence no branch
+    choices that could trap centre vortices."""
+    V = coarse.links
+    D = coarse.D
+    fine = V
+    for mu in range(D):
+        fine = fine.repeat_interleave(2, dim=2 + mu)
+    eye = torch.eye(coarse.N, dtype=V.dtype, device=V.device)
+    out = []
+    for mu in range(D):
+        odd = (torch.arange(fine.shape[2 + mu], device=V.device) % 2 == 1)
+        mask = odd.view(*([1] * mu), -1, *([1] * (D - mu - 1)), 1, 1)
+        out.append(torch.where(mask, fine[:, mu], eye))
+    return coarse.with_links(torch.stack(out, dim=1))
+
+
+def algebra_gradient(links: Tensor, grad: Tensor, field: GaugeField) -> Tensor:
+    """``dF/dw_a`` per link and generator from the autograd gradient ``G`` of F w.r.t. the
+    links: the coordinates of ``-Pi(U G^dag)/2`` (:func:`lqcd_hmc.action.autograd_force`)."""
+    F = -0.5 * field.group.project_algebra(links @ grad.mH)
+    return field.group.to_coords(F)
+
+
+@dataclass
+class FPResult:
+    """``action``: A_FP per configuration; ``derivative``: dA_FP/dw_a ``(B, D, *dims, n_gen)``;
+    ``fine``: the minimising fields, coarsest first; ``gradient``: the largest algebra
+    derivative of the functional at the minimum, per configuration; ``iterations``: L-BFGS
+    iterations; ``converged``: gradient <= tolerance for every configuration."""
+
+    action: Tensor
+    derivative: Tensor
+    fine: list[GaugeField] = field(repr=False)
+    gradient: Tensor
+    iterations: int
+    converged: bool
+
+
+class FixedPoint:
+    """Solver of the FP equation with ``levels`` finer lattices (module docstring)."""
+
+    def __init__(self, blocking: Blocking | None = None, levels: int = 1,
+                 finest: Mapping[str, Any] | Action | None = None, tolerance: float = 1e-8,
+                 max_iterations: int = 5000, restart: int = 200, history: int = 50):
+        if levels < 1:
+            raise ValueError(f"the FP equation needs at least one finer level, got {levels}")
+        if tolerance <= 0 or max_iterations < 1:
+            raise ValueError("FP tolerance and max_iterations must be positive")
+        self.blocking = blocking or Blocking()
+        self.levels = int(levels)
+        finest = finest or {"name": "symanzik", "beta": 1.0}
+        self.finest = finest if isinstance(finest, Action) else build(finest)
+        if not hasattr(self.finest, "beta"):
+            raise ValueError("the finest-level action needs a beta (A_0 = S/beta)")
+        self.tolerance, self.max_iterations = float(tolerance), int(max_iterations)
+        self.restart, self.history = int(restart), int(history)
+
+    def functional(self, levels: list[GaugeField], coarse: GaugeField) -> Tensor:
+        """``A_0[U_L] + T[U_L, U_{L-1}] + ... + T[U_1, V]`` per configuration."""
+        F = self.finest(levels[-1]) / self.finest.beta
+        outer = [coarse, *levels[:-1]]
+        for fine, crs in zip(levels, outer):
+            F = F + self.blocking(fine, crs)
+        return F
+
+    def _gradients(self, links: list[Tensor], coarse: GaugeField) -> list[Tensor]:
+        with torch.enable_grad():
+            leaves = [u.detach().requires_grad_(True) for u in links]
+            fields = [coarse.with_links(u) for u in leaves]
+            F = self.functional(fields, coarse).sum()
+            grads = torch.autograd.grad(F, leaves)
+        return [algebra_gradient(u.detach(), g, coarse) for u, g in zip(leaves, grads)]
+
+    def __call__(self, coarse: GaugeField, start: list[GaugeField] | None = None) -> FPResult:
+        """Solve for a batch of coarse configurations; ``start`` (coarsest first) defaults to
+        repeated :func:`unblock`."""
+        if start is None:
+            start, f = [], coarse
+            for _ in range(self.levels):
+                f = unblock(f)
+                start.append(f)
+        group = coarse.group
+        bases = [s.links.detach().clone() for s in start]
+        iterations, gmax = 0, None
+        while True:
+            grads = self._gradients(bases, coarse)
+            per_config = torch.stack([g.abs().flatten(1).amax(1) for g in grads]).amax(0)
+            gmax = per_config
+            if per_config.max() <= self.tolerance or iterations >= self.max_iterations:
+                break
+            coords = [torch.zeros(g.shape, dtype=torch.float64, device=g.device,
+                                  requires_grad=True) for g in grads]
+            opt = torch.optim.LBFGS(coords, lr=1.0, max_iter=min(self.restart,
+                                                                 self.max_iterations - iterations),
+                                    tolerance_grad=self.tolerance, tolerance_change=0.0,
+                                    history_size=self.history, line_search_fn="strong_wolfe")
+
+            def moved(cs: list[Tensor]) -> list[Tensor]:
+                return [torch.linalg.matrix_exp(group.from_coords(c, b.dtype)) @ b
+                        for c, b in zip(cs, bases)]
+
+            def closure() -> Tensor:
+                opt.zero_grad()
+                F = self.functional([coarse.with_links(u) for u in moved(coords)], coarse).sum()
+                F.backward()
+                return F
+
+            with torch.enable_grad():
+                opt.step(closure)
+            iterations += max(opt.state_dict()["state"].get(0, {}).get("n_iter", 1), 1)
+            with torch.no_grad():
+                bases = [group.reunitarize(u) for u in moved(coords)]
+        fine = [coarse.with_links(b) for b in bases]
+        with torch.no_grad():
+            value = self.functional(fine, coarse)
+        derivative = self.derivative(fine[0], coarse)
+        return FPResult(value, derivative, fine, gmax, iterations,
+                        bool(gmax.max() <= self.tolerance))
+
+    def derivative(self, fine: GaugeField, coarse: GaugeField) -> Tensor:
+        """``dT[U_1, V]/dw_a`` w.r.t. the coarse links, ``(B, D, *dims, n_gen)``."""
+        with torch.enable_grad():
+            V = coarse.links.detach().requires_grad_(True)
+            T = self.blocking(fine.with_links(fine.links.detach()), coarse.with_links(V)).sum()
+            (G,) = torch.autograd.grad(T, V)
+        return algebra_gradient(V.detach(), G, coarse)
+
+    def config(self) -> dict[str, Any]:
+        """Every parameter, for the provenance of FP data."""
+        return {"c": self.blocking.c, "kappa": self.blocking.kappa, "levels": self.levels,
+                "finest": self.finest.config(), "tolerance": self.tolerance,
+                "max_iterations": self.max_iterations, "restart": self.restart,
+                "history": self.history}

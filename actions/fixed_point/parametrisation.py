@@ -1,0 +1,133 @@
+"""A hand-made parametrisation of the FP action and its least-squares fit to FP data.
+
+In the style of F. Niedermayer, P. Rüfenacht, U. Wenger, Nucl. Phys. B 597 (2001) 413,
+hep-lat/0007007: a polynomial in the plaquette variables of thin and fat links,
+``A[U] = (1/N) sum_x sum_{mu<nu} sum_{k,l} p_kl u^k w^l``, ``1 <= k + l <= order``, with
+``u = N - Re Tr U_{mu nu}(x)`` of the thin links and ``w = N - Re Tr W_{mu nu}(x)`` of the fat links
+``W``, one stout step of weight ``rho`` (so W stays in the group and the action is
+differentiable). Wilson is ``p_10 = 1``. Coefficients come from a linear least-squares fit to
+FP action values and derivatives (:func:`fit`); the registered action ``fp-param`` reads them
+from a JSON file and runs in HMC (force from autograd) with ``S = beta A``.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor
+
+from lqcd_hmc.action import Action
+from lqcd_hmc.field import GaugeField
+from lqcd_hmc.loops import plaquette_re_trace
+from observables.smearing import stout
+
+from .minimise import algebra_gradient
+
+
+def polynomial_terms(order: int) -> list[tuple[int, int]]:
+    """Exponents ``(k, l)`` with ``1 <= k + l <= order``, by total degree."""
+    if order < 1:
+        raise ValueError(f"polynomial order must be >= 1, got {order}")
+    return [(k, d - k) for d in range(1, order + 1) for k in range(d, -1, -1)]
+
+
+def basis_densities(field: GaugeField, terms: Sequence[tuple[int, int]], rho: float) -> Tensor:
+    """``(1/N) sum_{mu<nu} u^k w^l`` per site for every term, ``(B, n_terms, *dims)``."""
+    N, D = field.N, field.D
+    fat = stout(field, rho) if rho else field
+    acc = None
+    for mu in range(D):
+        for nu in range(mu + 1, D):
+            u = N - plaquette_re_trace(field.links, mu, nu).double()
+            w = N - plaquette_re_trace(fat.links, mu, nu).double()
+            t = torch.stack([u ** k * w ** l for k, l in terms], dim=1)
+            acc = t if acc is None else acc + t
+    return acc / N
+
+
+class FPParametrisation(Action):
+    """``fp-param``: ``S = beta A`` with the polynomial of the module docstring. Give
+    ``file`` (a JSON written by :meth:`save`) or ``coefficients`` with ``terms`` and ``rho``."""
+
+    name = "fp-param"
+
+    def __init__(self, beta: float, file: str | None = None,
+                 coefficients: Sequence[float] | None = None,
+                 terms: Sequence[Sequence[int]] | None = None, rho: float = 0.1):
+        self.beta, self.file = float(beta), file
+        if file is not None:
+            try:
+                spec = json.loads(Path(file).read_text())
+                coefficients, terms, rho = spec["coefficients"], spec["terms"], spec["rho"]
+            except (OSError, ValueError, KeyError) as exc:
+                raise ValueError(f"fp-param: cannot read coefficients from {file}: {exc}") \
+                    from None
+        if coefficients is None or terms is None or len(coefficients) != len(terms):
+            raise ValueError("fp-param needs a coefficient file or matching coefficients and "
+                             "terms")
+        self.terms = [(int(k), int(l)) for k, l in terms]
+        self.coefficients = torch.tensor([float(c) for c in coefficients], dtype=torch.float64)
+        self.rho = float(rho)
+
+    def params(self) -> dict[str, Any]:
+        if self.file is not None:
+            return {"beta": self.beta, "file": self.file}
+        return {"beta": self.beta, "coefficients": self.coefficients.tolist(),
+                "terms": [list(t) for t in self.terms], "rho": self.rho}
+
+    def density(self, field: GaugeField) -> Tensor:
+        b = basis_densities(field, self.terms, self.rho)
+        p = self.coefficients.to(b.device)
+        return self.beta * torch.einsum("bt...,t->b...", b, p)
+
+    def save(self, path: str | Path, **extra: Any) -> None:
+        """Write the coefficient file ``fp-param`` reads (``extra`` goes in as provenance)."""
+        Path(path).write_text(json.dumps({"terms": [list(t) for t in self.terms],
+                                          "coefficients": self.coefficients.tolist(),
+                                          "rho": self.rho, **extra}, indent=1))
+
+
+def basis_with_derivatives(field: GaugeField, terms: Sequence[tuple[int, int]], rho: float
+                           ) -> tuple[Tensor, Tensor]:
+    """Site sums of every basis term ``(B, n_terms)`` and their algebra derivatives
+    ``(B, n_terms, D, *dims, n_gen)``."""
+    with torch.enable_grad():
+        links = field.links.detach().requires_grad_(True)
+        b = basis_densities(field.with_links(links), terms, rho).flatten(2).sum(2)
+        ders = []
+        for j in range(len(terms)):
+            (G,) = torch.autograd.grad(b[:, j].sum(), links, retain_graph=j < len(terms) - 1)
+            ders.append(algebra_gradient(links.detach(), G, field))
+    return b.detach(), torch.stack(ders, dim=1)
+
+
+def design(fields: Sequence[GaugeField], terms: Sequence[tuple[int, int]], rho: float
+           ) -> tuple[Tensor, Tensor]:
+    """Value rows ``(n_configs, n_terms)`` and derivative rows ``(n_rows, n_terms)``."""
+    vals, ders = [], []
+    for f in fields:
+        b, d = basis_with_derivatives(f, terms, rho)
+        vals.append(b)
+        ders.append(d.movedim(1, -1).reshape(-1, len(terms)))
+    return torch.cat(vals), torch.cat(ders)
+
+
+def fit(fields: Sequence[GaugeField], action: Tensor, derivative: Tensor, order: int = 3,
+        rho: float = 0.1, derivative_weight: float = 1.0) -> FPParametrisation:
+    """Least-squares coefficients for FP values ``action`` ``(n,)`` and derivatives ``(n, D,
+    *dims, n_gen)`` of the configurations in ``fields`` (batches, concatenated in order):
+    minimises ``|X p - A|^2/|A|^2 + derivative_weight |Y p - dA|^2/|dA|^2``."""
+    terms = polynomial_terms(order)
+    X, Y = design(fields, terms, rho)
+    A = action.double().reshape(-1)
+    dA = derivative.double().reshape(-1)
+    if X.shape[0] != A.numel() or Y.shape[0] != dA.numel():
+        raise ValueError(f"FP data do not match the configurations: {A.numel()} values for "
+                         f"{X.shape[0]} configurations")
+    sa, sd = A.norm(), dA.norm() / derivative_weight ** 0.5
+    M = torch.cat([X / sa, Y / sd])
+    rhs = torch.cat([A / sa, dA / sd])
+    p = torch.linalg.lstsq(M, rhs[:, None], driver="gelsd").solution[:, 0]
+    return FPParametrisation(1.0, coefficients=p.tolist(), terms=terms, rho=rho)
