@@ -131,3 +131,19 @@ def fit(fields: Sequence[GaugeField], action: Tensor, derivative: Tensor, order:
     rhs = torch.cat([A / sa, dA / sd])
     p = torch.linalg.lstsq(M, rhs[:, None], driver="gelsd").solution[:, 0]
     return FPParametrisation(1.0, coefficients=p.tolist(), terms=terms, rho=rho)
+
+
+def held_out_errors(param: FPParametrisation, fields: GaugeField, action: Tensor,
+                    train: Tensor, test: Tensor) -> dict[str, float]:
+    """Mean relative error on the held-out configurations ``test`` of the fitted
+    parametrisation and of the Wilson action with a normalisation fitted on ``train``
+    (``A ~ s A_W``, least squares on the values)."""
+    from actions.wilson import Wilson
+    W = Wilson(1.0)
+    sub = lambda idx: fields.with_links(fields.links[idx])     # noqa: E731
+    wt = W(sub(train))
+    s = float((wt * action[train]).sum() / (wt ** 2).sum())
+    ref = action[test]
+    return {"fp_param": float(((param(sub(test)) - ref) / ref).abs().mean()),
+            "wilson": float(((s * W(sub(test)) - ref) / ref).abs().mean()),
+            "wilson_normalisation": s}
