@@ -106,9 +106,15 @@ def temporal_loops(field: GaugeField, shapes: list[tuple[int, int]], T_max: int,
         time_lines.append(line)
         line = line @ shift(field.links[:, t], t, T, D)
     rows = []
+    L_s = min(field.dims[:t])
+    if T_max >= field.dims[t]:
+        raise ValueError(f"Wilson loops need T < L_t = {field.dims[t]}, got t_max = {T_max}")
     for a, b in shapes:
         if a < 1 or b < 0 or (b > 0 and D < 3):
             raise ValueError(f"bad Wilson-loop shape ({a}, {b}) in D = {D}")
+        if max(a, b) >= L_s:
+            raise ValueError(f"Wilson-loop extent {max(a, b)} wraps the spatial extent {L_s}; "
+                             f"use r < {L_s}")
         if b == 0:
             lines = [((i + 1,) * a,) for i in range(t)]
         else:

@@ -117,3 +117,7 @@ def test_bad_shapes():
         temporal_loops(f, [(1, 1)], 2)
     with pytest.raises(ValueError):
         temporal_loops(f, [(0, 0)], 2)
+    with pytest.raises(ValueError, match="wraps"):
+        temporal_loops(f, [(4, 0)], 2)
+    with pytest.raises(ValueError, match="T < L_t"):
+        temporal_loops(f, [(1, 0)], 4)
