@@ -53,6 +53,8 @@ def analyze_ensemble(path: str | os.PathLike, plots: str | os.PathLike | None = 
 
 
 def _fmt(value: float, error: float) -> str:
+    if value is None or not np.isfinite(value):
+        return "n/a (not reached or undefined; see --json)"
     if error is None or not np.isfinite(error):
         return f"{value:.6g}"
     return f"{value:.6g} +- {error:.2g}"
@@ -67,7 +69,8 @@ def _lines(prefix: str, obj: Any) -> list[tuple[str, str]]:
     if "value" in obj and "error" in obj:
         if isinstance(obj["value"], list):
             return [(prefix, f"array {np.shape(obj['value'])} (see --json)")]
-        tau = f"  (tau_int {obj['tau_int']:.2f})" if obj.get("tau_int") is not None else ""
+        tau = f"  (tau_int {obj['tau_int']:.2f})" if obj.get("tau_int") is not None and \
+            np.isfinite(obj["tau_int"]) else ""
         return [(prefix, _fmt(obj["value"], obj["error"]) + tau)]
     if "mean" in obj and "error" in obj:
         if isinstance(obj["mean"], list):
