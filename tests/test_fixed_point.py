@@ -45,6 +45,13 @@ def test_max_trace_projection_is_the_maximum(group):
     assert (real_trace_product(H, Q) <= best + 1e-12).all()
 
 
+def test_fp_equation_needs_four_dimensions():
+    """In D = 2 the coupling has a dimension: a smooth field's action falls by 4 per blocking
+    step, so the fixed-beta FP equation is refused there."""
+    with pytest.raises(ValueError, match="only in D = 4"):
+        FixedPoint()(abelian_flux([4, 4], "SU(2)", 1, 0, 1))
+
+
 def test_cold_field_has_zero_fp_action():
     V = GaugeField.cold([2, 2, 2, 2], "SU(3)", batch=2)
     r = FixedPoint(levels=1)(V)

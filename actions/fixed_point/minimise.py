@@ -114,6 +114,10 @@ class FixedPoint:
     def __call__(self, coarse: GaugeField, start: list[GaugeField] | None = None) -> FPResult:
         """Solve for a batch of coarse configurations; ``start`` (coarsest first) defaults to
         repeated :func:`unblock`."""
+        if coarse.D != 4:
+            raise ValueError(f"the FP equation A[V] = min(A[U] + T[U,V]) keeps beta fixed, which "
+                             f"is scale invariant only in D = 4 (got D = {coarse.D}: the "
+                             f"classical action of a smooth field scales by 2^(D-4) per level)")
         if start is None:
             start, f = [], coarse
             for _ in range(self.levels):
