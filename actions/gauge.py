@@ -30,7 +30,7 @@ from torch import Tensor
 
 from lqcd_hmc.action import Action
 from lqcd_hmc.field import GaugeField
-from lqcd_hmc.loops import LineCache, clover_field_strength, rectangle_re_trace
+from lqcd_hmc.loops import LineCache, clover_energy, rectangle_re_trace
 from lqcd_hmc.paths import (Path, coupled_offsets, parallelogram_paths, path_product,
                             plaquette_paths, rectangle_paths, staples)
 
@@ -168,10 +168,4 @@ class Clover(Action):
         return {"beta": self.beta}
 
     def density(self, field: GaugeField) -> Tensor:
-        acc = torch.zeros(field.links.shape[:1] + field.dims, dtype=torch.float64,
-                          device=field.device)
-        for mu in range(field.D):
-            for nu in range(mu + 1, field.D):
-                F = clover_field_strength(field.links, mu, nu)
-                acc = acc + 0.5 * (F.real.double() ** 2 + F.imag.double() ** 2).sum((-2, -1))
-        return (self.beta / field.N) * acc
+        return (self.beta / (2 * field.N)) * clover_energy(field.links)

@@ -149,3 +149,16 @@ def clover_field_strength(links: Tensor, mu: int, nu: int, m: int = 1, n: int = 
         tr = F.diagonal(dim1=-2, dim2=-1).sum(-1) / N
         F = F - tr[..., None, None] * torch.eye(N, dtype=F.dtype, device=F.device)
     return F
+
+
+def clover_energy(links: Tensor) -> Tensor:
+    """``sum_{mu<nu} Tr F_{mu nu}(x)^2`` per site with the clover F, float64 ``(B, *dims)``
+    (the clover action density times ``2N/beta``, the clover energy density of the flow)."""
+    D = links.shape[1]
+    cache: LineCache = {}
+    acc = 0
+    for mu in range(D):
+        for nu in range(mu + 1, D):
+            F = clover_field_strength(links, mu, nu, cache=cache)
+            acc = acc + (F.real.double() ** 2 + F.imag.double() ** 2).sum((-2, -1))
+    return acc

@@ -35,7 +35,7 @@ from torch import Tensor
 from lqcd_hmc.action import Action, build as build_action
 from lqcd_hmc.field import GaugeField
 from lqcd_hmc.lattice import shift
-from lqcd_hmc.loops import average_plaquette, clover_field_strength
+from lqcd_hmc.loops import average_plaquette, clover_energy
 
 NAMED = {"wilson": {"name": "wilson", "beta": 6.0},
          "symanzik": {"name": "symanzik", "beta": 6.0},
@@ -50,12 +50,7 @@ def energy_density(field: GaugeField, form: str = "clover") -> Tensor:
         return D * (D - 1) * N * (1 - average_plaquette(field.links))
     if form != "clover":
         raise ValueError(f"unknown energy-density form {form!r}; use one of {FORMS}")
-    acc = 0
-    for mu in range(D):
-        for nu in range(mu + 1, D):
-            F = clover_field_strength(field.links, mu, nu)
-            acc = acc + (F.real.double() ** 2 + F.imag.double() ** 2).sum((-2, -1))
-    return acc.flatten(1).mean(1)
+    return clover_energy(field.links).flatten(1).mean(1)
 
 
 def zeuthen_operator(X: Tensor, links: Tensor) -> Tensor:

@@ -54,17 +54,21 @@ def wilson_loops(field: GaugeField, R: int, T: int, planes: str = "all") -> Tens
     return torch.stack([wilson_loop(field, R, T, m, n, cache) for m, n in pairs]).mean(0)
 
 
-def polyakov_loop(field: GaugeField) -> Tensor:
-    """``(1/V_s) sum_xs (1/N) Tr prod_t U_{D-1}(xs, t)``, complex, per chain (the product runs
-    over time slices of the spatial volume, starting at t = 0)."""
+def polyakov_field(field: GaugeField) -> Tensor:
+    """``P(xs) = (1/N) Tr prod_t U_{D-1}(xs, t)`` per spatial site, complex128 ``(B, *dims_s)``
+    (the product runs over the time slices, starting at t = 0)."""
     t = field.D - 1
     U_t = field.links[:, t]
     axis = 1 + t
     L = U_t.select(axis, 0)
     for k in range(1, field.dims[t]):
         L = L @ U_t.select(axis, k)
-    tr = torch.diagonal(L, dim1=-2, dim2=-1).sum(-1).to(torch.complex128)
-    return tr.flatten(1).mean(1) / field.N
+    return torch.diagonal(L, dim1=-2, dim2=-1).sum(-1).to(torch.complex128) / field.N
+
+
+def polyakov_loop(field: GaugeField) -> Tensor:
+    """The volume average of :func:`polyakov_field`, complex, per chain."""
+    return polyakov_field(field).flatten(1).mean(1)
 
 
 def _offaxis_paths(a: int, b: int, D: int) -> list[tuple[Path, Path]]:
@@ -98,8 +102,6 @@ def temporal_loops(field: GaugeField, shapes: list[tuple[int, int]], T_max: int,
     displacement; the spatial lines come from ``spatial_field`` (e.g. smeared), the time lines
     from ``field``."""
     D, t = field.D, field.D - 1
-    if D < 2:
-        raise ValueError("temporal Wilson loops need D >= 2")
     spatial = (spatial_field or field).links
     time_lines, line = [], field.links[:, t]
     for T in range(1, T_max + 1):
@@ -135,14 +137,7 @@ def polyakov_correlator(field: GaugeField, r_max: int | None = None) -> Tensor:
     """``C(r) = < Re P(x) P(x + r e_i)^* >`` over sites and spatial axes i, r = 0..r_max
     (default ``L_s/2``), with ``P(x) = Tr prod_t U_t(x, t) / N``; shape ``(B, r_max + 1)``."""
     t = field.D - 1
-    if t < 1:
-        raise ValueError("Polyakov-loop correlators need D >= 2")
-    U_t = field.links[:, t]
-    axis = 1 + t
-    L = U_t.select(axis, 0)
-    for k in range(1, field.dims[t]):
-        L = L @ U_t.select(axis, k)
-    P = torch.diagonal(L, dim1=-2, dim2=-1).sum(-1).to(torch.complex128) / field.N
+    P = polyakov_field(field)
     r_max = min(field.dims[:t]) // 2 if r_max is None else int(r_max)
     out = []
     for r in range(r_max + 1):

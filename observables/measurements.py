@@ -15,6 +15,7 @@ from torch import Tensor
 from lqcd_hmc import plotting
 from lqcd_hmc.field import GaugeField
 from lqcd_hmc.measurement import Measurement, summarise
+from lqcd_hmc.statistics import derived
 
 from .flow import Flow, energy_density
 from .loops import plaquette, polyakov_correlator, polyakov_loop, temporal_loops, wilson_loops
@@ -136,7 +137,6 @@ class PolyakovCorrelator(Measurement):
     def analyze(cls, table, **options: Any) -> dict[str, Any]:
         out = {"columns": summarise({"C": table["C"]})}
         if table["C"].shape[0] >= 2:
-            from lqcd_hmc.statistics import derived
             nt = float(table["nt"][0, 0])
             with np.errstate(invalid="ignore", divide="ignore"):
                 res = derived(lambda m: -np.log(m) / nt, table["C"].transpose(2, 1, 0))

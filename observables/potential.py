@@ -39,35 +39,35 @@ def _series(W: np.ndarray) -> np.ndarray:
     return W.reshape(n, B, -1).transpose(2, 1, 0)
 
 
-def effective_masses(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``aV(r, T)`` and errors, shape ``(n_r, T_max - 1)``, from ``W`` ``(n, B, n_r, T_max)``."""
+def _derived_grid(W: np.ndarray, f, out_shape: tuple[int, int]
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Values and Gamma-method errors of ``f(w)`` (``w`` the ``(n_r, T_max)`` loop means),
+    reshaped to ``out_shape``."""
     shape = W.shape[2:]
 
-    def f(m: np.ndarray) -> np.ndarray:
-        w = m.reshape(shape)
+    def flat(m: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log(w[:, :-1] / w[:, 1:]).ravel()
+            return f(m.reshape(shape)).ravel()
 
-    res = derived(f, _series(W))
-    out_shape = (shape[0], shape[1] - 1)
-    return (np.reshape([r.mean for r in res], out_shape),
-            np.reshape([r.error for r in res], out_shape))
+    res = derived(flat, _series(W))
+    return (np.reshape([x.mean for x in res], out_shape),
+            np.reshape([x.error for x in res], out_shape))
+
+
+def _log_ratio(w: np.ndarray) -> np.ndarray:
+    return np.log(w[:, :-1] / w[:, 1:])
+
+
+def effective_masses(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``aV(r, T)`` and errors, shape ``(n_r, T_max - 1)``, from ``W`` ``(n, B, n_r, T_max)``."""
+    n_r, T = W.shape[2:]
+    return _derived_grid(W, _log_ratio, (n_r, T - 1))
 
 
 def plateau_steps(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``d(r, T) = aV(r, T) - aV(r, T+1)`` and its errors, shape ``(n_r, T_max - 2)``."""
-    shape = W.shape[2:]
-
-    def f(m: np.ndarray) -> np.ndarray:
-        w = m.reshape(shape)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            v = np.log(w[:, :-1] / w[:, 1:])
-        return (v[:, :-1] - v[:, 1:]).ravel()
-
-    res = derived(f, _series(W))
-    out_shape = (shape[0], shape[1] - 2)
-    return (np.reshape([x.mean for x in res], out_shape),
-            np.reshape([x.error for x in res], out_shape))
+    n_r, T = W.shape[2:]
+    return _derived_grid(W, lambda w: -np.diff(_log_ratio(w), axis=1), (n_r, T - 2))
 
 
 def choose_plateau(W: np.ndarray, V: np.ndarray, rows: np.ndarray) -> tuple[int, bool]:
@@ -110,17 +110,10 @@ def scale_from_fit(p: np.ndarray, c: float) -> float:
 def creutz_ratios(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``chi(R, T)`` for R, T >= 2 and errors, from on-axis ``W`` ``(n, B, R_max, T_max)``;
     entry ``[R-2, T-2]``."""
-    shape = W.shape[2:]
-
-    def f(m: np.ndarray) -> np.ndarray:
-        w = m.reshape(shape)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return -np.log(w[1:, 1:] * w[:-1, :-1] / (w[1:, :-1] * w[:-1, 1:])).ravel()
-
-    res = derived(f, _series(W))
-    out_shape = (shape[0] - 1, shape[1] - 1)
-    return (np.reshape([x.mean for x in res], out_shape),
-            np.reshape([x.error for x in res], out_shape))
+    R, T = W.shape[2:]
+    return _derived_grid(
+        W, lambda w: -np.log(w[1:, 1:] * w[:-1, :-1] / (w[1:, :-1] * w[:-1, 1:])),
+        (R - 1, T - 1))
 
 
 def _result(g: GammaResult) -> dict[str, float]:
@@ -176,9 +169,9 @@ def static_potential(W: np.ndarray, r: np.ndarray, plateau: int | None = None,
         "force": {"r": rf.tolist(), "value": [x.mean for x in force],
                   "error": [x.error for x in force]},
     }
-    on_axis = int(np.argmax(r != np.arange(1, r.size + 1))) if np.any(
-        r != np.arange(1, r.size + 1)) else r.size
-    if on_axis >= 2 and W.shape[3] >= 2:
+    off = r != np.arange(1, r.size + 1)                # the leading rows r = 1, 2, ...
+    on_axis = int(np.argmax(off)) if off.any() else r.size
+    if on_axis >= 2:
         chi, dchi = creutz_ratios(W[:, :, :on_axis])
         out["creutz"] = {"value": chi.tolist(), "error": dchi.tolist()}
     return out

@@ -187,7 +187,6 @@ def test_fp_param_fit_beats_wilson_on_held_out_data(fp_data, tmp_path):
                                     "--json"])
     assert res.exit_code == 0, res.output
     r = json.loads(res.output)
-    print(r)
     assert r["train"] == 9 and r["held_out"] == 3
     assert r["fp_param"] < r["wilson"]
     data = read_fp_data(fp_data / "fp.h5")

@@ -127,3 +127,16 @@ def test_bad_flow_input():
         Flow("wilson").run(f, [0.2, 0.1])
     with pytest.raises(ValueError, match="positive"):
         Flow("wilson").run(f, [0.2], eps=0.0)
+
+
+def test_flow_scales_of_a_known_curve():
+    """t^2 E = a t + b t^2 (exact for the cubic spline): t0 solves a t + b t^2 = 0.3 and
+    w0^2 solves t (a + 2 b t) = 0.3."""
+    from observables.scales import flow_scales
+    a, b = 0.2, 0.15
+    t = np.linspace(0.0, 2.0, 41)
+    E = np.zeros_like(t)                            # t^2 E = 0 at t = 0 whatever E(0) is
+    E[1:] = a / t[1:] + b
+    t0, w0 = flow_scales(t, E)
+    assert t0 == pytest.approx((-a + math.sqrt(a * a + 4 * b * 0.3)) / (2 * b), rel=1e-10)
+    assert w0 ** 2 == pytest.approx((-a + math.sqrt(a * a + 8 * b * 0.3)) / (4 * b), rel=1e-10)

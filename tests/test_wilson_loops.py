@@ -121,3 +121,19 @@ def test_bad_shapes():
         temporal_loops(f, [(4, 0)], 2)
     with pytest.raises(ValueError, match="T < L_t"):
         temporal_loops(f, [(1, 0)], 4)
+
+
+def test_polyakov_correlator_exact_on_abelian_temporal_links():
+    """SU(2) time links exp(i theta(x_0) H) on the t = 0 slice only: P(x) = cos theta(x_0), so
+    C(r) = (1/3)[mean_x cos th(x0) cos th(x0 + r) + 2 mean_x cos^2 th(x0)] exactly."""
+    L = 6
+    theta = torch.linspace(0.1, 2.9, L, dtype=torch.float64)
+    f = GaugeField.cold([L, 4, 4, 5], "SU(2)")
+    links = f.links.clone()
+    ph = torch.polar(torch.ones(L, dtype=torch.float64), theta)
+    U = torch.diag_embed(torch.stack([ph, ph.conj()], -1))       # (L, 2, 2)
+    links[0, 3, :, :, :, 0] = U[:, None, None]
+    f = f.with_links(links)
+    c = torch.cos(theta)
+    expect = [((c * torch.roll(c, -r)).mean() + 2 * (c * c).mean()) / 3 for r in range(3)]
+    assert torch.allclose(polyakov_correlator(f)[0], torch.stack(expect), atol=1e-14)

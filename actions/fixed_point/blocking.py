@@ -34,11 +34,6 @@ from lqcd_hmc.heatbath import su2_projection
 from lqcd_hmc.loops import real_trace_product, staple
 
 
-def _subgroup(M: Tensor, i: int, j: int) -> Tensor:
-    idx = torch.tensor([i, j], device=M.device)
-    return M.index_select(-2, idx).index_select(-1, idx)
-
-
 def max_trace_projection(Q: Tensor, N: int, sweeps: int = 50, tol: float = 1e-15) -> Tensor:
     """``argmax_{W in SU(N)} Re Tr(W Q^dag)`` (U(1) for N = 1); no gradient flows through it."""
     with torch.no_grad():
@@ -50,12 +45,10 @@ def max_trace_projection(Q: Tensor, N: int, sweeps: int = 50, tol: float = 1e-15
         best = real_trace_product(W, Q).sum()
         for _ in range(sweeps):
             for i, j in itertools.combinations(range(N), 2):
-                m = _subgroup(W @ Q.mH, i, j)
-                g2 = su2_projection(m)[1].mH
-                g = torch.eye(N, dtype=Q.dtype, device=Q.device).expand_as(W).clone()
-                g[..., i, i], g[..., i, j] = g2[..., 0, 0], g2[..., 0, 1]
-                g[..., j, i], g[..., j, j] = g2[..., 1, 0], g2[..., 1, 1]
-                W = g @ W
+                idx = torch.tensor([i, j], device=Q.device)
+                rows = W.index_select(-2, idx)                 # rows i, j of W
+                m = rows @ Q.mH.index_select(-1, idx)          # block (i, j) of W Q^dag
+                W = W.index_copy(-2, idx, su2_projection(m)[1].mH @ rows)
             now = real_trace_product(W, Q).sum()
             if now - best <= tol * now.abs():
                 break

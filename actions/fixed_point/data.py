@@ -114,12 +114,13 @@ def _stored(path: Path) -> tuple[str, list[float]]:
         return str(f.attrs["card"]), betas
 
 
-def _commit(path: Path, card: FPCard, rows: dict[str, np.ndarray], parameters: dict) -> None:
+def _commit(path: Path, card: FPCard, text: str, rows: dict[str, np.ndarray],
+            parameters: dict) -> None:
     exists = path.exists()
     with replacing(path, copy_existing=exists) as tmp:
         with h5py.File(tmp, "a") as f:
             if not exists:
-                f.attrs.update({"format": FORMAT, "card": tomli_w.dumps(card.model_dump()),
+                f.attrs.update({"format": FORMAT, "card": text,
                                 "parameters": json.dumps(parameters),
                                 "group": card.lattice.group, "dims": card.lattice.dims,
                                 "package_version": __version__})
@@ -162,7 +163,7 @@ def fp_data(card: FPCard, resume: bool = False,
                 "gradient": res.gradient.cpu().numpy(),
                 "iterations": np.full(n, res.iterations), "seconds": np.full(n, secs)}
         path.parent.mkdir(parents=True, exist_ok=True)
-        _commit(path, card, rows, fp.config())
+        _commit(path, card, text, rows, fp.config())
         entry = {"beta": beta, "configurations": n, "iterations": res.iterations,
                  "max_gradient": float(res.gradient.max()), "converged": res.converged,
                  "seconds_per_configuration": secs,

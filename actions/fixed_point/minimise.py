@@ -125,12 +125,11 @@ class FixedPoint:
                 start.append(f)
         group = coarse.group
         bases = [s.links.detach().clone() for s in start]
-        iterations, gmax = 0, None
+        iterations = 0
         while True:
             grads = self._gradients(bases, coarse)
-            per_config = torch.stack([g.abs().flatten(1).amax(1) for g in grads]).amax(0)
-            gmax = per_config
-            if per_config.max() <= self.tolerance or iterations >= self.max_iterations:
+            gmax = torch.stack([g.abs().flatten(1).amax(1) for g in grads]).amax(0)
+            if gmax.max() <= self.tolerance or iterations >= self.max_iterations:
                 break
             coords = [torch.zeros(g.shape, dtype=torch.float64, device=g.device,
                                   requires_grad=True) for g in grads]
