@@ -35,3 +35,28 @@ def _finite(x: Any) -> Any:
 
 def print_json(obj: Any) -> None:
     click.echo(json.dumps(_finite(obj), default=str, allow_nan=False))
+
+
+class Progress:
+    """Progress of a long command: a tqdm bar on a terminal (or with ``progress=True``),
+    otherwise one log line per step on stderr; nothing with ``quiet``."""
+
+    def __init__(self, total: int, unit: str, desc: str, progress: bool | None, quiet: bool):
+        import sys
+        self.desc, self.quiet, self.bar = desc, quiet, None
+        if not quiet and (sys.stderr.isatty() if progress is None else progress):
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, unit=unit, desc=desc, file=sys.stderr)
+
+    def step(self, n: int, postfix: str, line: str) -> None:
+        """Step ``n`` done: ``postfix`` on the bar, or ``line`` logged."""
+        if self.bar is not None:
+            self.bar.n = n
+            self.bar.set_postfix_str(postfix)
+            self.bar.refresh()
+        elif not self.quiet:
+            click.echo(f"{self.desc}: {line}", err=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -106,37 +106,6 @@ def test_derivatives_match_finite_differences():
     assert fd == pytest.approx(exact, rel=1e-4), (fd, exact)
 
 
-@pytest.fixture(scope="module")
-def fp_data(tmp_path_factory):
-    """FP data through the CLI: SU(2) 2^4, Wilson ensembles at three betas, 4 each."""
-    from click.testing import CliRunner
-
-    from lqcd_hmc.cli import main
-    d = tmp_path_factory.mktemp("fp")
-    card = d / "fp.toml"
-    card.write_text(FP_CARD.format(out=(d / "fp.h5").as_posix()))
-    res = CliRunner().invoke(main, ["fp-data", str(card), "--quiet"])
-    assert res.exit_code == 0, res.output
-    return d
-
-
-FP_CARD = """
-[lattice]
-dims = [2, 2, 2, 2]
-group = "SU(2)"
-seed = 11
-[generate]
-action = {{ name = "wilson" }}
-betas = [3.0, 4.0, 6.0]
-configurations = 4
-thermalisation = 20
-[fixed_point]
-tolerance = 1e-8
-[output]
-file = "{out}"
-"""
-
-
 def test_fp_data_file_and_resume(fp_data):
     from click.testing import CliRunner
 
@@ -237,6 +206,7 @@ def test_fp_data_resumes_after_a_kill(tmp_path):
     """A run interrupted after its first beta leaves a valid file; --resume completes it, and
     the result equals an uninterrupted run (each beta has its own seeded generators)."""
     from actions.fixed_point.data import fp_data, load_fp_card, read_fp_data
+    from conftest import FP_CARD
     text = FP_CARD.replace("betas = [3.0, 4.0, 6.0]", "betas = [3.0, 5.0]").replace(
         "configurations = 4", "configurations = 1")
     for name in ("a", "b"):

@@ -136,7 +136,8 @@ def test_example_cards_are_valid():
     from lqcd_hmc.run import Runner
     examples = Path(__file__).parent.parent / "examples"
     cards = sorted(p for p in examples.glob("*.toml")
-                   if p.name != "measure.toml" and not p.name.startswith("fp_data"))
+                   if p.name not in ("measure.toml", "lcnn_train.toml")
+                   and not p.name.startswith("fp_data"))
     assert len(cards) >= 4
     for p in cards:
         Runner(load_card(p))                     # builds action, update and measurements

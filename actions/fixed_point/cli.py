@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lqcd_hmc.clitools import one_line_errors, print_json as _print_json
+from lqcd_hmc.clitools import Progress, one_line_errors, print_json as _print_json
 
 
 @click.command("fp-data")
@@ -18,27 +18,19 @@ from lqcd_hmc.clitools import one_line_errors, print_json as _print_json
 @one_line_errors
 def fp_data_command(card, resume, progress, quiet, as_json) -> None:
     """Coarse ensembles, their FP action values and derivatives, into one HDF5 file."""
-    import sys
-
     from .data import fp_data, load_fp_card
 
     fp_card = load_fp_card(card)
-    bar = None
-    if not quiet and (sys.stderr.isatty() if progress is None else progress):
-        from tqdm import tqdm
-        bar = tqdm(total=len(fp_card.generate.betas), unit="beta", desc="fp-data",
-                   file=sys.stderr)
+    bar = Progress(len(fp_card.generate.betas), "beta", "fp-data", progress, quiet or as_json)
+    done = 0
 
     def report(line: str) -> None:
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix_str(line.split(":")[0])
-        elif not (quiet or as_json):
-            click.echo(f"fp-data: {line}", err=True)
+        nonlocal done
+        done += 1
+        bar.step(done, line.split(":")[0], line)
 
     summary = fp_data(fp_card, resume=resume, report=report)
-    if bar is not None:
-        bar.close()
+    bar.close()
     if as_json:
         _print_json(summary)
     else:

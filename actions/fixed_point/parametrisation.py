@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -89,38 +89,35 @@ class FPParametrisation(Action):
                                           "rho": self.rho, **extra}, indent=1))
 
 
-def basis_with_derivatives(field: GaugeField, terms: Sequence[tuple[int, int]], rho: float
+def basis_with_derivatives(basis: Callable[[Tensor], Tensor], field: GaugeField
                            ) -> tuple[Tensor, Tensor]:
-    """Site sums of every basis term ``(B, n_terms)`` and their algebra derivatives
-    ``(B, n_terms, D, *dims, n_gen)``."""
+    """Values ``(B, n_terms)`` of a linear basis ``basis(links)`` (site sums of its terms) and
+    their algebra derivatives ``(B, n_terms, D, *dims, n_gen)``."""
     with torch.enable_grad():
         links = field.links.detach().requires_grad_(True)
-        b = basis_densities(field.with_links(links), terms, rho).flatten(2).sum(2)
+        b = basis(links)
         ders = []
-        for j in range(len(terms)):
-            (G,) = torch.autograd.grad(b[:, j].sum(), links, retain_graph=j < len(terms) - 1)
-            ders.append(algebra_gradient(links.detach(), G, field))
-    return b.detach(), torch.stack(ders, dim=1)
+        for j in range(b.shape[1]):
+            (G,) = torch.autograd.grad(b[:, j].sum(), links, retain_graph=j < b.shape[1] - 1)
+            ders.append(algebra_gradient(links.detach(), G, field).double())
+    return b.detach().double(), torch.stack(ders, dim=1)
 
 
-def design(fields: Sequence[GaugeField], terms: Sequence[tuple[int, int]], rho: float
+def design(basis: Callable[[Tensor], Tensor], fields: Sequence[GaugeField]
            ) -> tuple[Tensor, Tensor]:
     """Value rows ``(n_configs, n_terms)`` and derivative rows ``(n_rows, n_terms)``."""
     vals, ders = [], []
     for f in fields:
-        b, d = basis_with_derivatives(f, terms, rho)
+        b, d = basis_with_derivatives(basis, f)
         vals.append(b)
-        ders.append(d.movedim(1, -1).reshape(-1, len(terms)))
+        ders.append(d.movedim(1, -1).reshape(-1, b.shape[1]))
     return torch.cat(vals), torch.cat(ders)
 
 
-def fit(fields: Sequence[GaugeField], action: Tensor, derivative: Tensor, order: int = 3,
-        rho: float = 0.1, derivative_weight: float = 1.0) -> FPParametrisation:
-    """Least-squares coefficients for FP values ``action`` ``(n,)`` and derivatives ``(n, D,
-    *dims, n_gen)`` of the configurations in ``fields`` (batches, concatenated in order):
-    minimises ``|X p - A|^2/|A|^2 + derivative_weight |Y p - dA|^2/|dA|^2``."""
-    terms = polynomial_terms(order)
-    X, Y = design(fields, terms, rho)
+def least_squares(X: Tensor, Y: Tensor, action: Tensor, derivative: Tensor,
+                  derivative_weight: float = 1.0) -> Tensor:
+    """Coefficients ``p`` of a linear basis with value rows X and derivative rows Y that
+    minimise ``|X p - A|^2/|A|^2 + derivative_weight |Y p - dA|^2/|dA|^2``."""
     A = action.double().reshape(-1)
     dA = derivative.double().reshape(-1)
     if X.shape[0] != A.numel() or Y.shape[0] != dA.numel():
@@ -129,7 +126,20 @@ def fit(fields: Sequence[GaugeField], action: Tensor, derivative: Tensor, order:
     sa, sd = A.norm(), dA.norm() / derivative_weight ** 0.5
     M = torch.cat([X / sa, Y / sd])
     rhs = torch.cat([A / sa, dA / sd])
-    p = torch.linalg.lstsq(M, rhs[:, None], driver="gelsd").solution[:, 0]
+    return torch.linalg.lstsq(M, rhs[:, None], driver="gelsd").solution[:, 0]
+
+
+def fit(fields: Sequence[GaugeField], action: Tensor, derivative: Tensor, order: int = 3,
+        rho: float = 0.1, derivative_weight: float = 1.0) -> FPParametrisation:
+    """Least-squares coefficients (:func:`least_squares`) for FP values ``action`` ``(n,)`` and
+    derivatives ``(n, D, *dims, n_gen)`` of the configurations in ``fields`` (batches,
+    concatenated in order)."""
+    terms = polynomial_terms(order)
+    group = fields[0].group
+    basis = lambda links: basis_densities(GaugeField(links, group), terms,   # noqa: E731
+                                          rho).flatten(2).sum(2)
+    X, Y = design(basis, fields)
+    p = least_squares(X, Y, action, derivative, derivative_weight)
     return FPParametrisation(1.0, coefficients=p.tolist(), terms=terms, rho=rho)
 
 

@@ -1,0 +1,254 @@
+"""Lattice gauge equivariant layers (L-CNN), as ``torch.nn.Module``s.
+
+M. Favoni, A. Ipp, D. I. Müller, D. Schuh, PRL 128 (2022) 032003 (arXiv:2012.12901);
+K. Holland, A. Ipp, D. I. Müller, U. Wenger, arXiv:2401.06481.
+
+Data: links ``U`` of shape ``(B, D, *dims, N, N)`` and channel fields ``W`` of shape
+``(B, C, *dims, N, N)`` that transform locally, ``W_x -> O(x) W_x O(x)^dagger`` under
+``U_mu(x) -> O(x) U_mu(x) O(x+mu)^dagger`` (DESIGN.md section 3). Every layer maps such fields
+to such fields (or, :class:`Trace`, to gauge-invariant scalars) and commutes with lattice
+translations. Parallel transport from ``x + k mu`` to ``x`` is
+``T_{k mu} W(x) = U_{x, k mu} W(x + k mu) U_{x, k mu}^dagger`` with the straight Wilson line
+``U_{x, k mu}``; it is built one hop at a time, ``T_{(k+1) mu} = T_mu T_{k mu}``.
+
+Weights are real (the default; the action is then invariant under charge conjugation
+``U -> U*``) or complex, stored in float64/complex128 and cast to the field's dtype.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from lqcd_hmc.groups import Group, get_group
+from lqcd_hmc.lattice import shift
+from lqcd_hmc.loops import line
+
+
+def transport(U: Tensor, W: Tensor, mu: int, sign: int) -> Tensor:
+    """One hop: ``T_{+mu} W(x) = U_mu(x) W(x+mu) U_mu(x)^dagger`` (sign > 0) or
+    ``T_{-mu} W(x) = U_mu(x-mu)^dagger W(x-mu) U_mu(x-mu)`` (sign < 0), every channel at once."""
+    D = U.shape[1]
+    Um = U[:, mu].unsqueeze(1)
+    if sign > 0:
+        return Um @ shift(W, mu, 1, D) @ Um.mH
+    return shift(Um.mH @ W @ Um, mu, -1, D)
+
+
+def mix(weight: Tensor, W: Tensor) -> Tensor:
+    """Channel mixing ``sum_j w_ij W_j``: ``weight (C_out, C_in)``, ``W (B, C_in, ...)``."""
+    return torch.einsum("oc,bc...->bo...", weight.to(W.dtype), W)
+
+
+def identity_like(W: Tensor, channels: int = 1) -> Tensor:
+    """``channels`` identity matrices at every site, broadcastable against ``W``."""
+    B, _, *rest = W.shape
+    eye = torch.eye(W.shape[-1], dtype=W.dtype, device=W.device)
+    return eye.expand(B, channels, *rest[:-2], *eye.shape)
+
+
+def _weight(shape: tuple[int, ...], fan_in: int, complex_weights: bool) -> nn.Parameter:
+    """Gaussian initialisation with variance ``1/fan_in``."""
+    dtype = torch.complex128 if complex_weights else torch.float64
+    return nn.Parameter(torch.randn(shape, dtype=dtype) / math.sqrt(fan_in))
+
+
+class Plaq(nn.Module):
+    """All plaquettes at x in both orientations: channels ``U_{mu nu}(x)`` for ``mu < nu`` in
+    lexicographic order, then ``U_{nu mu}(x) = U_{mu nu}(x)^dagger`` in the same order;
+    ``D (D - 1)`` channels."""
+
+    def forward(self, U: Tensor) -> Tensor:
+        D = U.shape[1]
+        P = []
+        for mu in range(D):
+            for nu in range(mu + 1, D):
+                Un = shift(U[:, nu], mu, 1, D)
+                Um = shift(U[:, mu], nu, 1, D)
+                P.append(U[:, mu] @ Un @ Um.mH @ U[:, nu].mH)
+        P = torch.stack(P, dim=1)
+        return torch.cat([P, P.mH], dim=1)
+
+
+class Poly(nn.Module):
+    """Polyakov loops through x in every direction,
+    ``W_mu(x) = U_mu(x) U_mu(x+mu) ... U_mu(x+(L_mu-1) mu)``; ``D`` channels."""
+
+    def forward(self, U: Tensor) -> Tensor:
+        D = U.shape[1]
+        return torch.stack([line(U[:, mu], mu, U.shape[2 + mu], D) for mu in range(D)], dim=1)
+
+
+class LConv(nn.Module):
+    """Gauge equivariant convolution (Favoni et al., eq. 3):
+    ``W'_i(x) = b_i 1 + sum_j w0_ij W_j(x) + sum_{mu, s = +-1} sum_{k=1}^{K-1} w_ij(mu, s, k)
+    T_{s k mu} W_j(x)``: offsets ``|k| <= K - 1`` along each axis (kernel size ``K``; ``K = 1`` is
+    local), weights shared over sites, ``b_i 1`` the identity channel (bias).
+
+    Memory: transport is linear, so the sum over k is done Horner-fashion
+    ``T(Y_1 + T(Y_2 + ...))`` on channel-mixed fields ``Y_k = sum_j w_ij(k) W_j`` when
+    ``C_out <= C_in``, and on the inputs (one transported copy at a time) otherwise; no
+    ``(offsets x channels)`` stack of transported copies is ever built."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, D: int,
+                 bias: bool = True, complex_weights: bool = False):
+        super().__init__()
+        if kernel_size < 1:
+            raise ValueError(f"kernel size must be >= 1, got {kernel_size}")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.D = kernel_size, D
+        fan_in = in_channels * (1 + 2 * D * (kernel_size - 1)) + int(bias)
+        self.weight0 = _weight((out_channels, in_channels), fan_in, complex_weights)
+        self.weight = _weight((D, 2, kernel_size - 1, out_channels, in_channels), fan_in,
+                              complex_weights)
+        self.bias = (_weight((out_channels,), fan_in, complex_weights) if bias else None)
+
+    def forward(self, U: Tensor, W: Tensor) -> Tensor:
+        out = mix(self.weight0, W)
+        if self.bias is not None:
+            eye = torch.eye(W.shape[-1], dtype=W.dtype, device=W.device)
+            out = out + self.bias.to(W.dtype).view(-1, *[1] * (W.dim() - 2)) * eye
+        K = self.kernel_size
+        if K == 1:
+            return out
+        mix_first = self.out_channels <= self.in_channels
+        for mu in range(self.D):
+            for si, sign in enumerate((1, -1)):
+                w = self.weight[mu, si]
+                if mix_first:
+                    acc = mix(w[K - 2], W)
+                    for k in range(K - 3, -1, -1):
+                        acc = transport(U, acc, mu, sign) + mix(w[k], W)
+                    out = out + transport(U, acc, mu, sign)
+                else:
+                    Y = W
+                    for k in range(K - 1):
+                        Y = transport(U, Y, mu, sign)
+                        out = out + mix(w[k], Y)
+        return out
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"D={self.D}, bias={self.bias is not None}")
+
+
+class LBilin(nn.Module):
+    """Gauge equivariant bilinear layer (Favoni et al., eq. 4):
+    ``W''_i(x) = sum_{j,k} a_ijk A_j(x) B_k(x)``, where ``A`` and ``B`` are optionally
+    extended by the identity (``identity=True``), so the layer also holds the linear terms
+    ``A_j``, ``B_k`` and a bias.
+
+    Memory: ``sum_j A_j (sum_k a_ijk B_k)`` or ``sum_k (sum_j a_ijk A_j) B_k``, whichever
+    materialises fewer matrices (``C_out x min(C_A, C_B)``) per site; the remaining sum is the
+    inner dimension of one matrix product (``(A_1 ... A_J)`` times the stacked ``M_ij``), so no
+    ``C_out x C`` array of products is formed."""
+
+    def __init__(self, in_a: int, in_b: int, out_channels: int, identity: bool = True,
+                 complex_weights: bool = False):
+        super().__init__()
+        self.identity = identity
+        ca, cb = in_a + int(identity), in_b + int(identity)
+        self.in_a, self.in_b, self.out_channels = in_a, in_b, out_channels
+        self.weight = _weight((out_channels, ca, cb), ca * cb, complex_weights)
+
+    def _extend(self, W: Tensor) -> Tensor:
+        return torch.cat([W, identity_like(W)], dim=1) if self.identity else W
+
+    def forward(self, A: Tensor, B: Tensor) -> Tensor:
+        A, B = self._extend(A), self._extend(B)
+        a = self.weight.to(A.dtype)
+        N = A.shape[-1]
+        if A.shape[1] <= B.shape[1]:
+            # M_ij = sum_k a_ijk B_k stacked over j: (B, C_out, *dims, C_A N, N); the sum over
+            # j is the inner dimension of one matmul with the row (A_1 ... A_CA)
+            M = torch.einsum("ijk,bk...mn->bi...jmn", a, B)
+            M = M.reshape(*M.shape[:-3], -1, N)
+            row = A.movedim(1, -2).reshape(*A.shape[:1], *A.shape[2:-1], -1)
+            return row.unsqueeze(1) @ M
+        M = torch.einsum("ijk,bj...mn->bi...mkn", a, A)         # M_ik = sum_j a_ijk A_j
+        M = M.reshape(*M.shape[:-3], N, -1)
+        col = B.movedim(1, -3).reshape(*B.shape[:1], *B.shape[2:-2], -1, N)
+        return M @ col.unsqueeze(1)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_a}, {self.in_b}, {self.out_channels}, identity={self.identity}"
+
+
+class LConvBilin(nn.Module):
+    """The combined layer of Holland et al. (arXiv:2401.06481, section III): the inputs are
+    extended to ``W~ = (W, W^dagger)``, convolved, and multiplied back,
+    ``W'_i = sum_{j,k} a_ijk W~_j LConv(W~)_k`` with the identity on both sides of the
+    product (so ``W'`` holds ``W~``, its transports, their products and a bias)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, D: int,
+                 complex_weights: bool = False):
+        super().__init__()
+        self.conv = LConv(2 * in_channels, out_channels, kernel_size, D, bias=False,
+                          complex_weights=complex_weights)
+        self.bilin = LBilin(2 * in_channels, out_channels, out_channels, identity=True,
+                            complex_weights=complex_weights)
+
+    def forward(self, U: Tensor, W: Tensor) -> Tensor:
+        Wt = torch.cat([W, W.mH], dim=1)
+        return self.bilin(Wt, self.conv(U, Wt))
+
+
+_ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "sigmoid": torch.sigmoid,
+    "tanh": lambda x: 1 + torch.tanh(x),
+    "softplus": nn.functional.softplus,
+    "relu": lambda x: (x > 0).to(x.dtype),
+}
+
+
+class LAct(nn.Module):
+    """Gauge equivariant activation: ``W_i -> g(a_i Re Tr W_i / N + c_i) W_i`` with a
+    gauge-invariant scalar gate (Favoni et al., eq. 5). ``g``: ``sigmoid`` (default; smooth, so
+    the force is continuous), ``tanh`` (``1 + tanh``), ``softplus``, or ``relu`` (the step
+    ``Theta``, for which ``Re Tr W'`` is ``ReLU(Re Tr W)``; its force jumps, so not for HMC)."""
+
+    def __init__(self, channels: int, activation: str = "sigmoid"):
+        super().__init__()
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; choose from "
+                             f"{sorted(_ACTIVATIONS)}")
+        self.activation = activation
+        self.scale = nn.Parameter(torch.ones(channels, dtype=torch.float64))
+        self.shift = nn.Parameter(torch.zeros(channels, dtype=torch.float64))
+
+    def forward(self, W: Tensor) -> Tensor:
+        x = torch.diagonal(W, dim1=-2, dim2=-1).sum(-1).real / W.shape[-1]
+        view = (-1,) + (1,) * (x.dim() - 2)
+        g = _ACTIVATIONS[self.activation](self.scale.to(x.dtype).view(view) * x
+                                          + self.shift.to(x.dtype).view(view))
+        return g[..., None, None] * W
+
+    def extra_repr(self) -> str:
+        return f"{self.scale.numel()}, activation={self.activation!r}"
+
+
+class LExp(nn.Module):
+    """Link update by the exponential map (Favoni et al., eq. 6):
+    ``U_mu(x) -> exp(sum_i beta_{mu i} Pi(W_i(x))) U_mu(x)`` with ``Pi`` the traceless
+    anti-Hermitian part; stays in the group and keeps the links' transformation law. Zero
+    weights (the initialisation) leave the links unchanged."""
+
+    def __init__(self, channels: int, D: int, group: str | Group):
+        super().__init__()
+        self.group = get_group(group)
+        self.weight = nn.Parameter(torch.zeros(D, channels, dtype=torch.float64))
+
+    def forward(self, U: Tensor, W: Tensor) -> Tensor:
+        X = self.group.project_algebra(W)
+        Q = torch.einsum("mc,bc...->bm...", self.weight.to(W.dtype), X)
+        return self.group.exp(Q) @ U
+
+
+class Trace(nn.Module):
+    """Gauge-invariant output ``Tr W_i(x) / N`` per channel and site, complex
+    ``(B, C, *dims)``."""
+
+    def forward(self, W: Tensor) -> Tensor:
+        return torch.diagonal(W, dim1=-2, dim2=-1).sum(-1) / W.shape[-1]

@@ -1,0 +1,88 @@
+"""The L-CNN: plaquettes (and Polyakov loops) in, gauge-invariant per-site scalars out.
+
+``Plaq [+ Poly] -> (LConvBilin -> LAct) x n -> Trace -> Re -> linear readout``, with optional
+smearing steps before it (``Plaq -> LConvBilin -> LExp`` replaces the links), following
+Holland, Ipp, Müller, Wenger, arXiv:2401.06481 (default: three L-CB layers with 12, 24, 24
+channels and kernel sizes 2, 2, 1). Only ``Re Tr`` is read out, so with real weights the output
+is invariant under charge conjugation ``U -> U*`` as well as under gauge transformations.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from lqcd_hmc.groups import get_group
+
+from .layers import LAct, LConvBilin, LExp, Plaq, Poly, Trace
+
+
+@dataclass
+class Architecture:
+    """Everything that rebuilds an :class:`LCNN` (stored in checkpoints)."""
+
+    D: int
+    group: str
+    channels: list[int] = field(default_factory=lambda: [12, 24, 24])
+    kernel_sizes: list[int] = field(default_factory=lambda: [2, 2, 1])
+    activation: str = "sigmoid"
+    polyakov: bool = False
+    complex_weights: bool = False
+    smearing: list[int] = field(default_factory=list)
+    smearing_kernel: int = 2
+    outputs: int = 1
+
+    def __post_init__(self) -> None:
+        self.group = str(get_group(self.group))
+        if len(self.channels) != len(self.kernel_sizes) or not self.channels:
+            raise ValueError(f"channels {self.channels} and kernel_sizes {self.kernel_sizes} "
+                             "must be non-empty lists of one length")
+        if min(self.channels + self.kernel_sizes + [self.outputs] + self.smearing) < 1:
+            raise ValueError("channels, kernel sizes, smearing channels and outputs must be "
+                             ">= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class LCNN(nn.Module):
+    """``N_x[U]``: ``outputs`` real gauge-invariant scalars per site, shape
+    ``(B, outputs, *dims)`` in the links' real dtype."""
+
+    def __init__(self, arch: Architecture):
+        super().__init__()
+        self.arch = arch
+        D = arch.D
+        self.plaq, self.poly, self.trace = Plaq(), Poly(), Trace()
+        n_in = D * (D - 1)
+        self.smear_conv = nn.ModuleList(
+            LConvBilin(n_in, c, arch.smearing_kernel, D, arch.complex_weights)
+            for c in arch.smearing)
+        self.smear_exp = nn.ModuleList(LExp(c, D, arch.group) for c in arch.smearing)
+        c_in = n_in + (D if arch.polyakov else 0)
+        layers, acts = [], []
+        for c, k in zip(arch.channels, arch.kernel_sizes):
+            layers.append(LConvBilin(c_in, c, k, D, arch.complex_weights))
+            acts.append(LAct(c, arch.activation))
+            c_in = c
+        self.layers, self.acts = nn.ModuleList(layers), nn.ModuleList(acts)
+        self.readout = nn.Parameter(torch.randn(arch.outputs, c_in, dtype=torch.float64)
+                                    / c_in ** 0.5)
+
+    def features(self, U: Tensor) -> Tensor:
+        """Input channels after the smearing steps: plaquettes (and Polyakov loops)."""
+        for conv, exp in zip(self.smear_conv, self.smear_exp):
+            U = exp(U, conv(U, self.plaq(U)))
+        W = self.plaq(U)
+        if self.arch.polyakov:
+            W = torch.cat([W, self.poly(U)], dim=1)
+        return U, W
+
+    def forward(self, U: Tensor) -> Tensor:
+        U, W = self.features(U)
+        for layer, act in zip(self.layers, self.acts):
+            W = act(layer(U, W))
+        t = self.trace(W).real
+        return torch.einsum("oc,bc...->bo...", self.readout.to(t.dtype), t)
