@@ -37,6 +37,17 @@ def print_json(obj: Any) -> None:
     click.echo(json.dumps(_finite(obj), default=str, allow_nan=False))
 
 
+def progress_options(unit: str) -> Callable[[Callable], Callable]:
+    """``--progress/--no-progress``, ``--quiet`` and ``--json`` for a long command whose steps
+    are ``unit``s (the parameters ``progress``, ``quiet``, ``as_json``)."""
+    def decorate(fn: Callable) -> Callable:
+        fn = click.option("--json", "as_json", is_flag=True, help="the results as JSON")(fn)
+        fn = click.option("--quiet", is_flag=True, help="no progress bar or log lines")(fn)
+        return click.option("--progress/--no-progress", default=None,
+                            help=f"a progress bar over the {unit}s (default: on a terminal)")(fn)
+    return decorate
+
+
 class Progress:
     """Progress of a long command: a tqdm bar on a terminal (or with ``progress=True``),
     otherwise one log line per step on stderr; nothing with ``quiet``."""

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import click
 
-from lqcd_hmc.clitools import Progress, one_line_errors, print_json as _print_json
+from lqcd_hmc.clitools import Progress, one_line_errors, print_json as _print_json, progress_options
 
 
 @click.command("fp-data")
 @click.argument("card", type=click.Path(dir_okay=False))
 @click.option("--resume", is_flag=True, help="continue the file in output.file at the first "
               "beta it lacks")
-@click.option("--progress/--no-progress", default=None,
-              help="a progress bar over the betas (default: on a terminal)")
-@click.option("--quiet", is_flag=True, help="no progress bar or log lines")
-@click.option("--json", "as_json", is_flag=True)
+@progress_options("beta")
 @one_line_errors
 def fp_data_command(card, resume, progress, quiet, as_json) -> None:
     """Coarse ensembles, their FP action values and derivatives, into one HDF5 file."""

@@ -126,7 +126,9 @@ def least_squares(X: Tensor, Y: Tensor, action: Tensor, derivative: Tensor,
     sa, sd = A.norm(), dA.norm() / derivative_weight ** 0.5
     M = torch.cat([X / sa, Y / sd])
     rhs = torch.cat([A / sa, dA / sd])
-    return torch.linalg.lstsq(M, rhs[:, None], driver="gelsd").solution[:, 0]
+    # gelsd (rank-revealing) exists on the CPU only; the system is small
+    p = torch.linalg.lstsq(M.cpu(), rhs.cpu()[:, None], driver="gelsd").solution[:, 0]
+    return p.to(M.device)
 
 
 def fit(fields: Sequence[GaugeField], action: Tensor, derivative: Tensor, order: int = 3,

@@ -3,17 +3,14 @@ from __future__ import annotations
 
 import click
 
-from lqcd_hmc.clitools import Progress, one_line_errors, print_json
+from lqcd_hmc.clitools import Progress, one_line_errors, progress_options, print_json
 
 
 @click.command("train")
 @click.argument("card", type=click.Path(dir_okay=False))
 @click.option("--resume", is_flag=True, help="continue the training state next to "
               "output.checkpoint")
-@click.option("--progress/--no-progress", default=None,
-              help="a progress bar over the epochs (default: on a terminal)")
-@click.option("--quiet", is_flag=True, help="no progress bar or log lines")
-@click.option("--json", "as_json", is_flag=True, help="final metrics as JSON")
+@progress_options("epoch")
 @one_line_errors
 def train_command(card, resume, progress, quiet, as_json) -> None:
     """Train the L-CNN fixed-point action on FP data (loss w1 L1 + w2 L2)."""
