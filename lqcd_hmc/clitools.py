@@ -33,18 +33,23 @@ def _finite(x: Any) -> Any:
     return x
 
 
+def json_text(obj: Any, indent: int | None = None) -> str:
+    """Strict JSON (NaN -> null) of a result dict."""
+    return json.dumps(_finite(obj), default=str, allow_nan=False, indent=indent)
+
+
 def print_json(obj: Any) -> None:
-    click.echo(json.dumps(_finite(obj), default=str, allow_nan=False))
+    click.echo(json_text(obj))
 
 
-def progress_options(unit: str) -> Callable[[Callable], Callable]:
+def progress_options(units: str) -> Callable[[Callable], Callable]:
     """``--progress/--no-progress``, ``--quiet`` and ``--json`` for a long command whose steps
-    are ``unit``s (the parameters ``progress``, ``quiet``, ``as_json``)."""
+    are ``units`` (the parameters ``progress``, ``quiet``, ``as_json``)."""
     def decorate(fn: Callable) -> Callable:
         fn = click.option("--json", "as_json", is_flag=True, help="the results as JSON")(fn)
         fn = click.option("--quiet", is_flag=True, help="no progress bar or log lines")(fn)
         return click.option("--progress/--no-progress", default=None,
-                            help=f"a progress bar over the {unit}s (default: on a terminal)")(fn)
+                            help=f"a progress bar over the {units} (default: on a terminal)")(fn)
     return decorate
 
 

@@ -11,24 +11,24 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return path
 
 
 def history(path: Path, trajectory: np.ndarray, series: np.ndarray, label: str) -> Path:
     """Monte Carlo history of ``series`` ``(n, B)`` against ``trajectory``, one line a chain."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.2))
     for b in range(series.shape[1]):
         ax.plot(trajectory, series[:, b], lw=0.8, label=f"chain {b}" if series.shape[1] <= 8
@@ -37,7 +37,7 @@ def history(path: Path, trajectory: np.ndarray, series: np.ndarray, label: str) 
     ax.set_ylabel(label)
     if series.shape[1] <= 8:
         ax.legend(fontsize=7, ncol=min(series.shape[1], 4))
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def histories(name: str, table: Mapping[str, np.ndarray], directory: Path) -> list[Path]:
@@ -57,7 +57,7 @@ def curve(path: Path, x: Sequence[float], y: Sequence[float], dy: Sequence[float
           xlabel: str, ylabel: str, fit: Callable[[np.ndarray], np.ndarray] | None = None,
           fit_label: str = "fit", hline: float | None = None) -> Path:
     """Points with error bars, an optional fitted curve and horizontal reference line."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4))
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if dy is None:
@@ -72,13 +72,13 @@ def curve(path: Path, x: Sequence[float], y: Sequence[float], dy: Sequence[float
         ax.axhline(hline, color="grey", lw=0.8, ls="--")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def histogram(path: Path, values: np.ndarray, xlabel: str, bins: int | str = "auto") -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.hist(np.ravel(values), bins=bins)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("count")
-    return _save(fig, path)
+    return save_figure(fig, path)

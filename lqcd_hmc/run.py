@@ -78,6 +78,17 @@ def _first_difference(a: Any, b: Any, where: str = "") -> str | None:
     return None if a == b else f"{where} ({a!r} in the file, {b!r} in the card)"
 
 
+def card_change(ens: Ensemble, card: Card) -> str | None:
+    """What ``card`` changes in the chain stored in ``ens`` (None: the same chain)."""
+    stored = ens.attrs.get("card", "")
+    if not stored:
+        return "it holds no run card (not written by lqcd-hmc run)"
+    old = validate(tomllib.loads(stored), str(ens.path))
+    diff = _first_difference(chain_defining(old, torch.device(ens.attrs["device"])),
+                             chain_defining(card, resolve_device(card.lattice.device)))
+    return f"the card changes {diff}" if diff else None
+
+
 @dataclass
 class Summary:
     """What ``lqcd-hmc run`` prints at the end (over all production trajectories on file)."""
@@ -194,15 +205,9 @@ class Runner:
 
     def _resumed(self) -> tuple[Ensemble, GaugeField, ChainRNG, int]:
         ens = Ensemble(self.path)
-        stored = ens.attrs.get("card", "")
-        if not stored:
-            raise RunError(f"{self.path}: holds no run card (not written by lqcd-hmc run); "
-                           f"cannot resume it")
-        old = validate(tomllib.loads(stored), str(self.path))
-        diff = _first_difference(chain_defining(old, torch.device(ens.attrs["device"])),
-                                 chain_defining(self.card, self.device))
+        diff = card_change(ens, self.card)
         if diff:
-            raise RunError(f"cannot resume {self.path}: the card changes {diff}")
+            raise RunError(f"cannot resume {self.path}: {diff}")
         ens.clean()
         cp = ens.checkpoint()
         lat = self.card.lattice
@@ -279,6 +284,32 @@ class Runner:
         print(f"lqcd-hmc: trajectory {t}/{self.total}, plaquette {float(plaq.mean()):.6f}, "
               f"{rate:.3f} s/trajectory, checkpoint written to {self.path}", file=self.log,
               flush=True)
+
+
+def stored_progress(card: Card) -> int | None:
+    """Trajectories already committed to ``card.run.output`` (None when there is no file); a
+    file whose chain-defining card differs is a :class:`RunError`. Reads only."""
+    path = Path(card.run.output)
+    if not path.exists():
+        return None
+    try:
+        ens = Ensemble(path)
+        diff = card_change(ens, card)
+        if diff:
+            raise RunError(f"{path} exists from another card: {diff}")
+        return ens.checkpoint_trajectory()
+    except FormatError as exc:
+        raise RunError(str(exc)) from None
+
+
+def ensure_ensemble(card: Card, **kwargs: Any) -> bool:
+    """Generate ``card``'s ensemble, continue it, or reuse it when it is complete; True when
+    trajectories were added."""
+    done = stored_progress(card)
+    if done is not None and done >= card.run.thermalisation + card.run.trajectories:
+        return False
+    run_card(card, resume=done is not None, **kwargs)
+    return True
 
 
 def run_card(card: Card, resume: bool = False, **kwargs: Any) -> Summary | None:

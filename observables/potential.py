@@ -26,7 +26,8 @@ Every error is the Gamma-method error of a derived quantity of the loop averages
 """
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
@@ -120,9 +121,28 @@ def _result(g: GammaResult) -> dict[str, float]:
     return {"value": g.mean, "error": g.error}
 
 
-def static_potential(W: np.ndarray, r: np.ndarray, plateau: int | None = None,
-                     r_min: float | None = None, r_max: float | None = None) -> dict[str, Any]:
-    """The full analysis (module docstring) of ``W`` ``(n, B, n_r, T_max)`` at distances
+@dataclass
+class CornellModel:
+    """The Cornell fit of one ensemble as a function of the loop averages: ``f`` maps the
+    means of the primaries ``prim`` ``(n_r T_max, B, n)`` to ``(V0, alpha, sigma, r0, r1,
+    F(r) at the fitted r)``, the fit's covariance ``C`` held fixed (module docstring), so that
+    :func:`lqcd_hmc.statistics.derived` gives the errors, also of quantities that combine it
+    with other measurements of the same configurations."""
+
+    prim: np.ndarray
+    f: Callable[[np.ndarray], np.ndarray]
+    r: np.ndarray
+    rows: np.ndarray
+    plateau: int
+    passed: bool
+    V: np.ndarray
+    dV: np.ndarray
+    chi2: float
+
+
+def cornell_model(W: np.ndarray, r: np.ndarray, plateau: int | None = None,
+                  r_min: float | None = None, r_max: float | None = None) -> CornellModel:
+    """Effective masses, plateau and fit range of ``W`` ``(n, B, n_r, T_max)`` at distances
     ``r`` ``(n_r,)``. Fit range ``r_min <= r <= r_max``: by default from r = 2 when that leaves
     at least four distances, else all."""
     W = np.asarray(W, dtype=np.float64)
@@ -157,13 +177,23 @@ def static_potential(W: np.ndarray, r: np.ndarray, plateau: int | None = None,
         return np.array([*p, scale_from_fit(p, 1.65), scale_from_fit(p, 1.0),
                          *(p[1] / rf ** 2 + p[2])])
 
-    Vfit = np.log(means[num] / means[den])
-    p, chi2 = cornell_gls(rf, Vfit, C)
-    V0, alpha, sigma, r0, r1, *force = derived(f, prim)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        _, chi2 = cornell_gls(rf, np.log(means[num] / means[den]), C)
+    return CornellModel(prim, f, r, rows, T, passed, V, dV, chi2)
+
+
+def static_potential(W: np.ndarray, r: np.ndarray, plateau: int | None = None,
+                     r_min: float | None = None, r_max: float | None = None) -> dict[str, Any]:
+    """The full analysis (module docstring) of ``W`` ``(n, B, n_r, T_max)`` at distances
+    ``r`` ``(n_r,)`` (fit range as in :func:`cornell_model`)."""
+    W = np.asarray(W, dtype=np.float64)
+    m = cornell_model(W, r, plateau, r_min, r_max)
+    r, rf, T = m.r, m.r[m.rows], m.plateau
+    V0, alpha, sigma, r0, r1, *force = derived(m.f, m.prim)
     out: dict[str, Any] = {
-        "r": r.tolist(), "V": V.tolist(), "V_error": dV.tolist(), "plateau": T,
-        "plateau_test_passed": passed,
-        "fit_r": rf.tolist(), "chi2_dof": chi2 / max(rows.size - 3, 1),
+        "r": r.tolist(), "V": m.V.tolist(), "V_error": m.dV.tolist(), "plateau": T,
+        "plateau_test_passed": m.passed,
+        "fit_r": rf.tolist(), "chi2_dof": m.chi2 / max(m.rows.size - 3, 1),
         "V0": _result(V0), "alpha": _result(alpha), "sigma": _result(sigma),
         "r0": _result(r0), "r1": _result(r1),
         "force": {"r": rf.tolist(), "value": [x.mean for x in force],

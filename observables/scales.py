@@ -11,7 +11,7 @@ Chains are replicas of the Gamma method.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from scipy.interpolate import CubicSpline
@@ -41,19 +41,23 @@ def flow_scales(t: np.ndarray, E: np.ndarray, ref: float = REFERENCE) -> tuple[f
     return t0, float(np.sqrt(ts)) if np.isfinite(ts) else float("nan")
 
 
+def scales_function(t: np.ndarray, ref: float = REFERENCE
+                    ) -> Callable[[np.ndarray], np.ndarray]:
+    """``<E>`` on the grid ``t`` -> ``(t0, sqrt(8 t0), w0)``, for
+    :func:`lqcd_hmc.statistics.derived`."""
+    def f(m: np.ndarray) -> np.ndarray:
+        t0, w0 = flow_scales(t, m, ref)
+        return np.array([t0, np.sqrt(8 * t0), w0])
+    return f
+
+
 def flow_analysis(t: np.ndarray, E: np.ndarray, ref: float = REFERENCE) -> dict[str, Any]:
     """t0/a^2, sqrt(8 t0)/a and w0/a with errors from ``E`` ``(n, B, n_t)`` on the grid ``t``."""
     E = np.asarray(E, dtype=np.float64)
     if E.ndim != 3 or E.shape[2] != len(t) or len(t) < 4:
         raise ValueError(f"flow analysis needs E of shape (n, chains, n_t >= 4) on the flow "
                          f"times, got {E.shape}")
-    prim = E.transpose(2, 1, 0)
-
-    def f(m: np.ndarray) -> np.ndarray:
-        t0, w0 = flow_scales(t, m, ref)
-        return np.array([t0, np.sqrt(8 * t0), w0])
-
-    t0, s8, w0 = derived(f, prim)
+    t0, s8, w0 = derived(scales_function(t, ref), E.transpose(2, 1, 0))
     mean = E.mean((0, 1))
     err = [gamma_method(E[:, :, k].T).error if E.shape[0] > 1 else float("nan")
            for k in range(len(t))]

@@ -11,7 +11,7 @@ from lqcd_hmc.clitools import Progress, one_line_errors, print_json as _print_js
 @click.argument("card", type=click.Path(dir_okay=False))
 @click.option("--resume", is_flag=True, help="continue the file in output.file at the first "
               "beta it lacks")
-@progress_options("beta")
+@progress_options("betas")
 @one_line_errors
 def fp_data_command(card, resume, progress, quiet, as_json) -> None:
     """Coarse ensembles, their FP action values and derivatives, into one HDF5 file."""

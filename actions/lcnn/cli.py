@@ -10,7 +10,7 @@ from lqcd_hmc.clitools import Progress, one_line_errors, progress_options, print
 @click.argument("card", type=click.Path(dir_okay=False))
 @click.option("--resume", is_flag=True, help="continue the training state next to "
               "output.checkpoint")
-@progress_options("epoch")
+@progress_options("epochs")
 @one_line_errors
 def train_command(card, resume, progress, quiet, as_json) -> None:
     """Train the L-CNN fixed-point action on FP data (loss w1 L1 + w2 L2)."""

@@ -1,0 +1,139 @@
+"""Study cards for ``lqcd-hmc compare`` (TOML, validated by pydantic; unknown keys are errors).
+
+``[study]`` (output directory, lattice per spacing, analysis options), optional ``[match]``
+(tune every action to common ``t0/a^2`` or ``r0/a`` targets, one per spacing), optional
+``[classical]`` (plane-wave and constant-flux artifacts), and the run-card sections shared by
+every ensemble: ``[lattice]``, ``[update]``, ``[run]`` (no ``output``: the study names the
+files), ``[[measure]]``; then one ``[[action]]`` table per action with ``name``, an optional
+``label``, ``betas`` (one per spacing; with ``[match]`` the first guesses), an optional
+``step`` (the tuning step in beta, default ``match.step``), an optional ``update`` table
+overriding the shared one, and the action's own parameters. See
+``examples/compare_*.toml``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+
+from lqcd_hmc.action import build as build_action
+from lqcd_hmc.config import (Card, CardError, LatticeCard, MeasureCard, UpdateCard, _Section,
+                             read_toml, validate)
+
+from .ratios import RATIOS
+
+
+class StudySection(_Section):
+    output: str
+    dims: list[list[PositiveInt]] | None = None
+    ratios: list[str] = list(RATIOS)
+    plateau: PositiveInt | None = None
+    r_min: float | None = None
+    r_max: float | None = None
+
+    @model_validator(mode="after")
+    def _ratios(self) -> "StudySection":
+        bad = [r for r in self.ratios if r not in RATIOS]
+        if bad:
+            raise ValueError(f"unknown ratio {bad[0]!r}; known: {', '.join(RATIOS)}")
+        return self
+
+
+class MatchSection(_Section):
+    observable: Literal["t0", "r0"] = "t0"
+    targets: list[float] = Field(min_length=1)
+    step: float = 0.1
+    max_runs: PositiveInt = 5
+    trajectories: PositiveInt | None = None
+
+
+class ClassicalSection(_Section):
+    L: PositiveInt = 16
+    modes: list[PositiveInt] = [1, 2, 3, 4, 5, 6]
+    amplitude: float = Field(1e-3, gt=0)
+    flux_dims: list[PositiveInt] = [4, 4, 2, 2]
+    flux_quanta: list[PositiveInt] = [1, 2, 3]
+
+
+class StudyAction(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+    label: str | None = None
+    betas: list[float] = Field(min_length=1)
+    step: float | None = None
+    update: dict[str, Any] | None = None
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
+
+    def params(self) -> dict[str, Any]:
+        """The action table without the study's keys (and without beta)."""
+        return {"name": self.name, **(self.model_extra or {})}
+
+
+class StudyCard(_Section):
+    study: StudySection
+    match: MatchSection | None = None
+    classical: ClassicalSection | None = None
+    lattice: LatticeCard
+    update: UpdateCard = UpdateCard()
+    run: dict[str, Any]
+    measure: list[MeasureCard] = []
+    action: list[StudyAction] = Field(min_length=1)
+
+    @property
+    def spacings(self) -> int:
+        if self.study.dims is not None:
+            return len(self.study.dims)
+        return len(self.match.targets) if self.match else len(self.action[0].betas)
+
+    def dims(self, i: int) -> list[int]:
+        return list(self.study.dims[i]) if self.study.dims else list(self.lattice.dims)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "StudyCard":
+        if "output" in self.run:
+            raise ValueError("run.output: the study names the ensemble files; leave it out")
+        n = self.spacings
+        if self.match and len(self.match.targets) != n:
+            raise ValueError(f"match.targets has {len(self.match.targets)} entries for {n} "
+                             f"spacings")
+        for a in self.action:
+            if len(a.betas) != n:
+                raise ValueError(f"action {a.title!r}: betas has {len(a.betas)} entries for "
+                                 f"{n} spacings")
+            if "beta" in (a.model_extra or {}):
+                raise ValueError(f"action {a.title!r}: give betas = [...], not beta")
+        titles = [a.title for a in self.action]
+        dup = sorted({t for t in titles if titles.count(t) > 1})
+        if dup:
+            raise ValueError(f"two actions are labelled {dup[0]!r}; give them labels")
+        return self
+
+    def ensemble_card(self, action: StudyAction, beta: float, dims: list[int], output: Path,
+                      trajectories: int | None = None) -> Card:
+        """The run card of one ensemble (validated like any run card)."""
+        update = {**self.update.model_dump(), **(action.update or {})}
+        run = {**self.run, "output": str(output)}
+        if trajectories is not None:
+            run["trajectories"] = trajectories
+        tree = {"lattice": {**self.lattice.model_dump(), "dims": list(dims)},
+                "action": {**action.params(), "beta": float(beta)}, "update": update,
+                "run": run, "measure": [m.model_dump() for m in self.measure]}
+        return validate(tree, f"action {action.title!r} at beta {beta:g}")
+
+
+def load_study(path: str | Path) -> StudyCard:
+    card = validate(read_toml(path, "study card"), str(path), StudyCard)
+    for a in card.action:                       # every ensemble card must be valid up front
+        c = card.ensemble_card(a, a.betas[0], card.dims(0), Path("check.h5"))
+        try:
+            build_action(c.action_config())
+        except (ValueError, OSError) as exc:
+            raise CardError(f"{path}: action {a.title!r}: {exc}") from None
+    return card
+
+
+__all__ = ["StudyCard", "StudyAction", "load_study", "CardError"]

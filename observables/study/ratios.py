@@ -1,0 +1,106 @@
+"""Scales and dimensionless ratios of one ensemble, with correlated Gamma-method errors.
+
+The gradient-flow energy ``E_clover(t)``, the Wilson loops ``W(r, T)`` and the squared charge
+``Q_improved^2`` of the same configurations are the primaries of one
+:func:`lqcd_hmc.statistics.derived` call (Wolff, Comput. Phys. Commun. 156 (2004) 143,
+section 3.3), so every ratio carries the correlation of its numerator and denominator and
+their autocorrelations. The functions of the means are exactly those of ``lqcd-hmc analyze``
+(:func:`observables.scales.scales_function`, :func:`observables.potential.cornell_model`), so
+``t0``, ``w0``, ``r0``, ``sigma`` and ``chi_t`` equal its values and errors.
+
+Quantities (lattice units, a = 1): ``t0``, ``w0``, ``r0``, ``sigma`` (a^2 sigma), ``chi_t``
+(a^4 chi_t = <Q^2>/V at the flow's t_max); ratios ``a2_over_t0`` = a^2/t0 (the x axis of the
+scaling plots), ``sqrt_t0_over_r0``, ``w0_over_sqrt_t0``, ``sqrt_sigma_t0``, ``r0_sqrt_sigma``,
+``t0sq_chi_t`` = t0^2 chi_t.
+"""
+from __future__ import annotations
+
+from functools import reduce
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from lqcd_hmc.io import Ensemble
+from lqcd_hmc.statistics import derived
+
+from ..potential import cornell_model
+from ..scales import scales_function
+
+RATIOS = {
+    "sqrt_t0_over_r0": ("sqrt(t0)/r0", ("t0", "r0"), lambda q: np.sqrt(q["t0"]) / q["r0"]),
+    "w0_over_sqrt_t0": ("w0/sqrt(t0)", ("t0", "w0"), lambda q: q["w0"] / np.sqrt(q["t0"])),
+    "sqrt_sigma_t0": ("sqrt(sigma t0)", ("t0", "sigma"),
+                      lambda q: np.sqrt(q["sigma"] * q["t0"])),
+    "r0_sqrt_sigma": ("r0 sqrt(sigma)", ("r0", "sigma"),
+                      lambda q: q["r0"] * np.sqrt(q["sigma"])),
+    "t0sq_chi_t": ("t0^2 chi_t", ("t0", "chi_t"), lambda q: q["t0"] ** 2 * q["chi_t"]),
+}
+
+
+def _aligned(tables: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+    """The rows of every table at the trajectories all of them hold."""
+    common = reduce(np.intersect1d, [t["trajectory"] for t in tables])
+    return [{k: v[np.isin(t["trajectory"], common)] for k, v in t.items()} for t in tables]
+
+
+def ensemble_quantities(path: str | Path, plateau: int | None = None,
+                        r_min: float | None = None, r_max: float | None = None
+                        ) -> dict[str, dict[str, float]]:
+    """``{name: {"value", "error", "tau_int"}}`` of the module docstring for the HDF5 ensemble
+    ``path``; quantities whose measurement is missing (or whose fit fails) are left out."""
+    ens = Ensemble(path)
+    names = ens.measurement_names()
+    sources = {n: ens.table(f"measurements/{n}") for n in ("gradient_flow", "wilson_loops")
+               if n in names}
+    if "wilson_loops" in sources and "r" not in sources["wilson_loops"]:
+        del sources["wilson_loops"]                     # not the temporal loops of V(r)
+    if not sources:
+        return {}
+    tables = dict(zip(sources, _aligned(list(sources.values()))))
+    if next(iter(tables.values()))["trajectory"].size < 2:
+        return {}
+    blocks: list[tuple[np.ndarray, Callable[[np.ndarray], dict[str, float]]]] = []
+    if "gradient_flow" in tables:
+        flow = tables["gradient_flow"]
+        scales = scales_function(flow["t"][0, 0])
+        blocks.append((flow["E_clover"].transpose(2, 1, 0),
+                       lambda m: dict(zip(("t0", "w0"), scales(m)[[0, 2]]))))
+        if "Q_improved" in flow:
+            V = float(flow["volume"][0, 0])
+            blocks.append(((flow["Q_improved"] ** 2).T[None],
+                           lambda m: {"chi_t": m[0] / V}))
+    if "wilson_loops" in tables:
+        loops = tables["wilson_loops"]
+        try:
+            model = cornell_model(loops["W"], loops["r"][0, 0], plateau, r_min, r_max)
+            blocks.append((model.prim, lambda m: dict(zip(("sigma", "r0"),
+                                                          model.f(m)[[2, 3]]))))
+        except ValueError:
+            pass
+    sizes = np.cumsum([0] + [b[0].shape[0] for b in blocks])
+    prim = np.concatenate([b[0] for b in blocks])
+
+    def quantities(m: np.ndarray) -> dict[str, float]:
+        q: dict[str, float] = {}
+        for (_, fn), lo, hi in zip(blocks, sizes[:-1], sizes[1:]):
+            q.update(fn(m[lo:hi]))
+        return q
+
+    names_out = list(quantities(prim.mean(axis=(1, 2))))
+    if "t0" in names_out:
+        names_out.append("a2_over_t0")
+    names_out += [k for k, (_, need, _) in RATIOS.items() if set(need) <= set(names_out)]
+
+    def f(m: np.ndarray) -> np.ndarray:
+        q = quantities(m)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if "t0" in q:
+                q["a2_over_t0"] = 1.0 / q["t0"]
+            for k, (_, need, fn) in RATIOS.items():
+                if set(need) <= set(q):
+                    q[k] = fn(q)
+        return np.array([q[k] for k in names_out], dtype=np.float64)
+
+    return {k: {"value": g.mean, "error": g.error, "tau_int": g.tau_int}
+            for k, g in zip(names_out, derived(f, prim))}

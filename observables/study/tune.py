@@ -1,0 +1,178 @@
+"""``lqcd-hmc tune-beta``: the beta at which an action has a wanted lattice spacing.
+
+The scale ``s`` (``t0/a^2`` from the gradient flow or ``r0/a`` from the static potential, as
+``lqcd-hmc analyze`` gives them) is measured in short runs at a few betas; ``ln s`` is taken
+linear in beta between the (up to three) points nearest the target in ``ln s`` (weighted least
+squares, weights from the Gamma-method errors), and solved for the target. Until the target
+lies between measured scales, the next beta is that solution, at most twice the span of the
+measured betas beyond them. A beta where the scale is undefined (t0 beyond the flow's t_max,
+or a box so small that t^2 E never reaches 0.3) is replaced by the midpoint toward the nearest
+defined one. The error of beta* is the fit's statistical error propagated to
+the root: ``beta* = (ln s* - c0)/c1``, ``var = J Cov(c) J^T`` with ``J = -(1, beta*)/c1``
+(first order). Ensembles are kept (``<directory>/<label>_b<beta>.h5``) and reused by later
+calls and by ``lqcd-hmc compare``.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from lqcd_hmc.analysis import analyze_ensemble
+from lqcd_hmc.config import Card, validate
+from lqcd_hmc.run import ensure_ensemble
+
+SCALES: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, float]]]] = {
+    "t0": ("gradient_flow", lambda m: m["clover"]["t0"]),
+    "r0": ("wilson_loops", lambda m: m["potential"]["r0"]),
+}
+
+
+class TuneError(ValueError):
+    """A tuning that cannot start or does not converge (one-line message)."""
+
+
+@dataclass
+class TunePoint:
+    beta: float
+    value: float
+    error: float
+    ensemble: str
+
+
+@dataclass
+class TuneResult:
+    observable: str
+    target: float
+    beta: float
+    error: float
+    bracketed: bool
+    points: list[TunePoint] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def table(self) -> str:
+        unit = "t0/a^2" if self.observable == "t0" else "r0/a"
+        rows = [f"{'beta':>10} {unit:>14}  ensemble"]
+        rows += [f"{p.beta:10.5f} {p.value:9.4f}({p.error:.2g})  {p.ensemble}"
+                 for p in sorted(self.points, key=lambda p: p.beta)]
+        how = "interpolated" if self.bracketed else "EXTRAPOLATED (target outside the runs)"
+        rows.append(f"beta at {self.observable} = {self.target:g}: {self.beta:.5f} +- "
+                    f"{self.error:.2g} ({how})")
+        return "\n".join(rows)
+
+
+def card_at(card: Card, beta: float, output: Path, dims: Sequence[int] | None = None) -> Card:
+    """``card`` with ``action.beta = beta``, ``run.output = output`` (and ``lattice.dims``)."""
+    tree = card.to_dict()
+    tree["action"]["beta"] = float(beta)
+    tree["run"]["output"] = str(output)
+    if dims is not None:
+        tree["lattice"]["dims"] = list(dims)
+    return validate(tree, f"card at beta {beta}")
+
+
+def ensemble_path(directory: Path, label: str, beta: float, dims: Sequence[int]) -> Path:
+    """``<directory>/<label>_b<beta>_<dims>.h5``, the label reduced to ``[A-Za-z0-9.+-]``."""
+    slug = re.sub(r"[^A-Za-z0-9.+-]+", "_", label).strip("_") or "action"
+    return Path(directory) / f"{slug}_b{beta:.6g}_{'x'.join(map(str, dims))}.h5"
+
+
+def measure_scale(path: Path, observable: str) -> tuple[float, float]:
+    """``(value, error)`` of ``observable`` in the analysis of ``path``."""
+    name, pick = SCALES[observable]
+    res = analyze_ensemble(path)["measurements"]
+    if name not in res:
+        raise TuneError(f"{path}: no {name} measurement; the card must measure {name} for "
+                        f"{observable}")
+    try:
+        r = pick(res[name])
+    except KeyError:
+        raise TuneError(f"{path}: the {name} analysis gives no {observable}") from None
+    return float(r["value"]), float(r["error"])
+
+
+def solve(points: Sequence[TunePoint], target: float) -> tuple[float, float]:
+    """``(beta*, error)``: the weighted linear fit of ``ln s`` in beta through the (up to
+    three) points nearest the target, solved for ``ln target`` (module docstring)."""
+    y0 = math.log(target)
+    near = sorted(points, key=lambda p: abs(math.log(p.value) - y0))[:3]
+    b = np.array([p.beta for p in near])
+    y = np.log([p.value for p in near])
+    dy = np.array([p.error / p.value for p in near])
+    if np.ptp(b) == 0:
+        raise TuneError("the runs nearest the target share one beta")
+    w = 1.0 / np.where(np.isfinite(dy) & (dy > 0), dy, np.nan) ** 2
+    if not np.isfinite(w).all():
+        w = np.ones_like(b)                          # no errors (one trajectory): unweighted
+    X = np.stack([np.ones_like(b), b], axis=1)
+    cov = np.linalg.inv(X.T @ (w[:, None] * X))
+    c = cov @ X.T @ (w * y)
+    if c[1] <= 0:
+        raise TuneError(f"ln {target:g} does not grow with beta near beta = {b.min():g} .. "
+                        f"{b.max():g}; check the runs (more trajectories?)")
+    beta = (y0 - c[0]) / c[1]
+    J = np.array([-1.0 / c[1], -beta / c[1]])
+    return float(beta), float(np.sqrt(J @ cov @ J))
+
+
+def tune_beta(card: Card, observable: str, target: float, directory: Path,
+              betas: Sequence[float] | None = None, step: float = 0.1, max_runs: int = 5,
+              label: str | None = None, dims: Sequence[int] | None = None,
+              **run_options: Any) -> TuneResult:
+    """Run (or reuse) ensembles of ``card`` until ``target`` lies between measured scales;
+    ``run_options`` go to :func:`lqcd_hmc.run.run_card` (progress, quiet)."""
+    if observable not in SCALES:
+        raise TuneError(f"unknown target {observable!r}; use t0=VALUE or r0=VALUE")
+    if not target > 0:
+        raise TuneError(f"the target {observable} must be positive, got {target}")
+    if SCALES[observable][0] not in [m.name for m in card.measure]:
+        raise TuneError(f"the card must measure {SCALES[observable][0]} to tune {observable}")
+    beta0 = float(card.action_config().get("beta", 0.0))
+    todo = list(betas) if betas else [beta0, beta0 + step]
+    label = label or card.action.name
+    dims = list(dims or card.lattice.dims)
+    points: list[TunePoint] = []
+    undefined: list[float] = []
+    runs = 0
+    while True:
+        for beta in todo:
+            runs += 1
+            path = ensemble_path(directory, label, beta, dims)
+            ensure_ensemble(card_at(card, beta, path, dims), **run_options)
+            value, error = measure_scale(path, observable)
+            if math.isfinite(value) and value > 0:
+                points.append(TunePoint(float(beta), value, error, str(path)))
+            else:
+                undefined.append(float(beta))
+        if not points:
+            raise TuneError(f"{observable} is undefined at every beta run "
+                            f"({', '.join(f'{b:g}' for b in undefined)}): for t0, t^2 E(t) "
+                            f"stays below 0.3 up to the flow's t_max (raise it, or start "
+                            f"at another beta)")
+        if undefined or len(points) < 2:
+            if runs >= max_runs:
+                raise TuneError(f"{observable} is defined at {len(points)} of {runs} betas "
+                                f"run; raise max_runs or the flow's t_max")
+            if undefined:        # bisect from the undefined beta toward the nearest defined one
+                bad = undefined.pop(0)
+                near = min(points, key=lambda p: abs(p.beta - bad)).beta
+                todo = [round((bad + near) / 2, 6)]
+            else:
+                todo = [round(points[0].beta + step, 6)]
+            continue
+        values = [p.value for p in points]
+        bracketed = min(values) <= target <= max(values)
+        beta, err = solve(points, target)
+        if bracketed or runs >= max_runs:
+            return TuneResult(observable, target, beta, err, bracketed, points)
+        lo, hi = min(p.beta for p in points), max(p.beta for p in points)
+        span = max(hi - lo, abs(step))
+        todo = [float(np.clip(round(beta, 6), lo - 2 * span, hi + 2 * span))]
+        if todo[0] in (p.beta for p in points):
+            return TuneResult(observable, target, beta, err, bracketed, points)
