@@ -79,6 +79,10 @@ class LuscherWeisz(LoopAction):
     def params(self) -> dict:
         return {"beta": self.beta, "c1": self.c1, "c2": self.c2}
 
+    @property
+    def reach(self) -> int:
+        return 2 if self.c1 else 1
+
     def weighted_paths(self, D: int) -> list[tuple[float, Path]]:
         return ([(self.c0, p) for p in plaquette_paths(D)]
                 + [(self.c1, p) for p in rectangle_paths(D)]
@@ -160,6 +164,7 @@ class Clover(Action):
     Quadratic in the links, so no staples (no heatbath); force from autograd."""
 
     name = "clover"
+    reach = 1
 
     def __init__(self, beta: float):
         self.beta = float(beta)

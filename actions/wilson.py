@@ -19,6 +19,7 @@ from lqcd_hmc.paths import coupled_offsets, plaquette_paths
 
 class Wilson(Action):
     name = "wilson"
+    reach = 1
 
     def __init__(self, beta: float):
         self.beta = float(beta)

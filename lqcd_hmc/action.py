@@ -27,6 +27,9 @@ class Action:
     ``force`` comes free."""
 
     name: ClassVar[str] = ""
+    #: the density at x depends only on links U_mu(y) with max_mu |y_mu - x_mu| <= reach
+    #: (None: not stated, or not local); the halo depth of a domain-decomposed action
+    reach: int | None = None
 
     def __call__(self, field: GaugeField) -> Tensor:
         """Action of each configuration, shape ``(B,)``, float64: the site sum of
@@ -84,6 +87,14 @@ class SumAction(Action):
 
     def __call__(self, field: GaugeField) -> Tensor:
         return sum(t(field) for t in self.terms)
+
+    def density(self, field: GaugeField) -> Tensor:
+        return sum(t.density(field) for t in self.terms)
+
+    @property
+    def reach(self) -> int | None:
+        r = [t.reach for t in self.terms]
+        return None if None in r else max(r)
 
     def force(self, field: GaugeField) -> Tensor:
         return sum(t.force(field) for t in self.terms)

@@ -10,28 +10,40 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from . import plotting
 from .io import Ensemble, FormatError, detect
+from .io.replicas import ReplicaSet, read_index
 from .measurement import Measurement, measurement_class
 from .run import summarize
 
 
-def analyze_ensemble(path: str | os.PathLike, plots: str | os.PathLike | None = None,
-                     **options: Any) -> dict[str, Any]:
-    """Analysis of the HDF5 ensemble ``path``; PNGs go to ``plots`` when given. ``options``
+def open_ensembles(paths: str | os.PathLike | Sequence[str | os.PathLike]
+                   ) -> Ensemble | ReplicaSet:
+    """One HDF5 ensemble, or replicas: several files or a ``.replicas.json`` index."""
+    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    if len(paths) == 1 and str(paths[0]).endswith(".json"):
+        paths = read_index(paths[0])
+    for p in paths:
+        if not Path(p).exists():
+            raise FileNotFoundError(f"{p}: no such file")
+        if detect(p) != "hdf5":
+            raise FormatError(f"{p}: analyze needs an HDF5 ensemble (convert it first)")
+    return Ensemble(paths[0]) if len(paths) == 1 else ReplicaSet(paths)
+
+
+def analyze_ensemble(path: str | os.PathLike | Sequence[str | os.PathLike],
+                     plots: str | os.PathLike | None = None, **options: Any) -> dict[str, Any]:
+    """Analysis of the HDF5 ensemble ``path`` (or of replicas: a list of files or their index,
+    chains of all replicas combined); PNGs go to ``plots`` when given. ``options``
     (``plateau``, ``r_min``, ``r_max``) reach every measurement's analysis."""
-    if not Path(path).exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    if detect(path) != "hdf5":
-        raise FormatError(f"{path}: analyze needs an HDF5 ensemble (convert it first)")
-    ens = Ensemble(path)
+    ens = open_ensembles(path)
     therm = int(ens.attrs.get("thermalisation", 0))
     summary = summarize(ens, therm)
-    out: dict[str, Any] = {"ensemble": str(path),
+    out: dict[str, Any] = {"ensemble": str(ens.path),
                            "mc": dataclasses.asdict(summary) if summary else None,
                            "measurements": {}}
     pdir = Path(plots) if plots is not None else None

@@ -38,10 +38,13 @@ def main(threads: int) -> None:
 def run(card, resume, overrides, progress, quiet, as_json) -> None:
     """Generate (or continue) the ensemble a run card describes."""
     from .config import load_card
+    from .parallel.grid import is_writer
     from .run import run_card
 
-    summary = run_card(load_card(card, overrides), resume=resume, progress=progress,
-                       quiet=quiet)
+    card = load_card(card, overrides)
+    summary = run_card(card, resume=resume, progress=progress, quiet=quiet)
+    if summary is None and not is_writer(card.parallel.grid):
+        return
     if summary is None:
         click.echo(json.dumps(None) if as_json else "no production trajectories yet")
     elif as_json:
@@ -99,7 +102,7 @@ def measure(ensemble, card, save, replace, as_json) -> None:
 
 
 @main.command()
-@click.argument("ensemble", type=click.Path(dir_okay=False))
+@click.argument("ensemble", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--plots", "plots", type=click.Path(file_okay=False), default=None,
               help="write PNG plots (histories, V(r) with fit, t^2 E(t), Q) into this directory")
 @click.option("--plateau", type=int, default=None,
@@ -110,7 +113,8 @@ def measure(ensemble, card, save, replace, as_json) -> None:
 @one_line_errors
 def analyze(ensemble, plots, plateau, r_min, r_max, as_json) -> None:
     """Every measured observable with Gamma-method errors and tau_int; the static potential
-    (r0, r1, sigma), flow scales (t0, w0) and the topological susceptibility."""
+    (r0, r1, sigma), flow scales (t0, w0) and the topological susceptibility. Several
+    ENSEMBLE files (or one .replicas.json index) are replicas: their chains are combined."""
     from .analysis import analyze_ensemble, report
 
     res = analyze_ensemble(ensemble, plots, plateau=plateau, r_min=r_min, r_max=r_max)

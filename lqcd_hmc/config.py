@@ -111,12 +111,22 @@ class MeasureCard(BaseModel):
     interval: PositiveInt = 1
 
 
+class ParallelCard(_Section):
+    """``replicas`` independent ensembles (replica r: seed + r, file ``<stem>.replica<r>.h5``)
+    and the process ``grid`` that cuts each replica's lattice (one entry per axis; default no
+    cut); needs ``replicas * prod(grid)`` processes (torchrun)."""
+
+    replicas: PositiveInt = 1
+    grid: list[PositiveInt] | None = None
+
+
 class Card(_Section):
     lattice: LatticeCard
     action: ActionCard
     update: UpdateCard = UpdateCard()
     run: RunSection
     measure: list[MeasureCard] = []
+    parallel: ParallelCard = ParallelCard()
 
     @field_validator("update", mode="before")
     @classmethod
@@ -144,7 +154,8 @@ class Card(_Section):
         return [m.model_dump() for m in self.measure]
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump()
+        """Plain data; unset optional keys left out (TOML has no null)."""
+        return self.model_dump(exclude_none=True)
 
 
 def _set(tree: dict, dotted: str, value: Any) -> None:

@@ -14,6 +14,7 @@ chain, bit for bit on the same device and dtype. Checkpoints are segments of the
 """
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import time
@@ -24,6 +25,7 @@ from typing import Any, TextIO
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from . import __version__
 from .action import build as build_action
@@ -32,8 +34,11 @@ from .field import GaugeField, resolve_device, resolve_dtype
 from .heatbath import Heatbath
 from .hmc import HMC
 from .io import Checkpoint, Ensemble, FormatError, Pending
+from .io.replicas import write_index
 from .loops import average_plaquette
 from .measurement import build as build_measurement
+from .parallel import DistributedAction, DistributedHMC, ParallelError, layout_from_env
+from .parallel.halo import PlaquetteSum
 from .rng import ChainRNG
 from .statistics import gamma_method
 
@@ -149,21 +154,45 @@ def summarize(ens: Ensemble, thermalisation: int) -> Summary | None:
 
 class Runner:
     """Runs one card. ``progress``: a tqdm bar (on a terminal), else log lines at each
-    checkpoint to ``log``; ``quiet`` silences both."""
+    checkpoint to ``log``; ``quiet`` silences both.
+
+    Under ``torch.distributed`` (the card's ``[parallel]`` section, launched by torchrun) this
+    process runs replica ``r`` (seed + r, file ``<stem>.replica<r>.h5``) on its block of the
+    process grid: HMC with the decomposed action (:mod:`lqcd_hmc.parallel`), the plaquette by
+    all-reduce, and the links gathered to the block at grid position 0, which alone measures,
+    writes and reports."""
 
     def __init__(self, card: Card, resume: bool = False, progress: bool | None = None,
                  quiet: bool = False, log: TextIO | None = None):
-        self.card = card
+        action = build_action(card.action_config())
+        par = card.parallel
+        self.replica, self.layout = layout_from_env(card.lattice.dims, par.grid, par.replicas,
+                                                    action.reach,
+                                                    resolve_device(card.lattice.device))
+        if par.replicas > 1 and self.layout.position == 0 and self.replica == 0:
+            write_index(card.run.output,
+                        [replica_card(card, r).run.output for r in range(par.replicas)],
+                        [card.lattice.seed + r for r in range(par.replicas)])
+        self.card = card = replica_card(card, self.replica)
+        self.writer = self.layout.position == 0
         self.resume = resume
         self.log = log or sys.stderr
-        self.quiet = quiet
-        self.progress = (self.log.isatty() if progress is None else progress) and not quiet
+        self.quiet = quiet or not self.writer
+        self.progress = (self.log.isatty() if progress is None else progress) and not self.quiet
         self.device = resolve_device(card.lattice.device)
         self.dtype = resolve_dtype(card.lattice.dtype)
-        self.action = build_action(card.action_config())
         up = card.update
-        self.hmc = HMC(self.action, integrator=up.integrator, n_steps=up.steps, tau=up.tau,
-                       reunitarize=up.reunitarize) if up.uses_hmc else None
+        self.split = bool(self.layout.split_axes)
+        if self.split:
+            if up.uses_heatbath:
+                raise ParallelError("the heatbath is not domain-decomposed; use update "
+                                    "algorithm hmc with parallel.grid")
+            action = DistributedAction(action, self.layout)
+            self.plaquette_sum = DistributedAction(PlaquetteSum(), self.layout)
+        self.action = action
+        kind = DistributedHMC if self.split else HMC
+        self.hmc = kind(self.action, integrator=up.integrator, n_steps=up.steps, tau=up.tau,
+                        reunitarize=up.reunitarize) if up.uses_hmc else None
         self.heatbath = Heatbath(self.action, up.overrelaxation, up.reunitarize) \
             if up.uses_heatbath else None
         if self.heatbath is not None:
@@ -182,42 +211,64 @@ class Runner:
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "card": dump_card(self.card), "group": lat.group, "dims": list(lat.dims),
                 "batch": lat.batch, "dtype": lat.dtype, "device": str(self.device),
-                "thermalisation": self.card.run.thermalisation}
+                "thermalisation": self.card.run.thermalisation, "replica": self.replica}
 
     @staticmethod
     def _checkpoint(t: int, field: GaugeField, rng: ChainRNG) -> Checkpoint:
         states = np.stack([s.cpu().numpy() for s in rng.get_state()])
         return Checkpoint(t, field.links.cpu().numpy(), states)
 
-    def _fresh(self) -> tuple[Ensemble, GaugeField, ChainRNG, int]:
+    def _global(self, field: GaugeField) -> GaugeField:
+        """The whole lattice (collective under domain decomposition)."""
+        return field.with_links(self.layout.gather(field.links, 2)) if self.split else field
+
+    def _local(self, field: GaugeField) -> GaugeField:
+        return field.with_links(self.layout.block(field.links, 2)) if self.split else field
+
+    def _plaquette(self, field: GaugeField) -> torch.Tensor:
+        if not self.split:
+            return average_plaquette(field.links)
+        planes = field.D * (field.D - 1) // 2
+        return self.plaquette_sum(field) / (planes * math.prod(self.layout.dims))
+
+    def _fresh(self) -> tuple[Ensemble | None, GaugeField, ChainRNG, int]:
         lat = self.card.lattice
         rng = ChainRNG(lat.seed, lat.batch, self.device)
         if lat.start == "cold":
             field = GaugeField.cold(lat.dims, lat.group, lat.batch, self.dtype, self.device)
         else:
             field = GaugeField.hot(lat.dims, lat.group, rng, self.dtype)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        seg = self.path.with_name(self.path.name + ".segments")
-        if seg.exists():
-            raise RunError(f"{seg} exists without its ensemble file {self.path}; move it away")
-        ens = Ensemble.create(self.path, self._attrs(), checkpoint=self._checkpoint(0, field, rng))
-        return ens, field, rng, 0
+        ens = None
+        if self.writer:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            seg = self.path.with_name(self.path.name + ".segments")
+            if seg.exists():
+                raise RunError(f"{seg} exists without its ensemble file {self.path}; move it "
+                               f"away")
+            ens = Ensemble.create(self.path, self._attrs(),
+                                  checkpoint=self._checkpoint(0, field, rng))
+        return ens, self._local(field), rng, 0
 
-    def _resumed(self) -> tuple[Ensemble, GaugeField, ChainRNG, int]:
+    def _resumed(self) -> tuple[Ensemble | None, GaugeField, ChainRNG, int]:
         ens = Ensemble(self.path)
         diff = card_change(ens, self.card)
         if diff:
             raise RunError(f"cannot resume {self.path}: {diff}")
-        ens.clean()
+        barrier()                      # every rank has checked before the writer cleans
+        if self.writer:
+            ens.clean()
+        barrier()
         cp = ens.checkpoint()
         lat = self.card.lattice
         field = GaugeField(torch.from_numpy(cp.links).to(self.device), lat.group)
         rng = ChainRNG(lat.seed, lat.batch, self.device)
         rng.set_state([torch.from_numpy(s.copy()) for s in cp.rng])
-        return ens, field, rng, cp.trajectory
+        return (ens if self.writer else None), self._local(field), rng, cp.trajectory
 
-    def _start(self) -> tuple[Ensemble, GaugeField, ChainRNG, int]:
-        if self.path.exists():
+    def _start(self) -> tuple[Ensemble | None, GaugeField, ChainRNG, int]:
+        exists = self.path.exists()
+        barrier()                      # every rank has looked before the writer creates it
+        if exists:
             if not self.resume:
                 raise RunError(f"{self.path} exists already; pass --resume to continue it or "
                                f"set run.output to a new file")
@@ -226,6 +277,7 @@ class Runner:
 
     # -- the run ------------------------------------------------------------------------------
     def run(self) -> Summary | None:
+        """The run; the summary (None on the ranks that do not write)."""
         ens, field, rng, t = self._start()
         run = self.card.run
         pending = Pending()
@@ -239,26 +291,33 @@ class Runner:
         while t < self.total:
             t += 1
             field, record = self._update(field, rng, t)
-            plaq = average_plaquette(field.links)
+            plaq = self._plaquette(field)
             record["plaquette"] = plaq.cpu().numpy()
-            pending.mc.append(record)
+            if self.writer:
+                pending.mc.append(record)
             n = t - run.thermalisation
-            if n > 0:
-                for interval, name, meas in self.measurements:
-                    if n % interval == 0:
-                        cols = {k: v.detach().cpu().numpy() for k, v in meas(field).items()}
-                        pending.measurements.setdefault(name, []).append((t, cols))
-                if n % run.save_interval == 0:
-                    pending.configs.append((t, field.links.cpu().numpy(), plaq.cpu().numpy()))
-            if t % run.checkpoint_interval == 0 or t == self.total:
-                ens.append(pending, self._checkpoint(t, field, rng),
-                           attrs={"card": dump_card(self.card)})
-                self._report(t, plaq, started, t_first)
+            due = [(name, meas) for interval, name, meas in self.measurements
+                   if n > 0 and n % interval == 0]
+            save = n > 0 and n % run.save_interval == 0
+            commit = t % run.checkpoint_interval == 0 or t == self.total
+            whole = self._global(field) if due or save or commit else None
+            if self.writer and whole is not None:
+                for name, meas in due:
+                    cols = {k: v.detach().cpu().numpy() for k, v in meas(whole).items()}
+                    pending.measurements.setdefault(name, []).append((t, cols))
+                if save:
+                    pending.configs.append((t, whole.links.cpu().numpy(), plaq.cpu().numpy()))
+                if commit:
+                    ens.append(pending, self._checkpoint(t, whole, rng),
+                               attrs={"card": dump_card(self.card)})
+                    self._report(t, plaq, started, t_first)
             if bar is not None:
                 bar.set_postfix(plaquette=f"{float(plaq.mean()):.5f}", refresh=False)
                 bar.update(1)
         if bar is not None:
             bar.close()
+        if not self.writer:
+            return None
         ens.pack()
         return summarize(ens, run.thermalisation)
 
@@ -284,6 +343,24 @@ class Runner:
         print(f"lqcd-hmc: trajectory {t}/{self.total}, plaquette {float(plaq.mean()):.6f}, "
               f"{rate:.3f} s/trajectory, checkpoint written to {self.path}", file=self.log,
               flush=True)
+
+
+def replica_card(card: Card, replica: int) -> Card:
+    """Replica ``r`` of a card with ``parallel.replicas > 1``: ``lattice.seed + r`` and
+    ``run.output`` ``<stem>.replica<r><suffix>``; the card itself otherwise."""
+    if card.parallel.replicas == 1:
+        return card
+    tree = card.to_dict()
+    out = Path(tree["run"]["output"])
+    tree["lattice"]["seed"] += replica
+    tree["run"]["output"] = str(out.with_name(f"{out.stem}.replica{replica}{out.suffix}"))
+    return validate(tree, f"replica {replica}")
+
+
+def barrier() -> None:
+    """Wait for every process (no-op without torch.distributed)."""
+    if dist.is_initialized():
+        dist.barrier()
 
 
 def stored_progress(card: Card) -> int | None:

@@ -52,6 +52,7 @@ class FPParametrisation(Action):
     ``file`` (a JSON written by :meth:`save`) or ``coefficients`` with ``terms`` and ``rho``."""
 
     name = "fp-param"
+    reach = 2                       # a stout step (staples) under a plaquette
 
     def __init__(self, beta: float, file: str | None = None,
                  coefficients: Sequence[float] | None = None,

@@ -64,6 +64,11 @@ class LCNNFixedPoint(nn.Module):
     def arch(self) -> Architecture:
         return self.net.arch
 
+    @property
+    def reach(self) -> int | None:
+        r = (self.net.reach, self.pre.reach)
+        return None if None in r else max(r)
+
     def deviation(self, links: Tensor) -> Tensor:
         """``(N_x[V] - N_x[1]) / s``, ``(B, *dims)`` in the links' real dtype."""
         D = self.arch.D
@@ -151,6 +156,10 @@ class LCNNAction(Action):
         if self.max_batch is not None:
             out["max_batch"] = self.max_batch
         return out
+
+    @property
+    def reach(self) -> int | None:
+        return self.model.reach
 
     def _check(self, field: GaugeField) -> None:
         arch = self.model.arch

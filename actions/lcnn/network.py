@@ -71,6 +71,16 @@ class LCNN(nn.Module):
         self.readout = nn.Parameter(torch.randn(arch.outputs, c_in, dtype=torch.float64)
                                     / c_in ** 0.5)
 
+    @property
+    def reach(self) -> int | None:
+        """Links within this Chebyshev distance of x determine the output at x (None with
+        Polyakov loops): each smearing step adds its kernel reach and a plaquette, the
+        plaquettes one, each L-CB layer ``K - 1``."""
+        a = self.arch
+        if a.polyakov:
+            return None
+        return len(a.smearing) * a.smearing_kernel + 1 + sum(k - 1 for k in a.kernel_sizes)
+
     def features(self, U: Tensor) -> Tensor:
         """Input channels after the smearing steps: plaquettes (and Polyakov loops)."""
         for conv, exp in zip(self.smear_conv, self.smear_exp):

@@ -4,8 +4,8 @@ The scale ``s`` (``t0/a^2`` from the gradient flow or ``r0/a`` from the static p
 ``lqcd-hmc analyze`` gives them) is measured in short runs at a few betas; ``ln s`` is taken
 linear in beta between the (up to three) points nearest the target in ``ln s`` (weighted least
 squares, weights from the Gamma-method errors), and solved for the target. Until the target
-lies between measured scales, the next beta is that solution, at most twice the span of the
-measured betas beyond them. A beta where the scale is undefined (t0 beyond the flow's t_max,
+lies between measured scales, the next beta is that solution, but at least half a step and at
+most twice the span of the measured betas beyond them (on the side the target lies). A beta where the scale is undefined (t0 beyond the flow's t_max,
 or a box so small that t^2 E never reaches 0.3) is replaced by the midpoint toward the nearest
 defined one. The error of beta* is the fit's statistical error propagated to
 the root: ``beta* = (ln s* - c0)/c1``, ``var = J Cov(c) J^T`` with ``J = -(1, beta*)/c1``
@@ -172,7 +172,7 @@ def tune_beta(card: Card, observable: str, target: float, directory: Path,
         if bracketed or runs >= max_runs:
             return TuneResult(observable, target, beta, err, bracketed, points)
         lo, hi = min(p.beta for p in points), max(p.beta for p in points)
-        span = max(hi - lo, abs(step))
-        todo = [float(np.clip(round(beta, 6), lo - 2 * span, hi + 2 * span))]
-        if todo[0] in (p.beta for p in points):
-            return TuneResult(observable, target, beta, err, bracketed, points)
+        span, gap = max(hi - lo, abs(step)), abs(step) / 2
+        # s grows with beta: go below the runs for a smaller target, above for a larger one
+        nxt = min(beta, lo - gap) if target < min(values) else max(beta, hi + gap)
+        todo = [round(float(np.clip(nxt, lo - 2 * span, hi + 2 * span)), 6)]
