@@ -28,16 +28,17 @@ def decomposed(rank: int, world: int, store: str, out: str, case: dict) -> None:
         dist.destroy_process_group()
 
 
-def run(rank: int, world: int, store: str, out: str, card: str, overrides: list) -> None:
-    """``lqcd-hmc run CARD --set ...`` on this rank; the error message, if any, goes to
-    ``out/error<r>.txt``."""
+def run(rank: int, world: int, store: str, out: str, card: str, overrides: list,
+        resume: bool = False) -> None:
+    """``lqcd-hmc run CARD [--resume] --set ...`` on this rank; the error message, if any,
+    goes to ``out/error<r>.txt``."""
     from lqcd_hmc.config import load_card
     from lqcd_hmc.run import run_card
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
     try:
-        run_card(load_card(card, overrides), quiet=True)
+        run_card(load_card(card, overrides), resume=resume, quiet=True)
     except ValueError as exc:
         with open(os.path.join(out, f"error{rank}.txt"), "w") as f:
             f.write(str(exc))

@@ -294,3 +294,14 @@ def test_tuning_iterates_extrapolates_and_bisects(monkeypatch, tmp_path):
     assert sorted(runs.values()) == [5.9, 6.0, 6.1]
     with pytest.raises(tune.TuneError, match="undefined at every beta"):
         tune.tune_beta(card, "t0", target, tmp_path, betas=[6.1, 6.2])
+
+
+def test_flow_with_each_action(tmp_path):
+    """``flow = "action"``: every ensemble's gradient flow is its own action's (for a
+    fixed-point action the classically perfect flow)."""
+    card = write_study(tmp_path / "s.toml", tmp_path / "out", 'flow = "action"')
+    sc = load_study(card)
+    for a in sc.action:
+        c = sc.ensemble_card(a, 1.5, [4] * 4, tmp_path / "x.h5")
+        flow = next(m for m in c.measure_configs() if m["name"] == "gradient_flow")["flow"]
+        assert flow == {"name": a.name, "beta": 1.5}

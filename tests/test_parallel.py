@@ -195,3 +195,29 @@ def test_torchrun_launch(tmp_path):
                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0
     assert bad.stderr.count("Error: parallel.grid [1, 1, 3, 1]: 3 does not divide L_2 = 4") == 2
+
+
+def test_replicas_on_process_grids_and_resume(tmp_path):
+    """4 processes: 2 replicas, each cut in two, 6 trajectories, then resumed (4 processes
+    again) to 9: each replica equals its seed run alone in one process, to rounding."""
+    from lqcd_hmc.config import load_card
+    from lqcd_hmc.run import run_card
+
+    card = tmp_path / "c.toml"
+    card.write_text(CARD.format(out=(tmp_path / "rg.h5").as_posix()))
+    par = ["parallel.replicas=2", "parallel.grid=[1,1,1,2]"]
+    assert spawn_run(tmp_path, card, par, world=4) == []
+    mp.spawn(parallel_worker.run, args=(4, str(tmp_path / "store2"), str(tmp_path), str(card),
+                                        par + ["run.trajectories=9"], True),
+             nprocs=4, join=True)
+    assert not list(tmp_path.glob("error*.txt"))
+    for r in range(2):
+        alone = tmp_path / f"alone{r}.h5"
+        run_card(load_card(card, [f"lattice.seed={5 + r}", f"run.output='{alone}'",
+                                  "run.trajectories=9"]), quiet=True)
+        (mc_d, pl_d, cf_d), (mc_1, pl_1, cf_1) = tables(tmp_path / f"rg.replica{r}.h5"), \
+            tables(alone)
+        assert len(mc_d["plaquette"]) == 11 and len(cf_d) == 4
+        assert np.allclose(mc_d["plaquette"], mc_1["plaquette"], rtol=0, atol=1e-12)
+        assert np.array_equal(mc_d["accepted"], mc_1["accepted"])
+        assert all(np.allclose(a, b, rtol=0, atol=1e-11) for a, b in zip(cf_d, cf_1))

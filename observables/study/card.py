@@ -1,6 +1,7 @@
 """Study cards for ``lqcd-hmc compare`` (TOML, validated by pydantic; unknown keys are errors).
 
-``[study]`` (output directory, lattice per spacing, analysis options), optional ``[match]``
+``[study]`` (output directory, lattice per spacing, ``flow = "action"`` to flow every ensemble
+with its own action instead of the card's flow, analysis options), optional ``[match]``
 (tune every action to common ``t0/a^2`` or ``r0/a`` targets, one per spacing), optional
 ``[classical]`` (plane-wave and constant-flux artifacts), and the run-card sections shared by
 every ensemble: ``[lattice]``, ``[update]``, ``[run]`` (no ``output``: the study names the
@@ -27,6 +28,7 @@ from .ratios import RATIOS
 class StudySection(_Section):
     output: str
     dims: list[list[PositiveInt]] | None = None
+    flow: Literal["card", "action"] = "card"
     ratios: list[str] = list(RATIOS)
     plateau: PositiveInt | None = None
     r_min: float | None = None
@@ -119,9 +121,14 @@ class StudyCard(_Section):
         run = {**self.run, "output": str(output)}
         if trajectories is not None:
             run["trajectories"] = trajectories
+        act = {**action.params(), "beta": float(beta)}
+        measure = [m.model_dump() for m in self.measure]
+        if self.study.flow == "action":
+            for m in measure:
+                if m["name"] == "gradient_flow":
+                    m["flow"] = act
         tree = {"lattice": {**self.lattice.model_dump(), "dims": list(dims)},
-                "action": {**action.params(), "beta": float(beta)}, "update": update,
-                "run": run, "measure": [m.model_dump() for m in self.measure]}
+                "action": act, "update": update, "run": run, "measure": measure}
         return validate(tree, f"action {action.title!r} at beta {beta:g}")
 
 
