@@ -1,4 +1,5 @@
-"""Lattice geometry: periodic shifts on tensors whose last D + 2 axes are ``(L_0, ..., L_{D-1}, N, N)``.
+"""Lattice geometry: periodic shifts on tensors whose last D + 2 axes are
+``(L_0, ..., L_{D-1}, N, N)``.
 
 Coordinate ``x_mu`` of a per-site field of shape ``(..., L_0, ..., L_{D-1}, N, N)`` lives on axis
 ``mu - D - 2`` (counted from the end), so the same code serves link components ``U[:, mu]``

@@ -3,8 +3,9 @@
 Updates ("trajectories": HMC trajectories, heatbath updates or both, as the card's
 ``update.algorithm`` says) are numbered 1, 2, ... from the start; the first
 ``run.thermalisation`` are thermalisation (of which the first ``run.thermalisation_md`` skip the
-Metropolis test of HMC), then ``run.trajectories`` production updates. With ``n = trajectory - thermalisation > 0``, a
-measurement with interval k runs when ``n % k == 0`` and a configuration is stored when
+Metropolis test of HMC), then ``run.trajectories`` production updates. With
+``n = trajectory - thermalisation > 0``, a measurement with interval k runs when
+``n % k == 0`` and a configuration is stored when
 ``n % run.save_interval == 0``. Everything produced is committed to the ensemble file (with the
 links and per-chain RNG states) every ``run.checkpoint_interval`` trajectories and at the end,
 so a run killed at any moment and resumed from its last checkpoint continues the same Markov

@@ -9,7 +9,8 @@ from .scales import flow_analysis, susceptibility
 from .smearing import ape, hyp, smear, stout
 from .topology import charge_density, field_strength, topological_charge
 
-__all__ = ["plaquette", "polyakov_loop", "polyakov_correlator", "polyakov_field", "wilson_loop", "wilson_loops",
+__all__ = ["plaquette", "polyakov_loop", "polyakov_correlator", "polyakov_field", "wilson_loop",
+           "wilson_loops",
            "temporal_loops", "ape", "stout", "hyp", "smear", "Flow", "energy_density",
            "field_strength", "charge_density", "topological_charge", "static_potential",
            "flow_analysis", "susceptibility", "gamma_method", "derived", "GammaResult"]

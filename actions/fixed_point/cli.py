@@ -33,7 +33,8 @@ def fp_data_command(card, resume, progress, quiet, as_json) -> None:
     else:
         for b in summary["betas"]:
             click.echo(f"beta {b['beta']:<6} A_FP {b['mean_action']:.6g}  max gradient "
-                       f"{b['max_gradient']:.1e}  {'converged' if b['converged'] else 'NOT converged'}"
+                       f"{b['max_gradient']:.1e}  "
+                       f"{'converged' if b['converged'] else 'NOT converged'}"
                        f"  {b['seconds_per_configuration']:.1f} s/config")
         click.echo(f"written to {summary['file']}")
 

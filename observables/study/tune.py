@@ -5,12 +5,13 @@ The scale ``s`` (``t0/a^2`` from the gradient flow or ``r0/a`` from the static p
 linear in beta between the (up to three) points nearest the target in ``ln s`` (weighted least
 squares, weights from the Gamma-method errors), and solved for the target. Until the target
 lies between measured scales, the next beta is that solution, but at least half a step and at
-most twice the span of the measured betas beyond them (on the side the target lies). A beta where the scale is undefined (t0 beyond the flow's t_max,
-or a box so small that t^2 E never reaches 0.3) is replaced by the midpoint toward the nearest
-defined one. The error of beta* is the fit's statistical error propagated to
-the root: ``beta* = (ln s* - c0)/c1``, ``var = J Cov(c) J^T`` with ``J = -(1, beta*)/c1``
-(first order). Ensembles are kept (``<directory>/<label>_b<beta>.h5``) and reused by later
-calls and by ``lqcd-hmc compare``.
+most twice the span of the measured betas beyond them (on the side the target lies). A beta
+where the scale is undefined (t0 beyond the flow's t_max, or a box so small that t^2 E never
+reaches 0.3) is replaced by the midpoint toward the nearest defined one. The error of beta*
+is the fit's statistical error propagated to the root: ``beta* = (ln s* - c0)/c1``,
+``var = J Cov(c) J^T`` with ``J = -(1, beta*)/c1`` (first order). Ensembles are kept
+(``<directory>/<label>_b<beta>_<dims>.h5``) and reused by later calls and by
+``lqcd-hmc compare``.
 """
 from __future__ import annotations
 
