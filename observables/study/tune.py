@@ -59,8 +59,8 @@ class TuneResult:
 
     def table(self) -> str:
         unit = "t0/a^2" if self.observable == "t0" else "r0/a"
-        rows = [f"{'beta':>10} {unit:>14}  ensemble"]
-        rows += [f"{p.beta:10.5f} {p.value:9.4f}({p.error:.2g})  {p.ensemble}"
+        rows = [f"{'beta':>10} {unit:>8} {'':10}  ensemble"]
+        rows += [f"{p.beta:10.5f} {p.value:8.4f} +- {p.error:<7.2g} {p.ensemble}"
                  for p in sorted(self.points, key=lambda p: p.beta)]
         how = "interpolated" if self.bracketed else "EXTRAPOLATED (target outside the runs)"
         rows.append(f"beta at {self.observable} = {self.target:g}: {self.beta:.5f} +- "
