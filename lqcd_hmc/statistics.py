@@ -74,8 +74,10 @@ def gamma_method(data, S: float = 1.5, mean: float | None = None) -> GammaResult
     v = G[0] + C / N
     tau_int = max(C / (2 * v), 0.5)
     dtau = 2 * tau_int * np.sqrt((W + 0.5 - tau_int) / N)
-    return GammaResult(centre, float(np.sqrt(max(C, 0) / N)), float(tau_int), float(dtau), W,
-                       N)
+    # tau_int >= 1/2: a short series whose autocorrelation sum comes out negative gets the
+    # naive error of uncorrelated data, not a smaller one (or zero)
+    return GammaResult(centre, float(np.sqrt(max(C, G[0]) / N)), float(tau_int), float(dtau),
+                       W, N)
 
 
 def _window(a: np.ndarray, S: float) -> tuple[int, np.ndarray]:

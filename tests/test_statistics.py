@@ -86,3 +86,12 @@ def test_binning_and_jackknife():
     assert bin_series(np.arange(10.0), 3).tolist() == [1.0, 4.0, 7.0]
     with pytest.raises(ValueError):
         bin_series(np.arange(3.0), 2)
+
+
+def test_anticorrelated_short_series_keeps_the_naive_error():
+    """An alternating series has a negative autocorrelation sum; the error is floored at the
+    naive error of uncorrelated data (tau_int >= 1/2), never zero."""
+    x = np.tile([1.0, -1.0], 8) + 0.01 * np.arange(16)
+    r = gamma_method(x)
+    assert r.tau_int == 0.5
+    assert r.error == pytest.approx(np.sqrt(np.var(x) / x.size), rel=1e-12)
