@@ -11,7 +11,7 @@ From autograd: for real S, torch returns ``G = dS/dRe U + i dS/dIm U``, so
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 import torch
 from torch import Tensor
@@ -119,8 +119,9 @@ def _terms(a: Action) -> list[Action]:
     return a.terms if isinstance(a, SumAction) else [a]
 
 
-def autograd_force(action: Action, field: GaugeField) -> Tensor:
-    """The force of any differentiable action, ``F = -Pi(U G^dagger)/2``, ``G = dS/dU*``-style
+def autograd_force(action: Callable[[GaugeField], Tensor], field: GaugeField) -> Tensor:
+    """The force of any differentiable action (an :class:`Action`, or any function of the
+    field giving ``S`` per configuration), ``F = -Pi(U G^dagger)/2``, ``G = dS/dU*``-style
     gradient from ``torch.autograd``."""
     with torch.enable_grad():
         links = field.links.detach().requires_grad_(True)

@@ -26,7 +26,6 @@ from typing import Any, TextIO
 
 import numpy as np
 import torch
-import torch.distributed as dist
 
 from . import __version__
 from .action import build as build_action
@@ -255,10 +254,10 @@ class Runner:
         diff = card_change(ens, self.card)
         if diff:
             raise RunError(f"cannot resume {self.path}: {diff}")
-        barrier()                      # every rank has checked before the writer cleans
+        self.layout.barrier()          # every rank has checked before the writer cleans
         if self.writer:
             ens.clean()
-        barrier()
+        self.layout.barrier()
         cp = ens.checkpoint()
         lat = self.card.lattice
         field = GaugeField(torch.from_numpy(cp.links).to(self.device), lat.group)
@@ -268,7 +267,7 @@ class Runner:
 
     def _start(self) -> tuple[Ensemble | None, GaugeField, ChainRNG, int]:
         exists = self.path.exists()
-        barrier()                      # every rank has looked before the writer creates it
+        self.layout.barrier()          # every rank has looked before the writer creates it
         if exists:
             if not self.resume:
                 raise RunError(f"{self.path} exists already; pass --resume to continue it or "
@@ -356,12 +355,6 @@ def replica_card(card: Card, replica: int) -> Card:
     tree["lattice"]["seed"] += replica
     tree["run"]["output"] = str(out.with_name(f"{out.stem}.replica{replica}{out.suffix}"))
     return validate(tree, f"replica {replica}")
-
-
-def barrier() -> None:
-    """Wait for every process (no-op without torch.distributed)."""
-    if dist.is_initialized():
-        dist.barrier()
 
 
 def stored_progress(card: Card) -> int | None:

@@ -17,6 +17,13 @@ from .errors import FormatError
 from .hdf5 import Ensemble
 
 
+def common_rows(tables: Sequence[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+    """Every table (columns indexed by their ``trajectory`` column) at the trajectories all of
+    them hold."""
+    common = reduce(np.intersect1d, [t["trajectory"] for t in tables])
+    return [{k: v[np.isin(t["trajectory"], common)] for k, v in t.items()} for t in tables]
+
+
 def index_path(output: str | os.PathLike) -> Path:
     out = Path(output)
     return out.with_name(f"{out.stem}.replicas.json")
@@ -64,9 +71,6 @@ class ReplicaSet:
         tables = [m.table(group) for m in self.members]
         if not all(tables):
             return {}
-        common = reduce(np.intersect1d, [t["trajectory"] for t in tables])
-        out = {}
-        for k in tables[0]:
-            parts = [t[k][np.isin(t["trajectory"], common)] for t in tables]
-            out[k] = np.concatenate(parts, axis=1) if parts[0].ndim >= 2 else parts[0]
-        return out
+        tables = common_rows(tables)
+        return {k: np.concatenate([t[k] for t in tables], axis=1) if v.ndim >= 2 else v
+                for k, v in tables[0].items()}

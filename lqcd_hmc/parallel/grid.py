@@ -57,11 +57,15 @@ class Decomposition:
 
     def __post_init__(self) -> None:
         self.dims, self.grid = tuple(self.dims), tuple(self.grid)
-        c, rest = [], self.position
+        self.coords = self.coords_of(self.position)
+
+    def coords_of(self, position: int) -> tuple[int, ...]:
+        """Grid coordinates of grid position ``position`` (row-major, last axis fastest)."""
+        c = []
         for g in reversed(self.grid):
-            c.append(rest % g)
-            rest //= g
-        self.coords = tuple(reversed(c))
+            c.append(position % g)
+            position //= g
+        return tuple(reversed(c))
 
     @property
     def local_dims(self) -> tuple[int, ...]:
@@ -86,6 +90,11 @@ class Decomposition:
             x = x.narrow(first + mu, c * n, n)
         return x.contiguous()
 
+    def barrier(self) -> None:
+        """Wait for the other ranks of this replica (no-op for one rank)."""
+        if len(self.ranks) > 1:
+            dist.barrier(group=self.group)
+
     def all_reduce(self, x: Tensor) -> Tensor:
         """Sum over the ranks of this replica (a new tensor; no autograd)."""
         y = x.detach().clone()
@@ -103,8 +112,7 @@ class Decomposition:
                           dtype=x.dtype, device=x.device)
         for pos, part in enumerate(parts):
             view = out
-            other = Decomposition(self.dims, self.grid, pos, self.ranks)
-            for mu, (c, n) in enumerate(zip(other.coords, self.local_dims)):
+            for mu, (c, n) in enumerate(zip(self.coords_of(pos), self.local_dims)):
                 view = view.narrow(first + mu, c * n, n)
             view.copy_(part)
         return out

@@ -19,7 +19,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from ..action import Action
+from ..action import Action, autograd_force
 from ..field import GaugeField
 from ..loops import plaquette_re_trace
 from .grid import Decomposition, ParallelError
@@ -121,11 +121,9 @@ class DistributedAction(Action):
             return self.layout.all_reduce(self.local(field))
 
     def force(self, field: GaugeField) -> Tensor:
-        with torch.enable_grad():
-            links = field.links.detach().requires_grad_(True)
-            S = self.local(field.with_links(links)).sum()
-            (G,) = torch.autograd.grad(S, links)
-        return -0.5 * field.group.project_algebra(links.detach() @ G.mH)
+        """The autograd force of this rank's part; the halo's backward adds the
+        neighbours' contributions."""
+        return autograd_force(self.local, field)
 
 
 class PlaquetteSum(Action):

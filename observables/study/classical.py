@@ -45,6 +45,14 @@ def tree_level_plane_wave(k: float, c1: float) -> float:
     return 4.0 * (c0 * s2 + c1 * (math.sin(k) ** 2 + 4.0 * s2)) / k ** 2 - 1.0
 
 
+def _deviations(action: ActionValue, beta: float, fields: Sequence[GaugeField],
+                continua: Sequence[float]) -> list[float]:
+    """``S/(beta S_cont/beta) - 1`` of each field, all in one batch."""
+    batch = GaugeField(torch.cat([f.links for f in fields]), fields[0].group)
+    S = action(batch).detach().double().cpu()
+    return [float(S[i] / (beta * c) - 1.0) for i, c in enumerate(continua)]
+
+
 def plane_wave_deviations(action: ActionValue, beta: float, group: str, L: int,
                           modes: Sequence[int], amplitude: float = 1e-3, D: int = 4,
                           transverse: int = 2, dtype=torch.complex128) -> list[dict[str, float]]:
@@ -52,25 +60,17 @@ def plane_wave_deviations(action: ActionValue, beta: float, group: str, L: int,
     (``t = transverse``), one per mode ``n`` (k a = 2 pi n / L); all modes in one batch."""
     dims = [transverse] * D
     dims[1] = L
-    fields = [plane_wave(dims, group, n, amplitude, dtype=dtype) for n in modes]
-    batch = GaugeField(torch.cat([f.links for f in fields]), get_group(group))
-    S = action(batch).detach().double().cpu()
-    return [{"n": int(n), "ka": 2 * math.pi * n / L,
-             "deviation": float(S[i] / (beta * plane_wave_continuum(dims, group, n, amplitude))
-                                - 1.0)}
-            for i, n in enumerate(modes)]
+    dev = _deviations(action, beta,
+                      [plane_wave(dims, group, n, amplitude, dtype=dtype) for n in modes],
+                      [plane_wave_continuum(dims, group, n, amplitude) for n in modes])
+    return [{"n": int(n), "ka": 2 * math.pi * n / L, "deviation": d} for n, d in zip(modes, dev)]
 
 
 def flux_deviations(action: ActionValue, beta: float, group: str, dims: Sequence[int],
                     quanta: Sequence[int], dtype=torch.complex128) -> list[dict[str, float]]:
     """``S/S_cont - 1`` of constant flux through the (0, 1) planes, one per number of quanta."""
     V, N = math.prod(dims), get_group(group).N
-    fields = [abelian_flux(dims, group, n, dtype=dtype) for n in quanta]
-    batch = GaugeField(torch.cat([f.links for f in fields]), get_group(group))
-    S = action(batch).detach().double().cpu()
-    out = []
-    for i, n in enumerate(quanta):
-        phi = 2 * math.pi * n / (dims[0] * dims[1])
-        cont = V * phi ** 2 * trace_h2(group) / (2 * N)
-        out.append({"n": int(n), "phi": phi, "deviation": float(S[i] / (beta * cont) - 1.0)})
-    return out
+    phis = [2 * math.pi * n / (dims[0] * dims[1]) for n in quanta]
+    dev = _deviations(action, beta, [abelian_flux(dims, group, n, dtype=dtype) for n in quanta],
+                      [V * phi ** 2 * trace_h2(group) / (2 * N) for phi in phis])
+    return [{"n": int(n), "phi": phi, "deviation": d} for n, phi, d in zip(quanta, phis, dev)]

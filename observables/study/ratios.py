@@ -15,13 +15,13 @@ scaling plots), ``sqrt_t0_over_r0``, ``w0_over_sqrt_t0``, ``sqrt_sigma_t0``, ``r
 """
 from __future__ import annotations
 
-from functools import reduce
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from lqcd_hmc.io import Ensemble
+from lqcd_hmc.io.replicas import common_rows
 from lqcd_hmc.statistics import derived
 
 from ..potential import cornell_model
@@ -38,12 +38,6 @@ RATIOS = {
 }
 
 
-def _aligned(tables: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
-    """The rows of every table at the trajectories all of them hold."""
-    common = reduce(np.intersect1d, [t["trajectory"] for t in tables])
-    return [{k: v[np.isin(t["trajectory"], common)] for k, v in t.items()} for t in tables]
-
-
 def ensemble_quantities(path: str | Path, plateau: int | None = None,
                         r_min: float | None = None, r_max: float | None = None
                         ) -> dict[str, dict[str, float]]:
@@ -57,7 +51,7 @@ def ensemble_quantities(path: str | Path, plateau: int | None = None,
         del sources["wilson_loops"]                     # not the temporal loops of V(r)
     if not sources:
         return {}
-    tables = dict(zip(sources, _aligned(list(sources.values()))))
+    tables = dict(zip(sources, common_rows(list(sources.values()))))
     if next(iter(tables.values()))["trajectory"].size < 2:
         return {}
     blocks: list[tuple[np.ndarray, Callable[[np.ndarray], dict[str, float]]]] = []
