@@ -83,6 +83,16 @@ class LuscherWeisz(LoopAction):
     def reach(self) -> int:
         return 2 if self.c1 else 1
 
+    def planar_loops(self, N: int) -> dict[tuple[int, int], float] | None:
+        """Plaquettes and both rectangle orientations; None with parallelograms."""
+        if self.c2:
+            return None
+        k = self.beta / N
+        loops = {(1, 1): k * self.c0}
+        if self.c1:
+            loops.update({(2, 1): k * self.c1, (1, 2): k * self.c1})
+        return loops
+
     def weighted_paths(self, D: int) -> list[tuple[float, Path]]:
         return ([(self.c0, p) for p in plaquette_paths(D)]
                 + [(self.c1, p) for p in rectangle_paths(D)]

@@ -44,6 +44,9 @@ class Wilson(Action):
     def coupled_offsets(self, D: int, mu: int) -> set[tuple[int, ...]]:
         return coupled_offsets(plaquette_paths(D), mu, D)
 
+    def planar_loops(self, N: int) -> dict[tuple[int, int], float]:
+        return {(1, 1): self.beta / N}
+
     def force(self, field: GaugeField) -> Tensor:
         """``F_mu = (beta/2N) Pi(U_mu A_mu)``, building each plaquette once: with
         ``P = U_{mu nu}(x)`` (mu < nu), ``U_mu A_mu`` collects ``P(x)`` and

@@ -10,7 +10,6 @@ threads) are measured in the same run.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
@@ -18,17 +17,7 @@ from actions import Wilson
 from lqcd_hmc import HMC, ChainRNG, GaugeField
 from lqcd_hmc.action import autograd_force
 
-
-def timeit(fn, repeat: int, device: torch.device) -> float:
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t = time.perf_counter()
-    for _ in range(repeat):
-        fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - t) / repeat
+from .timing import timeit
 
 
 def field(L: int, B: int, dtype, device) -> GaugeField:

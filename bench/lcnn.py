@@ -26,7 +26,7 @@ from actions.lcnn import Architecture, LCNNAction, LCNNFixedPoint
 from actions.lcnn.train import losses
 from lqcd_hmc import ChainRNG, GaugeField
 
-from .hmc_wilson import timeit
+from .timing import timeit
 
 
 def model(device: torch.device) -> LCNNFixedPoint:

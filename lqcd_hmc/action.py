@@ -60,6 +60,13 @@ class Action:
     def has_staples(self) -> bool:
         return type(self).staples is not Action.staples
 
+    def planar_loops(self, N: int) -> dict[tuple[int, int], float] | None:
+        """Coefficients ``{(R, T): k_RT}`` (``beta/N`` included) when the action is
+        ``sum_x sum_{mu<nu} sum_{(R,T)} k_RT [N - Re Tr W^{RT}_{mu nu}(x)]`` over planar loops of
+        R links along mu and T along nu, which the split-layout kernels evaluate
+        (:mod:`lqcd_hmc.kernels`); None for any other action."""
+        return None
+
     def params(self) -> dict[str, Any]:
         """Parameters that rebuild the action with :func:`build`."""
         return {}
@@ -98,6 +105,16 @@ class SumAction(Action):
 
     def force(self, field: GaugeField) -> Tensor:
         return sum(t.force(field) for t in self.terms)
+
+    def planar_loops(self, N: int) -> dict[tuple[int, int], float] | None:
+        out: dict[tuple[int, int], float] = {}
+        for t in self.terms:
+            loops = t.planar_loops(N)
+            if loops is None:
+                return None
+            for RT, k in loops.items():
+                out[RT] = out.get(RT, 0.0) + k
+        return out
 
     @property
     def has_staples(self) -> bool:

@@ -71,6 +71,7 @@ class UpdateCard(_Section):
     tau: float = Field(1.0, gt=0)
     overrelaxation: int = Field(4, ge=0)
     reunitarize: bool = True
+    kernels: Literal["reference", "split", "compiled"] = "reference"
 
     @property
     def uses_hmc(self) -> bool:

@@ -43,12 +43,14 @@ class HMC:
 
     Either ``HMC(action, integrator="omelyan2", n_steps=10, tau=1.0)`` or, for multiple time
     scales, ``HMC(levels=[Level(slow, 4, "omelyan2"), Level(fast, 3, "omelyan2")], tau=1.0)``
-    where the action is the sum of the levels' actions.
+    where the action is the sum of the levels' actions. ``kernels`` picks the molecular
+    dynamics' arithmetic (:class:`~lqcd_hmc.integrators.Integrator`); the Hamiltonian of the
+    Metropolis test is always the action's own (reference) value.
     """
 
     def __init__(self, action: Action | None = None, *, integrator: str = "omelyan2",
                  n_steps: int = 10, tau: float = 1.0, levels: Sequence[Level] | None = None,
-                 reunitarize: bool = True):
+                 reunitarize: bool = True, kernels: str = "reference"):
         if levels is None:
             if action is None:
                 raise ValueError("HMC needs an action or a list of levels")
@@ -59,7 +61,7 @@ class HMC:
         if tau <= 0:
             raise ValueError(f"trajectory length tau must be > 0, got {tau}")
         self.action = action
-        self.integrator = Integrator(levels)
+        self.integrator = Integrator(levels, kernels)
         self.tau = float(tau)
         self.reunitarize = reunitarize
 

@@ -26,6 +26,7 @@ from torch import Tensor
 from .action import Action
 from .field import GaugeField
 from .groups import Group
+from .kernels import SplitDynamics, check_kernels
 
 
 @dataclass(frozen=True)
@@ -83,39 +84,81 @@ class Level:
         self.n_steps = int(self.n_steps)
 
 
-class Integrator:
-    """Nested symmetric integrator; ``levels[0]`` is the outermost time scale."""
+class ReferenceDynamics:
+    """Force and link update on complex fields: each action's own ``force`` and
+    ``U -> group.exp(h P) U`` (the definition the fast kernels are tested against)."""
 
-    def __init__(self, levels: Sequence[Level]):
+    def __init__(self, actions: Sequence[Action], group: Group):
+        self.actions, self.group = list(actions), group
+
+    @staticmethod
+    def to_layout(M: Tensor) -> Tensor:
+        return M
+
+    from_layout = to_layout
+
+    def force(self, level: int, U: Tensor) -> Tensor:
+        return self.actions[level].force(GaugeField(U, self.group))
+
+    def step(self, U: Tensor, P: Tensor, h: float) -> Tensor:
+        return self.group.exp(h * P) @ U
+
+    @staticmethod
+    def max_abs_difference(A: Tensor, B: Tensor) -> Tensor:
+        """``max |A_ij - B_ij|`` over the whole field."""
+        return (A - B).abs().amax()
+
+
+class Integrator:
+    """Nested symmetric integrator; ``levels[0]`` is the outermost time scale.
+
+    ``kernels``: ``"reference"`` (complex fields, each action's ``force``), ``"split"`` or
+    ``"compiled"`` (the real split layout of :mod:`lqcd_hmc.kernels`, eager or fused by
+    ``torch.compile``; planar-loop actions only)."""
+
+    def __init__(self, levels: Sequence[Level], kernels: str = "reference"):
         if not levels:
             raise ValueError("an integrator needs at least one level")
         self.levels = list(levels)
+        self.kernels = check_kernels(kernels)
         self.force_evaluations = [0] * len(self.levels)
+        self._dynamics: dict[str, ReferenceDynamics | SplitDynamics] = {}
+
+    def dynamics(self, group: Group) -> ReferenceDynamics | SplitDynamics:
+        """The force/update provider for this group (built once per group)."""
+        if group.name not in self._dynamics:
+            actions = [lv.action for lv in self.levels]
+            self._dynamics[group.name] = ReferenceDynamics(actions, group) \
+                if self.kernels == "reference" else \
+                SplitDynamics(actions, group.N, compile=self.kernels == "compiled")
+        return self._dynamics[group.name]
 
     def __call__(self, U: Tensor, P: Tensor, group: Group, tau: float) -> tuple[Tensor, Tensor]:
         """Integrate ``(U, P)`` over molecular-dynamics time ``tau`` (which may be negative)."""
-        return self._integrate(0, U, P, group, tau)
+        dyn = self.dynamics(group)
+        U, P = self._integrate(0, dyn.to_layout(U), dyn.to_layout(P), dyn, tau)
+        return dyn.from_layout(U), dyn.from_layout(P)
 
-    def _integrate(self, l: int, U: Tensor, P: Tensor, group: Group, tau: float
-                   ) -> tuple[Tensor, Tensor]:
+    def _integrate(self, l: int, U: Tensor, P: Tensor, dyn: ReferenceDynamics | SplitDynamics,
+                   tau: float) -> tuple[Tensor, Tensor]:
         level = self.levels[l]
         h = tau / level.n_steps
         p, u = level.scheme.p, level.scheme.u
         pending = 0.0
         for _ in range(level.n_steps):
             for j, uj in enumerate(u):
-                P = P - (p[j] + (pending if j == 0 else 0.0)) * h * self._force(l, U, group)
-                U, P = self._links(l, U, P, group, uj * h)
+                P = P - (p[j] + (pending if j == 0 else 0.0)) * h * self._force(l, U, dyn)
+                U, P = self._links(l, U, P, dyn, uj * h)
             pending = p[-1]
-        P = P - pending * h * self._force(l, U, group)
+        P = P - pending * h * self._force(l, U, dyn)
         return U, P
 
-    def _links(self, l: int, U: Tensor, P: Tensor, group: Group, h: float
-               ) -> tuple[Tensor, Tensor]:
+    def _links(self, l: int, U: Tensor, P: Tensor, dyn: ReferenceDynamics | SplitDynamics,
+               h: float) -> tuple[Tensor, Tensor]:
         if l + 1 < len(self.levels):
-            return self._integrate(l + 1, U, P, group, h)
-        return group.exp(h * P) @ U, P
+            return self._integrate(l + 1, U, P, dyn, h)
+        return dyn.step(U, P, h), P
 
-    def _force(self, l: int, U: Tensor, group: Group) -> Tensor:
+    def _force(self, l: int, U: Tensor, dyn: ReferenceDynamics | SplitDynamics) -> Tensor:
         self.force_evaluations[l] += 1
-        return self.levels[l].action.force(GaugeField(U, group))
+        return dyn.force(l, U)

@@ -192,7 +192,7 @@ class Runner:
         self.action = action
         kind = DistributedHMC if self.split else HMC
         self.hmc = kind(self.action, integrator=up.integrator, n_steps=up.steps, tau=up.tau,
-                        reunitarize=up.reunitarize) if up.uses_hmc else None
+                        reunitarize=up.reunitarize, kernels=up.kernels) if up.uses_hmc else None
         self.heatbath = Heatbath(self.action, up.overrelaxation, up.reunitarize) \
             if up.uses_heatbath else None
         if self.heatbath is not None:

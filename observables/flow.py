@@ -34,6 +34,9 @@ from torch import Tensor
 
 from lqcd_hmc.action import Action, build as build_action
 from lqcd_hmc.field import GaugeField
+from lqcd_hmc.groups import Group
+from lqcd_hmc.integrators import ReferenceDynamics
+from lqcd_hmc.kernels import SplitDynamics, check_kernels
 from lqcd_hmc.lattice import shift
 from lqcd_hmc.loops import average_plaquette, clover_energy
 
@@ -78,11 +81,15 @@ class FlowStats:
 class Flow:
     """A gradient flow: ``Flow("wilson")``, ``Flow("zeuthen")``, ``Flow({"name": "iwasaki",
     "beta": 2.6})`` or ``Flow(action)``; ``g0sq`` is needed only for an action without a
-    ``beta``."""
+    ``beta``. ``kernels``: ``"reference"``, or ``"split"``/``"compiled"`` to integrate in the
+    split real layout of :mod:`lqcd_hmc.kernels` (planar-loop flow actions, not Zeuthen)."""
 
     def __init__(self, action: str | Mapping[str, Any] | Action = "wilson",
-                 g0sq: float | None = None):
+                 g0sq: float | None = None, kernels: str = "reference"):
         self.zeuthen = action == "zeuthen"
+        self.kernels = check_kernels(kernels)
+        if self.zeuthen and kernels != "reference":
+            raise ValueError("the Zeuthen flow has no split kernels; use kernels = 'reference'")
         if isinstance(action, str):
             if action not in NAMED:
                 raise ValueError(f"unknown flow {action!r}; use one of {sorted(NAMED)} or an "
@@ -92,33 +99,46 @@ class Flow:
         if g0sq is None and not hasattr(self.action, "beta"):
             raise ValueError(f"flow action {self.action.name!r} has no beta; give g0sq")
         self._g0sq = g0sq
+        self._dynamics: dict[str, ReferenceDynamics | SplitDynamics] = {}
+
+    def dynamics(self, group: Group) -> ReferenceDynamics | SplitDynamics:
+        """Force and ``exp(h Z) U`` on the layout of ``kernels`` (built once per group)."""
+        if group.name not in self._dynamics:
+            self._dynamics[group.name] = ReferenceDynamics([self.action], group) \
+                if self.kernels == "reference" else \
+                SplitDynamics([self.action], group.N, compile=self.kernels == "compiled")
+        return self._dynamics[group.name]
 
     def g0sq(self, N: int) -> float:
         return float(self._g0sq) if self._g0sq is not None else 2.0 * N / self.action.beta
 
     def generator(self, links: Tensor, field: GaugeField) -> Tensor:
-        """``Z(V) = -g0^2 d S(V)`` (Zeuthen: with the operator applied), ``(B, D, *dims, N, N)``."""
-        V = field.with_links(links)
-        Z = -self.g0sq(field.N) * self.action.force(V)
+        """``Z(V) = -g0^2 d S(V)`` (Zeuthen: with the operator applied) for links ``V`` of
+        ``field``'s group, in the layout of ``kernels`` (complex ``(B, D, *dims, N, N)`` for
+        the reference)."""
+        Z = -self.g0sq(field.N) * self.dynamics(field.group).force(0, links)
         return zeuthen_operator(Z, links) if self.zeuthen else Z
 
-    def _stages(self, field: GaugeField, U: Tensor, eps: float, stats: FlowStats
-                ) -> tuple[Tensor, Tensor]:
-        """One RK3 step from ``U``: ``(V(t + eps), V2)`` with the embedded second-order V2."""
-        exp = field.group.exp
-        Z0 = eps * self.generator(U, field)
-        W1 = exp(0.25 * Z0) @ U
-        Z1 = eps * self.generator(W1, field)
-        W2 = exp(8 / 9 * Z1 - 17 / 36 * Z0) @ W1
-        Z2 = eps * self.generator(W2, field)
-        V3 = exp(0.75 * Z2 - 8 / 9 * Z1 + 17 / 36 * Z0) @ W2
+    def _stages(self, field: GaugeField, dyn: ReferenceDynamics | SplitDynamics, U: Tensor,
+                eps: float, stats: FlowStats) -> tuple[Tensor, Tensor]:
+        """One RK3 step from ``U`` (in ``dyn``'s layout): ``(V(t + eps), V2)`` with the
+        embedded second-order V2."""
+        def Z(W: Tensor) -> Tensor:
+            return eps * self.generator(W, field)
+        Z0 = Z(U)
+        W1 = dyn.step(U, Z0, 0.25)
+        Z1 = Z(W1)
+        W2 = dyn.step(W1, 8 / 9 * Z1 - 17 / 36 * Z0, 1.0)
+        Z2 = Z(W2)
+        V3 = dyn.step(W2, 0.75 * Z2 - 8 / 9 * Z1 + 17 / 36 * Z0, 1.0)
         stats.forces += 3
-        return V3, exp(2 * Z1 - Z0) @ U
+        return V3, dyn.step(U, 2 * Z1 - Z0, 1.0)
 
     def step(self, field: GaugeField, eps: float) -> GaugeField:
         """One fixed RK3 step of size ``eps``."""
-        V, _ = self._stages(field, field.links, eps, FlowStats())
-        return field.with_links(V)
+        dyn = self.dynamics(field.group)
+        V, _ = self._stages(field, dyn, dyn.to_layout(field.links), eps, FlowStats())
+        return field.with_links(dyn.from_layout(V))
 
     def run(self, field: GaugeField, times: np.ndarray | list[float], eps: float = 0.01,
             adaptive: bool = False, tolerance: float = 1e-6,
@@ -132,13 +152,14 @@ class Flow:
             raise ValueError("flow times must be non-negative and increasing")
         if eps <= 0 or tolerance <= 0:
             raise ValueError(f"flow step and tolerance must be positive, got {eps}, {tolerance}")
-        stats, U, t, h = FlowStats(), field.links, 0.0, float(eps)
+        dyn = self.dynamics(field.group)
+        stats, U, t, h = FlowStats(), dyn.to_layout(field.links), 0.0, float(eps)
         for target in times:
             while target - t > 1e-12:
                 step = min(h, target - t)
-                V3, V2 = self._stages(field, U, step, stats)
+                V3, V2 = self._stages(field, dyn, U, step, stats)
                 if adaptive:
-                    d = float((V3 - V2).abs().amax())
+                    d = float(dyn.max_abs_difference(V3, V2))
                     grow = 0.9 * (tolerance / max(d, 1e-300)) ** (1 / 3)
                     if d > tolerance:
                         stats.rejected += 1
@@ -149,5 +170,5 @@ class Flow:
                 U, t = V3, t + step
                 stats.steps += 1
             if observe is not None:
-                observe(float(target), field.with_links(U))
-        return field.with_links(U), stats
+                observe(float(target), field.with_links(dyn.from_layout(U)))
+        return field.with_links(dyn.from_layout(U)), stats

@@ -157,20 +157,21 @@ class GradientFlow(Measurement):
     """``gradient_flow``: ``E(t)`` in plaquette and clover form at ``t = 0, spacing, ...,
     t_max`` along the flow ``flow`` (``"wilson"``, ``"symanzik"``, ``"zeuthen"`` or an action
     table); fixed RK3 steps ``epsilon`` or ``adaptive = true`` with ``tolerance``;
-    ``topology = true`` adds Q at t_max (clover and improved, D = 4). The analysis gives
-    t0/a^2, sqrt(8 t0)/a and w0/a (both forms of E), and chi_t at t_max."""
+    ``topology = true`` adds Q at t_max (clover and improved, D = 4); ``kernels`` as for
+    :class:`~observables.flow.Flow` (``"compiled"`` fuses the Wilson and Symanzik flows). The
+    analysis gives t0/a^2, sqrt(8 t0)/a and w0/a (both forms of E), and chi_t at t_max."""
 
     name = "gradient_flow"
 
     def __init__(self, flow: str | Mapping[str, Any] = "wilson", epsilon: float = 0.02,
                  t_max: float = 1.0, spacing: float = 0.1, adaptive: bool = False,
-                 tolerance: float = 1e-6, topology: bool = False):
+                 tolerance: float = 1e-6, topology: bool = False, kernels: str = "reference"):
         if not 0 < spacing <= t_max:
             raise ValueError(f"gradient_flow needs 0 < spacing <= t_max, got {spacing}, {t_max}")
         if epsilon <= 0 or tolerance <= 0:
             raise ValueError(f"gradient_flow needs epsilon, tolerance > 0, got {epsilon}, "
                              f"{tolerance}")
-        self.flow = Flow(flow)
+        self.flow = Flow(flow, kernels=kernels)
         n = int(round(t_max / spacing))
         self.times = spacing * np.arange(n + 1)
         self.epsilon, self.adaptive, self.tolerance = float(epsilon), bool(adaptive), tolerance

@@ -1,0 +1,187 @@
+"""The speed suite, one command: ``python -m bench [--quick] [--device cpu|cuda] [--sizes ...]``.
+
+For SU(3) Wilson (beta 6.0) and Iwasaki (beta 2.6), in complex128 and complex64:
+
+- force time per link on the reference path (complex tensors, the action's own force), the
+  eager split layout and the compiled split layout (``torch.compile``), across volumes;
+- HMC trajectory time (tau = 1, 10 Omelyan 2MN steps = 20 forces), reference and compiled;
+- configurations per second of batched 4^4 chains, against B = 1 on the same path and on the
+  reference path;
+- heatbath sweep time per link, Wilson flow RK3 step time, L-CNN force time / Wilson force;
+- every time also as a fraction of the bandwidth limit: the bytes the kernel must move (below)
+  divided by the time, over the copy bandwidth measured in the same run.
+
+Bytes a kernel must move, in link-field sizes ``F = B D V N^2 x 2 x real bytes``: a force reads
+U and writes F (2F); a trajectory step reads U and writes the force, updates P (read P, F;
+write P) and the links (read P, U; write U): 8F per force evaluation; a heatbath sweep reads
+and writes every link (2F); an RK3 flow step, per stage, reads U, writes Z, reads Z and U and
+writes U (5F per stage, 15F).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+from typing import Callable
+
+import torch
+
+from actions import Iwasaki, Wilson
+from lqcd_hmc import HMC, ChainRNG, GaugeField
+from lqcd_hmc.heatbath import Heatbath
+from lqcd_hmc.kernels import SplitDynamics, to_split
+from observables.flow import Flow
+
+from .timing import copy_bandwidth, first_call, timeit
+
+ACTIONS: dict[str, Callable[[], object]] = {"wilson": lambda: Wilson(6.0),
+                                            "iwasaki": lambda: Iwasaki(2.6)}
+DTYPES = {"complex128": torch.complex128, "complex64": torch.complex64}
+
+
+class Table:
+    """A markdown table printed row by row."""
+
+    def __init__(self, title: str, cols: list[str]):
+        self.cols = cols
+        print(f"\n### {title}\n\n| " + " | ".join(cols) + " |\n|" + "---|" * len(cols),
+              flush=True)
+
+    def row(self, *values: object) -> None:
+        print("| " + " | ".join(f"{v:.3g}" if isinstance(v, float) else str(v)
+                                for v in values) + " |", flush=True)
+
+
+def field(L: int, B: int, dtype: torch.dtype, device: torch.device) -> GaugeField:
+    return GaugeField.near_identity([L] * 4, "SU(3)", ChainRNG(1, B), 0.5).to(device, dtype)
+
+
+def field_bytes(f: GaugeField) -> int:
+    return f.links.numel() * f.links.element_size()
+
+
+def repeats(f: GaugeField, work: float = 2e5) -> int:
+    return max(1, int(work // (f.batch * f.volume)))
+
+
+def machine(device: torch.device, bandwidth: float) -> None:
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                if line.startswith("model name")), platform.processor()) \
+        if os.path.exists("/proc/cpuinfo") else platform.processor()
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "none"
+    print(f"# speed suite\n\nmachine: {cpu}, {os.cpu_count()} cores; GPU: {gpu}; torch "
+          f"{torch.__version__}; intra-op threads {torch.get_num_threads()}; device {device}\n"
+          f"copy bandwidth (read + write): {bandwidth / 1e9:.2f} GB/s")
+
+
+def forces(sizes: list[int], device: torch.device, bw: float, compile: bool) -> None:
+    t = Table("Force per link (B = 1): reference, split, compiled",
+              ["action", "dtype", "L", "ref ns/link", "split ns/link", "compiled ns/link",
+               "ref/compiled", "compiled % of bw", "first compiled call s"])
+    for name, make in ACTIONS.items():
+        action = make()
+        for dname, dtype in DTYPES.items():
+            eager = SplitDynamics([action], 3, compile=False)
+            fused = SplitDynamics([action], 3, compile=True) if compile else None
+            for L in sizes:
+                f = field(L, 1, dtype, device)
+                U, links, n = to_split(f.links), f.batch * f.D * f.volume, repeats(f)
+                ref = timeit(lambda: action.force(f), n, device)
+                spl = timeit(lambda: eager.force(0, U), n, device)
+                comp, first, frac = float("nan"), float("nan"), float("nan")
+                if fused is not None:
+                    first = first_call(lambda: fused.force(0, U), device)
+                    comp = timeit(lambda: fused.force(0, U), n, device)
+                    frac = 100 * 2 * field_bytes(f) / comp / bw
+                t.row(name, dname, L, 1e9 * ref / links, 1e9 * spl / links, 1e9 * comp / links,
+                      ref / comp, frac, first)
+
+
+def trajectories(sizes: list[int], device: torch.device, bw: float, compile: bool) -> None:
+    kernels = ["reference"] + (["compiled"] if compile else [])
+    t = Table("HMC trajectory (tau = 1, 10 Omelyan 2MN steps, B = 1, complex128)",
+              ["action", "L", "kernels", "s/trajectory", "us/link", "% of bw"])
+    for name, make in ACTIONS.items():
+        for L in sizes:
+            f = field(L, 1, torch.complex128, device)
+            for k in kernels:
+                hmc = HMC(make(), n_steps=10, kernels=k)
+                rng = ChainRNG(2, 1, device=device)
+                s = timeit(lambda: hmc.trajectory(f, rng), 1 if L >= 16 else 2, device)
+                t.row(name, L, k, s, 1e6 * s / (f.D * f.volume),
+                      100 * 20 * 8 * field_bytes(f) / s / bw)
+
+
+def batched(batches: list[int], device: torch.device, compile: bool) -> None:
+    kernels = ["reference"] + (["compiled"] if compile else [])
+    t = Table("Batched 4^4 chains, Wilson, complex128: configurations per second",
+              ["kernels", "B", "s/trajectory", "configs/s", "x B=1 same path",
+               "x B=1 reference"])
+    base: dict[str, float] = {}
+    for k in kernels:
+        hmc = HMC(Wilson(6.0), n_steps=10, kernels=k)
+        for B in batches:
+            f = field(4, B, torch.complex128, device)
+            rng = ChainRNG(2, B, device=device)
+            s = timeit(lambda: hmc.trajectory(f, rng), max(1, 8 // B), device)
+            rate = B / s
+            base.setdefault(k, rate)
+            t.row(k, B, s, rate, rate / base[k], rate / base["reference"])
+
+
+def heatbath_and_flow(sizes: list[int], device: torch.device, bw: float) -> None:
+    t = Table("Heatbath sweep and Wilson flow step (B = 1, complex128)",
+              ["kind", "L", "s", "us/link", "% of bw"])
+    for name, make in ACTIONS.items():
+        hb = Heatbath(make(), 0)
+        for L in sizes:
+            f = field(L, 1, torch.complex128, device)
+            hb.prepare(f.dims, device)
+            rng = ChainRNG(3, 1, device=device)
+            s = timeit(lambda: hb.update(f, rng), 1 if L >= 16 else 2, device)
+            t.row(f"heatbath {name}", L, s, 1e6 * s / (f.D * f.volume),
+                  100 * 2 * field_bytes(f) / s / bw)
+    flow = Flow("wilson")
+    for L in sizes:
+        f = field(L, 1, torch.complex128, device)
+        s = timeit(lambda: flow.step(f, 0.02), 1 if L >= 16 else 3, device)
+        t.row("flow step (wilson, RK3)", L, s, 1e6 * s / (f.D * f.volume),
+              100 * 15 * field_bytes(f) / s / bw)
+
+
+def lcnn(device: torch.device) -> None:
+    from .lcnn import model
+    from actions.lcnn import LCNNAction
+    t = Table("L-CNN fixed-point force (default architecture) against the Wilson force",
+              ["L", "B", "Wilson force s", "L-CNN force s", "L-CNN / Wilson"])
+    act, wil = LCNNAction(6.0, model=model(device)), Wilson(6.0)
+    f = GaugeField.hot([4] * 4, "SU(3)", ChainRNG(1, 1, device))
+    tw = timeit(lambda: wil.force(f), 5, device)
+    tl = timeit(lambda: act.force(f), 2, device)
+    t.row(4, 1, tw, tl, tl / tw)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--sizes", default=None, help="lattice sizes L (default: 4,8,16 on CPU, "
+                    "4,8,16,32,48 on a GPU; --quick: 4,8)")
+    ap.add_argument("--batches", default="1,4,16,64", help="batch sizes at 4^4")
+    ap.add_argument("--quick", action="store_true", help="sizes 4,8; batches 1,16")
+    ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile path")
+    ap.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
+    args = ap.parse_args(argv)
+    device = torch.device(args.device)
+    torch.set_num_threads(args.threads)
+    gpu = device.type == "cuda"
+    sizes = [int(s) for s in (args.sizes or ("4,8" if args.quick else
+                                             "4,8,16,32,48" if gpu else "4,8,16")).split(",")]
+    batches = [1, 16] if args.quick else [int(b) for b in args.batches.split(",")]
+    compile = not args.no_compile
+    bw = copy_bandwidth(device)
+    machine(device, bw)
+    forces(sizes, device, bw, compile)
+    batched(batches, device, compile)
+    trajectories(sizes, device, bw, compile)
+    heatbath_and_flow(sizes, device, bw)
+    lcnn(device)

@@ -1,0 +1,42 @@
+"""Timing helpers shared by the benchmarks: wall time per call and the copy bandwidth that
+serves as the memory-traffic limit."""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import torch
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timeit(fn: Callable[[], object], repeat: int, device: torch.device) -> float:
+    """Seconds per call of ``fn`` over ``repeat`` calls, after one warm-up call."""
+    fn()
+    sync(device)
+    t = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    sync(device)
+    return (time.perf_counter() - t) / repeat
+
+
+def first_call(fn: Callable[[], object], device: torch.device) -> float:
+    """Seconds of one call (a compiling first call, say)."""
+    sync(device)
+    t = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - t
+
+
+def copy_bandwidth(device: torch.device, mib: int = 512) -> float:
+    """Bytes per second of ``dst.copy_(src)`` on ``mib`` MiB buffers, counting the read and
+    the write (2 x size per copy): the best of five copies."""
+    src = torch.ones(mib * 2 ** 20 // 8, dtype=torch.float64, device=device)
+    dst = torch.empty_like(src)
+    best = min(timeit(lambda: dst.copy_(src), 1, device) for _ in range(5))
+    return 2 * src.numel() * 8 / best

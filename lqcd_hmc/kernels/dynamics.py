@@ -1,0 +1,90 @@
+"""Molecular dynamics on split-layout fields (:mod:`.split`): forces of planar-loop actions
+and the link update ``U -> exp(h P) U``, eager or compiled with ``torch.compile``.
+
+The reference path (complex tensors, each action's own ``force``) stays the definition; this
+path computes the same numbers (tests: 1e-12 in complex128) in a layout Inductor can fuse.
+Wilson uses the closed-form force; other planar-loop actions differentiate
+:func:`.planar.loop_action` with autograd (compiled forward and backward).
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+from torch import Tensor
+
+from ..action import Action
+from .planar import Loops, gradient_force, loop_action, wilson_force
+from .split import exp_algebra, from_split, mul, to_split
+
+KERNELS = ("reference", "split", "compiled")
+_COMPILED: dict[Callable, Callable] = {}
+
+
+def check_kernels(kernels: str) -> str:
+    if kernels not in KERNELS:
+        raise ValueError(f"unknown kernels {kernels!r}; choose one of {', '.join(KERNELS)}")
+    return kernels
+
+
+def compiled(fn: Callable) -> Callable:
+    """``torch.compile(fn, dynamic=True, fullgraph=True)``, one per function per process
+    (dynamic shapes: one compilation serves every lattice size and batch)."""
+    if fn not in _COMPILED:
+        _COMPILED[fn] = torch.compile(fn, dynamic=True, fullgraph=True)
+    return _COMPILED[fn]
+
+
+def planar_terms(action: Action, N: int) -> tuple[Loops, list[float]]:
+    """The action's planar loops and coefficients, or a one-line error naming the action."""
+    loops = action.planar_loops(N)
+    if not loops:
+        raise ValueError(f"action {action.name!r} is not a sum of planar loops; the split and "
+                         "compiled kernels cover wilson and the Lüscher-Weisz family without "
+                         "parallelograms (use kernels = 'reference')")
+    return tuple(loops), list(loops.values())
+
+
+def _link_step(U: Tensor, P: Tensor, h: float) -> Tensor:
+    return mul(exp_algebra(h * P), U)
+
+
+def _planar_gradient_force(U: Tensor, loops: Loops, k: Tensor,
+                           action: Callable, project: Callable) -> Tensor:
+    with torch.enable_grad():
+        V = U.detach().requires_grad_(True)
+        (G,) = torch.autograd.grad(action(V, loops, k).sum(), V)
+    return project(V.detach(), G)
+
+
+class SplitDynamics:
+    """Force per integrator level and link update on split fields ``(2, N, N, B, D, *dims)``."""
+
+    def __init__(self, actions: Sequence[Action], N: int, compile: bool):
+        self.terms = [planar_terms(a, N) for a in actions]
+        self._k: dict[tuple[int, torch.device], Tensor] = {}
+        wrap = compiled if compile else (lambda f: f)
+        self._wilson, self._action = wrap(wilson_force), wrap(loop_action)
+        self._project, self._step = wrap(gradient_force), wrap(_link_step)
+
+    to_layout = staticmethod(to_split)
+    from_layout = staticmethod(from_split)
+
+    def force(self, level: int, U: Tensor) -> Tensor:
+        loops, k = self.terms[level]
+        kt = self._k.get((level, U.device))
+        if kt is None:
+            kt = self._k[(level, U.device)] = torch.tensor(k, dtype=torch.float64,
+                                                           device=U.device)
+        if loops == ((1, 1),):
+            return self._wilson(U, kt)
+        return _planar_gradient_force(U, loops, kt, self._action, self._project)
+
+    def step(self, U: Tensor, P: Tensor, h: float) -> Tensor:
+        return self._step(U, P, h)
+
+    @staticmethod
+    def max_abs_difference(A: Tensor, B: Tensor) -> Tensor:
+        """``max |A_ij - B_ij|`` (complex modulus) over the whole field."""
+        d = A - B
+        return torch.sqrt(d[0] ** 2 + d[1] ** 2).amax()
