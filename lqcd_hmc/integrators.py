@@ -24,9 +24,8 @@ from typing import Sequence
 from torch import Tensor
 
 from .action import Action
-from .field import GaugeField
 from .groups import Group
-from .kernels import SplitDynamics, check_kernels
+from .kernels import Dynamics, check_kernels, make_dynamics
 
 
 @dataclass(frozen=True)
@@ -84,31 +83,6 @@ class Level:
         self.n_steps = int(self.n_steps)
 
 
-class ReferenceDynamics:
-    """Force and link update on complex fields: each action's own ``force`` and
-    ``U -> group.exp(h P) U`` (the definition the fast kernels are tested against)."""
-
-    def __init__(self, actions: Sequence[Action], group: Group):
-        self.actions, self.group = list(actions), group
-
-    @staticmethod
-    def to_layout(M: Tensor) -> Tensor:
-        return M
-
-    from_layout = to_layout
-
-    def force(self, level: int, U: Tensor) -> Tensor:
-        return self.actions[level].force(GaugeField(U, self.group))
-
-    def step(self, U: Tensor, P: Tensor, h: float) -> Tensor:
-        return self.group.exp(h * P) @ U
-
-    @staticmethod
-    def max_abs_difference(A: Tensor, B: Tensor) -> Tensor:
-        """``max |A_ij - B_ij|`` over the whole field."""
-        return (A - B).abs().amax()
-
-
 class Integrator:
     """Nested symmetric integrator; ``levels[0]`` is the outermost time scale.
 
@@ -122,15 +96,13 @@ class Integrator:
         self.levels = list(levels)
         self.kernels = check_kernels(kernels)
         self.force_evaluations = [0] * len(self.levels)
-        self._dynamics: dict[str, ReferenceDynamics | SplitDynamics] = {}
+        self._dynamics: dict[str, Dynamics] = {}
 
-    def dynamics(self, group: Group) -> ReferenceDynamics | SplitDynamics:
+    def dynamics(self, group: Group) -> Dynamics:
         """The force/update provider for this group (built once per group)."""
         if group.name not in self._dynamics:
-            actions = [lv.action for lv in self.levels]
-            self._dynamics[group.name] = ReferenceDynamics(actions, group) \
-                if self.kernels == "reference" else \
-                SplitDynamics(actions, group.N, compile=self.kernels == "compiled")
+            self._dynamics[group.name] = make_dynamics(
+                [lv.action for lv in self.levels], group, self.kernels)
         return self._dynamics[group.name]
 
     def __call__(self, U: Tensor, P: Tensor, group: Group, tau: float) -> tuple[Tensor, Tensor]:
@@ -139,7 +111,7 @@ class Integrator:
         U, P = self._integrate(0, dyn.to_layout(U), dyn.to_layout(P), dyn, tau)
         return dyn.from_layout(U), dyn.from_layout(P)
 
-    def _integrate(self, l: int, U: Tensor, P: Tensor, dyn: ReferenceDynamics | SplitDynamics,
+    def _integrate(self, l: int, U: Tensor, P: Tensor, dyn: Dynamics,
                    tau: float) -> tuple[Tensor, Tensor]:
         level = self.levels[l]
         h = tau / level.n_steps
@@ -153,12 +125,12 @@ class Integrator:
         P = P - pending * h * self._force(l, U, dyn)
         return U, P
 
-    def _links(self, l: int, U: Tensor, P: Tensor, dyn: ReferenceDynamics | SplitDynamics,
+    def _links(self, l: int, U: Tensor, P: Tensor, dyn: Dynamics,
                h: float) -> tuple[Tensor, Tensor]:
         if l + 1 < len(self.levels):
             return self._integrate(l + 1, U, P, dyn, h)
         return dyn.step(U, P, h), P
 
-    def _force(self, l: int, U: Tensor, dyn: ReferenceDynamics | SplitDynamics) -> Tensor:
+    def _force(self, l: int, U: Tensor, dyn: Dynamics) -> Tensor:
         self.force_evaluations[l] += 1
         return dyn.force(l, U)

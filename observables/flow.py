@@ -35,8 +35,7 @@ from torch import Tensor
 from lqcd_hmc.action import Action, build as build_action
 from lqcd_hmc.field import GaugeField
 from lqcd_hmc.groups import Group
-from lqcd_hmc.integrators import ReferenceDynamics
-from lqcd_hmc.kernels import SplitDynamics, check_kernels
+from lqcd_hmc.kernels import Dynamics, check_kernels, make_dynamics
 from lqcd_hmc.lattice import shift
 from lqcd_hmc.loops import average_plaquette, clover_energy
 
@@ -99,14 +98,12 @@ class Flow:
         if g0sq is None and not hasattr(self.action, "beta"):
             raise ValueError(f"flow action {self.action.name!r} has no beta; give g0sq")
         self._g0sq = g0sq
-        self._dynamics: dict[str, ReferenceDynamics | SplitDynamics] = {}
+        self._dynamics: dict[str, Dynamics] = {}
 
-    def dynamics(self, group: Group) -> ReferenceDynamics | SplitDynamics:
+    def dynamics(self, group: Group) -> Dynamics:
         """Force and ``exp(h Z) U`` on the layout of ``kernels`` (built once per group)."""
         if group.name not in self._dynamics:
-            self._dynamics[group.name] = ReferenceDynamics([self.action], group) \
-                if self.kernels == "reference" else \
-                SplitDynamics([self.action], group.N, compile=self.kernels == "compiled")
+            self._dynamics[group.name] = make_dynamics([self.action], group, self.kernels)
         return self._dynamics[group.name]
 
     def g0sq(self, N: int) -> float:
@@ -119,7 +116,7 @@ class Flow:
         Z = -self.g0sq(field.N) * self.dynamics(field.group).force(0, links)
         return zeuthen_operator(Z, links) if self.zeuthen else Z
 
-    def _stages(self, field: GaugeField, dyn: ReferenceDynamics | SplitDynamics, U: Tensor,
+    def _stages(self, field: GaugeField, dyn: Dynamics, U: Tensor,
                 eps: float, stats: FlowStats) -> tuple[Tensor, Tensor]:
         """One RK3 step from ``U`` (in ``dyn``'s layout): ``(V(t + eps), V2)`` with the
         embedded second-order V2."""

@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from actions import Iwasaki, Wilson
 from helpers import random_field
@@ -153,35 +154,53 @@ def test_thermalisation_without_metropolis_accepts_all():
     assert all(torch.equal(a, b) for a, b in zip(rng_a.get_state(), rng_b.get_state()))
 
 
+class _RecordOps(TorchDispatchMode):
+    """Records every aten op: its name (boolean-mask indexing under its own name) and count."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops, self.count = set(), 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.overloadpacket.__name__
+        if name == "index" and any(i is not None and i.dtype == torch.bool for i in args[1]):
+            name = "boolean_mask_index"
+        self.ops.add(name)
+        self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
 @pytest.mark.parametrize("kernels", ["reference", "split"])
 def test_trajectory_reads_no_value_back_to_the_host(kernels):
     """No op inside a trajectory needs a device value on the host (on a GPU each would be a
     host-device synchronisation): no ``.item()``/``bool()``/``float()`` of a tensor
     (``aten._local_scalar_dense``), no data-dependent shapes (``nonzero``, ``masked_select``,
-    boolean-mask indexing), recorded by a dispatch mode around whole trajectories with Metropolis tests."""
-    from torch.utils._python_dispatch import TorchDispatchMode
-
+    boolean-mask indexing), recorded by a dispatch mode around whole trajectories with
+    Metropolis tests."""
     syncing = {"_local_scalar_dense", "nonzero", "masked_select", "unique", "_unique2", "equal",
                "is_nonzero", "item", "boolean_mask_index"}
-
-    class Record(TorchDispatchMode):
-        def __init__(self):
-            super().__init__()
-            self.ops = set()
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            name = func.overloadpacket.__name__
-            if name == "index" and any(i is not None and i.dtype == torch.bool for i in args[1]):
-                name = "boolean_mask_index"
-            self.ops.add(name)
-            return func(*args, **(kwargs or {}))
-
     f = random_field("SU(3)", 4, eps=0.5)
     levels = [Level(Iwasaki(2.6), 2, "omelyan2"), Level(Wilson(0.5), 2, "leapfrog")]
-    rec = Record()
+    rec = _RecordOps()
     with rec:
         for hmc in (HMC(Wilson(6.0), n_steps=2, kernels=kernels),
                     HMC(levels=levels, kernels=kernels)):
             f, stats = hmc.trajectory(f, ChainRNG(1, 2))
     assert {"mm", "bmm", "mul"} & rec.ops  # the mode saw the arithmetic
     assert not rec.ops & syncing, rec.ops & syncing
+
+
+@pytest.mark.parametrize("kernels", ["reference", "split"])
+def test_trajectory_work_does_not_grow_with_the_chains(kernels):
+    """No per-chain Python work inside a trajectory: two chains and eight chains dispatch the
+    same number of tensor ops (B = 1 is not compared: reshapes of a size-1 axis dispatch
+    differently)."""
+    counts = []
+    for B in (2, 8):
+        f = random_field("SU(3)", 4, eps=0.5, batch=B)
+        hmc = HMC(Iwasaki(2.6), n_steps=2, kernels=kernels)
+        rng = ChainRNG(1, B)
+        with _RecordOps() as rec:
+            hmc.trajectory(f, rng)
+        counts.append(rec.count)
+    assert counts[0] == counts[1] and counts[0] > 100

@@ -197,3 +197,25 @@ def test_heatbath_and_mixed_runs(tmp_path, update):
     card["run"]["output"] = str(tmp_path / "h.h5")
     run_card(validate(card), resume=True, quiet=True)
     assert_same_chain(straight, tmp_path / "h.h5")
+
+
+def test_split_kernels_run_the_same_chain(tmp_path):
+    """``update.kernels = "split"`` (card) gives the reference run's chain: the same
+    accept/reject decisions, configurations and plaquettes to 1e-12; a bad value is refused
+    with one line naming the key."""
+    ref = small_card(tmp_path / "r.h5")
+    fast = small_card(tmp_path / "s.h5")
+    fast["update"]["kernels"] = "split"
+    for c in (ref, fast):
+        run_card(validate(c), quiet=True)
+    A, B = ensemble_contents(tmp_path / "r.h5"), ensemble_contents(tmp_path / "s.h5")
+    assert np.array_equal(A["mc"]["accepted"], B["mc"]["accepted"])
+    assert np.abs(A["mc"]["dH"] - B["mc"]["dH"]).max() < 1e-9
+    for t in A["configs"]:
+        assert np.abs(A["configs"][t] - B["configs"][t]).max() < 1e-12
+    pa, pb = (x["meas"]["plaquette"]["plaquette"] for x in (A, B))
+    assert np.abs(pa - pb).max() < 1e-12
+    bad = small_card(tmp_path / "b.h5")
+    bad["update"]["kernels"] = "triton"
+    with pytest.raises(ValueError, match="update.kernels"):
+        validate(bad)

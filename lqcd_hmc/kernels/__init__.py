@@ -5,11 +5,13 @@
   ``torch.compile`` fuses them;
 - :mod:`.planar`: planar-loop actions (Wilson, Lüscher-Weisz without parallelograms) and
   their forces in that layout;
-- :mod:`.dynamics`: the molecular-dynamics force and link update on split fields, used by
-  :class:`lqcd_hmc.HMC` with ``kernels="split"`` or ``"compiled"``.
+- :mod:`.dynamics`: the force and link update ``exp(h P) U`` on complex fields (the reference)
+  or on split fields, used by :class:`lqcd_hmc.HMC` and the gradient flow with
+  ``kernels="reference"``, ``"split"`` or ``"compiled"``.
 """
-from .dynamics import KERNELS, SplitDynamics, check_kernels, compiled, planar_terms
+from .dynamics import (KERNELS, Dynamics, ReferenceDynamics, SplitDynamics, check_kernels,
+                       compiled, make_dynamics, planar_terms)
 from .split import from_split, to_split
 
-__all__ = ["KERNELS", "SplitDynamics", "check_kernels", "compiled", "planar_terms",
-           "from_split", "to_split"]
+__all__ = ["KERNELS", "Dynamics", "ReferenceDynamics", "SplitDynamics", "check_kernels",
+           "compiled", "make_dynamics", "planar_terms", "from_split", "to_split"]

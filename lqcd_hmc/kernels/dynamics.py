@@ -1,8 +1,8 @@
 """Molecular dynamics on split-layout fields (:mod:`.split`): forces of planar-loop actions
 and the link update ``U -> exp(h P) U``, eager or compiled with ``torch.compile``.
 
-The reference path (complex tensors, each action's own ``force``) stays the definition; this
-path computes the same numbers (tests: 1e-12 in complex128) in a layout Inductor can fuse.
+The reference path (:class:`ReferenceDynamics`: complex tensors, each action's own ``force``)
+stays the definition; :class:`SplitDynamics` computes the same numbers (tests: 1e-12 in complex128) in a layout Inductor can fuse.
 Wilson uses the closed-form force; other planar-loop actions differentiate
 :func:`.planar.loop_action` with autograd (compiled forward and backward).
 """
@@ -14,6 +14,8 @@ import torch
 from torch import Tensor
 
 from ..action import Action
+from ..field import GaugeField
+from ..groups import Group
 from .planar import Loops, gradient_force, loop_action, wilson_force
 from .split import exp_algebra, from_split, mul, to_split
 
@@ -88,3 +90,38 @@ class SplitDynamics:
         """``max |A_ij - B_ij|`` (complex modulus) over the whole field."""
         d = A - B
         return torch.sqrt(d[0] ** 2 + d[1] ** 2).amax()
+
+
+class ReferenceDynamics:
+    """Force and link update on complex fields: each action's own ``force`` and
+    ``U -> group.exp(h P) U`` (the definition the fast kernels are tested against)."""
+
+    def __init__(self, actions: Sequence[Action], group: Group):
+        self.actions, self.group = list(actions), group
+
+    @staticmethod
+    def to_layout(M: Tensor) -> Tensor:
+        return M
+
+    from_layout = to_layout
+
+    def force(self, level: int, U: Tensor) -> Tensor:
+        return self.actions[level].force(GaugeField(U, self.group))
+
+    def step(self, U: Tensor, P: Tensor, h: float) -> Tensor:
+        return self.group.exp(h * P) @ U
+
+    @staticmethod
+    def max_abs_difference(A: Tensor, B: Tensor) -> Tensor:
+        """``max |A_ij - B_ij|`` over the whole field."""
+        return (A - B).abs().amax()
+
+
+Dynamics = ReferenceDynamics | SplitDynamics
+
+
+def make_dynamics(actions: Sequence[Action], group: Group, kernels: str) -> Dynamics:
+    """The force/update provider of ``kernels`` for one action per integrator level."""
+    if check_kernels(kernels) == "reference":
+        return ReferenceDynamics(actions, group)
+    return SplitDynamics(actions, group.N, compile=kernels == "compiled")
