@@ -1,4 +1,5 @@
-"""The speed suite, one command: ``python -m bench [--quick] [--device cpu|cuda] [--sizes ...]``.
+"""The speed suite, one command: ``python -m bench [--quick] [--device cpu|cuda] [--sizes ...]
+[--actions wilson,iwasaki] [--sections forces,batched,...]``.
 
 For SU(3) Wilson (beta 6.0) and Iwasaki (beta 2.6), in complex128 and complex64:
 
@@ -7,7 +8,8 @@ For SU(3) Wilson (beta 6.0) and Iwasaki (beta 2.6), in complex128 and complex64:
 - HMC trajectory time (tau = 1, 10 Omelyan 2MN steps = 20 forces), reference and compiled;
 - configurations per second of batched 4^4 chains, against B = 1 on the same path and on the
   reference path;
-- heatbath sweep time per link, Wilson flow RK3 step time, L-CNN force time / Wilson force;
+- heatbath sweep time per link, Wilson flow RK3 step time (reference and compiled), L-CNN
+  force time / Wilson force;
 - every time also as a fraction of the bandwidth limit: the bytes the kernel must move (below)
   divided by the time, over the copy bandwidth measured in the same run.
 
@@ -37,6 +39,7 @@ from .timing import copy_bandwidth, first_call, timeit
 ACTIONS: dict[str, Callable[[], object]] = {"wilson": lambda: Wilson(6.0),
                                             "iwasaki": lambda: Iwasaki(2.6)}
 DTYPES = {"complex128": torch.complex128, "complex64": torch.complex64}
+SECTIONS = ("forces", "batched", "trajectories", "heatbath", "flow", "lcnn")
 
 
 class Table:
@@ -74,12 +77,13 @@ def machine(device: torch.device, bandwidth: float) -> None:
           f"copy bandwidth (read + write): {bandwidth / 1e9:.2f} GB/s")
 
 
-def forces(sizes: list[int], device: torch.device, bw: float, compile: bool) -> None:
+def forces(actions: list[str], sizes: list[int], device: torch.device, bw: float,
+           compile: bool) -> None:
     t = Table("Force per link (B = 1): reference, split, compiled",
               ["action", "dtype", "L", "ref ns/link", "split ns/link", "compiled ns/link",
                "ref/compiled", "compiled % of bw", "first compiled call s"])
-    for name, make in ACTIONS.items():
-        action = make()
+    for name in actions:
+        action = ACTIONS[name]()
         for dname, dtype in DTYPES.items():
             eager = SplitDynamics([action], 3, compile=False)
             fused = SplitDynamics([action], 3, compile=True) if compile else None
@@ -97,11 +101,13 @@ def forces(sizes: list[int], device: torch.device, bw: float, compile: bool) -> 
                       ref / comp, frac, first)
 
 
-def trajectories(sizes: list[int], device: torch.device, bw: float, compile: bool) -> None:
+def trajectories(actions: list[str], sizes: list[int], device: torch.device, bw: float,
+                 compile: bool) -> None:
     kernels = ["reference"] + (["compiled"] if compile else [])
     t = Table("HMC trajectory (tau = 1, 10 Omelyan 2MN steps, B = 1, complex128)",
               ["action", "L", "kernels", "s/trajectory", "us/link", "% of bw"])
-    for name, make in ACTIONS.items():
+    for name in actions:
+        make = ACTIONS[name]
         for L in sizes:
             f = field(L, 1, torch.complex128, device)
             for k in kernels:
@@ -129,24 +135,28 @@ def batched(batches: list[int], device: torch.device, compile: bool) -> None:
             t.row(k, B, s, rate, rate / base[k], rate / base["reference"])
 
 
-def heatbath_and_flow(sizes: list[int], device: torch.device, bw: float) -> None:
-    t = Table("Heatbath sweep and Wilson flow step (B = 1, complex128)",
-              ["kind", "L", "s", "us/link", "% of bw"])
-    for name, make in ACTIONS.items():
-        hb = Heatbath(make(), 0)
+def heatbath(actions: list[str], sizes: list[int], device: torch.device, bw: float) -> None:
+    t = Table("Heatbath sweep (B = 1, complex128)", ["action", "L", "s", "us/link", "% of bw"])
+    for name in actions:
+        hb = Heatbath(ACTIONS[name](), 0)
         for L in sizes:
             f = field(L, 1, torch.complex128, device)
             hb.prepare(f.dims, device)
             rng = ChainRNG(3, 1, device=device)
             s = timeit(lambda: hb.update(f, rng), 1 if L >= 16 else 2, device)
-            t.row(f"heatbath {name}", L, s, 1e6 * s / (f.D * f.volume),
-                  100 * 2 * field_bytes(f) / s / bw)
-    flow = Flow("wilson")
+            t.row(name, L, s, 1e6 * s / (f.D * f.volume), 100 * 2 * field_bytes(f) / s / bw)
+
+
+def flow(sizes: list[int], device: torch.device, bw: float, compile: bool) -> None:
+    kernels = ["reference"] + (["compiled"] if compile else [])
+    t = Table("Wilson flow RK3 step (B = 1, complex128)",
+              ["kernels", "L", "s", "us/link", "% of bw"])
     for L in sizes:
         f = field(L, 1, torch.complex128, device)
-        s = timeit(lambda: flow.step(f, 0.02), 1 if L >= 16 else 3, device)
-        t.row("flow step (wilson, RK3)", L, s, 1e6 * s / (f.D * f.volume),
-              100 * 15 * field_bytes(f) / s / bw)
+        for k in kernels:
+            fl = Flow("wilson", kernels=k)
+            s = timeit(lambda: fl.step(f, 0.02), 1 if L >= 16 else 3, device)
+            t.row(k, L, s, 1e6 * s / (f.D * f.volume), 100 * 15 * field_bytes(f) / s / bw)
 
 
 def lcnn(device: torch.device) -> None:
@@ -170,6 +180,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--quick", action="store_true", help="sizes 4,8; batches 1,16")
     ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile path")
     ap.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
+    ap.add_argument("--actions", default="wilson,iwasaki", help="actions to time")
+    ap.add_argument("--sections", default=",".join(SECTIONS),
+                    help=f"any of {','.join(SECTIONS)}")
     args = ap.parse_args(argv)
     device = torch.device(args.device)
     torch.set_num_threads(args.threads)
@@ -178,10 +191,18 @@ def main(argv: list[str] | None = None) -> None:
                                              "4,8,16,32,48" if gpu else "4,8,16")).split(",")]
     batches = [1, 16] if args.quick else [int(b) for b in args.batches.split(",")]
     compile = not args.no_compile
+    actions = args.actions.split(",")
+    sections = args.sections.split(",")
+    for name in actions + sections:
+        if name not in ACTIONS and name not in SECTIONS:
+            ap.error(f"unknown action or section {name!r}")
     bw = copy_bandwidth(device)
     machine(device, bw)
-    forces(sizes, device, bw, compile)
-    batched(batches, device, compile)
-    trajectories(sizes, device, bw, compile)
-    heatbath_and_flow(sizes, device, bw)
-    lcnn(device)
+    run = {"forces": lambda: forces(actions, sizes, device, bw, compile),
+           "batched": lambda: batched(batches, device, compile),
+           "trajectories": lambda: trajectories(actions, sizes, device, bw, compile),
+           "heatbath": lambda: heatbath(actions, sizes, device, bw),
+           "flow": lambda: flow(sizes, device, bw, compile),
+           "lcnn": lambda: lcnn(device)}
+    for name in sections:
+        run[name]()
