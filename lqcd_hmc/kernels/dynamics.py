@@ -2,8 +2,8 @@
 and the link update ``U -> exp(h P) U``, eager or compiled with ``torch.compile``.
 
 The reference path (:class:`ReferenceDynamics`: complex tensors, each action's own ``force``)
-stays the definition; :class:`SplitDynamics` computes the same numbers (tests: 1e-12 in complex128) in a layout Inductor can fuse.
-Wilson uses the closed-form force; other planar-loop actions differentiate
+stays the definition; :class:`SplitDynamics` computes the same numbers (tests: 1e-12 in
+complex128) in a layout Inductor can fuse. Wilson uses the closed-form force; other planar-loop actions differentiate
 :func:`.planar.loop_action` with autograd (compiled forward and backward).
 """
 from __future__ import annotations
