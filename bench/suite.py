@@ -40,6 +40,9 @@ ACTIONS: dict[str, Callable[[], object]] = {"wilson": lambda: Wilson(6.0),
                                             "iwasaki": lambda: Iwasaki(2.6)}
 DTYPES = {"complex128": torch.complex128, "complex64": torch.complex64}
 SECTIONS = ("forces", "batched", "trajectories", "heatbath", "flow", "lcnn")
+# link-field sizes each kernel must move (module docstring)
+FORCE_FIELDS, TRAJECTORY_FIELDS_PER_FORCE, SWEEP_FIELDS, FLOW_STEP_FIELDS = 2, 8, 2, 15
+FORCES_PER_TRAJECTORY = 20
 
 
 class Table:
@@ -57,6 +60,10 @@ class Table:
 
 def field(L: int, B: int, dtype: torch.dtype, device: torch.device) -> GaugeField:
     return GaugeField.near_identity([L] * 4, "SU(3)", ChainRNG(1, B), 0.5).to(device, dtype)
+
+
+def kernel_choices(compile: bool) -> list[str]:
+    return ["reference"] + (["compiled"] if compile else [])
 
 
 def field_bytes(f: GaugeField) -> int:
@@ -96,14 +103,14 @@ def forces(actions: list[str], sizes: list[int], device: torch.device, bw: float
                 if fused is not None:
                     first = first_call(lambda: fused.force(0, U), device)
                     comp = timeit(lambda: fused.force(0, U), n, device)
-                    frac = 100 * 2 * field_bytes(f) / comp / bw
+                    frac = 100 * FORCE_FIELDS * field_bytes(f) / comp / bw
                 t.row(name, dname, L, 1e9 * ref / links, 1e9 * spl / links, 1e9 * comp / links,
                       ref / comp, frac, first)
 
 
 def trajectories(actions: list[str], sizes: list[int], device: torch.device, bw: float,
                  compile: bool) -> None:
-    kernels = ["reference"] + (["compiled"] if compile else [])
+    kernels = kernel_choices(compile)
     t = Table("HMC trajectory (tau = 1, 10 Omelyan 2MN steps, B = 1, complex128)",
               ["action", "L", "kernels", "s/trajectory", "us/link", "% of bw"])
     for name in actions:
@@ -115,11 +122,12 @@ def trajectories(actions: list[str], sizes: list[int], device: torch.device, bw:
                 rng = ChainRNG(2, 1, device=device)
                 s = timeit(lambda: hmc.trajectory(f, rng), 1 if L >= 16 else 2, device)
                 t.row(name, L, k, s, 1e6 * s / (f.D * f.volume),
-                      100 * 20 * 8 * field_bytes(f) / s / bw)
+                      100 * FORCES_PER_TRAJECTORY * TRAJECTORY_FIELDS_PER_FORCE
+                      * field_bytes(f) / s / bw)
 
 
 def batched(batches: list[int], device: torch.device, compile: bool) -> None:
-    kernels = ["reference"] + (["compiled"] if compile else [])
+    kernels = kernel_choices(compile)
     t = Table("Batched 4^4 chains, Wilson, complex128: configurations per second",
               ["kernels", "B", "s/trajectory", "configs/s", "x B=1 same path",
                "x B=1 reference"])
@@ -144,11 +152,12 @@ def heatbath(actions: list[str], sizes: list[int], device: torch.device, bw: flo
             hb.prepare(f.dims, device)
             rng = ChainRNG(3, 1, device=device)
             s = timeit(lambda: hb.update(f, rng), 1 if L >= 16 else 2, device)
-            t.row(name, L, s, 1e6 * s / (f.D * f.volume), 100 * 2 * field_bytes(f) / s / bw)
+            t.row(name, L, s, 1e6 * s / (f.D * f.volume),
+                  100 * SWEEP_FIELDS * field_bytes(f) / s / bw)
 
 
 def flow(sizes: list[int], device: torch.device, bw: float, compile: bool) -> None:
-    kernels = ["reference"] + (["compiled"] if compile else [])
+    kernels = kernel_choices(compile)
     t = Table("Wilson flow RK3 step (B = 1, complex128)",
               ["kernels", "L", "s", "us/link", "% of bw"])
     for L in sizes:
@@ -156,7 +165,8 @@ def flow(sizes: list[int], device: torch.device, bw: float, compile: bool) -> No
         for k in kernels:
             fl = Flow("wilson", kernels=k)
             s = timeit(lambda: fl.step(f, 0.02), 1 if L >= 16 else 3, device)
-            t.row(k, L, s, 1e6 * s / (f.D * f.volume), 100 * 15 * field_bytes(f) / s / bw)
+            t.row(k, L, s, 1e6 * s / (f.D * f.volume),
+                  100 * FLOW_STEP_FIELDS * field_bytes(f) / s / bw)
 
 
 def lcnn(device: torch.device) -> None:
@@ -189,7 +199,8 @@ def main(argv: list[str] | None = None) -> None:
     gpu = device.type == "cuda"
     sizes = [int(s) for s in (args.sizes or ("4,8" if args.quick else
                                              "4,8,16,32,48" if gpu else "4,8,16")).split(",")]
-    batches = [1, 16] if args.quick else [int(b) for b in args.batches.split(",")]
+    # B = 1 is the baseline of the batched table's ratios
+    batches = [1, 16] if args.quick else sorted({1, *(int(b) for b in args.batches.split(","))})
     compile = not args.no_compile
     actions = args.actions.split(",")
     sections = args.sections.split(",")

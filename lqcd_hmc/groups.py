@@ -200,48 +200,58 @@ def _exp_su2(X: Tensor) -> Tensor:
     return c * eye + s * X
 
 
-def _exp_su3(X: Tensor) -> Tensor:
-    """Cayley-Hamilton exponential ``exp(iQ) = f0 + f1 Q + f2 Q^2`` for ``X = iQ`` in su(3),
-    Morningstar and Peardon, Phys. Rev. D 69 (2004) 054501, eqs. (23)-(34); Taylor series for
-    ``|Q| < 1e-3`` where the closed form loses digits."""
-    Q = -1j * X
-    Q2 = Q @ Q
-    c1 = 0.5 * torch.diagonal(Q2, dim1=-2, dim2=-1).sum(-1).real
-    c0 = (torch.einsum("...ij,...ji->...", Q2, Q).real / 3.0)
+def _cmul(a: tuple[Tensor, Tensor], b: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    """Product of complex numbers held as (real, imaginary) pairs."""
+    return a[0] * b[0] - a[1] * b[1], a[0] * b[1] + a[1] * b[0]
+
+
+def su3_exp_coefficients(c0: Tensor, c1: Tensor) -> list[tuple[Tensor, Tensor]]:
+    """``(Re f_j, Im f_j)``, j = 0, 1, 2, of the Cayley-Hamilton exponential
+    ``exp(iQ) = f0 + f1 Q + f2 Q^2`` of a traceless Hermitian Q, from ``c0 = Tr Q^3 / 3`` and
+    ``c1 = Tr Q^2 / 2`` (real tensors): Morningstar and Peardon, Phys. Rev. D 69 (2004) 054501,
+    eqs. (23)-(34), with ``f_j(-c0) = (-1)^j conj(f_j(c0))``; for ``c1 < 1e-6``, where the
+    closed form loses digits, the Taylor series from ``Q^3 = c1 Q + c0`` to order Q^6 (error
+    below |Q|^7/7! < 1e-24). Real arithmetic only, so the split kernels use it too."""
     small = c1 < 1e-6
     c1s = torch.where(small, torch.ones_like(c1), c1)
     c0s = torch.where(small, torch.zeros_like(c0), c0)
-    neg = c0s < 0
-    c0a = c0s.abs()
     c0max = 2.0 * (c1s / 3.0) ** 1.5
-    theta = torch.acos(torch.clamp(c0a / c0max, -1.0, 1.0))
+    theta = torch.acos(torch.clamp(c0s.abs() / c0max, -1.0, 1.0))
     u = torch.sqrt(c1s / 3.0) * torch.cos(theta / 3.0)
     w = torch.sqrt(c1s) * torch.sin(theta / 3.0)
     u2, w2 = u * u, w * w
     cw = torch.cos(w)
     xi0 = torch.sinc(w / math.pi)
-    e2iu = torch.polar(torch.ones_like(u), 2 * u)
-    emiu = torch.polar(torch.ones_like(u), -u)
-    h0 = (u2 - w2) * e2iu + emiu * (8 * u2 * cw + 2j * u * (3 * u2 + w2) * xi0)
-    h1 = 2 * u * e2iu - emiu * (2 * u * cw - 1j * (3 * u2 - w2) * xi0)
-    h2 = e2iu - emiu * (cw + 3j * u * xi0)
+    e2iu = (torch.cos(2 * u), torch.sin(2 * u))
+    emiu = (torch.cos(u), -torch.sin(u))
+    h0 = _cmul(emiu, (8 * u2 * cw, 2 * u * (3 * u2 + w2) * xi0))
+    h0 = ((u2 - w2) * e2iu[0] + h0[0], (u2 - w2) * e2iu[1] + h0[1])
+    h1 = _cmul(emiu, (2 * u * cw, -(3 * u2 - w2) * xi0))
+    h1 = (2 * u * e2iu[0] - h1[0], 2 * u * e2iu[1] - h1[1])
+    h2 = _cmul(emiu, (cw, 3 * u * xi0))
+    h2 = (e2iu[0] - h2[0], e2iu[1] - h2[1])
     den = 9 * u2 - w2
-    f0, f1, f2 = h0 / den, h1 / den, h2 / den
-    # c0 < 0: f_j(-c0) = (-1)^j conj(f_j(c0))
-    f0 = torch.where(neg, f0.conj(), f0)
-    f1 = torch.where(neg, -f1.conj(), f1)
-    f2 = torch.where(neg, f2.conj(), f2)
-    # Taylor branch, from Q^3 = c1 Q + c0: exp(iQ) to order Q^6 (error < |Q|^7/7! < 1e-24)
-    f0t = 1 - 1j * c0 / 6 + 1j * c0 * c1 / 120 - c0 * c0 / 720
-    f1t = 1j * (1 - c1 / 6 + c1 * c1 / 120) + c0 / 24 - c0 * c1 / 360
-    f2t = -0.5 + c1 / 24 + 1j * c0 / 120 - c1 * c1 / 720
-    f0 = torch.where(small, f0t.to(f0.dtype), f0)
-    f1 = torch.where(small, f1t.to(f1.dtype), f1)
-    f2 = torch.where(small, f2t.to(f2.dtype), f2)
-    dt = X.dtype
-    eye = torch.eye(3, dtype=dt, device=X.device)
-    return (f0.to(dt)[..., None, None] * eye + f1.to(dt)[..., None, None] * Q
-            + f2.to(dt)[..., None, None] * Q2)
+    sign = torch.where(c0s < 0, -1.0, 1.0).to(u.dtype)     # c0 < 0: f_j -> (-1)^j conj(f_j)
+    closed = [(h0[0] / den, sign * h0[1] / den), (sign * h1[0] / den, h1[1] / den),
+              (h2[0] / den, sign * h2[1] / den)]
+    taylor = [(1 - c0 * c0 / 720, -c0 / 6 + c0 * c1 / 120),
+              (c0 / 24 - c0 * c1 / 360, 1 - c1 / 6 + c1 * c1 / 120),
+              (-0.5 + c1 / 24 - c1 * c1 / 720, c0 / 120)]
+    return [(torch.where(small, t[0], e[0]), torch.where(small, t[1], e[1]))
+            for t, e in zip(taylor, closed)]
+
+
+def _exp_su3(X: Tensor) -> Tensor:
+    """Cayley-Hamilton exponential ``exp(iQ) = f0 + f1 Q + f2 Q^2`` for ``X = iQ`` in su(3)
+    (coefficients from :func:`su3_exp_coefficients`)."""
+    Q = -1j * X
+    Q2 = Q @ Q
+    c1 = 0.5 * torch.diagonal(Q2, dim1=-2, dim2=-1).sum(-1).real
+    c0 = torch.einsum("...ij,...ji->...", Q2, Q).real / 3.0
+    f0, f1, f2 = (torch.complex(*f).to(X.dtype)[..., None, None]
+                  for f in su3_exp_coefficients(c0, c1))
+    eye = torch.eye(3, dtype=X.dtype, device=X.device)
+    return f0 * eye + f1 * Q + f2 * Q2
 
 
 def _reunitarize_su3(U: Tensor) -> Tensor:

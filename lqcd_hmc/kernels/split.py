@@ -16,6 +16,8 @@ import math
 import torch
 from torch import Tensor
 
+from ..groups import su3_exp_coefficients
+
 
 def to_split(M: Tensor) -> Tensor:
     """Complex ``(*rest, N, N)`` -> split ``(2, N, N, *rest)`` (contiguous)."""
@@ -78,10 +80,6 @@ def scalar_mul(c: Tensor, A: Tensor) -> Tensor:
     return torch.stack((cr * A[0] - ci * A[1], cr * A[1] + ci * A[0]))
 
 
-def _cmul(a: tuple[Tensor, Tensor], b: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
-    return a[0] * b[0] - a[1] * b[1], a[0] * b[1] + a[1] * b[0]
-
-
 def exp_su2(X: Tensor) -> Tensor:
     """``exp(X) = cos(a) 1 + sin(a)/a X``, ``a^2 = -Tr(X^2)/2``, for X in su(2)."""
     a = torch.sqrt((0.5 * (X * X).sum((0, 1, 2))).clamp_min(0))
@@ -92,43 +90,15 @@ def exp_su2(X: Tensor) -> Tensor:
 
 
 def exp_su3(X: Tensor) -> Tensor:
-    """Cayley-Hamilton ``exp(iQ) = f0 + f1 Q + f2 Q^2`` for ``X = iQ`` in su(3) (Morningstar and
-    Peardon, Phys. Rev. D 69 (2004) 054501, eqs. (23)-(34)), in real arithmetic; the same
-    formulas and small-``|Q|`` Taylor branch as :func:`lqcd_hmc.groups._exp_su3`."""
+    """Cayley-Hamilton ``exp(iQ) = f0 + f1 Q + f2 Q^2`` for ``X = iQ`` in su(3), with the
+    coefficients of :func:`lqcd_hmc.groups.su3_exp_coefficients` (Morningstar and Peardon,
+    Phys. Rev. D 69 (2004) 054501)."""
     Q = torch.stack((X[1], -X[0]))                         # Q = -i X, Hermitian
     Q2 = mul(Q, Q)
     c1 = 0.5 * trace(Q2)[0]
     c0 = re_trace_dag(Q2, Q) / 3.0                          # Re Tr(Q2 Q^dag) = Tr Q^3
-    small = c1 < 1e-6
-    c1s = torch.where(small, torch.ones_like(c1), c1)
-    c0s = torch.where(small, torch.zeros_like(c0), c0)
-    neg = c0s < 0
-    c0max = 2.0 * (c1s / 3.0) ** 1.5
-    theta = torch.acos(torch.clamp(c0s.abs() / c0max, -1.0, 1.0))
-    u = torch.sqrt(c1s / 3.0) * torch.cos(theta / 3.0)
-    w = torch.sqrt(c1s) * torch.sin(theta / 3.0)
-    u2, w2 = u * u, w * w
-    cw = torch.cos(w)
-    xi0 = torch.sinc(w / math.pi)
-    e2iu = (torch.cos(2 * u), torch.sin(2 * u))
-    emiu = (torch.cos(u), -torch.sin(u))
-    h0 = _cmul(emiu, (8 * u2 * cw, 2 * u * (3 * u2 + w2) * xi0))
-    h0 = ((u2 - w2) * e2iu[0] + h0[0], (u2 - w2) * e2iu[1] + h0[1])
-    h1 = _cmul(emiu, (2 * u * cw, -(3 * u2 - w2) * xi0))
-    h1 = (2 * u * e2iu[0] - h1[0], 2 * u * e2iu[1] - h1[1])
-    h2 = _cmul(emiu, (cw, 3 * u * xi0))
-    h2 = (e2iu[0] - h2[0], e2iu[1] - h2[1])
-    den = 9 * u2 - w2
-    sign = torch.where(neg, -1.0, 1.0).to(u.dtype)          # c0 < 0: f_j -> (-1)^j conj(f_j)
-    f0 = (h0[0] / den, sign * h0[1] / den)
-    f1 = (sign * h1[0] / den, h1[1] / den)
-    f2 = (h2[0] / den, sign * h2[1] / den)
-    f0t = (1 - c0 * c0 / 720, -c0 / 6 + c0 * c1 / 120)
-    f1t = (c0 / 24 - c0 * c1 / 360, 1 - c1 / 6 + c1 * c1 / 120)
-    f2t = (-0.5 + c1 / 24 - c1 * c1 / 720, c0 / 120)
-    f = [torch.stack([torch.where(small, t, e) for t, e in zip(ft, fe)])
-         for ft, fe in ((f0t, f0), (f1t, f1), (f2t, f2))]
-    return f[0][:, None, None] * real_eye(Q) + scalar_mul(f[1], Q) + scalar_mul(f[2], Q2)
+    f0, f1, f2 = (torch.stack(f) for f in su3_exp_coefficients(c0, c1))
+    return f0[:, None, None] * real_eye(Q) + scalar_mul(f1, Q) + scalar_mul(f2, Q2)
 
 
 def exp_algebra(X: Tensor) -> Tensor:
