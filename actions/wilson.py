@@ -5,6 +5,7 @@ K. G. Wilson, Phys. Rev. D 10 (1974) 2445; ``beta = 2N/g^2``. For U(1) (N = 1) t
 ``-(beta/N) Re Tr(U_mu A_mu) + const`` with the staple sum ``A_mu``, so
 ``dS/dw_a = -(beta/N) Re Tr(i T_a U_mu A_mu)`` and ``F_mu = (beta/2N) Pi(U_mu A_mu)``.
 """
+
 from __future__ import annotations
 
 import torch
@@ -13,12 +14,13 @@ from torch import Tensor
 from lqcd_hmc.action import Action
 from lqcd_hmc.field import GaugeField
 from lqcd_hmc.lattice import shift
-from lqcd_hmc.loops import plaquette, plaquette_re_trace, plaquette_staples
+from lqcd_hmc.loops import plaquette_matrix, plaquette_re_trace, plaquette_staples
 from lqcd_hmc.paths import coupled_offsets, plaquette_paths
 
 
 class Wilson(Action):
     name = "wilson"
+    beta: float
     reach = 1
 
     def __init__(self, beta: float):
@@ -35,6 +37,7 @@ class Wilson(Action):
             for nu in range(mu + 1, D):
                 t = (N - plaquette_re_trace(links, mu, nu)).double()
                 acc = t if acc is None else acc + t
+        assert acc is not None
         return (self.beta / N) * acc
 
     def staples(self, field: GaugeField, mu: int) -> Tensor:
@@ -58,7 +61,7 @@ class Wilson(Action):
         for mu in range(D):
             for nu in range(mu + 1, D):
                 U_mu, U_nu = links[:, mu], links[:, nu]
-                P = plaquette(links, mu, nu)
+                P = plaquette_matrix(links, mu, nu)
                 M[mu] = M[mu] + P + shift(U_nu.mH @ P.mH @ U_nu, nu, -1, D)
                 M[nu] = M[nu] + P.mH + shift(U_mu.mH @ P @ U_mu, mu, -1, D)
         return (self.beta / (2 * field.N)) * field.group.project_algebra(torch.stack(M, dim=1))

@@ -9,6 +9,7 @@ remaining gradient, and the ratio to one Wilson force on the finest lattice, all
 Then SU(3) constant flux through the (0,1) planes of (4, 4, 2, 2): relative deviation of
 A_FP (1 level, at most 400 iterations) and of Wilson from the continuum action.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,10 @@ def main() -> None:
     ap.add_argument("--levels", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    print(f"SU(3), beta = 6 Wilson coarse configurations, {args.batch} chains, levels = "
-          f"{args.levels}, tolerance 1e-8, 1 thread")
+    print(
+        f"SU(3), beta = 6 Wilson coarse configurations, {args.batch} chains, levels = "
+        f"{args.levels}, tolerance 1e-8, 1 thread"
+    )
     for L in (int(s) for s in args.sizes.split(",")):
         rng = ChainRNG(1, args.batch)
         V = GaugeField.hot([L] * 4, "SU(3)", rng)
@@ -44,23 +47,27 @@ def main() -> None:
         t = time.perf_counter()
         r = fp(V)
         secs = (time.perf_counter() - t) / args.batch
-        fine = GaugeField.cold([L * 2 ** args.levels] * 4, "SU(3)", args.batch)
+        fine = GaugeField.cold([L * 2**args.levels] * 4, "SU(3)", args.batch)
         w = Wilson(6.0)
         w.force(fine)
         t = time.perf_counter()
         w.force(fine)
         force = (time.perf_counter() - t) / args.batch
-        print(f"coarse {L}^4: {secs:8.2f} s per configuration, {r.iterations} iterations, "
-              f"max gradient {r.gradient.max():.1e}, = {secs / force:.0f} Wilson forces on the "
-              f"finest {L * 2 ** args.levels}^4")
+        print(
+            f"coarse {L}^4: {secs:8.2f} s per configuration, {r.iterations} iterations, "
+            f"max gradient {r.gradient.max():.1e}, = {secs / force:.0f} Wilson forces on the "
+            f"finest {L * 2**args.levels}^4"
+        )
     V = abelian_flux([4, 4, 2, 2], "SU(3)", 1, 0, 1)
     phi = 2 * math.pi / 16
-    cont = 64 * phi ** 2 * 2 / 6
+    cont = 64 * phi**2 * 2 / 6
     t = time.perf_counter()
     r = FixedPoint(levels=1, max_iterations=400)(V)
-    print(f"flux (4,4,2,2) SU(3), one level: A_FP/A_cont - 1 = {r.action.item() / cont - 1:+.2e}"
-          f", Wilson {Wilson(1.0)(V).item() / cont - 1:+.2e} ({r.iterations} iterations, "
-          f"gradient {r.gradient.max():.1e}, {time.perf_counter() - t:.0f} s)")
+    print(
+        f"flux (4,4,2,2) SU(3), one level: A_FP/A_cont - 1 = {r.action.item() / cont - 1:+.2e}"
+        f", Wilson {Wilson(1.0)(V).item() / cont - 1:+.2e} ({r.iterations} iterations, "
+        f"gradient {r.gradient.max():.1e}, {time.perf_counter() - t:.0f} s)"
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ the integrated autocorrelation time of the plaquette (Gamma method, chains as re
 thermalising updates from a hot start) gives the decorrelation cost ``seconds x 2 tau_int`` and
 its ratio to HMC's.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,11 @@ ACTIONS = {"wilson": lambda: Wilson(6.0), "iwasaki": lambda: Iwasaki(2.6)}
 
 def updaters(action):
     hmc = HMC(action, integrator="omelyan2", n_steps=10, tau=1.0)
-    return {"heatbath": Heatbath(action, 0).update, "heatbath+4or": Heatbath(action, 4).update,
-            "hmc": hmc.trajectory}
+    return {
+        "heatbath": Heatbath(action, 0).update,
+        "heatbath+4or": Heatbath(action, 4).update,
+        "hmc": hmc.trajectory,
+    }
 
 
 def main() -> None:
@@ -42,18 +46,20 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     tau_sizes = {int(x) for x in args.tau_sizes.split(",") if x}
-    print(f"{'action':>8} {'L':>3} {'update':>13} {'s/update':>9} {'us/link':>8} "
-          f"{'tau_int':>12} {'s x 2tau':>9} {'cost/HMC':>9}")
+    print(
+        f"{'action':>8} {'L':>3} {'update':>13} {'s/update':>9} {'us/link':>8} "
+        f"{'tau_int':>12} {'s x 2tau':>9} {'cost/HMC':>9}"
+    )
     for name in args.actions.split(","):
         for L in (int(x) for x in args.sizes.split(",")):
             rows = {}
             for kind, update in updaters(ACTIONS[name]()).items():
                 rng = ChainRNG(5, args.chains)
                 f = GaugeField.hot((L,) * 4, "SU(3)", rng)
-                n_links = args.chains * 4 * L ** 4
+                n_links = args.chains * 4 * L**4
                 if L in tau_sizes:
                     for n in range(30):
-                        if kind == "hmc" and n < 5:          # molecular dynamics from hot
+                        if kind == "hmc" and n < 5:  # molecular dynamics from hot
                             f, _ = update(f, rng, metropolis=False)
                         else:
                             f, _ = update(f, rng)
@@ -73,12 +79,16 @@ def main() -> None:
             for kind, (sec, tau, dtau) in rows.items():
                 per_link = sec / (n_links / args.chains) * 1e6
                 if tau is None:
-                    print(f"{name:>8} {L:3d} {kind:>13} {sec:9.3f} {per_link:8.2f} {'-':>12} "
-                          f"{'-':>9} {sec / ref[0]:9.2f} (time only)")
+                    print(
+                        f"{name:>8} {L:3d} {kind:>13} {sec:9.3f} {per_link:8.2f} {'-':>12} "
+                        f"{'-':>9} {sec / ref[0]:9.2f} (time only)"
+                    )
                 else:
                     cost, ref_cost = sec * 2 * tau, ref[0] * 2 * ref[1]
-                    print(f"{name:>8} {L:3d} {kind:>13} {sec:9.3f} {per_link:8.2f} "
-                          f"{tau:6.2f}+-{dtau:4.2f} {cost:9.3f} {cost / ref_cost:9.2f}")
+                    print(
+                        f"{name:>8} {L:3d} {kind:>13} {sec:9.3f} {per_link:8.2f} "
+                        f"{tau:6.2f}+-{dtau:4.2f} {cost:9.3f} {cost / ref_cost:9.2f}"
+                    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ Every figure is also printed per link (seconds / (B V D)), so flat columns mean 
 linear in the volume; ratios (autograd / closed-form force, B=16 / B=1 per chain, 2 / 1
 threads) are measured in the same run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,16 +29,23 @@ def field(L: int, B: int, dtype, device) -> GaugeField:
 def measure(L: int, B: int, dtype, device, n_traj: int) -> dict:
     f = field(L, B, dtype, device)
     W = Wilson(6.0)
-    rep = max(1, int(2e5 // (B * L ** 4)))
+    rep = max(1, int(2e5 // (B * L**4)))
     t_force = timeit(lambda: W.force(f), rep, device)
     t_auto = timeit(lambda: autograd_force(W, f), max(1, rep // 2), device)
     hmc = HMC(W, integrator="omelyan2", n_steps=10, tau=1.0)
     rng = ChainRNG(2, B, device=device)
     t_traj = timeit(lambda: hmc.trajectory(f, rng), n_traj, device)
-    links = B * L ** 4 * 4
-    return {"L": L, "B": B, "dtype": str(dtype).split(".")[-1], "force": t_force,
-            "autograd/closed": t_auto / t_force, "traj": t_traj,
-            "force/link [ns]": 1e9 * t_force / links, "traj/link [us]": 1e6 * t_traj / links}
+    links = B * L**4 * 4
+    return {
+        "L": L,
+        "B": B,
+        "dtype": str(dtype).split(".")[-1],
+        "force": t_force,
+        "autograd/closed": t_auto / t_force,
+        "traj": t_traj,
+        "force/link [ns]": 1e9 * t_force / links,
+        "traj/link [us]": 1e6 * t_traj / links,
+    }
 
 
 def main() -> None:
@@ -50,8 +58,16 @@ def main() -> None:
     torch.set_num_threads(1)
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"# torch {torch.__version__}, device {device}, threads 1")
-    cols = ["L", "B", "dtype", "force", "autograd/closed", "traj", "force/link [ns]",
-            "traj/link [us]"]
+    cols = [
+        "L",
+        "B",
+        "dtype",
+        "force",
+        "autograd/closed",
+        "traj",
+        "force/link [ns]",
+        "traj/link [us]",
+    ]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     rows = []
@@ -59,16 +75,26 @@ def main() -> None:
         for dtype in (torch.complex128, torch.complex64):
             r = measure(L, 1, dtype, device, 1 if (args.quick or L >= 16) else 3)
             rows.append(r)
-            print("| " + " | ".join(f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c])
-                                    for c in cols) + " |", flush=True)
+            print(
+                "| "
+                + " | ".join(f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c]) for c in cols)
+                + " |",
+                flush=True,
+            )
     small = min(sizes)
     for B in (16,):
         r = measure(small, B, torch.complex128, device, 1 if args.quick else 3)
-        print("| " + " | ".join(f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c])
-                                for c in cols) + " |", flush=True)
+        print(
+            "| "
+            + " | ".join(f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c]) for c in cols)
+            + " |",
+            flush=True,
+        )
         one = next(x for x in rows if x["L"] == small and x["dtype"] == "complex128")
-        print(f"\nbatched chains at {small}^4: trajectory per chain B=1 {one['traj']:.4f} s, "
-              f"B={B} {r['traj'] / B:.4f} s -> throughput x{one['traj'] / (r['traj'] / B):.2f}")
+        print(
+            f"\nbatched chains at {small}^4: trajectory per chain B=1 {one['traj']:.4f} s, "
+            f"B={B} {r['traj'] / B:.4f} s -> throughput x{one['traj'] / (r['traj'] / B):.2f}"
+        )
     if device.type == "cpu" and torch.get_num_threads() == 1:
         mid = 8 if 8 in sizes else small
         f = field(mid, 1, torch.complex128, device)
@@ -76,15 +102,20 @@ def main() -> None:
         torch.set_num_threads(2)
         t2 = timeit(lambda: Wilson(6.0).force(f), 5, device)
         torch.set_num_threads(1)
-        print(f"threads at {mid}^4 complex128 force: 1 thread {t1:.4f} s, 2 threads {t2:.4f} s "
-              f"(2/1 = {t2 / t1:.2f})")
+        print(
+            f"threads at {mid}^4 complex128 force: 1 thread {t1:.4f} s, 2 threads {t2:.4f} s "
+            f"(2/1 = {t2 / t1:.2f})"
+        )
     X = 0.3j * torch.randn(1, 4, 8, 8, 8, 8, 3, 3, dtype=torch.complex128)
     from lqcd_hmc.groups import SU
+
     X = SU(3).project_algebra(X)
     t_ch = timeit(lambda: SU(3).exp(X), 5, device)
     t_pade = timeit(lambda: torch.linalg.matrix_exp(X), 5, device)
-    print(f"SU(3) exp at 8^4: Cayley-Hamilton {t_ch:.4f} s, torch matrix_exp {t_pade:.4f} s "
-          f"(ratio {t_pade / t_ch:.2f})")
+    print(
+        f"SU(3) exp at 8^4: Cayley-Hamilton {t_ch:.4f} s, torch matrix_exp {t_pade:.4f} s "
+        f"(ratio {t_pade / t_ch:.2f})"
+    )
 
 
 if __name__ == "__main__":

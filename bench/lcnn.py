@@ -11,6 +11,7 @@ set-up; CUDA, ``max_memory_allocated``. Where a batch does not fit in memory the
 with ``max_batch`` (the ``chunk`` column). Then training throughput: configurations per second of
 one optimiser step with the double-backpropagated loss.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,8 @@ import torch
 
 from actions import Wilson
 from actions.lcnn import Architecture, LCNNAction, LCNNFixedPoint
-from actions.lcnn.train import losses
 from lqcd_hmc import ChainRNG, GaugeField
+from workflows.training.losses import losses
 
 from .timing import timeit
 
@@ -48,16 +49,24 @@ def case(L: int, B: int, device: torch.device, dtype: str, chunk: int) -> dict:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     act.force(f)
     if device.type == "cuda":
-        peak = torch.cuda.max_memory_allocated() / 2 ** 20
+        peak = torch.cuda.max_memory_allocated() / 2**20
     else:
         peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
-    repeat = 1 if L ** 4 * B > 20000 else 3
+    repeat = 1 if L**4 * B > 20000 else 3
     tw = timeit(lambda: wil.force(f), 5, device)
     with torch.no_grad():
         ta = timeit(lambda: act(f), repeat, device)
     tf = timeit(lambda: act.force(f), repeat, device)
-    return {"L": L, "B": B, "chunk": chunk, "wilson_force_s": tw, "action_ratio": ta / tw,
-            "force_ratio": tf / tw, "force_s_per_config": tf / B, "peak_MiB": peak}
+    return {
+        "L": L,
+        "B": B,
+        "chunk": chunk,
+        "wilson_force_s": tw,
+        "action_ratio": ta / tw,
+        "force_ratio": tf / tw,
+        "force_s_per_config": tf / B,
+        "peak_MiB": peak,
+    }
 
 
 def training(device: torch.device) -> list[dict]:
@@ -74,6 +83,7 @@ def training(device: torch.device) -> list[dict]:
             opt.zero_grad()
             (L1 + L2).backward()
             opt.step()
+
         out.append({"L": L, "B": B, "configurations_per_second": B / timeit(step, 2, device)})
     return out
 
@@ -84,7 +94,7 @@ MIB_PER_SITE = {"complex128": 0.92, "complex64": 0.46}
 
 def available_mib(device: torch.device) -> float:
     if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0] / 2 ** 20
+        return torch.cuda.mem_get_info(device)[0] / 2**20
     with open("/proc/meminfo") as f:
         info = dict(line.split(":", 1) for line in f)
     return int(info["MemAvailable"].split()[0]) / 1024
@@ -106,31 +116,56 @@ def main() -> None:
         print(json.dumps(case(L, B, device, args.dtype, chunk)))
         return
     n_par = sum(p.numel() for p in model(device).parameters())
-    print(f"SU(3), L-CNN 12/24/24 channels, kernels 2/2/1 ({n_par} parameters), "
-          f"{device}, {args.dtype}, {args.threads} thread(s)")
-    print(f"{'lattice':>8} {'B':>3} {'chunk':>5} {'Wilson F [s]':>13} {'A / F_W':>8} "
-          f"{'F / F_W':>8} {'F [s/config]':>13} {'F peak MiB':>11}", flush=True)
+    print(
+        f"SU(3), L-CNN 12/24/24 channels, kernels 2/2/1 ({n_par} parameters), "
+        f"{device}, {args.dtype}, {args.threads} thread(s)"
+    )
+    print(
+        f"{'lattice':>8} {'B':>3} {'chunk':>5} {'Wilson F [s]':>13} {'A / F_W':>8} "
+        f"{'F / F_W':>8} {'F [s/config]':>13} {'F peak MiB':>11}",
+        flush=True,
+    )
     for L in (int(s) for s in args.sizes.split(",")):
         for B in (int(s) for s in args.batches.split(",")):
-            per_config = MIB_PER_SITE[args.dtype] * L ** 4
+            per_config = MIB_PER_SITE[args.dtype] * L**4
             chunk = min(B, int(0.7 * available_mib(device) / per_config))
             if chunk < 1:
-                print(f"{L:>6}^4 {B:>3}  skipped: one configuration needs about "
-                      f"{per_config / 1024:.0f} GiB")
+                print(
+                    f"{L:>6}^4 {B:>3}  skipped: one configuration needs about "
+                    f"{per_config / 1024:.0f} GiB"
+                )
                 continue
-            out = subprocess.run([sys.executable, "-m", "bench.lcnn", "--case",
-                                  f"{L},{B},{chunk}",
-                                  "--device", args.device, "--threads", str(args.threads),
-                                  "--dtype", args.dtype],
-                                 capture_output=True, text=True, check=True).stdout
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.lcnn",
+                    "--case",
+                    f"{L},{B},{chunk}",
+                    "--device",
+                    args.device,
+                    "--threads",
+                    str(args.threads),
+                    "--dtype",
+                    args.dtype,
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
             r = json.loads(out.strip().splitlines()[-1])
-            print(f"{L:>6}^4 {B:>3} {chunk:>5} {r['wilson_force_s']:13.4f} "
-                  f"{r['action_ratio']:8.1f} "
-                  f"{r['force_ratio']:8.1f} {r['force_s_per_config']:13.3f} "
-                  f"{r['peak_MiB']:11.0f}", flush=True)
+            print(
+                f"{L:>6}^4 {B:>3} {chunk:>5} {r['wilson_force_s']:13.4f} "
+                f"{r['action_ratio']:8.1f} "
+                f"{r['force_ratio']:8.1f} {r['force_s_per_config']:13.3f} "
+                f"{r['peak_MiB']:11.0f}",
+                flush=True,
+            )
     for r in training(device):
-        print(f"training {r['L']}^4, batch {r['B']}: {r['configurations_per_second']:.2f} "
-              f"configurations/s")
+        print(
+            f"training {r['L']}^4, batch {r['B']}: {r['configurations_per_second']:.2f} "
+            f"configurations/s"
+        )
 
 
 if __name__ == "__main__":

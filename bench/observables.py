@@ -8,19 +8,20 @@ and HYP steps (full and spatial), one RK3 step of the Wilson, Symanzik and Zeuth
 E(t) in both forms, Q clover and improved, temporal Wilson loops up to r = T = L/2 with the
 off-axis shapes (1,1), (2,1), (2,2).
 """
+
 from __future__ import annotations
 
 import argparse
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
 from actions import Wilson
 from lqcd_hmc import ChainRNG, GaugeField
+from lqcd_hmc.smearing import ape, hyp, stout
 from observables.flow import Flow, energy_density
 from observables.loops import temporal_loops
-from observables.smearing import ape, hyp, stout
 from observables.topology import topological_charge
 
 
@@ -46,8 +47,10 @@ def main() -> None:
     flows = {k: Flow(k) for k in ("wilson", "symanzik", "zeuthen")}
     cases = {
         "wilson force": lambda: w.force(f),
-        "ape step": lambda: ape(f, 0.5), "ape step (spatial)": lambda: ape(f, 0.5, 1, True),
-        "stout step": lambda: stout(f, 0.1), "hyp step": lambda: hyp(f),
+        "ape step": lambda: ape(f, 0.5),
+        "ape step (spatial)": lambda: ape(f, 0.5, 1, True),
+        "stout step": lambda: stout(f, 0.1),
+        "hyp step": lambda: hyp(f),
         "hyp step (spatial)": lambda: hyp(f, spatial=True),
         **{f"rk3 step ({k})": (lambda fl=fl: fl.step(f, 0.02)) for k, fl in flows.items()},
         "E plaquette": lambda: energy_density(f, "plaquette"),

@@ -11,6 +11,7 @@ fair baseline of the decomposition's own overhead. Each block computes on its si
 2 x depth halo slices, so small blocks gain little. Traffic per process and trajectory: each
 exchange sends 2 depth-slices of D N^2 complex numbers per site of the cut face.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,23 +75,33 @@ def main() -> None:
 
     whole = Decomposition((a.L,) * 4, (1, 1, 1, 1), 0, [0])
     one = {c["name"]: timed(HMC(build(c), n_steps=8), f, a.trajectories) for c in ACTIONS}
-    same = {c["name"]: timed(HMC(DistributedAction(build(c), whole), n_steps=8), f,
-                             a.trajectories) for c in ACTIONS}
+    same = {
+        c["name"]: timed(HMC(DistributedAction(build(c), whole), n_steps=8), f, a.trajectories)
+        for c in ACTIONS
+    }
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "out.json")
-        mp.spawn(worker, args=(os.path.join(d, "store"), out, a.L, a.batch, a.trajectories),
-                 nprocs=2, join=True)
+        mp.spawn(
+            worker,
+            args=(os.path.join(d, "store"), out, a.L, a.batch, a.trajectories),
+            nprocs=2,
+            join=True,
+        )
         with open(out) as fh:
             two = json.load(fh)
     print(f"SU(3) {a.L}^4, {a.batch} chains, Omelyan 8 steps, complex128, 1 thread/process")
-    print(f"{'action':>8} {'1 proc [s/traj]':>16} {'1 proc, density':>16} "
-          f"{'2 procs [s/traj]':>17} {'speed-up':>9} {'vs density':>11} "
-          f"{'halo MiB/traj/proc':>19}")
+    print(
+        f"{'action':>8} {'1 proc [s/traj]':>16} {'1 proc, density':>16} "
+        f"{'2 procs [s/traj]':>17} {'speed-up':>9} {'vs density':>11} "
+        f"{'halo MiB/traj/proc':>19}"
+    )
     for name, s1 in one.items():
         r = two[name]
-        print(f"{name:>8} {s1:16.3f} {same[name]:16.3f} {r['seconds']:17.3f} "
-              f"{s1 / r['seconds']:9.2f} {same[name] / r['seconds']:11.2f} "
-              f"{r['bytes'] / 2 ** 20:19.2f}")
+        print(
+            f"{name:>8} {s1:16.3f} {same[name]:16.3f} {r['seconds']:17.3f} "
+            f"{s1 / r['seconds']:9.2f} {same[name] / r['seconds']:11.2f} "
+            f"{r['bytes'] / 2**20:19.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ References at beta = 5.96:
 Usage: python -m bench.scales_wilson [--L 12] [--configs 16] [--out DIR]
 The default L = 12 keeps the run near 30 minutes on one core; L = 16 matches Lüscher's volume.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,7 +31,7 @@ T0_LUSCHER = (2.7854, 0.0062)
 
 def r0_necco_sommer(beta: float) -> float:
     x = beta - 6.0
-    return float(np.exp(1.6804 + 1.7331 * x - 0.7849 * x ** 2 + 0.4428 * x ** 3))
+    return float(np.exp(1.6804 + 1.7331 * x - 0.7849 * x**2 + 0.4428 * x**3))
 
 
 CARD = """
@@ -81,9 +82,17 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     card_path = out / "card.toml"
-    card_path.write_text(CARD.format(L=args.L, beta=BETA, therm=args.thermalisation,
-                                     traj=args.configs * args.separation, sep=args.separation,
-                                     out=(out / "ensemble.h5").as_posix(), rmax=args.L // 2))
+    card_path.write_text(
+        CARD.format(
+            L=args.L,
+            beta=BETA,
+            therm=args.thermalisation,
+            traj=args.configs * args.separation,
+            sep=args.separation,
+            out=(out / "ensemble.h5").as_posix(),
+            rmax=args.L // 2,
+        )
+    )
     start = time.perf_counter()
     run_card(load_card(card_path), resume=True, progress=False)
     wall = time.perf_counter() - start
@@ -93,16 +102,22 @@ def main() -> None:
     pot = res["measurements"]["wilson_loops"]["potential"]
     t0, r0, w0 = flow["t0"], pot["r0"], flow["w0"]
     ref_r0 = r0_necco_sommer(BETA)
-    print(f"SU(3) Wilson beta = {BETA}, {args.L}^4, {args.configs} configurations, "
-          f"run + measurements {wall:.0f} s")
-    print(f"t0/a^2  = {t0['value']:.4f} +- {t0['error']:.4f}  (Lüscher, L=16: "
-          f"{T0_LUSCHER[0]} +- {T0_LUSCHER[1]}; "
-          f"{(t0['value'] - T0_LUSCHER[0]) / np.hypot(t0['error'], T0_LUSCHER[1]):+.1f} sigma)")
+    print(
+        f"SU(3) Wilson beta = {BETA}, {args.L}^4, {args.configs} configurations, "
+        f"run + measurements {wall:.0f} s"
+    )
+    print(
+        f"t0/a^2  = {t0['value']:.4f} +- {t0['error']:.4f}  (Lüscher, L=16: "
+        f"{T0_LUSCHER[0]} +- {T0_LUSCHER[1]}; "
+        f"{(t0['value'] - T0_LUSCHER[0]) / np.hypot(t0['error'], T0_LUSCHER[1]):+.1f} sigma)"
+    )
     print(f"w0/a    = {w0['value']:.4f} +- {w0['error']:.4f}")
-    print(f"r0/a    = {r0['value']:.3f} +- {r0['error']:.3f}  (Necco-Sommer: {ref_r0:.3f}; "
-          f"{(r0['value'] - ref_r0) / r0['error']:+.1f} sigma), plateau T = {pot['plateau']} "
-          f"(step test {'passed' if pot['plateau_test_passed'] else 'not passed'}), "
-          f"chi2/dof = {pot['chi2_dof']:.2f}")
+    print(
+        f"r0/a    = {r0['value']:.3f} +- {r0['error']:.3f}  (Necco-Sommer: {ref_r0:.3f}; "
+        f"{(r0['value'] - ref_r0) / r0['error']:+.1f} sigma), plateau T = {pot['plateau']} "
+        f"(step test {'passed' if pot['plateau_test_passed'] else 'not passed'}), "
+        f"chi2/dof = {pot['chi2_dof']:.2f}"
+    )
     print(f"a^2 sigma = {pot['sigma']['value']:.4f} +- {pot['sigma']['error']:.4f}")
     print(f"t0/r0^2 = {t0['value'] / r0['value'] ** 2:.4f}")
 

@@ -19,12 +19,13 @@ write P) and the links (read P, U; write U): 8F per force evaluation; a heatbath
 and writes every link (2F); an RK3 flow step, per stage, reads U, writes Z, reads Z and U and
 writes U (5F per stage, 15F).
 """
+
 from __future__ import annotations
 
 import argparse
 import os
 import platform
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -36,8 +37,10 @@ from observables.flow import Flow
 
 from .timing import copy_bandwidth, first_call, timeit
 
-ACTIONS: dict[str, Callable[[], object]] = {"wilson": lambda: Wilson(6.0),
-                                            "iwasaki": lambda: Iwasaki(2.6)}
+ACTIONS: dict[str, Callable[[], object]] = {
+    "wilson": lambda: Wilson(6.0),
+    "iwasaki": lambda: Iwasaki(2.6),
+}
 DTYPES = {"complex128": torch.complex128, "complex64": torch.complex64}
 SECTIONS = ("forces", "batched", "trajectories", "heatbath", "flow", "lcnn")
 # link-field sizes each kernel must move (module docstring)
@@ -50,12 +53,15 @@ class Table:
 
     def __init__(self, title: str, cols: list[str]):
         self.cols = cols
-        print(f"\n### {title}\n\n| " + " | ".join(cols) + " |\n|" + "---|" * len(cols),
-              flush=True)
+        print(f"\n### {title}\n\n| " + " | ".join(cols) + " |\n|" + "---|" * len(cols), flush=True)
 
     def row(self, *values: object) -> None:
-        print("| " + " | ".join(f"{v:.3g}" if isinstance(v, float) else str(v)
-                                for v in values) + " |", flush=True)
+        print(
+            "| "
+            + " | ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in values)
+            + " |",
+            flush=True,
+        )
 
 
 def field(L: int, B: int, dtype: torch.dtype, device: torch.device) -> GaugeField:
@@ -75,20 +81,43 @@ def repeats(f: GaugeField, work: float = 2e5) -> int:
 
 
 def machine(device: torch.device, bandwidth: float) -> None:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                if line.startswith("model name")), platform.processor()) \
-        if os.path.exists("/proc/cpuinfo") else platform.processor()
+    cpu = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in open("/proc/cpuinfo")
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if os.path.exists("/proc/cpuinfo")
+        else platform.processor()
+    )
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "none"
-    print(f"# speed suite\n\nmachine: {cpu}, {os.cpu_count()} cores; GPU: {gpu}; torch "
-          f"{torch.__version__}; intra-op threads {torch.get_num_threads()}; device {device}\n"
-          f"copy bandwidth (read + write): {bandwidth / 1e9:.2f} GB/s")
+    print(
+        f"# speed suite\n\nmachine: {cpu}, {os.cpu_count()} cores; GPU: {gpu}; torch "
+        f"{torch.__version__}; intra-op threads {torch.get_num_threads()}; device {device}\n"
+        f"copy bandwidth (read + write): {bandwidth / 1e9:.2f} GB/s"
+    )
 
 
-def forces(actions: list[str], sizes: list[int], device: torch.device, bw: float,
-           compile: bool) -> None:
-    t = Table("Force per link (B = 1): reference, split, compiled",
-              ["action", "dtype", "L", "ref ns/link", "split ns/link", "compiled ns/link",
-               "ref/compiled", "compiled % of bw", "first compiled call s"])
+def forces(
+    actions: list[str], sizes: list[int], device: torch.device, bw: float, compile: bool
+) -> None:
+    t = Table(
+        "Force per link (B = 1): reference, split, compiled",
+        [
+            "action",
+            "dtype",
+            "L",
+            "ref ns/link",
+            "split ns/link",
+            "compiled ns/link",
+            "ref/compiled",
+            "compiled % of bw",
+            "first compiled call s",
+        ],
+    )
     for name in actions:
         action = ACTIONS[name]()
         for dname, dtype in DTYPES.items():
@@ -104,15 +133,27 @@ def forces(actions: list[str], sizes: list[int], device: torch.device, bw: float
                     first = first_call(lambda: fused.force(0, U), device)
                     comp = timeit(lambda: fused.force(0, U), n, device)
                     frac = 100 * FORCE_FIELDS * field_bytes(f) / comp / bw
-                t.row(name, dname, L, 1e9 * ref / links, 1e9 * spl / links, 1e9 * comp / links,
-                      ref / comp, frac, first)
+                t.row(
+                    name,
+                    dname,
+                    L,
+                    1e9 * ref / links,
+                    1e9 * spl / links,
+                    1e9 * comp / links,
+                    ref / comp,
+                    frac,
+                    first,
+                )
 
 
-def trajectories(actions: list[str], sizes: list[int], device: torch.device, bw: float,
-                 compile: bool) -> None:
+def trajectories(
+    actions: list[str], sizes: list[int], device: torch.device, bw: float, compile: bool
+) -> None:
     kernels = kernel_choices(compile)
-    t = Table("HMC trajectory (tau = 1, 10 Omelyan 2MN steps, B = 1, complex128)",
-              ["action", "L", "kernels", "s/trajectory", "us/link", "% of bw"])
+    t = Table(
+        "HMC trajectory (tau = 1, 10 Omelyan 2MN steps, B = 1, complex128)",
+        ["action", "L", "kernels", "s/trajectory", "us/link", "% of bw"],
+    )
     for name in actions:
         make = ACTIONS[name]
         for L in sizes:
@@ -121,16 +162,27 @@ def trajectories(actions: list[str], sizes: list[int], device: torch.device, bw:
                 hmc = HMC(make(), n_steps=10, kernels=k)
                 rng = ChainRNG(2, 1, device=device)
                 s = timeit(lambda: hmc.trajectory(f, rng), 1 if L >= 16 else 2, device)
-                t.row(name, L, k, s, 1e6 * s / (f.D * f.volume),
-                      100 * FORCES_PER_TRAJECTORY * TRAJECTORY_FIELDS_PER_FORCE
-                      * field_bytes(f) / s / bw)
+                t.row(
+                    name,
+                    L,
+                    k,
+                    s,
+                    1e6 * s / (f.D * f.volume),
+                    100
+                    * FORCES_PER_TRAJECTORY
+                    * TRAJECTORY_FIELDS_PER_FORCE
+                    * field_bytes(f)
+                    / s
+                    / bw,
+                )
 
 
 def batched(batches: list[int], device: torch.device, compile: bool) -> None:
     kernels = kernel_choices(compile)
-    t = Table("Batched 4^4 chains, Wilson, complex128: configurations per second",
-              ["kernels", "B", "s/trajectory", "configs/s", "x B=1 same path",
-               "x B=1 reference"])
+    t = Table(
+        "Batched 4^4 chains, Wilson, complex128: configurations per second",
+        ["kernels", "B", "s/trajectory", "configs/s", "x B=1 same path", "x B=1 reference"],
+    )
     base: dict[str, float] = {}
     for k in kernels:
         hmc = HMC(Wilson(6.0), n_steps=10, kernels=k)
@@ -152,28 +204,39 @@ def heatbath(actions: list[str], sizes: list[int], device: torch.device, bw: flo
             hb.prepare(f.dims, device)
             rng = ChainRNG(3, 1, device=device)
             s = timeit(lambda: hb.update(f, rng), 1 if L >= 16 else 2, device)
-            t.row(name, L, s, 1e6 * s / (f.D * f.volume),
-                  100 * SWEEP_FIELDS * field_bytes(f) / s / bw)
+            t.row(
+                name, L, s, 1e6 * s / (f.D * f.volume), 100 * SWEEP_FIELDS * field_bytes(f) / s / bw
+            )
 
 
 def flow(sizes: list[int], device: torch.device, bw: float, compile: bool) -> None:
     kernels = kernel_choices(compile)
-    t = Table("Wilson flow RK3 step (B = 1, complex128)",
-              ["kernels", "L", "s", "us/link", "% of bw"])
+    t = Table(
+        "Wilson flow RK3 step (B = 1, complex128)", ["kernels", "L", "s", "us/link", "% of bw"]
+    )
     for L in sizes:
         f = field(L, 1, torch.complex128, device)
         for k in kernels:
             fl = Flow("wilson", kernels=k)
             s = timeit(lambda: fl.step(f, 0.02), 1 if L >= 16 else 3, device)
-            t.row(k, L, s, 1e6 * s / (f.D * f.volume),
-                  100 * FLOW_STEP_FIELDS * field_bytes(f) / s / bw)
+            t.row(
+                k,
+                L,
+                s,
+                1e6 * s / (f.D * f.volume),
+                100 * FLOW_STEP_FIELDS * field_bytes(f) / s / bw,
+            )
 
 
 def lcnn(device: torch.device) -> None:
-    from .lcnn import model
     from actions.lcnn import LCNNAction
-    t = Table("L-CNN fixed-point force (default architecture) against the Wilson force",
-              ["L", "B", "Wilson force s", "L-CNN force s", "L-CNN / Wilson"])
+
+    from .lcnn import model
+
+    t = Table(
+        "L-CNN fixed-point force (default architecture) against the Wilson force",
+        ["L", "B", "Wilson force s", "L-CNN force s", "L-CNN / Wilson"],
+    )
     act, wil = LCNNAction(6.0, model=model(device)), Wilson(6.0)
     f = GaugeField.hot([4] * 4, "SU(3)", ChainRNG(1, 1, device))
     tw = timeit(lambda: wil.force(f), 5, device)
@@ -184,21 +247,27 @@ def lcnn(device: torch.device) -> None:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--sizes", default=None, help="lattice sizes L (default: 4,8,16 on CPU, "
-                    "4,8,16,32,48 on a GPU; --quick: 4,8)")
+    ap.add_argument(
+        "--sizes",
+        default=None,
+        help="lattice sizes L (default: 4,8,16 on CPU, 4,8,16,32,48 on a GPU; --quick: 4,8)",
+    )
     ap.add_argument("--batches", default="1,4,16,64", help="batch sizes at 4^4")
     ap.add_argument("--quick", action="store_true", help="sizes 4,8; batches 1,16")
     ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile path")
     ap.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
     ap.add_argument("--actions", default="wilson,iwasaki", help="actions to time")
-    ap.add_argument("--sections", default=",".join(SECTIONS),
-                    help=f"any of {','.join(SECTIONS)}")
+    ap.add_argument("--sections", default=",".join(SECTIONS), help=f"any of {','.join(SECTIONS)}")
     args = ap.parse_args(argv)
     device = torch.device(args.device)
     torch.set_num_threads(args.threads)
     gpu = device.type == "cuda"
-    sizes = [int(s) for s in (args.sizes or ("4,8" if args.quick else
-                                             "4,8,16,32,48" if gpu else "4,8,16")).split(",")]
+    sizes = [
+        int(s)
+        for s in (
+            args.sizes or ("4,8" if args.quick else "4,8,16,32,48" if gpu else "4,8,16")
+        ).split(",")
+    ]
     # B = 1 is the baseline of the batched table's ratios
     batches = [1, 16] if args.quick else sorted({1, *(int(b) for b in args.batches.split(","))})
     compile = not args.no_compile
@@ -209,11 +278,13 @@ def main(argv: list[str] | None = None) -> None:
             ap.error(f"unknown action or section {name!r}")
     bw = copy_bandwidth(device)
     machine(device, bw)
-    run = {"forces": lambda: forces(actions, sizes, device, bw, compile),
-           "batched": lambda: batched(batches, device, compile),
-           "trajectories": lambda: trajectories(actions, sizes, device, bw, compile),
-           "heatbath": lambda: heatbath(actions, sizes, device, bw),
-           "flow": lambda: flow(sizes, device, bw, compile),
-           "lcnn": lambda: lcnn(device)}
+    run = {
+        "forces": lambda: forces(actions, sizes, device, bw, compile),
+        "batched": lambda: batched(batches, device, compile),
+        "trajectories": lambda: trajectories(actions, sizes, device, bw, compile),
+        "heatbath": lambda: heatbath(actions, sizes, device, bw),
+        "flow": lambda: flow(sizes, device, bw, compile),
+        "lcnn": lambda: lcnn(device),
+    }
     for name in sections:
         run[name]()

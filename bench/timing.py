@@ -1,9 +1,10 @@
 """Timing helpers shared by the benchmarks: wall time per call and the copy bandwidth that
 serves as the memory-traffic limit."""
+
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -36,7 +37,7 @@ def first_call(fn: Callable[[], object], device: torch.device) -> float:
 def copy_bandwidth(device: torch.device, mib: int = 512) -> float:
     """Bytes per second of ``dst.copy_(src)`` on ``mib`` MiB buffers, counting the read and
     the write (2 x size per copy): the best of five copies."""
-    src = torch.ones(mib * 2 ** 20 // 8, dtype=torch.float64, device=device)
+    src = torch.ones(mib * 2**20 // 8, dtype=torch.float64, device=device)
     dst = torch.empty_like(src)
     best = min(timeit(lambda: dst.copy_(src), 1, device) for _ in range(5))
     return 2 * src.numel() * 8 / best

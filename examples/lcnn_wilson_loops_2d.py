@@ -16,6 +16,7 @@ Run: ``python examples/lcnn_wilson_loops_2d.py [--quick] [--json]`` (about 2 min
 cores; ``--quick``: a fraction of it). Prints the test MSE per lattice size and model, and the
 variance of the targets (the MSE of predicting their mean).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -70,26 +71,38 @@ class LoopLCNN(nn.Module):
 class LoopCNN(nn.Module):
     def __init__(self, channels: int = 32):
         super().__init__()
-        conv = lambda a, b: nn.Conv2d(a, b, 3, padding=1, padding_mode="circular",  # noqa
-                                      dtype=torch.float64)
-        self.net = nn.Sequential(conv(16, channels), nn.ReLU(), conv(channels, channels),
-                                 nn.ReLU(), conv(channels, len(LOOPS)))
+        conv = lambda a, b: nn.Conv2d(
+            a,
+            b,
+            3,
+            padding=1,
+            padding_mode="circular",  # noqa
+            dtype=torch.float64,
+        )
+        self.net = nn.Sequential(
+            conv(16, channels),
+            nn.ReLU(),
+            conv(channels, channels),
+            nn.ReLU(),
+            conv(channels, len(LOOPS)),
+        )
 
     def forward(self, U: Tensor) -> Tensor:
-        x = torch.view_as_real(U)                           # (B, 2, L, L, 2, 2, 2)
+        x = torch.view_as_real(U)  # (B, 2, L, L, 2, 2, 2)
         x = x.permute(0, 1, 4, 5, 6, 2, 3).reshape(U.shape[0], 16, *U.shape[2:4])
         return self.net(x)
 
 
-def fit(model: nn.Module, f: GaugeField, y: Tensor, epochs: int, batch: int = 32,
-        lr: float = 3e-3) -> None:
+def fit(
+    model: nn.Module, f: GaugeField, y: Tensor, epochs: int, batch: int = 32, lr: float = 3e-3
+) -> None:
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
     gen = torch.Generator().manual_seed(0)
     for _ in range(epochs):
         perm = torch.randperm(f.batch, generator=gen)
         for i in range(0, f.batch, batch):
-            idx = perm[i:i + batch]
+            idx = perm[i : i + batch]
             loss = (model(f.links[idx]) - y[idx]).pow(2).mean()
             opt.zero_grad()
             loss.backward()
@@ -105,9 +118,12 @@ def main(quick: bool = False) -> dict:
     models = {"lcnn": LoopLCNN(), "cnn": LoopCNN()}
     for m in models.values():
         fit(m, train, y, epochs)
-    result: dict = {"train_configurations": train.batch, "epochs": epochs,
-                    "parameters": {k: sum(p.numel() for p in m.parameters())
-                                   for k, m in models.items()}, "test": {}}
+    result: dict = {
+        "train_configurations": train.batch,
+        "epochs": epochs,
+        "parameters": {k: sum(p.numel() for p in m.parameters()) for k, m in models.items()},
+        "test": {},
+    }
     with torch.no_grad():
         for L in (8, 16, 32, 64):
             f = ensemble(L, 4, seed=2 + L)
@@ -128,8 +144,10 @@ if __name__ == "__main__":
     if args.json:
         print(json.dumps(res, indent=1))
     else:
-        print(f"trained on {res['train_configurations']} 8x8 configurations, {res['epochs']} "
-              f"epochs; parameters {res['parameters']}")
+        print(
+            f"trained on {res['train_configurations']} 8x8 configurations, {res['epochs']} "
+            f"epochs; parameters {res['parameters']}"
+        )
         print(f"{'L':>4} {'MSE L-CNN':>12} {'MSE CNN':>12} {'Var(target)':>12}")
         for L, r in res["test"].items():
             print(f"{L:>4} {r['lcnn']:12.3e} {r['cnn']:12.3e} {r['target_variance']:12.3e}")

@@ -3,6 +3,7 @@
 This package knows no particular action; concrete actions live in the ``actions`` package and
 are found through the entry-point group ``lqcd_hmc.actions``.
 """
+
 __version__ = "0.1.0"
 
 from .action import Action, SumAction, autograd_force, build
@@ -12,6 +13,22 @@ from .hmc import HMC, TrajectoryStats
 from .integrators import SCHEMES, Integrator, Level, get_scheme
 from .rng import ChainRNG
 
-__all__ = ["Action", "SumAction", "autograd_force", "build", "GaugeField", "SU", "U1", "Group",
-           "get_group", "HMC", "TrajectoryStats", "SCHEMES", "Integrator", "Level", "get_scheme",
-           "ChainRNG", "__version__"]
+__all__ = [
+    "Action",
+    "SumAction",
+    "autograd_force",
+    "build",
+    "GaugeField",
+    "SU",
+    "U1",
+    "Group",
+    "get_group",
+    "HMC",
+    "TrajectoryStats",
+    "SCHEMES",
+    "Integrator",
+    "Level",
+    "get_scheme",
+    "ChainRNG",
+    "__version__",
+]

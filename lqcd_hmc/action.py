@@ -1,4 +1,5 @@
-"""The ``Action`` interface and the action registry (DESIGN.md section 4).
+"""The ``Action`` interface and the action registry (docs/architecture.md; normalisations in
+docs/conventions.md, section 3).
 
 An action maps a :class:`GaugeField` to one float64 number per configuration. The HMC force is
 the Lie-algebra derivative ``F = i sum_a (dS/dw_a) T_a`` for ``U -> exp(i w_a T_a) U``; the
@@ -9,14 +10,17 @@ From autograd: for real S, torch returns ``G = dS/dRe U + i dS/dIm U``, so
 ``Pi(M)`` for the traceless anti-Hermitian part of ``M = U G^dagger`` and ``Pi(M) = i m_a T_a``,
 ``Re Tr(i M T_a) = Tr(i Pi(M) T_a) = -m_a / 2``, hence ``F = -Pi(U G^dagger) / 2``.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
 from .field import GaugeField
+from .lattice import tensor_sum
 from .registry import build_registered, registered
 
 ENTRY_POINT_GROUP = "lqcd_hmc.actions"
@@ -30,6 +34,12 @@ class Action:
     #: the density at x depends only on links U_mu(y) with max_mu |y_mu - x_mu| <= reach
     #: (None: not stated, or not local); the halo depth of a domain-decomposed action
     reach: int | None = None
+    #: the coupling ``beta = 2N/g0^2`` (docs/conventions.md, section 3): the action is
+    #: ``beta`` times a functional of the links alone, ``S[U; beta] = beta S[U; 1]``, and
+    #: ``beta`` is the constructor parameter of that name. None: the action has no single
+    #: coupling (a sum of actions, a fixed functional); the gradient flow then needs ``g0sq``
+    #: and ``tune-beta`` refuses it.
+    beta: float | None = None
 
     def __call__(self, field: GaugeField) -> Tensor:
         """Action of each configuration, shape ``(B,)``, float64: the site sum of
@@ -48,8 +58,10 @@ class Action:
         """``A_mu(x)``, coefficients included, with ``S = const - sum_x Re Tr(U_mu(x) A_mu(x))``
         as a function of the links ``U_mu`` (only for actions linear in each link; used by the
         heatbath). Then the force is ``F_mu = Pi(U_mu A_mu)/2``."""
-        raise NotImplementedError(f"action {self.name!r} is not linear in each link and "
-                                  "provides no staples; the heatbath cannot update it")
+        raise NotImplementedError(
+            f"action {self.name!r} is not linear in each link and "
+            "provides no staples; the heatbath cannot update it"
+        )
 
     def coupled_offsets(self, D: int, mu: int) -> set[tuple[int, ...]]:
         """Offsets ``y - x`` of the links ``U_mu(y)`` that share a term of the action with
@@ -72,9 +84,16 @@ class Action:
         return {}
 
     def config(self) -> dict[str, Any]:
+        """The parameter table ``{"name": ..., **params}`` that :func:`build` takes."""
         return {"name": self.name, **self.params()}
 
-    def __add__(self, other: "Action") -> "SumAction":
+    def with_beta(self, beta: float) -> Action:
+        """The same action at coupling ``beta`` (a ``ValueError`` for one without a coupling)."""
+        if self.beta is None:
+            raise ValueError(f"action {self.name!r} has no coupling beta")
+        return build({**self.config(), "beta": float(beta)})
+
+    def __add__(self, other: Action) -> SumAction:
         return SumAction([*_terms(self), *_terms(other)])
 
     def __repr__(self) -> str:
@@ -93,18 +112,18 @@ class SumAction(Action):
         self.terms = list(terms)
 
     def __call__(self, field: GaugeField) -> Tensor:
-        return sum(t(field) for t in self.terms)
+        return tensor_sum(t(field) for t in self.terms)
 
     def density(self, field: GaugeField) -> Tensor:
-        return sum(t.density(field) for t in self.terms)
+        return tensor_sum(t.density(field) for t in self.terms)
 
     @property
-    def reach(self) -> int | None:
+    def reach(self) -> int | None:  # type: ignore[override]
         r = [t.reach for t in self.terms]
-        return None if None in r else max(r)
+        return None if None in r else max(x for x in r if x is not None)
 
     def force(self, field: GaugeField) -> Tensor:
-        return sum(t.force(field) for t in self.terms)
+        return tensor_sum(t.force(field) for t in self.terms)
 
     def planar_loops(self, N: int) -> dict[tuple[int, int], float] | None:
         out: dict[tuple[int, int], float] = {}
@@ -123,7 +142,7 @@ class SumAction(Action):
     def staples(self, field: GaugeField, mu: int) -> Tensor:
         if not self.has_staples:
             return Action.staples(self, field, mu)
-        return sum(t.staples(field, mu) for t in self.terms)
+        return tensor_sum(t.staples(field, mu) for t in self.terms)
 
     def coupled_offsets(self, D: int, mu: int) -> set[tuple[int, ...]]:
         return set().union(*(t.coupled_offsets(D, mu) for t in self.terms))
@@ -149,8 +168,9 @@ def autograd_force(action: Callable[[GaugeField], Tensor], field: GaugeField) ->
 
 def staple_force(action: Action, field: GaugeField) -> Tensor:
     """``F_mu = Pi(U_mu A_mu)/2`` from the staples of an action linear in each link."""
-    UA = torch.stack([field.links[:, mu] @ action.staples(field, mu) for mu in range(field.D)],
-                     dim=1)
+    UA = torch.stack(
+        [field.links[:, mu] @ action.staples(field, mu) for mu in range(field.D)], dim=1
+    )
     return 0.5 * field.group.project_algebra(UA)
 
 

@@ -5,12 +5,14 @@ The Monte Carlo summary (plaquette, acceptance, ``<exp(-dH)>``) comes from ``mc/
 :meth:`~lqcd_hmc.measurement.Measurement.analyze` (and ``plot``), so a plug-in measurement brings
 its own analysis. Results are plain dicts (JSON-ready); :func:`report` renders the text table.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -18,11 +20,10 @@ from . import plotting
 from .io import Ensemble, FormatError, detect
 from .io.replicas import ReplicaSet, read_index
 from .measurement import Measurement, measurement_class
-from .run import summarize
+from .summary import run_summary
 
 
-def open_ensembles(paths: str | os.PathLike | Sequence[str | os.PathLike]
-                   ) -> Ensemble | ReplicaSet:
+def open_ensembles(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> Ensemble | ReplicaSet:
     """One HDF5 ensemble, or replicas: several files or a ``.replicas.json`` index."""
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if len(paths) == 1 and str(paths[0]).endswith(".json"):
@@ -35,25 +36,37 @@ def open_ensembles(paths: str | os.PathLike | Sequence[str | os.PathLike]
     return Ensemble(paths[0]) if len(paths) == 1 else ReplicaSet(paths)
 
 
-def analyze_ensemble(path: str | os.PathLike | Sequence[str | os.PathLike],
-                     plots: str | os.PathLike | None = None, **options: Any) -> dict[str, Any]:
+def analyze_ensemble(
+    path: str | os.PathLike | Sequence[str | os.PathLike],
+    plots: str | os.PathLike | None = None,
+    **options: Any,
+) -> dict[str, Any]:
     """Analysis of the HDF5 ensemble ``path`` (or of replicas: a list of files or their index,
     chains of all replicas combined); PNGs go to ``plots`` when given. ``options``
     (``plateau``, ``r_min``, ``r_max``) reach every measurement's analysis."""
     ens = open_ensembles(path)
     therm = int(ens.attrs.get("thermalisation", 0))
-    summary = summarize(ens, therm)
-    out: dict[str, Any] = {"ensemble": str(ens.path),
-                           "mc": dataclasses.asdict(summary) if summary else None,
-                           "measurements": {}}
+    summary = run_summary(ens, therm)
+    out: dict[str, Any] = {
+        "ensemble": str(ens.path),
+        "mc": dataclasses.asdict(summary) if summary else None,
+        "measurements": {},
+    }
     pdir = Path(plots) if plots is not None else None
     if pdir is not None:
         pdir.mkdir(parents=True, exist_ok=True)
         mc = ens.table("mc")
         if mc:
-            out["mc_plots"] = [str(plotting.history(pdir / "plaquette_history.png",
-                                                    mc["trajectory"], mc["plaquette"],
-                                                    "plaquette"))]
+            out["mc_plots"] = [
+                str(
+                    plotting.history(
+                        pdir / "plaquette_history.png",
+                        mc["trajectory"],
+                        mc["plaquette"],
+                        "plaquette",
+                    )
+                )
+            ]
     for name in ens.measurement_names():
         table = ens.table(f"measurements/{name}")
         cls = measurement_class(name) or Measurement
@@ -81,16 +94,24 @@ def _lines(prefix: str, obj: Any) -> list[tuple[str, str]]:
     if "value" in obj and "error" in obj:
         if isinstance(obj["value"], list):
             return [(prefix, f"array {np.shape(obj['value'])} (see --json)")]
-        tau = f"  (tau_int {obj['tau_int']:.2f})" if obj.get("tau_int") is not None and \
-            np.isfinite(obj["tau_int"]) else ""
+        tau = (
+            f"  (tau_int {obj['tau_int']:.2f})"
+            if obj.get("tau_int") is not None and np.isfinite(obj["tau_int"])
+            else ""
+        )
         return [(prefix, _fmt(obj["value"], obj["error"]) + tau)]
     if "mean" in obj and "error" in obj:
         if isinstance(obj["mean"], list):
             return [(prefix, f"array {np.shape(obj['mean'])} (see --json)")]
         tau = obj["tau_int"]
         dtau = obj.get("tau_int_error")
-        return [(prefix, _fmt(obj["mean"], obj["error"])
-                 + (f"  (tau_int {tau:.2f} +- {dtau:.2f})" if np.isfinite(tau) else ""))]
+        return [
+            (
+                prefix,
+                _fmt(obj["mean"], obj["error"])
+                + (f"  (tau_int {tau:.2f} +- {dtau:.2f})" if np.isfinite(tau) else ""),
+            )
+        ]
     for k, v in obj.items():
         label = f"{prefix}.{k}" if prefix else k
         if k in ("plateau", "plateau_test_passed", "chi2_dof", "skipped", "t"):
@@ -106,12 +127,19 @@ def report(result: dict[str, Any]) -> str:
     rows = [("ensemble", result["ensemble"])]
     mc = result.get("mc")
     if mc:
-        rows += [("trajectories x chains", f"{mc['trajectories']} x {mc['chains']}"),
-                 ("plaquette", _fmt(mc["plaquette"], mc["plaquette_error"])
-                  + f"  (tau_int {mc['plaquette_tau_int']:.2f})")]
+        rows += [
+            ("trajectories x chains", f"{mc['trajectories']} x {mc['chains']}"),
+            (
+                "plaquette",
+                _fmt(mc["plaquette"], mc["plaquette_error"])
+                + f"  (tau_int {mc['plaquette_tau_int']:.2f})",
+            ),
+        ]
         if mc.get("acceptance") is not None:
-            rows += [("acceptance", f"{mc['acceptance']:.3f}"),
-                     ("<exp(-dH)>", _fmt(mc["exp_minus_dH"], mc["exp_minus_dH_error"]))]
+            rows += [
+                ("acceptance", f"{mc['acceptance']:.3f}"),
+                ("<exp(-dH)>", _fmt(mc["exp_minus_dH"], mc["exp_minus_dH_error"])),
+            ]
     for name, res in result["measurements"].items():
         rows += _lines(name, {k: v for k, v in res.items() if k != "plots"})
     w = max(len(k) for k, _ in rows)

@@ -1,24 +1,29 @@
 """The ``lqcd-hmc`` command line (click). Bad input ends in a one-line ``Error: ...`` and exit
 status 1 (2 for click's own usage errors), never a traceback, and never touches existing files.
 """
+
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import click
 import torch
 
 from . import __version__
-from .clitools import one_line_errors, print_json as _print_json
+from .clitools import one_line_errors
+from .clitools import print_json as _print_json
 
 
 @click.group()
 @click.version_option(__version__, prog_name="lqcd-hmc")
-@click.option("--threads", type=int, default=1, show_default=True,
-              help="torch intra-op threads (1 is fastest for small lattices; batch chains "
-                   "for throughput)")
+@click.option(
+    "--threads",
+    type=int,
+    default=1,
+    show_default=True,
+    help="torch intra-op threads (1 is fastest for small lattices; batch chains for throughput)",
+)
 def main(threads: int) -> None:
     """Lattice gauge theory on PyTorch."""
     torch.set_num_threads(max(1, threads))
@@ -26,12 +31,23 @@ def main(threads: int) -> None:
 
 @main.command()
 @click.argument("card", type=click.Path(dir_okay=False))
-@click.option("--resume", is_flag=True, help="continue the ensemble in run.output from its last "
-              "checkpoint (or extend a finished one)")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="override a card entry, e.g. --set run.trajectories=200 (repeatable)")
-@click.option("--progress/--no-progress", default=None,
-              help="progress bar (default: when stderr is a terminal; else log lines)")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="continue the ensemble in run.output from its last checkpoint (or extend a finished one)",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="override a card entry, e.g. --set run.trajectories=200 (repeatable)",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="progress bar (default: when stderr is a terminal; else log lines)",
+)
 @click.option("--quiet", is_flag=True, help="no progress output, only the summary")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
 @one_line_errors
@@ -74,10 +90,19 @@ def info(file, as_json) -> None:
 
 @main.command()
 @click.argument("ensemble", type=click.Path(dir_okay=False))
-@click.option("--card", "card", required=True, type=click.Path(dir_okay=False),
-              help="TOML with [[measure]] tables (and optionally device)")
-@click.option("--save/--no-save", default=True, show_default=True,
-              help="store the results in the ensemble's measurements/ (HDF5 only)")
+@click.option(
+    "--card",
+    "card",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="TOML with [[measure]] tables (and optionally device)",
+)
+@click.option(
+    "--save/--no-save",
+    default=True,
+    show_default=True,
+    help="store the results in the ensemble's measurements/ (HDF5 only)",
+)
 @click.option("--replace", is_flag=True, help="overwrite stored measurements of the same name")
 @click.option("--json", "as_json", is_flag=True)
 @one_line_errors
@@ -95,18 +120,29 @@ def measure(ensemble, card, save, replace, as_json) -> None:
             if isinstance(mean, list):
                 click.echo(f"{name}.{col} ({r['n']} x {r['chains']}):")
                 for row_m, row_e in zip(mean, err):
-                    click.echo("   " + "  ".join(f"{m:.6g}({e:.2g})" for m, e in
-                                                  zip(_flat(row_m), _flat(row_e))))
+                    click.echo(
+                        "   "
+                        + "  ".join(f"{m:.6g}({e:.2g})" for m, e in zip(_flat(row_m), _flat(row_e)))
+                    )
             else:
                 click.echo(f"{name}.{col} ({r['n']} x {r['chains']}): {mean:.6g} +- {err:.2g}")
 
 
 @main.command()
 @click.argument("ensemble", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--plots", "plots", type=click.Path(file_okay=False), default=None,
-              help="write PNG plots (histories, V(r) with fit, t^2 E(t), Q) into this directory")
-@click.option("--plateau", type=int, default=None,
-              help="time extent T of the static-potential plateau (default: automatic)")
+@click.option(
+    "--plots",
+    "plots",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="write PNG plots (histories, V(r) with fit, t^2 E(t), Q) into this directory",
+)
+@click.option(
+    "--plateau",
+    type=int,
+    default=None,
+    help="time extent T of the static-potential plateau (default: automatic)",
+)
 @click.option("--r-min", type=float, default=None, help="smallest r/a in the Cornell fit")
 @click.option("--r-max", type=float, default=None, help="largest r/a in the Cornell fit")
 @click.option("--json", "as_json", is_flag=True)
@@ -131,23 +167,36 @@ def _flat(x: Any) -> list:
 @main.command()
 @click.argument("source", type=click.Path(dir_okay=False))
 @click.argument("target", type=click.Path(dir_okay=False))
-@click.option("--to", "fmt", type=click.Choice(["hdf5", "nersc", "ildg", "openqcd"]),
-              help="output format (default: from the extension .h5 .nersc .lime .openqcd)")
-@click.option("--trajectory", type=int, help="which stored configuration of an HDF5 "
-              "ensemble (default: the last)")
+@click.option(
+    "--to",
+    "fmt",
+    type=click.Choice(["hdf5", "nersc", "ildg", "openqcd"]),
+    help="output format (default: from the extension .h5 .nersc .lime .openqcd)",
+)
+@click.option(
+    "--trajectory",
+    type=int,
+    help="which stored configuration of an HDF5 ensemble (default: the last)",
+)
 @click.option("--chain", type=int, default=0, show_default=True)
 @click.option("--precision", type=click.Choice(["32", "64"]), default="64", show_default=True)
 @click.option("--two-row", is_flag=True, help="NERSC 4D_SU3_GAUGE (two rows per link)")
-@click.option("--byte-order", type=click.Choice(["big", "little"]), default="big",
-              show_default=True, help="NERSC byte order")
+@click.option(
+    "--byte-order",
+    type=click.Choice(["big", "little"]),
+    default="big",
+    show_default=True,
+    help="NERSC byte order",
+)
 @click.option("--overwrite", is_flag=True, help="replace an existing target (atomically)")
 @one_line_errors
-def convert(source, target, fmt, trajectory, chain, precision, two_row, byte_order,
-            overwrite) -> None:
+def convert(
+    source, target, fmt, trajectory, chain, precision, two_row, byte_order, overwrite
+) -> None:
     """Convert one configuration between HDF5, NERSC, ILDG/LIME and openQCD."""
     from pathlib import Path
 
-    from .io import format_for, read_config, write_config
+    from .io import format_for, read_configuration, write_configuration
 
     out_fmt = format_for(target, fmt)
     if Path(target).exists():
@@ -155,23 +204,27 @@ def convert(source, target, fmt, trajectory, chain, precision, two_row, byte_ord
             raise click.ClickException("target is the source file")
         if not overwrite:
             raise click.ClickException(f"{target} exists; pass --overwrite to replace it")
-    cfg = read_config(source, trajectory, chain)
-    write_config(target, cfg, out_fmt, precision=int(precision), two_row=two_row,
-                 byte_order=byte_order)
-    click.echo(f"{source} ({cfg.meta.get('format')}, trajectory {cfg.trajectory}) -> {target} "
-               f"({out_fmt})", err=True)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    cfg = read_configuration(source, trajectory, chain)
+    write_configuration(
+        target, cfg, out_fmt, precision=int(precision), two_row=two_row, byte_order=byte_order
+    )
+    click.echo(
+        f"{source} ({cfg.meta.get('format')}, trajectory {cfg.trajectory}) -> {target} ({out_fmt})",
+        err=True,
+    )
 
 
 def _add_plugin_commands() -> None:
     """Commands other packages register under the entry-point group ``lqcd_hmc.commands``
-    (``fp-data`` from ``actions.fixed_point``)."""
+    (``fp-data``, ``train``, ``compare`` ... from :mod:`workflows`)."""
     from .registry import registered
+
     for name, ep in registered("lqcd_hmc.commands").items():
         main.add_command(ep.load(), name)
 
 
 _add_plugin_commands()
+
+
+if __name__ == "__main__":  # python -m lqcd_hmc.cli: after the plug-ins are added
+    main(prog_name="lqcd-hmc")

@@ -1,17 +1,20 @@
 """Helpers every ``lqcd-hmc`` command shares, the plug-in ones included (they import this
 module, not :mod:`lqcd_hmc.cli`, which loads them): one-line errors and JSON output."""
+
 from __future__ import annotations
 
 import functools
 import json
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 
 
 def one_line_errors(fn: Callable) -> Callable:
     """Turn the package's input errors into click's one-line error and exit status 1."""
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -19,6 +22,7 @@ def one_line_errors(fn: Callable) -> Callable:
         except (ValueError, OSError) as exc:
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise click.ClickException(msg) from None
+
     return wrapper
 
 
@@ -45,11 +49,16 @@ def print_json(obj: Any) -> None:
 def progress_options(units: str) -> Callable[[Callable], Callable]:
     """``--progress/--no-progress``, ``--quiet`` and ``--json`` for a long command whose steps
     are ``units`` (the parameters ``progress``, ``quiet``, ``as_json``)."""
+
     def decorate(fn: Callable) -> Callable:
         fn = click.option("--json", "as_json", is_flag=True, help="the results as JSON")(fn)
         fn = click.option("--quiet", is_flag=True, help="no progress bar or log lines")(fn)
-        return click.option("--progress/--no-progress", default=None,
-                            help=f"a progress bar over the {units} (default: on a terminal)")(fn)
+        return click.option(
+            "--progress/--no-progress",
+            default=None,
+            help=f"a progress bar over the {units} (default: on a terminal)",
+        )(fn)
+
     return decorate
 
 
@@ -59,9 +68,11 @@ class Progress:
 
     def __init__(self, total: int, unit: str, desc: str, progress: bool | None, quiet: bool):
         import sys
+
         self.desc, self.quiet, self.bar = desc, quiet, None
         if not quiet and (sys.stderr.isatty() if progress is None else progress):
             from tqdm import tqdm
+
             self.bar = tqdm(total=total, unit=unit, desc=desc, file=sys.stderr)
 
     def step(self, n: int, postfix: str, line: str) -> None:

@@ -6,30 +6,43 @@ checked by building it), ``[update]``, ``[run]`` and a list ``[[measure]]``; see
 ``--set key=value`` overrides and validates; :func:`dump_card` writes the resolved card back as
 TOML (stored in every ensemble file).
 """
+
 from __future__ import annotations
 
-import tomllib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 import tomli_w
-from pydantic import (BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator,
-                      model_validator)
+import tomllib
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .groups import get_group
 from .integrators import get_scheme
 from .lattice import check_dims
+from .update import update_classes
 
 
 class CardError(ValueError):
     """An invalid run card; the message is one line naming the offending key."""
 
 
-class _Section(BaseModel):
+class CardSection(BaseModel):
+    """A card section: unknown keys are errors (base of every card model, run cards and the
+    cards of workflows alike)."""
+
     model_config = ConfigDict(extra="forbid")
 
 
-class GeometryCard(_Section):
+class GeometryCard(CardSection):
     """Lattice, group, precision, device and seed (shared by run cards and FP-data cards)."""
 
     dims: list[PositiveInt]
@@ -61,11 +74,14 @@ class ActionCard(BaseModel):
     name: str
 
 
-class UpdateCard(_Section):
-    """``hmc``; ``heatbath`` (one heatbath sweep + ``overrelaxation`` sweeps per update); or
-    ``hmc+heatbath`` (an HMC trajectory, then a heatbath update)."""
+class UpdateCard(CardSection):
+    """``algorithm``: a registered update (:mod:`lqcd_hmc.update`), or names joined by ``+``:
+    ``hmc``; ``heatbath`` (one heatbath sweep + ``overrelaxation`` sweeps per update);
+    ``hmc+heatbath`` (an HMC trajectory, then a heatbath update). The other keys are the
+    updates' parameters; a key that no update of ``algorithm`` takes is an error."""
 
-    algorithm: Literal["hmc", "heatbath", "hmc+heatbath"] = "hmc"
+    model_config = ConfigDict(extra="allow")
+    algorithm: str = "hmc"
     integrator: str = "omelyan2"
     steps: PositiveInt = 10
     tau: float = Field(1.0, gt=0)
@@ -74,12 +90,17 @@ class UpdateCard(_Section):
     kernels: Literal["reference", "split", "compiled"] = "reference"
 
     @property
+    def names(self) -> list[str]:
+        """The registered names of ``algorithm``, in order."""
+        return [n.strip() for n in self.algorithm.split("+")]
+
+    @property
     def uses_hmc(self) -> bool:
-        return "hmc" in self.algorithm
+        return "hmc" in self.names
 
     @property
     def uses_heatbath(self) -> bool:
-        return "heatbath" in self.algorithm
+        return "heatbath" in self.names
 
     @field_validator("integrator")
     @classmethod
@@ -87,18 +108,37 @@ class UpdateCard(_Section):
         get_scheme(v)
         return v
 
+    @field_validator("algorithm")
+    @classmethod
+    def _algorithm(cls, v: str) -> str:
+        update_classes(v)
+        return v
 
-class RunSection(_Section):
+    @model_validator(mode="after")
+    def _known(self) -> UpdateCard:
+        taken = {k for c in update_classes(self.algorithm) for k in c.config_keys}
+        extra = sorted(set(self.model_extra or {}) - taken)
+        if extra:
+            raise ValueError(f"{extra[0]!r} is not a parameter of algorithm {self.algorithm!r}")
+        return self
+
+    def config(self) -> dict[str, Any]:
+        """The table the updates are built from (:func:`lqcd_hmc.update.build`)."""
+        return self.model_dump()
+
+
+class RunSection(CardSection):
     thermalisation: int = Field(0, ge=0)
-    thermalisation_md: int = Field(0, ge=0, description="leading thermalisation trajectories "
-                                   "without Metropolis test")
+    thermalisation_md: int = Field(
+        0, ge=0, description="leading thermalisation trajectories without Metropolis test"
+    )
     trajectories: PositiveInt
     save_interval: PositiveInt = 10
     checkpoint_interval: PositiveInt = 10
     output: str
 
     @model_validator(mode="after")
-    def _md(self) -> "RunSection":
+    def _md(self) -> RunSection:
         if self.thermalisation_md > self.thermalisation:
             raise ValueError("thermalisation_md cannot exceed thermalisation")
         return self
@@ -112,7 +152,7 @@ class MeasureCard(BaseModel):
     interval: PositiveInt = 1
 
 
-class ParallelCard(_Section):
+class ParallelCard(CardSection):
     """``replicas`` independent ensembles (replica r: seed + r, file ``<stem>.replica<r>.h5``)
     and the process ``grid`` that cuts each replica's lattice (one entry per axis; default no
     cut); needs ``replicas * prod(grid)`` processes (torchrun)."""
@@ -121,7 +161,7 @@ class ParallelCard(_Section):
     grid: list[PositiveInt] | None = None
 
 
-class Card(_Section):
+class Card(CardSection):
     lattice: LatticeCard
     action: ActionCard
     update: UpdateCard = UpdateCard()
@@ -135,13 +175,13 @@ class Card(_Section):
         return {"algorithm": v} if isinstance(v, str) else v
 
     @model_validator(mode="after")
-    def _md_needs_hmc(self) -> "Card":
+    def _md_needs_hmc(self) -> Card:
         if self.run.thermalisation_md and not self.update.uses_hmc:
             raise ValueError("run.thermalisation_md applies to HMC trajectories only")
         return self
 
     @model_validator(mode="after")
-    def _unique_measurements(self) -> "Card":
+    def _unique_measurements(self) -> Card:
         names = [m.name for m in self.measure]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -193,8 +233,7 @@ def _where(err: Mapping[str, Any]) -> str:
     return ".".join(str(p) for p in err["loc"]) or "card"
 
 
-def validate(tree: Mapping[str, Any], source: str = "card", model: type[BaseModel] = Card
-             ) -> Any:
+def validate(tree: Mapping[str, Any], source: str = "card", model: type[BaseModel] = Card) -> Any:
     """Validate a parsed card against ``model``; the first problem becomes a one-line
     :class:`CardError` naming its key."""
     try:

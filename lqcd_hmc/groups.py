@@ -1,16 +1,17 @@
 """Gauge groups SU(N) (N >= 2) and U(1): algebra, exponential map, random elements.
 
-Conventions (DESIGN.md section 3):
+Conventions (docs/conventions.md, section 3):
 - Generators ``T_a`` are Hermitian, traceless for SU(N), normalised ``Tr(T_a T_b) = delta_ab / 2``
   (the generalised Gell-Mann matrices divided by 2). For U(1) the single generator is
   ``T = 1/sqrt(2)`` so that the same normalisation, and ``H = -Tr P^2 = p^2/2``, hold.
 - Algebra elements are anti-Hermitian matrices ``X = i w_a T_a`` (traceless for SU(N)).
 - All functions act on the last two axes and broadcast over any leading axes.
 """
+
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 
 import torch
 from torch import Tensor
@@ -51,16 +52,27 @@ class Group:
         eye = torch.eye(self.N, dtype=dtype, device=device)
         return eye.expand(*shape, self.N, self.N).clone()
 
-    def random_haar(self, shape: tuple[int, ...], generator: torch.Generator | None = None,
-                    dtype=torch.complex128, device=None) -> Tensor:
+    def random_haar(
+        self,
+        shape: tuple[int, ...],
+        generator: torch.Generator | None = None,
+        dtype=torch.complex128,
+        device=None,
+    ) -> Tensor:
         raise NotImplementedError
 
-    def random_near_identity(self, shape: tuple[int, ...], eps: float,
-                             generator: torch.Generator | None = None,
-                             dtype=torch.complex128, device=None) -> Tensor:
+    def random_near_identity(
+        self,
+        shape: tuple[int, ...],
+        eps: float,
+        generator: torch.Generator | None = None,
+        dtype=torch.complex128,
+        device=None,
+    ) -> Tensor:
         """``exp(i eps w_a T_a)`` with ``w_a ~ N(0, 1)``."""
-        w = torch.randn(*shape, self.n_generators, generator=generator, dtype=torch.float64,
-                        device=device)
+        w = torch.randn(
+            *shape, self.n_generators, generator=generator, dtype=torch.float64, device=device
+        )
         return self.exp(self.from_coords(eps * w, dtype))
 
     def reunitarize(self, U: Tensor) -> Tensor:
@@ -102,8 +114,9 @@ class SU(Group):
     def random_haar(self, shape, generator=None, dtype=torch.complex128, device=None) -> Tensor:
         """Haar measure: QR of a complex Gaussian matrix with the phases of ``diag R`` removed
         (Mezzadri, Notices AMS 54 (2007) 592), then divided by ``det^(1/N)``."""
-        g = torch.randn(*shape, self.N, self.N, 2, generator=generator, dtype=torch.float64,
-                        device=device)
+        g = torch.randn(
+            *shape, self.N, self.N, 2, generator=generator, dtype=torch.float64, device=device
+        )
         Z = torch.complex(g[..., 0], g[..., 1])
         Q, R = torch.linalg.qr(Z)
         d = torch.diagonal(R, dim1=-2, dim2=-1)
@@ -132,8 +145,11 @@ class U1(Group):
         return torch.polar(torch.ones_like(X.imag), X.imag)
 
     def random_haar(self, shape, generator=None, dtype=torch.complex128, device=None) -> Tensor:
-        phi = 2 * math.pi * torch.rand(*shape, 1, 1, generator=generator, dtype=torch.float64,
-                                       device=device)
+        phi = (
+            2
+            * math.pi
+            * torch.rand(*shape, 1, 1, generator=generator, dtype=torch.float64, device=device)
+        )
         return torch.polar(torch.ones_like(phi), phi).to(dtype)
 
     def reunitarize(self, U: Tensor) -> Tensor:
@@ -163,7 +179,7 @@ def get_group(name: str | Group) -> Group:
 
 
 # ---------------------------------------------------------------------------------------------
-@lru_cache(maxsize=None)
+@cache
 def _generators(name: str, N: int) -> Tensor:
     if N == 1:
         return torch.full((1, 1, 1), 1 / math.sqrt(2), dtype=torch.complex128)
@@ -173,7 +189,7 @@ def _generators(name: str, N: int) -> Tensor:
             S = torch.zeros(N, N, dtype=torch.complex128)
             S[j, k] = S[k, j] = 0.5
             A = torch.zeros(N, N, dtype=torch.complex128)
-            A[j, k], A[k, j] = -0.5j, 0.5j
+            A[j, k], A[k, j] = complex(0, -0.5), complex(0, 0.5)  # type: ignore[assignment]
             gens += [S, A]
     for l in range(1, N):  # diagonal (Cartan) generators
         D = torch.zeros(N, N, dtype=torch.complex128)
@@ -231,14 +247,21 @@ def su3_exp_coefficients(c0: Tensor, c1: Tensor) -> list[tuple[Tensor, Tensor]]:
     h2 = _cmul(emiu, (cw, 3 * u * xi0))
     h2 = (e2iu[0] - h2[0], e2iu[1] - h2[1])
     den = 9 * u2 - w2
-    sign = torch.where(c0s < 0, -1.0, 1.0).to(u.dtype)     # c0 < 0: f_j -> (-1)^j conj(f_j)
-    closed = [(h0[0] / den, sign * h0[1] / den), (sign * h1[0] / den, h1[1] / den),
-              (h2[0] / den, sign * h2[1] / den)]
-    taylor = [(1 - c0 * c0 / 720, -c0 / 6 + c0 * c1 / 120),
-              (c0 / 24 - c0 * c1 / 360, 1 - c1 / 6 + c1 * c1 / 120),
-              (-0.5 + c1 / 24 - c1 * c1 / 720, c0 / 120)]
-    return [(torch.where(small, t[0], e[0]), torch.where(small, t[1], e[1]))
-            for t, e in zip(taylor, closed)]
+    sign = torch.where(c0s < 0, -1.0, 1.0).to(u.dtype)  # c0 < 0: f_j -> (-1)^j conj(f_j)
+    closed = [
+        (h0[0] / den, sign * h0[1] / den),
+        (sign * h1[0] / den, h1[1] / den),
+        (h2[0] / den, sign * h2[1] / den),
+    ]
+    taylor = [
+        (1 - c0 * c0 / 720, -c0 / 6 + c0 * c1 / 120),
+        (c0 / 24 - c0 * c1 / 360, 1 - c1 / 6 + c1 * c1 / 120),
+        (-0.5 + c1 / 24 - c1 * c1 / 720, c0 / 120),
+    ]
+    return [
+        (torch.where(small, t[0], e[0]), torch.where(small, t[1], e[1]))
+        for t, e in zip(taylor, closed)
+    ]
 
 
 def _exp_su3(X: Tensor) -> Tensor:
@@ -248,8 +271,9 @@ def _exp_su3(X: Tensor) -> Tensor:
     Q2 = Q @ Q
     c1 = 0.5 * torch.diagonal(Q2, dim1=-2, dim2=-1).sum(-1).real
     c0 = torch.einsum("...ij,...ji->...", Q2, Q).real / 3.0
-    f0, f1, f2 = (torch.complex(*f).to(X.dtype)[..., None, None]
-                  for f in su3_exp_coefficients(c0, c1))
+    f0, f1, f2 = (
+        torch.complex(*f).to(X.dtype)[..., None, None] for f in su3_exp_coefficients(c0, c1)
+    )
     eye = torch.eye(3, dtype=X.dtype, device=X.device)
     return f0 * eye + f1 * Q + f2 * Q2
 

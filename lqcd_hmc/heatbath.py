@@ -22,13 +22,13 @@ on extents 5, 6), ``m = 8`` with parallelograms; the smallest ``m`` is searched.
 Random numbers come from each chain's own generator, so chain b of a batch is the chain b a run
 of its own would produce.
 """
+
 from __future__ import annotations
 
 import itertools
 import math
 import time
-from dataclasses import dataclass
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -36,18 +36,13 @@ from torch import Tensor
 from .action import Action
 from .field import GaugeField
 from .rng import ChainRNG
-
-
-@dataclass
-class SweepStats:
-    """What one heatbath update reports (``seconds`` of wall time)."""
-
-    seconds: float
+from .update import Update, UpdateStats
 
 
 # -- colouring ------------------------------------------------------------------------------
-def find_colouring(dims: Sequence[int], offsets: set[tuple[int, ...]], max_m: int = 16
-                   ) -> tuple[int, tuple[int, ...]]:
+def find_colouring(
+    dims: Sequence[int], offsets: set[tuple[int, ...]], max_m: int = 16
+) -> tuple[int, tuple[int, ...]]:
     """The smallest ``m`` and weights ``w`` with ``w.d != 0 mod m`` for every coupled offset d
     and ``w_nu L_nu = 0 mod m`` (consistent with periodic boundaries)."""
     D = len(dims)
@@ -58,20 +53,29 @@ def find_colouring(dims: Sequence[int], offsets: set[tuple[int, ...]], max_m: in
         for w in itertools.product(*allowed):
             if all(sum(a * b for a, b in zip(w, d)) % m for d in offsets):
                 return m, w
-    raise ValueError(f"no colouring of a {'x'.join(map(str, dims))} lattice keeps the links "
-                     f"updated together independent for this action (a loop of it holds a "
-                     f"link twice, or the extents allow no {max_m}-colouring)")
+    raise ValueError(
+        f"no colouring of a {'x'.join(map(str, dims))} lattice keeps the links "
+        f"updated together independent for this action (a loop of it holds a "
+        f"link twice, or the extents allow no {max_m}-colouring)"
+    )
 
 
 def colour_masks(dims: Sequence[int], m: int, w: Sequence[int], device=None) -> list[Tensor]:
     grids = torch.meshgrid(*[torch.arange(L, device=device) for L in dims], indexing="ij")
-    colour = sum(wi * g for wi, g in zip(w, grids)) % m
+    colour = torch.zeros_like(grids[0])
+    for wi, g in zip(w, grids):
+        colour = colour + wi * g
+    colour = colour % m
     return [colour == c for c in range(m) if bool((colour == c).any())]
 
 
 # -- sampling -------------------------------------------------------------------------------
-def _rejection(rng: ChainRNG, param: Tensor, n_uniform: int,
-               propose: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]) -> Tensor:
+def _rejection(
+    rng: ChainRNG,
+    param: Tensor,
+    n_uniform: int,
+    propose: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]],
+) -> Tensor:
     """Per site of ``param`` ``(B, M)``: a value from ``propose(u, param)`` (u: uniforms on the
     last axis), repeated where it is rejected. Later rounds draw from each chain's generator
     only for that chain's rejected sites, so every chain's stream is its own."""
@@ -83,8 +87,9 @@ def _rejection(rng: ChainRNG, param: Tensor, n_uniform: int,
             idx = (~ok[b]).nonzero().squeeze(1)
             if idx.numel() == 0:
                 continue
-            ub = torch.rand(idx.numel(), n_uniform, generator=g, dtype=torch.float64,
-                            device=param.device)
+            ub = torch.rand(
+                idx.numel(), n_uniform, generator=g, dtype=torch.float64, device=param.device
+            )
             vb, okb = propose(ub, param[b, idx])
             value[b, idx] = torch.where(okb, vb, value[b, idx])
             ok[b, idx] = okb
@@ -94,12 +99,13 @@ def _rejection(rng: ChainRNG, param: Tensor, n_uniform: int,
 def _propose_x0(u: Tensor, a: Tensor) -> tuple[Tensor, Tensor]:
     """x0 with density ~ sqrt(1 - x0^2) exp(a x0): Kennedy-Pendleton for a >= 1, Creutz below."""
     a = a.clamp_min(1e-300)
-    lam2 = -(torch.log1p(-u[..., 0]) + torch.cos(2 * math.pi * u[..., 1]) ** 2
-             * torch.log1p(-u[..., 2])) / (2 * a)
+    lam2 = -(
+        torch.log1p(-u[..., 0]) + torch.cos(2 * math.pi * u[..., 1]) ** 2 * torch.log1p(-u[..., 2])
+    ) / (2 * a)
     kp = 1 - 2 * lam2
     ok_kp = u[..., 3] ** 2 <= 1 - lam2
     cr = 1 + torch.log(torch.exp(-2 * a) + u[..., 0] * (-torch.expm1(-2 * a))) / a
-    ok_cr = u[..., 3] ** 2 <= 1 - cr ** 2
+    ok_cr = u[..., 3] ** 2 <= 1 - cr**2
     big = a >= 1
     return torch.where(big, kp, cr), torch.where(big, ok_kp, ok_cr)
 
@@ -110,8 +116,8 @@ def su2_heatbath_elements(a: Tensor, rng: ChainRNG) -> Tensor:
     u = rng.uniform((a.shape[1], 2))
     cos_t = 2 * u[..., 0] - 1
     phi = 2 * math.pi * u[..., 1]
-    r = torch.sqrt((1 - x0 ** 2).clamp_min(0))
-    s = torch.sqrt((1 - cos_t ** 2).clamp_min(0))
+    r = torch.sqrt((1 - x0**2).clamp_min(0))
+    s = torch.sqrt((1 - cos_t**2).clamp_min(0))
     x1, x2, x3 = r * s * torch.cos(phi), r * s * torch.sin(phi), r * cos_t
     return _quaternion(x0, x1, x2, x3)
 
@@ -120,8 +126,9 @@ def _quaternion(x0: Tensor, x1: Tensor, x2: Tensor, x3: Tensor) -> Tensor:
     """``x0 + i x.sigma`` = [[x0 + i x3, x2 + i x1], [-x2 + i x1, x0 - i x3]]."""
     alpha = torch.complex(x0, x3)
     beta = torch.complex(x2, x1)
-    return torch.stack([torch.stack([alpha, beta], -1),
-                        torch.stack([-beta.conj(), alpha.conj()], -1)], -2)
+    return torch.stack(
+        [torch.stack([alpha, beta], -1), torch.stack([-beta.conj(), alpha.conj()], -1)], -2
+    )
 
 
 def su2_projection(w: Tensor) -> tuple[Tensor, Tensor]:
@@ -129,7 +136,7 @@ def su2_projection(w: Tensor) -> tuple[Tensor, Tensor]:
     sees for r in SU(2), as ``k V`` with ``V`` in SU(2)."""
     p = (w[..., 0, 0] + w[..., 1, 1].conj()) / 2
     q = (w[..., 0, 1] - w[..., 1, 0].conj()) / 2
-    k = torch.sqrt(p.real ** 2 + p.imag ** 2 + q.real ** 2 + q.imag ** 2)
+    k = torch.sqrt(p.real**2 + p.imag**2 + q.real**2 + q.imag**2)
     safe = torch.where(k > 0, k, torch.ones_like(k))
     p, q = p / safe, q / safe
     p = torch.where(k > 0, p, torch.ones_like(p))
@@ -139,31 +146,39 @@ def su2_projection(w: Tensor) -> tuple[Tensor, Tensor]:
 
 def von_mises(kappa: Tensor, rng: ChainRNG) -> Tensor:
     """Angles with density ~ exp(kappa cos theta) on (-pi, pi] (Best-Fisher)."""
+
     def propose(u: Tensor, kk: Tensor) -> tuple[Tensor, Tensor]:
-        t = 1 + torch.sqrt(1 + 4 * kk ** 2)
+        t = 1 + torch.sqrt(1 + 4 * kk**2)
         rh = (t - torch.sqrt(2 * t)) / (2 * kk)
-        rr = (1 + rh ** 2) / (2 * rh)
+        rr = (1 + rh**2) / (2 * rh)
         z = torch.cos(math.pi * u[..., 0])
         f = (1 + rr * z) / (rr + z)
         c = kk * (rr - f)
         u2 = u[..., 1].clamp_min(1e-300)
         ok = (c * (2 - c) - u2 > 0) | (torch.log(c / u2) + 1 - c >= 0)
         theta = torch.sign(u[..., 2] - 0.5) * torch.acos(f.clamp(-1, 1))
-        small = kk < 1e-6                     # flat: theta uniform
+        small = kk < 1e-6  # flat: theta uniform
         return torch.where(small, math.pi * (2 * u[..., 0] - 1), theta), ok | small
 
     return _rejection(rng, kappa.clamp_min(1e-12), 3, propose)
 
 
 # -- the update -----------------------------------------------------------------------------
-class Heatbath:
+class Heatbath(Update):
     """One update = one heatbath sweep and ``overrelaxation`` overrelaxation sweeps over all
-    links, direction by direction and colour by colour."""
+    links, direction by direction and colour by colour (:class:`~lqcd_hmc.update.Update`
+    ``"heatbath"``; in a run card's ``[update]`` table: ``overrelaxation``, ``reunitarize``).
+    Every update is accepted: ``metropolis`` is ignored."""
+
+    name = "heatbath"
+    config_keys = ("overrelaxation", "reunitarize")
 
     def __init__(self, action: Action, overrelaxation: int = 4, reunitarize: bool = True):
         if not action.has_staples:
-            raise ValueError(f"the heatbath needs an action linear in each link; "
-                             f"{action.name!r} provides no staples (use HMC)")
+            raise ValueError(
+                f"the heatbath needs an action linear in each link; "
+                f"{action.name!r} provides no staples (use HMC)"
+            )
         if overrelaxation < 0:
             raise ValueError(f"overrelaxation steps must be >= 0, got {overrelaxation}")
         self.action = action
@@ -171,11 +186,13 @@ class Heatbath:
         self.reunitarize = reunitarize
         self._masks: dict[tuple, list[list[Tensor]]] = {}
 
-    def masks(self, field: GaugeField) -> list[list[Tensor]]:
-        return self.prepare(field.dims, field.device)
+    def prepare(self, dims: Sequence[int], device: torch.device | str = "cpu") -> None:
+        """Refuses (one line) a lattice that admits no colouring for this action."""
+        self.colour_masks(dims, device)
 
-    def prepare(self, dims: Sequence[int], device: torch.device | str = "cpu"
-                ) -> list[list[Tensor]]:
+    def colour_masks(
+        self, dims: Sequence[int], device: torch.device | str = "cpu"
+    ) -> list[list[Tensor]]:
         """Colour masks per direction (cached per lattice and device); raises if the lattice
         admits no colouring for this action."""
         dims = tuple(dims)
@@ -188,7 +205,9 @@ class Heatbath:
             self._masks[key] = per_mu
         return self._masks[key]
 
-    def update(self, field: GaugeField, rng: ChainRNG) -> tuple[GaugeField, SweepStats]:
+    def update(
+        self, field: GaugeField, rng: ChainRNG, *, metropolis: bool = True
+    ) -> tuple[GaugeField, UpdateStats]:
         t0 = time.perf_counter()
         field = self.sweep(field, rng, heatbath=True)
         for _ in range(self.overrelaxation):
@@ -197,18 +216,26 @@ class Heatbath:
             field = field.reunitarize()
         if field.device.type == "cuda":
             torch.cuda.synchronize(field.device)
-        return field, SweepStats(seconds=time.perf_counter() - t0)
+        return field, UpdateStats(seconds=time.perf_counter() - t0)
 
     def sweep(self, field: GaugeField, rng: ChainRNG | None, heatbath: bool) -> GaugeField:
         """One sweep of heatbath (``heatbath=True``) or overrelaxation updates."""
         links = field.links.clone()
-        for mu, masks in enumerate(self.masks(field)):
+        for mu, masks in enumerate(self.colour_masks(field.dims, field.device)):
             for mask in masks:
                 self.update_links(links, field.group, mu, mask, rng, heatbath)
         return field.with_links(links)
 
-    def update_links(self, links: Tensor, group, mu: int, mask: Tensor, rng: ChainRNG | None,
-                     heatbath: bool, subgroups: Sequence[tuple[int, int]] | None = None) -> None:
+    def update_links(
+        self,
+        links: Tensor,
+        group,
+        mu: int,
+        mask: Tensor,
+        rng: ChainRNG | None,
+        heatbath: bool,
+        subgroups: Sequence[tuple[int, int]] | None = None,
+    ) -> None:
         """Update ``U_mu(x)`` for the sites in ``mask`` in place (they must be independent),
         through the SU(2) subgroups in the given order (default: (0,1), (0,2), ..., (N-2,N-1)).
         Each overrelaxation step is an involution; so the overrelaxation of a link is undone by
@@ -226,10 +253,11 @@ class Heatbath:
                 ij = [i, j]
                 k, V = su2_projection(W[..., ij, :][..., :, ij])
                 if heatbath:
+                    assert rng is not None, "the heatbath draws random numbers"
                     r = su2_heatbath_elements((2 * k).double(), rng).to(U.dtype) @ V.mH
                 else:
                     r = V.mH @ V.mH
-                U[..., ij, :] = r @ U[..., ij, :]      # R U and R W, R = r embedded in ij
+                U[..., ij, :] = r @ U[..., ij, :]  # R U and R W, R = r embedded in ij
                 W[..., ij, :] = r @ W[..., ij, :]
         links[:, mu, mask] = U
 
@@ -238,6 +266,7 @@ def _u1_rotation(W: Tensor, rng: ChainRNG | None, heatbath: bool) -> Tensor:
     """``e^{i theta}`` for U(1): von Mises heatbath or the reflection theta = -2 arg W."""
     phase = torch.angle(W)
     if heatbath:
+        assert rng is not None, "the heatbath draws random numbers"
         theta = von_mises(W.abs().double(), rng).to(phase.dtype) - phase
     else:
         theta = -2 * phase

@@ -5,11 +5,13 @@ Momenta ``P = i p_a T_a`` with ``p_a ~ N(0, 1)`` per link, ``H = -sum Tr P^2 + S
 ``accept if r < exp(-dH)``, taken on the device with ``torch.where`` (no host sync, no Python loop
 over chains).
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -18,19 +20,23 @@ from .action import Action, SumAction
 from .field import GaugeField
 from .integrators import Integrator, Level
 from .rng import ChainRNG
+from .update import Update, UpdateStats
 
 
 @dataclass
-class TrajectoryStats:
+class TrajectoryStats(UpdateStats):
     """Per-chain results of one trajectory (tensors of shape ``(B,)``)."""
 
     dH: Tensor
     accepted: Tensor
-    seconds: float
+    metropolis: bool = True
 
     @property
     def exp_minus_dH(self) -> Tensor:
         return torch.exp(-self.dH)
+
+    def record(self) -> dict[str, Any]:
+        return {"metropolis": self.metropolis, "dH": self.dH, "accepted": self.accepted}
 
 
 def kinetic_energy(P: Tensor) -> Tensor:
@@ -38,32 +44,52 @@ def kinetic_energy(P: Tensor) -> Tensor:
     return (P.real.double() ** 2 + P.imag.double() ** 2).flatten(1).sum(1)
 
 
-class HMC:
-    """HMC update for a batch of chains.
+class HMC(Update):
+    """HMC update for a batch of chains (:class:`~lqcd_hmc.update.Update` ``"hmc"``).
 
     Either ``HMC(action, integrator="omelyan2", n_steps=10, tau=1.0)`` or, for multiple time
     scales, ``HMC(levels=[Level(slow, 4, "omelyan2"), Level(fast, 3, "omelyan2")], tau=1.0)``
     where the action is the sum of the levels' actions. ``kernels`` picks the molecular
     dynamics' arithmetic (:class:`~lqcd_hmc.integrators.Integrator`); the Hamiltonian of the
-    Metropolis test is always the action's own (reference) value.
+    Metropolis test is always the action's own (reference) value. In a run card's ``[update]``
+    table: ``integrator``, ``steps``, ``tau``, ``reunitarize``, ``kernels``.
     """
 
-    def __init__(self, action: Action | None = None, *, integrator: str = "omelyan2",
-                 n_steps: int = 10, tau: float = 1.0, levels: Sequence[Level] | None = None,
-                 reunitarize: bool = True, kernels: str = "reference"):
+    name = "hmc"
+    config_keys = ("integrator", "steps", "tau", "reunitarize", "kernels")
+
+    def __init__(
+        self,
+        action: Action | None = None,
+        *,
+        integrator: str = "omelyan2",
+        n_steps: int = 10,
+        tau: float = 1.0,
+        levels: Sequence[Level] | None = None,
+        reunitarize: bool = True,
+        kernels: str = "reference",
+    ):
         if levels is None:
             if action is None:
                 raise ValueError("HMC needs an action or a list of levels")
             levels = [Level(action, n_steps, integrator)]
         elif action is None:
-            action = levels[0].action if len(levels) == 1 else \
-                SumAction([lv.action for lv in levels])
+            action = (
+                levels[0].action if len(levels) == 1 else SumAction([lv.action for lv in levels])
+            )
         if tau <= 0:
             raise ValueError(f"trajectory length tau must be > 0, got {tau}")
         self.action = action
         self.integrator = Integrator(levels, kernels)
         self.tau = float(tau)
         self.reunitarize = reunitarize
+
+    @classmethod
+    def from_config(cls, action: Action, config: Mapping[str, Any]) -> HMC:
+        c = {k: config[k] for k in cls.config_keys if k in config}
+        if "steps" in c:
+            c["n_steps"] = c.pop("steps")
+        return cls(action, **c)
 
     def momenta(self, field: GaugeField, rng: ChainRNG) -> Tensor:
         """Gaussian momenta ``P = i p_a T_a``, chain b from generator b."""
@@ -73,14 +99,22 @@ class HMC:
     def hamiltonian(self, field: GaugeField, P: Tensor) -> Tensor:
         return kinetic_energy(P) + self.action(field)
 
-    def molecular_dynamics(self, field: GaugeField, P: Tensor, tau: float | None = None
-                           ) -> tuple[GaugeField, Tensor]:
+    def molecular_dynamics(
+        self, field: GaugeField, P: Tensor, tau: float | None = None
+    ) -> tuple[GaugeField, Tensor]:
         """Integrate the equations of motion over ``tau`` (default: the trajectory length)."""
         U, P = self.integrator(field.links, P, field.group, self.tau if tau is None else tau)
         return field.with_links(U), P
 
-    def trajectory(self, field: GaugeField, rng: ChainRNG, metropolis: bool = True
-                   ) -> tuple[GaugeField, TrajectoryStats]:
+    def update(
+        self, field: GaugeField, rng: ChainRNG, *, metropolis: bool = True
+    ) -> tuple[GaugeField, TrajectoryStats]:
+        """One trajectory (:meth:`trajectory`), the update interface."""
+        return self.trajectory(field, rng, metropolis)
+
+    def trajectory(
+        self, field: GaugeField, rng: ChainRNG, metropolis: bool = True
+    ) -> tuple[GaugeField, TrajectoryStats]:
         """One HMC trajectory with a Metropolis test per chain. ``metropolis=False`` accepts
         every trajectory (molecular-dynamics thermalisation from a cold or hot start, where
         ``dH`` grows with the volume and HMC would reject everything); the random number
@@ -98,4 +132,6 @@ class HMC:
         out = field.with_links(torch.where(mask, new.links, field.links))
         if field.device.type == "cuda":
             torch.cuda.synchronize(field.device)
-        return out, TrajectoryStats(dH=dH, accepted=accepted, seconds=time.perf_counter() - t0)
+        return out, TrajectoryStats(
+            seconds=time.perf_counter() - t0, dH=dH, accepted=accepted, metropolis=metropolis
+        )

@@ -1,6 +1,7 @@
 """Symmetric symplectic integrators on the group manifold, with multiple time scales.
 
-Molecular dynamics (DESIGN.md section 3): ``dU/dt = P U`` and ``dP/dt = -F(U)``. A scheme of k
+Molecular dynamics (docs/conventions.md, section 3): ``dU/dt = P U`` and
+``dP/dt = -F(U)``. A scheme of k
 stages alternates momentum and link steps ``P(p_0) U(u_0) P(p_1) ... U(u_{k-1}) P(p_k)``
 (coefficients in units of the step size); the last momentum step of one step and the first of
 the next are merged, so a scheme costs k force evaluations per step.
@@ -16,10 +17,11 @@ of terms, level 0 the outermost (cheap-to-skip, slowly varying) one; each link s
 is a full integration of level l+1 over that sub-interval, and the innermost level's link steps
 are ``U -> exp(h P) U``.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from torch import Tensor
 
@@ -36,8 +38,13 @@ class Scheme:
     order: int
 
     def __post_init__(self) -> None:
-        if len(self.p) != len(self.u) + 1 or abs(sum(self.p) - 1) > 1e-14 \
-                or abs(sum(self.u) - 1) > 1e-14 or self.p != self.p[::-1] or self.u != self.u[::-1]:
+        if (
+            len(self.p) != len(self.u) + 1
+            or abs(sum(self.p) - 1) > 1e-14
+            or abs(sum(self.u) - 1) > 1e-14
+            or self.p != self.p[::-1]
+            or self.u != self.u[::-1]
+        ):
             raise ValueError(f"scheme {self.name!r} is not a consistent symmetric splitting")
 
     @property
@@ -46,15 +53,23 @@ class Scheme:
 
 
 _L2 = 0.1931833275037836
-_TH, _RHO, _LAM, _MU = 0.08398315262876693, 0.2539785108410595, 0.6822365335719091, \
-    -0.03230286765269967
+_TH, _RHO, _LAM, _MU = (
+    0.08398315262876693,
+    0.2539785108410595,
+    0.6822365335719091,
+    -0.03230286765269967,
+)
 _MID = 0.5 * (1 - 2 * (_LAM + _TH))
 
 SCHEMES: dict[str, Scheme] = {
     "leapfrog": Scheme("leapfrog", (0.5, 0.5), (1.0,), 2),
     "omelyan2": Scheme("omelyan2", (_L2, 1 - 2 * _L2, _L2), (0.5, 0.5), 2),
-    "omelyan4": Scheme("omelyan4", (_TH, _LAM, _MID, _MID, _LAM, _TH),
-                       (_RHO, _MU, 1 - 2 * (_MU + _RHO), _MU, _RHO), 4),
+    "omelyan4": Scheme(
+        "omelyan4",
+        (_TH, _LAM, _MID, _MID, _LAM, _TH),
+        (_RHO, _MU, 1 - 2 * (_MU + _RHO), _MU, _RHO),
+        4,
+    ),
 }
 _ALIASES = {"lf": "leapfrog", "2mn": "omelyan2", "omelyan": "omelyan2", "4mn5fv": "omelyan4"}
 
@@ -68,16 +83,18 @@ def get_scheme(name: str | Scheme) -> Scheme:
     return SCHEMES[key]
 
 
-@dataclass
+@dataclass(init=False)
 class Level:
-    """One time scale: an action term, its number of steps per enclosing step, its scheme."""
+    """One time scale: an action term, its number of steps per enclosing step, its scheme
+    (a :class:`Scheme` or its name)."""
 
     action: Action
     n_steps: int
     scheme: Scheme
 
-    def __post_init__(self) -> None:
-        self.scheme = get_scheme(self.scheme)
+    def __init__(self, action: Action, n_steps: int, scheme: str | Scheme):
+        self.action, self.n_steps = action, n_steps
+        self.scheme = get_scheme(scheme)
         if int(self.n_steps) < 1:
             raise ValueError(f"n_steps must be >= 1, got {self.n_steps}")
         self.n_steps = int(self.n_steps)
@@ -102,7 +119,8 @@ class Integrator:
         """The force/update provider for this group (built once per group)."""
         if group.name not in self._dynamics:
             self._dynamics[group.name] = make_dynamics(
-                [lv.action for lv in self.levels], group, self.kernels)
+                [lv.action for lv in self.levels], group, self.kernels
+            )
         return self._dynamics[group.name]
 
     def __call__(self, U: Tensor, P: Tensor, group: Group, tau: float) -> tuple[Tensor, Tensor]:
@@ -111,8 +129,9 @@ class Integrator:
         U, P = self._integrate(0, dyn.to_layout(U), dyn.to_layout(P), dyn, tau)
         return dyn.from_layout(U), dyn.from_layout(P)
 
-    def _integrate(self, l: int, U: Tensor, P: Tensor, dyn: Dynamics,
-                   tau: float) -> tuple[Tensor, Tensor]:
+    def _integrate(
+        self, l: int, U: Tensor, P: Tensor, dyn: Dynamics, tau: float
+    ) -> tuple[Tensor, Tensor]:
         level = self.levels[l]
         h = tau / level.n_steps
         p, u = level.scheme.p, level.scheme.u
@@ -125,8 +144,9 @@ class Integrator:
         P = P - pending * h * self._force(l, U, dyn)
         return U, P
 
-    def _links(self, l: int, U: Tensor, P: Tensor, dyn: Dynamics,
-               h: float) -> tuple[Tensor, Tensor]:
+    def _links(
+        self, l: int, U: Tensor, P: Tensor, dyn: Dynamics, h: float
+    ) -> tuple[Tensor, Tensor]:
         if l + 1 < len(self.levels):
             return self._integrate(l + 1, U, P, dyn, h)
         return dyn.step(U, P, h), P

@@ -5,10 +5,13 @@ Coordinate ``x_mu`` of a per-site field of shape ``(..., L_0, ..., L_{D-1}, N, N
 ``mu - D - 2`` (counted from the end), so the same code serves link components ``U[:, mu]``
 (shape ``(B, *dims, N, N)``) and channel fields ``(B, C, *dims, N, N)``.
 """
+
 from __future__ import annotations
 
+import functools
 import math
-from typing import Sequence
+import operator
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import Tensor
@@ -42,3 +45,9 @@ def coordinates(dims: Sequence[int], device=None) -> list[Tensor]:
     """Integer coordinate fields ``x_mu`` of shape ``dims`` (for smooth test fields)."""
     grids = torch.meshgrid(*[torch.arange(L, device=device) for L in dims], indexing="ij")
     return list(grids)
+
+
+def tensor_sum(terms: Iterable[Tensor]) -> Tensor:
+    """The sum of one or more tensors, ``t_0 + t_1 + ...`` (the builtin ``sum`` starts from the
+    integer 0, which a type checker cannot tell from a tensor)."""
+    return functools.reduce(operator.add, terms)

@@ -2,6 +2,7 @@
 
 ``links`` always has shape ``(B, D, *dims, N, N)``; per-direction fields ``(B, *dims, N, N)``.
 """
+
 from __future__ import annotations
 
 import math
@@ -9,7 +10,7 @@ import math
 import torch
 from torch import Tensor
 
-from .lattice import shift
+from .lattice import shift, tensor_sum
 from .paths import shift_by
 
 
@@ -40,8 +41,9 @@ def cached_line(links: Tensor, mu: int, length: int, cache: LineCache | None = N
     return cache[key]
 
 
-def rectangle_halves(links: Tensor, mu: int, nu: int, R: int, T: int,
-                     cache: LineCache | None = None) -> tuple[Tensor, Tensor]:
+def rectangle_halves(
+    links: Tensor, mu: int, nu: int, R: int, T: int, cache: LineCache | None = None
+) -> tuple[Tensor, Tensor]:
     """``(L_mu(x) L_nu(x + R mu), L_nu(x) L_mu(x + T nu))`` with straight lines L of R links
     along mu and T along nu; the R x T loop at x is the first times the second's dagger."""
     D = links.shape[1]
@@ -57,13 +59,14 @@ def rectangle(links: Tensor, mu: int, nu: int, R: int = 1, T: int = 1) -> Tensor
     return a @ b.mH
 
 
-def rectangle_re_trace(links: Tensor, mu: int, nu: int, R: int = 1, T: int = 1,
-                       cache: LineCache | None = None) -> Tensor:
+def rectangle_re_trace(
+    links: Tensor, mu: int, nu: int, R: int = 1, T: int = 1, cache: LineCache | None = None
+) -> Tensor:
     """``Re Tr`` of :func:`rectangle` per site, without the last product."""
     return real_trace_product(*rectangle_halves(links, mu, nu, R, T, cache))
 
 
-def plaquette(links: Tensor, mu: int, nu: int) -> Tensor:
+def plaquette_matrix(links: Tensor, mu: int, nu: int) -> Tensor:
     """``U_{mu nu}(x) = U_mu(x) U_nu(x+mu) U_mu(x+nu)^dagger U_nu(x)^dagger``."""
     return rectangle(links, mu, nu, 1, 1)
 
@@ -90,6 +93,7 @@ def plaquette_staples(links: Tensor, mu: int) -> Tensor:
         lower = shift(U_nu_xpmu.mH @ U_mu.mH @ U_nu, nu, -1, D)
         term = upper + lower
         A = term if A is None else A + term
+    assert A is not None
     return A
 
 
@@ -97,9 +101,12 @@ def average_plaquette(links: Tensor) -> Tensor:
     """``P = < Re Tr U_{mu nu} > / N`` over all sites and the D(D-1)/2 planes, per chain,
     accumulated in float64 (1 on a cold field)."""
     D, N = links.shape[1], links.shape[-1]
-    total = sum(plaquette_re_trace(links, mu, nu).double().flatten(1).sum(1)
-                for mu in range(D) for nu in range(mu + 1, D))
-    n_plaquettes = math.prod(links.shape[2:2 + D]) * D * (D - 1) // 2
+    total = tensor_sum(
+        plaquette_re_trace(links, mu, nu).double().flatten(1).sum(1)
+        for mu in range(D)
+        for nu in range(mu + 1, D)
+    )
+    n_plaquettes = math.prod(links.shape[2 : 2 + D]) * D * (D - 1) // 2
     return total / (n_plaquettes * N)
 
 
@@ -113,8 +120,9 @@ def staple(arm: Tensor, mid: Tensor, mu: int, nu: int, D: int) -> Tensor:
     return up + down
 
 
-def clover_leaves(links: Tensor, mu: int, nu: int, m: int = 1, n: int = 1,
-                  cache: LineCache | None = None) -> Tensor:
+def clover_leaves(
+    links: Tensor, mu: int, nu: int, m: int = 1, n: int = 1, cache: LineCache | None = None
+) -> Tensor:
     """``Q^{(m,n)}_{mu nu}(x)``: the four m x n loops (m links along mu, n along nu) in the
     (mu, nu) plane that start and end at x, one per quadrant, all oriented like
     ``U_{mu nu}(x)``. With straight lines ``A = L_mu^{(m)}``, ``C = L_nu^{(n)}`` and
@@ -131,14 +139,17 @@ def clover_leaves(links: Tensor, mu: int, nu: int, m: int = 1, n: int = 1,
         return shift_by(f, off, D)
 
     Am, Cm, An, Cn = at(A, -m, 0), at(C, -m, 0), at(A, 0, -n), at(C, 0, -n)
-    return (A @ at(C, m, 0) @ (C @ at(A, 0, n)).mH
-            + C @ (Cm @ at(A, -m, n)).mH @ Am
-            + (at(C, -m, -n) @ Am).mH @ at(A, -m, -n) @ Cn
-            + Cn.mH @ An @ at(C, m, -n) @ A.mH)
+    return (
+        A @ at(C, m, 0) @ (C @ at(A, 0, n)).mH
+        + C @ (Cm @ at(A, -m, n)).mH @ Am
+        + (at(C, -m, -n) @ Am).mH @ at(A, -m, -n) @ Cn
+        + Cn.mH @ An @ at(C, m, -n) @ A.mH
+    )
 
 
-def clover_field_strength(links: Tensor, mu: int, nu: int, m: int = 1, n: int = 1,
-                          cache: LineCache | None = None) -> Tensor:
+def clover_field_strength(
+    links: Tensor, mu: int, nu: int, m: int = 1, n: int = 1, cache: LineCache | None = None
+) -> Tensor:
     """Hermitian ``F_{mu nu}(x) = (Q - Q^dag)/(8i mn)`` from the m x n clover
     :func:`clover_leaves` (traceless part for N > 1); ``a^2 g F_{mu nu}`` of the continuum up
     to O(a^2) (exact for a constant abelian field up to ``sin(mn phi)/(mn)``)."""
@@ -156,9 +167,11 @@ def clover_energy(links: Tensor) -> Tensor:
     (the clover action density times ``2N/beta``, the clover energy density of the flow)."""
     D = links.shape[1]
     cache: LineCache = {}
-    acc = 0
-    for mu in range(D):
-        for nu in range(mu + 1, D):
-            F = clover_field_strength(links, mu, nu, cache=cache)
-            acc = acc + (F.real.double() ** 2 + F.imag.double() ** 2).sum((-2, -1))
-    return acc
+    return tensor_sum(
+        (F.real.double() ** 2 + F.imag.double() ** 2).sum((-2, -1))
+        for F in (
+            clover_field_strength(links, mu, nu, cache=cache)
+            for mu in range(D)
+            for nu in range(mu + 1, D)
+        )
+    )

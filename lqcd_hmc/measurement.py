@@ -11,10 +11,12 @@ element's mean with its Gamma-method error and tau_int, chains as replicas) and
 table ``{column: array (n, B, ...)}``; a measurement overrides them with its own analysis
 (potential fit, flow scales, susceptibility).
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 from torch import Tensor
@@ -38,17 +40,19 @@ class Measurement:
     def analyze(cls, table: Mapping[str, np.ndarray], **options: Any) -> dict[str, Any]:
         """Results for ``lqcd-hmc analyze``; ``options`` are the command's analysis options
         (each measurement uses those it knows)."""
-        return {"columns": summarise(table)}
+        return {"columns": column_statistics(table)}
 
     @classmethod
-    def plot(cls, table: Mapping[str, np.ndarray], result: Mapping[str, Any],
-             directory: Path) -> list[Path]:
+    def plot(
+        cls, table: Mapping[str, np.ndarray], result: Mapping[str, Any], directory: Path
+    ) -> list[Path]:
         """Write PNG plots into ``directory``; returns their paths."""
         from .plotting import histories
+
         return histories(cls.name, table, directory)
 
 
-def summarise(table: Mapping[str, np.ndarray]) -> dict[str, Any]:
+def column_statistics(table: Mapping[str, np.ndarray]) -> dict[str, Any]:
     """Mean, Gamma-method error, tau_int and its error per column element of series
     ``(n, B, ...)``
     (the ``trajectory`` index is skipped)."""
@@ -59,7 +63,7 @@ def summarise(table: Mapping[str, np.ndarray]) -> dict[str, Any]:
         a = np.asarray(a, dtype=np.float64)
         n, B = a.shape[:2]
         flat = a.reshape(n, B, -1)
-        stats = []
+        stats: list[tuple[float, ...]] = []
         for k in range(flat.shape[2]):
             if n >= 2:
                 r = gamma_method(flat[:, :, k].T)
@@ -67,10 +71,15 @@ def summarise(table: Mapping[str, np.ndarray]) -> dict[str, Any]:
             else:
                 stats.append((float(flat[:, :, k].mean()), *[float("nan")] * 3))
         shape = a.shape[2:]
-        mean, err, tau, dtau = (np.reshape([s[i] for s in stats], shape).tolist()
-                                for i in range(4))
-        out[col] = {"mean": mean, "error": err, "tau_int": tau, "tau_int_error": dtau,
-                    "n": int(n), "chains": int(B)}
+        mean, err, tau, dtau = (np.reshape([s[i] for s in stats], shape).tolist() for i in range(4))
+        out[col] = {
+            "mean": mean,
+            "error": err,
+            "tau_int": tau,
+            "tau_int_error": dtau,
+            "n": int(n),
+            "chains": int(B),
+        }
     return out
 
 

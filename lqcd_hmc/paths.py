@@ -10,9 +10,10 @@ parallelograms, ...) is linear in each link that its loops contain once; then it
 over the occurrences of ``+mu`` in P and in P reversed, where ``R_{P,k}`` is the rest of the
 loop after step k, so that ``sum_x Re Tr L_P(x) = sum_y Re Tr(U_mu(y) R_{P,k}(y + mu))``.
 """
+
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import Tensor
@@ -42,6 +43,7 @@ def positions(path: Path, D: int) -> list[tuple[int, ...]]:
     for s in path:
         pos[abs(s) - 1] += 1 if s > 0 else -1
         out.append(tuple(pos))
+    assert out is not None, "a path needs at least one step"
     return out
 
 
@@ -58,6 +60,7 @@ def path_product(links: Tensor, path: Path) -> Tensor:
             back[mu] -= 1
             U = shift_by(links[:, mu], back, D).mH
         out = U if out is None else out @ U
+    assert out is not None, "a path needs at least one step"
     return out
 
 
@@ -66,7 +69,7 @@ def _occurrences(path: Path, mu: int) -> Iterable[Path]:
     for p in (path, reverse(path)):
         for k, s in enumerate(p):
             if s == mu + 1:
-                yield p[k + 1:] + p[:k]
+                yield p[k + 1 :] + p[:k]
 
 
 def staples(links: Tensor, weighted_paths: Sequence[tuple[float, Path]], mu: int) -> Tensor:
@@ -102,6 +105,7 @@ def coupled_offsets(paths: Iterable[Path], mu: int, D: int) -> set[tuple[int, ..
                 d = tuple(y - x for x, y in zip(a, b))
                 if any(d):
                     out.add(d)
+    assert out is not None, "a path needs at least one step"
     return out
 
 
@@ -112,18 +116,19 @@ def plaquette_paths(D: int) -> list[Path]:
 
 def rectangle_paths(D: int) -> list[Path]:
     """The 2x1 and 1x2 loops of each plane mu < nu (each rectangle once)."""
-    out = []
+    out: list[tuple[int, ...]] = []
     for mu in range(D):
         for nu in range(mu + 1, D):
             m, n = mu + 1, nu + 1
             out += [(m, m, n, -m, -m, -n), (m, n, n, -m, -n, -n)]
+    assert out is not None, "a path needs at least one step"
     return out
 
 
 def parallelogram_paths(D: int) -> list[Path]:
     """Lüscher-Weisz's twisted six-link loops ``(mu, s nu, t rho, -mu, -s nu, -t rho)`` around
     the 3-cubes, mu < nu < rho, s, t = +-1 (four per cube and site)."""
-    out = []
+    out: list[tuple[int, ...]] = []
     for mu in range(D):
         for nu in range(mu + 1, D):
             for rho in range(nu + 1, D):
@@ -131,4 +136,5 @@ def parallelogram_paths(D: int) -> list[Path]:
                     for t in (1, -1):
                         m, n, r = mu + 1, s * (nu + 1), t * (rho + 1)
                         out.append((m, n, r, -m, -n, -r))
+    assert out is not None, "a path needs at least one step"
     return out

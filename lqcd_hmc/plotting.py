@@ -3,18 +3,22 @@
 Helpers the measurements' :meth:`~lqcd_hmc.measurement.Measurement.plot` methods build on:
 Monte Carlo histories (one line per chain), curves with error bars and fits, histograms.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 def pyplot():
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     return plt
 
 
@@ -31,8 +35,9 @@ def history(path: Path, trajectory: np.ndarray, series: np.ndarray, label: str) 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.2))
     for b in range(series.shape[1]):
-        ax.plot(trajectory, series[:, b], lw=0.8, label=f"chain {b}" if series.shape[1] <= 8
-                else None)
+        ax.plot(
+            trajectory, series[:, b], lw=0.8, label=f"chain {b}" if series.shape[1] <= 8 else None
+        )
     ax.set_xlabel("trajectory")
     ax.set_ylabel(label)
     if series.shape[1] <= 8:
@@ -48,24 +53,31 @@ def histories(name: str, table: Mapping[str, np.ndarray], directory: Path) -> li
         a = np.asarray(a)
         if col == "trajectory" or a.ndim != 2 or np.ptp(a) == 0:
             continue
-        out.append(history(Path(directory) / f"{name}_{col}_history.png", traj, a,
-                           f"{name}.{col}"))
+        out.append(history(Path(directory) / f"{name}_{col}_history.png", traj, a, f"{name}.{col}"))
     return out
 
 
-def curve(path: Path, x: Sequence[float], y: Sequence[float], dy: Sequence[float] | None,
-          xlabel: str, ylabel: str, fit: Callable[[np.ndarray], np.ndarray] | None = None,
-          fit_label: str = "fit", hline: float | None = None) -> Path:
+def curve(
+    path: Path,
+    x: ArrayLike,
+    y: ArrayLike,
+    dy: ArrayLike | None,
+    xlabel: str,
+    ylabel: str,
+    fit: Callable[[np.ndarray], np.ndarray] | None = None,
+    fit_label: str = "fit",
+    hline: float | None = None,
+) -> Path:
     """Points with error bars, an optional fitted curve and horizontal reference line."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if dy is None:
-        ax.plot(x, y, "-", lw=1.2)
+        ax.plot(xa, ya, "-", lw=1.2)
     else:
-        ax.errorbar(x, y, yerr=np.asarray(dy, dtype=float), fmt="o", ms=3, capsize=2)
+        ax.errorbar(xa, ya, yerr=np.asarray(dy, dtype=float), fmt="o", ms=3, capsize=2)
     if fit is not None:
-        xs = np.linspace(x.min(), x.max(), 200)
+        xs = np.linspace(xa.min(), xa.max(), 200)
         ax.plot(xs, fit(xs), "-", lw=1, label=fit_label)
         ax.legend(fontsize=8)
     if hline is not None:

@@ -1,10 +1,12 @@
 """Plug-in registries through entry points: a third-party package registers an action
 (group ``lqcd_hmc.actions``) or a measurement (group ``lqcd_hmc.measurements``) in its own
 ``pyproject.toml`` and it becomes usable from run cards, without touching this package."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Mapping
+from typing import Any
 
 
 def registered(group: str) -> dict[str, EntryPoint]:

@@ -1,6 +1,6 @@
 """Random numbers: one stream per chain.
 
-DESIGN.md asks for one seeded generator per run. We keep one stream per *chain*, keyed by
+(docs/conventions.md, section 6.) Not one generator per run: one stream per *chain*, keyed by
 ``(run seed, chain index)``, so that chain ``b`` of a batched run is bit-for-bit the chain that a
 run with the same seed and only chain ``b`` produces, whatever else shares the batch (this is
 what makes batched runs, resumed runs with more chains and replica runs agree).
@@ -17,10 +17,11 @@ Each chain has two sources, both seeded from its key:
 The run's RNG state, which checkpoints store, is per chain the generator's state followed by
 the 8 bytes of the Philox block counter.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -29,13 +30,15 @@ from torch import Tensor
 
 def chain_seed(seed: int, chain: int) -> int:
     """A 63-bit seed for chain ``chain`` of a run, from numpy's SeedSequence (well mixed)."""
-    return int(np.random.SeedSequence([int(seed), int(chain)]).generate_state(1, np.uint64)[0]
-               >> np.uint64(1))
+    return int(
+        np.random.SeedSequence([int(seed), int(chain)]).generate_state(1, np.uint64)[0]
+        >> np.uint64(1)
+    )
 
 
 _MASK = 0xFFFFFFFF
-_M0, _M1 = 0xD2511F53, 0xCD9E8D57      # Philox4x32 multipliers
-_W0, _W1 = 0x9E3779B9, 0xBB67AE85      # Weyl key increments
+_M0, _M1 = 0xD2511F53, 0xCD9E8D57  # Philox4x32 multipliers
+_W0, _W1 = 0x9E3779B9, 0xBB67AE85  # Weyl key increments
 
 
 def _mulhilo(m: int, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -45,8 +48,7 @@ def _mulhilo(m: int, x: Tensor) -> tuple[Tensor, Tensor]:
     return (p >> 32) & _MASK, p & _MASK
 
 
-def philox4x32(counter: Sequence[Tensor], key: Sequence[Tensor], rounds: int = 10
-               ) -> list[Tensor]:
+def philox4x32(counter: Sequence[Tensor], key: Sequence[Tensor], rounds: int = 10) -> list[Tensor]:
     """Philox4x32 of four 32-bit counter words under a two-word key (int64 tensors holding
     values in [0, 2^32), broadcast together); returns the four output words."""
     c0, c1, c2, c3 = counter
@@ -73,8 +75,9 @@ class ChainRNG:
             g = torch.Generator(device=self.device)
             g.manual_seed(s)
             self.generators.append(g)
-        self.keys = torch.tensor([[s & _MASK, s >> 32] for s in seeds], dtype=torch.int64,
-                                 device=self.device).view(-1, 2)
+        self.keys = torch.tensor(
+            [[s & _MASK, s >> 32] for s in seeds], dtype=torch.int64, device=self.device
+        ).view(-1, 2)
         self.counters = torch.zeros(len(seeds), dtype=torch.int64, device=self.device)
 
     @property
@@ -91,8 +94,7 @@ class ChainRNG:
         blocks = -(-n // 4)
         ctr = self.counters[:, None] + torch.arange(blocks, device=self.device)
         zero = torch.zeros_like(ctr)
-        out = philox4x32([ctr & _MASK, ctr >> 32, zero, zero],
-                         [self.keys[:, :1], self.keys[:, 1:]])
+        out = philox4x32([ctr & _MASK, ctr >> 32, zero, zero], [self.keys[:, :1], self.keys[:, 1:]])
         self.counters = self.counters + blocks
         return torch.stack(out, dim=-1).flatten(1)[:, :n]
 
@@ -102,9 +104,9 @@ class ChainRNG:
         n = math.prod(shape)
         if dtype == torch.float64:
             w = self.bits(2 * n)
-            u = ((w[:, 0::2] >> 5) * 2.0 ** 26 + (w[:, 1::2] >> 6)) * 2.0 ** -53
+            u = ((w[:, 0::2] >> 5) * 2.0**26 + (w[:, 1::2] >> 6)) * 2.0**-53
         else:
-            u = (self.bits(n) >> 8) * 2.0 ** -24
+            u = (self.bits(n) >> 8) * 2.0**-24
         return u.to(dtype).view(self.batch, *shape)
 
     def normal(self, shape: Sequence[int], dtype=torch.float64) -> Tensor:
@@ -119,17 +121,22 @@ class ChainRNG:
 
     def get_state(self) -> list[Tensor]:
         counters = self.counters.cpu()
-        return [torch.cat((g.get_state(), counters[b:b + 1].view(torch.uint8)))
-                for b, g in enumerate(self.generators)]
+        return [
+            torch.cat((g.get_state(), counters[b : b + 1].view(torch.uint8)))
+            for b, g in enumerate(self.generators)
+        ]
 
     def set_state(self, states: Sequence[Tensor]) -> None:
         if len(states) != len(self.generators):
             raise ValueError(f"RNG state holds {len(states)} chains, this run has {self.batch}")
         size = self.generators[0].get_state().numel() + 8
         if any(s.numel() != size for s in states):
-            raise ValueError(f"RNG state of {states[0].numel()} bytes per chain, expected "
-                             f"{size} (written by another version of lqcd-hmc?)")
+            raise ValueError(
+                f"RNG state of {states[0].numel()} bytes per chain, expected "
+                f"{size} (written by another version of lqcd-hmc?)"
+            )
         for g, s in zip(self.generators, states):
             g.set_state(s[:-8].contiguous())
-        self.counters = torch.cat([s[-8:].contiguous().view(torch.int64) for s in states]
-                                  ).to(self.device)
+        self.counters = torch.cat([s[-8:].contiguous().view(torch.int64) for s in states]).to(
+            self.device
+        )

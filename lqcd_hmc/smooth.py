@@ -11,13 +11,15 @@ Abelian plane wave of wave number ``k = 2 pi n / L_nu``: ``U_mu(x) = exp(i eps c
 every other link 1. These are the exact parallel transporters of the continuum field
 ``A_mu(y) = eps cos(k y_nu) H`` (constant along mu), whose only field strength is
 ``F_{nu mu} = -eps k sin(k y_nu) H``; with ``S = (beta/N) sum_{x, mu<nu} Re Tr(1 - U_{mu nu})``
-normalised as in DESIGN.md, its continuum action is ``S/beta = (Tr H^2 / 2N) (eps k)^2 V / 2``
+normalised as in docs/conventions.md (section 3), its continuum action is
+``S/beta = (Tr H^2 / 2N) (eps k)^2 V / 2``
 for ``0 < n < L_nu/2`` (the mean of sin^2 over the periods is 1/2).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -42,8 +44,16 @@ def trace_h2(group: str | Group) -> float:
     return 2.0 if get_group(group).N > 1 else 1.0
 
 
-def plane_wave(dims: Sequence[int], group: str | Group, n: int, amplitude: float, mu: int = 0,
-               nu: int = 1, batch: int = 1, dtype=torch.complex128) -> GaugeField:
+def plane_wave(
+    dims: Sequence[int],
+    group: str | Group,
+    n: int,
+    amplitude: float,
+    mu: int = 0,
+    nu: int = 1,
+    batch: int = 1,
+    dtype=torch.complex128,
+) -> GaugeField:
     """Abelian plane wave ``U_mu(x) = exp(i amplitude cos(2 pi n x_nu / L_nu) H)``."""
     dims, group = check_dims(dims), get_group(group)
     if mu == nu:
@@ -56,15 +66,23 @@ def plane_wave(dims: Sequence[int], group: str | Group, n: int, amplitude: float
     return GaugeField(_diagonal_links(ang, group.N, batch, dtype), group)
 
 
-def plane_wave_continuum(dims: Sequence[int], group: str | Group, n: int, amplitude: float,
-                         nu: int = 1) -> float:
+def plane_wave_continuum(
+    dims: Sequence[int], group: str | Group, n: int, amplitude: float, nu: int = 1
+) -> float:
     """``S/beta`` of the continuum plane wave (module docstring)."""
     k = 2 * math.pi * n / dims[nu]
     return trace_h2(group) / (2 * get_group(group).N) * (amplitude * k) ** 2 * math.prod(dims) / 2
 
 
-def abelian_flux(dims: Sequence[int], group: str | Group, n: int, mu: int = 0, nu: int = 1,
-                 batch: int = 1, dtype=torch.complex128) -> GaugeField:
+def abelian_flux(
+    dims: Sequence[int],
+    group: str | Group,
+    n: int,
+    mu: int = 0,
+    nu: int = 1,
+    batch: int = 1,
+    dtype=torch.complex128,
+) -> GaugeField:
     """Constant flux of ``n`` quanta through the (mu, nu) plane; see the module docstring."""
     dims, group = check_dims(dims), get_group(group)
     D, N = len(dims), group.N
@@ -74,7 +92,9 @@ def abelian_flux(dims: Sequence[int], group: str | Group, n: int, mu: int = 0, n
     x = coordinates(dims)
     ang = torch.zeros(D, *dims, dtype=torch.float64)
     ang[nu] = phi * x[mu].double()
-    ang[mu] = torch.where(x[mu] == dims[mu] - 1, -phi * dims[mu] * x[nu].double(),
-                          torch.zeros(dims, dtype=torch.float64))
+    ang[mu] = torch.where(
+        x[mu] == dims[mu] - 1,
+        -phi * dims[mu] * x[nu].double(),
+        torch.zeros(dims, dtype=torch.float64),
+    )
     return GaugeField(_diagonal_links(ang, N, batch, dtype), group)
-

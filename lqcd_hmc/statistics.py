@@ -17,10 +17,11 @@ at the means. Where a fit needs them: :func:`covariance` (Gamma-method variances
 correlations), :func:`bin_series`
 and :func:`jackknife`.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -35,8 +36,10 @@ class GammaResult:
     n: int
 
     def __str__(self) -> str:
-        return (f"{self.mean:.6g} +- {self.error:.2g} (tau_int = {self.tau_int:.2f} "
-                f"+- {self.tau_int_error:.2f}, W = {self.window}, N = {self.n})")
+        return (
+            f"{self.mean:.6g} +- {self.error:.2g} (tau_int = {self.tau_int:.2f} "
+            f"+- {self.tau_int_error:.2f}, W = {self.window}, N = {self.n})"
+        )
 
 
 def autocorrelation(data: np.ndarray, tmax: int) -> np.ndarray:
@@ -54,8 +57,9 @@ def _replicas(data) -> np.ndarray:
     if a.ndim == 1:
         a = a[None, :]
     if a.ndim != 2 or a.shape[1] < 2:
-        raise ValueError(f"need a series of at least 2 measurements per replica, got shape "
-                         f"{np.shape(data)}")
+        raise ValueError(
+            f"need a series of at least 2 measurements per replica, got shape {np.shape(data)}"
+        )
     return a
 
 
@@ -70,14 +74,13 @@ def gamma_method(data, S: float = 1.5, mean: float | None = None) -> GammaResult
     W, G = _window(a, S)
     if G[0] <= 0:
         return GammaResult(centre, 0.0, 0.5, 0.0, 0, N)
-    C = (G[0] + 2 * G[1: W + 1].sum()) * (1 + (2 * W + 1) / N)
+    C = (G[0] + 2 * G[1 : W + 1].sum()) * (1 + (2 * W + 1) / N)
     v = G[0] + C / N
     tau_int = max(C / (2 * v), 0.5)
     dtau = 2 * tau_int * np.sqrt((W + 0.5 - tau_int) / N)
     # tau_int >= 1/2: a short series whose autocorrelation sum comes out negative gets the
     # naive error of uncorrelated data, not a smaller one (or zero)
-    return GammaResult(centre, float(np.sqrt(max(C, G[0]) / N)), float(tau_int), float(dtau),
-                       W, N)
+    return GammaResult(centre, float(np.sqrt(max(C, G[0]) / N)), float(tau_int), float(dtau), W, N)
 
 
 def _window(a: np.ndarray, S: float) -> tuple[int, np.ndarray]:
@@ -90,7 +93,7 @@ def _window(a: np.ndarray, S: float) -> tuple[int, np.ndarray]:
         return 0, G
     W = tmax
     for w in range(1, tmax + 1):
-        tau_w = 0.5 + G[1: w + 1].sum() / G[0]
+        tau_w = 0.5 + G[1 : w + 1].sum() / G[0]
         tau = S / np.log((2 * tau_w + 1) / (2 * tau_w - 1)) if tau_w > 0.5 else 1e-9
         if np.exp(-w / tau) - tau / np.sqrt(w * N) < 0:
             W = w
@@ -98,8 +101,7 @@ def _window(a: np.ndarray, S: float) -> tuple[int, np.ndarray]:
     return W, G
 
 
-def _gradient(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, h: np.ndarray
-              ) -> np.ndarray:
+def _gradient(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, h: np.ndarray) -> np.ndarray:
     """``df_i/dx_j`` by central differences, shape ``(n_out, n_in)``."""
     cols = []
     for j in range(x.size):
@@ -109,8 +111,7 @@ def _gradient(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, h: np.ndarra
     return np.stack(cols, axis=-1)
 
 
-def derived(f: Callable[[np.ndarray], np.ndarray], data, S: float = 1.5
-            ) -> list[GammaResult]:
+def derived(f: Callable[[np.ndarray], np.ndarray], data, S: float = 1.5) -> list[GammaResult]:
     """Gamma-method results for ``f(means)``: ``data`` ``(n_in, R, N)`` (or ``(n_in, N)``)
     holds the primary series, ``f`` maps the ``(n_in,)`` means to ``(n_out,)`` values (Wolff
     section 3.3; gradient by central differences with steps of 1e-4 standard errors)."""
@@ -136,7 +137,7 @@ def covariance(data, S: float = 1.5) -> np.ndarray:
         a = a[:, None, :]
     err = np.array([gamma_method(a[i], S).error for i in range(a.shape[0])])
     dev = (a - a.mean(axis=(1, 2))[:, None, None]).reshape(a.shape[0], -1)
-    sd = np.sqrt((dev ** 2).mean(1))
+    sd = np.sqrt((dev**2).mean(1))
     with np.errstate(invalid="ignore", divide="ignore"):
         rho = np.where(np.outer(sd, sd) > 0, dev @ dev.T / dev.shape[1] / np.outer(sd, sd), 0.0)
     np.fill_diagonal(rho, 1.0)
@@ -152,8 +153,9 @@ def bin_series(data, size: int) -> np.ndarray:
     return a[..., : nb * size].reshape(*a.shape[:-1], nb, size).mean(-1)
 
 
-def jackknife(f: Callable[[np.ndarray], np.ndarray], data, bin_size: int = 1
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def jackknife(
+    f: Callable[[np.ndarray], np.ndarray], data, bin_size: int = 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Delete-one-bin jackknife of ``f(means)`` for ``data`` ``(n_in, N)``:
     ``(f(mean), error, samples)``, error ``sqrt((K-1)/K sum_k (f_k - fbar)^2)``."""
     b = bin_series(data, bin_size)

@@ -16,6 +16,7 @@ along the loop by the fundamental: ``<Tr W> = (1/Z) sum_r sum_{r' in r x f} c_r^
 d_r'/d_r``. U(1): ``<W> = sum_n I_n^(V-A) I_(n+1)^A / Z``; SU(2): ``r' = j +- 1/2``,
 ``<Tr W>/2``; infinite volume gives the area law ``(c_f/c_0)^A``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -42,8 +43,7 @@ def plaquette_2d(group: str, beta: float, n_plaquettes: int, n_max: int = 60) ->
     return float((w * dlog).sum() / w.sum())
 
 
-def wilson_loop_2d(group: str, beta: float, n_plaquettes: int, area: int,
-                   n_max: int = 60) -> float:
+def wilson_loop_2d(group: str, beta: float, n_plaquettes: int, area: int, n_max: int = 60) -> float:
     """Exact ``<Re Tr W>/N`` of a contractible loop enclosing ``area`` plaquettes on a 2D
     torus of ``n_plaquettes`` (Wilson action; module docstring)."""
     V, A = int(n_plaquettes), int(area)
@@ -56,11 +56,11 @@ def wilson_loop_2d(group: str, beta: float, n_plaquettes: int, area: int,
         terms = [(out, inn, ratio)]
         logz = logc[:-1]
     elif group == "SU(2)":
-        twoj = np.arange(0, 2 * n_max)                      # 2j = 0, 1, ...
+        twoj = np.arange(0, 2 * n_max)  # 2j = 0, 1, ...
         logc = np.log(np.maximum(ive(twoj + 1, beta), np.finfo(float).tiny))
         d = twoj + 1.0
-        up = (logc[:-1], logc[1:], d[1:] / d[:-1] / 2)      # j -> j + 1/2
-        down = (logc[1:], logc[:-1], d[:-1] / d[1:] / 2)    # j -> j - 1/2 (j >= 1/2)
+        up = (logc[:-1], logc[1:], d[1:] / d[:-1] / 2)  # j -> j + 1/2
+        down = (logc[1:], logc[:-1], d[:-1] / d[1:] / 2)  # j -> j - 1/2 (j >= 1/2)
         terms = [up, down]
         logz = logc
     else:

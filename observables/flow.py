@@ -23,25 +23,30 @@ Energy density per site, averaged over the lattice:
 ``E_clover = sum_{mu<nu} Tr F_{mu nu}^2`` with the clover F; both ``a^4 E(t)`` of
 ``E = (1/2) sum_{mu,nu} Tr G_{mu nu} G_{mu nu}``.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from lqcd_hmc.action import Action, build as build_action
+from lqcd_hmc.action import Action
+from lqcd_hmc.action import build as build_action
 from lqcd_hmc.field import GaugeField
 from lqcd_hmc.groups import Group
 from lqcd_hmc.kernels import Dynamics, check_kernels, make_dynamics
 from lqcd_hmc.lattice import shift
 from lqcd_hmc.loops import average_plaquette, clover_energy
 
-NAMED = {"wilson": {"name": "wilson", "beta": 6.0},
-         "symanzik": {"name": "symanzik", "beta": 6.0},
-         "zeuthen": {"name": "symanzik", "beta": 6.0}}
+NAMED = {
+    "wilson": {"name": "wilson", "beta": 6.0},
+    "symanzik": {"name": "symanzik", "beta": 6.0},
+    "zeuthen": {"name": "symanzik", "beta": 6.0},
+}
 FORMS = ("plaquette", "clover")
 
 
@@ -72,6 +77,7 @@ def zeuthen_operator(X: Tensor, links: Tensor) -> Tensor:
 @dataclass
 class FlowStats:
     """Bookkeeping of one :meth:`Flow.run`: accepted and rejected steps, force evaluations."""
+
     steps: int = 0
     rejected: int = 0
     forces: int = 0
@@ -83,20 +89,25 @@ class Flow:
     ``beta``. ``kernels``: ``"reference"``, or ``"split"``/``"compiled"`` to integrate in the
     split real layout of :mod:`lqcd_hmc.kernels` (planar-loop flow actions, not Zeuthen)."""
 
-    def __init__(self, action: str | Mapping[str, Any] | Action = "wilson",
-                 g0sq: float | None = None, kernels: str = "reference"):
+    def __init__(
+        self,
+        action: str | Mapping[str, Any] | Action = "wilson",
+        g0sq: float | None = None,
+        kernels: str = "reference",
+    ):
         self.zeuthen = action == "zeuthen"
         self.kernels = check_kernels(kernels)
         if self.zeuthen and kernels != "reference":
             raise ValueError("the Zeuthen flow has no split kernels; use kernels = 'reference'")
         if isinstance(action, str):
             if action not in NAMED:
-                raise ValueError(f"unknown flow {action!r}; use one of {sorted(NAMED)} or an "
-                                 f"action table")
+                raise ValueError(
+                    f"unknown flow {action!r}; use one of {sorted(NAMED)} or an action table"
+                )
             action = NAMED[action]
         self.action = action if isinstance(action, Action) else build_action(action)
-        if g0sq is None and not hasattr(self.action, "beta"):
-            raise ValueError(f"flow action {self.action.name!r} has no beta; give g0sq")
+        if g0sq is None and self.action.beta is None:
+            raise ValueError(f"flow action {self.action.name!r} has no coupling beta; give g0sq")
         self._g0sq = g0sq
         self._dynamics: dict[str, Dynamics] = {}
 
@@ -107,7 +118,10 @@ class Flow:
         return self._dynamics[group.name]
 
     def g0sq(self, N: int) -> float:
-        return float(self._g0sq) if self._g0sq is not None else 2.0 * N / self.action.beta
+        if self._g0sq is not None:
+            return float(self._g0sq)
+        assert self.action.beta is not None  # checked in __init__
+        return 2.0 * N / self.action.beta
 
     def generator(self, links: Tensor, field: GaugeField) -> Tensor:
         """``Z(V) = -g0^2 d S(V)`` (Zeuthen: with the operator applied) for links ``V`` of
@@ -116,12 +130,15 @@ class Flow:
         Z = -self.g0sq(field.N) * self.dynamics(field.group).force(0, links)
         return zeuthen_operator(Z, links) if self.zeuthen else Z
 
-    def _stages(self, field: GaugeField, dyn: Dynamics, U: Tensor,
-                eps: float, stats: FlowStats) -> tuple[Tensor, Tensor]:
+    def _stages(
+        self, field: GaugeField, dyn: Dynamics, U: Tensor, eps: float, stats: FlowStats
+    ) -> tuple[Tensor, Tensor]:
         """One RK3 step from ``U`` (in ``dyn``'s layout): ``(V(t + eps), V2)`` with the
         embedded second-order V2."""
+
         def Z(W: Tensor) -> Tensor:
             return eps * self.generator(W, field)
+
         Z0 = Z(U)
         W1 = dyn.step(U, Z0, 0.25)
         Z1 = Z(W1)
@@ -137,10 +154,15 @@ class Flow:
         V, _ = self._stages(field, dyn, dyn.to_layout(field.links), eps, FlowStats())
         return field.with_links(dyn.from_layout(V))
 
-    def run(self, field: GaugeField, times: np.ndarray | list[float], eps: float = 0.01,
-            adaptive: bool = False, tolerance: float = 1e-6,
-            observe: Callable[[float, GaugeField], None] | None = None
-            ) -> tuple[GaugeField, FlowStats]:
+    def run(
+        self,
+        field: GaugeField,
+        times: np.ndarray | list[float],
+        eps: float = 0.01,
+        adaptive: bool = False,
+        tolerance: float = 1e-6,
+        observe: Callable[[float, GaugeField], None] | None = None,
+    ) -> tuple[GaugeField, FlowStats]:
         """Flow ``field`` through the increasing ``times`` (from t = 0), calling
         ``observe(t, V(t))`` at each; fixed steps ``eps`` (the last one before an output time
         shortened to hit it) or adaptive steps starting at ``eps``."""

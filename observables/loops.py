@@ -2,13 +2,16 @@
 
 All return one value per chain, accumulated in float64 (complex128 for the Polyakov loop).
 """
+
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
 from lqcd_hmc.field import GaugeField
-from lqcd_hmc.lattice import shift
+from lqcd_hmc.lattice import shift, tensor_sum
 from lqcd_hmc.loops import LineCache, average_plaquette, real_trace_product, rectangle_re_trace
 from lqcd_hmc.paths import Path, path_product, shift_by
 
@@ -18,13 +21,15 @@ def plaquette(field: GaugeField) -> Tensor:
     return average_plaquette(field.links)
 
 
-def wilson_loop(field: GaugeField, R: int, T: int, mu: int, nu: int,
-                cache: LineCache | None = None) -> Tensor:
+def wilson_loop(
+    field: GaugeField, R: int, T: int, mu: int, nu: int, cache: LineCache | None = None
+) -> Tensor:
     """``< Re Tr W >/N`` of the planar loop with ``R`` links along ``mu`` and ``T`` along ``nu``,
     averaged over all sites; ``cache`` shares straight lines between calls on one field."""
     if mu == nu or not (0 <= mu < field.D and 0 <= nu < field.D):
-        raise ValueError(f"Wilson loop needs two different directions in 0..{field.D - 1}, "
-                         f"got mu={mu}, nu={nu}")
+        raise ValueError(
+            f"Wilson loop needs two different directions in 0..{field.D - 1}, got mu={mu}, nu={nu}"
+        )
     if R < 1 or T < 1:
         raise ValueError(f"Wilson loop extents must be >= 1, got R={R}, T={T}")
     tr = rectangle_re_trace(field.links, mu, nu, R, T, cache).double()
@@ -93,8 +98,12 @@ def _step_sum(path: Path, D: int) -> list[int]:
     return end
 
 
-def temporal_loops(field: GaugeField, shapes: list[tuple[int, int]], T_max: int,
-                   spatial_field: GaugeField | None = None) -> Tensor:
+def temporal_loops(
+    field: GaugeField,
+    shapes: list[tuple[int, int]],
+    T_max: int,
+    spatial_field: GaugeField | None = None,
+) -> Tensor:
     """``W(r, T) = < Re Tr S(x) L_t(x + r) S(x + T t)^dag L_t(x)^dag > / N`` for spatial
     displacements ``shapes`` ``(a, b)`` (a along one axis, b along another; b = 0 on-axis)
     and T = 1..T_max, shape ``(B, len(shapes), T_max)``. S is the straight line for b = 0 and
@@ -115,15 +124,17 @@ def temporal_loops(field: GaugeField, shapes: list[tuple[int, int]], T_max: int,
         if a < 1 or b < 0 or (b > 0 and D < 3):
             raise ValueError(f"bad Wilson-loop shape ({a}, {b}) in D = {D}")
         if max(a, b) >= L_s:
-            raise ValueError(f"Wilson-loop extent {max(a, b)} wraps the spatial extent {L_s}; "
-                             f"use r < {L_s}")
+            raise ValueError(
+                f"Wilson-loop extent {max(a, b)} wraps the spatial extent {L_s}; use r < {L_s}"
+            )
+        lines: Sequence[tuple[Path, ...]]
         if b == 0:
             lines = [((i + 1,) * a,) for i in range(t)]
         else:
             lines = _offaxis_paths(a, b, D)
         acc = torch.zeros(field.batch, T_max, dtype=torch.float64, device=field.device)
         for paths in lines:
-            S = sum(path_product(spatial, p) for p in paths) / len(paths)
+            S = tensor_sum(path_product(spatial, p) for p in paths) / len(paths)
             end = _step_sum(paths[0], D)
             for k, L in enumerate(time_lines):
                 top = shift(S, t, k + 1, D)
@@ -141,7 +152,8 @@ def polyakov_correlator(field: GaugeField, r_max: int | None = None) -> Tensor:
     r_max = min(field.dims[:t]) // 2 if r_max is None else int(r_max)
     out = []
     for r in range(r_max + 1):
-        c = sum((P * torch.roll(P, -r, dims=1 + i).conj()).real.flatten(1).mean(1)
-                for i in range(t))
+        c = tensor_sum(
+            (P * torch.roll(P, -r, dims=1 + i).conj()).real.flatten(1).mean(1) for i in range(t)
+        )
         out.append(c / t)
     return torch.stack(out, dim=1)

@@ -3,10 +3,12 @@
 Each returns float64 columns ``(B, ...)``; the stored table is self-describing (distances and
 flow times are columns), so ``lqcd-hmc analyze`` needs nothing but the table.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,14 +16,14 @@ from torch import Tensor
 
 from lqcd_hmc import plotting
 from lqcd_hmc.field import GaugeField
-from lqcd_hmc.measurement import Measurement, summarise
+from lqcd_hmc.measurement import Measurement, column_statistics
+from lqcd_hmc.smearing import smear
 from lqcd_hmc.statistics import derived
 
 from .flow import Flow, energy_density
 from .loops import plaquette, polyakov_correlator, polyakov_loop, temporal_loops, wilson_loops
 from .potential import static_potential
 from .scales import flow_analysis, susceptibility
-from .smearing import smear
 from .topology import DEFINITIONS, topological_charge
 
 
@@ -44,13 +46,19 @@ class WilsonLoops(Measurement):
     ``planes = "temporal"`` (default): the loops of the static potential, at the on-axis
     distances r = 1..r_max and the off-axis ``shapes`` ``[[a, b], ...]`` (distance
     sqrt(a^2 + b^2)), with the spatial lines optionally smeared by ``smearing`` (a table for
-    :func:`observables.smearing.smear`; ``spatial = true`` is implied); also stores ``r``.
+    :func:`lqcd_hmc.smearing.smear`; ``spatial = true`` is implied); also stores ``r``.
     ``"all"``/``"spatial"``: on-axis R x T loops averaged over those planes."""
 
     name = "wilson_loops"
 
-    def __init__(self, r_max: int = 2, t_max: int = 2, planes: str = "temporal",
-                 shapes: list[list[int]] | None = None, smearing: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        r_max: int = 2,
+        t_max: int = 2,
+        planes: str = "temporal",
+        shapes: list[list[int]] | None = None,
+        smearing: Mapping[str, Any] | None = None,
+    ):
         if r_max < 1 or t_max < 1:
             raise ValueError(f"wilson_loops needs r_max, t_max >= 1, got {r_max}, {t_max}")
         if planes not in ("temporal", "all", "spatial"):
@@ -69,24 +77,38 @@ class WilsonLoops(Measurement):
 
     def __call__(self, field: GaugeField) -> dict[str, Tensor]:
         if self.planes != "temporal":
-            W = torch.stack([torch.stack([wilson_loops(field, r, t, self.planes)
-                                          for t in range(1, self.t_max + 1)], -1)
-                             for r in range(1, self.r_max + 1)], -2)
+            W = torch.stack(
+                [
+                    torch.stack(
+                        [wilson_loops(field, r, t, self.planes) for t in range(1, self.t_max + 1)],
+                        -1,
+                    )
+                    for r in range(1, self.r_max + 1)
+                ],
+                -2,
+            )
             return {"W": W}
         spatial = smear(field, self.smearing) if self.smearing else None
         W = temporal_loops(field, self.shapes, self.t_max, spatial)
-        r = torch.tensor([float(np.hypot(a, b)) for a, b in self.shapes], dtype=torch.float64,
-                         device=field.device)
+        r = torch.tensor(
+            [float(np.hypot(a, b)) for a, b in self.shapes],
+            dtype=torch.float64,
+            device=field.device,
+        )
         return {"W": W, "r": r.expand(field.batch, -1).clone()}
 
     @classmethod
     def analyze(cls, table, **options: Any) -> dict[str, Any]:
-        out = {"columns": summarise({k: v for k, v in table.items() if k != "r"})}
+        out = {"columns": column_statistics({k: v for k, v in table.items() if k != "r"})}
         if "r" in table and table["W"].shape[0] >= 2:
             try:
                 out["potential"] = static_potential(
-                    table["W"], table["r"][0, 0], plateau=options.get("plateau"),
-                    r_min=options.get("r_min"), r_max=options.get("r_max"))
+                    table["W"],
+                    table["r"][0, 0],
+                    plateau=options.get("plateau"),
+                    r_min=options.get("r_min"),
+                    r_max=options.get("r_max"),
+                )
             except ValueError as exc:
                 out["potential"] = {"skipped": str(exc)}
         return out
@@ -100,9 +122,18 @@ class WilsonLoops(Measurement):
         V = np.asarray(pot["V"])[:, T - 1]
         dV = np.asarray(pot["V_error"])[:, T - 1]
         V0, al, sg = (pot[k]["value"] for k in ("V0", "alpha", "sigma"))
-        return [plotting.curve(Path(directory) / "static_potential.png", pot["r"], V, dV,
-                               "r/a", f"aV(r) (T = {T})", lambda r: V0 - al / r + sg * r,
-                               f"Cornell, r0/a = {pot['r0']['value']:.3f}")]
+        return [
+            plotting.curve(
+                Path(directory) / "static_potential.png",
+                pot["r"],
+                V,
+                dV,
+                "r/a",
+                f"aV(r) (T = {T})",
+                lambda r: V0 - al / r + sg * r,
+                f"Cornell, r0/a = {pot['r0']['value']:.3f}",
+            )
+        ]
 
 
 class PolyakovLoop(Measurement):
@@ -135,13 +166,16 @@ class PolyakovCorrelator(Measurement):
 
     @classmethod
     def analyze(cls, table, **options: Any) -> dict[str, Any]:
-        out = {"columns": summarise({"C": table["C"]})}
+        out = {"columns": column_statistics({"C": table["C"]})}
         if table["C"].shape[0] >= 2:
             nt = float(table["nt"][0, 0])
             with np.errstate(invalid="ignore", divide="ignore"):
                 res = derived(lambda m: -np.log(m) / nt, table["C"].transpose(2, 1, 0))
-            out["potential"] = {"r": table["r"][0, 0].tolist(),
-                                "V": [x.mean for x in res], "V_error": [x.error for x in res]}
+            out["potential"] = {
+                "r": table["r"][0, 0].tolist(),
+                "V": [x.mean for x in res],
+                "V_error": [x.error for x in res],
+            }
         return out
 
     @classmethod
@@ -149,8 +183,16 @@ class PolyakovCorrelator(Measurement):
         pot = result.get("potential")
         if pot is None:
             return []
-        return [plotting.curve(Path(directory) / "polyakov_potential.png", pot["r"], pot["V"],
-                               pot["V_error"], "r/a", "-ln C(r) / N_t")]
+        return [
+            plotting.curve(
+                Path(directory) / "polyakov_potential.png",
+                pot["r"],
+                pot["V"],
+                pot["V_error"],
+                "r/a",
+                "-ln C(r) / N_t",
+            )
+        ]
 
 
 class GradientFlow(Measurement):
@@ -163,14 +205,23 @@ class GradientFlow(Measurement):
 
     name = "gradient_flow"
 
-    def __init__(self, flow: str | Mapping[str, Any] = "wilson", epsilon: float = 0.02,
-                 t_max: float = 1.0, spacing: float = 0.1, adaptive: bool = False,
-                 tolerance: float = 1e-6, topology: bool = False, kernels: str = "reference"):
+    def __init__(
+        self,
+        flow: str | Mapping[str, Any] = "wilson",
+        epsilon: float = 0.02,
+        t_max: float = 1.0,
+        spacing: float = 0.1,
+        adaptive: bool = False,
+        tolerance: float = 1e-6,
+        topology: bool = False,
+        kernels: str = "reference",
+    ):
         if not 0 < spacing <= t_max:
             raise ValueError(f"gradient_flow needs 0 < spacing <= t_max, got {spacing}, {t_max}")
         if epsilon <= 0 or tolerance <= 0:
-            raise ValueError(f"gradient_flow needs epsilon, tolerance > 0, got {epsilon}, "
-                             f"{tolerance}")
+            raise ValueError(
+                f"gradient_flow needs epsilon, tolerance > 0, got {epsilon}, {tolerance}"
+            )
         self.flow = Flow(flow, kernels=kernels)
         n = int(round(t_max / spacing))
         self.times = spacing * np.arange(n + 1)
@@ -186,11 +237,15 @@ class GradientFlow(Measurement):
             rows.setdefault("E_plaquette", []).append(energy_density(V, "plaquette"))
             rows.setdefault("E_clover", []).append(energy_density(V, "clover"))
 
-        V, _ = self.flow.run(field, self.times, self.epsilon, self.adaptive, self.tolerance,
-                             observe)
+        V, _ = self.flow.run(
+            field, self.times, self.epsilon, self.adaptive, self.tolerance, observe
+        )
         out = {k: torch.stack(v, dim=1) for k, v in rows.items()}
-        out["t"] = torch.as_tensor(self.times, dtype=torch.float64, device=field.device
-                                   ).expand(field.batch, -1).clone()
+        out["t"] = (
+            torch.as_tensor(self.times, dtype=torch.float64, device=field.device)
+            .expand(field.batch, -1)
+            .clone()
+        )
         if self.topology:
             out.update(charges(V))
         return out
@@ -204,8 +259,10 @@ class GradientFlow(Measurement):
                 out[form] = flow_analysis(t, table[f"E_{form}"])
         for d in DEFINITIONS:
             if f"Q_{d}" in table and table[f"Q_{d}"].shape[0] >= 2:
-                out[f"topology_{d}"] = {"t": float(t[-1]), **susceptibility(
-                    table[f"Q_{d}"], float(table["volume"][0, 0]))}
+                out[f"topology_{d}"] = {
+                    "t": float(t[-1]),
+                    **susceptibility(table[f"Q_{d}"], float(table["volume"][0, 0])),
+                }
         return out
 
     @classmethod
@@ -215,8 +272,17 @@ class GradientFlow(Measurement):
             r = result["clover"]
             t2E = np.asarray(r["t2E"])
             dt2E = np.asarray(r["E_error"]) * np.asarray(r["t"]) ** 2
-            out.append(plotting.curve(Path(directory) / "flow_t2E.png", r["t"], t2E, dt2E,
-                                      "t/a^2", "t^2 <E(t)> (clover)", hline=0.3))
+            out.append(
+                plotting.curve(
+                    Path(directory) / "flow_t2E.png",
+                    r["t"],
+                    t2E,
+                    dt2E,
+                    "t/a^2",
+                    "t^2 <E(t)> (clover)",
+                    hline=0.3,
+                )
+            )
         if "Q_improved" in table:
             out += charge_plots(table, Path(directory), "flow_")
         return out
@@ -230,8 +296,13 @@ class TopologicalCharge(Measurement):
 
     name = "topological_charge"
 
-    def __init__(self, flow_time: float | None = None, flow: str | Mapping[str, Any] = "wilson",
-                 epsilon: float = 0.02, smearing: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        flow_time: float | None = None,
+        flow: str | Mapping[str, Any] = "wilson",
+        epsilon: float = 0.02,
+        smearing: Mapping[str, Any] | None = None,
+    ):
         if flow_time is not None and smearing:
             raise ValueError("topological_charge takes flow_time or smearing, not both")
         if flow_time is not None and flow_time <= 0:
@@ -243,7 +314,7 @@ class TopologicalCharge(Measurement):
     def __call__(self, field: GaugeField) -> dict[str, Tensor]:
         if field.D != 4:
             raise ValueError(f"topological_charge needs D = 4, got D = {field.D}")
-        if self.flow is not None:
+        if self.flow is not None and self.flow_time is not None:
             field, _ = self.flow.run(field, [self.flow_time], self.epsilon)
         elif self.smearing:
             field = smear(field, self.smearing)
@@ -251,8 +322,9 @@ class TopologicalCharge(Measurement):
 
     @classmethod
     def analyze(cls, table, **options: Any) -> dict[str, Any]:
-        out: dict[str, Any] = {"columns": summarise({f"Q_{d}": table[f"Q_{d}"]
-                                                     for d in DEFINITIONS})}
+        out: dict[str, Any] = {
+            "columns": column_statistics({f"Q_{d}": table[f"Q_{d}"] for d in DEFINITIONS})
+        }
         if table["Q_clover"].shape[0] >= 2:
             V = float(table["volume"][0, 0])
             for d in DEFINITIONS:
@@ -267,15 +339,23 @@ class TopologicalCharge(Measurement):
 def charges(field: GaugeField) -> dict[str, Tensor]:
     """Columns ``Q_clover``, ``Q_improved`` and ``volume`` of a (smoothed) field."""
     out = {f"Q_{d}": topological_charge(field, d) for d in DEFINITIONS}
-    out["volume"] = torch.full((field.batch,), float(field.volume), dtype=torch.float64,
-                               device=field.device)
+    out["volume"] = torch.full(
+        (field.batch,), float(field.volume), dtype=torch.float64, device=field.device
+    )
     return out
 
 
 def charge_plots(table: Mapping[str, np.ndarray], directory: Path, prefix: str) -> list[Path]:
     """History and histogram of the improved charge."""
     Q = table["Q_improved"]
-    return [plotting.history(directory / f"{prefix}topological_charge_history.png",
-                             table["trajectory"], Q, "Q (improved)"),
-            plotting.histogram(directory / f"{prefix}topological_charge_histogram.png", Q,
-                               "Q (improved)")]
+    return [
+        plotting.history(
+            directory / f"{prefix}topological_charge_history.png",
+            table["trajectory"],
+            Q,
+            "Q (improved)",
+        ),
+        plotting.histogram(
+            directory / f"{prefix}topological_charge_histogram.png", Q, "Q (improved)"
+        ),
+    ]

@@ -24,10 +24,12 @@ and ``T = 1..T_max`` (observables.measurements.WilsonLoops with temporal planes)
 Every error is the Gamma-method error of a derived quantity of the loop averages
 (:func:`lqcd_hmc.statistics.derived`); chains are replicas.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -40,8 +42,7 @@ def _series(W: np.ndarray) -> np.ndarray:
     return W.reshape(n, B, -1).transpose(2, 1, 0)
 
 
-def _derived_grid(W: np.ndarray, f, out_shape: tuple[int, int]
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def _derived_grid(W: np.ndarray, f, out_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Values and Gamma-method errors of ``f(w)`` (``w`` the ``(n_r, T_max)`` loop means),
     reshaped to ``out_shape``."""
     shape = W.shape[2:]
@@ -51,8 +52,10 @@ def _derived_grid(W: np.ndarray, f, out_shape: tuple[int, int]
             return f(m.reshape(shape)).ravel()
 
     res = derived(flat, _series(W))
-    return (np.reshape([x.mean for x in res], out_shape),
-            np.reshape([x.error for x in res], out_shape))
+    return (
+        np.reshape([x.mean for x in res], out_shape),
+        np.reshape([x.error for x in res], out_shape),
+    )
 
 
 def _log_ratio(w: np.ndarray) -> np.ndarray:
@@ -113,8 +116,8 @@ def creutz_ratios(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     entry ``[R-2, T-2]``."""
     R, T = W.shape[2:]
     return _derived_grid(
-        W, lambda w: -np.log(w[1:, 1:] * w[:-1, :-1] / (w[1:, :-1] * w[:-1, 1:])),
-        (R - 1, T - 1))
+        W, lambda w: -np.log(w[1:, 1:] * w[:-1, :-1] / (w[1:, :-1] * w[:-1, 1:])), (R - 1, T - 1)
+    )
 
 
 def _result(g: GammaResult) -> dict[str, float]:
@@ -140,24 +143,31 @@ class CornellModel:
     chi2: float
 
 
-def cornell_model(W: np.ndarray, r: np.ndarray, plateau: int | None = None,
-                  r_min: float | None = None, r_max: float | None = None) -> CornellModel:
+def cornell_model(
+    W: np.ndarray,
+    r: np.ndarray,
+    plateau: int | None = None,
+    r_min: float | None = None,
+    r_max: float | None = None,
+) -> CornellModel:
     """Effective masses, plateau and fit range of ``W`` ``(n, B, n_r, T_max)`` at distances
     ``r`` ``(n_r,)``. Fit range ``r_min <= r <= r_max``: by default from r = 2 when that leaves
     at least four distances, else all."""
     W = np.asarray(W, dtype=np.float64)
     r = np.asarray(r, dtype=np.float64)
     if W.ndim != 4 or W.shape[2] != r.size or W.shape[3] < 2:
-        raise ValueError(f"static potential needs W of shape (n, chains, {r.size}, T >= 2), "
-                         f"got {W.shape}")
+        raise ValueError(
+            f"static potential needs W of shape (n, chains, {r.size}, T >= 2), got {W.shape}"
+        )
     V, dV = effective_masses(W)
     if r_min is None:
         r_min = 2.0 if (r >= 2.0).sum() >= 4 else 0.0
     rows = np.nonzero((r >= r_min) & (r <= (np.inf if r_max is None else r_max)))[0]
     if rows.size < 4:
         upper = "" if r_max is None else f" and r <= {r_max}"
-        raise ValueError(f"the Cornell fit needs at least 4 distances, r >= {r_min}{upper} "
-                         f"leaves {rows.size}")
+        raise ValueError(
+            f"the Cornell fit needs at least 4 distances, r >= {r_min}{upper} leaves {rows.size}"
+        )
     T, passed = choose_plateau(W, V, rows) if plateau is None else (int(plateau), True)
     if not 1 <= T < W.shape[3]:
         raise ValueError(f"plateau T = {T} outside 1..{W.shape[3] - 1}")
@@ -174,16 +184,22 @@ def cornell_model(W: np.ndarray, r: np.ndarray, plateau: int | None = None,
         with np.errstate(divide="ignore", invalid="ignore"):
             v = np.log(m[num] / m[den])
         p, _ = cornell_gls(rf, v, C)
-        return np.array([*p, scale_from_fit(p, 1.65), scale_from_fit(p, 1.0),
-                         *(p[1] / rf ** 2 + p[2])])
+        return np.array(
+            [*p, scale_from_fit(p, 1.65), scale_from_fit(p, 1.0), *(p[1] / rf**2 + p[2])]
+        )
 
     with np.errstate(divide="ignore", invalid="ignore"):
         _, chi2 = cornell_gls(rf, np.log(means[num] / means[den]), C)
     return CornellModel(prim, f, r, rows, T, passed, V, dV, chi2)
 
 
-def static_potential(W: np.ndarray, r: np.ndarray, plateau: int | None = None,
-                     r_min: float | None = None, r_max: float | None = None) -> dict[str, Any]:
+def static_potential(
+    W: np.ndarray,
+    r: np.ndarray,
+    plateau: int | None = None,
+    r_min: float | None = None,
+    r_max: float | None = None,
+) -> dict[str, Any]:
     """The full analysis (module docstring) of ``W`` ``(n, B, n_r, T_max)`` at distances
     ``r`` ``(n_r,)`` (fit range as in :func:`cornell_model`)."""
     W = np.asarray(W, dtype=np.float64)
@@ -191,15 +207,25 @@ def static_potential(W: np.ndarray, r: np.ndarray, plateau: int | None = None,
     r, rf, T = m.r, m.r[m.rows], m.plateau
     V0, alpha, sigma, r0, r1, *force = derived(m.f, m.prim)
     out: dict[str, Any] = {
-        "r": r.tolist(), "V": m.V.tolist(), "V_error": m.dV.tolist(), "plateau": T,
+        "r": r.tolist(),
+        "V": m.V.tolist(),
+        "V_error": m.dV.tolist(),
+        "plateau": T,
         "plateau_test_passed": m.passed,
-        "fit_r": rf.tolist(), "chi2_dof": m.chi2 / max(m.rows.size - 3, 1),
-        "V0": _result(V0), "alpha": _result(alpha), "sigma": _result(sigma),
-        "r0": _result(r0), "r1": _result(r1),
-        "force": {"r": rf.tolist(), "value": [x.mean for x in force],
-                  "error": [x.error for x in force]},
+        "fit_r": rf.tolist(),
+        "chi2_dof": m.chi2 / max(m.rows.size - 3, 1),
+        "V0": _result(V0),
+        "alpha": _result(alpha),
+        "sigma": _result(sigma),
+        "r0": _result(r0),
+        "r1": _result(r1),
+        "force": {
+            "r": rf.tolist(),
+            "value": [x.mean for x in force],
+            "error": [x.error for x in force],
+        },
     }
-    off = r != np.arange(1, r.size + 1)                # the leading rows r = 1, 2, ...
+    off = r != np.arange(1, r.size + 1)  # the leading rows r = 1, 2, ...
     on_axis = int(np.argmax(off)) if off.any() else r.size
     if on_axis >= 2:
         chi, dchi = creutz_ratios(W[:, :, :on_axis])

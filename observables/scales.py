@@ -9,9 +9,11 @@ times t; the root is bracketed by the first sign change on the grid.
   quantity of ``<Q^2>``.
 Chains are replicas of the Gamma method.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from scipy.interpolate import CubicSpline
@@ -41,13 +43,14 @@ def flow_scales(t: np.ndarray, E: np.ndarray, ref: float = REFERENCE) -> tuple[f
     return t0, float(np.sqrt(ts)) if np.isfinite(ts) else float("nan")
 
 
-def scales_function(t: np.ndarray, ref: float = REFERENCE
-                    ) -> Callable[[np.ndarray], np.ndarray]:
+def scales_function(t: np.ndarray, ref: float = REFERENCE) -> Callable[[np.ndarray], np.ndarray]:
     """``<E>`` on the grid ``t`` -> ``(t0, sqrt(8 t0), w0)``, for
     :func:`lqcd_hmc.statistics.derived`."""
+
     def f(m: np.ndarray) -> np.ndarray:
         t0, w0 = flow_scales(t, m, ref)
         return np.array([t0, np.sqrt(8 * t0), w0])
+
     return f
 
 
@@ -55,24 +58,32 @@ def flow_analysis(t: np.ndarray, E: np.ndarray, ref: float = REFERENCE) -> dict[
     """t0/a^2, sqrt(8 t0)/a and w0/a with errors from ``E`` ``(n, B, n_t)`` on the grid ``t``."""
     E = np.asarray(E, dtype=np.float64)
     if E.ndim != 3 or E.shape[2] != len(t) or len(t) < 4:
-        raise ValueError(f"flow analysis needs E of shape (n, chains, n_t >= 4) on the flow "
-                         f"times, got {E.shape}")
+        raise ValueError(
+            f"flow analysis needs E of shape (n, chains, n_t >= 4) on the flow times, got {E.shape}"
+        )
     t0, s8, w0 = derived(scales_function(t, ref), E.transpose(2, 1, 0))
     mean = E.mean((0, 1))
-    err = [gamma_method(E[:, :, k].T).error if E.shape[0] > 1 else float("nan")
-           for k in range(len(t))]
-    return {"t": np.asarray(t).tolist(), "E": mean.tolist(), "E_error": err,
-            "t2E": (np.asarray(t) ** 2 * mean).tolist(),
-            "t0": {"value": t0.mean, "error": t0.error, "tau_int": t0.tau_int},
-            "sqrt_8t0": {"value": s8.mean, "error": s8.error},
-            "w0": {"value": w0.mean, "error": w0.error, "tau_int": w0.tau_int}}
+    err = [
+        gamma_method(E[:, :, k].T).error if E.shape[0] > 1 else float("nan") for k in range(len(t))
+    ]
+    return {
+        "t": np.asarray(t).tolist(),
+        "E": mean.tolist(),
+        "E_error": err,
+        "t2E": (np.asarray(t) ** 2 * mean).tolist(),
+        "t0": {"value": t0.mean, "error": t0.error, "tau_int": t0.tau_int},
+        "sqrt_8t0": {"value": s8.mean, "error": s8.error},
+        "w0": {"value": w0.mean, "error": w0.error, "tau_int": w0.tau_int},
+    }
 
 
 def susceptibility(Q: np.ndarray, volume: float) -> dict[str, Any]:
     """``<Q>``, ``<Q^2>`` and ``chi_t = <Q^2>/V`` with errors and tau_int, ``Q`` ``(n, B)``."""
     Q = np.asarray(Q, dtype=np.float64)
     q = gamma_method(Q.T)
-    (q2,) = derived(lambda m: m, (Q ** 2).T[None])
-    return {"Q": {"value": q.mean, "error": q.error, "tau_int": q.tau_int},
-            "Q2": {"value": q2.mean, "error": q2.error, "tau_int": q2.tau_int},
-            "chi_t": {"value": q2.mean / volume, "error": q2.error / volume}}
+    (q2,) = derived(lambda m: m, (Q**2).T[None])
+    return {
+        "Q": {"value": q.mean, "error": q.error, "tau_int": q.tau_int},
+        "Q2": {"value": q2.mean, "error": q2.error, "tau_int": q2.tau_int},
+        "chi_t": {"value": q2.mean / volume, "error": q2.error / volume},
+    }

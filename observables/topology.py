@@ -17,6 +17,7 @@ with Hermitian ``F`` (``a^2 g F`` of the continuum).
 
 The charge is meant for smooth fields: measure it after gradient flow or smearing.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,26 +29,34 @@ from lqcd_hmc.field import GaugeField
 from lqcd_hmc.loops import LineCache, clover_field_strength
 
 C5 = 1.0 / 20.0
-FIVE_LOOP = ((1, 1, (19 - 55 * C5) / 9), (2, 2, (1 - 64 * C5) / 9),
-             (1, 2, (-64 + 640 * C5) / 45), (1, 3, 1 / 5 - 2 * C5), (3, 3, C5))
+FIVE_LOOP = (
+    (1, 1, (19 - 55 * C5) / 9),
+    (2, 2, (1 - 64 * C5) / 9),
+    (1, 2, (-64 + 640 * C5) / 45),
+    (1, 3, 1 / 5 - 2 * C5),
+    (3, 3, C5),
+)
 DEFINITIONS = ("clover", "improved")
 
 
-def field_strength(field: GaugeField, mu: int, nu: int, definition: str = "clover",
-                   cache: LineCache | None = None) -> Tensor:
+def field_strength(
+    field: GaugeField, mu: int, nu: int, definition: str = "clover", cache: LineCache | None = None
+) -> Tensor:
     """Hermitian traceless ``F_{mu nu}(x)``, shape ``(B, *dims, N, N)`` (module docstring);
     ``cache`` shares the straight lines between calls on one field."""
     if definition == "clover":
         return clover_field_strength(field.links, mu, nu, cache=cache)
     if definition != "improved":
-        raise ValueError(f"unknown field-strength definition {definition!r}; use one of "
-                         f"{DEFINITIONS}")
+        raise ValueError(
+            f"unknown field-strength definition {definition!r}; use one of {DEFINITIONS}"
+        )
     F = None
     for m, n, c in FIVE_LOOP:
         Fmn = clover_field_strength(field.links, mu, nu, m, n, cache)
         if m != n:
             Fmn = 0.5 * (Fmn + clover_field_strength(field.links, mu, nu, n, m, cache))
         F = c * Fmn if F is None else F + c * Fmn
+    assert F is not None
     return F
 
 
@@ -61,10 +70,12 @@ def charge_density(field: GaugeField, definition: str = "clover") -> Tensor:
     if field.D != 4:
         raise ValueError(f"the topological charge needs D = 4, got D = {field.D}")
     cache: LineCache = {}
-    F = {(m, n): field_strength(field, m, n, definition, cache)
-         for m, n in ((0, 1), (2, 3), (0, 2), (1, 3), (0, 3), (1, 2))}
+    F = {
+        (m, n): field_strength(field, m, n, definition, cache)
+        for m, n in ((0, 1), (2, 3), (0, 2), (1, 3), (0, 3), (1, 2))
+    }
     q = _tr(F[0, 1], F[2, 3]) - _tr(F[0, 2], F[1, 3]) + _tr(F[0, 3], F[1, 2])
-    return q / (4 * math.pi ** 2)
+    return q / (4 * math.pi**2)
 
 
 def topological_charge(field: GaugeField, definition: str = "clover") -> Tensor:

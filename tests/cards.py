@@ -1,4 +1,5 @@
 """Small run cards for the runner and CLI tests."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,10 +13,18 @@ def small_card(output: Path, **changes) -> dict:
         "lattice": {"dims": [4, 4], "group": "SU(2)", "batch": 2, "seed": 5, "start": "hot"},
         "action": {"name": "wilson", "beta": 2.0},
         "update": {"integrator": "omelyan2", "steps": 6, "tau": 1.0},
-        "run": {"thermalisation": 4, "thermalisation_md": 2, "trajectories": 12,
-                "save_interval": 3, "checkpoint_interval": 5, "output": str(output)},
-        "measure": [{"name": "plaquette", "interval": 1},
-                    {"name": "wilson_loops", "interval": 2, "r_max": 2, "t_max": 2}],
+        "run": {
+            "thermalisation": 4,
+            "thermalisation_md": 2,
+            "trajectories": 12,
+            "save_interval": 3,
+            "checkpoint_interval": 5,
+            "output": str(output),
+        },
+        "measure": [
+            {"name": "plaquette", "interval": 1},
+            {"name": "wilson_loops", "interval": 2, "r_max": 2, "t_max": 2},
+        ],
     }
     for section, values in changes.items():
         card[section].update(values)

@@ -27,6 +27,7 @@ def fp_data(tmp_path_factory):
     from click.testing import CliRunner
 
     from lqcd_hmc.cli import main
+
     d = tmp_path_factory.mktemp("fp")
     card = d / "fp.toml"
     card.write_text(FP_CARD.format(out=(d / "fp.h5").as_posix()))

@@ -1,6 +1,7 @@
 """Gauge-field files written byte by byte from the formats' specifications, independently of
 lqcd_hmc.io (plain Python loops, struct, zlib): NERSC (Gauge Connection archive format),
 ILDG/SciDAC LIME (c-lime 1.2, ILDG binary format, QIO checksum), openQCD (archive.c)."""
+
 from __future__ import annotations
 
 import struct
@@ -49,14 +50,28 @@ def nersc_bytes(U: np.ndarray, rows: int = 3, fmt: str = "d", endian: str = ">")
                         body += struct.pack(endian + fmt, v)
                         csum += _words(struct.unpack(fmt, struct.pack(fmt, v))[0], fmt)
     fp = ("IEEE64" if fmt == "d" else "IEEE32") + ("BIG" if endian == ">" else "LITTLE")
-    trace = float(np.mean([np.trace(U[mu, x, y, z, t]).real / 3
-                           for x, y, z, t in sites_txyz_x_fastest(dims) for mu in range(4)]))
-    head = ["BEGIN_HEADER", "HDR_VERSION = 1.0",
-            f"DATATYPE = {'4D_SU3_GAUGE_3x3' if rows == 3 else '4D_SU3_GAUGE'}",
-            *[f"DIMENSION_{i + 1} = {d}" for i, d in enumerate(dims)],
-            f"CHECKSUM = {csum & 0xFFFFFFFF:x}", f"LINK_TRACE = {trace:.10f}",
-            f"PLAQUETTE = {np_plaquette(U):.10f}", f"FLOATING_POINT = {fp}",
-            "ENSEMBLE_ID = by-hand", "SEQUENCE_NUMBER = 7", "END_HEADER"]
+    trace = float(
+        np.mean(
+            [
+                np.trace(U[mu, x, y, z, t]).real / 3
+                for x, y, z, t in sites_txyz_x_fastest(dims)
+                for mu in range(4)
+            ]
+        )
+    )
+    head = [
+        "BEGIN_HEADER",
+        "HDR_VERSION = 1.0",
+        f"DATATYPE = {'4D_SU3_GAUGE_3x3' if rows == 3 else '4D_SU3_GAUGE'}",
+        *[f"DIMENSION_{i + 1} = {d}" for i, d in enumerate(dims)],
+        f"CHECKSUM = {csum & 0xFFFFFFFF:x}",
+        f"LINK_TRACE = {trace:.10f}",
+        f"PLAQUETTE = {np_plaquette(U):.10f}",
+        f"FLOATING_POINT = {fp}",
+        "ENSEMBLE_ID = by-hand",
+        "SEQUENCE_NUMBER = 7",
+        "END_HEADER",
+    ]
     return ("\n".join(head) + "\n").encode() + bytes(body)
 
 
@@ -71,9 +86,12 @@ def ildg_bytes(U: np.ndarray, fmt: str = "d") -> bytes:
     body = bytearray()
     suma = sumb = 0
     for rank, (x, y, z, t) in enumerate(sites_txyz_x_fastest(dims)):
-        site = b"".join(struct.pack(">" + fmt * 2, U[mu, x, y, z, t, a, b].real,
-                                    U[mu, x, y, z, t, a, b].imag)
-                        for mu in range(4) for a in range(3) for b in range(3))
+        site = b"".join(
+            struct.pack(">" + fmt * 2, U[mu, x, y, z, t, a, b].real, U[mu, x, y, z, t, a, b].imag)
+            for mu in range(4)
+            for a in range(3)
+            for b in range(3)
+        )
         crc = zlib.crc32(site)
         for shift, acc in ((rank % 29, "a"), (rank % 31, "b")):
             rot = ((crc << shift) | (crc >> (32 - shift))) & 0xFFFFFFFF
@@ -84,31 +102,37 @@ def ildg_bytes(U: np.ndarray, fmt: str = "d") -> bytes:
         body += site
     lx, ly, lz, lt = dims
     prec = 64 if fmt == "d" else 32
-    fmtxml = (f"<?xml version='1.0'?><ildgFormat><version>1.0</version><field>su3gauge</field>"
-              f"<precision>{prec}</precision><lx>{lx}</lx><ly>{ly}</ly><lz>{lz}</lz>"
-              f"<lt>{lt}</lt></ildgFormat>").encode()
-    cks = (f"<?xml version='1.0'?><scidacChecksum><version>1.0</version><suma>{suma:x}</suma>"
-           f"<sumb>{sumb:x}</sumb></scidacChecksum>").encode()
-    return (lime_record("scidac-private-file-xml", b"<scidacFile/>", True, False)
-            + lime_record("scidac-file-xml", b"<info/>", False, True)
-            + lime_record("ildg-format", fmtxml, True, False)
-            + lime_record("ildg-binary-data", bytes(body), False, False)
-            + lime_record("scidac-checksum", cks, False, False)
-            + lime_record("ildg-data-lfn", b"lfn://by-hand", False, True))
+    fmtxml = (
+        f"<?xml version='1.0'?><ildgFormat><version>1.0</version><field>su3gauge</field>"
+        f"<precision>{prec}</precision><lx>{lx}</lx><ly>{ly}</ly><lz>{lz}</lz>"
+        f"<lt>{lt}</lt></ildgFormat>"
+    ).encode()
+    cks = (
+        f"<?xml version='1.0'?><scidacChecksum><version>1.0</version><suma>{suma:x}</suma>"
+        f"<sumb>{sumb:x}</sumb></scidacChecksum>"
+    ).encode()
+    return (
+        lime_record("scidac-private-file-xml", b"<scidacFile/>", True, False)
+        + lime_record("scidac-file-xml", b"<info/>", False, True)
+        + lime_record("ildg-format", fmtxml, True, False)
+        + lime_record("ildg-binary-data", bytes(body), False, False)
+        + lime_record("scidac-checksum", cks, False, False)
+        + lime_record("ildg-data-lfn", b"lfn://by-hand", False, True)
+    )
 
 
 def openqcd_bytes(U: np.ndarray) -> bytes:
     Lx, Ly, Lz, Lt = U.shape[1:5]
     N = (Lt, Lx, Ly, Lz)
     out = bytearray(struct.pack("<4id", *N, 3 * np_plaquette(U)))
-    ours = (3, 0, 1, 2)                              # openQCD direction k -> our direction
+    ours = (3, 0, 1, 2)  # openQCD direction k -> our direction
     for x0 in range(Lt):
         for x1 in range(Lx):
             for x2 in range(Ly):
                 for x3 in range(Lz):
                     if (x0 + x1 + x2 + x3) % 2 == 0:
                         continue
-                    pos = [x1, x2, x3, x0]               # our (x, y, z, t)
+                    pos = [x1, x2, x3, x0]  # our (x, y, z, t)
                     for k in range(4):
                         mu = ours[k]
                         back = list(pos)

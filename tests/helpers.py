@@ -1,4 +1,5 @@
 """Shared test helpers (tests/ is on sys.path under pytest's default import mode)."""
+
 import torch
 
 from lqcd_hmc.field import GaugeField
@@ -34,14 +35,14 @@ def check_force(action, f, seed=4, rtol=1e-8):
         return (Sp - Sm) / (2 * h)
 
     for _ in range(2):
-        w = torch.randn(*f.links.shape[:-2], f.group.n_generators, generator=g,
-                        dtype=torch.float64)
+        w = torch.randn(*f.links.shape[:-2], f.group.n_generators, generator=g, dtype=torch.float64)
         X = f.group.from_coords(w)
         analytic = 2 * (F.conj() * X).real.flatten(1).sum(1)
         # rounding of S itself limits the difference quotient to ~ eps |S| / h
         roundoff = 50 * torch.finfo(torch.float64).eps * action(f).abs() / 1e-5
-        assert torch.all((central_difference(X, 1e-5) - analytic).abs()
-                         <= rtol * analytic.abs() + roundoff)
+        assert torch.all(
+            (central_difference(X, 1e-5) - analytic).abs() <= rtol * analytic.abs() + roundoff
+        )
         e1 = (central_difference(X, 2e-3) - analytic).abs()
         e2 = (central_difference(X, 1e-3) - analytic).abs()
         assert torch.all((e1 / e2 - 4).abs() < 0.1)

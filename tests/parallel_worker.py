@@ -1,5 +1,6 @@
 """Worker of tests/test_parallel.py: run by each of the processes the test spawns (Gloo over a
 file store), it writes what its rank computed to ``out/rank<r>.pt``."""
+
 import os
 
 import torch
@@ -28,8 +29,9 @@ def decomposed(rank: int, world: int, store: str, out: str, case: dict) -> None:
         dist.destroy_process_group()
 
 
-def run(rank: int, world: int, store: str, out: str, card: str, overrides: list,
-        resume: bool = False) -> None:
+def run(
+    rank: int, world: int, store: str, out: str, card: str, overrides: list, resume: bool = False
+) -> None:
     """``lqcd-hmc run CARD [--resume] --set ...`` on this rank; the error message, if any,
     goes to ``out/error<r>.txt``."""
     from lqcd_hmc.config import load_card

@@ -1,14 +1,15 @@
 """``lqcd-hmc analyze`` end to end: a run card with every measurement of the observables
 package, the JSON and text reports, plots, and bad input."""
+
 import hashlib
 import json
 import re
 
 import numpy as np
 import pytest
+from cards import write_card
 from click.testing import CliRunner
 
-from cards import write_card
 from lqcd_hmc.cli import main
 from lqcd_hmc.io import Ensemble
 from lqcd_hmc.statistics import gamma_method
@@ -17,21 +18,35 @@ from observables.scales import flow_analysis
 
 def card(output):
     return {
-        "lattice": {"dims": [4, 4, 4, 4], "group": "SU(3)", "batch": 2, "seed": 3,
-                    "start": "hot"},
+        "lattice": {"dims": [4, 4, 4, 4], "group": "SU(3)", "batch": 2, "seed": 3, "start": "hot"},
         "action": {"name": "wilson", "beta": 5.8},
         "update": {"algorithm": "heatbath", "overrelaxation": 1},
-        "run": {"thermalisation": 3, "trajectories": 8, "save_interval": 4,
-                "checkpoint_interval": 4, "output": str(output)},
+        "run": {
+            "thermalisation": 3,
+            "trajectories": 8,
+            "save_interval": 4,
+            "checkpoint_interval": 4,
+            "output": str(output),
+        },
         "measure": [
             {"name": "plaquette", "interval": 1},
-            {"name": "wilson_loops", "interval": 1, "r_max": 2, "t_max": 3,
-             "shapes": [[1, 1], [2, 1]], "smearing": {"method": "ape", "alpha": 0.5,
-                                                      "steps": 2}},
-            {"name": "gradient_flow", "interval": 2, "t_max": 0.6, "spacing": 0.1,
-             "epsilon": 0.05, "topology": True},
-            {"name": "topological_charge", "interval": 2, "flow_time": 0.3,
-             "flow": "zeuthen"},
+            {
+                "name": "wilson_loops",
+                "interval": 1,
+                "r_max": 2,
+                "t_max": 3,
+                "shapes": [[1, 1], [2, 1]],
+                "smearing": {"method": "ape", "alpha": 0.5, "steps": 2},
+            },
+            {
+                "name": "gradient_flow",
+                "interval": 2,
+                "t_max": 0.6,
+                "spacing": 0.1,
+                "epsilon": 0.05,
+                "topology": True,
+            },
+            {"name": "topological_charge", "interval": 2, "flow_time": 0.3, "flow": "zeuthen"},
             {"name": "polyakov_correlator", "interval": 1},
         ],
     }
@@ -41,22 +56,27 @@ def card(output):
 def ensemble(tmp_path_factory):
     d = tmp_path_factory.mktemp("analyze")
     path = d / "e.h5"
-    res = CliRunner().invoke(main, ["run", str(write_card(d / "c.toml", card(path))),
-                                    "--quiet"])
+    res = CliRunner().invoke(main, ["run", str(write_card(d / "c.toml", card(path))), "--quiet"])
     assert res.exit_code == 0, res.output
     return path
 
 
 def test_analyze_json_matches_the_tables(ensemble, tmp_path):
     before = hashlib.sha256(ensemble.read_bytes()).hexdigest()
-    res = CliRunner().invoke(main, ["analyze", str(ensemble), "--json", "--plots",
-                                    str(tmp_path / "plots")])
+    res = CliRunner().invoke(
+        main, ["analyze", str(ensemble), "--json", "--plots", str(tmp_path / "plots")]
+    )
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     ens = Ensemble(ensemble)
     m = out["measurements"]
-    assert set(m) == {"plaquette", "wilson_loops", "gradient_flow", "topological_charge",
-                      "polyakov_correlator"}
+    assert set(m) == {
+        "plaquette",
+        "wilson_loops",
+        "gradient_flow",
+        "topological_charge",
+        "polyakov_correlator",
+    }
     plaq = ens.table("measurements/plaquette")["plaquette"]
     ref = gamma_method(plaq.T)
     assert m["plaquette"]["columns"]["plaquette"]["mean"] == pytest.approx(ref.mean, rel=1e-12)
@@ -74,8 +94,13 @@ def test_analyze_json_matches_the_tables(ensemble, tmp_path):
     assert len(m["polyakov_correlator"]["potential"]["V"]) == 3
     plots = [p for r in m.values() for p in r.get("plots", [])] + out["mc_plots"]
     names = {p.split("/")[-1] for p in plots}
-    assert {"static_potential.png", "flow_t2E.png", "topological_charge_history.png",
-            "topological_charge_histogram.png", "plaquette_history.png"} <= names
+    assert {
+        "static_potential.png",
+        "flow_t2E.png",
+        "topological_charge_history.png",
+        "topological_charge_histogram.png",
+        "plaquette_history.png",
+    } <= names
     for p in plots:
         with open(p, "rb") as fh:
             assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
@@ -83,11 +108,14 @@ def test_analyze_json_matches_the_tables(ensemble, tmp_path):
 
 
 def test_analyze_text_report(ensemble):
-    res = CliRunner().invoke(main, ["analyze", str(ensemble), "--plateau", "1", "--r-min",
-                                    "1"])
+    res = CliRunner().invoke(main, ["analyze", str(ensemble), "--plateau", "1", "--r-min", "1"])
     assert res.exit_code == 0, res.output
-    for label in ("plaquette", "wilson_loops.potential.r0", "gradient_flow.clover.t0",
-                  "topological_charge.improved.chi_t"):
+    for label in (
+        "plaquette",
+        "wilson_loops.potential.r0",
+        "gradient_flow.clover.t0",
+        "topological_charge.improved.chi_t",
+    ):
         assert label in res.output, res.output
     assert re.search(r"wilson_loops\.potential\.plateau +1\n", res.output)
     chi2 = float(re.search(r"chi2_dof +(\S+)", res.output).group(1))
@@ -95,32 +123,41 @@ def test_analyze_text_report(ensemble):
 
 
 def test_analyze_bad_input(tmp_path, ensemble):
-    from lqcd_hmc.io import Config, write_config
+    from lqcd_hmc.io import GaugeConfiguration, write_configuration
+
     for args, expect in (([tmp_path / "none.h5"], "no such file"),):
         res = CliRunner().invoke(main, ["analyze", *map(str, args)])
         assert res.exit_code == 1 and expect in res.output, res.output
     U = np.broadcast_to(np.eye(3, dtype=complex), (4, 2, 2, 2, 2, 3, 3)).copy()
     nersc = tmp_path / "c.nersc"
-    write_config(nersc, Config(U, "SU(3)"), "nersc")
+    write_configuration(nersc, GaugeConfiguration(U, "SU(3)"), "nersc")
     res = CliRunner().invoke(main, ["analyze", str(nersc)])
     assert res.exit_code == 1 and "needs an HDF5 ensemble" in res.output
     trunc = tmp_path / "t.h5"
     trunc.write_bytes(ensemble.read_bytes()[:3000])
     res = CliRunner().invoke(main, ["analyze", str(trunc)])
-    assert res.exit_code == 1 and res.output.startswith("Error:") and \
-        len(res.output.strip().splitlines()) == 1, res.output
+    assert (
+        res.exit_code == 1
+        and res.output.startswith("Error:")
+        and len(res.output.strip().splitlines()) == 1
+    ), res.output
     res = CliRunner().invoke(main, ["analyze", str(ensemble), "--plateau", "9"])
     assert res.exit_code == 0 and "skipped" in res.output
 
 
-@pytest.mark.parametrize("measure,expect", [
-    ({"name": "gradient_flow", "t_max": 0.1, "spacing": 0.2}, "spacing <= t_max"),
-    ({"name": "gradient_flow", "flow": "ricci"}, "unknown flow"),
-    ({"name": "topological_charge", "flow_time": 1.0, "smearing": {"method": "ape"}},
-     "not both"),
-    ({"name": "wilson_loops", "planes": "all", "shapes": [[1, 1]]}, "temporal Wilson loops"),
-    ({"name": "wilson_loops", "shapes": [[1]]}, "off-axis shape"),
-])
+@pytest.mark.parametrize(
+    "measure,expect",
+    [
+        ({"name": "gradient_flow", "t_max": 0.1, "spacing": 0.2}, "spacing <= t_max"),
+        ({"name": "gradient_flow", "flow": "ricci"}, "unknown flow"),
+        (
+            {"name": "topological_charge", "flow_time": 1.0, "smearing": {"method": "ape"}},
+            "not both",
+        ),
+        ({"name": "wilson_loops", "planes": "all", "shapes": [[1, 1]]}, "temporal Wilson loops"),
+        ({"name": "wilson_loops", "shapes": [[1]]}, "off-axis shape"),
+    ],
+)
 def test_bad_measurement_parameters(tmp_path, measure, expect):
     c = card(tmp_path / "x.h5")
     c["measure"] = [{"interval": 1, **measure}]

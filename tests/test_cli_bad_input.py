@@ -1,15 +1,16 @@
 """Every bad-input case through the CLI: a one-line error naming the problem, a non-zero exit,
 no traceback, and existing files untouched."""
+
 import hashlib
 
 import numpy as np
 import pytest
+from cards import small_card, write_card
 from click.testing import CliRunner
 
-from cards import small_card, write_card
 from lqcd_hmc.cli import main
 from lqcd_hmc.config import validate
-from lqcd_hmc.io import Config, write_config
+from lqcd_hmc.io import GaugeConfiguration, write_configuration
 from lqcd_hmc.run import run_card
 
 
@@ -18,8 +19,11 @@ def invoke_fails(args, expect: str):
     assert res.exit_code != 0, res.output
     lines = res.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error:"), res.output
-    assert "Traceback" not in res.output and res.exception is None or \
-        isinstance(res.exception, SystemExit)
+    assert (
+        "Traceback" not in res.output
+        and res.exception is None
+        or isinstance(res.exception, SystemExit)
+    )
     assert expect in lines[0], lines[0]
     return lines[0]
 
@@ -39,21 +43,24 @@ def ensemble(tmp_path):
     return out
 
 
-@pytest.mark.parametrize("section,change,expect", [
-    ("lattice", {"colour": 3}, "lattice.colour: unknown key"),
-    ("lattice", {"dims": "eight"}, "lattice.dims"),
-    ("lattice", {"dims": [4, 1]}, "every lattice extent must be >= 2"),
-    ("lattice", {"dims": [4, 4, 4, 4, 4]}, "D = 2, 3 or 4"),
-    ("lattice", {"group": "SO(3)"}, "unknown gauge group"),
-    ("lattice", {"batch": 0}, "lattice.batch"),
-    ("update", {"steps": "ten"}, "update.steps"),
-    ("update", {"integrator": "euler"}, "unknown integrator"),
-    ("run", {"trajectories": -1}, "run.trajectories"),
-    ("action", {"name": "wilsn"}, "unknown action 'wilsn'"),
-    ("action", {"gamma": 1.0}, "bad parameters for action 'wilson'"),
-    ("update", {"algorithm": "metropolis"}, "update.algorithm"),
-    ("update", {"overrelaxation": -1}, "update.overrelaxation"),
-])
+@pytest.mark.parametrize(
+    "section,change,expect",
+    [
+        ("lattice", {"colour": 3}, "lattice.colour: unknown key"),
+        ("lattice", {"dims": "eight"}, "lattice.dims"),
+        ("lattice", {"dims": [4, 1]}, "every lattice extent must be >= 2"),
+        ("lattice", {"dims": [4, 4, 4, 4, 4]}, "D = 2, 3 or 4"),
+        ("lattice", {"group": "SO(3)"}, "unknown gauge group"),
+        ("lattice", {"batch": 0}, "lattice.batch"),
+        ("update", {"steps": "ten"}, "update.steps"),
+        ("update", {"integrator": "euler"}, "unknown integrator"),
+        ("run", {"trajectories": -1}, "run.trajectories"),
+        ("action", {"name": "wilsn"}, "unknown action 'wilsn'"),
+        ("action", {"gamma": 1.0}, "bad parameters for action 'wilson'"),
+        ("update", {"algorithm": "metropolis"}, "update.algorithm"),
+        ("update", {"overrelaxation": -1}, "update.overrelaxation"),
+    ],
+)
 def test_bad_card(tmp_path, section, change, expect):
     card = write_card(tmp_path / "c.toml", small_card(tmp_path / "new.h5", **{section: change}))
     invoke_fails(["run", card], expect)
@@ -62,19 +69,25 @@ def test_bad_card(tmp_path, section, change, expect):
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without CUDA")
 def test_cuda_without_gpu(tmp_path):
-    card = write_card(tmp_path / "c.toml", small_card(tmp_path / "new.h5",
-                                                      lattice={"device": "cuda"}))
+    card = write_card(
+        tmp_path / "c.toml", small_card(tmp_path / "new.h5", lattice={"device": "cuda"})
+    )
     invoke_fails(["run", card], "CUDA is not available")
     assert not (tmp_path / "new.h5").exists()
 
 
 def test_heatbath_needs_staples_and_a_colouring(tmp_path):
-    c = small_card(tmp_path / "new.h5", action={"name": "clover", "beta": 2.0},
-                   run={"thermalisation_md": 0})
+    c = small_card(
+        tmp_path / "new.h5", action={"name": "clover", "beta": 2.0}, run={"thermalisation_md": 0}
+    )
     c["update"] = "heatbath"
     invoke_fails(["run", write_card(tmp_path / "c.toml", c)], "'clover' provides no staples")
-    c = small_card(tmp_path / "new.h5", action={"name": "iwasaki", "beta": 2.0},
-                   lattice={"dims": [4, 2]}, run={"thermalisation_md": 0})
+    c = small_card(
+        tmp_path / "new.h5",
+        action={"name": "iwasaki", "beta": 2.0},
+        lattice={"dims": [4, 2]},
+        run={"thermalisation_md": 0},
+    )
     c["update"] = "heatbath"
     invoke_fails(["run", write_card(tmp_path / "d.toml", c)], "no colouring")
     c["update"] = {"algorithm": "heatbath"}
@@ -103,18 +116,24 @@ def test_output_holds_an_ensemble(tmp_path, ensemble):
     other = write_card(tmp_path / "o.toml", small_card(ensemble, action={"beta": 3.0}))
     invoke_fails(["run", other, "--resume"], "the card changes action.beta")
     stranger = tmp_path / "s.h5"
-    write_config(stranger, Config(cold_su2((4, 4)), "SU(2)"), "hdf5")
+    write_configuration(stranger, GaugeConfiguration(cold_su2((4, 4)), "SU(2)"), "hdf5")
     sbefore = digest(stranger)
-    invoke_fails(["run", write_card(tmp_path / "s.toml", small_card(stranger)), "--resume"],
-                 "holds no run card")
+    invoke_fails(
+        ["run", write_card(tmp_path / "s.toml", small_card(stranger)), "--resume"],
+        "holds no run card",
+    )
     orphan = tmp_path / "gone.h5.segments"
     orphan.mkdir()
-    invoke_fails(["run", write_card(tmp_path / "g.toml", small_card(tmp_path / "gone.h5"))],
-                 "exists without its ensemble file")
+    invoke_fails(
+        ["run", write_card(tmp_path / "g.toml", small_card(tmp_path / "gone.h5"))],
+        "exists without its ensemble file",
+    )
     assert orphan.is_dir() and not (tmp_path / "gone.h5").exists()
     (tmp_path / "text.h5").write_text("not an ensemble")
-    invoke_fails(["run", write_card(tmp_path / "t.toml", small_card(tmp_path / "text.h5")),
-                  "--resume"], "unreadable HDF5 ensemble")
+    invoke_fails(
+        ["run", write_card(tmp_path / "t.toml", small_card(tmp_path / "text.h5")), "--resume"],
+        "unreadable HDF5 ensemble",
+    )
     assert digest(ensemble) == before and digest(stranger) == sbefore
 
 
@@ -122,8 +141,11 @@ def test_corrupted_and_truncated_files(tmp_path, ensemble):
     data = ensemble.read_bytes()
     trunc = tmp_path / "trunc.h5"
     trunc.write_bytes(data[: len(data) // 2])
-    for args in (["info", trunc], ["convert", trunc, tmp_path / "x.nersc"],
-                 ["measure", trunc, "--card", tmp_path / "m.toml"]):
+    for args in (
+        ["info", trunc],
+        ["convert", trunc, tmp_path / "x.nersc"],
+        ["measure", trunc, "--card", tmp_path / "m.toml"],
+    ):
         (tmp_path / "m.toml").write_text('[[measure]]\nname = "plaquette"\n')
         invoke_fails(args, "trunc.h5")
     assert not (tmp_path / "x.nersc").exists()
@@ -133,32 +155,35 @@ def test_corrupted_and_truncated_files(tmp_path, ensemble):
     assert digest(trunc) == before
 
     from lqcd_hmc.io import Ensemble
-    first = Ensemble(ensemble).trajectories()[0]          # not the checkpoint's links
+
+    first = Ensemble(ensemble).trajectories()[0]  # not the checkpoint's links
     links, _ = Ensemble(ensemble).config(first)
     at = data.find(links[0, 0, 1, 2].tobytes())
     assert data.find(links[0, 0, 1, 2].tobytes(), at + 1) < 0
     assert at > 0
     flipped = tmp_path / "flip.h5"
-    flipped.write_bytes(data[:at + 5] + bytes([data[at + 5] ^ 1]) + data[at + 6:])
+    flipped.write_bytes(data[: at + 5] + bytes([data[at + 5] ^ 1]) + data[at + 6 :])
     invoke_fails(["info", flipped], f"configuration {first} fails its checksum")
-    invoke_fails(["convert", flipped, tmp_path / "y.h5", "--trajectory", first],
-                 "fails its checksum")
+    invoke_fails(
+        ["convert", flipped, tmp_path / "y.h5", "--trajectory", first], "fails its checksum"
+    )
     assert not (tmp_path / "y.h5").exists()
 
 
 def test_exchange_file_problems(tmp_path):
     from lqcd_hmc import ChainRNG, GaugeField
+
     U = GaugeField.hot((2, 2, 2, 4), "SU(3)", ChainRNG(1, 1)).links[0].numpy()
     good = tmp_path / "g.nersc"
-    write_config(good, Config(U, "SU(3)"), "nersc")
+    write_configuration(good, GaugeConfiguration(U, "SU(3)"), "nersc")
     text = good.read_bytes()
     bad_sum = tmp_path / "sum.nersc"
     i = text.index(b"END_HEADER") + 20
-    bad_sum.write_bytes(text[:i] + bytes([text[i] ^ 0x10]) + text[i + 1:])
+    bad_sum.write_bytes(text[:i] + bytes([text[i] ^ 0x10]) + text[i + 1 :])
     invoke_fails(["info", bad_sum], "checksum mismatch")
     s = text.index(b"PLAQUETTE = ") + 12
     bad_plaq = tmp_path / "plaq.nersc"
-    bad_plaq.write_bytes(text[:s] + b"0.77" + text[text.index(b"\n", s):])
+    bad_plaq.write_bytes(text[:s] + b"0.77" + text[text.index(b"\n", s) :])
     invoke_fails(["convert", bad_plaq, tmp_path / "p.h5"], "plaquette mismatch")
     invoke_fails(["convert", good, tmp_path / "out.xyz"], "cannot tell the format")
     exists = tmp_path / "exists.lime"
@@ -166,7 +191,7 @@ def test_exchange_file_problems(tmp_path):
     invoke_fails(["convert", good, exists], "exists; pass --overwrite")
     assert exists.read_bytes() == b"keep me"
     su2 = tmp_path / "su2.h5"
-    write_config(su2, Config(cold_su2((2, 2, 2, 2)), "SU(2)"), "hdf5")
+    write_configuration(su2, GaugeConfiguration(cold_su2((2, 2, 2, 2)), "SU(2)"), "hdf5")
     invoke_fails(["convert", su2, tmp_path / "su2.nersc"], "SU(3) gauge fields in D = 4")
     invoke_fails(["info", tmp_path / "nothing.h5"], "no such file")
     junk = tmp_path / "junk.bin"
@@ -176,6 +201,7 @@ def test_exchange_file_problems(tmp_path):
 
 def test_good_commands_work(tmp_path, ensemble):
     import json
+
     res = CliRunner().invoke(main, ["info", str(ensemble), "--json"])
     assert res.exit_code == 0, res.output
     d = json.loads(res.output)
@@ -188,13 +214,17 @@ def test_good_commands_work(tmp_path, ensemble):
     invoke_fails(["measure", ensemble, "--card", m], "already holds measurements/polyakov_loop")
     nersc = tmp_path / "one.nersc"
     from lqcd_hmc import ChainRNG, GaugeField
+
     U = GaugeField.hot((2, 2, 2, 2), "SU(3)", ChainRNG(2, 1)).links[0].numpy()
-    write_config(nersc, Config(U, "SU(3)"), "nersc")
+    write_configuration(nersc, GaugeConfiguration(U, "SU(3)"), "nersc")
     p = tmp_path / "p.toml"
     p.write_text('[[measure]]\nname = "plaquette"\n')
     res = CliRunner().invoke(main, ["measure", str(nersc), "--card", str(p), "--json"])
     assert res.exit_code == 0, res.output
-    from lqcd_hmc.io.su3 import plaquette
-    assert json.loads(res.output)["plaquette"]["plaquette"]["mean"] == pytest.approx(plaquette(U))
+    from lqcd_hmc.io.su3 import array_plaquette
+
+    assert json.loads(res.output)["plaquette"]["plaquette"]["mean"] == pytest.approx(
+        array_plaquette(U)
+    )
     res = CliRunner().invoke(main, ["measure", str(ensemble), "--card", str(m), "--replace"])
     assert res.exit_code == 0, res.output

@@ -2,6 +2,7 @@
 second call reuses every ensemble untouched, the numbers equal ``analyze``'s, ratios carry
 correlated errors, the continuum line goes through two points; bad study cards; the tuning
 fit against an exactly linear ln s and its error against resampling."""
+
 import json
 import math
 
@@ -12,9 +13,9 @@ from click.testing import CliRunner
 from lqcd_hmc.analysis import analyze_ensemble
 from lqcd_hmc.cli import main
 from lqcd_hmc.config import dump_card
-from observables.study.card import load_study
-from observables.study.continuum import extrapolate
-from observables.study.tune import TunePoint, solve
+from workflows.study.card import load_study
+from workflows.study.continuum import extrapolate
+from workflows.study.tune import TunePoint, solve
 
 STUDY = """
 [study]
@@ -63,8 +64,9 @@ betas = [1.7, 1.9]
 
 
 def write_study(path, out, extra_study="", extra_action=""):
-    path.write_text(STUDY.format(out=out.as_posix(), extra_study=extra_study,
-                                 extra_action=extra_action))
+    path.write_text(
+        STUDY.format(out=out.as_posix(), extra_study=extra_study, extra_action=extra_action)
+    )
     return path
 
 
@@ -84,8 +86,13 @@ def test_compare_writes_report_results_and_plots(study):
     assert set(res["actions"]) == {"wilson", "LW"}
     assert all(e["generated"] for entries in res["actions"].values() for e in entries)
     report = (out / "report.md").read_text()
-    for title in ("sqrt(t0)/r0", "w0/sqrt(t0)", "t0^2 chi_t", "Classical artifacts",
-                  "Continuum limit"):
+    for title in (
+        "sqrt(t0)/r0",
+        "w0/sqrt(t0)",
+        "t0^2 chi_t",
+        "Classical artifacts",
+        "Continuum limit",
+    ):
         assert title in report
     assert (out / "plots" / "plane_waves.png").exists()
     assert (out / "plots" / "sqrt_t0_over_r0.png").exists()
@@ -102,7 +109,8 @@ def test_second_call_reuses_every_ensemble(study):
     for p in paths:
         assert (open(p, "rb").read(), __import__("os").stat(p).st_mtime_ns) == before[p]
     assert again["actions"] == first["actions"] | {
-        k: [dict(e, generated=False) for e in v] for k, v in first["actions"].items()}
+        k: [dict(e, generated=False) for e in v] for k, v in first["actions"].items()
+    }
 
 
 def test_numbers_equal_those_of_analyze(study):
@@ -112,12 +120,16 @@ def test_numbers_equal_those_of_analyze(study):
         for e in entries:
             a = analyze_ensemble(e["ensemble"])["measurements"]
             q = e["quantities"]
-            pairs = [("t0", a["gradient_flow"]["clover"]["t0"]),
-                     ("w0", a["gradient_flow"]["clover"]["w0"]),
-                     ("chi_t", a["gradient_flow"]["topology_improved"]["chi_t"])]
+            pairs = [
+                ("t0", a["gradient_flow"]["clover"]["t0"]),
+                ("w0", a["gradient_flow"]["clover"]["w0"]),
+                ("chi_t", a["gradient_flow"]["topology_improved"]["chi_t"]),
+            ]
             if "potential" in a["wilson_loops"] and "r0" in a["wilson_loops"]["potential"]:
-                pairs += [("r0", a["wilson_loops"]["potential"]["r0"]),
-                          ("sigma", a["wilson_loops"]["potential"]["sigma"])]
+                pairs += [
+                    ("r0", a["wilson_loops"]["potential"]["r0"]),
+                    ("sigma", a["wilson_loops"]["potential"]["sigma"]),
+                ]
             for key, ref in pairs:
                 for part in ("value", "error"):
                     x, y = q[key][part], ref[part]
@@ -130,7 +142,8 @@ def test_numbers_equal_those_of_analyze(study):
             t0 = q["t0"]["value"]
             if t0 is not None and q["w0"]["value"] is not None:
                 assert q["w0_over_sqrt_t0"]["value"] == pytest.approx(
-                    q["w0"]["value"] / math.sqrt(t0), rel=1e-12)
+                    q["w0"]["value"] / math.sqrt(t0), rel=1e-12
+                )
                 assert q["a2_over_t0"]["value"] == pytest.approx(1 / t0, rel=1e-12)
     assert checked >= 12
 
@@ -160,8 +173,10 @@ def test_ratio_errors_are_correlated(study):
 def test_continuum_line_through_two_points(study):
     _, res = study
     entries = res["actions"]["wilson"]
-    pts = [(e["quantities"]["a2_over_t0"]["value"], e["quantities"]["w0_over_sqrt_t0"]["value"])
-           for e in entries]
+    pts = [
+        (e["quantities"]["a2_over_t0"]["value"], e["quantities"]["w0_over_sqrt_t0"]["value"])
+        for e in entries
+    ]
     fit = res["continuum"]["wilson"]["w0_over_sqrt_t0"]
     if any(v is None for p in pts for v in p):
         assert fit is None
@@ -177,8 +192,9 @@ def test_extrapolation_recovers_a_known_line():
     assert fit["value"] == pytest.approx(1.5) and fit["slope"] == pytest.approx(-0.7)
     assert fit["chi2_dof"] == pytest.approx(0.0, abs=1e-20)
     # error of the intercept of a weighted line fit: sigma^2 sum x^2 / (n sum x^2 - (sum x)^2)
-    assert fit["error"] == pytest.approx(0.01 * math.sqrt((x ** 2).sum() / (
-        4 * (x ** 2).sum() - x.sum() ** 2)))
+    assert fit["error"] == pytest.approx(
+        0.01 * math.sqrt((x**2).sum() / (4 * (x**2).sum() - x.sum() ** 2))
+    )
     assert extrapolate([0.1], [1.0], [0.1]) is None
 
 
@@ -194,10 +210,21 @@ def test_tune_beta_reuses_the_study_ensembles(study, tmp_path):
     (tmp_path / "wilson.toml").write_text(dump_card(run_card))
     before = [open(e["ensemble"], "rb").read() for e in entries]
     target = math.sqrt(t0[0] * t0[1])
-    out = CliRunner().invoke(main, ["tune-beta", "--action", str(tmp_path / "wilson.toml"),
-                                    "--target", f"t0={target}", "--betas", "2.0,2.2",
-                                    "--directory", str(card.parent / "out" / "ensembles"),
-                                    "--json"])
+    out = CliRunner().invoke(
+        main,
+        [
+            "tune-beta",
+            "--action",
+            str(tmp_path / "wilson.toml"),
+            "--target",
+            f"t0={target}",
+            "--betas",
+            "2.0,2.2",
+            "--directory",
+            str(card.parent / "out" / "ensembles"),
+            "--json",
+        ],
+    )
     assert out.exit_code == 0, out.output
     r = json.loads(out.output)
     assert r["bracketed"] and 2.0 < r["beta"] < 2.2 and r["error"] > 0
@@ -216,18 +243,29 @@ def test_tuning_fit_and_its_error():
     target = math.exp(c0 + c1 * 5.93)
     beta, err = solve(pts, target)
     assert beta == pytest.approx(5.93, abs=1e-12)
-    samples = [solve([TunePoint(b, s * math.exp(0.01 * rng.standard_normal()), 0.01 * s, "")
-                      for b, s in zip(betas, true)], target)[0] for _ in range(2000)]
+    samples = [
+        solve(
+            [
+                TunePoint(b, s * math.exp(0.01 * rng.standard_normal()), 0.01 * s, "")
+                for b, s in zip(betas, true)
+            ],
+            target,
+        )[0]
+        for _ in range(2000)
+    ]
     assert err == pytest.approx(np.std(samples), rel=0.1)
 
 
-@pytest.mark.parametrize("extra_study,extra_action,message", [
-    ("", '[[action]]\nname = "iwasaki"\nbetas = [2.0]', "betas has 1 entries for 2 spacings"),
-    ('ratios = ["nope"]', "", "unknown ratio 'nope'"),
-    ("", '[[action]]\nname = "nonesuch"\nbetas = [1.0, 2.0]', "unknown action 'nonesuch'"),
-    ("", '[[action]]\nname = "wilson"\nbetas = [1.0, 2.0]', "two actions are labelled"),
-    ("", '[[action]]\nname = "iwasaki"\nbeta = 2.0\nbetas = [1.0, 2.0]', "not beta"),
-])
+@pytest.mark.parametrize(
+    "extra_study,extra_action,message",
+    [
+        ("", '[[action]]\nname = "iwasaki"\nbetas = [2.0]', "betas has 1 entries for 2 spacings"),
+        ('ratios = ["nope"]', "", "unknown ratio 'nope'"),
+        ("", '[[action]]\nname = "nonesuch"\nbetas = [1.0, 2.0]', "unknown action 'nonesuch'"),
+        ("", '[[action]]\nname = "wilson"\nbetas = [1.0, 2.0]', "two actions are labelled"),
+        ("", '[[action]]\nname = "iwasaki"\nbeta = 2.0\nbetas = [1.0, 2.0]', "not beta"),
+    ],
+)
 def test_bad_study_cards_are_one_line_errors(tmp_path, extra_study, extra_action, message):
     card = write_study(tmp_path / "s.toml", tmp_path / "out", extra_study, extra_action)
     res = CliRunner().invoke(main, ["compare", str(card)])
@@ -238,12 +276,26 @@ def test_bad_study_cards_are_one_line_errors(tmp_path, extra_study, extra_action
 def test_bad_tune_targets(tmp_path, study):
     card, _ = study
     sc = load_study(card)
-    (tmp_path / "c.toml").write_text(dump_card(sc.ensemble_card(sc.action[0], 2.0, [4] * 4,
-                                                                tmp_path / "x.h5")))
-    for target, message in [("t1=2", "unknown target 't1'"), ("t0=abc", "expected t0=VALUE"),
-                            ("t0=-1", "must be positive")]:
-        res = CliRunner().invoke(main, ["tune-beta", "--action", str(tmp_path / "c.toml"),
-                                        "--target", target, "--directory", str(tmp_path)])
+    (tmp_path / "c.toml").write_text(
+        dump_card(sc.ensemble_card(sc.action[0], 2.0, [4] * 4, tmp_path / "x.h5"))
+    )
+    for target, message in [
+        ("t1=2", "unknown target 't1'"),
+        ("t0=abc", "expected t0=VALUE"),
+        ("t0=-1", "must be positive"),
+    ]:
+        res = CliRunner().invoke(
+            main,
+            [
+                "tune-beta",
+                "--action",
+                str(tmp_path / "c.toml"),
+                "--target",
+                target,
+                "--directory",
+                str(tmp_path),
+            ],
+        )
         assert res.exit_code == 1 and message in res.output, res.output
 
 
@@ -253,14 +305,20 @@ def test_example_study_cards_are_valid():
     from pathlib import Path
 
     from lqcd_hmc.config import read_toml, validate
-    from observables.study.card import StudyCard
+    from workflows.study.card import StudyCard
 
     examples = Path(__file__).parent.parent / "examples"
     laptop = load_study(examples / "compare_su3_laptop.toml")
     assert laptop.spacings == 2 and laptop.match is not None
     gpu = validate(read_toml(examples / "compare_su3_gpu.toml"), "gpu", StudyCard)
-    assert {a.name for a in gpu.action} == {"wilson", "symanzik", "iwasaki", "dbw2",
-                                            "fp-param", "lcnn"}
+    assert {a.name for a in gpu.action} == {
+        "wilson",
+        "symanzik",
+        "iwasaki",
+        "dbw2",
+        "fp-param",
+        "lcnn",
+    }
 
 
 def test_tuning_iterates_extrapolates_and_bisects(monkeypatch, tmp_path):
@@ -268,7 +326,7 @@ def test_tuning_iterates_extrapolates_and_bisects(monkeypatch, tmp_path):
     above beta = 6.05: it walks out to bracket the target, bisects away from undefined betas,
     and returns the exact root; every run is one new beta."""
     from lqcd_hmc.config import validate
-    from observables.study import tune
+    from workflows.study import tune
 
     c0, c1 = -13.0, 2.4
     runs = {}
@@ -279,15 +337,22 @@ def test_tuning_iterates_extrapolates_and_bisects(monkeypatch, tmp_path):
 
     def fake_scale(path, observable):
         b = runs[str(path)]
-        return (math.exp(c0 + c1 * b), 0.01 * math.exp(c0 + c1 * b)) if b < 6.05 else \
-            (math.nan, math.nan)
+        return (
+            (math.exp(c0 + c1 * b), 0.01 * math.exp(c0 + c1 * b))
+            if b < 6.05
+            else (math.nan, math.nan)
+        )
 
     monkeypatch.setattr(tune, "ensure_ensemble", fake_run)
     monkeypatch.setattr(tune, "measure_scale", fake_scale)
-    card = validate({"lattice": {"dims": [4, 4, 4, 4]}, "action": {"name": "wilson",
-                                                                    "beta": 5.7},
-                     "run": {"trajectories": 2, "output": "x.h5"},
-                     "measure": [{"name": "gradient_flow"}]})
+    card = validate(
+        {
+            "lattice": {"dims": [4, 4, 4, 4]},
+            "action": {"name": "wilson", "beta": 5.7},
+            "run": {"trajectories": 2, "output": "x.h5"},
+            "measure": [{"name": "gradient_flow"}],
+        }
+    )
     target = math.exp(c0 + c1 * 5.95)
     r = tune.tune_beta(card, "t0", target, tmp_path, step=0.05, max_runs=6)
     assert r.bracketed and r.beta == pytest.approx(5.95, abs=1e-9)

@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+from helpers import GROUPS_DIMS, check_force, random_field
 
 from actions import Wilson, build
 from lqcd_hmc.field import GaugeField
@@ -10,8 +11,6 @@ from lqcd_hmc.loops import plaquette_staples
 from lqcd_hmc.rng import ChainRNG
 from lqcd_hmc.smooth import abelian_flux
 from observables import plaquette
-
-from helpers import GROUPS_DIMS, check_force, random_field
 
 
 def test_cold_field_shapes_and_values():
@@ -85,8 +84,10 @@ def test_staples_reproduce_action():
     S_W = (beta/N) N n_plaq - (1/4) sum_x,mu Re Tr(U_mu A_mu)."""
     f = random_field("SU(3)", 4)
     W = Wilson(5.5)
-    total = sum((f[mu] @ W.staples(f, mu)).diagonal(dim1=-2, dim2=-1).sum(-1).real
-                .flatten(1).sum(1) for mu in range(4))
+    total = sum(
+        (f[mu] @ W.staples(f, mu)).diagonal(dim1=-2, dim2=-1).sum(-1).real.flatten(1).sum(1)
+        for mu in range(4)
+    )
     n_plaq = f.volume * 6
     assert torch.allclose(W(f), 5.5 * n_plaq - total / 4, rtol=1e-13)
     assert W.has_staples
@@ -121,7 +122,8 @@ def test_registry_builds_wilson():
         build({"name": "no-such-action"})
     with pytest.raises(ValueError, match="bad parameters"):
         build({"name": "wilson", "kappa": 1})
-    s = build({"name": "sum", "terms": [{"name": "wilson", "beta": 1.0},
-                                         {"name": "wilson", "beta": 2.0}]})
+    s = build(
+        {"name": "sum", "terms": [{"name": "wilson", "beta": 1.0}, {"name": "wilson", "beta": 2.0}]}
+    )
     f = random_field("SU(2)", 2)
     assert torch.allclose(s(f), Wilson(3.0)(f)) and torch.allclose(s.force(f), Wilson(3.0).force(f))

@@ -1,13 +1,14 @@
 """Fixed-point actions: the blocking kernel, the FP equation, its derivatives, classical
 perfection on constant flux, FP data and the fitted parametrisation."""
+
 import math
 
 import pytest
 import torch
+from helpers import random_field
 
 from actions import Wilson
 from actions.fixed_point import Blocking, FixedPoint, max_trace_projection
-from helpers import random_field
 from lqcd_hmc import ChainRNG, GaugeField
 from lqcd_hmc.loops import real_trace_product
 from lqcd_hmc.smooth import abelian_flux
@@ -25,8 +26,7 @@ def test_blocking_is_gauge_covariant_and_non_negative(group):
     assert torch.allclose(b(U.gauge_transform(O), V.gauge_transform(Oc)), T, rtol=1e-12)
     assert (T > 0).all()
     W = max_trace_projection(b.blocked(U.links), U.N)
-    assert torch.allclose(b(U, V.with_links(W)), torch.zeros(2, dtype=torch.float64),
-                          atol=1e-10)
+    assert torch.allclose(b(U, V.with_links(W)), torch.zeros(2, dtype=torch.float64), atol=1e-10)
 
 
 @pytest.mark.parametrize("group", ["SU(3)", "SU(2)"])
@@ -55,8 +55,7 @@ def test_fp_equation_needs_four_dimensions():
 def test_cold_field_has_zero_fp_action():
     V = GaugeField.cold([2, 2, 2, 2], "SU(3)", batch=2)
     r = FixedPoint(levels=1)(V)
-    assert r.converged and torch.allclose(r.action, torch.zeros(2, dtype=torch.float64),
-                                          atol=1e-12)
+    assert r.converged and torch.allclose(r.action, torch.zeros(2, dtype=torch.float64), atol=1e-12)
     assert r.derivative.abs().max() < 1e-12
 
 
@@ -65,7 +64,7 @@ def flux_case(levels):
     continuum action is V phi^2 Tr H^2 / (2N) with phi = 2 pi/16."""
     V = abelian_flux([4, 4, 2, 2], "SU(2)", 1, 0, 1)
     phi = 2 * math.pi / 16
-    cont = 64 * phi ** 2 * 2 / 4
+    cont = 64 * phi**2 * 2 / 4
     r = FixedPoint(levels=levels, tolerance=1e-9)(V)
     assert r.converged
     return r.action.item() / cont - 1, Wilson(1.0)(V).item() / cont - 1
@@ -100,8 +99,10 @@ def test_derivatives_match_finite_differences():
     X = V.group.from_coords(x)
     exact = (r.derivative * x).sum().item()
     h = 1e-3
-    vals = [fp(V.with_links(V.group.exp(s * h * X) @ V.links), start=r.fine).action.item()
-            for s in (1, -1)]
+    vals = [
+        fp(V.with_links(V.group.exp(s * h * X) @ V.links), start=r.fine).action.item()
+        for s in (1, -1)
+    ]
     fd = (vals[0] - vals[1]) / (2 * h)
     assert fd == pytest.approx(exact, rel=1e-4), (fd, exact)
 
@@ -109,8 +110,9 @@ def test_derivatives_match_finite_differences():
 def test_fp_data_file_and_resume(fp_data):
     from click.testing import CliRunner
 
-    from actions.fixed_point.data import read_fp_data
     from lqcd_hmc.cli import main
+    from workflows.fixed_point.data import read_fp_data
+
     data = read_fp_data(fp_data / "fp.h5")
     assert data["fields"].links.shape == (12, 4, 2, 2, 2, 2, 2, 2)
     assert data["derivative"].shape == (12, 4, 2, 2, 2, 2, 3)
@@ -118,8 +120,9 @@ def test_fp_data_file_and_resume(fp_data):
     assert (data["gradient"] <= 1e-8).all() and (data["action"] > 0).all()
     assert data["parameters"]["kappa"] == 8.0 and data["parameters"]["levels"] == 1
     # the stored A_FP is the minimum of the functional: re-solving gives the same value
-    again = FixedPoint(levels=1, tolerance=1e-8)(data["fields"].with_links(
-        data["fields"].links[:2]))
+    again = FixedPoint(levels=1, tolerance=1e-8)(
+        data["fields"].with_links(data["fields"].links[:2])
+    )
     assert torch.allclose(again.action, data["action"][:2], rtol=1e-8)
     before = (fp_data / "fp.h5").read_bytes()
     card = fp_data / "fp.toml"
@@ -128,15 +131,17 @@ def test_fp_data_file_and_resume(fp_data):
     res = CliRunner().invoke(main, ["fp-data", str(card), "--resume", "--json"])
     assert res.exit_code == 0 and '"betas": []' in res.output
     changed = fp_data / "changed.toml"
-    changed.write_text(card.read_text().replace("kappa", "kappa").replace("seed = 11",
-                                                                          "seed = 12"))
+    changed.write_text(card.read_text().replace("kappa", "kappa").replace("seed = 11", "seed = 12"))
     res = CliRunner().invoke(main, ["fp-data", str(changed), "--resume"])
     assert res.exit_code == 1 and "card differs" in res.output
     bad = fp_data / "bad.toml"
     bad.write_text(card.read_text().replace("tolerance", "tolerence"))
     res = CliRunner().invoke(main, ["fp-data", str(bad)])
-    assert res.exit_code == 1 and "tolerence" in res.output and \
-        len(res.output.strip().splitlines()) == 1
+    assert (
+        res.exit_code == 1
+        and "tolerence" in res.output
+        and len(res.output.strip().splitlines()) == 1
+    )
     assert (fp_data / "fp.h5").read_bytes() == before
 
 
@@ -148,12 +153,12 @@ def test_fp_param_fit_beats_wilson_on_held_out_data(fp_data, tmp_path):
 
     from click.testing import CliRunner
 
-    from actions.fixed_point.data import read_fp_data
     from lqcd_hmc.action import build
     from lqcd_hmc.cli import main
+    from workflows.fixed_point.data import read_fp_data
+
     out = tmp_path / "c.json"
-    res = CliRunner().invoke(main, ["fp-fit", str(fp_data / "fp.h5"), "--out", str(out),
-                                    "--json"])
+    res = CliRunner().invoke(main, ["fp-fit", str(fp_data / "fp.h5"), "--out", str(out), "--json"])
     assert res.exit_code == 0, res.output
     r = json.loads(res.output)
     assert r["train"] == 9 and r["held_out"] == 3
@@ -162,7 +167,7 @@ def test_fp_param_fit_beats_wilson_on_held_out_data(fp_data, tmp_path):
     f = data["fields"]
     held = f.with_links(f.links[[3, 7, 11]])
     act = build({"name": "fp-param", "beta": 2.0, "file": str(out)})
-    err = ((act(held) / 2.0 - data["action"][[3, 7, 11]]) / data["action"][[3, 7, 11]])
+    err = (act(held) / 2.0 - data["action"][[3, 7, 11]]) / data["action"][[3, 7, 11]]
     assert err.abs().mean().item() == pytest.approx(r["fp_param"], rel=1e-9)
     res = CliRunner().invoke(main, ["fp-fit", str(fp_data / "fp.h5"), "--out", str(out)])
     assert res.exit_code == 1 and "exists" in res.output
@@ -172,8 +177,10 @@ def test_fp_param_action_in_hmc():
     """``fp-param`` with hand-set coefficients: gauge invariant, force = central differences,
     Wilson at p_10 = 1, and HMC with it accepts with <exp(-dH)> near 1."""
     from helpers import check_force, check_gauge_invariance
+
     from actions.fixed_point import FPParametrisation
     from lqcd_hmc import HMC
+
     terms = [(1, 0), (0, 1), (2, 0), (1, 1)]
     act = FPParametrisation(2.0, coefficients=[0.6, 0.4, -0.02, 0.01], terms=terms, rho=0.1)
     f = random_field("SU(3)", 4, L=4, eps=0.4)
@@ -197,7 +204,8 @@ def test_fp_param_action_in_hmc():
 def test_example_fp_card_is_valid():
     from pathlib import Path
 
-    from actions.fixed_point.data import load_fp_card
+    from workflows.fixed_point.data import load_fp_card
+
     card = load_fp_card(Path(__file__).parent.parent / "examples" / "fp_data_su3.toml")
     assert card.lattice.group == "SU(3)" and card.fixed_point.levels == 1
 
@@ -205,13 +213,17 @@ def test_example_fp_card_is_valid():
 def test_fp_data_resumes_after_a_kill(tmp_path):
     """A run interrupted after its first beta leaves a valid file; --resume completes it, and
     the result equals an uninterrupted run (each beta has its own seeded generators)."""
-    from actions.fixed_point.data import fp_data, load_fp_card, read_fp_data
     from conftest import FP_CARD
+
+    from workflows.fixed_point.data import fp_data, load_fp_card, read_fp_data
+
     text = FP_CARD.replace("betas = [3.0, 4.0, 6.0]", "betas = [3.0, 5.0]").replace(
-        "configurations = 4", "configurations = 1")
+        "configurations = 4", "configurations = 1"
+    )
     for name in ("a", "b"):
-        (tmp_path / f"{name}.toml").write_text(text.format(out=(tmp_path / f"{name}.h5")
-                                                           .as_posix()))
+        (tmp_path / f"{name}.toml").write_text(
+            text.format(out=(tmp_path / f"{name}.h5").as_posix())
+        )
 
     def killer(line):
         raise KeyboardInterrupt

@@ -1,12 +1,13 @@
 """Gradient flow: trivial on classical solutions, gauge covariant, in the group, third order
 in the step, adaptive steps within tolerance, decreasing Wilson action, energy densities."""
+
 import math
 
 import numpy as np
 import pytest
 import torch
-
 from helpers import random_field
+
 from lqcd_hmc import ChainRNG, GaugeField
 from lqcd_hmc.smooth import abelian_flux
 from observables.flow import Flow, energy_density, zeuthen_operator
@@ -19,7 +20,7 @@ def test_cold_and_flux_fields_do_not_flow(name):
     cold = GaugeField.cold([4, 4, 4, 4], "SU(3)")
     V, _ = Flow(name).run(cold, [0.3], 0.05)
     assert torch.equal(V.links, cold.links)
-    flux = abelian_flux([4, 4, 4, 4], "SU(3)", 1, 0, 1)   # a classical solution
+    flux = abelian_flux([4, 4, 4, 4], "SU(3)", 1, 0, 1)  # a classical solution
     V, _ = Flow(name).run(flux, [0.3], 0.05)
     assert torch.allclose(V.links, flux.links, atol=1e-13)
 
@@ -50,13 +51,16 @@ def test_rk3_is_third_order(name):
 def test_generator_is_minus_g0sq_times_force():
     """Z = -g0^2 dS with g0^2 = 2N/beta: independent of the beta the flow is built with."""
     from lqcd_hmc.action import build
+
     f = random_field("SU(2)", 4, eps=0.5)
     for beta in (1.0, 2.3):
         fl = Flow({"name": "wilson", "beta": beta})
         Z = fl.generator(f.links, f)
         assert torch.allclose(Z, -(4 / beta) * build({"name": "wilson", "beta": beta}).force(f))
-    assert torch.allclose(Flow({"name": "wilson", "beta": 1.0}).generator(f.links, f),
-                          Flow("wilson").generator(f.links, f))
+    assert torch.allclose(
+        Flow({"name": "wilson", "beta": 1.0}).generator(f.links, f),
+        Flow("wilson").generator(f.links, f),
+    )
 
 
 def test_zeuthen_operator():
@@ -64,15 +68,18 @@ def test_zeuthen_operator():
     covariant."""
     f = random_field("SU(3)", 4, eps=0.4)
     X = torch.zeros_like(f.links)
-    X[..., 0, 0], X[..., 1, 1] = 1j, -1j                  # constant Cartan field, unit links
+    X[..., 0, 0], X[..., 1, 1] = 1j, -1j  # constant Cartan field, unit links
     cold = GaugeField.cold([4, 4, 4, 4], "SU(3)", batch=2)
     assert torch.allclose(zeuthen_operator(X, cold.links), X)
     Xr = f.group.project_algebra(random_field("SU(3)", 4, seed=3).links)
     O = f.random_gauge(ChainRNG(4, 2))
     g = f.gauge_transform(O)
     OX = O[:, None] @ Xr @ O[:, None].mH
-    assert torch.allclose(zeuthen_operator(OX, g.links),
-                          O[:, None] @ zeuthen_operator(Xr, f.links) @ O[:, None].mH, atol=1e-12)
+    assert torch.allclose(
+        zeuthen_operator(OX, g.links),
+        O[:, None] @ zeuthen_operator(Xr, f.links) @ O[:, None].mH,
+        atol=1e-12,
+    )
 
 
 def test_adaptive_steps_track_the_tolerance():
@@ -84,8 +91,9 @@ def test_adaptive_steps_track_the_tolerance():
     errors = []
     for tol in (1e-4, 1e-5):
         seen = []
-        V, stats = fl.run(f, [0.1, 0.4], 0.05, adaptive=True, tolerance=tol,
-                          observe=lambda t, W: seen.append(t))
+        V, stats = fl.run(
+            f, [0.1, 0.4], 0.05, adaptive=True, tolerance=tol, observe=lambda t, W: seen.append(t)
+        )
         assert seen == [0.1, 0.4]
         assert stats.forces == 3 * (stats.steps + stats.rejected)
         errors.append((V.links - ref.links).abs().max().item())
@@ -97,8 +105,12 @@ def test_wilson_flow_decreases_the_wilson_action():
     """The Wilson flow is the steepest descent of S_W, i.e. of E_plaq."""
     f = random_field("SU(3)", 4, eps=1.0)
     E = []
-    Flow("wilson").run(f, np.arange(1, 11) * 0.05, 0.025,
-                       observe=lambda t, V: E.append(energy_density(V, "plaquette")))
+    Flow("wilson").run(
+        f,
+        np.arange(1, 11) * 0.05,
+        0.025,
+        observe=lambda t, V: E.append(energy_density(V, "plaquette")),
+    )
     E = torch.stack(E)
     assert (E[1:] < E[:-1]).all()
 
@@ -108,11 +120,11 @@ def test_energy_density_on_constant_flux():
     2 Re Tr(1 - P) over the one plane, E_clover = Tr F^2 = 2 sin(phi)^2 (F = sin(phi) H)."""
     L = 6
     f = abelian_flux([L, L, L, L], "SU(3)", 1, 0, 1)
-    phi = 2 * math.pi / L ** 2
-    assert math.isclose(energy_density(f, "plaquette").item(), 2 * 2 * (1 - math.cos(phi)),
-                        rel_tol=1e-12)
-    assert math.isclose(energy_density(f, "clover").item(), 2 * math.sin(phi) ** 2,
-                        rel_tol=1e-12)
+    phi = 2 * math.pi / L**2
+    assert math.isclose(
+        energy_density(f, "plaquette").item(), 2 * 2 * (1 - math.cos(phi)), rel_tol=1e-12
+    )
+    assert math.isclose(energy_density(f, "clover").item(), 2 * math.sin(phi) ** 2, rel_tol=1e-12)
     with pytest.raises(ValueError):
         energy_density(f, "cube")
 
@@ -133,10 +145,11 @@ def test_flow_scales_of_a_known_curve():
     """t^2 E = a t + b t^2 (exact for the cubic spline): t0 solves a t + b t^2 = 0.3 and
     w0^2 solves t (a + 2 b t) = 0.3."""
     from observables.scales import flow_scales
+
     a, b = 0.2, 0.15
     t = np.linspace(0.0, 2.0, 41)
-    E = np.zeros_like(t)                            # t^2 E = 0 at t = 0 whatever E(0) is
+    E = np.zeros_like(t)  # t^2 E = 0 at t = 0 whatever E(0) is
     E[1:] = a / t[1:] + b
     t0, w0 = flow_scales(t, E)
     assert t0 == pytest.approx((-a + math.sqrt(a * a + 4 * b * 0.3)) / (2 * b), rel=1e-10)
-    assert w0 ** 2 == pytest.approx((-a + math.sqrt(a * a + 8 * b * 0.3)) / (4 * b), rel=1e-10)
+    assert w0**2 == pytest.approx((-a + math.sqrt(a * a + 8 * b * 0.3)) / (4 * b), rel=1e-10)

@@ -1,18 +1,35 @@
 """Improved gauge actions: gauge invariance, forces, staples, the Wilson limit and the
 continuum normalisation on constant abelian flux."""
+
 import math
 
 import pytest
 import torch
-
-from actions import DBW2, Clover, Iwasaki, LoopAction, LuscherWeisz, Symanzik, TadpoleSymanzik, Wilson, build
 from helpers import check_force, check_gauge_invariance, random_field
+
+from actions import (
+    DBW2,
+    Clover,
+    Iwasaki,
+    LoopAction,
+    LuscherWeisz,
+    Symanzik,
+    TadpoleSymanzik,
+    Wilson,
+    build,
+)
 from lqcd_hmc.action import staple_force
 from lqcd_hmc.field import GaugeField
 from lqcd_hmc.smooth import abelian_flux
 
-ACTIONS = [LuscherWeisz(5.0, -0.2, -0.05), Symanzik(4.2), TadpoleSymanzik(7.0, 0.87, True),
-           Iwasaki(2.6), DBW2(1.0), Clover(6.0)]
+ACTIONS = [
+    LuscherWeisz(5.0, -0.2, -0.05),
+    Symanzik(4.2),
+    TadpoleSymanzik(7.0, 0.87, True),
+    Iwasaki(2.6),
+    DBW2(1.0),
+    Clover(6.0),
+]
 IDS = [a.name for a in ACTIONS]
 
 
@@ -24,8 +41,9 @@ def test_gauge_invariance_and_force(action, group, D):
     check_force(action, f)
 
 
-@pytest.mark.parametrize("action", [a for a in ACTIONS if a.has_staples],
-                         ids=[a.name for a in ACTIONS if a.has_staples])
+@pytest.mark.parametrize(
+    "action", [a for a in ACTIONS if a.has_staples], ids=[a.name for a in ACTIONS if a.has_staples]
+)
 def test_staples_give_the_change_of_one_link(action):
     """Linear in each link: replacing U_mu(x) by V changes S by -Re Tr((V - U) A_mu(x))."""
     f = random_field("SU(3)", 4, L=4, batch=1)
@@ -58,13 +76,14 @@ def test_family_members_and_wilson_limit():
     assert torch.allclose(TadpoleSymanzik(4.0, 1.0)(f), Symanzik(4.0)(f), rtol=1e-13)
     t = TadpoleSymanzik(4.0, 0.86, one_loop=True)
     a_s = -4 * math.log(0.86) / 3.06839
-    assert math.isclose(t.c1 / t.c0, -(1 + 0.4805 * a_s) / (20 * 0.86 ** 2))
-    assert math.isclose(t.c2 / t.c0, -0.03325 * a_s / 0.86 ** 2)
+    assert math.isclose(t.c1 / t.c0, -(1 + 0.4805 * a_s) / (20 * 0.86**2))
+    assert math.isclose(t.c2 / t.c0, -0.03325 * a_s / 0.86**2)
     assert math.isclose(t.c0 + 8 * t.c1 + 8 * t.c2, 1.0)
     for name in ("symanzik", "iwasaki", "dbw2", "clover"):
         assert build({"name": name, "beta": 3.0}).config() == {"name": name, "beta": 3.0}
-    assert build({"name": "luscher_weisz", "beta": 3.0, "c1": -0.1, "c2": 0.01}).c0 == \
-        pytest.approx(1 - 8 * (-0.1) - 8 * 0.01)
+    assert build(
+        {"name": "luscher_weisz", "beta": 3.0, "c1": -0.1, "c2": 0.01}
+    ).c0 == pytest.approx(1 - 8 * (-0.1) - 8 * 0.01)
     with pytest.raises(ValueError, match="u0"):
         TadpoleSymanzik(4.0, 1.3)
 
@@ -87,12 +106,13 @@ def test_continuum_normalisation_on_constant_flux(action, group):
     for n in (1, 2):
         f = abelian_flux(dims, group, n, 0, 1)
         phi = 2 * math.pi * n / 256
-        cont = action.beta / N * 1024 * phi ** 2 * hsq / 2
+        cont = action.beta / N * 1024 * phi**2 * hsq / 2
         dev.append(abs(action(f).item() / cont - 1))
-        assert dev[-1] < 5 * (1 + 8 * abs(getattr(action, "c1", 0))) * phi ** 2
-        assert action(f).item() == pytest.approx(exact_flux_action(action, phi, group, 1024),
-                                                 rel=1e-12)
-    assert 3.0 < dev[1] / dev[0] < 5.0      # O(phi^2): doubling the flux quadruples it
+        assert dev[-1] < 5 * (1 + 8 * abs(getattr(action, "c1", 0))) * phi**2
+        assert action(f).item() == pytest.approx(
+            exact_flux_action(action, phi, group, 1024), rel=1e-12
+        )
+    assert 3.0 < dev[1] / dev[0] < 5.0  # O(phi^2): doubling the flux quadruples it
 
 
 def exact_flux_action(action, phi, group, V):
@@ -108,8 +128,9 @@ def exact_flux_action(action, phi, group, V):
         if isinstance(action, Clover):
             per_site += math.sin(phi * hc) ** 2 / 2
         elif isinstance(action, LuscherWeisz):
-            per_site += (action.c0 * one + 2 * action.c1 * (1 - math.cos(2 * phi * hc))
-                         + 8 * action.c2 * one)
+            per_site += (
+                action.c0 * one + 2 * action.c1 * (1 - math.cos(2 * phi * hc)) + 8 * action.c2 * one
+            )
         else:
             per_site += one
     return action.beta / N * V * per_site

@@ -70,8 +70,12 @@ def test_haar_moments(G):
     n = 20000
     U = G.random_haar((n,), torch.Generator().manual_seed(11))
     tr = torch.diagonal(U, dim1=-2, dim2=-1).sum(-1)
-    for x, expect in [(tr.real, 0.0), (tr.imag, 0.0), (tr.abs() ** 2, 1.0),
-                      (U[:, 0, 0].abs() ** 2, 1.0 / G.N)]:
+    for x, expect in [
+        (tr.real, 0.0),
+        (tr.imag, 0.0),
+        (tr.abs() ** 2, 1.0),
+        (U[:, 0, 0].abs() ** 2, 1.0 / G.N),
+    ]:
         assert abs(x.mean().item() - expect) < 4 * x.std().item() / math.sqrt(n)
 
 

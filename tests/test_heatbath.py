@@ -1,25 +1,37 @@
 """Heatbath and overrelaxation: colourings, samplers against exact moments, overrelaxation
 invariance and involution, exact 2D plaquettes, per-chain streams, refusal without staples."""
+
 import math
 
 import pytest
 import torch
+from helpers import random_field
 from scipy.special import iv
 
 from actions import Clover, Iwasaki, LuscherWeisz, Wilson
-from helpers import random_field
 from lqcd_hmc import ChainRNG, GaugeField
-from lqcd_hmc.heatbath import (Heatbath, colour_masks, find_colouring, su2_heatbath_elements,
-                               von_mises)
+from lqcd_hmc.heatbath import (
+    Heatbath,
+    colour_masks,
+    find_colouring,
+    su2_heatbath_elements,
+    von_mises,
+)
 from lqcd_hmc.paths import shift_by
 from observables import gamma_method, plaquette
 from observables.exact import plaquette_2d
 
 
-@pytest.mark.parametrize("action,dims,m", [(Wilson(1.0), (4, 4, 4, 4), 2),
-                                           (Iwasaki(1.0), (8, 8, 8, 8), 4),
-                                           (LuscherWeisz(1.0, -0.1, -0.02), (8, 8, 8, 8), 8),
-                                           (Wilson(1.0), (6, 4), 2), (Wilson(1.0), (5, 4), 5)])
+@pytest.mark.parametrize(
+    "action,dims,m",
+    [
+        (Wilson(1.0), (4, 4, 4, 4), 2),
+        (Iwasaki(1.0), (8, 8, 8, 8), 4),
+        (LuscherWeisz(1.0, -0.1, -0.02), (8, 8, 8, 8), 8),
+        (Wilson(1.0), (6, 4), 2),
+        (Wilson(1.0), (5, 4), 5),
+    ],
+)
 def test_colouring_keeps_coupled_links_apart(action, dims, m):
     D = len(dims)
     for mu in range(D):
@@ -29,7 +41,7 @@ def test_colouring_keeps_coupled_links_apart(action, dims, m):
         masks = colour_masks(dims, m_mu, w)
         assert sum(int(k.sum()) for k in masks) == math.prod(dims)
         for mask in masks:
-            for d in offsets:       # no link of a colour shares a loop with another of it
+            for d in offsets:  # no link of a colour shares a loop with another of it
                 moved = shift_by(mask[..., None, None], d, D)[..., 0, 0]
                 assert not bool((mask & moved).any()), (mu, d)
 
@@ -37,7 +49,7 @@ def test_colouring_keeps_coupled_links_apart(action, dims, m):
 def test_colouring_refuses_impossible_lattices():
     """On an extent of 2 a 1x2 rectangle wraps and holds one link twice: not linear in it."""
     with pytest.raises(ValueError, match="no colouring"):
-        Heatbath(Iwasaki(1.0)).masks(GaugeField.cold((4, 4, 4, 2), "SU(2)"))
+        Heatbath(Iwasaki(1.0)).prepare((4, 4, 4, 2))
 
 
 def test_heatbath_refuses_actions_without_staples():
@@ -72,21 +84,27 @@ def test_von_mises_moments(kappa):
     assert abs(c.mean().item() - expect) < 4 * c.std().item() / math.sqrt(c.numel())
 
 
-@pytest.mark.parametrize("action,group,D,L", [
-    (Wilson(5.7), "SU(3)", 4, 4), (Iwasaki(2.5), "SU(3)", 4, 4),
-    (LuscherWeisz(2.0, -0.1, -0.03), "SU(2)", 3, 8), (Wilson(2.2), "SU(2)", 3, 4),
-    (Wilson(1.1), "U(1)", 4, 4)])
+@pytest.mark.parametrize(
+    "action,group,D,L",
+    [
+        (Wilson(5.7), "SU(3)", 4, 4),
+        (Iwasaki(2.5), "SU(3)", 4, 4),
+        (LuscherWeisz(2.0, -0.1, -0.03), "SU(2)", 3, 8),
+        (Wilson(2.2), "SU(2)", 3, 4),
+        (Wilson(1.1), "U(1)", 4, 4),
+    ],
+)
 def test_overrelaxation_keeps_action_and_is_an_involution(action, group, D, L):
     f = random_field(group, D, L=L, eps=0.9)
     hb = Heatbath(action, overrelaxation=1)
     g = hb.sweep(f, None, heatbath=False)
     S0, S1 = action(f), action(g)
     assert torch.allclose(S0, S1, rtol=1e-12), (S0, S1)
-    assert (g.links - f.links).abs().max() > 1e-3           # it did move the links
+    assert (g.links - f.links).abs().max() > 1e-3  # it did move the links
     # one colour of one direction: each SU(2) step is an involution, so the steps in reverse
     # order undo the update
     links = f.links.clone()
-    mask = hb.masks(f)[1][0]
+    mask = hb.colour_masks(f.dims)[1][0]
     steps = [(i, j) for i in range(f.N) for j in range(i + 1, f.N)]
     hb.update_links(links, f.group, 1, mask, None, heatbath=False, subgroups=steps)
     assert (links - f.links).abs().max() > 1e-3

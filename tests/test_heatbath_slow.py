@@ -1,12 +1,13 @@
 """Heatbath against HMC, and against a published 4D SU(3) plaquette (slow: minutes)."""
+
 import pytest
 import torch
+from test_sun4d_slow import REFERENCE
 
 from actions import Iwasaki, Wilson
 from lqcd_hmc import HMC, ChainRNG, GaugeField
 from lqcd_hmc.heatbath import Heatbath
 from observables import gamma_method, plaquette, wilson_loops
-from test_sun4d_slow import REFERENCE
 
 
 def series(update, field, rng, therm, n):
@@ -22,9 +23,16 @@ def series(update, field, rng, therm, n):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("action,group,seed", [
-    (Wilson(5.8), "SU(3)", 1), (Iwasaki(2.4), "SU(3)", 2), (Wilson(2.3), "SU(2)", 3),
-    (Wilson(0.8), "U(1)", 4)], ids=["wilson-su3", "iwasaki-su3", "wilson-su2", "wilson-u1"])
+@pytest.mark.parametrize(
+    "action,group,seed",
+    [
+        (Wilson(5.8), "SU(3)", 1),
+        (Iwasaki(2.4), "SU(3)", 2),
+        (Wilson(2.3), "SU(2)", 3),
+        (Wilson(0.8), "U(1)", 4),
+    ],
+    ids=["wilson-su3", "iwasaki-su3", "wilson-su2", "wilson-u1"],
+)
 def test_heatbath_agrees_with_hmc(action, group, seed):
     """Two independent algorithms, same ensemble (4^4, 4 chains each): plaquette and 2x1
     loop agree within 3 combined standard errors (Gamma method, tau_int included)."""
@@ -39,7 +47,7 @@ def test_heatbath_agrees_with_hmc(action, group, seed):
         f, _ = hmc.trajectory(f, rng, metropolis=False)
     hmc_P, hmc_R = series(hmc.trajectory, f, rng, 30, 200)
     for a, b in ((hb_P, hmc_P), (hb_R, hmc_R)):
-        sigma = (a.error ** 2 + b.error ** 2) ** 0.5
+        sigma = (a.error**2 + b.error**2) ** 0.5
         print(f"heatbath {a}\nHMC      {b}")
         assert abs(a.mean - b.mean) < 3 * sigma
         assert sigma < 0.01

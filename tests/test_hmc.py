@@ -1,13 +1,14 @@
 """HMC: reversibility, integrator orders, <exp(-dH)> = 1, exact 2D results, batching."""
+
 import math
 
 import numpy as np
 import pytest
 import torch
+from helpers import random_field
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from actions import Iwasaki, Wilson
-from helpers import random_field
 from lqcd_hmc import HMC, ChainRNG, GaugeField, Level
 from observables import gamma_method, plaquette
 from observables.exact import plaquette_2d
@@ -26,8 +27,10 @@ def test_reversibility(integrator):
     assert (P2 + P0).abs().max() < 1e-10
 
 
-@pytest.mark.parametrize("integrator,steps,order", [
-    ("leapfrog", (32, 64), 2), ("omelyan2", (16, 32), 2), ("omelyan4", (8, 16), 4)])
+@pytest.mark.parametrize(
+    "integrator,steps,order",
+    [("leapfrog", (32, 64), 2), ("omelyan2", (16, 32), 2), ("omelyan4", (8, 16), 4)],
+)
 def test_energy_violation_scales_with_order(integrator, steps, order):
     """|dH| ~ eps^order: halving the step divides it by 2^order (log2 ratio within 0.2)."""
     f = random_field("SU(3)", 4, eps=0.5)
@@ -83,9 +86,15 @@ def test_exp_minus_dH_is_one():
     assert abs(r.mean - 1) < 3 * r.error, r
 
 
-@pytest.mark.parametrize("group,dims,beta,torus_matters", [
-    ("U(1)", (3, 3), 3.0, True), ("U(1)", (2, 3), 2.0, True), ("SU(2)", (4, 4), 2.0, False),
-    ("SU(2)", (2, 2), 4.0, True)])
+@pytest.mark.parametrize(
+    "group,dims,beta,torus_matters",
+    [
+        ("U(1)", (3, 3), 3.0, True),
+        ("U(1)", (2, 3), 2.0, True),
+        ("SU(2)", (4, 4), 2.0, False),
+        ("SU(2)", (2, 2), 4.0, True),
+    ],
+)
 def test_exact_2d_plaquette(group, dims, beta, torus_matters):
     """2D Wilson theory on a small torus: HMC plaquette = character expansion
     (observables.exact) within 3 standard errors (Gamma method, tau_int included); the
@@ -120,8 +129,8 @@ def test_batched_chains_equal_single_chains():
         g = GaugeField.hot([4, 4, 4, 4], "SU(3)", rng_b)
         for t in range(3):
             g, st = hmc.trajectory(g, rng_b)
-            assert torch.allclose(st.dH, dH[t][b:b + 1], rtol=0, atol=1e-11)
-        assert torch.allclose(g.links, f.links[b:b + 1], rtol=0, atol=1e-12)
+            assert torch.allclose(st.dH, dH[t][b : b + 1], rtol=0, atol=1e-11)
+        assert torch.allclose(g.links, f.links[b : b + 1], rtol=0, atol=1e-12)
 
 
 def test_complex64_trajectory_accumulates_in_float64():
@@ -177,14 +186,25 @@ def test_trajectory_reads_no_value_back_to_the_host(kernels):
     (``aten._local_scalar_dense``), no data-dependent shapes (``nonzero``, ``masked_select``,
     boolean-mask indexing), recorded by a dispatch mode around whole trajectories with
     Metropolis tests."""
-    syncing = {"_local_scalar_dense", "nonzero", "masked_select", "unique", "_unique2", "equal",
-               "is_nonzero", "item", "boolean_mask_index"}
+    syncing = {
+        "_local_scalar_dense",
+        "nonzero",
+        "masked_select",
+        "unique",
+        "_unique2",
+        "equal",
+        "is_nonzero",
+        "item",
+        "boolean_mask_index",
+    }
     f = random_field("SU(3)", 4, eps=0.5)
     levels = [Level(Iwasaki(2.6), 2, "omelyan2"), Level(Wilson(0.5), 2, "leapfrog")]
     rec = _RecordOps()
     with rec:
-        for hmc in (HMC(Wilson(6.0), n_steps=2, kernels=kernels),
-                    HMC(levels=levels, kernels=kernels)):
+        for hmc in (
+            HMC(Wilson(6.0), n_steps=2, kernels=kernels),
+            HMC(levels=levels, kernels=kernels),
+        ):
             f, stats = hmc.trajectory(f, ChainRNG(1, 2))
     assert {"mm", "bmm", "mul"} & rec.ops  # the mode saw the arithmetic
     assert not rec.ops & syncing, rec.ops & syncing

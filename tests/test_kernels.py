@@ -1,19 +1,26 @@
 """Split-layout kernels (lqcd_hmc.kernels) against the complex reference path: algebra,
 actions and forces to 1e-12 in complex128, HMC trajectories equal and reversible; the compiled
 path (torch.compile) in the slow suite."""
+
 import pytest
 import torch
+from helpers import random_field
 
 from actions import DBW2, Clover, Iwasaki, LuscherWeisz, Symanzik, TadpoleSymanzik, Wilson
-from helpers import random_field
 from lqcd_hmc import HMC, ChainRNG, GaugeField
 from lqcd_hmc.groups import SU, U1, get_group
 from lqcd_hmc.kernels import SplitDynamics, from_split, planar_terms, to_split
 from lqcd_hmc.kernels import split as sp
 from lqcd_hmc.kernels.planar import loop_action
 
-PLANAR = [Wilson(5.9), Symanzik(4.2), Iwasaki(2.6), DBW2(1.0), LuscherWeisz(3.0, -0.05),
-          Wilson(2.0) + Iwasaki(1.3)]
+PLANAR = [
+    Wilson(5.9),
+    Symanzik(4.2),
+    Iwasaki(2.6),
+    DBW2(1.0),
+    LuscherWeisz(3.0, -0.05),
+    Wilson(2.0) + Iwasaki(1.3),
+]
 
 
 def _split_action(action, U):
@@ -24,8 +31,11 @@ def _split_action(action, U):
 
 def _matrices(N, shape=(5, 3), seed=0):
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(*shape, N, N, 2, generator=g, dtype=torch.float64).view(
-        torch.complex128).squeeze(-1)
+    return (
+        torch.randn(*shape, N, N, 2, generator=g, dtype=torch.float64)
+        .view(torch.complex128)
+        .squeeze(-1)
+    )
 
 
 def test_layout_round_trip_and_products():
@@ -35,8 +45,9 @@ def test_layout_round_trip_and_products():
     assert torch.equal(from_split(SA), A)
     assert (from_split(sp.mul(SA, SB)) - A @ B).abs().max() < 1e-14
     assert torch.equal(from_split(sp.dag(SA)), A.mH)
-    assert (sp.re_trace_dag(SA, SB) - (A @ B.mH).diagonal(dim1=-2, dim2=-1).sum(-1).real
-            ).abs().max() < 1e-14
+    assert (
+        sp.re_trace_dag(SA, SB) - (A @ B.mH).diagonal(dim1=-2, dim2=-1).sum(-1).real
+    ).abs().max() < 1e-14
     assert torch.equal(to_split(A.conj()), to_split(A.conj().resolve_conj()))
 
 
@@ -92,12 +103,12 @@ def test_planar_force_in_complex64():
         assert ((S - action(f.to(dtype=torch.complex128))).abs() / S.abs()).max() < 1e-6
 
 
-@pytest.mark.parametrize("action", [Clover(6.0), TadpoleSymanzik(4.0, 0.88, one_loop=True)],
-                         ids=repr)
+@pytest.mark.parametrize(
+    "action", [Clover(6.0), TadpoleSymanzik(4.0, 0.88, one_loop=True)], ids=repr
+)
 def test_non_planar_actions_are_refused(action):
     with pytest.raises(ValueError, match="not a sum of planar loops"):
-        HMC(action, kernels="split").trajectory(random_field("SU(3)", 4, eps=0.3),
-                                                ChainRNG(1, 2))
+        HMC(action, kernels="split").trajectory(random_field("SU(3)", 4, eps=0.3), ChainRNG(1, 2))
 
 
 def test_unknown_kernels():
@@ -126,11 +137,13 @@ def test_split_trajectory_equals_reference_and_is_reversible(action):
 def test_split_multiple_time_scales_and_u1():
     """Two levels on split fields, and U(1) (N = 1) in 2D."""
     from lqcd_hmc import Level
+
     f = random_field("SU(3)", 4, eps=0.5)
     levels = [Level(Iwasaki(1.5), 2, "omelyan2"), Level(Wilson(2.0), 3, "leapfrog")]
     ref = HMC(levels=levels).molecular_dynamics(f, HMC(Wilson(1)).momenta(f, ChainRNG(2, 2)))
     fast = HMC(levels=levels, kernels="split").molecular_dynamics(
-        f, HMC(Wilson(1)).momenta(f, ChainRNG(2, 2)))
+        f, HMC(Wilson(1)).momenta(f, ChainRNG(2, 2))
+    )
     assert (fast[0].links - ref[0].links).abs().max() < 1e-12
     u = GaugeField.hot([8, 8], U1(), ChainRNG(4, 3))
     P = HMC(Wilson(2.0)).momenta(u, ChainRNG(5, 3))
@@ -167,15 +180,26 @@ def test_split_flow_equals_reference(flow_action):
     """Wilson and Symanzik flows in the split layout: E(t) and the flowed links equal the
     reference to 1e-12, fixed and adaptive steps (the adaptive step sizes agree too)."""
     from observables.flow import Flow, energy_density
+
     f = random_field("SU(3)", 4, eps=0.6)
     out = {}
     for k in ("reference", "split"):
         rows = []
         V, stats = Flow(flow_action, kernels=k).run(
-            f, [0.1, 0.25], eps=0.05, adaptive=True, tolerance=1e-5,
-            observe=lambda t, W: rows.append(energy_density(W, "clover")))
-        out[k] = (V.links, torch.stack(rows), stats.steps, stats.rejected,
-                  Flow(flow_action, kernels=k).step(f, 0.03).links)
+            f,
+            [0.1, 0.25],
+            eps=0.05,
+            adaptive=True,
+            tolerance=1e-5,
+            observe=lambda t, W: rows.append(energy_density(W, "clover")),
+        )
+        out[k] = (
+            V.links,
+            torch.stack(rows),
+            stats.steps,
+            stats.rejected,
+            Flow(flow_action, kernels=k).step(f, 0.03).links,
+        )
     ref, fast = out["reference"], out["split"]
     assert (fast[0] - ref[0]).abs().max() < 1e-12 and (fast[1] - ref[1]).abs().max() < 1e-12
     assert fast[2:4] == ref[2:4] and ref[2] > 2
@@ -184,5 +208,6 @@ def test_split_flow_equals_reference(flow_action):
 
 def test_zeuthen_flow_has_no_split_kernels():
     from observables.flow import Flow
+
     with pytest.raises(ValueError, match="Zeuthen flow has no split kernels"):
         Flow("zeuthen", kernels="split")

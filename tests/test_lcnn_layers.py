@@ -1,13 +1,27 @@
 """L-CNN layers: gauge and translation equivariance (complex128, 1e-10), the memory-lean
 convolution against a direct sum over transported copies, a hand-built 1x2 Wilson loop, and the
 L-CNN action's invariances, cold-field value, Wilson limit and force."""
+
 import pytest
 import torch
+from helpers import check_force, check_gauge_invariance, random_field
 
 from actions import Wilson
-from actions.lcnn import (LCNN, Architecture, LAct, LBilin, LConv, LConvBilin, LCNNAction,
-                          LCNNFixedPoint, LExp, Plaq, Poly, Trace, transport)
-from helpers import check_force, check_gauge_invariance, random_field
+from actions.lcnn import (
+    LCNN,
+    Architecture,
+    LAct,
+    LBilin,
+    LCNNAction,
+    LCNNFixedPoint,
+    LConv,
+    LConvBilin,
+    LExp,
+    Plaq,
+    Poly,
+    Trace,
+    transport,
+)
 from lqcd_hmc.lattice import shift
 from lqcd_hmc.loops import rectangle
 from lqcd_hmc.rng import ChainRNG
@@ -63,13 +77,13 @@ def test_layers_are_gauge_equivariant(group, D, complex_weights):
         else:
             expect = out
         assert (after[name][0] - expect).abs().max() < 1e-10, name
-        assert out.abs().max() > 1e-3, name            # not trivially zero
+        assert out.abs().max() > 1e-3, name  # not trivially zero
 
 
 @pytest.mark.parametrize("group,D", CASES)
 def test_layers_are_translation_equivariant(group, D):
     f = random_field(group, D, L=3, batch=2)
-    moved = f.with_links(shift(f.links, 1, 1, D))      # U'(x) = U(x + e_1)
+    moved = f.with_links(shift(f.links, 1, 1, D))  # U'(x) = U(x + e_1)
     before = layer_outputs(f.links, D, group, False)
     after = layer_outputs(moved.links, D, group, False)
     for name, (out, law) in before.items():
@@ -84,15 +98,16 @@ def direct_lconv(conv, U, W):
     """The convolution as a plain sum over every transported copy of every input channel."""
     D, K = conv.D, conv.kernel_size
     eye = torch.eye(W.shape[-1], dtype=W.dtype)
-    out = torch.einsum("oc,bc...->bo...", conv.weight0.to(W.dtype), W) \
+    out = (
+        torch.einsum("oc,bc...->bo...", conv.weight0.to(W.dtype), W)
         + conv.bias.to(W.dtype).view(-1, *[1] * (W.dim() - 2)) * eye
+    )
     for mu in range(D):
         for si, sign in enumerate((1, -1)):
             Y = W
             for k in range(K - 1):
                 Y = transport(U, Y, mu, sign)
-                out = out + torch.einsum("oc,bc...->bo...",
-                                         conv.weight[mu, si, k].to(W.dtype), Y)
+                out = out + torch.einsum("oc,bc...->bo...", conv.weight[mu, si, k].to(W.dtype), Y)
     return out
 
 
@@ -120,15 +135,15 @@ def test_rectangle_from_lconv_and_lbilin():
     at x: ``U_mu(x) P(x + mu) U_mu(x)^dagger P(x) = R_{2x1}(x)``."""
     f = random_field("SU(3)", 4, L=4, batch=2)
     D = 4
-    W = Plaq()(f.links)                    # channel 0: U_{01}
+    W = Plaq()(f.links)  # channel 0: U_{01}
     C = W.shape[1]
     conv = LConv(C, 1, 2, D)
     bil = LBilin(1, C, 1)
     with torch.no_grad():
         for p in (conv.weight0, conv.weight, conv.bias, bil.weight):
             p.zero_()
-        conv.weight[0, 0, 0, 0, 0] = 1.0   # mu = 0, sign +, k = 1, from channel 0
-        bil.weight[0, 0, 0] = 1.0          # (transported plaquette) x (plaquette)
+        conv.weight[0, 0, 0, 0, 0] = 1.0  # mu = 0, sign +, k = 1, from channel 0
+        bil.weight[0, 0, 0] = 1.0  # (transported plaquette) x (plaquette)
     R = bil(conv(f.links, W), W)[:, 0]
     exact = rectangle(f.links, 0, 1, 2, 1)
     assert (R - exact).abs().max() < 1e-12
@@ -138,17 +153,16 @@ def test_rectangle_from_lconv_and_lbilin():
         for p in cb.parameters():
             p.zero_()
         cb.conv.weight[0, 0, 0, 0, 0] = 1.0
-        cb.bilin.weight[0, 0, 0] = 1.0     # W~_0 (plaquette) x conv_0 (its transport)
+        cb.bilin.weight[0, 0, 0] = 1.0  # W~_0 (plaquette) x conv_0 (its transport)
     Rt = cb(f.links, W)[:, 0]
     # P(x) T_{+0} P(x) is the loop read from the other corner: same trace as R
-    tr = lambda M: torch.diagonal(M, dim1=-2, dim2=-1).sum(-1)    # noqa: E731
+    tr = lambda M: torch.diagonal(M, dim1=-2, dim2=-1).sum(-1)  # noqa: E731
     assert (tr(Rt) - tr(exact)).abs().max() < 1e-12
 
 
 def small_model(group="SU(3)", D=4, seed=0, **kw):
     torch.manual_seed(seed)
-    m = LCNNFixedPoint(Architecture(D=D, group=group, channels=[4, 4], kernel_sizes=[2, 1],
-                                    **kw))
+    m = LCNNFixedPoint(Architecture(D=D, group=group, channels=[4, 4], kernel_sizes=[2, 1], **kw))
     with torch.no_grad():
         m.b.copy_(torch.tensor([0.3, -0.1, 0.02]))
     return m
@@ -192,8 +206,7 @@ def test_complex64_action_accumulates_in_float64():
 def test_network_output_shape_and_charge_conjugation():
     """``(B, outputs, *dims)``; with real weights ``U -> U*`` leaves N unchanged."""
     torch.manual_seed(1)
-    net = LCNN(Architecture(D=4, group="SU(3)", channels=[3, 5], kernel_sizes=[2, 2],
-                            outputs=2))
+    net = LCNN(Architecture(D=4, group="SU(3)", channels=[3, 5], kernel_sizes=[2, 2], outputs=2))
     f = random_field("SU(3)", 4, L=3)
     N = net(f.links)
     assert N.shape == (2, 2, 3, 3, 3, 3)

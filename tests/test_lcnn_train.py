@@ -1,19 +1,20 @@
 """``lqcd-hmc train``: checkpoints, exact resume after a kill, bad input; the trained ``lcnn``
 action in HMC (reversibility, <exp(-dH)> = 1, force = finite differences); and, on a larger FP
 data set (slow), held-out L1 and L2 below the fitted ``fp-param``."""
+
 import json
 
 import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from helpers import check_force, check_gauge_invariance
 
 from actions.lcnn import LCNNAction, load_checkpoint
-from actions.lcnn.train import load_train_card, train
-from helpers import check_force, check_gauge_invariance
 from lqcd_hmc import HMC, ChainRNG, GaugeField, build
 from lqcd_hmc.cli import main
 from observables import gamma_method
+from workflows.training import load_train_card, train
 
 CARD = """
 [data]
@@ -32,8 +33,9 @@ checkpoint = "{out}"
 
 
 def write_card(path, data, out, epochs=3, model="channels = [4, 4]\nkernel_sizes = [2, 1]"):
-    path.write_text(CARD.format(data=data.as_posix(), out=out.as_posix(), epochs=epochs,
-                                model=model))
+    path.write_text(
+        CARD.format(data=data.as_posix(), out=out.as_posix(), epochs=epochs, model=model)
+    )
     return path
 
 
@@ -65,7 +67,8 @@ def test_train_writes_checkpoint_metrics_and_summary(trained):
     assert obj["action"]["preconditioner"]["name"] == "fp-param"
     assert obj["metrics"]["epoch"] == summary["best_epoch"]
     # the checkpoint alone builds the action, which reproduces the reported validation L1
-    from actions.fixed_point.data import read_fp_data
+    from workflows.fixed_point.data import read_fp_data
+
     data = read_fp_data(obj["provenance"]["data"])
     val = torch.tensor(obj["provenance"]["validation"])
     f = data["fields"].with_links(data["fields"].links[val])
@@ -77,11 +80,13 @@ def test_train_writes_checkpoint_metrics_and_summary(trained):
 def test_resume_after_a_kill_equals_an_uninterrupted_run(fp_data, tmp_path):
     """Killed after epoch 2 (an exception from the progress callback), resumed: the final
     weights and the metrics log equal those of a run that was never stopped."""
-    whole = load_train_card(write_card(tmp_path / "a.toml", fp_data / "fp.h5",
-                                       tmp_path / "a.pt", epochs=4))
+    whole = load_train_card(
+        write_card(tmp_path / "a.toml", fp_data / "fp.h5", tmp_path / "a.pt", epochs=4)
+    )
     train(whole)
-    card = load_train_card(write_card(tmp_path / "b.toml", fp_data / "fp.h5",
-                                      tmp_path / "b.pt", epochs=4))
+    card = load_train_card(
+        write_card(tmp_path / "b.toml", fp_data / "fp.h5", tmp_path / "b.pt", epochs=4)
+    )
 
     def kill(entry):
         if entry["epoch"] == 2:
@@ -96,8 +101,18 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(fp_data, tmp_path):
     b = torch.load(tmp_path / "b.pt.state", weights_only=True)
     for k, v in a["model"].items():
         assert torch.equal(v, b["model"][k]), k
-    strip = lambda h: [{k: v for k, v in e.items() if k not in ("seconds",  # noqa: E731
-                        "configurations_per_second")} for e in h]
+    strip = lambda h: [
+        {
+            k: v
+            for k, v in e.items()
+            if k
+            not in (
+                "seconds",  # noqa: E731
+                "configurations_per_second",
+            )
+        }
+        for e in h
+    ]
     assert strip(a["history"]) == strip(b["history"])
 
 
@@ -121,6 +136,7 @@ def test_train_bad_input_is_one_line(fp_data, tmp_path):
 
 def test_example_train_card_is_valid():
     from pathlib import Path
+
     card = load_train_card(Path(__file__).parent.parent / "examples" / "lcnn_train.toml")
     assert card.model.channels == [12, 24, 24] and card.model.kernel_sizes == [2, 2, 1]
     assert card.model.preconditioner == "fp-param"
@@ -161,14 +177,22 @@ def test_lcnn_beats_fp_param_on_held_out_data(tmp_path):
     L-CNN's held-out L1 and L2 are both below those of the fp-param polynomial fitted on the
     same training configurations (three L-CB layers of 8 channels, kernels 2, 2, 1)."""
     from conftest import FP_CARD
+
     fp = tmp_path / "fp.toml"
-    fp.write_text(FP_CARD.format(out=(tmp_path / "fp.h5").as_posix()).replace(
-        "betas = [3.0, 4.0, 6.0]", "betas = [2.5, 3.0, 4.0, 6.0]").replace(
-        "configurations = 4", "configurations = 18"))
+    fp.write_text(
+        FP_CARD.format(out=(tmp_path / "fp.h5").as_posix())
+        .replace("betas = [3.0, 4.0, 6.0]", "betas = [2.5, 3.0, 4.0, 6.0]")
+        .replace("configurations = 4", "configurations = 18")
+    )
     res = CliRunner().invoke(main, ["fp-data", str(fp), "--quiet"])
     assert res.exit_code == 0, res.output
-    card = write_card(tmp_path / "t.toml", tmp_path / "fp.h5", tmp_path / "m.pt", epochs=30,
-                      model="channels = [8, 8, 8]\nkernel_sizes = [2, 2, 1]")
+    card = write_card(
+        tmp_path / "t.toml",
+        tmp_path / "fp.h5",
+        tmp_path / "m.pt",
+        epochs=30,
+        model="channels = [8, 8, 8]\nkernel_sizes = [2, 2, 1]",
+    )
     res = CliRunner().invoke(main, ["train", str(card), "--json"])
     assert res.exit_code == 0, res.output
     s = json.loads(res.output)
@@ -185,6 +209,7 @@ def test_wilson_loop_regression_example():
     link components learns no more than the mean."""
     import importlib.util
     from pathlib import Path
+
     path = Path(__file__).parent.parent / "examples" / "lcnn_wilson_loops_2d.py"
     spec = importlib.util.spec_from_file_location("wilson_loops_2d", path)
     mod = importlib.util.module_from_spec(spec)

@@ -1,13 +1,14 @@
 """Loop observables and the Gamma method."""
+
 import math
 
 import numpy as np
 import pytest
 import scipy.signal
 import torch
+from helpers import random_field
 
 from actions import Wilson
-from helpers import random_field
 from lqcd_hmc import HMC, ChainRNG, GaugeField
 from lqcd_hmc.smooth import abelian_flux
 from observables import gamma_method, plaquette, polyakov_loop, wilson_loop, wilson_loops
@@ -77,6 +78,7 @@ def test_2d_area_law_u1():
     """2D U(1): plaquettes are independent in infinite volume, so W(R,T) = (I1/I0)^(RT)
     up to torus corrections; on a 16x16 torus at beta = 1 these are < 1e-6. HMC within 3 sigma."""
     from scipy.special import iv
+
     rng = ChainRNG(17, 16)
     f = GaugeField.hot([16, 16], "U(1)", rng)
     hmc = HMC(Wilson(1.0), integrator="omelyan2", n_steps=5)
@@ -104,7 +106,7 @@ def test_gamma_method_ar1(rho):
     tau = (1 + rho) / (2 * (1 - rho))
     assert abs(r.tau_int - tau) < 3 * r.tau_int_error, r
     assert abs(r.mean) < 3 * r.error
-    true_err = math.sqrt(2 * tau / (1 - rho ** 2) / x.size)
+    true_err = math.sqrt(2 * tau / (1 - rho**2) / x.size)
     assert abs(r.error - true_err) < 0.15 * true_err
 
 
@@ -121,11 +123,14 @@ def test_exact_2d_formulas_limits():
     from scipy.special import iv
 
     from observables.exact import plaquette_2d
+
     for beta in (0.5, 2.0, 5.0):
-        assert math.isclose(plaquette_2d("U(1)", beta, 10**6), iv(1, beta) / iv(0, beta),
-                            rel_tol=1e-12)
-        assert math.isclose(plaquette_2d("SU(2)", beta, 10**6), iv(2, beta) / iv(1, beta),
-                            rel_tol=1e-12)
+        assert math.isclose(
+            plaquette_2d("U(1)", beta, 10**6), iv(1, beta) / iv(0, beta), rel_tol=1e-12
+        )
+        assert math.isclose(
+            plaquette_2d("SU(2)", beta, 10**6), iv(2, beta) / iv(1, beta), rel_tol=1e-12
+        )
         assert math.isclose(plaquette_2d("U(1)", beta, 1), 1.0, rel_tol=1e-12)
     with pytest.raises(ValueError):
         plaquette_2d("SU(3)", 1.0, 4)
@@ -139,6 +144,7 @@ def test_run_card_measurements_on_constant_flux():
 
     from lqcd_hmc.measurement import build as build_measurement
     from lqcd_hmc.smooth import abelian_flux
+
     f = abelian_flux([4, 4, 4, 4], "SU(3)", 1, 0, 1)
     phi = 2 * math.pi / 16
     flux_plane = (2 * math.cos(phi) + 1) / 3
@@ -149,4 +155,6 @@ def test_run_card_measurements_on_constant_flux():
     W = build_measurement({"name": "wilson_loops", "r_max": 2, "t_max": 3})(f)["W"]
     assert W.shape == (1, 2, 3) and torch.allclose(W, torch.ones_like(W))
     P = build_measurement({"name": "polyakov_loop"})(f)
-    assert torch.allclose(P["re"], torch.ones(1, dtype=torch.float64)) and P["im"].abs().max() < 1e-14
+    assert (
+        torch.allclose(P["re"], torch.ones(1, dtype=torch.float64)) and P["im"].abs().max() < 1e-14
+    )

@@ -1,4 +1,5 @@
 """Static-potential analysis on synthetic Wilson loops with a known Cornell potential."""
+
 import math
 
 import numpy as np
@@ -20,7 +21,7 @@ def synthetic(r, T_max, n=400, B=4, noise=0.003, excited=0.0, seed=1):
     T = np.arange(1, T_max + 1)
     W = np.exp(-np.outer(cornell(r), T)) * (1 + excited * np.exp(-T))
     eps = rs.standard_normal((n, B, len(r), T_max)) + rs.standard_normal((n, B, 1, 1))
-    for i in range(1, n):                                    # AR(1), rho = 0.5
+    for i in range(1, n):  # AR(1), rho = 0.5
         eps[i] = 0.5 * eps[i - 1] + math.sqrt(0.75) * eps[i]
     return W * np.exp(noise * eps)
 
@@ -28,15 +29,20 @@ def synthetic(r, T_max, n=400, B=4, noise=0.003, excited=0.0, seed=1):
 def test_cornell_fit_recovers_the_potential():
     r = np.array([1, 2, 3, 4, 5, 6, math.sqrt(2), math.sqrt(5), math.sqrt(8)])
     res = static_potential(synthetic(r, 5), r)
-    assert res["plateau"] == 2                     # no excited states: the first allowed T
-    truth = {"V0": V0, "alpha": ALPHA, "sigma": SIGMA,
-             "r0": math.sqrt((1.65 - ALPHA) / SIGMA), "r1": math.sqrt((1.0 - ALPHA) / SIGMA)}
+    assert res["plateau"] == 2  # no excited states: the first allowed T
+    truth = {
+        "V0": V0,
+        "alpha": ALPHA,
+        "sigma": SIGMA,
+        "r0": math.sqrt((1.65 - ALPHA) / SIGMA),
+        "r1": math.sqrt((1.0 - ALPHA) / SIGMA),
+    }
     for k, v in truth.items():
         assert 0 < res[k]["error"] and abs(res[k]["value"] - v) < 3 * res[k]["error"], (k, res[k])
     assert res["chi2_dof"] < 3
     F = res["force"]
     for rr, v, e in zip(F["r"], F["value"], F["error"]):
-        assert abs(v - (ALPHA / rr ** 2 + SIGMA)) < 3 * e
+        assert abs(v - (ALPHA / rr**2 + SIGMA)) < 3 * e
     assert sorted(res["fit_r"]) == sorted(x for x in r if x >= 2)
     V, dV = np.asarray(res["V"]), np.asarray(res["V_error"])
     assert np.all(np.abs(V - cornell(r)[:, None]) < 4 * dV)

@@ -1,5 +1,6 @@
 """A run killed with SIGKILL at random moments and resumed each time produces the same chain,
 bit for bit, as a run that never stopped (same device and dtype)."""
+
 import random
 import signal
 import subprocess
@@ -7,13 +8,16 @@ import sys
 import time
 
 from cards import small_card, write_card
+from test_run import assert_same_chain
+
 from lqcd_hmc.config import validate
 from lqcd_hmc.io import Ensemble
 from lqcd_hmc.run import run_card
-from test_run import assert_same_chain
 
-CHANGES = {"lattice": {"dims": [4, 4, 4, 4]},
-           "run": {"trajectories": 60, "checkpoint_interval": 2, "save_interval": 3}}
+CHANGES = {
+    "lattice": {"dims": [4, 4, 4, 4]},
+    "run": {"trajectories": 60, "checkpoint_interval": 2, "save_interval": 3},
+}
 
 
 def test_sigkill_at_random_moments_then_resume(tmp_path):
@@ -27,12 +31,12 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
     kills = 0
     for _ in range(7):
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(0.3, 5.0))       # imports take ~2 s, the run ~3.5 s more
+        time.sleep(rng.uniform(0.3, 5.0))  # imports take ~2 s, the run ~3.5 s more
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
         proc.wait()
-        if killed.exists():                       # whatever is on disk is a valid ensemble
+        if killed.exists():  # whatever is on disk is a valid ensemble
             Ensemble(killed).checkpoint()
     assert kills >= 4
     done = subprocess.run(cmd, capture_output=True, text=True)

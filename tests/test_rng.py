@@ -1,5 +1,6 @@
 """Per-chain random streams (lqcd_hmc.rng): Philox4x32-10 known answers, distributions,
 independence of the batch, state round trip."""
+
 import math
 
 import numpy as np
@@ -11,12 +12,18 @@ from lqcd_hmc.rng import ChainRNG, philox4x32
 F = 0xFFFFFFFF
 
 
-@pytest.mark.parametrize("counter,key,expected", [
-    ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
-    ((F, F, F, F), (F, F), (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
-    ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
-     (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
-])
+@pytest.mark.parametrize(
+    "counter,key,expected",
+    [
+        ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
+        ((F, F, F, F), (F, F), (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
+        (
+            (0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344),
+            (0xA4093822, 0x299F31D0),
+            (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1),
+        ),
+    ],
+)
 def test_philox_known_answers(counter, key, expected):
     """Random123's kat_vectors for philox4x32-10 (Salmon et al., SC'11)."""
     t = [torch.tensor([v], dtype=torch.int64) for v in counter]
@@ -32,11 +39,11 @@ def test_uniform_and_normal_distributions():
     u = rng.uniform((n,))
     assert u.dtype == torch.float64 and u.min() >= 0 and u.max() < 1
     assert ((u.mean(1) - 0.5).abs() < 5 * math.sqrt(1 / 12 / n)).all()
-    assert (u * 2.0 ** 53 == (u * 2.0 ** 53).round()).all()
+    assert (u * 2.0**53 == (u * 2.0**53).round()).all()
     z = rng.normal((n,))
     assert ((z.mean(1)).abs() < 5 / math.sqrt(n)).all()
     assert ((z.var(1) - 1).abs() < 5 * math.sqrt(2 / n)).all()
-    assert ((z ** 4).mean(1) - 3).abs().max() < 5 * math.sqrt(96 / n)
+    assert ((z**4).mean(1) - 3).abs().max() < 5 * math.sqrt(96 / n)
     s = np.sort(z[0].numpy())
     cdf = 0.5 * (1 + torch.erf(torch.from_numpy(s) / math.sqrt(2))).numpy()
     ks = np.max(np.abs(cdf - np.arange(1, n + 1) / n))

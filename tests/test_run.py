@@ -1,12 +1,13 @@
 """The ensemble runner: file contents, summary, resume and extension equal an uninterrupted run,
 and resuming with a card that changes the chain is refused."""
+
 import json
 
 import numpy as np
 import pytest
+from cards import small_card, write_card
 from click.testing import CliRunner
 
-from cards import small_card, write_card
 from lqcd_hmc.cli import main
 from lqcd_hmc.config import validate
 from lqcd_hmc.io import Ensemble
@@ -17,8 +18,10 @@ from observables import gamma_method
 def ensemble_contents(path):
     """Everything in an ensemble that the Markov chain determines (not timings)."""
     ens = Ensemble(path)
-    out = {"configs": {t: ens.config(t)[0] for t in ens.trajectories()},
-           "checkpoint": ens.checkpoint()}
+    out = {
+        "configs": {t: ens.config(t)[0] for t in ens.trajectories()},
+        "checkpoint": ens.checkpoint(),
+    }
     mc = ens.table("mc")
     out["mc"] = {k: v for k, v in mc.items() if k != "seconds"}
     out["meas"] = {n: ens.table(f"measurements/{n}") for n in ens.measurement_names()}
@@ -77,20 +80,25 @@ def test_resume_and_extend_equal_one_run(tmp_path, dtype):
     pieces = tmp_path / "pieces.h5"
     run_card(validate(small_card(pieces, lattice=lat, run={"trajectories": 7})), quiet=True)
     # resuming a finished run with nothing to do changes nothing
-    run_card(validate(small_card(pieces, lattice=lat, run={"trajectories": 7})), resume=True,
-             quiet=True)
-    run_card(validate(small_card(pieces, lattice=lat, run={"trajectories": 20})), resume=True,
-             quiet=True)
+    run_card(
+        validate(small_card(pieces, lattice=lat, run={"trajectories": 7})), resume=True, quiet=True
+    )
+    run_card(
+        validate(small_card(pieces, lattice=lat, run={"trajectories": 20})), resume=True, quiet=True
+    )
     assert_same_chain(straight, pieces)
     assert Ensemble(pieces).config(10)[0].dtype == np.dtype(dtype)
 
 
-@pytest.mark.parametrize("section,change,key", [
-    ("action", {"beta": 2.1}, "action.beta"),
-    ("lattice", {"seed": 6}, "lattice.seed"),
-    ("update", {"steps": 7}, "update.steps"),
-    ("run", {"thermalisation": 5}, "run.thermalisation"),
-])
+@pytest.mark.parametrize(
+    "section,change,key",
+    [
+        ("action", {"beta": 2.1}, "action.beta"),
+        ("lattice", {"seed": 6}, "lattice.seed"),
+        ("update", {"steps": 7}, "update.steps"),
+        ("run", {"thermalisation": 5}, "run.thermalisation"),
+    ],
+)
 def test_resume_with_incompatible_card_refused(tmp_path, section, change, key):
     out = tmp_path / "e.h5"
     run_card(validate(small_card(out, run={"trajectories": 3})), quiet=True)
@@ -103,8 +111,19 @@ def test_resume_with_incompatible_card_refused(tmp_path, section, change, key):
 def test_cli_run_json_and_set(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     card = write_card(tmp_path / "c.toml", small_card("e.h5"))
-    res = CliRunner().invoke(main, ["run", str(card), "--set", "run.trajectories=6",
-                                    "--set", "lattice.dims=[4,4]", "--json", "--quiet"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "run",
+            str(card),
+            "--set",
+            "run.trajectories=6",
+            "--set",
+            "lattice.dims=[4,4]",
+            "--json",
+            "--quiet",
+        ],
+    )
     assert res.exit_code == 0, res.output
     s = json.loads(res.output)
     assert s["trajectories"] == 6 and s["chains"] == 2 and 0 < s["plaquette"] < 1
@@ -114,6 +133,7 @@ def test_cli_run_json_and_set(tmp_path, monkeypatch):
 
 def test_plain_log_lines_off_terminal(tmp_path):
     import io
+
     log = io.StringIO()
     run_card(validate(small_card(tmp_path / "e.h5")), log=log)
     lines = log.getvalue().splitlines()
@@ -122,9 +142,11 @@ def test_plain_log_lines_off_terminal(tmp_path):
 
 def test_progress_bar_on_request(tmp_path):
     import io
+
     log = io.StringIO()
-    run_card(validate(small_card(tmp_path / "e.h5", run={"trajectories": 3})), progress=True,
-             log=log)
+    run_card(
+        validate(small_card(tmp_path / "e.h5", run={"trajectories": 3})), progress=True, log=log
+    )
     assert "7/7" in log.getvalue() and "traj" in log.getvalue()
 
 
@@ -134,13 +156,17 @@ def test_example_cards_are_valid():
     from lqcd_hmc.config import load_card
     from lqcd_hmc.offline import load_spec
     from lqcd_hmc.run import Runner
+
     examples = Path(__file__).parent.parent / "examples"
-    cards = sorted(p for p in examples.glob("*.toml")
-                   if p.name not in ("measure.toml", "lcnn_train.toml")
-                   and not p.name.startswith(("fp_data", "compare_")))
+    cards = sorted(
+        p
+        for p in examples.glob("*.toml")
+        if p.name not in ("measure.toml", "lcnn_train.toml")
+        and not p.name.startswith(("fp_data", "compare_"))
+    )
     assert len(cards) >= 4
     for p in cards:
-        Runner(load_card(p))                     # builds action, update and measurements
+        Runner(load_card(p))  # builds action, update and measurements
     assert load_spec(examples / "measure.toml").measure[0].name == "wilson_loops"
 
 
@@ -149,18 +175,23 @@ def test_segments_are_read_packed_and_cleaned(tmp_path, monkeypatch):
     them; stale segments (a pack killed after its rename) are ignored and cleaned, and a gap
     between segments is an error."""
     from lqcd_hmc.io import FormatError
+
     straight = tmp_path / "s.h5"
     run_card(validate(small_card(straight, run={"checkpoint_interval": 4})), quiet=True)
     assert not (tmp_path / "s.h5.segments").exists()
 
     unpacked = tmp_path / "u.h5"
-    with monkeypatch.context() as m:                 # killed just before the final pack
+    with monkeypatch.context() as m:  # killed just before the final pack
         m.setattr(Ensemble, "pack", lambda self: None)
         run_card(validate(small_card(unpacked, run={"checkpoint_interval": 4})), quiet=True)
     segs = sorted(p.name for p in (tmp_path / "u.h5.segments").iterdir())
-    assert segs == ["00000001-00000004.h5", "00000005-00000008.h5", "00000009-00000012.h5",
-                    "00000013-00000016.h5"]
-    assert_same_chain(straight, unpacked)            # read through the segments
+    assert segs == [
+        "00000001-00000004.h5",
+        "00000005-00000008.h5",
+        "00000009-00000012.h5",
+        "00000013-00000016.h5",
+    ]
+    assert_same_chain(straight, unpacked)  # read through the segments
     Ensemble(unpacked).pack()
     assert not (tmp_path / "u.h5.segments").exists()
     assert_same_chain(straight, unpacked)
@@ -178,8 +209,9 @@ def test_segments_are_read_packed_and_cleaned(tmp_path, monkeypatch):
         Ensemble(straight)
 
 
-@pytest.mark.parametrize("update", ["heatbath", {"algorithm": "hmc+heatbath", "steps": 4,
-                                                  "overrelaxation": 1}])
+@pytest.mark.parametrize(
+    "update", ["heatbath", {"algorithm": "hmc+heatbath", "steps": 4, "overrelaxation": 1}]
+)
 def test_heatbath_and_mixed_runs(tmp_path, update):
     card = small_card(tmp_path / "h.h5", run={"thermalisation_md": 0, "trajectories": 6})
     card["update"] = update

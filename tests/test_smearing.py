@@ -1,14 +1,15 @@
 """APE, stout and HYP smearing: group membership, gauge covariance, fixed points, and stout as
 an Euler step of the Wilson flow."""
+
 import pytest
 import torch
-
 from helpers import random_field
+
 from lqcd_hmc import ChainRNG, GaugeField
+from lqcd_hmc.groups import project_to_group
+from lqcd_hmc.smearing import ape, hyp, smear, stout
 from lqcd_hmc.smooth import abelian_flux
 from observables.flow import Flow
-from lqcd_hmc.groups import project_to_group
-from observables.smearing import ape, hyp, smear, stout
 
 SMEARINGS = {
     "ape": lambda f, s: ape(f, 0.6, 2, s),
@@ -33,10 +34,11 @@ def test_group_and_covariance(name, group, D, spatial):
     sm = SMEARINGS[name]
     a = sm(f, spatial)
     in_group(a)
-    assert torch.allclose(sm(f.gauge_transform(O), spatial).links,
-                          a.gauge_transform(O).links, atol=1e-12)
+    assert torch.allclose(
+        sm(f.gauge_transform(O), spatial).links, a.gauge_transform(O).links, atol=1e-12
+    )
     assert not torch.allclose(a.links, f.links)
-    if spatial:                                            # time links untouched
+    if spatial:  # time links untouched
         assert torch.equal(a.links[:, -1], f.links[:, -1])
 
 
@@ -73,6 +75,7 @@ def test_small_alpha_is_near_identity_and_projection():
 def test_smearing_reduces_the_action():
     """Smearing smooths: the plaquette of a rough field rises."""
     from observables import plaquette
+
     f = random_field("SU(3)", 4, eps=1.0)
     for name in SMEARINGS:
         assert (plaquette(SMEARINGS[name](f, False)) > plaquette(f)).all(), name
@@ -80,8 +83,9 @@ def test_smearing_reduces_the_action():
 
 def test_smear_dispatch_and_bad_input():
     f = random_field("SU(2)", 4, eps=0.5)
-    assert torch.allclose(smear(f, {"method": "ape", "alpha": 0.3, "steps": 2}).links,
-                          ape(f, 0.3, 2).links)
+    assert torch.allclose(
+        smear(f, {"method": "ape", "alpha": 0.3, "steps": 2}).links, ape(f, 0.3, 2).links
+    )
     assert smear(f, None) is f
     with pytest.raises(ValueError, match="unknown smearing"):
         smear(f, {"method": "gauss"})

@@ -1,5 +1,6 @@
 """Derived quantities, covariance, binning and jackknife (lqcd_hmc.statistics), checked against
 exact AR(1) results and against pyerrors (an independent implementation of Wolff's method)."""
+
 import math
 
 import numpy as np
@@ -11,7 +12,7 @@ from lqcd_hmc.statistics import bin_series, covariance, derived, gamma_method, j
 
 def ar1(rho, shape, seed):
     e = np.random.default_rng(seed).standard_normal(shape)
-    return scipy.signal.lfilter([1.0], [1.0, -rho], e, axis=-1) * math.sqrt(1 - rho ** 2)
+    return scipy.signal.lfilter([1.0], [1.0, -rho], e, axis=-1) * math.sqrt(1 - rho**2)
 
 
 def test_derived_linear_is_exact():
@@ -58,8 +59,8 @@ def test_covariance():
     b = ar1(0.6, (2, 5000), 8)
     C = covariance(np.stack([a, b, a, a + b]))
     ra, rb = gamma_method(a), gamma_method(b)
-    assert math.isclose(C[0, 0], ra.error ** 2, rel_tol=1e-12)
-    assert math.isclose(C[1, 1], rb.error ** 2, rel_tol=1e-12)
+    assert math.isclose(C[0, 0], ra.error**2, rel_tol=1e-12)
+    assert math.isclose(C[1, 1], rb.error**2, rel_tol=1e-12)
     corr = C / np.sqrt(np.outer(np.diag(C), np.diag(C)))
     assert abs(corr[0, 1]) < 4 / math.sqrt(10000)
     assert math.isclose(corr[0, 2], 1.0, rel_tol=1e-12)
@@ -77,7 +78,7 @@ def test_binning_and_jackknife():
     c, e, s = jackknife(lambda m: m, x[None])
     assert math.isclose(c[0], x.mean()) and s.shape == (4000, 1)
     assert math.isclose(e[0], x.std(ddof=1) / math.sqrt(x.size), rel_tol=1e-9)
-    c, e, _ = jackknife(lambda m: m ** 2, x[None], bin_size=10)
+    c, e, _ = jackknife(lambda m: m**2, x[None], bin_size=10)
     assert math.isclose(e[0], 2 * 3.0 * 1.0 / math.sqrt(x.size), rel_tol=0.1)
     y = ar1(0.9, 40000, 10)
     g = gamma_method(y)

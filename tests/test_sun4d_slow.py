@@ -1,4 +1,5 @@
 """4D SU(3) Wilson at beta = 6.0 against the literature (slow: a few minutes on 2 cores)."""
+
 import pytest
 import torch
 

@@ -1,11 +1,12 @@
 """Topological charge: integer charge of constant abelian flux in two planes, improvement over
 the clover definition, gauge invariance, and the line-based clover leaves."""
+
 import math
 
 import pytest
 import torch
-
 from helpers import random_field
+
 from lqcd_hmc import ChainRNG, GaugeField
 from lqcd_hmc.loops import clover_leaves
 from lqcd_hmc.paths import path_product
@@ -31,7 +32,7 @@ def test_flux_charge_is_the_integer(group, n01, n23):
     (phi1 phi2); the improved F has no phi^3 term; both tend to 2 n01 n23, improved closer."""
     for L in (8, 12):
         f = two_plane_flux(L, group, n01, n23)
-        p1, p2 = 2 * math.pi * n01 / L ** 2, 2 * math.pi * n23 / L ** 2
+        p1, p2 = 2 * math.pi * n01 / L**2, 2 * math.pi * n23 / L**2
         exact = 2 * n01 * n23
         qc = topological_charge(f, "clover").item()
         qi = topological_charge(f, "improved").item()
@@ -49,7 +50,7 @@ def test_five_loop_weights():
     c = [w for _, _, w in FIVE_LOOP]
     mn = [(m, n) for m, n, _ in FIVE_LOOP]
     assert math.isclose(sum(c), 1.0, rel_tol=1e-14)
-    for fn in (lambda m, n: m * m + n * n, lambda m, n: m ** 4 + n ** 4, lambda m, n: (m * n) ** 2):
+    for fn in (lambda m, n: m * m + n * n, lambda m, n: m**4 + n**4, lambda m, n: (m * n) ** 2):
         assert abs(sum(w * fn(m, n) for w, (m, n) in zip(c, mn))) < 1e-13
 
 
@@ -57,11 +58,11 @@ def test_five_loop_weights():
 def test_gauge_invariant_and_parity_odd(definition):
     f = random_field("SU(3)", 4, L=4, eps=0.5)
     g = f.gauge_transform(f.random_gauge(ChainRNG(2, 2)))
-    assert torch.allclose(charge_density(g, definition), charge_density(f, definition),
-                          atol=1e-12)
+    assert torch.allclose(charge_density(g, definition), charge_density(f, definition), atol=1e-12)
     F = field_strength(f, 0, 1, definition)
-    assert torch.allclose(F, F.mH) and torch.allclose(F.diagonal(dim1=-2, dim2=-1).sum(-1),
-                                                      torch.zeros(1, dtype=F.dtype), atol=1e-13)
+    assert torch.allclose(F, F.mH) and torch.allclose(
+        F.diagonal(dim1=-2, dim2=-1).sum(-1), torch.zeros(1, dtype=F.dtype), atol=1e-13
+    )
     # reflecting x_3 -> -x_3 flips the sign of Q
     L = f.links
     refl = torch.flip(L, dims=[5])
@@ -84,6 +85,8 @@ def test_line_clover_leaves_match_path_products():
     for mu, nu, m, n in ((0, 1, 1, 1), (1, 3, 2, 3), (2, 0, 3, 1)):
         a, b = (mu + 1,) * m, (nu + 1,) * n
         na, nb = tuple(-s for s in a), tuple(-s for s in b)
-        ref = sum(path_product(f.links, p)
-                  for p in (a + b + na + nb, b + na + nb + a, na + nb + a + b, nb + a + b + na))
+        ref = sum(
+            path_product(f.links, p)
+            for p in (a + b + na + nb, b + na + nb + a, na + nb + a + b, nb + a + b + na)
+        )
         assert torch.allclose(clover_leaves(f.links, mu, nu, m, n), ref, atol=1e-13)

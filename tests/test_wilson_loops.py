@@ -1,19 +1,20 @@
 """Temporal Wilson loops (on- and off-axis, smeared spatial lines), Polyakov-loop correlators
 and the exact 2D area law on a torus (U(1) and SU(2), heatbath ensembles)."""
+
 import math
 
 import pytest
 import torch
+from helpers import random_field
 
 from actions import Wilson
-from helpers import random_field
 from lqcd_hmc import ChainRNG, GaugeField
 from lqcd_hmc.heatbath import Heatbath
+from lqcd_hmc.smearing import ape
 from lqcd_hmc.smooth import abelian_flux
 from lqcd_hmc.statistics import gamma_method
 from observables.exact import plaquette_2d, wilson_loop_2d
 from observables.loops import polyakov_correlator, polyakov_loop, temporal_loops, wilson_loops
-from observables.smearing import ape
 
 SHAPES = [(1, 0), (2, 0), (1, 1), (2, 1), (3, 2)]
 
@@ -43,8 +44,7 @@ def test_on_axis_agrees_with_the_rectangle_loops():
     W = temporal_loops(f, [(1, 0), (2, 0), (3, 0)], 3)
     for r in (1, 2, 3):
         for T in (1, 2, 3):
-            assert torch.allclose(W[:, r - 1, T - 1], wilson_loops(f, r, T, "temporal"),
-                                  atol=1e-14)
+            assert torch.allclose(W[:, r - 1, T - 1], wilson_loops(f, r, T, "temporal"), atol=1e-14)
 
 
 def test_off_axis_loops_on_temporal_flux():
@@ -54,7 +54,7 @@ def test_off_axis_loops_on_temporal_flux():
     [4 cos(a T phi) + 4 cos(b T phi) + 4] / 12 for SU(2) (Re Tr e^{i x H}/2 = cos x)."""
     L = 6
     f = abelian_flux([L, L, L, L], "SU(2)", 1, 0, 3)
-    phi = 2 * math.pi / L ** 2
+    phi = 2 * math.pi / L**2
     W = temporal_loops(f, [(2, 1), (1, 0)], 2)
     for T in (1, 2):
         expect = (4 * math.cos(2 * T * phi) + 4 * math.cos(T * phi) + 4) / 12
@@ -87,23 +87,27 @@ def test_2d_exact_area_law_on_the_torus(group, beta):
     for _ in range(300):
         f, _ = hb.update(f, rng)
         series.append(temporal_loops(f, shapes, 3))
-    data = torch.stack(series).numpy()               # (n, B, R, T)
+    data = torch.stack(series).numpy()  # (n, B, R, T)
     for i, (R, _) in enumerate(shapes):
         for T in (1, 2, 3):
             r = gamma_method(data[:, :, i, T - 1].T)
             exact = wilson_loop_2d(group, beta, L * L, R * T)
             assert abs(r.mean - exact) < 3 * r.error, (R, T, r, exact)
-    assert math.isclose(wilson_loop_2d(group, beta, L * L, 1), plaquette_2d(group, beta, L * L),
-                        rel_tol=1e-12)
+    assert math.isclose(
+        wilson_loop_2d(group, beta, L * L, 1), plaquette_2d(group, beta, L * L), rel_tol=1e-12
+    )
 
 
 def test_exact_2d_loops_limits():
     from scipy.special import iv
+
     for beta in (1.0, 3.0):
-        assert math.isclose(wilson_loop_2d("U(1)", beta, 10 ** 6, 3),
-                            (iv(1, beta) / iv(0, beta)) ** 3, rel_tol=1e-9)
-        assert math.isclose(wilson_loop_2d("SU(2)", beta, 10 ** 6, 3),
-                            (iv(2, beta) / iv(1, beta)) ** 3, rel_tol=1e-9)
+        assert math.isclose(
+            wilson_loop_2d("U(1)", beta, 10**6, 3), (iv(1, beta) / iv(0, beta)) ** 3, rel_tol=1e-9
+        )
+        assert math.isclose(
+            wilson_loop_2d("SU(2)", beta, 10**6, 3), (iv(2, beta) / iv(1, beta)) ** 3, rel_tol=1e-9
+        )
         assert wilson_loop_2d("SU(2)", beta, 36, 0) == pytest.approx(1.0, abs=1e-12)
     with pytest.raises(ValueError):
         wilson_loop_2d("SU(3)", 1.0, 36, 2)
@@ -131,7 +135,7 @@ def test_polyakov_correlator_exact_on_abelian_temporal_links():
     f = GaugeField.cold([L, 4, 4, 5], "SU(2)")
     links = f.links.clone()
     ph = torch.polar(torch.ones(L, dtype=torch.float64), theta)
-    U = torch.diag_embed(torch.stack([ph, ph.conj()], -1))       # (L, 2, 2)
+    U = torch.diag_embed(torch.stack([ph, ph.conj()], -1))  # (L, 2, 2)
     links[0, 3, :, :, :, 0] = U[:, None, None]
     f = f.with_links(links)
     c = torch.cos(theta)

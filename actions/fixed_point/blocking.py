@@ -20,6 +20,7 @@ which maximises exactly (:func:`max_trace_projection`); U(1) and SU(2) have clos
 derivative uses the envelope theorem: at the maximiser W*, ``d max / dQ = d Re Tr(W* Q^dag) / dQ``
 with W* held fixed.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -41,13 +42,13 @@ def max_trace_projection(Q: Tensor, N: int, sweeps: int = 50, tol: float = 1e-15
             return Q / Q.abs().clamp_min(1e-300)
         if N == 2:
             return su2_projection(Q.mH)[1].mH
-        W = project_to_group(Q, N)               # polar start, then exact subgroup steps
+        W = project_to_group(Q, N)  # polar start, then exact subgroup steps
         best = real_trace_product(W, Q).sum()
         for _ in range(sweeps):
             for i, j in itertools.combinations(range(N), 2):
                 idx = torch.tensor([i, j], device=Q.device)
-                rows = W.index_select(-2, idx)                 # rows i, j of W
-                m = rows @ Q.mH.index_select(-1, idx)          # block (i, j) of W Q^dag
+                rows = W.index_select(-2, idx)  # rows i, j of W
+                m = rows @ Q.mH.index_select(-1, idx)  # block (i, j) of W Q^dag
                 W = W.index_copy(-2, idx, su2_projection(m)[1].mH @ rows)
             now = real_trace_product(W, Q).sum()
             if now - best <= tol * now.abs():
@@ -76,8 +77,8 @@ class Blocking:
     def blocked(self, fine: Tensor) -> Tensor:
         """``Q_mu(x_B)`` on the coarse lattice, ``(B, D, *dims/2, N, N)``."""
         D = fine.shape[1]
-        if any(L % 2 for L in fine.shape[2:2 + D]):
-            raise ValueError(f"blocking by 2 needs even extents, got {list(fine.shape[2:2 + D])}")
+        if any(L % 2 for L in fine.shape[2 : 2 + D]):
+            raise ValueError(f"blocking by 2 needs even extents, got {list(fine.shape[2 : 2 + D])}")
         W = self.fat_links(fine)
         even = (slice(None),) + (slice(None, None, 2),) * D
         Q = []
@@ -89,9 +90,11 @@ class Blocking:
     def __call__(self, fine: GaugeField, coarse: GaugeField) -> Tensor:
         """``T[U, V]`` per configuration, float64 ``(B,)``; differentiable in both."""
         if tuple(2 * L for L in coarse.dims) != fine.dims or coarse.group != fine.group:
-            raise ValueError(f"blocking needs a fine lattice twice the coarse one in each "
-                             f"direction, got fine {list(fine.dims)} and coarse "
-                             f"{list(coarse.dims)}")
+            raise ValueError(
+                f"blocking needs a fine lattice twice the coarse one in each "
+                f"direction, got fine {list(fine.dims)} and coarse "
+                f"{list(coarse.dims)}"
+            )
         Q = self.blocked(fine.links)
         Wmax = max_trace_projection(Q, fine.N)
         gap = real_trace_product(Wmax, Q) - real_trace_product(coarse.links, Q)

@@ -20,10 +20,12 @@ Derivatives: at the minimum only the last kernel depends on V, so
 ``dA_FP/dw_a(V) = dT[U_1*, V]/dw_a`` for ``V -> exp(i w_a T_a) V``: one float64 per link and
 generator, the convention of :meth:`lqcd_hmc.action.Action.force`.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -48,7 +50,7 @@ def unblock(coarse: GaugeField) -> GaugeField:
     eye = torch.eye(coarse.N, dtype=V.dtype, device=V.device)
     out = []
     for mu in range(D):
-        odd = (torch.arange(fine.shape[2 + mu], device=V.device) % 2 == 1)
+        odd = torch.arange(fine.shape[2 + mu], device=V.device) % 2 == 1
         mask = odd.view(*([1] * mu), -1, *([1] * (D - mu - 1)), 1, 1)
         out.append(torch.where(mask, fine[:, mu], eye))
     return coarse.with_links(torch.stack(out, dim=1))
@@ -79,9 +81,16 @@ class FPResult:
 class FixedPoint:
     """Solver of the FP equation with ``levels`` finer lattices (module docstring)."""
 
-    def __init__(self, blocking: Blocking | None = None, levels: int = 1,
-                 finest: Mapping[str, Any] | Action | None = None, tolerance: float = 1e-8,
-                 max_iterations: int = 5000, restart: int = 200, history: int = 50):
+    def __init__(
+        self,
+        blocking: Blocking | None = None,
+        levels: int = 1,
+        finest: Mapping[str, Any] | Action | None = None,
+        tolerance: float = 1e-8,
+        max_iterations: int = 5000,
+        restart: int = 200,
+        history: int = 50,
+    ):
         if levels < 1:
             raise ValueError(f"the FP equation needs at least one finer level, got {levels}")
         if tolerance <= 0 or max_iterations < 1:
@@ -90,14 +99,15 @@ class FixedPoint:
         self.levels = int(levels)
         finest = finest or {"name": "symanzik", "beta": 1.0}
         self.finest = finest if isinstance(finest, Action) else build(finest)
-        if not hasattr(self.finest, "beta"):
-            raise ValueError("the finest-level action needs a beta (A_0 = S/beta)")
+        if self.finest.beta is None:
+            raise ValueError("the finest-level action needs a coupling beta (A_0 = S/beta)")
+        self.finest_beta: float = self.finest.beta
         self.tolerance, self.max_iterations = float(tolerance), int(max_iterations)
         self.restart, self.history = int(restart), int(history)
 
     def functional(self, levels: list[GaugeField], coarse: GaugeField) -> Tensor:
         """``A_0[U_L] + T[U_L, U_{L-1}] + ... + T[U_1, V]`` per configuration."""
-        F = self.finest(levels[-1]) / self.finest.beta
+        F = self.finest(levels[-1]) / self.finest_beta
         outer = [coarse, *levels[:-1]]
         for fine, crs in zip(levels, outer):
             F = F + self.blocking(fine, crs)
@@ -115,9 +125,11 @@ class FixedPoint:
         """Solve for a batch of coarse configurations; ``start`` (coarsest first) defaults to
         repeated :func:`unblock`."""
         if coarse.D != 4:
-            raise ValueError(f"the FP equation A[V] = min(A[U] + T[U,V]) keeps beta fixed, which "
-                             f"is scale invariant only in D = 4 (got D = {coarse.D}: the "
-                             f"classical action of a smooth field scales by 2^(D-4) per level)")
+            raise ValueError(
+                f"the FP equation A[V] = min(A[U] + T[U,V]) keeps beta fixed, which "
+                f"is scale invariant only in D = 4 (got D = {coarse.D}: the "
+                f"classical action of a smooth field scales by 2^(D-4) per level)"
+            )
         if start is None:
             start, f = [], coarse
             for _ in range(self.levels):
@@ -131,16 +143,25 @@ class FixedPoint:
             gmax = torch.stack([g.abs().flatten(1).amax(1) for g in grads]).amax(0)
             if gmax.max() <= self.tolerance or iterations >= self.max_iterations:
                 break
-            coords = [torch.zeros(g.shape, dtype=torch.float64, device=g.device,
-                                  requires_grad=True) for g in grads]
-            opt = torch.optim.LBFGS(coords, lr=1.0, max_iter=min(self.restart,
-                                                                 self.max_iterations - iterations),
-                                    tolerance_grad=self.tolerance, tolerance_change=0.0,
-                                    history_size=self.history, line_search_fn="strong_wolfe")
+            coords = [
+                torch.zeros(g.shape, dtype=torch.float64, device=g.device, requires_grad=True)
+                for g in grads
+            ]
+            opt = torch.optim.LBFGS(
+                coords,
+                lr=1.0,
+                max_iter=min(self.restart, self.max_iterations - iterations),
+                tolerance_grad=self.tolerance,
+                tolerance_change=0.0,
+                history_size=self.history,
+                line_search_fn="strong_wolfe",
+            )
 
             def moved(cs: list[Tensor]) -> list[Tensor]:
-                return [torch.linalg.matrix_exp(group.from_coords(c, b.dtype)) @ b
-                        for c, b in zip(cs, bases)]
+                return [
+                    torch.linalg.matrix_exp(group.from_coords(c, b.dtype)) @ b
+                    for c, b in zip(cs, bases)
+                ]
 
             def closure() -> Tensor:
                 opt.zero_grad()
@@ -157,8 +178,9 @@ class FixedPoint:
         with torch.no_grad():
             value = self.functional(fine, coarse)
         derivative = self.derivative(fine[0], coarse)
-        return FPResult(value, derivative, fine, gmax, iterations,
-                        bool(gmax.max() <= self.tolerance))
+        return FPResult(
+            value, derivative, fine, gmax, iterations, bool(gmax.max() <= self.tolerance)
+        )
 
     def derivative(self, fine: GaugeField, coarse: GaugeField) -> Tensor:
         """``dT[U_1, V]/dw_a`` w.r.t. the coarse links, ``(B, D, *dims, n_gen)``."""
@@ -170,7 +192,13 @@ class FixedPoint:
 
     def config(self) -> dict[str, Any]:
         """Every parameter, for the provenance of FP data."""
-        return {"c": self.blocking.c, "kappa": self.blocking.kappa, "levels": self.levels,
-                "finest": self.finest.config(), "tolerance": self.tolerance,
-                "max_iterations": self.max_iterations, "restart": self.restart,
-                "history": self.history}
+        return {
+            "c": self.blocking.c,
+            "kappa": self.blocking.kappa,
+            "levels": self.levels,
+            "finest": self.finest.config(),
+            "tolerance": self.tolerance,
+            "max_iterations": self.max_iterations,
+            "restart": self.restart,
+            "history": self.history,
+        }

@@ -9,11 +9,13 @@ differentiable). Wilson is ``p_10 = 1``. Coefficients come from a linear least-s
 FP action values and derivatives (:func:`fit`); the registered action ``fp-param`` reads them
 from a JSON file and runs in HMC (force from autograd) with ``S = beta A``.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -21,7 +23,7 @@ from torch import Tensor
 from lqcd_hmc.action import Action
 from lqcd_hmc.field import GaugeField
 from lqcd_hmc.loops import plaquette_re_trace
-from observables.smearing import stout
+from lqcd_hmc.smearing import stout
 
 from .minimise import algebra_gradient
 
@@ -42,8 +44,9 @@ def basis_densities(field: GaugeField, terms: Sequence[tuple[int, int]], rho: fl
         for nu in range(mu + 1, D):
             u = N - plaquette_re_trace(field.links, mu, nu).double()
             w = N - plaquette_re_trace(fat.links, mu, nu).double()
-            t = torch.stack([u ** k * w ** l for k, l in terms], dim=1)
+            t = torch.stack([u**k * w**l for k, l in terms], dim=1)
             acc = t if acc is None else acc + t
+    assert acc is not None
     return acc / N
 
 
@@ -52,22 +55,26 @@ class FPParametrisation(Action):
     ``file`` (a JSON written by :meth:`save`) or ``coefficients`` with ``terms`` and ``rho``."""
 
     name = "fp-param"
-    reach = 2                       # a stout step (staples) under a plaquette
+    beta: float
+    reach = 2  # a stout step (staples) under a plaquette
 
-    def __init__(self, beta: float, file: str | None = None,
-                 coefficients: Sequence[float] | None = None,
-                 terms: Sequence[Sequence[int]] | None = None, rho: float = 0.1):
+    def __init__(
+        self,
+        beta: float,
+        file: str | None = None,
+        coefficients: Sequence[float] | None = None,
+        terms: Sequence[Sequence[int]] | None = None,
+        rho: float = 0.1,
+    ):
         self.beta, self.file = float(beta), file
         if file is not None:
             try:
                 spec = json.loads(Path(file).read_text())
                 coefficients, terms, rho = spec["coefficients"], spec["terms"], spec["rho"]
             except (OSError, ValueError, KeyError) as exc:
-                raise ValueError(f"fp-param: cannot read coefficients from {file}: {exc}") \
-                    from None
+                raise ValueError(f"fp-param: cannot read coefficients from {file}: {exc}") from None
         if coefficients is None or terms is None or len(coefficients) != len(terms):
-            raise ValueError("fp-param needs a coefficient file or matching coefficients and "
-                             "terms")
+            raise ValueError("fp-param needs a coefficient file or matching coefficients and terms")
         self.terms = [(int(k), int(l)) for k, l in terms]
         self.coefficients = torch.tensor([float(c) for c in coefficients], dtype=torch.float64)
         self.rho = float(rho)
@@ -75,8 +82,12 @@ class FPParametrisation(Action):
     def params(self) -> dict[str, Any]:
         if self.file is not None:
             return {"beta": self.beta, "file": self.file}
-        return {"beta": self.beta, "coefficients": self.coefficients.tolist(),
-                "terms": [list(t) for t in self.terms], "rho": self.rho}
+        return {
+            "beta": self.beta,
+            "coefficients": self.coefficients.tolist(),
+            "terms": [list(t) for t in self.terms],
+            "rho": self.rho,
+        }
 
     def density(self, field: GaugeField) -> Tensor:
         b = basis_densities(field, self.terms, self.rho)
@@ -85,13 +96,22 @@ class FPParametrisation(Action):
 
     def save(self, path: str | Path, **extra: Any) -> None:
         """Write the coefficient file ``fp-param`` reads (``extra`` goes in as provenance)."""
-        Path(path).write_text(json.dumps({"terms": [list(t) for t in self.terms],
-                                          "coefficients": self.coefficients.tolist(),
-                                          "rho": self.rho, **extra}, indent=1))
+        Path(path).write_text(
+            json.dumps(
+                {
+                    "terms": [list(t) for t in self.terms],
+                    "coefficients": self.coefficients.tolist(),
+                    "rho": self.rho,
+                    **extra,
+                },
+                indent=1,
+            )
+        )
 
 
-def basis_with_derivatives(basis: Callable[[Tensor], Tensor], field: GaugeField
-                           ) -> tuple[Tensor, Tensor]:
+def basis_with_derivatives(
+    basis: Callable[[Tensor], Tensor], field: GaugeField
+) -> tuple[Tensor, Tensor]:
     """Values ``(B, n_terms)`` of a linear basis ``basis(links)`` (site sums of its terms) and
     their algebra derivatives ``(B, n_terms, D, *dims, n_gen)``."""
     with torch.enable_grad():
@@ -104,8 +124,9 @@ def basis_with_derivatives(basis: Callable[[Tensor], Tensor], field: GaugeField
     return b.detach().double(), torch.stack(ders, dim=1)
 
 
-def design(basis: Callable[[Tensor], Tensor], fields: Sequence[GaugeField]
-           ) -> tuple[Tensor, Tensor]:
+def design(
+    basis: Callable[[Tensor], Tensor], fields: Sequence[GaugeField]
+) -> tuple[Tensor, Tensor]:
     """Value rows ``(n_configs, n_terms)`` and derivative rows ``(n_rows, n_terms)``."""
     vals, ders = [], []
     for f in fields:
@@ -115,16 +136,19 @@ def design(basis: Callable[[Tensor], Tensor], fields: Sequence[GaugeField]
     return torch.cat(vals), torch.cat(ders)
 
 
-def least_squares(X: Tensor, Y: Tensor, action: Tensor, derivative: Tensor,
-                  derivative_weight: float = 1.0) -> Tensor:
+def least_squares(
+    X: Tensor, Y: Tensor, action: Tensor, derivative: Tensor, derivative_weight: float = 1.0
+) -> Tensor:
     """Coefficients ``p`` of a linear basis with value rows X and derivative rows Y that
     minimise ``|X p - A|^2/|A|^2 + derivative_weight |Y p - dA|^2/|dA|^2``."""
     A = action.double().reshape(-1)
     dA = derivative.double().reshape(-1)
     if X.shape[0] != A.numel() or Y.shape[0] != dA.numel():
-        raise ValueError(f"FP data do not match the configurations: {A.numel()} values for "
-                         f"{X.shape[0]} configurations")
-    sa, sd = A.norm(), dA.norm() / derivative_weight ** 0.5
+        raise ValueError(
+            f"FP data do not match the configurations: {A.numel()} values for "
+            f"{X.shape[0]} configurations"
+        )
+    sa, sd = A.norm(), dA.norm() / derivative_weight**0.5
     M = torch.cat([X / sa, Y / sd])
     rhs = torch.cat([A / sa, dA / sd])
     # gelsd (rank-revealing) exists on the CPU only; the system is small
@@ -132,31 +156,48 @@ def least_squares(X: Tensor, Y: Tensor, action: Tensor, derivative: Tensor,
     return p.to(M.device)
 
 
-def fit(fields: Sequence[GaugeField], action: Tensor, derivative: Tensor, order: int = 3,
-        rho: float = 0.1, derivative_weight: float = 1.0) -> FPParametrisation:
+def fit(
+    fields: Sequence[GaugeField],
+    action: Tensor,
+    derivative: Tensor,
+    order: int = 3,
+    rho: float = 0.1,
+    derivative_weight: float = 1.0,
+) -> FPParametrisation:
     """Least-squares coefficients (:func:`least_squares`) for FP values ``action`` ``(n,)`` and
     derivatives ``(n, D, *dims, n_gen)`` of the configurations in ``fields`` (batches,
     concatenated in order)."""
     terms = polynomial_terms(order)
     group = fields[0].group
-    basis = lambda links: basis_densities(GaugeField(links, group), terms,   # noqa: E731
-                                          rho).flatten(2).sum(2)
+    basis = lambda links: (
+        basis_densities(
+            GaugeField(links, group),
+            terms,  # noqa: E731
+            rho,
+        )
+        .flatten(2)
+        .sum(2)
+    )
     X, Y = design(basis, fields)
     p = least_squares(X, Y, action, derivative, derivative_weight)
     return FPParametrisation(1.0, coefficients=p.tolist(), terms=terms, rho=rho)
 
 
-def held_out_errors(param: FPParametrisation, fields: GaugeField, action: Tensor,
-                    train: Tensor, test: Tensor) -> dict[str, float]:
+def held_out_errors(
+    param: FPParametrisation, fields: GaugeField, action: Tensor, train: Tensor, test: Tensor
+) -> dict[str, float]:
     """Mean relative error on the held-out configurations ``test`` of the fitted
     parametrisation and of the Wilson action with a normalisation fitted on ``train``
     (``A ~ s A_W``, least squares on the values)."""
     from actions.wilson import Wilson
+
     W = Wilson(1.0)
-    sub = lambda idx: fields.with_links(fields.links[idx])     # noqa: E731
+    sub = lambda idx: fields.with_links(fields.links[idx])  # noqa: E731
     wt = W(sub(train))
-    s = float((wt * action[train]).sum() / (wt ** 2).sum())
+    s = float((wt * action[train]).sum() / (wt**2).sum())
     ref = action[test]
-    return {"fp_param": float(((param(sub(test)) - ref) / ref).abs().mean()),
-            "wilson": float(((s * W(sub(test)) - ref) / ref).abs().mean()),
-            "wilson_normalisation": s}
+    return {
+        "fp_param": float(((param(sub(test)) - ref) / ref).abs().mean()),
+        "wilson": float(((s * W(sub(test)) - ref) / ref).abs().mean()),
+        "wilson_normalisation": s,
+    }

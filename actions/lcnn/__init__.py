@@ -1,10 +1,25 @@
 """L-CNNs: gauge equivariant layers (:mod:`.layers`), the network (:mod:`.network`), the
-L-CNN fixed-point action ``lcnn`` (:mod:`.action`) and its offline trainer
-(``lqcd-hmc train``, :mod:`.train`)."""
+L-CNN fixed-point action ``lcnn`` (:mod:`.action`). Its offline trainer (``lqcd-hmc train``)
+is a workflow: :mod:`workflows.training`."""
+
 from .action import LCNNAction, LCNNFixedPoint, load_checkpoint, save_checkpoint
 from .layers import LAct, LBilin, LConv, LConvBilin, LExp, Plaq, Poly, Trace, transport
 from .network import LCNN, Architecture
 
-__all__ = ["LCNNAction", "LCNNFixedPoint", "load_checkpoint", "save_checkpoint", "LAct",
-           "LBilin", "LConv", "LConvBilin", "LExp", "Plaq", "Poly", "Trace", "transport",
-           "LCNN", "Architecture"]
+__all__ = [
+    "LCNNAction",
+    "LCNNFixedPoint",
+    "load_checkpoint",
+    "save_checkpoint",
+    "LAct",
+    "LBilin",
+    "LConv",
+    "LConvBilin",
+    "LExp",
+    "Plaq",
+    "Poly",
+    "Trace",
+    "transport",
+    "LCNN",
+    "Architecture",
+]

@@ -23,6 +23,7 @@ Checkpoint (``torch.save``, loaded with ``weights_only=True``): ``format``, ``ar
 ``scale``), ``metrics`` and ``provenance`` (data file, FP parameters, card) — nothing else is
 needed to load it.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -45,8 +46,13 @@ FORMAT = "lqcd-hmc lcnn checkpoint"
 class LCNNFixedPoint(nn.Module):
     """``A[V]`` of the module docstring as a module: ``forward(links) -> (B,)`` float64."""
 
-    def __init__(self, arch: Architecture, order: int = 3,
-                 preconditioner: str | dict[str, Any] = "wilson", fix_b0: bool = False):
+    def __init__(
+        self,
+        arch: Architecture,
+        order: int = 3,
+        preconditioner: str | dict[str, Any] = "wilson",
+        fix_b0: bool = False,
+    ):
         super().__init__()
         if order < 1:
             raise ValueError(f"polynomial order must be >= 1, got {order}")
@@ -67,13 +73,14 @@ class LCNNFixedPoint(nn.Module):
     @property
     def reach(self) -> int | None:
         r = (self.net.reach, self.pre.reach)
-        return None if None in r else max(r)
+        return None if None in r else max(x for x in r if x is not None)
 
     def deviation(self, links: Tensor) -> Tensor:
         """``(N_x[V] - N_x[1]) / s``, ``(B, *dims)`` in the links' real dtype."""
         D = self.arch.D
         cold = torch.eye(links.shape[-1], dtype=links.dtype, device=links.device).expand(
-            1, D, *[1] * D, *links.shape[-2:])
+            1, D, *[1] * D, *links.shape[-2:]
+        )
         return (self.net(links)[:, 0] - self.net(cold)[:, 0]) / self.scale.to(links.real.dtype)
 
     def density(self, links: Tensor) -> Tensor:
@@ -81,7 +88,7 @@ class LCNNFixedPoint(nn.Module):
         pre = self.pre.density(GaugeField(links, self.arch.group))
         d = self.deviation(links).double()
         poly = torch.zeros_like(d)
-        for b in self.b.flip(0):                       # Horner: sum_{n>=1} b_n d^n
+        for b in self.b.flip(0):  # Horner: sum_{n>=1} b_n d^n
             poly = (poly + b) * d
         return pre * (self.b0 + poly)
 
@@ -90,8 +97,7 @@ class LCNNFixedPoint(nn.Module):
         ``(b_0, ..., b_order)`` over this basis."""
         pre = self.pre.density(GaugeField(links, self.arch.group))
         d = self.deviation(links).double()
-        return torch.stack([(pre * d ** n).flatten(1).sum(1) for n in range(self.order + 1)],
-                           dim=1)
+        return torch.stack([(pre * d**n).flatten(1).sum(1) for n in range(self.order + 1)], dim=1)
 
     def set_coefficients(self, p: Tensor) -> None:
         """``(b_0, ..., b_order)``; with ``fix_b0`` only ``b_1..`` are taken from ``p[1:]``."""
@@ -104,15 +110,23 @@ class LCNNFixedPoint(nn.Module):
         return self.density(links).flatten(1).sum(1)
 
 
-def save_checkpoint(path: str | Path, model: LCNNFixedPoint, metrics: dict[str, Any],
-                    provenance: dict[str, Any]) -> None:
+def save_checkpoint(
+    path: str | Path, model: LCNNFixedPoint, metrics: dict[str, Any], provenance: dict[str, Any]
+) -> None:
     """Write the checkpoint atomically (the old file survives a crash)."""
-    obj = {"format": FORMAT, "package_version": __version__,
-           "architecture": model.arch.to_dict(),
-           "action": {"order": model.order, "preconditioner": model.preconditioner,
-                      "fix_b0": model.fix_b0},
-           "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-           "metrics": metrics, "provenance": provenance}
+    obj = {
+        "format": FORMAT,
+        "package_version": __version__,
+        "architecture": model.arch.to_dict(),
+        "action": {
+            "order": model.order,
+            "preconditioner": model.preconditioner,
+            "fix_b0": model.fix_b0,
+        },
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "metrics": metrics,
+        "provenance": provenance,
+    }
     with replacing(path) as tmp:
         torch.save(obj, tmp)
 
@@ -122,8 +136,9 @@ def load_checkpoint(path: str | Path) -> tuple[LCNNFixedPoint, dict[str, Any]]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
-        raise ValueError(f"cannot read L-CNN checkpoint {path}: {str(exc).splitlines()[0]}") \
-            from None
+        raise ValueError(
+            f"cannot read L-CNN checkpoint {path}: {str(exc).splitlines()[0]}"
+        ) from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise ValueError(f"{path} is not an L-CNN checkpoint")
     model = LCNNFixedPoint(Architecture(**obj["architecture"]), **obj["action"])
@@ -139,15 +154,21 @@ class LCNNAction(Action):
     independent, so chunks give the same numbers)."""
 
     name = "lcnn"
+    beta: float
 
-    def __init__(self, beta: float, checkpoint: str | None = None,
-                 model: LCNNFixedPoint | None = None, max_batch: int | None = None):
+    def __init__(
+        self,
+        beta: float,
+        checkpoint: str | None = None,
+        model: LCNNFixedPoint | None = None,
+        max_batch: int | None = None,
+    ):
         self.beta, self.checkpoint, self.max_batch = float(beta), checkpoint, max_batch
         if max_batch is not None and max_batch < 1:
             raise ValueError(f"lcnn: max_batch must be >= 1, got {max_batch}")
         if model is None:
             if checkpoint is None:
-                raise ValueError("lcnn needs checkpoint = \"path\" (written by lqcd-hmc train)")
+                raise ValueError('lcnn needs checkpoint = "path" (written by lqcd-hmc train)')
             model, _ = load_checkpoint(checkpoint)
         self.model = model.eval().requires_grad_(False)
 
@@ -158,14 +179,16 @@ class LCNNAction(Action):
         return out
 
     @property
-    def reach(self) -> int | None:
+    def reach(self) -> int | None:  # type: ignore[override]
         return self.model.reach
 
     def _check(self, field: GaugeField) -> None:
         arch = self.model.arch
         if str(field.group) != arch.group or field.D != arch.D:
-            raise ValueError(f"lcnn checkpoint is for {arch.group} in D = {arch.D}, the field "
-                             f"is {field.group} in D = {field.D}")
+            raise ValueError(
+                f"lcnn checkpoint is for {arch.group} in D = {arch.D}, the field "
+                f"is {field.group} in D = {field.D}"
+            )
         if self.model.scale.device != field.device:
             self.model.to(field.device)
 

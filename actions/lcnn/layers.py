@@ -5,7 +5,8 @@ K. Holland, A. Ipp, D. I. Müller, U. Wenger, arXiv:2401.06481.
 
 Data: links ``U`` of shape ``(B, D, *dims, N, N)`` and channel fields ``W`` of shape
 ``(B, C, *dims, N, N)`` that transform locally, ``W_x -> O(x) W_x O(x)^dagger`` under
-``U_mu(x) -> O(x) U_mu(x) O(x+mu)^dagger`` (DESIGN.md section 3). Every layer maps such fields
+``U_mu(x) -> O(x) U_mu(x) O(x+mu)^dagger`` (docs/conventions.md, section 2).
+Every layer maps such fields
 to such fields (or, :class:`Trace`, to gauge-invariant scalars) and commutes with lattice
 translations. Parallel transport from ``x + k mu`` to ``x`` is
 ``T_{k mu} W(x) = U_{x, k mu} W(x + k mu) U_{x, k mu}^dagger`` with the straight Wilson line
@@ -14,10 +15,11 @@ translations. Parallel transport from ``x + k mu`` to ``x`` is
 Weights are real (the default; the action is then invariant under charge conjugation
 ``U -> U*``) or complex, stored in float64/complex128 and cast to the field's dtype.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -62,13 +64,13 @@ class Plaq(nn.Module):
 
     def forward(self, U: Tensor) -> Tensor:
         D = U.shape[1]
-        P = []
+        loops = []
         for mu in range(D):
             for nu in range(mu + 1, D):
                 Un = shift(U[:, nu], mu, 1, D)
                 Um = shift(U[:, mu], nu, 1, D)
-                P.append(U[:, mu] @ Un @ Um.mH @ U[:, nu].mH)
-        P = torch.stack(P, dim=1)
+                loops.append(U[:, mu] @ Un @ Um.mH @ U[:, nu].mH)
+        P = torch.stack(loops, dim=1)
         return torch.cat([P, P.mH], dim=1)
 
 
@@ -92,8 +94,15 @@ class LConv(nn.Module):
     ``C_out <= C_in``, and on the inputs (one transported copy at a time) otherwise; no
     ``(offsets x channels)`` stack of transported copies is ever built."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, D: int,
-                 bias: bool = True, complex_weights: bool = False):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        D: int,
+        bias: bool = True,
+        complex_weights: bool = False,
+    ):
         super().__init__()
         if kernel_size < 1:
             raise ValueError(f"kernel size must be >= 1, got {kernel_size}")
@@ -101,9 +110,10 @@ class LConv(nn.Module):
         self.kernel_size, self.D = kernel_size, D
         fan_in = in_channels * (1 + 2 * D * (kernel_size - 1)) + int(bias)
         self.weight0 = _weight((out_channels, in_channels), fan_in, complex_weights)
-        self.weight = _weight((D, 2, kernel_size - 1, out_channels, in_channels), fan_in,
-                              complex_weights)
-        self.bias = (_weight((out_channels,), fan_in, complex_weights) if bias else None)
+        self.weight = _weight(
+            (D, 2, kernel_size - 1, out_channels, in_channels), fan_in, complex_weights
+        )
+        self.bias = _weight((out_channels,), fan_in, complex_weights) if bias else None
 
     def forward(self, U: Tensor, W: Tensor) -> Tensor:
         out = mix(self.weight0, W)
@@ -130,8 +140,10 @@ class LConv(nn.Module):
         return out
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"D={self.D}, bias={self.bias is not None}")
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"D={self.D}, bias={self.bias is not None}"
+        )
 
 
 class LBilin(nn.Module):
@@ -145,8 +157,14 @@ class LBilin(nn.Module):
     inner dimension of one matrix product (``(A_1 ... A_J)`` times the stacked ``M_ij``), so no
     ``C_out x C`` array of products is formed."""
 
-    def __init__(self, in_a: int, in_b: int, out_channels: int, identity: bool = True,
-                 complex_weights: bool = False):
+    def __init__(
+        self,
+        in_a: int,
+        in_b: int,
+        out_channels: int,
+        identity: bool = True,
+        complex_weights: bool = False,
+    ):
         super().__init__()
         self.identity = identity
         ca, cb = in_a + int(identity), in_b + int(identity)
@@ -167,7 +185,7 @@ class LBilin(nn.Module):
             M = M.reshape(*M.shape[:-3], -1, N)
             row = A.movedim(1, -2).reshape(*A.shape[:1], *A.shape[2:-1], -1)
             return row.unsqueeze(1) @ M
-        M = torch.einsum("ijk,bj...mn->bi...mkn", a, A)         # M_ik = sum_j a_ijk A_j
+        M = torch.einsum("ijk,bj...mn->bi...mkn", a, A)  # M_ik = sum_j a_ijk A_j
         M = M.reshape(*M.shape[:-3], N, -1)
         col = B.movedim(1, -3).reshape(*B.shape[:1], *B.shape[2:-2], -1, N)
         return M @ col.unsqueeze(1)
@@ -182,13 +200,30 @@ class LConvBilin(nn.Module):
     ``W'_i = sum_{j,k} a_ijk W~_j LConv(W~)_k`` with the identity on both sides of the
     product (so ``W'`` holds ``W~``, its transports, their products and a bias)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, D: int,
-                 complex_weights: bool = False):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        D: int,
+        complex_weights: bool = False,
+    ):
         super().__init__()
-        self.conv = LConv(2 * in_channels, out_channels, kernel_size, D, bias=False,
-                          complex_weights=complex_weights)
-        self.bilin = LBilin(2 * in_channels, out_channels, out_channels, identity=True,
-                            complex_weights=complex_weights)
+        self.conv = LConv(
+            2 * in_channels,
+            out_channels,
+            kernel_size,
+            D,
+            bias=False,
+            complex_weights=complex_weights,
+        )
+        self.bilin = LBilin(
+            2 * in_channels,
+            out_channels,
+            out_channels,
+            identity=True,
+            complex_weights=complex_weights,
+        )
 
     def forward(self, U: Tensor, W: Tensor) -> Tensor:
         Wt = torch.cat([W, W.mH], dim=1)
@@ -212,8 +247,9 @@ class LAct(nn.Module):
     def __init__(self, channels: int, activation: str = "sigmoid"):
         super().__init__()
         if activation not in _ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}; choose from "
-                             f"{sorted(_ACTIVATIONS)}")
+            raise ValueError(
+                f"unknown activation {activation!r}; choose from {sorted(_ACTIVATIONS)}"
+            )
         self.activation = activation
         self.scale = nn.Parameter(torch.ones(channels, dtype=torch.float64))
         self.shift = nn.Parameter(torch.zeros(channels, dtype=torch.float64))
@@ -221,8 +257,9 @@ class LAct(nn.Module):
     def forward(self, W: Tensor) -> Tensor:
         x = torch.diagonal(W, dim1=-2, dim2=-1).sum(-1).real / W.shape[-1]
         view = (-1,) + (1,) * (x.dim() - 2)
-        g = _ACTIVATIONS[self.activation](self.scale.to(x.dtype).view(view) * x
-                                          + self.shift.to(x.dtype).view(view))
+        g = _ACTIVATIONS[self.activation](
+            self.scale.to(x.dtype).view(view) * x + self.shift.to(x.dtype).view(view)
+        )
         return g[..., None, None] * W
 
     def extra_repr(self) -> str:

@@ -6,6 +6,7 @@ Holland, Ipp, Müller, Wenger, arXiv:2401.06481 (default: three L-CB layers with
 channels and kernel sizes 2, 2, 1). Only ``Re Tr`` is read out, so with real weights the output
 is invariant under charge conjugation ``U -> U*`` as well as under gauge transformations.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -37,11 +38,12 @@ class Architecture:
     def __post_init__(self) -> None:
         self.group = str(get_group(self.group))
         if len(self.channels) != len(self.kernel_sizes) or not self.channels:
-            raise ValueError(f"channels {self.channels} and kernel_sizes {self.kernel_sizes} "
-                             "must be non-empty lists of one length")
+            raise ValueError(
+                f"channels {self.channels} and kernel_sizes {self.kernel_sizes} "
+                "must be non-empty lists of one length"
+            )
         if min(self.channels + self.kernel_sizes + [self.outputs] + self.smearing) < 1:
-            raise ValueError("channels, kernel sizes, smearing channels and outputs must be "
-                             ">= 1")
+            raise ValueError("channels, kernel sizes, smearing channels and outputs must be >= 1")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,7 +61,8 @@ class LCNN(nn.Module):
         n_in = D * (D - 1)
         self.smear_conv = nn.ModuleList(
             LConvBilin(n_in, c, arch.smearing_kernel, D, arch.complex_weights)
-            for c in arch.smearing)
+            for c in arch.smearing
+        )
         self.smear_exp = nn.ModuleList(LExp(c, D, arch.group) for c in arch.smearing)
         c_in = n_in + (D if arch.polyakov else 0)
         layers, acts = [], []
@@ -68,8 +71,9 @@ class LCNN(nn.Module):
             acts.append(LAct(c, arch.activation))
             c_in = c
         self.layers, self.acts = nn.ModuleList(layers), nn.ModuleList(acts)
-        self.readout = nn.Parameter(torch.randn(arch.outputs, c_in, dtype=torch.float64)
-                                    / c_in ** 0.5)
+        self.readout = nn.Parameter(
+            torch.randn(arch.outputs, c_in, dtype=torch.float64) / c_in**0.5
+        )
 
     @property
     def reach(self) -> int | None:
@@ -81,7 +85,7 @@ class LCNN(nn.Module):
             return None
         return len(a.smearing) * a.smearing_kernel + 1 + sum(k - 1 for k in a.kernel_sizes)
 
-    def features(self, U: Tensor) -> Tensor:
+    def features(self, U: Tensor) -> tuple[Tensor, Tensor]:
         """Input channels after the smearing steps: plaquettes (and Polyakov loops)."""
         for conv, exp in zip(self.smear_conv, self.smear_exp):
             U = exp(U, conv(U, self.plaq(U)))

@@ -1,6 +1,8 @@
 """Gauge-field files: the native HDF5 ensemble and the NERSC, ILDG/LIME and openQCD exchange
-formats. :func:`read_config` and :func:`write_config` move one configuration between any of them;
+formats. :func:`read_configuration` and :func:`write_configuration` move one configuration
+between any of them;
 :class:`~.hdf5.Ensemble` is the run's own file."""
+
 from __future__ import annotations
 
 import os
@@ -13,15 +15,21 @@ from . import lime, nersc, openqcd
 from .atomic import replacing
 from .errors import FormatError
 from .hdf5 import Checkpoint, Ensemble, Pending, is_hdf5, write_single
-from .su3 import plaquette, require_su3_4d
+from .su3 import array_plaquette, require_su3_4d
 
 FORMATS = ("hdf5", "nersc", "ildg", "openqcd")
-EXTENSIONS = {".h5": "hdf5", ".hdf5": "hdf5", ".nersc": "nersc", ".lime": "ildg",
-              ".ildg": "ildg", ".openqcd": "openqcd"}
+EXTENSIONS = {
+    ".h5": "hdf5",
+    ".hdf5": "hdf5",
+    ".nersc": "nersc",
+    ".lime": "ildg",
+    ".ildg": "ildg",
+    ".openqcd": "openqcd",
+}
 
 
 @dataclass
-class Config:
+class GaugeConfiguration:
     """One configuration: links ``(D, *dims, N, N)`` complex128, its group and metadata."""
 
     links: np.ndarray
@@ -53,13 +61,16 @@ def format_for(path: str | os.PathLike, fmt: str | None = None) -> str:
         return fmt
     ext = Path(path).suffix.lower()
     if ext not in EXTENSIONS:
-        raise FormatError(f"{path}: cannot tell the format from the extension {ext!r}; pass "
-                          f"--to ({', '.join(FORMATS)})")
+        raise FormatError(
+            f"{path}: cannot tell the format from the extension {ext!r}; pass "
+            f"--to ({', '.join(FORMATS)})"
+        )
     return EXTENSIONS[ext]
 
 
-def read_config(path: str | os.PathLike, trajectory: int | None = None, chain: int = 0
-                ) -> Config:
+def read_configuration(
+    path: str | os.PathLike, trajectory: int | None = None, chain: int = 0
+) -> GaugeConfiguration:
     """One configuration from any supported file; for an HDF5 ensemble the one at
     ``trajectory`` (default: the last stored) of chain ``chain``."""
     fmt = detect(path)
@@ -72,34 +83,67 @@ def read_config(path: str | os.PathLike, trajectory: int | None = None, chain: i
         links, attrs = ens.config(t)
         if not 0 <= chain < links.shape[0]:
             raise FormatError(f"{path}: chain {chain} out of range (batch {links.shape[0]})")
-        return Config(links[chain].astype(np.complex128), str(ens.attrs["group"]), t,
-                      {"format": fmt, "checksum": int(attrs["checksum"][chain])})
+        return GaugeConfiguration(
+            links[chain].astype(np.complex128),
+            str(ens.attrs["group"]),
+            t,
+            {"format": fmt, "checksum": int(attrs["checksum"][chain])},
+        )
     reader = {"nersc": nersc.read, "ildg": lime.read, "openqcd": openqcd.read}[fmt]
     U, meta = reader(path)
     traj = int(meta.get("SEQUENCE_NUMBER", 0)) if fmt == "nersc" else 0
-    return Config(U, "SU(3)", traj, {"format": fmt, **meta})
+    return GaugeConfiguration(U, "SU(3)", traj, {"format": fmt, **meta})
 
 
-def write_config(path: str | os.PathLike, config: Config, fmt: str, *, precision: int = 64,
-                 two_row: bool = False, byte_order: str = "big") -> None:
+def write_configuration(
+    path: str | os.PathLike,
+    cfg: GaugeConfiguration,
+    fmt: str,
+    *,
+    precision: int = 64,
+    two_row: bool = False,
+    byte_order: str = "big",
+) -> None:
     """Write one configuration atomically; exchange formats take SU(3) in D = 4 only."""
-    U = config.links
+    U = cfg.links
     dims = tuple(U.shape[1:-2])
     if fmt != "hdf5":
-        require_su3_4d(fmt, config.group, dims)
+        require_su3_4d(fmt, cfg.group, dims)
     if fmt == "hdf5":
-        write_single(path, U[None], config.group, config.trajectory, np.array([plaquette(U)]),
-                     {"source_format": config.meta.get("format", "")})
+        write_single(
+            path,
+            U[None],
+            cfg.group,
+            cfg.trajectory,
+            np.array([array_plaquette(U)]),
+            {"source_format": cfg.meta.get("format", "")},
+        )
         return
     with replacing(path) as tmp:
         if fmt == "nersc":
-            nersc.write(tmp, U, two_row=two_row, precision=precision, byte_order=byte_order,
-                        sequence_number=config.trajectory)
+            nersc.write(
+                tmp,
+                U,
+                two_row=two_row,
+                precision=precision,
+                byte_order=byte_order,
+                sequence_number=cfg.trajectory,
+            )
         elif fmt == "ildg":
             lime.write(tmp, U, precision=precision)
         else:
             openqcd.write(tmp, U)
 
 
-__all__ = ["Checkpoint", "Config", "Ensemble", "FORMATS", "FormatError", "Pending", "detect",
-           "format_for", "read_config", "write_config"]
+__all__ = [
+    "Checkpoint",
+    "GaugeConfiguration",
+    "Ensemble",
+    "FORMATS",
+    "FormatError",
+    "Pending",
+    "detect",
+    "format_for",
+    "read_configuration",
+    "write_configuration",
+]

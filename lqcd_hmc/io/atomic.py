@@ -1,13 +1,14 @@
 """Crash-safe file replacement: write a temporary sibling, fsync it, ``os.replace`` it over the
 target, fsync the directory. A reader (or a resumed run) sees the old file or the new one, never a
 mix, whenever the writer is killed."""
+
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 
 def temporary_sibling(path: Path) -> Path:

@@ -8,6 +8,7 @@
   (USQCD QIO ``DML_checksum_accum``).
 * Native HDF5: zlib's crc32 of each chain's links in little-endian byte order.
 """
+
 from __future__ import annotations
 
 import zlib

@@ -1,4 +1,5 @@
 """``lqcd-hmc info``: what a gauge-field file holds, with its checks re-done."""
+
 from __future__ import annotations
 
 import os
@@ -6,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from . import detect, read_config
+from . import detect, read_configuration
 from .hdf5 import Ensemble
-from .su3 import link_trace, plaquette
+from .su3 import array_plaquette, link_trace
 
 
 def describe(path: str | os.PathLike) -> dict[str, Any]:
@@ -16,22 +17,36 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
     it verifies every checksum (a failure raises :class:`FormatError`)."""
     fmt = detect(path)
     if fmt != "hdf5":
-        cfg = read_config(path)
+        cfg = read_configuration(path)
         meta = {k: v for k, v in cfg.meta.items() if k != "format"}
-        info = {"file": str(path), "format": fmt, "group": cfg.group,
-                "dims": list(cfg.links.shape[1:-2]), "trajectories": [cfg.trajectory],
-                "plaquette": plaquette(cfg.links), "link_trace": link_trace(cfg.links),
-                "checksums": "verified"}
+        info = {
+            "file": str(path),
+            "format": fmt,
+            "group": cfg.group,
+            "dims": list(cfg.links.shape[1:-2]),
+            "trajectories": [cfg.trajectory],
+            "plaquette": array_plaquette(cfg.links),
+            "link_trace": link_trace(cfg.links),
+            "checksums": "verified",
+        }
         if fmt == "nersc":
-            info.update({"datatype": meta.get("DATATYPE"), "floating_point":
-                         meta.get("FLOATING_POINT"), "header_plaquette":
-                         float(meta["PLAQUETTE"]) if "PLAQUETTE" in meta else None,
-                         "checksum": meta.get("CHECKSUM")})
+            info.update(
+                {
+                    "datatype": meta.get("DATATYPE"),
+                    "floating_point": meta.get("FLOATING_POINT"),
+                    "header_plaquette": float(meta["PLAQUETTE"]) if "PLAQUETTE" in meta else None,
+                    "checksum": meta.get("CHECKSUM"),
+                }
+            )
         elif fmt == "ildg":
             a, b = meta.get("scidac_checksum", (None, None))
-            info.update({"precision": meta["precision"],
-                         "scidac_checksum": None if a is None else f"{a:08x} {b:08x}",
-                         "checksums": "verified" if a is not None else "absent"})
+            info.update(
+                {
+                    "precision": meta["precision"],
+                    "scidac_checksum": None if a is None else f"{a:08x} {b:08x}",
+                    "checksums": "verified" if a is not None else "absent",
+                }
+            )
         else:
             info.update({"header_plaquette": meta["plaquette"], "checksums": "none in format"})
         return info
@@ -39,21 +54,26 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
     trajs = ens.trajectories()
     last = None
     for t in trajs:
-        links, attrs = ens.config(t)        # verifies the checksums of every chain
+        links, attrs = ens.config(t)  # verifies the checksums of every chain
         last = attrs
     mc = ens.table("mc")
     a = ens.attrs
-    return {"file": str(path), "format": "hdf5", "format_version": int(a["format_version"]),
-            "package_version": str(a.get("package_version", "")),
-            "git_revision": str(a.get("git_revision", "")),
-            "group": str(a["group"]), "dims": [int(d) for d in a["dims"]],
-            "batch": int(a["batch"]), "dtype": str(a["dtype"]),
-            "configurations": len(trajs), "trajectories": trajs,
-            "mc_trajectories": int(len(mc.get("trajectory", []))),
-            "checkpoint_trajectory": ens.checkpoint().trajectory if ens.has_checkpoint() else None,
-            "unpacked_segments": len(ens.segments),
-            "plaquette": None if last is None else [float(p) for p in np.atleast_1d(
-                last["plaquette"])],
-            "measurements": ens.measurement_names(),
-            "checksums": "verified" if trajs else "no configurations"}
-
+    return {
+        "file": str(path),
+        "format": "hdf5",
+        "format_version": int(a["format_version"]),
+        "package_version": str(a.get("package_version", "")),
+        "git_revision": str(a.get("git_revision", "")),
+        "group": str(a["group"]),
+        "dims": [int(d) for d in a["dims"]],
+        "batch": int(a["batch"]),
+        "dtype": str(a["dtype"]),
+        "configurations": len(trajs),
+        "trajectories": trajs,
+        "mc_trajectories": int(len(mc.get("trajectory", []))),
+        "checkpoint_trajectory": ens.checkpoint().trajectory if ens.has_checkpoint() else None,
+        "unpacked_segments": len(ens.segments),
+        "plaquette": None if last is None else [float(p) for p in np.atleast_1d(last["plaquette"])],
+        "measurements": ens.measurement_names(),
+        "checksums": "verified" if trajs else "no configurations",
+    }

@@ -1,4 +1,5 @@
 """The one exception every reader and writer raises for a bad file."""
+
 from __future__ import annotations
 
 

@@ -1,4 +1,4 @@
-"""The native ensemble file: one HDF5 file per ensemble (DESIGN.md section 5).
+"""The native ensemble file: one HDF5 file per ensemble (docs/conventions.md, section 4).
 
 Layout::
 
@@ -20,14 +20,16 @@ its segments, so an ensemble killed mid-run is complete up to its last segment; 
 contained in the main file (a pack killed before it removed them) are recognised by their
 trajectory range and ignored.
 """
+
 from __future__ import annotations
 
 import os
 import shutil
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import h5py
 import numpy as np
@@ -80,13 +82,19 @@ def _checksums(links: np.ndarray) -> np.ndarray:
 def _append(group: h5py.Group, name: str, rows: np.ndarray) -> None:
     """Append ``rows`` along axis 0 of a resizable dataset, creating it on first use."""
     if name not in group:
-        group.create_dataset(name, data=rows, maxshape=(None, *rows.shape[1:]),
-                             chunks=(max(1, min(len(rows), 256)), *rows.shape[1:]))
+        group.create_dataset(
+            name,
+            data=rows,
+            maxshape=(None, *rows.shape[1:]),
+            chunks=(max(1, min(len(rows), 256)), *rows.shape[1:]),
+        )
         return
     ds = group[name]
     if ds.shape[1:] != rows.shape[1:]:
-        raise FormatError(f"{group.file.filename}: {group.name}/{name} has rows of shape "
-                          f"{ds.shape[1:]}, new rows {rows.shape[1:]}")
+        raise FormatError(
+            f"{group.file.filename}: {group.name}/{name} has rows of shape "
+            f"{ds.shape[1:]}, new rows {rows.shape[1:]}"
+        )
     n = ds.shape[0]
     ds.resize(n + len(rows), axis=0)
     ds[n:] = rows
@@ -154,14 +162,22 @@ class Ensemble:
         if main.get("format") != FORMAT:
             raise FormatError(f"{self.path}: HDF5 file is not an lqcd-hmc ensemble")
         if int(main.get("format_version", 0)) > FORMAT_VERSION:
-            raise FormatError(f"{self.path}: ensemble format version {main['format_version']} "
-                              f"is newer than this package's {FORMAT_VERSION}")
+            raise FormatError(
+                f"{self.path}: ensemble format version {main['format_version']} "
+                f"is newer than this package's {FORMAT_VERSION}"
+            )
         self.segments = self._segments()
         self._index: dict[int, Path] | None = None
         self.attrs = dict(main)
         if self.segments:
-            self.attrs.update(self._open(self.segments[-1], lambda f: {
-                k: v for k, v in f.attrs.items() if k not in ("format", "first", "last")}))
+            self.attrs.update(
+                self._open(
+                    self.segments[-1],
+                    lambda f: {
+                        k: v for k, v in f.attrs.items() if k not in ("format", "first", "last")
+                    },
+                )
+            )
 
     @staticmethod
     def _open(path: Path, fn: Callable[[h5py.File], Any]) -> Any:
@@ -171,8 +187,10 @@ class Ensemble:
         except FormatError:
             raise
         except (OSError, KeyError, ValueError) as exc:
-            raise FormatError(f"{path}: unreadable HDF5 ensemble (truncated or corrupted: "
-                              f"{str(exc).splitlines()[0]})") from None
+            raise FormatError(
+                f"{path}: unreadable HDF5 ensemble (truncated or corrupted: "
+                f"{str(exc).splitlines()[0]})"
+            ) from None
 
     def _files(self) -> list[Path]:
         return [self.path, *self.segments]
@@ -181,8 +199,10 @@ class Ensemble:
         """The segments after the main file's checkpoint, in order; they must chain."""
         if not self.segment_dir.is_dir():
             return []
-        done = self._open(self.path, lambda f: int(f["checkpoint"].attrs["trajectory"])
-                          if "checkpoint" in f else 0)
+        done = self._open(
+            self.path,
+            lambda f: int(f["checkpoint"].attrs["trajectory"]) if "checkpoint" in f else 0,
+        )
         found = []
         for p in self.segment_dir.glob("*.h5"):
             try:
@@ -195,16 +215,23 @@ class Ensemble:
         expected = done + 1
         for first, last, p in found:
             if first != expected:
-                raise FormatError(f"{self.path}: segment {p.name} does not follow trajectory "
-                                  f"{expected - 1} (a segment is missing)")
+                raise FormatError(
+                    f"{self.path}: segment {p.name} does not follow trajectory "
+                    f"{expected - 1} (a segment is missing)"
+                )
             expected = last + 1
         return [p for _, _, p in found]
 
     # -- writing ------------------------------------------------------------------------------
     @classmethod
-    def create(cls, path: str | os.PathLike, attrs: Mapping[str, Any],
-               pending: Pending | None = None, checkpoint: Checkpoint | None = None,
-               overwrite: bool = False) -> "Ensemble":
+    def create(
+        cls,
+        path: str | os.PathLike,
+        attrs: Mapping[str, Any],
+        pending: Pending | None = None,
+        checkpoint: Checkpoint | None = None,
+        overwrite: bool = False,
+    ) -> Ensemble:
         """Create a new ensemble file atomically; an existing file is replaced (atomically)
         only with ``overwrite``."""
         path = Path(path)
@@ -218,16 +245,23 @@ class Ensemble:
             pending.clear()
         return cls(path)
 
-    def append(self, pending: Pending, checkpoint: Checkpoint,
-               attrs: Mapping[str, Any] | None = None) -> None:
+    def append(
+        self, pending: Pending, checkpoint: Checkpoint, attrs: Mapping[str, Any] | None = None
+    ) -> None:
         """Write a segment with ``pending`` and the checkpoint after it (cost: the new data)."""
         first = self.checkpoint_trajectory() + 1
         seg = self.segment_dir / f"{first:08d}-{checkpoint.trajectory:08d}.h5"
         self.segment_dir.mkdir(exist_ok=True)
         with replacing(seg) as tmp:
             with h5py.File(tmp, "w") as f:
-                f.attrs.update({"format": SEGMENT_FORMAT, "first": first,
-                                "last": checkpoint.trajectory, **(attrs or {})})
+                f.attrs.update(
+                    {
+                        "format": SEGMENT_FORMAT,
+                        "first": first,
+                        "last": checkpoint.trajectory,
+                        **(attrs or {}),
+                    }
+                )
                 _apply(f, pending, checkpoint)
         pending.clear()
         self.segments.append(seg)
@@ -235,8 +269,12 @@ class Ensemble:
         if attrs:
             self.attrs.update(attrs)
 
-    def commit(self, pending: Pending, checkpoint: Checkpoint | None = None,
-               attrs: Mapping[str, Any] | None = None) -> None:
+    def commit(
+        self,
+        pending: Pending,
+        checkpoint: Checkpoint | None = None,
+        attrs: Mapping[str, Any] | None = None,
+    ) -> None:
         """Pack, then add ``pending`` (and a checkpoint, attributes) to the main file by one
         copy-on-write commit."""
         self.pack()
@@ -270,8 +308,10 @@ class Ensemble:
 
     # -- reading ------------------------------------------------------------------------------
     def checkpoint_trajectory(self) -> int:
-        return self._open(self._files()[-1], lambda f: int(f["checkpoint"].attrs["trajectory"])
-                          if "checkpoint" in f else 0)
+        return self._open(
+            self._files()[-1],
+            lambda f: int(f["checkpoint"].attrs["trajectory"]) if "checkpoint" in f else 0,
+        )
 
     def has_checkpoint(self) -> bool:
         return self._open(self._files()[-1], lambda f: "checkpoint" in f)
@@ -285,6 +325,7 @@ class Ensemble:
             if not np.array_equal(_checksums(cp.links), g["checksum"][()]):
                 raise FormatError(f"{self.path}: checkpoint links fail their checksum")
             return cp
+
         return self._open(self._files()[-1], load)
 
     def _where(self) -> dict[int, Path]:
@@ -308,8 +349,9 @@ class Ensemble:
         if int(trajectory) not in where:
             raise FormatError(f"{self.path}: no configuration at trajectory {trajectory}")
         key = f"{int(trajectory):08d}"
-        links, attrs = self._open(where[int(trajectory)], lambda f: (
-            f["configs"][key][()], dict(f["configs"][key].attrs)))
+        links, attrs = self._open(
+            where[int(trajectory)], lambda f: (f["configs"][key][()], dict(f["configs"][key].attrs))
+        )
         if verify and not np.array_equal(_checksums(links), attrs["checksum"]):
             raise FormatError(f"{self.path}: configuration {trajectory} fails its checksum")
         return links, attrs
@@ -318,8 +360,9 @@ class Ensemble:
         """All datasets of ``mc`` or ``measurements/<name>``, concatenated over the segments."""
         parts: dict[str, list[np.ndarray]] = {}
         for p in self._files():
-            got = self._open(p, lambda f: {k: v[()] for k, v in f[group].items()}
-                             if group in f else {})
+            got = self._open(
+                p, lambda f: {k: v[()] for k, v in f[group].items()} if group in f else {}
+            )
             for k, v in got.items():
                 parts.setdefault(k, []).append(v)
         return {k: np.concatenate(v) for k, v in parts.items()}
@@ -327,19 +370,36 @@ class Ensemble:
     def measurement_names(self) -> list[str]:
         names: set[str] = set()
         for p in self._files():
-            names |= set(self._open(p, lambda f: list(f["measurements"])
-                                    if "measurements" in f else []))
+            names |= set(
+                self._open(p, lambda f: list(f["measurements"]) if "measurements" in f else [])
+            )
         return sorted(names)
 
 
-def write_single(path: str | os.PathLike, links: np.ndarray, group: str, trajectory: int,
-                 plaquette: np.ndarray, attrs: Mapping[str, Any]) -> None:
+def write_single(
+    path: str | os.PathLike,
+    links: np.ndarray,
+    group: str,
+    trajectory: int,
+    plaquette: np.ndarray,
+    attrs: Mapping[str, Any],
+) -> None:
     """An ensemble file holding one configuration (``convert`` from an exchange format),
     written atomically over ``path``."""
     from .. import __version__
 
-    Ensemble.create(path, {"package_version": __version__, "group": group,
-                           "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                           "dims": list(links.shape[2:-2]), "batch": links.shape[0],
-                           "dtype": str(links.dtype), "card": "", **attrs},
-                    pending=Pending(configs=[(trajectory, links, plaquette)]), overwrite=True)
+    Ensemble.create(
+        path,
+        {
+            "package_version": __version__,
+            "group": group,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "dims": list(links.shape[2:-2]),
+            "batch": links.shape[0],
+            "dtype": str(links.dtype),
+            "card": "",
+            **attrs,
+        },
+        pending=Pending(configs=[(trajectory, links, plaquette)]),
+        overwrite=True,
+    )

@@ -12,6 +12,7 @@ z, t, row-major 3x3 complex) and ``ildg-data-lfn``; SciDAC adds ``scidac-private
 also write the plaquette and link trace into ``scidac-record-xml`` and check them on read when
 present.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,7 +24,7 @@ import numpy as np
 
 from .checksums import scidac_checksum
 from .errors import FormatError
-from .su3 import check_close, from_tzyx, link_trace, plaquette, to_tzyx
+from .su3 import array_plaquette, check_close, from_tzyx, link_trace, to_tzyx
 
 MAGIC = 0x456789AB
 _HEADER = struct.Struct(">IHHQ128s")
@@ -39,7 +40,7 @@ class Record:
 
 def read_records(path: str | os.PathLike) -> list[Record]:
     """All records of a LIME file (a truncated record or a bad magic number is an error)."""
-    records = []
+    records: list[Record] = []
     with open(path, "rb") as f:
         while True:
             head = f.read(_HEADER.size)
@@ -49,8 +50,9 @@ def read_records(path: str | os.PathLike) -> list[Record]:
                 raise FormatError(f"{path}: truncated LIME record header")
             magic, _version, flags, length, kind = _HEADER.unpack(head)
             if magic != MAGIC:
-                raise FormatError(f"{path}: bad LIME magic number {magic:#010x} at record "
-                                  f"{len(records)}")
+                raise FormatError(
+                    f"{path}: bad LIME magic number {magic:#010x} at record {len(records)}"
+                )
             name = kind.rstrip(b"\0").decode("ascii", "replace")
             data = f.read(length)
             if len(data) != length:
@@ -85,13 +87,15 @@ def read(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
     fmt = recs["ildg-format"].decode("utf-8", "replace")
     try:
         field = _xml_value(fmt, "field")
-        precision = int(_xml_value(fmt, "precision"))
-        dims = tuple(int(_xml_value(fmt, t)) for t in ("lx", "ly", "lz", "lt"))
-    except (TypeError, ValueError):
+        precision = int(_xml_value(fmt, "precision") or "")
+        dims = tuple(int(_xml_value(fmt, t) or "") for t in ("lx", "ly", "lz", "lt"))
+    except ValueError:
         raise FormatError(f"{path}: incomplete ildg-format record") from None
     if field != "su3gauge" or precision not in (32, 64):
-        raise FormatError(f"{path}: ILDG field {field!r} with precision {precision} is not an "
-                          f"SU(3) gauge field in 32 or 64 bit")
+        raise FormatError(
+            f"{path}: ILDG field {field!r} with precision {precision} is not an "
+            f"SU(3) gauge field in 32 or 64 bit"
+        )
     Lx, Ly, Lz, Lt = dims
     dtype = np.dtype(f">c{precision // 4}")
     raw = recs["ildg-binary-data"]
@@ -104,16 +108,19 @@ def read(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
         stored = (int(_xml_value(xml, "suma") or "x", 16), int(_xml_value(xml, "sumb") or "x", 16))
         computed = scidac_checksum(np.frombuffer(raw, np.uint8).reshape(Lx * Ly * Lz * Lt, -1))
         if stored != computed:
-            raise FormatError(f"{path}: SciDAC checksum mismatch: stored suma/sumb "
-                              f"{stored[0]:08x}/{stored[1]:08x}, data "
-                              f"{computed[0]:08x}/{computed[1]:08x}")
+            raise FormatError(
+                f"{path}: SciDAC checksum mismatch: stored suma/sumb "
+                f"{stored[0]:08x}/{stored[1]:08x}, data "
+                f"{computed[0]:08x}/{computed[1]:08x}"
+            )
         meta["scidac_checksum"] = computed
-    U = from_tzyx(np.frombuffer(raw, dtype).reshape(Lt, Lz, Ly, Lx, 4, 3, 3)
-                  .astype(np.complex128))
+    U = from_tzyx(np.frombuffer(raw, dtype).reshape(Lt, Lz, Ly, Lx, 4, 3, 3).astype(np.complex128))
     user = recs.get("scidac-record-xml", b"").decode("utf-8", "replace")
     tol = 1e-5 if precision == 64 else 1e-4
-    for tag, what, fn in (("plaquette", "plaquette", plaquette), ("linkTrace", "link trace",
-                                                                  link_trace)):
+    for tag, what, fn in (
+        ("plaquette", "plaquette", array_plaquette),
+        ("linkTrace", "link trace", link_trace),
+    ):
         value = _xml_value(user, tag)
         if value is not None:
             check_close(path, what, float(value), fn(U), tol)
@@ -129,30 +136,47 @@ def write(path: str | os.PathLike, U: np.ndarray, *, precision: int = 64, lfn: s
     raw = np.ascontiguousarray(to_tzyx(U).astype(f">c{precision // 4}")).tobytes()
     suma, sumb = scidac_checksum(np.frombuffer(raw, np.uint8).reshape(Lx * Ly * Lz * Lt, -1))
     xml = '<?xml version="1.0" encoding="UTF-8"?>'
-    private_file = (f"{xml}<scidacFile><version>1.1</version><spacetime>4</spacetime>"
-                    f"<dims>{Lx} {Ly} {Lz} {Lt}</dims><volfmt>0</volfmt></scidacFile>")
-    private_record = (f"{xml}<scidacRecord><version>1.1</version><date></date>"
-                      f"<recordtype>0</recordtype><datatype>QDP_D3_ColorMatrix</datatype>"
-                      f"<precision>{'D' if precision == 64 else 'F'}</precision><colors>3"
-                      f"</colors><spins>4</spins><typesize>{18 * precision // 8}</typesize>"
-                      f"<datacount>4</datacount></scidacRecord>")
-    user_record = (f"{xml}<lqcdHmc><plaquette>{plaquette(U):.17g}</plaquette>"
-                   f"<linkTrace>{link_trace(U):.17g}</linkTrace></lqcdHmc>")
-    ildg_format = (f'{xml}<ildgFormat xmlns="http://www.lqcd.org/ildg"><version>1.0</version>'
-                   f"<field>su3gauge</field><precision>{precision}</precision><lx>{Lx}</lx>"
-                   f"<ly>{Ly}</ly><lz>{Lz}</lz><lt>{Lt}</lt></ildgFormat>")
-    checksum = (f"{xml}<scidacChecksum><version>1.0</version><suma>{suma:x}</suma>"
-                f"<sumb>{sumb:x}</sumb></scidacChecksum>")
-    write_records(path, [
-        [Record("scidac-private-file-xml", private_file.encode()),
-         Record("scidac-file-xml", f"{xml}<lqcdHmc/>".encode())],
-        [Record("scidac-private-record-xml", private_record.encode()),
-         Record("scidac-record-xml", user_record.encode()),
-         Record("ildg-format", ildg_format.encode()),
-         Record("ildg-binary-data", raw),
-         Record("scidac-checksum", checksum.encode()),
-         Record("ildg-data-lfn", lfn.encode())],
-    ])
+    private_file = (
+        f"{xml}<scidacFile><version>1.1</version><spacetime>4</spacetime>"
+        f"<dims>{Lx} {Ly} {Lz} {Lt}</dims><volfmt>0</volfmt></scidacFile>"
+    )
+    private_record = (
+        f"{xml}<scidacRecord><version>1.1</version><date></date>"
+        f"<recordtype>0</recordtype><datatype>QDP_D3_ColorMatrix</datatype>"
+        f"<precision>{'D' if precision == 64 else 'F'}</precision><colors>3"
+        f"</colors><spins>4</spins><typesize>{18 * precision // 8}</typesize>"
+        f"<datacount>4</datacount></scidacRecord>"
+    )
+    user_record = (
+        f"{xml}<lqcdHmc><plaquette>{array_plaquette(U):.17g}</plaquette>"
+        f"<linkTrace>{link_trace(U):.17g}</linkTrace></lqcdHmc>"
+    )
+    ildg_format = (
+        f'{xml}<ildgFormat xmlns="http://www.lqcd.org/ildg"><version>1.0</version>'
+        f"<field>su3gauge</field><precision>{precision}</precision><lx>{Lx}</lx>"
+        f"<ly>{Ly}</ly><lz>{Lz}</lz><lt>{Lt}</lt></ildgFormat>"
+    )
+    checksum = (
+        f"{xml}<scidacChecksum><version>1.0</version><suma>{suma:x}</suma>"
+        f"<sumb>{sumb:x}</sumb></scidacChecksum>"
+    )
+    write_records(
+        path,
+        [
+            [
+                Record("scidac-private-file-xml", private_file.encode()),
+                Record("scidac-file-xml", f"{xml}<lqcdHmc/>".encode()),
+            ],
+            [
+                Record("scidac-private-record-xml", private_record.encode()),
+                Record("scidac-record-xml", user_record.encode()),
+                Record("ildg-format", ildg_format.encode()),
+                Record("ildg-binary-data", raw),
+                Record("scidac-checksum", checksum.encode()),
+                Record("ildg-data-lfn", lfn.encode()),
+            ],
+        ],
+    )
 
 
 def is_lime(path) -> bool:

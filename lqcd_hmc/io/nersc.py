@@ -7,6 +7,7 @@ in hex, ``PLAQUETTE`` = <Re Tr U_p>/3, ``LINK_TRACE`` = <Re Tr U>/3), then the l
 slowest and x fastest, directions x, y, z, t per site, each matrix (or its first two rows)
 row-major as (re, im) pairs. Checksum: :func:`nersc_checksum` of the data as stored.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,7 +18,7 @@ import numpy as np
 
 from .checksums import nersc_checksum
 from .errors import FormatError
-from .su3 import check_close, from_tzyx, link_trace, plaquette, third_row, to_tzyx
+from .su3 import array_plaquette, check_close, from_tzyx, link_trace, third_row, to_tzyx
 
 MAGIC = b"BEGIN_HEADER"
 _MAX_HEADER = 1 << 16
@@ -42,7 +43,7 @@ def read_header(f, path) -> tuple[dict[str, str], int]:
     if nl < 0:
         raise FormatError(f"{path}: truncated NERSC header")
     header = {}
-    for line in head[len(MAGIC):end].decode("ascii", "replace").splitlines():
+    for line in head[len(MAGIC) : end].decode("ascii", "replace").splitlines():
         if "=" in line:
             key, value = line.split("=", 1)
             header[key.strip()] = value.strip()
@@ -71,32 +72,44 @@ def read(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
         raw = f.read()
     need = int(np.prod(shape)) * dtype.itemsize
     if len(raw) != need:
-        raise FormatError(f"{path}: data holds {len(raw)} bytes, the header implies {need} "
-                          f"(truncated or wrong header)")
+        raise FormatError(
+            f"{path}: data holds {len(raw)} bytes, the header implies {need} "
+            f"(truncated or wrong header)"
+        )
     data = np.frombuffer(raw, dtype=dtype).reshape(shape)
     if "CHECKSUM" in header:
         stored = int(header["CHECKSUM"], 16)
         computed = nersc_checksum(data)
         if stored != computed:
-            raise FormatError(f"{path}: NERSC checksum mismatch: header {stored:08x}, data "
-                              f"{computed:08x}")
+            raise FormatError(
+                f"{path}: NERSC checksum mismatch: header {stored:08x}, data {computed:08x}"
+            )
     data = data.astype(np.complex128)
     U = from_tzyx(third_row(data) if rows == 2 else data)
     tol = 1e-5 if dtype.itemsize == 8 else 1e-4
     if "PLAQUETTE" in header:
-        check_close(path, "plaquette", float(header["PLAQUETTE"]), plaquette(U), tol)
+        check_close(path, "plaquette", float(header["PLAQUETTE"]), array_plaquette(U), tol)
     if "LINK_TRACE" in header:
         check_close(path, "link trace", float(header["LINK_TRACE"]), link_trace(U), tol)
     return U, header
 
 
-def write(path: str | os.PathLike, U: np.ndarray, *, two_row: bool = False, precision: int = 64,
-          byte_order: str = "big", sequence_number: int = 0, ensemble_id: str = "lqcd-hmc"
-          ) -> None:
+def write(
+    path: str | os.PathLike,
+    U: np.ndarray,
+    *,
+    two_row: bool = False,
+    precision: int = 64,
+    byte_order: str = "big",
+    sequence_number: int = 0,
+    ensemble_id: str = "lqcd-hmc",
+) -> None:
     """Write ``U`` (``(4, Lx, Ly, Lz, Lt, 3, 3)``) with a full header to ``path``."""
     if precision not in (32, 64) or byte_order not in ("big", "little"):
-        raise ValueError(f"NERSC precision must be 32 or 64 and byte order big or little, got "
-                         f"{precision}, {byte_order!r}")
+        raise ValueError(
+            f"NERSC precision must be 32 or 64 and byte order big or little, got "
+            f"{precision}, {byte_order!r}"
+        )
     order = ">" if byte_order == "big" else "<"
     data = to_tzyx(U)
     if two_row:
@@ -108,9 +121,12 @@ def write(path: str | os.PathLike, U: np.ndarray, *, two_row: bool = False, prec
         "HDR_VERSION": "1.0",
         "DATATYPE": "4D_SU3_GAUGE" if two_row else "4D_SU3_GAUGE_3x3",
         "STORAGE_FORMAT": "1.0",
-        "DIMENSION_1": Lx, "DIMENSION_2": Ly, "DIMENSION_3": Lz, "DIMENSION_4": Lt,
+        "DIMENSION_1": Lx,
+        "DIMENSION_2": Ly,
+        "DIMENSION_3": Lz,
+        "DIMENSION_4": Lt,
         "LINK_TRACE": f"{link_trace(U):.15g}",
-        "PLAQUETTE": f"{plaquette(U):.15g}",
+        "PLAQUETTE": f"{array_plaquette(U):.15g}",
         **{f"BOUNDARY_{i}": "PERIODIC" for i in range(1, 5)},
         "CHECKSUM": f"{nersc_checksum(data):08x}",
         "ENSEMBLE_ID": ensemble_id,

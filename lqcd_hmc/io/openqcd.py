@@ -6,6 +6,7 @@ Little-endian throughout: int32 ``N0 N1 N2 N3`` (N0 is time), float64 plaquette
 U_3(x-3)``, each 3x3 complex double row-major. Each link touches one odd point, so this covers
 the lattice once. openQCD direction 0 is our direction 3 (time); 1, 2, 3 are our 0, 1, 2.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,10 +15,10 @@ import struct
 import numpy as np
 
 from .errors import FormatError
-from .su3 import check_close, plaquette, read_exact
+from .su3 import array_plaquette, check_close, read_exact
 
 _HEAD = struct.Struct("<4id")
-_OUR_DIR = (3, 0, 1, 2)          # openQCD direction k is our direction _OUR_DIR[k]
+_OUR_DIR = (3, 0, 1, 2)  # openQCD direction k is our direction _OUR_DIR[k]
 
 
 def _txyz(U: np.ndarray) -> np.ndarray:
@@ -41,8 +42,10 @@ def read(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
         need = n_odd * 8 * 9 * 16
         raw = f.read(need + 1)
     if len(raw) != need:
-        raise FormatError(f"{path}: openQCD data holds {len(raw)} bytes, {need} expected "
-                          f"for a {'x'.join(map(str, N))} lattice")
+        raise FormatError(
+            f"{path}: openQCD data holds {len(raw)} bytes, {need} expected "
+            f"for a {'x'.join(map(str, N))} lattice"
+        )
     blocks = np.frombuffer(raw, "<c16").reshape(n_odd, 4, 2, 3, 3)
     N0, N1, N2, N3 = N
     V = np.zeros((N0, N1, N2, N3, 4, 3, 3), np.complex128)
@@ -55,7 +58,7 @@ def read(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
         # the backward link stored at odd y is U_k(y - k): move it to its base point y - k
         V[..., k, :, :] = fwd + np.roll(bwd, -1, axis=k)
     U = np.ascontiguousarray(V.transpose(4, 1, 2, 3, 0, 5, 6)[list(np.argsort(_OUR_DIR))])
-    check_close(path, "plaquette", plaq, 3.0 * plaquette(U), 1e-10)
+    check_close(path, "plaquette", plaq, 3.0 * array_plaquette(U), 1e-10)
     return U, {"plaquette": plaq / 3.0, "dims": (N1, N2, N3, N0)}
 
 
@@ -72,5 +75,5 @@ def write(path: str | os.PathLike, U: np.ndarray) -> None:
         blocks[:, k, 0] = V[..., k, :, :][odd]
         blocks[:, k, 1] = np.roll(V[..., k, :, :], 1, axis=k)[odd]
     with open(path, "wb") as f:
-        f.write(_HEAD.pack(*N, 3.0 * plaquette(U)))
+        f.write(_HEAD.pack(*N, 3.0 * array_plaquette(U)))
         f.write(blocks.astype("<c16").tobytes())

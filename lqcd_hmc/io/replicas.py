@@ -2,13 +2,15 @@
 ``<stem>.replica<r>.h5`` (seed + r) and the index ``<stem>.replicas.json`` listing them;
 :class:`ReplicaSet` gives their tables with the chains of all replicas side by side, at the
 trajectories every replica holds, so the Gamma method (chains as replicas) combines them."""
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from functools import reduce
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -33,8 +35,12 @@ def write_index(output: str | os.PathLike, files: Sequence[str], seeds: Sequence
     """The replica index of the run whose card names ``output`` (atomic)."""
     path = index_path(output)
     with replacing(path) as tmp:
-        tmp.write_text(json.dumps({"format": "lqcd-hmc replicas", "files": list(files),
-                                   "seeds": list(seeds)}, indent=1))
+        tmp.write_text(
+            json.dumps(
+                {"format": "lqcd-hmc replicas", "files": list(files), "seeds": list(seeds)},
+                indent=1,
+            )
+        )
     return path
 
 
@@ -59,8 +65,10 @@ class ReplicaSet:
         for m in self.members[1:]:
             for key in ("group", "dims", "thermalisation"):
                 if np.any(np.asarray(m.attrs.get(key)) != np.asarray(first.get(key))):
-                    raise FormatError(f"{m.path}: {key} differs from {self.members[0].path}; "
-                                      f"not replicas of one run")
+                    raise FormatError(
+                        f"{m.path}: {key} differs from {self.members[0].path}; "
+                        f"not replicas of one run"
+                    )
         self.attrs: dict[str, Any] = dict(first)
 
     def measurement_names(self) -> list[str]:
@@ -72,5 +80,7 @@ class ReplicaSet:
         if not all(tables):
             return {}
         tables = common_rows(tables)
-        return {k: np.concatenate([t[k] for t in tables], axis=1) if v.ndim >= 2 else v
-                for k, v in tables[0].items()}
+        return {
+            k: np.concatenate([t[k] for t in tables], axis=1) if v.ndim >= 2 else v
+            for k, v in tables[0].items()
+        }

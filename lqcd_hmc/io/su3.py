@@ -4,6 +4,7 @@ fastest, and the plaquette and link trace their headers carry.
 A configuration is handled here as a numpy array ``U`` of shape ``(4, Lx, Ly, Lz, Lt, 3, 3)``,
 the engine's layout without the batch axis (direction 3 and axis 4 are time).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,11 +17,13 @@ from .errors import FormatError
 def require_su3_4d(fmt: str, group: str, dims: tuple[int, ...]) -> None:
     """NERSC, ILDG and openQCD store SU(3) fields in D = 4 only."""
     if group != "SU(3)" or len(dims) != 4:
-        raise FormatError(f"the {fmt} format holds SU(3) gauge fields in D = 4; this field is "
-                          f"{group} in D = {len(dims)} (use HDF5)")
+        raise FormatError(
+            f"the {fmt} format holds SU(3) gauge fields in D = 4; this field is "
+            f"{group} in D = {len(dims)} (use HDF5)"
+        )
 
 
-def plaquette(U: np.ndarray) -> float:
+def array_plaquette(U: np.ndarray) -> float:
     """Average plaquette ``<Re Tr U_p> / N`` of one configuration (1 on a cold field)."""
     return float(average_plaquette(torch.from_numpy(np.ascontiguousarray(U))[None])[0])
 

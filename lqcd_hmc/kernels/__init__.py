@@ -9,9 +9,28 @@
   or on split fields, used by :class:`lqcd_hmc.HMC` and the gradient flow with
   ``kernels="reference"``, ``"split"`` or ``"compiled"``.
 """
-from .dynamics import (KERNELS, Dynamics, ReferenceDynamics, SplitDynamics, check_kernels,
-                       compiled, make_dynamics, planar_terms)
+
+from .dynamics import (
+    KERNELS,
+    Dynamics,
+    ReferenceDynamics,
+    SplitDynamics,
+    check_kernels,
+    compiled,
+    make_dynamics,
+    planar_terms,
+)
 from .split import from_split, to_split
 
-__all__ = ["KERNELS", "Dynamics", "ReferenceDynamics", "SplitDynamics", "check_kernels",
-           "compiled", "make_dynamics", "planar_terms", "from_split", "to_split"]
+__all__ = [
+    "KERNELS",
+    "Dynamics",
+    "ReferenceDynamics",
+    "SplitDynamics",
+    "check_kernels",
+    "compiled",
+    "make_dynamics",
+    "planar_terms",
+    "from_split",
+    "to_split",
+]

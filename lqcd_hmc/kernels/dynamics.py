@@ -3,12 +3,14 @@ and the link update ``U -> exp(h P) U``, eager or compiled with ``torch.compile`
 
 The reference path (:class:`ReferenceDynamics`: complex tensors, each action's own ``force``)
 stays the definition; :class:`SplitDynamics` computes the same numbers (tests: 1e-12 in
-complex128) in a layout Inductor can fuse. Wilson uses the closed-form force; other planar-loop actions differentiate
+complex128) in a layout Inductor can fuse. Wilson uses the closed-form force; other planar-loop
+actions differentiate
 :func:`.planar.loop_action` with autograd (compiled forward and backward).
 """
+
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -46,9 +48,11 @@ def planar_terms(action: Action, N: int) -> tuple[Loops, list[float]]:
     """The action's planar loops and coefficients, or a one-line error naming the action."""
     loops = action.planar_loops(N)
     if not loops:
-        raise ValueError(f"action {action.name!r} is not a sum of planar loops; the split and "
-                         "compiled kernels cover wilson and the Lüscher-Weisz family without "
-                         "parallelograms (use kernels = 'reference')")
+        raise ValueError(
+            f"action {action.name!r} is not a sum of planar loops; the split and "
+            "compiled kernels cover wilson and the Lüscher-Weisz family without "
+            "parallelograms (use kernels = 'reference')"
+        )
     return tuple(loops), list(loops.values())
 
 
@@ -56,8 +60,9 @@ def _link_step(U: Tensor, P: Tensor, h: float) -> Tensor:
     return mul(exp_algebra(h * P), U)
 
 
-def _planar_gradient_force(U: Tensor, loops: Loops, k: Tensor,
-                           action: Callable, project: Callable) -> Tensor:
+def _planar_gradient_force(
+    U: Tensor, loops: Loops, k: Tensor, action: Callable, project: Callable
+) -> Tensor:
     with torch.enable_grad():
         V = U.detach().requires_grad_(True)
         (G,) = torch.autograd.grad(action(V, loops, k).sum(), V)
@@ -81,8 +86,7 @@ class SplitDynamics:
         loops, k = self.terms[level]
         kt = self._k.get((level, U.device))
         if kt is None:
-            kt = self._k[(level, U.device)] = torch.tensor(k, dtype=torch.float64,
-                                                           device=U.device)
+            kt = self._k[(level, U.device)] = torch.tensor(k, dtype=torch.float64, device=U.device)
         if loops == ((1, 1),):
             return self._wilson(U, kt)
         return _planar_gradient_force(U, loops, kt, self._action, self._project)

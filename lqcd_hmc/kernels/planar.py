@@ -6,7 +6,10 @@ An action of planar R x T loops (Wilson, the Lüscher-Weisz family without paral
 ``k_RT`` including ``beta/N`` (see :meth:`lqcd_hmc.action.Action.planar_loops`). Links have
 shape ``(2, N, N, B, D, *dims)``.
 """
+
 from __future__ import annotations
+
+from typing import cast
 
 import torch
 from torch import Tensor
@@ -61,9 +64,10 @@ def wilson_force(U: Tensor, k: Tensor) -> Tensor:
             P = mul(mul(U_mu, roll(U_nu, mu, 1, D)), dag(mul(U_nu, roll(U_mu, nu, 1, D))))
             m_mu = P + roll(mul(mul(dag(U_nu), dag(P)), U_nu), nu, -1, D)
             m_nu = dag(P) + roll(mul(mul(dag(U_mu), P), U_mu), mu, -1, D)
-            M[mu] = m_mu if M[mu] is None else M[mu] + m_mu
-            M[nu] = m_nu if M[nu] is None else M[nu] + m_nu
-    return (0.5 * k).to(U.dtype) * project_algebra(torch.stack(M, dim=4))
+            M_mu, M_nu = M[mu], M[nu]
+            M[mu] = m_mu if M_mu is None else M_mu + m_mu
+            M[nu] = m_nu if M_nu is None else M_nu + m_nu
+    return (0.5 * k).to(U.dtype) * project_algebra(torch.stack(cast(list[Tensor], M), dim=4))
 
 
 def gradient_force(U: Tensor, G: Tensor) -> Tensor:

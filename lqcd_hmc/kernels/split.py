@@ -9,6 +9,7 @@ do with complex tensors and ``@`` on 3 x 3 matrices. Products:
 The lattice axis of direction ``mu`` is ``mu - D`` (counted from the end), as for complex
 fields in :mod:`lqcd_hmc.lattice`.
 """
+
 from __future__ import annotations
 
 import math
@@ -85,18 +86,20 @@ def exp_su2(X: Tensor) -> Tensor:
     a = torch.sqrt((0.5 * (X * X).sum((0, 1, 2))).clamp_min(0))
     c = torch.cos(a)
     s = torch.sinc(a / math.pi)
-    return torch.stack((c[None, None], torch.zeros_like(c)[None, None])) * real_eye(X) \
+    return (
+        torch.stack((c[None, None], torch.zeros_like(c)[None, None])) * real_eye(X)
         + s[None, None, None] * X
+    )
 
 
 def exp_su3(X: Tensor) -> Tensor:
     """Cayley-Hamilton ``exp(iQ) = f0 + f1 Q + f2 Q^2`` for ``X = iQ`` in su(3), with the
     coefficients of :func:`lqcd_hmc.groups.su3_exp_coefficients` (Morningstar and Peardon,
     Phys. Rev. D 69 (2004) 054501)."""
-    Q = torch.stack((X[1], -X[0]))                         # Q = -i X, Hermitian
+    Q = torch.stack((X[1], -X[0]))  # Q = -i X, Hermitian
     Q2 = mul(Q, Q)
     c1 = 0.5 * trace(Q2)[0]
-    c0 = re_trace_dag(Q2, Q) / 3.0                          # Re Tr(Q2 Q^dag) = Tr Q^3
+    c0 = re_trace_dag(Q2, Q) / 3.0  # Re Tr(Q2 Q^dag) = Tr Q^3
     f0, f1, f2 = (torch.stack(f) for f in su3_exp_coefficients(c0, c1))
     return f0[:, None, None] * real_eye(Q) + scalar_mul(f1, Q) + scalar_mul(f2, Q2)
 

@@ -1,9 +1,17 @@
 """Runs beyond one process, on ``torch.distributed`` (Gloo on CPUs, NCCL on GPUs), launched by
 ``torchrun``: replicas (independent ensembles, one seed each) and domain decomposition (one
 lattice split over a process grid, halo exchange with autograd, global sums by all-reduce)."""
+
 from .grid import Decomposition, ParallelError, layout_from_env
-from .halo import DistributedAction, extend
+from .halo import DistributedAction, DistributedPlaquette, extend
 from .hmc import DistributedHMC
 
-__all__ = ["Decomposition", "ParallelError", "layout_from_env", "DistributedAction", "extend",
-           "DistributedHMC"]
+__all__ = [
+    "Decomposition",
+    "ParallelError",
+    "layout_from_env",
+    "DistributedAction",
+    "DistributedPlaquette",
+    "extend",
+    "DistributedHMC",
+]

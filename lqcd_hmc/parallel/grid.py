@@ -6,12 +6,13 @@ last axis fastest). Axis ``mu`` of the lattice is cut into ``g_mu`` blocks of ``
 sites; the block at grid coordinates ``c`` starts at ``c_mu L_mu / g_mu``. The neighbours along
 ``mu`` are the ranks at ``c +- e_mu`` (periodic).
 """
+
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import torch
 import torch.distributed as dist
@@ -22,24 +23,31 @@ class ParallelError(ValueError):
     """A process grid that does not fit the lattice or the process count (one line)."""
 
 
-def check_grid(dims: Sequence[int], grid: Sequence[int], replicas: int, world: int,
-               reach: int | None = None) -> None:
+def check_grid(
+    dims: Sequence[int], grid: Sequence[int], replicas: int, world: int, reach: int | None = None
+) -> None:
     """Every problem of a grid as one :class:`ParallelError`."""
     if len(grid) != len(dims):
-        raise ParallelError(f"parallel.grid {list(grid)} needs one entry per lattice axis "
-                            f"({len(dims)})")
+        raise ParallelError(
+            f"parallel.grid {list(grid)} needs one entry per lattice axis ({len(dims)})"
+        )
     if min(grid) < 1 or replicas < 1:
-        raise ParallelError(f"parallel.grid entries and replicas must be >= 1, got "
-                            f"{list(grid)}, {replicas}")
+        raise ParallelError(
+            f"parallel.grid entries and replicas must be >= 1, got {list(grid)}, {replicas}"
+        )
     for mu, (L, g) in enumerate(zip(dims, grid)):
         if L % g:
             raise ParallelError(f"parallel.grid {list(grid)}: {g} does not divide L_{mu} = {L}")
         if g > 1 and reach is not None and L // g < reach:
-            raise ParallelError(f"parallel.grid {list(grid)}: blocks of {L // g} sites along "
-                                f"axis {mu} are thinner than the action's reach {reach}")
+            raise ParallelError(
+                f"parallel.grid {list(grid)}: blocks of {L // g} sites along "
+                f"axis {mu} are thinner than the action's reach {reach}"
+            )
     if replicas * math.prod(grid) != world:
-        raise ParallelError(f"parallel: {replicas} replica(s) x grid {list(grid)} need "
-                            f"{replicas * math.prod(grid)} processes, {world} were started")
+        raise ParallelError(
+            f"parallel: {replicas} replica(s) x grid {list(grid)} need "
+            f"{replicas * math.prod(grid)} processes, {world} were started"
+        )
 
 
 @dataclass
@@ -52,7 +60,7 @@ class Decomposition:
     grid: tuple[int, ...]
     position: int
     ranks: list[int]
-    group: object | None = None
+    group: dist.ProcessGroup | None = None
     coords: tuple[int, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -108,8 +116,13 @@ class Decomposition:
             return x
         parts = [torch.empty_like(x) for _ in self.ranks]
         dist.all_gather(parts, x.contiguous(), group=self.group)
-        out = torch.empty(*x.shape[:first], *self.dims, *x.shape[first + len(self.dims):],
-                          dtype=x.dtype, device=x.device)
+        out = torch.empty(
+            *x.shape[:first],
+            *self.dims,
+            *x.shape[first + len(self.dims) :],
+            dtype=x.dtype,
+            device=x.device,
+        )
         for pos, part in enumerate(parts):
             view = out
             for mu, (c, n) in enumerate(zip(self.coords_of(pos), self.local_dims)):
@@ -123,9 +136,13 @@ def is_writer(grid: Sequence[int] | None) -> bool:
     return not dist.is_initialized() or dist.get_rank() % math.prod(grid or [1]) == 0
 
 
-def layout_from_env(dims: Sequence[int], grid: Sequence[int] | None, replicas: int,
-                    reach: int | None = None, device: torch.device = torch.device("cpu")
-                    ) -> tuple[int, Decomposition]:
+def layout_from_env(
+    dims: Sequence[int],
+    grid: Sequence[int] | None,
+    replicas: int,
+    reach: int | None = None,
+    device: torch.device = torch.device("cpu"),
+) -> tuple[int, Decomposition]:
     """``(replica, decomposition)`` of this process under ``torch.distributed`` (initialised
     here from torchrun's environment if needed: NCCL for a CUDA ``device``, each process on
     the GPU of its ``LOCAL_RANK``; Gloo on CPUs); a single process without torchrun is replica
@@ -141,8 +158,10 @@ def layout_from_env(dims: Sequence[int], grid: Sequence[int] | None, replicas: i
     world, rank = dist.get_world_size(), dist.get_rank()
     check_grid(dims, grid, replicas, world, reach)
     size = math.prod(grid)
-    groups = [dist.new_group(list(range(r * size, (r + 1) * size))) if size > 1 else None
-              for r in range(replicas)]
+    groups = [
+        dist.new_group(list(range(r * size, (r + 1) * size))) if size > 1 else None
+        for r in range(replicas)
+    ]
     replica = rank // size
     ranks = list(range(replica * size, (replica + 1) * size))
     return replica, Decomposition(tuple(dims), grid, rank % size, ranks, groups[replica])

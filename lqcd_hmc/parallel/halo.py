@@ -11,8 +11,10 @@ its all-reduce, and the gradient of each rank's local action through :func:`exte
 rank the derivative of the total with respect to its own links. Forces from autograd therefore
 work for any action that states its reach.
 """
+
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -21,6 +23,7 @@ from torch import Tensor
 
 from ..action import Action, autograd_force
 from ..field import GaugeField
+from ..lattice import tensor_sum
 from ..loops import plaquette_re_trace
 from .grid import Decomposition, ParallelError
 
@@ -33,23 +36,30 @@ def bytes_sent() -> int:
     return _sent[0]
 
 
-def _exchange(send_minus: Tensor, send_plus: Tensor, layout: Decomposition, mu: int,
-              tag: int) -> tuple[Tensor, Tensor]:
+def _exchange(
+    send_minus: Tensor, send_plus: Tensor, layout: Decomposition, mu: int, tag: int
+) -> tuple[Tensor, Tensor]:
     """Send ``send_minus`` to the neighbour at -mu and ``send_plus`` to the one at +mu;
     returns ``(from_minus, from_plus)``: what they sent toward this rank."""
     lo, hi = layout.neighbour(mu, -1), layout.neighbour(mu, +1)
-    bufs = [torch.view_as_real(t.contiguous()) if t.is_complex() else t.contiguous()
-            for t in (send_minus, send_plus)]
+    bufs = [
+        torch.view_as_real(t.contiguous()) if t.is_complex() else t.contiguous()
+        for t in (send_minus, send_plus)
+    ]
     recv = [torch.empty_like(b) for b in bufs]
     _sent[0] += sum(b.numel() * b.element_size() for b in bufs)
-    ops = [dist.P2POp(dist.isend, bufs[0], lo, layout.group, tag + 2 * mu),
-           dist.P2POp(dist.isend, bufs[1], hi, layout.group, tag + 2 * mu + 1),
-           dist.P2POp(dist.irecv, recv[0], lo, layout.group, tag + 2 * mu + 1),
-           dist.P2POp(dist.irecv, recv[1], hi, layout.group, tag + 2 * mu)]
+    ops = [
+        dist.P2POp(dist.isend, bufs[0], lo, layout.group, tag + 2 * mu),
+        dist.P2POp(dist.isend, bufs[1], hi, layout.group, tag + 2 * mu + 1),
+        dist.P2POp(dist.irecv, recv[0], lo, layout.group, tag + 2 * mu + 1),
+        dist.P2POp(dist.irecv, recv[1], hi, layout.group, tag + 2 * mu),
+    ]
     for req in dist.batch_isend_irecv(ops):
         req.wait()
-    out = [torch.view_as_complex(r) if t.is_complex() else r
-           for r, t in zip(recv, (send_minus, send_plus))]
+    out = [
+        torch.view_as_complex(r) if t.is_complex() else r
+        for r, t in zip(recv, (send_minus, send_plus))
+    ]
     return out[0], out[1]
 
 
@@ -59,9 +69,9 @@ class _Halo(torch.autograd.Function):
         ctx.layout, ctx.depth = layout, depth
         for mu in layout.split_axes:
             dim, n = 2 + mu, x.shape[2 + mu]
-            from_minus, from_plus = _exchange(x.narrow(dim, 0, depth),
-                                              x.narrow(dim, n - depth, depth), layout, mu,
-                                              _TAG_FORWARD)
+            from_minus, from_plus = _exchange(
+                x.narrow(dim, 0, depth), x.narrow(dim, n - depth, depth), layout, mu, _TAG_FORWARD
+            )
             x = torch.cat([from_minus, x, from_plus], dim)
         return x
 
@@ -70,8 +80,9 @@ class _Halo(torch.autograd.Function):
         layout, d = ctx.layout, ctx.depth
         for mu in reversed(layout.split_axes):
             dim, n = 2 + mu, g.shape[2 + mu] - 2 * d
-            from_minus, from_plus = _exchange(g.narrow(dim, 0, d), g.narrow(dim, n + d, d),
-                                              layout, mu, _TAG_BACKWARD)
+            from_minus, from_plus = _exchange(
+                g.narrow(dim, 0, d), g.narrow(dim, n + d, d), layout, mu, _TAG_BACKWARD
+            )
             g = g.narrow(dim, d, n).clone()
             g.narrow(dim, 0, d).add_(from_minus)
             g.narrow(dim, n - d, d).add_(from_plus)
@@ -100,14 +111,20 @@ class DistributedAction(Action):
     def __init__(self, action: Action, layout: Decomposition):
         depth = action.reach
         if depth is None and layout.split_axes:
-            raise ParallelError(f"action {action.name!r} does not state its reach (or is not "
-                                f"local); it cannot be domain-decomposed")
+            raise ParallelError(
+                f"action {action.name!r} does not state its reach (or is not "
+                f"local); it cannot be domain-decomposed"
+            )
         self.action, self.layout, self.depth = action, layout, int(depth or 0)
-        self.name = action.name
+        self.name = action.name  # type: ignore[misc]
 
     @property
-    def reach(self) -> int | None:
+    def reach(self) -> int | None:  # type: ignore[override]
         return self.action.reach
+
+    @property
+    def beta(self) -> float | None:  # type: ignore[override]
+        return self.action.beta
 
     def params(self) -> dict[str, Any]:
         return self.action.params()
@@ -135,5 +152,25 @@ class PlaquetteSum(Action):
 
     def density(self, field: GaugeField) -> Tensor:
         D = field.D
-        return sum(plaquette_re_trace(field.links, mu, nu).double()
-                   for mu in range(D) for nu in range(mu + 1, D)) / field.N
+        return (
+            tensor_sum(
+                plaquette_re_trace(field.links, mu, nu).double()
+                for mu in range(D)
+                for nu in range(mu + 1, D)
+            )
+            / field.N
+        )
+
+
+class DistributedPlaquette:
+    """The average plaquette ``P`` of a decomposed lattice per configuration: the local
+    plaquette sums all-reduced (:class:`PlaquetteSum`), divided by the number of plaquettes of
+    the whole lattice."""
+
+    def __init__(self, layout: Decomposition):
+        self.layout = layout
+        self.sum = DistributedAction(PlaquetteSum(), layout)
+
+    def __call__(self, field: GaugeField) -> Tensor:
+        planes = field.D * (field.D - 1) // 2
+        return self.sum(field) / (planes * math.prod(self.layout.dims))

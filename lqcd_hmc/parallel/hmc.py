@@ -5,6 +5,7 @@ rank) and each rank keeps its block, so a decomposed trajectory is the single-pr
 the order of floating-point sums; the kinetic energy and the action are all-reduced, so every
 rank takes the same Metropolis decision from the same random number, on the device.
 """
+
 from __future__ import annotations
 
 from torch import Tensor

@@ -13,16 +13,19 @@ is the fit's statistical error propagated to the root: ``beta* = (ln s* - c0)/c1
 (``<directory>/<label>_b<beta>_<dims>.h5``) and reused by later calls and by
 ``lqcd-hmc compare``.
 """
+
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
+from lqcd_hmc.action import build as build_action
 from lqcd_hmc.analysis import analyze_ensemble
 from lqcd_hmc.config import Card, validate
 from lqcd_hmc.run import ensure_ensemble
@@ -60,11 +63,15 @@ class TuneResult:
     def table(self) -> str:
         unit = "t0/a^2" if self.observable == "t0" else "r0/a"
         rows = [f"{'beta':>10} {unit:>8} {'':10}  ensemble"]
-        rows += [f"{p.beta:10.5f} {p.value:8.4f} +- {p.error:<7.2g} {p.ensemble}"
-                 for p in sorted(self.points, key=lambda p: p.beta)]
+        rows += [
+            f"{p.beta:10.5f} {p.value:8.4f} +- {p.error:<7.2g} {p.ensemble}"
+            for p in sorted(self.points, key=lambda p: p.beta)
+        ]
         how = "interpolated" if self.bracketed else "EXTRAPOLATED (target outside the runs)"
-        rows.append(f"beta at {self.observable} = {self.target:g}: {self.beta:.5f} +- "
-                    f"{self.error:.2g} ({how})")
+        rows.append(
+            f"beta at {self.observable} = {self.target:g}: {self.beta:.5f} +- "
+            f"{self.error:.2g} ({how})"
+        )
         return "\n".join(rows)
 
 
@@ -89,8 +96,9 @@ def measure_scale(path: Path, observable: str) -> tuple[float, float]:
     name, pick = SCALES[observable]
     res = analyze_ensemble(path)["measurements"]
     if name not in res:
-        raise TuneError(f"{path}: no {name} measurement; the card must measure {name} for "
-                        f"{observable}")
+        raise TuneError(
+            f"{path}: no {name} measurement; the card must measure {name} for {observable}"
+        )
     try:
         r = pick(res[name])
     except KeyError:
@@ -110,22 +118,32 @@ def solve(points: Sequence[TunePoint], target: float) -> tuple[float, float]:
         raise TuneError("the runs nearest the target share one beta")
     w = 1.0 / np.where(np.isfinite(dy) & (dy > 0), dy, np.nan) ** 2
     if not np.isfinite(w).all():
-        w = np.ones_like(b)                          # no errors (one trajectory): unweighted
+        w = np.ones_like(b)  # no errors (one trajectory): unweighted
     X = np.stack([np.ones_like(b), b], axis=1)
     cov = np.linalg.inv(X.T @ (w[:, None] * X))
     c = cov @ X.T @ (w * y)
     if c[1] <= 0:
-        raise TuneError(f"ln {target:g} does not grow with beta near beta = {b.min():g} .. "
-                        f"{b.max():g}; check the runs (more trajectories?)")
+        raise TuneError(
+            f"ln {target:g} does not grow with beta near beta = {b.min():g} .. "
+            f"{b.max():g}; check the runs (more trajectories?)"
+        )
     beta = (y0 - c[0]) / c[1]
     J = np.array([-1.0 / c[1], -beta / c[1]])
     return float(beta), float(np.sqrt(J @ cov @ J))
 
 
-def tune_beta(card: Card, observable: str, target: float, directory: Path,
-              betas: Sequence[float] | None = None, step: float = 0.1, max_runs: int = 5,
-              label: str | None = None, dims: Sequence[int] | None = None,
-              **run_options: Any) -> TuneResult:
+def tune_beta(
+    card: Card,
+    observable: str,
+    target: float,
+    directory: Path,
+    betas: Sequence[float] | None = None,
+    step: float = 0.1,
+    max_runs: int = 5,
+    label: str | None = None,
+    dims: Sequence[int] | None = None,
+    **run_options: Any,
+) -> TuneResult:
     """Run (or reuse) ensembles of ``card`` until ``target`` lies between measured scales;
     ``run_options`` go to :func:`lqcd_hmc.run.run_card` (progress, quiet)."""
     if observable not in SCALES:
@@ -134,7 +152,9 @@ def tune_beta(card: Card, observable: str, target: float, directory: Path,
         raise TuneError(f"the target {observable} must be positive, got {target}")
     if SCALES[observable][0] not in [m.name for m in card.measure]:
         raise TuneError(f"the card must measure {SCALES[observable][0]} to tune {observable}")
-    beta0 = float(card.action_config().get("beta", 0.0))
+    beta0 = build_action(card.action_config()).beta
+    if beta0 is None:
+        raise TuneError(f"action {card.action.name!r} has no coupling beta to tune")
     todo = list(betas) if betas else [beta0, beta0 + step]
     label = label or card.action.name
     dims = list(dims or card.lattice.dims)
@@ -152,15 +172,19 @@ def tune_beta(card: Card, observable: str, target: float, directory: Path,
             else:
                 undefined.append(float(beta))
         if not points:
-            raise TuneError(f"{observable} is undefined at every beta run "
-                            f"({', '.join(f'{b:g}' for b in undefined)}): for t0, t^2 E(t) "
-                            f"stays below 0.3 up to the flow's t_max (raise it, or start "
-                            f"at another beta)")
+            raise TuneError(
+                f"{observable} is undefined at every beta run "
+                f"({', '.join(f'{b:g}' for b in undefined)}): for t0, t^2 E(t) "
+                f"stays below 0.3 up to the flow's t_max (raise it, or start "
+                f"at another beta)"
+            )
         if undefined or len(points) < 2:
             if runs >= max_runs:
-                raise TuneError(f"{observable} is defined at {len(points)} of {runs} betas "
-                                f"run; raise max_runs or the flow's t_max")
-            if undefined:        # bisect from the undefined beta toward the nearest defined one
+                raise TuneError(
+                    f"{observable} is defined at {len(points)} of {runs} betas "
+                    f"run; raise max_runs or the flow's t_max"
+                )
+            if undefined:  # bisect from the undefined beta toward the nearest defined one
                 bad = undefined.pop(0)
                 near = min(points, key=lambda p: abs(p.beta - bad)).beta
                 todo = [round((bad + near) / 2, 6)]

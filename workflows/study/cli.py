@@ -1,4 +1,5 @@
-"""``lqcd-hmc tune-beta`` and ``lqcd-hmc compare`` (plug-in commands of ``observables``)."""
+"""``lqcd-hmc tune-beta`` and ``lqcd-hmc compare`` (plug-in commands of the workflows)."""
+
 from __future__ import annotations
 
 import click
@@ -11,22 +12,45 @@ def _run_options(progress: bool | None, quiet: bool, as_json: bool) -> dict:
 
 
 @click.command("tune-beta")
-@click.option("--action", "card_path", required=True, type=click.Path(dir_okay=False),
-              help="run card of the action (lattice, update, run, measure)")
-@click.option("--target", required=True, metavar="t0=VALUE|r0=VALUE",
-              help="t0/a^2 (gradient_flow) or r0/a (wilson_loops) wanted")
-@click.option("--betas", default=None, help="comma-separated first betas (default: the "
-              "card's beta and beta + step)")
+@click.option(
+    "--action",
+    "card_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="run card of the action (lattice, update, run, measure)",
+)
+@click.option(
+    "--target",
+    required=True,
+    metavar="t0=VALUE|r0=VALUE",
+    help="t0/a^2 (gradient_flow) or r0/a (wilson_loops) wanted",
+)
+@click.option(
+    "--betas",
+    default=None,
+    help="comma-separated first betas (default: the card's beta and beta + step)",
+)
 @click.option("--step", type=float, default=0.1, show_default=True)
 @click.option("--max-runs", type=int, default=5, show_default=True)
-@click.option("--directory", type=click.Path(file_okay=False), default="tune",
-              show_default=True, help="where the ensembles go (reused on later calls)")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="override a card entry (repeatable)")
+@click.option(
+    "--directory",
+    type=click.Path(file_okay=False),
+    default="tune",
+    show_default=True,
+    help="where the ensembles go (reused on later calls)",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="override a card entry (repeatable)",
+)
 @progress_options("trajectories")
 @one_line_errors
-def tune_beta_command(card_path, target, betas, step, max_runs, directory, overrides, progress,
-                      quiet, as_json) -> None:
+def tune_beta_command(
+    card_path, target, betas, step, max_runs, directory, overrides, progress, quiet, as_json
+) -> None:
     """Short runs and interpolation to the beta with the wanted lattice spacing."""
     from pathlib import Path
 
@@ -45,9 +69,16 @@ def tune_beta_command(card_path, target, betas, step, max_runs, directory, overr
         first = [float(b) for b in betas.split(",")] if betas else None
     except ValueError:
         raise TuneError(f"--betas {betas!r}: expected numbers separated by commas") from None
-    res = tune_beta(load_card(card_path, overrides), name.strip(), goal, Path(directory),
-                    betas=first, step=step, max_runs=max_runs,
-                    **_run_options(progress, quiet, as_json))
+    res = tune_beta(
+        load_card(card_path, overrides),
+        name.strip(),
+        goal,
+        Path(directory),
+        betas=first,
+        step=step,
+        max_runs=max_runs,
+        **_run_options(progress, quiet, as_json),
+    )
     if as_json:
         print_json(res.as_dict())
     else:
@@ -56,8 +87,9 @@ def tune_beta_command(card_path, target, betas, step, max_runs, directory, overr
 
 @click.command("compare")
 @click.argument("study", type=click.Path(dir_okay=False))
-@click.option("--classical-only", is_flag=True, help="only the classical artifacts (no Monte "
-              "Carlo)")
+@click.option(
+    "--classical-only", is_flag=True, help="only the classical artifacts (no Monte Carlo)"
+)
 @progress_options("trajectories")
 @one_line_errors
 def compare_command(study, classical_only, progress, quiet, as_json) -> None:
@@ -66,8 +98,9 @@ def compare_command(study, classical_only, progress, quiet, as_json) -> None:
     from .card import load_study
     from .compare import run_study
 
-    res = run_study(load_study(study), classical_only=classical_only,
-                    **_run_options(progress, quiet, as_json))
+    res = run_study(
+        load_study(study), classical_only=classical_only, **_run_options(progress, quiet, as_json)
+    )
     if as_json:
         print_json(res)
     else:

@@ -11,6 +11,7 @@ files), ``[[measure]]``; then one ``[[action]]`` table per action with ``name``,
 overriding the shared one, and the action's own parameters. See
 ``examples/compare_*.toml``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,13 +20,21 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 from lqcd_hmc.action import build as build_action
-from lqcd_hmc.config import (Card, CardError, LatticeCard, MeasureCard, UpdateCard, _Section,
-                             read_toml, validate)
+from lqcd_hmc.config import (
+    Card,
+    CardError,
+    CardSection,
+    LatticeCard,
+    MeasureCard,
+    UpdateCard,
+    read_toml,
+    validate,
+)
 
 from .ratios import RATIOS
 
 
-class StudySection(_Section):
+class StudySection(CardSection):
     output: str
     dims: list[list[PositiveInt]] | None = None
     flow: Literal["card", "action"] = "card"
@@ -35,14 +44,14 @@ class StudySection(_Section):
     r_max: float | None = None
 
     @model_validator(mode="after")
-    def _ratios(self) -> "StudySection":
+    def _ratios(self) -> StudySection:
         bad = [r for r in self.ratios if r not in RATIOS]
         if bad:
             raise ValueError(f"unknown ratio {bad[0]!r}; known: {', '.join(RATIOS)}")
         return self
 
 
-class MatchSection(_Section):
+class MatchSection(CardSection):
     observable: Literal["t0", "r0"] = "t0"
     targets: list[float] = Field(min_length=1)
     step: float = 0.1
@@ -50,7 +59,7 @@ class MatchSection(_Section):
     trajectories: PositiveInt | None = None
 
 
-class ClassicalSection(_Section):
+class ClassicalSection(CardSection):
     L: PositiveInt = 16
     modes: list[PositiveInt] = [1, 2, 3, 4, 5, 6]
     amplitude: float = Field(1e-3, gt=0)
@@ -75,7 +84,7 @@ class StudyAction(BaseModel):
         return {"name": self.name, **(self.model_extra or {})}
 
 
-class StudyCard(_Section):
+class StudyCard(CardSection):
     study: StudySection
     match: MatchSection | None = None
     classical: ClassicalSection | None = None
@@ -95,17 +104,19 @@ class StudyCard(_Section):
         return list(self.study.dims[i]) if self.study.dims else list(self.lattice.dims)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "StudyCard":
+    def _consistent(self) -> StudyCard:
         if "output" in self.run:
             raise ValueError("run.output: the study names the ensemble files; leave it out")
         n = self.spacings
         if self.match and len(self.match.targets) != n:
-            raise ValueError(f"match.targets has {len(self.match.targets)} entries for {n} "
-                             f"spacings")
+            raise ValueError(
+                f"match.targets has {len(self.match.targets)} entries for {n} spacings"
+            )
         for a in self.action:
             if len(a.betas) != n:
-                raise ValueError(f"action {a.title!r}: betas has {len(a.betas)} entries for "
-                                 f"{n} spacings")
+                raise ValueError(
+                    f"action {a.title!r}: betas has {len(a.betas)} entries for {n} spacings"
+                )
             if "beta" in (a.model_extra or {}):
                 raise ValueError(f"action {a.title!r}: give betas = [...], not beta")
         titles = [a.title for a in self.action]
@@ -114,8 +125,14 @@ class StudyCard(_Section):
             raise ValueError(f"two actions are labelled {dup[0]!r}; give them labels")
         return self
 
-    def ensemble_card(self, action: StudyAction, beta: float, dims: list[int], output: Path,
-                      trajectories: int | None = None) -> Card:
+    def ensemble_card(
+        self,
+        action: StudyAction,
+        beta: float,
+        dims: list[int],
+        output: Path,
+        trajectories: int | None = None,
+    ) -> Card:
         """The run card of one ensemble (validated like any run card)."""
         update = {**self.update.model_dump(), **(action.update or {})}
         run = {**self.run, "output": str(output)}
@@ -127,14 +144,19 @@ class StudyCard(_Section):
             for m in measure:
                 if m["name"] == "gradient_flow":
                     m["flow"] = act
-        tree = {"lattice": {**self.lattice.model_dump(), "dims": list(dims)},
-                "action": act, "update": update, "run": run, "measure": measure}
+        tree = {
+            "lattice": {**self.lattice.model_dump(), "dims": list(dims)},
+            "action": act,
+            "update": update,
+            "run": run,
+            "measure": measure,
+        }
         return validate(tree, f"action {action.title!r} at beta {beta:g}")
 
 
 def load_study(path: str | Path) -> StudyCard:
     card = validate(read_toml(path, "study card"), str(path), StudyCard)
-    for a in card.action:                       # every ensemble card must be valid up front
+    for a in card.action:  # every ensemble card must be valid up front
         c = card.ensemble_card(a, a.betas[0], card.dims(0), Path("check.h5"))
         try:
             build_action(c.action_config())

@@ -12,12 +12,14 @@ the minimum), ``iterations (n,)``, ``seconds (n,)``; root attributes ``format = 
 data"``, ``card`` (the card as TOML), ``parameters`` (JSON of every FP parameter), ``group``,
 ``dims``, ``package_version``.
 """
+
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import h5py
 import numpy as np
@@ -25,22 +27,21 @@ import tomli_w
 import torch
 from pydantic import Field, PositiveInt
 
+from actions.fixed_point.blocking import Blocking
+from actions.fixed_point.minimise import FixedPoint
 from lqcd_hmc import __version__
 from lqcd_hmc.action import build
-from lqcd_hmc.config import ActionCard, CardError, GeometryCard, _Section, read_toml, validate
+from lqcd_hmc.config import ActionCard, CardError, CardSection, GeometryCard, read_toml, validate
 from lqcd_hmc.field import GaugeField, resolve_device, resolve_dtype
 from lqcd_hmc.heatbath import Heatbath
 from lqcd_hmc.hmc import HMC
 from lqcd_hmc.io.atomic import replacing
 from lqcd_hmc.rng import ChainRNG
 
-from .blocking import Blocking
-from .minimise import FixedPoint
-
 FORMAT = "lqcd-hmc fp data"
 
 
-class Generate(_Section):
+class Generate(CardSection):
     action: ActionCard = ActionCard(name="wilson")
     betas: list[float] = Field(min_length=1)
     configurations: PositiveInt = 4
@@ -51,7 +52,7 @@ class Generate(_Section):
     tau: float = Field(1.0, gt=0)
 
 
-class FPSection(_Section):
+class FPSection(CardSection):
     c: float = 0.05
     kappa: float = Field(8.0, gt=0)
     levels: PositiveInt = 1
@@ -60,11 +61,11 @@ class FPSection(_Section):
     max_iterations: PositiveInt = 5000
 
 
-class Output(_Section):
+class Output(CardSection):
     file: str
 
 
-class FPCard(_Section):
+class FPCard(CardSection):
     lattice: GeometryCard
     generate: Generate
     fixed_point: FPSection = FPSection()
@@ -83,8 +84,9 @@ def load_fp_card(path: str | Path) -> FPCard:
 
 def solver(card: FPCard) -> FixedPoint:
     fp = card.fixed_point
-    return FixedPoint(Blocking(fp.c, fp.kappa), fp.levels, fp.finest.model_dump(),
-                      fp.tolerance, fp.max_iterations)
+    return FixedPoint(
+        Blocking(fp.c, fp.kappa), fp.levels, fp.finest.model_dump(), fp.tolerance, fp.max_iterations
+    )
 
 
 def generate(card: FPCard, index: int) -> GaugeField:
@@ -114,16 +116,23 @@ def _stored(path: Path) -> tuple[str, list[float]]:
         return str(f.attrs["card"]), betas
 
 
-def _commit(path: Path, card: FPCard, text: str, rows: dict[str, np.ndarray],
-            parameters: dict) -> None:
+def _commit(
+    path: Path, card: FPCard, text: str, rows: dict[str, np.ndarray], parameters: dict
+) -> None:
     exists = path.exists()
     with replacing(path, copy_existing=exists) as tmp:
         with h5py.File(tmp, "a") as f:
             if not exists:
-                f.attrs.update({"format": FORMAT, "card": text,
-                                "parameters": json.dumps(parameters),
-                                "group": card.lattice.group, "dims": card.lattice.dims,
-                                "package_version": __version__})
+                f.attrs.update(
+                    {
+                        "format": FORMAT,
+                        "card": text,
+                        "parameters": json.dumps(parameters),
+                        "group": card.lattice.group,
+                        "dims": card.lattice.dims,
+                        "package_version": __version__,
+                    }
+                )
             for k, v in rows.items():
                 if k in f:
                     ds = f[k]
@@ -131,12 +140,14 @@ def _commit(path: Path, card: FPCard, text: str, rows: dict[str, np.ndarray],
                     ds.resize(n + len(v), axis=0)
                     ds[n:] = v
                 else:
-                    f.create_dataset(k, data=v, maxshape=(None, *v.shape[1:]),
-                                     chunks=(1, *v.shape[1:]))
+                    f.create_dataset(
+                        k, data=v, maxshape=(None, *v.shape[1:]), chunks=(1, *v.shape[1:])
+                    )
 
 
-def fp_data(card: FPCard, resume: bool = False,
-            report: Callable[[str], None] | None = None) -> dict[str, Any]:
+def fp_data(
+    card: FPCard, resume: bool = False, report: Callable[[str], None] | None = None
+) -> dict[str, Any]:
     """Generate and solve every beta not yet on file; returns a summary."""
     path = Path(card.output.file)
     text = tomli_w.dumps(card.model_dump())
@@ -146,8 +157,7 @@ def fp_data(card: FPCard, resume: bool = False,
             raise CardError(f"{path} exists already; pass --resume to continue it")
         stored, done = _stored(path)
         if stored != text:
-            raise CardError(f"cannot resume {path}: the card differs from the one it was "
-                            f"made with")
+            raise CardError(f"cannot resume {path}: the card differs from the one it was made with")
     fp = solver(card)
     summary: dict[str, Any] = {"file": str(path), "betas": []}
     for i, beta in enumerate(card.generate.betas):
@@ -158,21 +168,33 @@ def fp_data(card: FPCard, resume: bool = False,
         res = fp(field)
         secs = (time.perf_counter() - t0) / field.batch
         n = field.batch
-        rows = {"links": field.links.cpu().numpy(), "action": res.action.cpu().numpy(),
-                "derivative": res.derivative.cpu().numpy(), "beta": np.full(n, beta),
-                "gradient": res.gradient.cpu().numpy(),
-                "iterations": np.full(n, res.iterations), "seconds": np.full(n, secs)}
+        rows = {
+            "links": field.links.cpu().numpy(),
+            "action": res.action.cpu().numpy(),
+            "derivative": res.derivative.cpu().numpy(),
+            "beta": np.full(n, beta),
+            "gradient": res.gradient.cpu().numpy(),
+            "iterations": np.full(n, res.iterations),
+            "seconds": np.full(n, secs),
+        }
         path.parent.mkdir(parents=True, exist_ok=True)
         _commit(path, card, text, rows, fp.config())
-        entry = {"beta": beta, "configurations": n, "iterations": res.iterations,
-                 "max_gradient": float(res.gradient.max()), "converged": res.converged,
-                 "seconds_per_configuration": secs,
-                 "mean_action": float(res.action.mean())}
+        entry = {
+            "beta": beta,
+            "configurations": n,
+            "iterations": res.iterations,
+            "max_gradient": float(res.gradient.max()),
+            "converged": res.converged,
+            "seconds_per_configuration": secs,
+            "mean_action": float(res.action.mean()),
+        }
         summary["betas"].append(entry)
         if report is not None:
-            report(f"beta {beta}: {n} configurations, A_FP = {entry['mean_action']:.6g} "
-                   f"(mean), {res.iterations} iterations, max gradient "
-                   f"{entry['max_gradient']:.1e}, {secs:.1f} s per configuration")
+            report(
+                f"beta {beta}: {n} configurations, A_FP = {entry['mean_action']:.6g} "
+                f"(mean), {res.iterations} iterations, max gradient "
+                f"{entry['max_gradient']:.1e}, {secs:.1f} s per configuration"
+            )
     return summary
 
 
@@ -181,7 +203,7 @@ def read_fp_data(path: str | Path) -> dict[str, Any]:
     with h5py.File(path, "r") as f:
         if f.attrs.get("format") != FORMAT:
             raise ValueError(f"{path} is not an FP data file")
-        out = {k: torch.from_numpy(f[k][()]) for k in f}
+        out: dict[str, Any] = {k: torch.from_numpy(f[k][()]) for k in f}
         out["group"] = str(f.attrs["group"])
         out["parameters"] = json.loads(f.attrs["parameters"])
     out["fields"] = GaugeField(out.pop("links"), out["group"])

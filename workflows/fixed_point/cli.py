@@ -1,16 +1,19 @@
 """``lqcd-hmc fp-data``: registered as a plug-in command (entry-point group
 ``lqcd_hmc.commands``), so the engine's CLI never imports this package by name."""
+
 from __future__ import annotations
 
 import click
 
-from lqcd_hmc.clitools import Progress, one_line_errors, print_json as _print_json, progress_options
+from lqcd_hmc.clitools import Progress, one_line_errors, progress_options
+from lqcd_hmc.clitools import print_json as _print_json
 
 
 @click.command("fp-data")
 @click.argument("card", type=click.Path(dir_okay=False))
-@click.option("--resume", is_flag=True, help="continue the file in output.file at the first "
-              "beta it lacks")
+@click.option(
+    "--resume", is_flag=True, help="continue the file in output.file at the first beta it lacks"
+)
 @progress_options("betas")
 @one_line_errors
 def fp_data_command(card, resume, progress, quiet, as_json) -> None:
@@ -32,23 +35,41 @@ def fp_data_command(card, resume, progress, quiet, as_json) -> None:
         _print_json(summary)
     else:
         for b in summary["betas"]:
-            click.echo(f"beta {b['beta']:<6} A_FP {b['mean_action']:.6g}  max gradient "
-                       f"{b['max_gradient']:.1e}  "
-                       f"{'converged' if b['converged'] else 'NOT converged'}"
-                       f"  {b['seconds_per_configuration']:.1f} s/config")
+            click.echo(
+                f"beta {b['beta']:<6} A_FP {b['mean_action']:.6g}  max gradient "
+                f"{b['max_gradient']:.1e}  "
+                f"{'converged' if b['converged'] else 'NOT converged'}"
+                f"  {b['seconds_per_configuration']:.1f} s/config"
+            )
         click.echo(f"written to {summary['file']}")
 
 
 @click.command("fp-fit")
 @click.argument("data", type=click.Path(dir_okay=False, exists=True))
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
-              help="coefficient file (JSON) for the fp-param action")
-@click.option("--order", type=int, default=3, show_default=True,
-              help="total degree of the polynomial in u and w")
-@click.option("--rho", type=float, default=0.1, show_default=True,
-              help="stout weight of the fat links")
-@click.option("--holdout", type=float, default=0.25, show_default=True,
-              help="fraction of configurations (every k-th) kept out of the fit")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="coefficient file (JSON) for the fp-param action",
+)
+@click.option(
+    "--order",
+    type=int,
+    default=3,
+    show_default=True,
+    help="total degree of the polynomial in u and w",
+)
+@click.option(
+    "--rho", type=float, default=0.1, show_default=True, help="stout weight of the fat links"
+)
+@click.option(
+    "--holdout",
+    type=float,
+    default=0.25,
+    show_default=True,
+    help="fraction of configurations (every k-th) kept out of the fit",
+)
 @click.option("--json", "as_json", is_flag=True)
 @one_line_errors
 def fp_fit_command(data, out, order, rho, holdout, as_json) -> None:
@@ -57,8 +78,9 @@ def fp_fit_command(data, out, order, rho, holdout, as_json) -> None:
 
     import torch
 
+    from actions.fixed_point.parametrisation import fit, held_out_errors
+
     from .data import read_fp_data
-    from .parametrisation import fit, held_out_errors
 
     if not 0 <= holdout < 1:
         raise ValueError(f"--holdout must be in [0, 1), got {holdout}")
@@ -70,18 +92,27 @@ def fp_fit_command(data, out, order, rho, holdout, as_json) -> None:
     test = torch.arange(every - 1, n, every)
     train = torch.tensor([i for i in range(n) if i not in set(test.tolist())])
     f = d["fields"]
-    param = fit([f.with_links(f.links[train])], d["action"][train], d["derivative"][train],
-                order, rho)
-    res = {"coefficients": param.coefficients.tolist(), "terms": param.terms,
-           "train": len(train), "held_out": len(test)}
+    param = fit(
+        [f.with_links(f.links[train])], d["action"][train], d["derivative"][train], order, rho
+    )
+    res = {
+        "coefficients": param.coefficients.tolist(),
+        "terms": param.terms,
+        "train": len(train),
+        "held_out": len(test),
+    }
     if len(test):
         res.update(held_out_errors(param, f, d["action"], train, test))
     param.save(out, data=str(data), fit=res)
     if as_json:
         _print_json(res)
     else:
-        click.echo(f"fitted {len(param.terms)} coefficients on {len(train)} configurations; "
-                   f"written to {out}")
+        click.echo(
+            f"fitted {len(param.terms)} coefficients on {len(train)} configurations; "
+            f"written to {out}"
+        )
         if len(test):
-            click.echo(f"held-out mean relative error: fp-param {res['fp_param']:.4f}, Wilson x "
-                       f"{res['wilson_normalisation']:.4f} {res['wilson']:.4f}")
+            click.echo(
+                f"held-out mean relative error: fp-param {res['fp_param']:.4f}, Wilson x "
+                f"{res['wilson_normalisation']:.4f} {res['wilson']:.4f}"
+            )

@@ -13,42 +13,44 @@ Quantities (lattice units, a = 1): ``t0``, ``w0``, ``r0``, ``sigma`` (a^2 sigma)
 scaling plots), ``sqrt_t0_over_r0``, ``w0_over_sqrt_t0``, ``sqrt_sigma_t0``, ``r0_sqrt_sigma``,
 ``t0sq_chi_t`` = t0^2 chi_t.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
 
 import numpy as np
 
 from lqcd_hmc.io import Ensemble
 from lqcd_hmc.io.replicas import common_rows
 from lqcd_hmc.statistics import derived
-
-from ..potential import cornell_model
-from ..scales import scales_function
+from observables.potential import cornell_model
+from observables.scales import scales_function
 
 RATIOS = {
     "sqrt_t0_over_r0": ("sqrt(t0)/r0", ("t0", "r0"), lambda q: np.sqrt(q["t0"]) / q["r0"]),
     "w0_over_sqrt_t0": ("w0/sqrt(t0)", ("t0", "w0"), lambda q: q["w0"] / np.sqrt(q["t0"])),
-    "sqrt_sigma_t0": ("sqrt(sigma t0)", ("t0", "sigma"),
-                      lambda q: np.sqrt(q["sigma"] * q["t0"])),
-    "r0_sqrt_sigma": ("r0 sqrt(sigma)", ("r0", "sigma"),
-                      lambda q: q["r0"] * np.sqrt(q["sigma"])),
+    "sqrt_sigma_t0": ("sqrt(sigma t0)", ("t0", "sigma"), lambda q: np.sqrt(q["sigma"] * q["t0"])),
+    "r0_sqrt_sigma": ("r0 sqrt(sigma)", ("r0", "sigma"), lambda q: q["r0"] * np.sqrt(q["sigma"])),
     "t0sq_chi_t": ("t0^2 chi_t", ("t0", "chi_t"), lambda q: q["t0"] ** 2 * q["chi_t"]),
 }
 
 
-def ensemble_quantities(path: str | Path, plateau: int | None = None,
-                        r_min: float | None = None, r_max: float | None = None
-                        ) -> dict[str, dict[str, float]]:
+def ensemble_quantities(
+    path: str | Path,
+    plateau: int | None = None,
+    r_min: float | None = None,
+    r_max: float | None = None,
+) -> dict[str, dict[str, float]]:
     """``{name: {"value", "error", "tau_int"}}`` of the module docstring for the HDF5 ensemble
     ``path``; quantities whose measurement is missing (or whose fit fails) are left out."""
     ens = Ensemble(path)
     names = ens.measurement_names()
-    sources = {n: ens.table(f"measurements/{n}") for n in ("gradient_flow", "wilson_loops")
-               if n in names}
+    sources = {
+        n: ens.table(f"measurements/{n}") for n in ("gradient_flow", "wilson_loops") if n in names
+    }
     if "wilson_loops" in sources and "r" not in sources["wilson_loops"]:
-        del sources["wilson_loops"]                     # not the temporal loops of V(r)
+        del sources["wilson_loops"]  # not the temporal loops of V(r)
     if not sources:
         return {}
     tables = dict(zip(sources, common_rows(list(sources.values()))))
@@ -58,18 +60,20 @@ def ensemble_quantities(path: str | Path, plateau: int | None = None,
     if "gradient_flow" in tables:
         flow = tables["gradient_flow"]
         scales = scales_function(flow["t"][0, 0])
-        blocks.append((flow["E_clover"].transpose(2, 1, 0),
-                       lambda m: dict(zip(("t0", "w0"), scales(m)[[0, 2]]))))
+        blocks.append(
+            (
+                flow["E_clover"].transpose(2, 1, 0),
+                lambda m: dict(zip(("t0", "w0"), scales(m)[[0, 2]])),
+            )
+        )
         if "Q_improved" in flow:
             V = float(flow["volume"][0, 0])
-            blocks.append(((flow["Q_improved"] ** 2).T[None],
-                           lambda m: {"chi_t": m[0] / V}))
+            blocks.append(((flow["Q_improved"] ** 2).T[None], lambda m: {"chi_t": m[0] / V}))
     if "wilson_loops" in tables:
         loops = tables["wilson_loops"]
         try:
             model = cornell_model(loops["W"], loops["r"][0, 0], plateau, r_min, r_max)
-            blocks.append((model.prim, lambda m: dict(zip(("sigma", "r0"),
-                                                          model.f(m)[[2, 3]]))))
+            blocks.append((model.prim, lambda m: dict(zip(("sigma", "r0"), model.f(m)[[2, 3]]))))
         except ValueError:
             pass
     sizes = np.cumsum([0] + [b[0].shape[0] for b in blocks])
@@ -96,5 +100,7 @@ def ensemble_quantities(path: str | Path, plateau: int | None = None,
                     q[k] = fn(q)
         return np.array([q[k] for k in names_out], dtype=np.float64)
 
-    return {k: {"value": g.mean, "error": g.error, "tau_int": g.tau_int}
-            for k, g in zip(names_out, derived(f, prim))}
+    return {
+        k: {"value": g.mean, "error": g.error, "tau_int": g.tau_int}
+        for k, g in zip(names_out, derived(f, prim))
+    }

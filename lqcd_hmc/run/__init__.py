@@ -1,0 +1,20 @@
+"""Runs: ``lqcd-hmc run`` (:mod:`.runner`: thermalise, update, measure, save, checkpoint,
+resume) and what defines a chain in an ensemble file (:mod:`.chain`)."""
+
+from ..summary import RunSummary, run_summary
+from .chain import card_change, chain_defining, git_revision, replica_card
+from .runner import RunError, Runner, ensure_ensemble, run_card, stored_progress
+
+__all__ = [
+    "RunSummary",
+    "run_summary",
+    "card_change",
+    "chain_defining",
+    "git_revision",
+    "replica_card",
+    "RunError",
+    "Runner",
+    "ensure_ensemble",
+    "run_card",
+    "stored_progress",
+]

@@ -1,0 +1,86 @@
+"""What defines a Markov chain in an ensemble file: the chain-defining part of a run card
+(what ``--resume`` must not change), the card of replica r, and the source revision stored
+with every ensemble."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import tomllib
+import torch
+
+from ..config import Card, validate
+from ..field import resolve_device
+from ..io import Ensemble
+
+
+def git_revision() -> str:
+    """The git revision of the package source, if it is a git checkout ("" otherwise)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def chain_defining(card: Card, device: torch.device) -> dict[str, Any]:
+    """The parts of a card that define the Markov chain (what a resume must not change)."""
+    d = card.to_dict()
+    d["lattice"]["device"] = str(device)
+    run = d["run"]
+    return {
+        "lattice": d["lattice"],
+        "action": d["action"],
+        "update": d["update"],
+        "measure": d["measure"],
+        "run": {k: run[k] for k in ("thermalisation", "thermalisation_md", "save_interval")},
+    }
+
+
+def _first_difference(a: Any, b: Any, where: str = "") -> str | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            d = _first_difference(a.get(k), b.get(k), f"{where}.{k}" if where else k)
+            if d:
+                return d
+        return None
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            d = _first_difference(x, y, f"{where}.{i}")
+            if d:
+                return d
+        return None
+    return None if a == b else f"{where} ({a!r} in the file, {b!r} in the card)"
+
+
+def card_change(ens: Ensemble, card: Card) -> str | None:
+    """What ``card`` changes in the chain stored in ``ens`` (None: the same chain)."""
+    stored = ens.attrs.get("card", "")
+    if not stored:
+        return "it holds no run card (not written by lqcd-hmc run)"
+    old = validate(tomllib.loads(stored), str(ens.path))
+    diff = _first_difference(
+        chain_defining(old, torch.device(ens.attrs["device"])),
+        chain_defining(card, resolve_device(card.lattice.device)),
+    )
+    return f"the card changes {diff}" if diff else None
+
+
+def replica_card(card: Card, replica: int) -> Card:
+    """Replica ``r`` of a card with ``parallel.replicas > 1``: ``lattice.seed + r`` and
+    ``run.output`` ``<stem>.replica<r><suffix>``; the card itself otherwise."""
+    if card.parallel.replicas == 1:
+        return card
+    tree = card.to_dict()
+    out = Path(tree["run"]["output"])
+    tree["lattice"]["seed"] += replica
+    tree["run"]["output"] = str(out.with_name(f"{out.stem}.replica{replica}{out.suffix}"))
+    return validate(tree, f"replica {replica}")

@@ -1,0 +1,315 @@
+"""The ensemble runner behind ``lqcd-hmc run``: thermalise, update, measure, save, checkpoint.
+
+Updates ("trajectories": HMC trajectories, heatbath updates or both, as the card's
+``update.algorithm`` says) are numbered 1, 2, ... from the start; the first
+``run.thermalisation`` are thermalisation (of which the first ``run.thermalisation_md`` skip the
+Metropolis test of HMC), then ``run.trajectories`` production updates. With
+``n = trajectory - thermalisation > 0``, a measurement with interval k runs when
+``n % k == 0`` and a configuration is stored when
+``n % run.save_interval == 0``. Everything produced is committed to the ensemble file (with the
+links and per-chain RNG states) every ``run.checkpoint_interval`` trajectories and at the end,
+so a run killed at any moment and resumed from its last checkpoint continues the same Markov
+chain, bit for bit on the same device and dtype. Checkpoints are segments of the ensemble file
+(their cost is the new data); the segments are packed into the file when the run completes
+(:mod:`lqcd_hmc.io.hdf5`).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .. import __version__
+from ..action import build as build_action
+from ..config import Card, dump_card
+from ..field import GaugeField, resolve_device, resolve_dtype
+from ..io import Checkpoint, Ensemble, FormatError, Pending
+from ..io.replicas import write_index
+from ..loops import average_plaquette
+from ..measurement import build as build_measurement
+from ..parallel import (
+    DistributedAction,
+    DistributedHMC,
+    DistributedPlaquette,
+    ParallelError,
+    layout_from_env,
+)
+from ..rng import ChainRNG
+from ..summary import RunSummary, run_summary
+from ..update import Update
+from ..update import build as build_update
+from .chain import card_change, git_revision, replica_card
+
+
+class RunError(ValueError):
+    """A run that cannot start or continue (one-line message)."""
+
+
+class Runner:
+    """Runs one card. ``progress``: a tqdm bar (on a terminal), else log lines at each
+    checkpoint to ``log``; ``quiet`` silences both.
+
+    Under ``torch.distributed`` (the card's ``[parallel]`` section, launched by torchrun) this
+    process runs replica ``r`` (seed + r, file ``<stem>.replica<r>.h5``) on its block of the
+    process grid: HMC with the decomposed action (:mod:`lqcd_hmc.parallel`), the plaquette by
+    all-reduce, and the links gathered to the block at grid position 0, which alone measures,
+    writes and reports."""
+
+    def __init__(
+        self,
+        card: Card,
+        resume: bool = False,
+        progress: bool | None = None,
+        quiet: bool = False,
+        log: TextIO | None = None,
+    ):
+        action = build_action(card.action_config())
+        par = card.parallel
+        self.replica, self.layout = layout_from_env(
+            card.lattice.dims,
+            par.grid,
+            par.replicas,
+            action.reach,
+            resolve_device(card.lattice.device),
+        )
+        if par.replicas > 1 and self.layout.position == 0 and self.replica == 0:
+            write_index(
+                card.run.output,
+                [replica_card(card, r).run.output for r in range(par.replicas)],
+                [card.lattice.seed + r for r in range(par.replicas)],
+            )
+        self.card = card = replica_card(card, self.replica)
+        self.writer = self.layout.position == 0
+        self.resume = resume
+        self.log = log or sys.stderr
+        self.quiet = quiet or not self.writer
+        self.progress = (self.log.isatty() if progress is None else progress) and not self.quiet
+        self.device = resolve_device(card.lattice.device)
+        self.dtype = resolve_dtype(card.lattice.dtype)
+        up = card.update
+        self.split = bool(self.layout.split_axes)
+        self.update: Update
+        self.plaquette: Callable[[GaugeField], Tensor]
+        if self.split:
+            if up.algorithm != "hmc":
+                raise ParallelError(
+                    f"domain decomposition runs HMC only, not "
+                    f"{up.algorithm!r}; use update algorithm hmc with "
+                    f"parallel.grid"
+                )
+            action = DistributedAction(action, self.layout)
+            self.update = DistributedHMC.from_config(action, up.config())
+            self.plaquette = DistributedPlaquette(self.layout)
+        else:
+            self.update = build_update(up.algorithm, action, up.config())
+            self.plaquette = lambda field: average_plaquette(field.links)
+        self.update.prepare(card.lattice.dims, self.device)
+        self.action = action
+        self.measurements = []
+        for m in card.measure_configs():
+            interval = m.pop("interval")
+            self.measurements.append((interval, m["name"], build_measurement(m)))
+        self.path = Path(card.run.output)
+        self.total = card.run.thermalisation + card.run.trajectories
+
+    # -- state --------------------------------------------------------------------------------
+    def _attrs(self) -> dict[str, Any]:
+        lat = self.card.lattice
+        return {
+            "package_version": __version__,
+            "git_revision": git_revision(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "card": dump_card(self.card),
+            "group": lat.group,
+            "dims": list(lat.dims),
+            "batch": lat.batch,
+            "dtype": lat.dtype,
+            "device": str(self.device),
+            "thermalisation": self.card.run.thermalisation,
+            "replica": self.replica,
+        }
+
+    @staticmethod
+    def _checkpoint(t: int, field: GaugeField, rng: ChainRNG) -> Checkpoint:
+        states = np.stack([s.cpu().numpy() for s in rng.get_state()])
+        return Checkpoint(t, field.links.cpu().numpy(), states)
+
+    def _global(self, field: GaugeField) -> GaugeField:
+        """The whole lattice (collective under domain decomposition)."""
+        return field.with_links(self.layout.gather(field.links, 2)) if self.split else field
+
+    def _local(self, field: GaugeField) -> GaugeField:
+        return field.with_links(self.layout.block(field.links, 2)) if self.split else field
+
+    def _fresh(self) -> tuple[Ensemble | None, GaugeField, ChainRNG, int]:
+        lat = self.card.lattice
+        rng = ChainRNG(lat.seed, lat.batch, self.device)
+        if lat.start == "cold":
+            field = GaugeField.cold(lat.dims, lat.group, lat.batch, self.dtype, self.device)
+        else:
+            field = GaugeField.hot(lat.dims, lat.group, rng, self.dtype)
+        ens = None
+        if self.writer:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            seg = self.path.with_name(self.path.name + ".segments")
+            if seg.exists():
+                raise RunError(f"{seg} exists without its ensemble file {self.path}; move it away")
+            ens = Ensemble.create(
+                self.path, self._attrs(), checkpoint=self._checkpoint(0, field, rng)
+            )
+        return ens, self._local(field), rng, 0
+
+    def _resumed(self) -> tuple[Ensemble | None, GaugeField, ChainRNG, int]:
+        ens = Ensemble(self.path)
+        diff = card_change(ens, self.card)
+        if diff:
+            raise RunError(f"cannot resume {self.path}: {diff}")
+        self.layout.barrier()  # every rank has checked before the writer cleans
+        if self.writer:
+            ens.clean()
+        self.layout.barrier()
+        cp = ens.checkpoint()
+        lat = self.card.lattice
+        field = GaugeField(torch.from_numpy(cp.links).to(self.device), lat.group)
+        rng = ChainRNG(lat.seed, lat.batch, self.device)
+        rng.set_state([torch.from_numpy(s.copy()) for s in cp.rng])
+        return (ens if self.writer else None), self._local(field), rng, cp.trajectory
+
+    def _start(self) -> tuple[Ensemble | None, GaugeField, ChainRNG, int]:
+        exists = self.path.exists()
+        self.layout.barrier()  # every rank has looked before the writer creates it
+        if exists:
+            if not self.resume:
+                raise RunError(
+                    f"{self.path} exists already; pass --resume to continue it or "
+                    f"set run.output to a new file"
+                )
+            return self._resumed()
+        return self._fresh()
+
+    # -- the run ------------------------------------------------------------------------------
+    def run(self) -> RunSummary | None:
+        """The run; the summary (None on the ranks that do not write)."""
+        ens, field, rng, t = self._start()
+        run = self.card.run
+        pending = Pending()
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(
+                total=self.total,
+                initial=t,
+                file=self.log,
+                unit="traj",
+                desc=self.path.name,
+                dynamic_ncols=True,
+            )
+        started = time.perf_counter()
+        t_first = t
+        while t < self.total:
+            t += 1
+            field, record = self._update(field, rng, t)
+            plaq = self.plaquette(field)
+            record["plaquette"] = plaq.cpu().numpy()
+            if self.writer:
+                pending.mc.append(record)
+            n = t - run.thermalisation
+            due = [
+                (name, meas)
+                for interval, name, meas in self.measurements
+                if n > 0 and n % interval == 0
+            ]
+            save = n > 0 and n % run.save_interval == 0
+            commit = t % run.checkpoint_interval == 0 or t == self.total
+            whole = self._global(field) if due or save or commit else None
+            if ens is not None and whole is not None:
+                for name, meas in due:
+                    cols = {k: v.detach().cpu().numpy() for k, v in meas(whole).items()}
+                    pending.measurements.setdefault(name, []).append((t, cols))
+                if save:
+                    pending.configs.append((t, whole.links.cpu().numpy(), plaq.cpu().numpy()))
+                if commit:
+                    ens.append(
+                        pending,
+                        self._checkpoint(t, whole, rng),
+                        attrs={"card": dump_card(self.card)},
+                    )
+                    self._report(t, plaq, started, t_first)
+            if bar is not None:
+                bar.set_postfix(plaquette=f"{float(plaq.mean()):.5f}", refresh=False)
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        if ens is None:  # not the writing rank
+            return None
+        ens.pack()
+        return run_summary(ens, run.thermalisation)
+
+    def _update(
+        self, field: GaugeField, rng: ChainRNG, t: int
+    ) -> tuple[GaugeField, dict[str, Any]]:
+        """One update of the card's algorithm; the ``mc/`` record of it (without the
+        plaquette). The first ``run.thermalisation_md`` updates skip the Metropolis test."""
+        t0 = time.perf_counter()
+        field, stats = self.update.update(
+            field, rng, metropolis=t > self.card.run.thermalisation_md
+        )
+        record: dict[str, Any] = {"trajectory": np.int64(t)}
+        record.update(
+            {k: v.cpu().numpy() if isinstance(v, Tensor) else v for k, v in stats.record().items()}
+        )
+        record["seconds"] = time.perf_counter() - t0
+        return field, record
+
+    def _report(self, t: int, plaq: torch.Tensor, started: float, t_first: int) -> None:
+        if self.quiet or self.progress:
+            return
+        rate = (time.perf_counter() - started) / max(t - t_first, 1)
+        print(
+            f"lqcd-hmc: trajectory {t}/{self.total}, plaquette {float(plaq.mean()):.6f}, "
+            f"{rate:.3f} s/trajectory, checkpoint written to {self.path}",
+            file=self.log,
+            flush=True,
+        )
+
+
+def stored_progress(card: Card) -> int | None:
+    """Trajectories already committed to ``card.run.output`` (None when there is no file); a
+    file whose chain-defining card differs is a :class:`RunError`. Reads only."""
+    path = Path(card.run.output)
+    if not path.exists():
+        return None
+    try:
+        ens = Ensemble(path)
+        diff = card_change(ens, card)
+        if diff:
+            raise RunError(f"{path} exists from another card: {diff}")
+        return ens.checkpoint_trajectory()
+    except FormatError as exc:
+        raise RunError(str(exc)) from None
+
+
+def ensure_ensemble(card: Card, **kwargs: Any) -> bool:
+    """Generate ``card``'s ensemble, continue it, or reuse it when it is complete; True when
+    trajectories were added."""
+    done = stored_progress(card)
+    if done is not None and done >= card.run.thermalisation + card.run.trajectories:
+        return False
+    run_card(card, resume=done is not None, **kwargs)
+    return True
+
+
+def run_card(card: Card, resume: bool = False, **kwargs: Any) -> RunSummary | None:
+    """Run a validated card (``lqcd-hmc run``)."""
+    try:
+        return Runner(card, resume=resume, **kwargs).run()
+    except FormatError as exc:
+        raise RunError(str(exc)) from None

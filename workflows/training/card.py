@@ -1,0 +1,62 @@
+"""The train card of ``lqcd-hmc train`` (sections ``[data]``, ``[model]``, ``[training]``,
+``[output]``; see ``examples/train_su2.toml`` and :mod:`.trainer`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, PositiveInt
+
+from lqcd_hmc.config import CardError, CardSection, read_toml, validate
+
+
+class DataSection(CardSection):
+    file: str
+    validation: float = Field(0.25, ge=0, lt=1)
+    seed: int = 0
+
+
+class ModelSection(CardSection):
+    channels: list[PositiveInt] = [12, 24, 24]
+    kernel_sizes: list[PositiveInt] = [2, 2, 1]
+    activation: Literal["sigmoid", "tanh", "softplus", "relu"] = "sigmoid"
+    polyakov: bool = False
+    complex_weights: bool = False
+    smearing: list[PositiveInt] = []
+    order: PositiveInt = 3
+    preconditioner: str = "fp-param"
+    fix_b0: bool = False
+
+
+class TrainingSection(CardSection):
+    epochs: PositiveInt = 200
+    batch_size: PositiveInt = 4
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    schedule: Literal["cosine", "plateau", "constant"] = "cosine"
+    w1: float = Field(1.0, ge=0)
+    w2: float = Field(1.0, ge=0)
+    patience: PositiveInt = 50
+    seed: int = 0
+    dtype: Literal["complex128", "complex64"] = "complex128"
+    device: str = "cpu"
+
+
+class OutputSection(CardSection):
+    checkpoint: str
+    metrics: str | None = None
+
+
+class TrainCard(CardSection):
+    data: DataSection
+    model: ModelSection = ModelSection()
+    training: TrainingSection = TrainingSection()
+    output: OutputSection
+
+
+def load_train_card(path: str | Path) -> TrainCard:
+    card = validate(read_toml(path, "train card"), str(path), TrainCard)
+    if card.training.w1 == 0 and card.training.w2 == 0:
+        raise CardError(f"{path}: training.w1 and training.w2 are both 0")
+    return card
