@@ -98,10 +98,6 @@ class UpdateCard(CardSection):
     def uses_hmc(self) -> bool:
         return "hmc" in self.names
 
-    @property
-    def uses_heatbath(self) -> bool:
-        return "heatbath" in self.names
-
     @field_validator("integrator")
     @classmethod
     def _integrator(cls, v: str) -> str:

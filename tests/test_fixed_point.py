@@ -78,16 +78,6 @@ def test_classical_perfection_on_constant_flux():
     assert fp == pytest.approx((math.pi / 32) ** 2 / 12, rel=0.05)
 
 
-@pytest.mark.slow
-def test_classical_perfection_improves_with_levels():
-    """Two levels: the finest lattice sees phi/16 per plaquette, so the deviation falls by
-    another factor 16 (measured: Wilson -1.28e-2, one level +8.0e-4, two +5.0e-5)."""
-    one, wilson = flux_case(1)
-    two, _ = flux_case(2)
-    assert abs(two) < abs(one) / 8 and abs(one) < abs(wilson) / 10
-    assert two == pytest.approx((math.pi / 128) ** 2 / 12, rel=0.05)
-
-
 def test_derivatives_match_finite_differences():
     """dA_FP/dt along a random algebra direction X (V -> exp(t X) V) from the minimiser
     against central differences of re-minimised A_FP, O(h^2)."""
