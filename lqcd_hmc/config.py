@@ -9,12 +9,12 @@ TOML (stored in every ensemble file).
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
-import tomllib
 from pydantic import (
     BaseModel,
     ConfigDict,

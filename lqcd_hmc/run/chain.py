@@ -5,10 +5,10 @@ with every ensemble."""
 from __future__ import annotations
 
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
-import tomllib
 import torch
 
 from ..config import Card, validate
