@@ -207,13 +207,24 @@ def _fix_det(U: Tensor) -> Tensor:
 
 
 def _exp_su2(X: Tensor) -> Tensor:
-    """``exp(X) = cos(a) 1 + sin(a)/a X`` with ``a^2 = -Tr(X^2)/2`` for X in su(2)."""
+    """``exp(X) = cos(a) 1 + sin(a)/a X`` with ``a^2 = -Tr(X^2)/2`` for X in su(2).
+
+    Both coefficients are functions of ``a^2``; below ``a^2 = 1e-4`` they are their Taylor
+    series to ``a^8`` (error below ``a^10/10! < 1e-26``), so that the derivative stays finite
+    at ``X = 0`` (``sqrt`` has an infinite one there, which made autograd return NaN through
+    stout smearing and L-Exp layers at the identity). The closed form sees ``a^2 = 1`` where
+    the series is used (both branches of ``torch.where`` are differentiated)."""
     a2 = (-0.5 * torch.einsum("...ij,...ji->...", X, X).real).clamp_min(0)
-    a = torch.sqrt(a2)
+    small = a2 < 1e-4
+    a = torch.sqrt(torch.where(small, torch.ones_like(a2), a2))
+    cos_a = torch.where(
+        small, 1 - a2 / 2 * (1 - a2 / 12 * (1 - a2 / 30 * (1 - a2 / 56))), torch.cos(a)
+    )
+    sinc_a = torch.where(
+        small, 1 - a2 / 6 * (1 - a2 / 20 * (1 - a2 / 42 * (1 - a2 / 72))), torch.sin(a) / a
+    )
     eye = torch.eye(2, dtype=X.dtype, device=X.device)
-    c = torch.cos(a).to(X.dtype)[..., None, None]
-    s = torch.sinc(a / math.pi).to(X.dtype)[..., None, None]
-    return c * eye + s * X
+    return cos_a.to(X.dtype)[..., None, None] * eye + sinc_a.to(X.dtype)[..., None, None] * X
 
 
 def _cmul(a: tuple[Tensor, Tensor], b: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:

@@ -227,3 +227,20 @@ def test_fp_data_resumes_after_a_kill(tmp_path):
     assert a["beta"].tolist() == [3.0, 5.0]
     assert torch.equal(a["fields"].links, b["fields"].links)
     assert torch.allclose(a["action"], b["action"], rtol=1e-12)
+
+
+def test_su2_fp_param_from_a_cold_start():
+    """SU(2) ``fp-param`` (stout-smeared terms) from the cold start every run card defaults to:
+    the force at the identity is finite (zero: the identity is a minimum), and a trajectory
+    moves the links and keeps them finite (the SU(2) exponential's sqrt(a^2) once made the
+    force NaN there)."""
+    from actions.fixed_point import FPParametrisation
+    from lqcd_hmc import HMC
+
+    act = FPParametrisation(2.0, coefficients=[0.6, 0.4], terms=[(1, 0), (0, 1)], rho=0.1)
+    U = GaugeField.cold([4, 4, 4, 4], "SU(2)", batch=2)
+    F = act.force(U)
+    assert torch.isfinite(F).all() and F.abs().max() < 1e-14
+    V, st = HMC(act, n_steps=4).trajectory(U, ChainRNG(2, 2), metropolis=False)
+    assert torch.isfinite(V.links).all() and torch.isfinite(st.dH).all()
+    assert (V.links - U.links).abs().max() > 1e-2

@@ -105,3 +105,36 @@ def test_get_group_names():
     for bad in ("SU(1)", "SO(3)", "foo"):
         with pytest.raises(ValueError):
             get_group(bad)
+
+
+@pytest.mark.parametrize("G", [SU(2), SU(3), SU(4), U1()])
+def test_exp_is_differentiable_at_the_identity(G):
+    """``d/dw_a Re Tr(M exp(i w_b T_b))`` at ``w = 0`` is ``Re Tr(M i T_a)`` exactly, finite
+    for every group (the SU(2) closed form had ``sqrt(a^2)``, whose derivative is infinite at
+    0: NaN through stout smearing and L-Exp at a cold field)."""
+    g = torch.Generator().manual_seed(5)
+    M = torch.complex(*torch.randn(2, G.N, G.N, generator=g, dtype=torch.float64))
+    w = torch.zeros(G.n_generators, dtype=torch.float64, requires_grad=True)
+    (G.exp(G.from_coords(w)) @ M).diagonal().sum().real.backward()
+    expect = torch.einsum("ij,aji->a", M, 1j * G.generators()).real
+    assert torch.allclose(w.grad, expect, rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("scale", [1e-8, 0.99e-2, 1.01e-2, 0.3])
+def test_su2_exp_on_both_sides_of_its_series_threshold(scale):
+    """The SU(2) exponential switches to its Taylor series at a^2 = 1e-4: on both sides it
+    equals ``torch.linalg.matrix_exp`` to 1e-15, and so does its derivative (finite
+    differences of the closed form are not needed: autograd of matrix_exp is the reference)."""
+    G = SU(2)
+    g = torch.Generator().manual_seed(6)
+    w = torch.randn(40, 3, generator=g, dtype=torch.float64)
+    w = scale * w / w.norm(dim=1, keepdim=True) * math.sqrt(2)  # a = |w|/sqrt(2) = scale
+    X = G.from_coords(w)
+    assert torch.allclose(G.exp(X), torch.linalg.matrix_exp(X), rtol=0, atol=1e-15)
+    M = torch.complex(*torch.randn(2, 2, 2, generator=g, dtype=torch.float64))
+    grads = []
+    for fn in (G.exp, torch.linalg.matrix_exp):
+        wr = w.clone().requires_grad_(True)
+        (fn(G.from_coords(wr)) @ M).diagonal(dim1=-2, dim2=-1).sum().real.backward()
+        grads.append(wr.grad)
+    assert torch.allclose(grads[0], grads[1], rtol=0, atol=1e-14)

@@ -219,3 +219,14 @@ def test_wilson_loop_regression_example():
         assert r["lcnn"] < 0.25 * r["target_variance"], (L, r)
         assert r["cnn"] > 0.8 * r["target_variance"], (L, r)
     assert res[64]["lcnn"] == pytest.approx(res[8]["lcnn"], rel=0.25)
+
+
+def test_trained_lcnn_from_a_cold_start(trained):
+    """The trained SU(2) model from a cold start: the force at the identity is finite and a
+    trajectory keeps the links finite."""
+    d, _ = trained
+    act = LCNNAction(4.0, checkpoint=str(d / "model.pt"))
+    U = GaugeField.cold([2, 2, 2, 2], "SU(2)", batch=2)
+    assert torch.isfinite(act.force(U)).all()
+    V, st = HMC(act, n_steps=4).trajectory(U, ChainRNG(3, 2), metropolis=False)
+    assert torch.isfinite(V.links).all() and torch.isfinite(st.dH).all()
