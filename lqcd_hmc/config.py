@@ -171,9 +171,13 @@ class Card(CardSection):
         return {"algorithm": v} if isinstance(v, str) else v
 
     @model_validator(mode="after")
-    def _md_needs_hmc(self) -> Card:
-        if self.run.thermalisation_md and not self.update.uses_hmc:
-            raise ValueError("run.thermalisation_md applies to HMC trajectories only")
+    def _md_needs_an_accept_step(self) -> Card:
+        classes = update_classes(self.update.algorithm)
+        if self.run.thermalisation_md and not any(c.accept_step for c in classes):
+            raise ValueError(
+                f"run.thermalisation_md applies to HMC and other updates with an accept/reject "
+                f"step; {self.update.algorithm!r} has none"
+            )
         return self
 
     @model_validator(mode="after")

@@ -56,6 +56,7 @@ class HMC(Update):
     """
 
     name = "hmc"
+    accept_step = True
     config_keys = ("integrator", "steps", "tau", "reunitarize", "kernels")
 
     def __init__(

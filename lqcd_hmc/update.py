@@ -9,7 +9,7 @@ implement one protocol, in the spirit of NetKet's samplers with swappable rules:
 ``stats.record()`` holds the per-chain columns the runner stores in the ensemble's ``mc/`` table
 (HMC: ``metropolis``, ``dH``, ``accepted``; the heatbath none) and ``stats.seconds`` the wall
 time. ``metropolis=False`` accepts every proposal (molecular-dynamics thermalisation from a cold
-or hot start); an update without an accept/reject step ignores it.
+or hot start); an update without an accept/reject step (``accept_step = False``) ignores it.
 
 Updates are registered under the entry-point group ``lqcd_hmc.updates``, like actions, and built
 from the ``[update]`` table of a run card by :func:`build`: ``algorithm`` is a registered name,
@@ -53,6 +53,9 @@ class Update(ABC):
 
     name: ClassVar[str] = ""
     config_keys: ClassVar[tuple[str, ...]] = ()
+    #: whether the update has an accept/reject step that ``metropolis=False`` skips (then a
+    #: run card's ``run.thermalisation_md`` applies to it)
+    accept_step: ClassVar[bool] = False
 
     @abstractmethod
     def update(

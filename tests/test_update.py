@@ -8,6 +8,7 @@ import sys
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint
 
+import numpy as np
 import pytest
 import torch
 from cards import small_card
@@ -19,7 +20,7 @@ from lqcd_hmc.config import CardError, validate
 from lqcd_hmc.heatbath import Heatbath
 from lqcd_hmc.hmc import HMC
 from lqcd_hmc.io import Ensemble
-from lqcd_hmc.run import run_card
+from lqcd_hmc.run import RunError, run_card
 from lqcd_hmc.update import Composition, Update, UpdateStats, build
 from observables import Flow
 
@@ -49,13 +50,35 @@ class Flip(Update):
         return field.with_links(links), FlipStats(seconds=0.0, flipped=flip)
 
 
+class Poison(Update):
+    """HMC whose ``after``-th trajectory reports dH = NaN for chain 1 (as a NaN from the
+    molecular dynamics would), for the runner's check."""
+
+    name = "poison"
+    config_keys = ("after",)
+    accept_step = True
+
+    def __init__(self, action, after: int = 7):
+        self.hmc, self.after, self.calls = HMC(action, n_steps=2), after, 0
+
+    def update(self, field, rng, *, metropolis=True):
+        field, st = self.hmc.update(field, rng, metropolis=metropolis)
+        self.calls += 1
+        if self.calls == self.after:
+            st.dH[1] = float("nan")
+        return field, st
+
+
 @pytest.fixture
 def with_flip(monkeypatch):
-    """``flip`` registered beside the package's own updates, as a third party's
+    """``flip`` and ``poison`` registered beside the package's own updates, as a third party's
     ``[project.entry-points."lqcd_hmc.updates"]`` would."""
     ours = update_module.available()
-    ep = EntryPoint(name="flip", value="test_update:Flip", group="lqcd_hmc.updates")
-    monkeypatch.setattr(update_module, "available", lambda: {**ours, "flip": ep})
+    eps = {
+        n: EntryPoint(name=n, value=f"test_update:{c}", group="lqcd_hmc.updates")
+        for n, c in (("flip", "Flip"), ("poison", "Poison"))
+    }
+    monkeypatch.setattr(update_module, "available", lambda: {**ours, **eps})
 
 
 def test_registered_updates_build_by_name():
@@ -107,6 +130,22 @@ def test_third_party_update_runs_from_a_card(tmp_path, with_flip):
     assert "flipped" in mc and "dH" not in mc
     assert 0 < mc["flipped"].mean() < 1
     assert summary.acceptance is None and summary.plaquette == pytest.approx(1.0, abs=1e-12)
+
+
+def test_a_nan_stops_the_run_and_keeps_the_last_checkpoint(tmp_path, with_flip):
+    """dH = NaN in trajectory 7 is an error naming the trajectory and chain, not a silent
+    rejection; the ensemble keeps its checkpoint of trajectory 5, readable as before."""
+    path = tmp_path / "nan.h5"
+    card = small_card(path, update={"algorithm": "poison", "after": 7})
+    with pytest.raises(
+        RunError,
+        match=r"trajectory 7: dH of chain 1 is nan; the run stops, "
+        r"the ensemble keeps its last checkpoint \(trajectory 5\)",
+    ):
+        run_card(validate(card), quiet=True)
+    ens = Ensemble(path)
+    assert ens.checkpoint_trajectory() == 5
+    assert np.isfinite(ens.table("mc")["dH"]).all() and len(ens.table("mc")["dH"]) == 5
 
 
 def test_update_keys_nobody_takes_are_refused(with_flip):

@@ -52,6 +52,18 @@ class RunError(ValueError):
     """A run that cannot start or continue (one-line message)."""
 
 
+def non_finite(record: dict[str, Any]) -> str | None:
+    """The first column of an ``mc/`` record with a NaN or infinite entry, as ``"dH of chain 1
+    is nan"`` (a non-finite link shows in the plaquette); None when all are finite. A NaN dH
+    would otherwise be a silent rejection (``r < exp(-nan)`` is false)."""
+    for name, value in record.items():
+        a = np.asarray(value)
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            b = int(np.flatnonzero(~np.isfinite(a.reshape(-1)))[0])
+            return f"{name} of chain {b} is {a.reshape(-1)[b]}"
+    return None
+
+
 class Runner:
     """Runs one card. ``progress``: a tqdm bar (on a terminal), else log lines at each
     checkpoint to ``log``; ``quiet`` silences both.
@@ -213,12 +225,20 @@ class Runner:
                 dynamic_ncols=True,
             )
         started = time.perf_counter()
-        t_first = t
+        t_first = last_commit = t
         while t < self.total:
             t += 1
             field, record = self._update(field, rng, t)
             plaq = self.plaquette(field)
             record["plaquette"] = plaq.cpu().numpy()
+            problem = non_finite(record)
+            if problem:
+                if bar is not None:
+                    bar.close()
+                raise RunError(
+                    f"{self.path}: trajectory {t}: {problem}; the run stops, the ensemble keeps "
+                    f"its last checkpoint (trajectory {last_commit})"
+                )
             if self.writer:
                 pending.mc.append(record)
             n = t - run.thermalisation
@@ -237,6 +257,7 @@ class Runner:
                 if save:
                     pending.configs.append((t, whole.links.cpu().numpy(), plaq.cpu().numpy()))
                 if commit:
+                    last_commit = t
                     ens.append(
                         pending,
                         self._checkpoint(t, whole, rng),
