@@ -36,6 +36,10 @@ def chain_seed(seed: int, chain: int) -> int:
     )
 
 
+#: version of the random streams, stored with every ensemble; a run refuses to continue a file
+#: drawn from another version (1: uniforms with 24 bits, 1.0 possible; 2: 53 bits in [0, 1))
+RNG_STREAMS = 2
+
 _MASK = 0xFFFFFFFF
 _M0, _M1 = 0xD2511F53, 0xCD9E8D57  # Philox4x32 multipliers
 _W0, _W1 = 0x9E3779B9, 0xBB67AE85  # Weyl key increments
@@ -104,9 +108,12 @@ class ChainRNG:
         n = math.prod(shape)
         if dtype == torch.float64:
             w = self.bits(2 * n)
-            u = ((w[:, 0::2] >> 5) * 2.0**26 + (w[:, 1::2] >> 6)) * 2.0**-53
+            k = (w[:, 0::2] >> 5) * 2**26 + (w[:, 1::2] >> 6)  # int64 in [0, 2^53)
         else:
-            u = (self.bits(n) >> 8) * 2.0**-24
+            k = self.bits(n) >> 8  # [0, 2^24)
+        # the integers convert to float64 exactly; an int tensor times a Python float would
+        # be computed in float32 (torch's default dtype): 24 bits, and u = 1.0 possible
+        u = k.to(torch.float64) * 2.0 ** -(53 if dtype == torch.float64 else 24)
         return u.to(dtype).view(self.batch, *shape)
 
     def normal(self, shape: Sequence[int], dtype=torch.float64) -> Tensor:

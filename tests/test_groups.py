@@ -138,3 +138,26 @@ def test_su2_exp_on_both_sides_of_its_series_threshold(scale):
         (fn(G.from_coords(wr)) @ M).diagonal(dim1=-2, dim2=-1).sum().real.backward()
         grads.append(wr.grad)
     assert torch.allclose(grads[0], grads[1], rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("a", [1e-9, 5.7e-4, 5.8e-4, 1e-3, 0.1, 1.0, math.pi / 2, 3.0])
+def test_su3_exp_at_its_branch_points(a):
+    """``exp(iQ)`` by Cayley-Hamilton against ``matrix_exp`` to 1e-14 where its closed form
+    branches: degenerate eigenvalues (``|c0| = c0_max``, the arccos argument at 1, both signs),
+    a zero eigenvalue (``c0 = 0``), nearly degenerate ones, and ``c1 = Tr Q^2/2`` on both sides
+    of the Taylor threshold 1e-6 (``c1 = 3 a^2``: a = 5.7e-4 and 5.8e-4 straddle it)."""
+    g = torch.Generator().manual_seed(8)
+    M = torch.complex(*torch.randn(2, 3, 3, generator=g, dtype=torch.float64))
+    V, _ = torch.linalg.qr(M)
+    eigs = [
+        [a, a, -2 * a],
+        [-a, -a, 2 * a],
+        [a, -a, 0.0],
+        [a, a * (1 + 1e-12), -a * (2 + 1e-12)],
+        [a, a * (1 - 1e-7), -a * (2 - 1e-7)],
+    ]
+    Q = torch.stack([V @ torch.diag(torch.tensor(e, dtype=torch.complex128)) @ V.mH for e in eigs])
+    X = 1j * Q
+    U = SU(3).exp(X)
+    assert torch.isfinite(U).all()
+    assert (U - torch.linalg.matrix_exp(X)).abs().max() < 1e-14

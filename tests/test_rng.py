@@ -39,7 +39,11 @@ def test_uniform_and_normal_distributions():
     u = rng.uniform((n,))
     assert u.dtype == torch.float64 and u.min() >= 0 and u.max() < 1
     assert ((u.mean(1) - 0.5).abs() < 5 * math.sqrt(1 / 12 / n)).all()
-    assert (u * 2.0**53 == (u * 2.0**53).round()).all()
+    k = u * 2.0**53
+    assert (k == k.round()).all()
+    # all 53 bits carry randomness: the lowest is set half the time (it was never set when the
+    # integers were scaled in float32, which also let u reach 1.0)
+    assert abs(float((k % 2).mean()) - 0.5) < 5 * math.sqrt(0.25 / (2 * n))
     z = rng.normal((n,))
     assert ((z.mean(1)).abs() < 5 / math.sqrt(n)).all()
     assert ((z.var(1) - 1).abs() < 5 * math.sqrt(2 / n)).all()
@@ -76,3 +80,21 @@ def test_state_round_trip_and_bad_state():
         other.set_state([s[:-8] for s in state])
     with pytest.raises(ValueError, match="holds 1 chains"):
         other.set_state(state[:1])
+
+
+def test_uniform_is_the_philox_words_to_53_bits_and_never_one():
+    """``u = ((w0 >> 5) 2^26 + (w1 >> 6)) / 2^53`` exactly, from the chain's Philox words; the
+    largest words give ``1 - 2^-53`` (not 1.0, where Box-Muller's log1p(-u) is -inf: the
+    NaN momenta of the issue's beta = 5.7 run), and the normals stay finite."""
+    rng = ChainRNG(9, 2)
+    w = rng.bits(8)
+    rng.counters -= 2  # the same two blocks again
+    u = rng.uniform((4,))
+    for b in range(2):
+        for i in range(4):
+            k = (int(w[b, 2 * i]) >> 5) * 2**26 + (int(w[b, 2 * i + 1]) >> 6)
+            assert float(u[b, i]) == k / 2**53
+    ones = ChainRNG(9, 1)
+    ones.bits = lambda n: torch.full((1, n), 0xFFFFFFFF, dtype=torch.int64)
+    assert float(ones.uniform((3,)).max()) == 1 - 2.0**-53
+    assert torch.isfinite(ones.normal((6,))).all()

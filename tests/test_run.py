@@ -251,3 +251,20 @@ def test_split_kernels_run_the_same_chain(tmp_path):
     bad["update"]["kernels"] = "triton"
     with pytest.raises(ValueError, match="update.kernels"):
         validate(bad)
+
+
+def test_resume_refuses_another_random_stream_version(tmp_path):
+    """A file whose chains drew from another version of the random streams (here: marked as
+    version 1, the 24-bit uniforms) is not continued: one line, the file untouched."""
+    import h5py
+
+    path = tmp_path / "old.h5"
+    card = validate(small_card(path))
+    run_card(card, quiet=True)
+    with h5py.File(path, "r+") as f:
+        f.attrs["rng_streams"] = 1
+    before = path.read_bytes()
+    more = validate(small_card(path, run={"trajectories": 20}))
+    with pytest.raises(RunError, match="random streams version 1, this version of lqcd-hmc draws"):
+        run_card(more, resume=True, quiet=True)
+    assert path.read_bytes() == before

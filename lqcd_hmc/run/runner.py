@@ -41,7 +41,7 @@ from ..parallel import (
     ParallelError,
     layout_from_env,
 )
-from ..rng import ChainRNG
+from ..rng import RNG_STREAMS, ChainRNG
 from ..summary import RunSummary, run_summary
 from ..update import Update
 from ..update import build as build_update
@@ -146,6 +146,7 @@ class Runner:
             "device": str(self.device),
             "thermalisation": self.card.run.thermalisation,
             "replica": self.replica,
+            "rng_streams": RNG_STREAMS,
         }
 
     @staticmethod
@@ -183,6 +184,13 @@ class Runner:
         diff = card_change(ens, self.card)
         if diff:
             raise RunError(f"cannot resume {self.path}: {diff}")
+        streams = int(ens.attrs.get("rng_streams", 1))
+        if streams != RNG_STREAMS:
+            raise RunError(
+                f"cannot resume {self.path}: its chains drew from random streams version "
+                f"{streams}, this version of lqcd-hmc draws from version {RNG_STREAMS} "
+                f"(docs/conventions.md, section 6); start a new ensemble"
+            )
         self.layout.barrier()  # every rank has checked before the writer cleans
         if self.writer:
             ens.clean()
