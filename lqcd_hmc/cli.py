@@ -26,7 +26,9 @@ from .clitools import print_json as _print_json
 )
 def main(threads: int) -> None:
     """Lattice gauge theory on PyTorch."""
-    torch.set_num_threads(max(1, threads))
+    if threads < 1:
+        raise click.ClickException(f"--threads must be at least 1, got {threads}")
+    torch.set_num_threads(threads)
 
 
 @main.command()

@@ -106,6 +106,8 @@ def test_bad_measurement_and_set(tmp_path):
     (tmp_path / "bad.toml").write_text("[lattice\n")
     invoke_fails(["run", tmp_path / "bad.toml"], "not valid TOML")
     invoke_fails(["run", tmp_path / "missing.toml"], "no such run card")
+    for n in ("0", "-1"):
+        invoke_fails(["--threads", n, "run", card], f"--threads must be at least 1, got {n}")
     assert not (tmp_path / "new.h5").exists()
 
 
