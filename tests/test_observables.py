@@ -119,10 +119,11 @@ def test_gamma_method_constant_and_bad_input():
 
 def test_exact_2d_formulas_limits():
     """The character sums themselves: infinite volume gives I1/I0 (U(1)) and I2/I1 (SU(2)); a
-    single-plaquette U(1) torus has U_p = U V U^* V^* = 1 identically."""
+    single-plaquette U(1) torus has U_p = U V U^* V^* = 1 identically; the SU(N) sum reduces
+    to SU(2)'s at N = 2 and to the strong-coupling beta/(2N^2) at small beta."""
     from scipy.special import iv
 
-    from observables.exact import plaquette_2d
+    from observables.exact import _plaquette_2d_sun, plaquette_2d
 
     for beta in (0.5, 2.0, 5.0):
         assert math.isclose(
@@ -132,7 +133,14 @@ def test_exact_2d_formulas_limits():
             plaquette_2d("SU(2)", beta, 10**6), iv(2, beta) / iv(1, beta), rel_tol=1e-12
         )
         assert math.isclose(plaquette_2d("U(1)", beta, 1), 1.0, rel_tol=1e-12)
-    with pytest.raises(ValueError):
+        # the SU(N) determinant sum, run at N = 2, is the SU(2) formula
+        assert math.isclose(
+            _plaquette_2d_sun(2, beta, 10**6, 60), iv(2, beta) / iv(1, beta), rel_tol=1e-12
+        )
+    # strong coupling: <Re Tr U/N> = beta/(2 N^2) + O(beta^2) for N >= 3
+    for N in (3, 4):
+        assert math.isclose(plaquette_2d(f"SU({N})", 1e-4, 10**6), 1e-4 / (2 * N * N), rel_tol=1e-3)
+    with pytest.raises(ValueError, match="finite-volume terms"):
         plaquette_2d("SU(3)", 1.0, 4)
 
 
