@@ -172,7 +172,7 @@ def fit(
     basis = lambda links: (
         basis_densities(
             GaugeField(links, group),
-            terms,  # noqa: E731
+            terms,
             rho,
         )
         .flatten(2)
@@ -192,7 +192,7 @@ def held_out_errors(
     from actions.wilson import Wilson
 
     W = Wilson(1.0)
-    sub = lambda idx: fields.with_links(fields.links[idx])  # noqa: E731
+    sub = lambda idx: fields.with_links(fields.links[idx])
     wt = W(sub(train))
     s = float((wt * action[train]).sum() / (wt**2).sum())
     ref = action[test]
