@@ -156,7 +156,7 @@ def test_rectangle_from_lconv_and_lbilin():
         cb.bilin.weight[0, 0, 0] = 1.0  # W~_0 (plaquette) x conv_0 (its transport)
     Rt = cb(f.links, W)[:, 0]
     # P(x) T_{+0} P(x) is the loop read from the other corner: same trace as R
-    tr = lambda M: torch.diagonal(M, dim1=-2, dim2=-1).sum(-1)  # noqa: E731
+    tr = lambda M: torch.diagonal(M, dim1=-2, dim2=-1).sum(-1)
     assert (tr(Rt) - tr(exact)).abs().max() < 1e-12
 
 

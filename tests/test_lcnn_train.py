@@ -107,7 +107,7 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(fp_data, tmp_path):
             for k, v in e.items()
             if k
             not in (
-                "seconds",  # noqa: E731
+                "seconds",
                 "configurations_per_second",
             )
         }
