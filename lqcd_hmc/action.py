@@ -40,6 +40,9 @@ class Action:
     #: coupling (a sum of actions, a fixed functional); the gradient flow then needs ``g0sq``
     #: and ``tune-beta`` refuses it.
     beta: float | None = None
+    #: whether ``beta`` must be positive (a run refuses ``beta <= 0`` otherwise); an action
+    #: for which a negative coupling means something sets this False
+    positive_beta: ClassVar[bool] = True
 
     def __call__(self, field: GaugeField) -> Tensor:
         """Action of each configuration, shape ``(B,)``, float64: the site sum of

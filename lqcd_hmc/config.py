@@ -9,6 +9,7 @@ TOML (stored in every ensemble file).
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -233,9 +234,28 @@ def _where(err: Mapping[str, Any]) -> str:
     return ".".join(str(p) for p in err["loc"]) or "card"
 
 
+def _non_finite_key(tree: Any, where: str = "") -> str | None:
+    """The dotted key of the first NaN or infinite number in a parsed card (TOML has ``nan``
+    and ``inf``), None when there is none."""
+    if isinstance(tree, Mapping):
+        items: Any = tree.items()
+    elif isinstance(tree, list):
+        items = enumerate(tree)
+    else:
+        return where if isinstance(tree, float) and not math.isfinite(tree) else None
+    for k, v in items:
+        found = _non_finite_key(v, f"{where}.{k}" if where else str(k))
+        if found:
+            return found
+    return None
+
+
 def validate(tree: Mapping[str, Any], source: str = "card", model: type[BaseModel] = Card) -> Any:
     """Validate a parsed card against ``model``; the first problem becomes a one-line
-    :class:`CardError` naming its key."""
+    :class:`CardError` naming its key. No number of a card may be NaN or infinite."""
+    bad = _non_finite_key(tree)
+    if bad:
+        raise CardError(f"{source}: {bad}: must be a finite number")
     try:
         return model.model_validate(tree)
     except ValidationError as exc:

@@ -108,6 +108,15 @@ def test_bad_measurement_and_set(tmp_path):
     invoke_fails(["run", tmp_path / "missing.toml"], "no such run card")
     for n in ("0", "-1"):
         invoke_fails(["--threads", n, "run", card], f"--threads must be at least 1, got {n}")
+    for value in ("nan", "inf", "-inf"):
+        invoke_fails(
+            ["run", card, "--set", f"action.beta={value}"], "action.beta: must be a finite number"
+        )
+    invoke_fails(["run", card, "--set", "update.tau=nan"], "update.tau: must be a finite number")
+    for value in ("0", "-1", "0.0"):
+        invoke_fails(
+            ["run", card, "--set", f"action.beta={value}"], "action 'wilson': beta must be positive"
+        )
     assert not (tmp_path / "new.h5").exists()
 
 

@@ -83,6 +83,8 @@ class Runner:
         log: TextIO | None = None,
     ):
         action = build_action(card.action_config())
+        if action.positive_beta and action.beta is not None and not action.beta > 0:
+            raise RunError(f"action {action.name!r}: beta must be positive, got {action.beta:g}")
         par = card.parallel
         self.replica, self.layout = layout_from_env(
             card.lattice.dims,
