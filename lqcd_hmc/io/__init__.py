@@ -14,7 +14,8 @@ import numpy as np
 from . import lime, nersc, openqcd
 from .atomic import replacing
 from .errors import FormatError
-from .hdf5 import Checkpoint, Ensemble, Pending, is_hdf5, write_single
+from .hdf5 import Ensemble, is_hdf5, write_single
+from .layout import Checkpoint, Pending
 from .su3 import array_plaquette, require_su3_4d
 
 FORMATS = ("hdf5", "nersc", "ildg", "openqcd")

@@ -27,7 +27,6 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +34,14 @@ import h5py
 import numpy as np
 
 from .atomic import replacing, temporary_sibling
-from .checksums import chain_crc32
 from .errors import FormatError
+from .layout import (
+    Checkpoint,
+    Pending,
+    checksums,
+    merge_segment,
+    write_pending,
+)
 
 FORMAT = "lqcd-hmc ensemble"
 SEGMENT_FORMAT = "lqcd-hmc ensemble segment"
@@ -44,109 +49,9 @@ FORMAT_VERSION = 1
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
-@dataclass
-class Checkpoint:
-    """Everything the Markov chain needs to continue: links and per-chain RNG states after
-    ``trajectory`` updates."""
-
-    trajectory: int
-    links: np.ndarray
-    rng: np.ndarray
-
-
-@dataclass
-class Pending:
-    """Data produced since the last commit."""
-
-    configs: list[tuple[int, np.ndarray, np.ndarray]] = field(default_factory=list)
-    mc: list[dict[str, Any]] = field(default_factory=list)
-    measurements: dict[str, list[tuple[int, dict[str, np.ndarray]]]] = field(default_factory=dict)
-    replace: set[str] = field(default_factory=set)
-
-    def clear(self) -> None:
-        self.configs.clear()
-        self.mc.clear()
-        self.measurements.clear()
-        self.replace.clear()
-
-
 def is_hdf5(path: str | os.PathLike) -> bool:
     with open(path, "rb") as f:
         return f.read(8) == HDF5_SIGNATURE
-
-
-def _checksums(links: np.ndarray) -> np.ndarray:
-    return np.array([chain_crc32(c) for c in links], dtype=np.uint32)
-
-
-def _append(group: h5py.Group, name: str, rows: np.ndarray) -> None:
-    """Append ``rows`` along axis 0 of a resizable dataset, creating it on first use."""
-    if name not in group:
-        group.create_dataset(
-            name,
-            data=rows,
-            maxshape=(None, *rows.shape[1:]),
-            chunks=(max(1, min(len(rows), 256)), *rows.shape[1:]),
-        )
-        return
-    ds = group[name]
-    if ds.shape[1:] != rows.shape[1:]:
-        raise FormatError(
-            f"{group.file.filename}: {group.name}/{name} has rows of shape "
-            f"{ds.shape[1:]}, new rows {rows.shape[1:]}"
-        )
-    n = ds.shape[0]
-    ds.resize(n + len(rows), axis=0)
-    ds[n:] = rows
-
-
-def _write_checkpoint(f: h5py.File, cp: Checkpoint) -> None:
-    if "checkpoint" in f:
-        del f["checkpoint"]
-    g = f.create_group("checkpoint")
-    g.create_dataset("links", data=cp.links)
-    g.create_dataset("checksum", data=_checksums(cp.links))
-    g.create_dataset("rng", data=cp.rng)
-    g.attrs["trajectory"] = cp.trajectory
-
-
-def _apply(f: h5py.File, pending: Pending, checkpoint: Checkpoint | None) -> None:
-    """Write ``pending`` (and the checkpoint) into an open file of the ensemble layout."""
-    for name in ("configs", "mc", "measurements"):
-        f.require_group(name)
-    for traj, links, plaq in pending.configs:
-        ds = f["configs"].create_dataset(f"{traj:08d}", data=links)
-        ds.attrs.update({"trajectory": traj, "plaquette": plaq, "checksum": _checksums(links)})
-    if pending.mc:
-        for key in pending.mc[0]:
-            _append(f["mc"], key, np.stack([np.asarray(r[key]) for r in pending.mc]))
-    for name in pending.replace:
-        if name in f["measurements"]:
-            del f["measurements"][name]
-    for name, rows in pending.measurements.items():
-        g = f["measurements"].require_group(name)
-        _append(g, "trajectory", np.array([t for t, _ in rows], dtype=np.int64))
-        for col in rows[0][1]:
-            _append(g, col, np.stack([np.asarray(v[col]) for _, v in rows]))
-    if checkpoint is not None:
-        _write_checkpoint(f, checkpoint)
-
-
-def _merge(dst: h5py.File, src: h5py.File) -> None:
-    """Append a segment's configurations, tables and checkpoint to ``dst``."""
-    for key in src["configs"]:
-        src.copy(src["configs"][key], dst["configs"], key)
-    for key, ds in src["mc"].items():
-        _append(dst["mc"], key, ds[()])
-    for name, g in src["measurements"].items():
-        dg = dst["measurements"].require_group(name)
-        for col, ds in g.items():
-            _append(dg, col, ds[()])
-    if "checkpoint" in src:
-        if "checkpoint" in dst:
-            del dst["checkpoint"]
-        src.copy(src["checkpoint"], dst, "checkpoint")
-    dst.attrs.update({k: v for k, v in src.attrs.items() if k not in ("format", "first", "last")})
 
 
 class Ensemble:
@@ -240,7 +145,7 @@ class Ensemble:
         with replacing(path) as tmp:
             with h5py.File(tmp, "w") as f:
                 f.attrs.update({"format": FORMAT, "format_version": FORMAT_VERSION, **attrs})
-                _apply(f, pending or Pending(), checkpoint)
+                write_pending(f, pending or Pending(), checkpoint)
         if pending is not None:
             pending.clear()
         return cls(path)
@@ -262,7 +167,7 @@ class Ensemble:
                         **(attrs or {}),
                     }
                 )
-                _apply(f, pending, checkpoint)
+                write_pending(f, pending, checkpoint)
         pending.clear()
         self.segments.append(seg)
         self._index = None
@@ -280,7 +185,7 @@ class Ensemble:
         self.pack()
         with replacing(self.path, copy_existing=True) as tmp:
             with h5py.File(tmp, "a") as f:
-                _apply(f, pending, checkpoint)
+                write_pending(f, pending, checkpoint)
                 f.attrs.update(attrs or {})
         pending.clear()
         self._load()
@@ -292,7 +197,7 @@ class Ensemble:
                 with h5py.File(tmp, "a") as dst:
                     for seg in self.segments:
                         with h5py.File(seg, "r") as src:
-                            _merge(dst, src)
+                            merge_segment(dst, src)
         if self.segment_dir.is_dir():
             shutil.rmtree(self.segment_dir)
         self._load()
@@ -322,7 +227,7 @@ class Ensemble:
                 raise FormatError(f"{self.path}: ensemble has no checkpoint to resume from")
             g = f["checkpoint"]
             cp = Checkpoint(int(g.attrs["trajectory"]), g["links"][()], g["rng"][()])
-            if not np.array_equal(_checksums(cp.links), g["checksum"][()]):
+            if not np.array_equal(checksums(cp.links), g["checksum"][()]):
                 raise FormatError(f"{self.path}: checkpoint links fail their checksum")
             return cp
 
@@ -352,7 +257,7 @@ class Ensemble:
         links, attrs = self._open(
             where[int(trajectory)], lambda f: (f["configs"][key][()], dict(f["configs"][key].attrs))
         )
-        if verify and not np.array_equal(_checksums(links), attrs["checksum"]):
+        if verify and not np.array_equal(checksums(links), attrs["checksum"]):
             raise FormatError(f"{self.path}: configuration {trajectory} fails its checksum")
         return links, attrs
 

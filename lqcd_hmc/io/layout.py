@@ -1,0 +1,115 @@
+"""Writes into an open HDF5 file of the ensemble layout (docs/conventions.md, section 4):
+what one commit holds (:class:`Pending`, :class:`Checkpoint`), appending rows to resizable
+tables, and merging a segment into the main file. :mod:`.hdf5` decides which file a commit goes
+to and when."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import h5py
+import numpy as np
+
+from .checksums import chain_crc32
+from .errors import FormatError
+
+
+@dataclass
+class Checkpoint:
+    """Everything the Markov chain needs to continue: links and per-chain RNG states after
+    ``trajectory`` updates."""
+
+    trajectory: int
+    links: np.ndarray
+    rng: np.ndarray
+
+
+@dataclass
+class Pending:
+    """Data produced since the last commit."""
+
+    configs: list[tuple[int, np.ndarray, np.ndarray]] = field(default_factory=list)
+    mc: list[dict[str, Any]] = field(default_factory=list)
+    measurements: dict[str, list[tuple[int, dict[str, np.ndarray]]]] = field(default_factory=dict)
+    replace: set[str] = field(default_factory=set)
+
+    def clear(self) -> None:
+        self.configs.clear()
+        self.mc.clear()
+        self.measurements.clear()
+        self.replace.clear()
+
+
+def checksums(links: np.ndarray) -> np.ndarray:
+    return np.array([chain_crc32(c) for c in links], dtype=np.uint32)
+
+
+def append_rows(group: h5py.Group, name: str, rows: np.ndarray) -> None:
+    """Append ``rows`` along axis 0 of a resizable dataset, creating it on first use."""
+    if name not in group:
+        group.create_dataset(
+            name,
+            data=rows,
+            maxshape=(None, *rows.shape[1:]),
+            chunks=(max(1, min(len(rows), 256)), *rows.shape[1:]),
+        )
+        return
+    ds = group[name]
+    if ds.shape[1:] != rows.shape[1:]:
+        raise FormatError(
+            f"{group.file.filename}: {group.name}/{name} has rows of shape "
+            f"{ds.shape[1:]}, new rows {rows.shape[1:]}"
+        )
+    n = ds.shape[0]
+    ds.resize(n + len(rows), axis=0)
+    ds[n:] = rows
+
+
+def write_checkpoint(f: h5py.File, cp: Checkpoint) -> None:
+    if "checkpoint" in f:
+        del f["checkpoint"]
+    g = f.create_group("checkpoint")
+    g.create_dataset("links", data=cp.links)
+    g.create_dataset("checksum", data=checksums(cp.links))
+    g.create_dataset("rng", data=cp.rng)
+    g.attrs["trajectory"] = cp.trajectory
+
+
+def write_pending(f: h5py.File, pending: Pending, checkpoint: Checkpoint | None) -> None:
+    """Write ``pending`` (and the checkpoint) into an open file of the ensemble layout."""
+    for name in ("configs", "mc", "measurements"):
+        f.require_group(name)
+    for traj, links, plaq in pending.configs:
+        ds = f["configs"].create_dataset(f"{traj:08d}", data=links)
+        ds.attrs.update({"trajectory": traj, "plaquette": plaq, "checksum": checksums(links)})
+    if pending.mc:
+        for key in pending.mc[0]:
+            append_rows(f["mc"], key, np.stack([np.asarray(r[key]) for r in pending.mc]))
+    for name in pending.replace:
+        if name in f["measurements"]:
+            del f["measurements"][name]
+    for name, rows in pending.measurements.items():
+        g = f["measurements"].require_group(name)
+        append_rows(g, "trajectory", np.array([t for t, _ in rows], dtype=np.int64))
+        for col in rows[0][1]:
+            append_rows(g, col, np.stack([np.asarray(v[col]) for _, v in rows]))
+    if checkpoint is not None:
+        write_checkpoint(f, checkpoint)
+
+
+def merge_segment(dst: h5py.File, src: h5py.File) -> None:
+    """Append a segment's configurations, tables and checkpoint to ``dst``."""
+    for key in src["configs"]:
+        src.copy(src["configs"][key], dst["configs"], key)
+    for key, ds in src["mc"].items():
+        append_rows(dst["mc"], key, ds[()])
+    for name, g in src["measurements"].items():
+        dg = dst["measurements"].require_group(name)
+        for col, ds in g.items():
+            append_rows(dg, col, ds[()])
+    if "checkpoint" in src:
+        if "checkpoint" in dst:
+            del dst["checkpoint"]
+        src.copy(src["checkpoint"], dst, "checkpoint")
+    dst.attrs.update({k: v for k, v in src.attrs.items() if k not in ("format", "first", "last")})
