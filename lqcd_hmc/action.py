@@ -43,6 +43,13 @@ class Action:
     #: whether ``beta`` must be positive (a run refuses ``beta <= 0`` otherwise); an action
     #: for which a negative coupling means something sets this False
     positive_beta: ClassVar[bool] = True
+    #: peak memory of one force evaluation beyond the link field, in units of the link field
+    #: (``bench/memory.py``; the run's memory estimate, :mod:`lqcd_hmc.resources`); the
+    #: default is the autograd force of the plaquette action
+    working_memory: float = 12.0
+    #: configurations per force pass (None: all the chains at once); the working memory
+    #: scales with it
+    max_batch: int | None = None
 
     def __call__(self, field: GaugeField) -> Tensor:
         """Action of each configuration, shape ``(B,)``, float64: the site sum of

@@ -57,10 +57,16 @@ def run(card, resume, overrides, progress, quiet, as_json) -> None:
     """Generate (or continue) the ensemble a run card describes."""
     from .config import load_card
     from .parallel.grid import is_writer
-    from .run import run_card
+    from .run import RunInterrupted, run_card
 
+    path = card
     card = load_card(card, overrides)
-    summary = run_card(card, resume=resume, progress=progress, quiet=quiet)
+    try:
+        summary = run_card(card, resume=resume, progress=progress, quiet=quiet)
+    except RunInterrupted as exc:
+        sets = "".join(f" --set {o}" for o in overrides)
+        exc.command = f"lqcd-hmc run {path} --resume{sets}"
+        raise
     if summary is None and not is_writer(card.parallel.grid):
         return
     if summary is None:
@@ -101,18 +107,22 @@ def info(file, as_json) -> None:
 )
 @click.option(
     "--save/--no-save",
-    default=True,
-    show_default=True,
-    help="store the results in the ensemble's measurements/ (HDF5 only)",
+    default=None,
+    help="store the results in the ensemble's measurements/ (default: for an HDF5 ensemble; "
+    "a single configuration in an exchange format is measured and reported only)",
 )
 @click.option("--replace", is_flag=True, help="overwrite stored measurements of the same name")
 @click.option("--json", "as_json", is_flag=True)
 @one_line_errors
 def measure(ensemble, card, save, replace, as_json) -> None:
     """Measure stored configurations offline."""
+    from .io import detect
     from .offline import load_spec, measure_file
 
-    res = measure_file(ensemble, load_spec(card), save=save, replace=replace)
+    spec = load_spec(card)
+    if save is None and not as_json and detect(ensemble) != "hdf5":
+        click.echo(f"{ensemble}: one configuration; the results are reported, not stored", err=True)
+    res = measure_file(ensemble, spec, save=save, replace=replace)
     if as_json:
         _print_json(res)
         return
@@ -199,6 +209,7 @@ def convert(
     from pathlib import Path
 
     from .io import format_for, read_configuration, write_configuration
+    from .io.lock import EnsembleLock
 
     out_fmt = format_for(target, fmt)
     if Path(target).exists():
@@ -207,9 +218,10 @@ def convert(
         if not overwrite:
             raise click.ClickException(f"{target} exists; pass --overwrite to replace it")
     cfg = read_configuration(source, trajectory, chain)
-    write_configuration(
-        target, cfg, out_fmt, precision=int(precision), two_row=two_row, byte_order=byte_order
-    )
+    with EnsembleLock(target):
+        write_configuration(
+            target, cfg, out_fmt, precision=int(precision), two_row=two_row, byte_order=byte_order
+        )
     click.echo(
         f"{source} ({cfg.meta.get('format')}, trajectory {cfg.trajectory}) -> {target} ({out_fmt})",
         err=True,

@@ -13,7 +13,8 @@ import click
 
 
 def one_line_errors(fn: Callable) -> Callable:
-    """Turn the package's input errors into click's one-line error and exit status 1."""
+    """Turn the package's input errors into click's one-line error and exit status 1, and
+    Ctrl-C into one line (what was kept, how to go on, when the command says) and status 130."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -22,6 +23,9 @@ def one_line_errors(fn: Callable) -> Callable:
         except (ValueError, OSError) as exc:
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise click.ClickException(msg) from None
+        except KeyboardInterrupt as exc:
+            click.echo(f"Error: {str(exc) or 'interrupted'}", err=True)
+            raise SystemExit(130) from None
 
     return wrapper
 

@@ -14,7 +14,8 @@ table ``{column: array (n, B, ...)}``; a measurement overrides them with its own
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import inspect
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -35,6 +36,10 @@ class Measurement:
 
     def __call__(self, field: GaugeField) -> dict[str, Tensor]:
         raise NotImplementedError
+
+    def check(self, dims: Sequence[int], group: str) -> None:
+        """Refuse (``ValueError``, one line) a lattice this measurement cannot be made on; the
+        runner and ``lqcd-hmc measure`` call it before any work. Default: any lattice."""
 
     @classmethod
     def analyze(cls, table: Mapping[str, np.ndarray], **options: Any) -> dict[str, Any]:
@@ -90,6 +95,22 @@ def available() -> dict[str, Any]:
 def build(config: Mapping[str, Any]) -> Measurement:
     """``{"name": ..., **parameters}`` -> measurement (``interval`` belongs to the runner)."""
     return build_registered(ENTRY_POINT_GROUP, "measurement", config)
+
+
+def parameters(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``name`` and every constructor parameter of the measurement, the card's value or the
+    default: what a stored table's schema records (:mod:`lqcd_hmc.io.integrity`), so a card
+    that spells out a default and one that omits it give the same schema."""
+    params = {k: v for k, v in config.items() if k != "interval"}
+    cls = measurement_class(str(params.get("name")))
+    if cls is None:
+        return params
+    sig = inspect.signature(cls)
+    for p in sig.parameters.values():
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in params:
+            if p.default is not p.empty:
+                params[p.name] = p.default
+    return params
 
 
 def measurement_class(name: str) -> type[Measurement] | None:

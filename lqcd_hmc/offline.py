@@ -2,8 +2,10 @@
 
 The measure card holds ``[[measure]]`` tables as in a run card (``interval`` = every k-th stored
 configuration) and optionally ``device``. For an HDF5 ensemble the results are committed to its
-``measurements/<name>`` tables (atomically); a single configuration in any format is measured and
-reported only.
+``measurements/<name>`` tables (atomically, holding the ensemble's lock), each with the schema of
+its parameters; ``replace`` replaces a stored table whole. A single configuration in an exchange
+format is measured and reported only. Every measurement is checked against the lattice before
+any configuration is read.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ import torch
 from .config import CardError, CardSection, MeasureCard, read_toml, validate
 from .field import GaugeField, resolve_device
 from .io import Ensemble, Pending, detect, read_configuration
+from .io.integrity import schema_text
+from .io.lock import EnsembleLock
 from .measurement import build as build_measurement
-from .measurement import column_statistics
+from .measurement import column_statistics, parameters
 
 
 class MeasureSpec(CardSection):
@@ -32,36 +36,62 @@ def load_spec(path: str | Path) -> MeasureSpec:
 
 
 def measure_file(
-    path: str | Path, spec: MeasureSpec, save: bool = True, replace: bool = False
+    path: str | Path, spec: MeasureSpec, save: bool | None = None, replace: bool = False
 ) -> dict[str, Any]:
     """Measure every ``interval``-th configuration of ``path``; returns the summary per
-    measurement and column."""
+    measurement and column. ``save`` (default: for an HDF5 ensemble) stores the tables."""
+    hdf5 = detect(path) == "hdf5"
+    if save and not hdf5:
+        raise CardError(
+            f"{path}: a single {detect(path)} configuration cannot hold measurements; pass "
+            f"--no-save, or convert it to HDF5 (lqcd-hmc convert)"
+        )
+    save = hdf5 if save is None else save
+    if not save:
+        return _measure(path, spec, False, replace)
+    with EnsembleLock(path):
+        return _measure(path, spec, True, replace)
+
+
+def _measure(path: str | Path, spec: MeasureSpec, save: bool, replace: bool) -> dict[str, Any]:
     device = resolve_device(spec.device)
-    todo = []
-    for m in spec.measure:
-        cfg = m.model_dump()
-        todo.append((cfg.pop("interval"), m.name, build_measurement(cfg)))
-    results: dict[str, dict[str, list]] = {name: {} for _, name, _ in todo}
     ens = Ensemble(path) if detect(path) == "hdf5" else None
+    configs: Iterable[tuple[int, np.ndarray]]
     if ens is None:  # one configuration in an exchange format
         c = read_configuration(path)
-        configs: Iterable[tuple[int, np.ndarray]]
-        group, configs = c.group, [(c.trajectory, c.links[None])]
+        group, dims = c.group, tuple(c.links.shape[1:-2])
+        configs = [(c.trajectory, c.links[None])]
     else:
+        group, dims = str(ens.attrs["group"]), tuple(int(d) for d in ens.attrs["dims"])
+        configs = ((t, ens.config(t)[0]) for t in ens.trajectories())
+    todo = []
+    pending = Pending()
+    for m in spec.measure:
+        cfg = m.model_dump()
+        interval = cfg.pop("interval")
+        meas = build_measurement(cfg)
+        meas.check(dims, group)
+        todo.append((interval, m.name, meas))
+        pending.schemas[m.name] = schema_text(parameters(cfg))
+    results: dict[str, dict[str, list]] = {name: {} for _, name, _ in todo}
+    if ens is not None:
         clash = sorted(set(ens.measurement_names()) & set(results))
         if save and clash and not replace:
             raise CardError(
                 f"{path}: already holds measurements/{clash[0]}; pass --replace to "
                 f"overwrite it or --no-save"
             )
-        group = str(ens.attrs["group"])
-        configs = ((t, ens.config(t)[0]) for t in ens.trajectories())
-    pending = Pending()
     for i, (t, links) in enumerate(configs):
         field = GaugeField(torch.from_numpy(links).to(device), group)
         for interval, name, meas in todo:
             if (i + 1) % interval == 0:
                 cols = {k: v.detach().cpu().numpy() for k, v in meas(field).items()}
+                for k, v in cols.items():
+                    if not np.isfinite(v).all():
+                        raise ValueError(
+                            f"{path}: measurement {name} gives a non-finite {k} at trajectory "
+                            f"{t}; nothing was stored"
+                        )
                 pending.measurements.setdefault(name, []).append((t, cols))
                 for k, v in cols.items():
                     results[name].setdefault(k, []).append(v)
@@ -72,5 +102,11 @@ def measure_file(
     }
     if ens is not None and save and pending.measurements:
         pending.replace = set(pending.measurements)
-        ens.commit(pending)
+        try:
+            ens.commit(pending)
+        except OSError as exc:
+            reason = exc.strerror or str(exc).splitlines()[0]
+            raise ValueError(
+                f"{path}: cannot store the measurements: {reason}; the file is unchanged"
+            ) from None
     return summary

@@ -67,6 +67,12 @@ class Update(ABC):
         """Check, before any work, that the update can run on this lattice (a ``ValueError``
         with one line otherwise); by default every lattice is fine."""
 
+    def working_memory(self) -> float:
+        """Peak memory of one update beyond the link field, in units of the link field
+        (:mod:`lqcd_hmc.resources`); default: that of the force of the update's ``action``."""
+        action = getattr(self, "action", None)
+        return action.working_memory if isinstance(action, Action) else Action.working_memory
+
     @classmethod
     def from_config(cls, action: Action, config: Mapping[str, Any]) -> Update:
         """The update for ``action`` from an ``[update]`` table: by default the constructor
@@ -106,6 +112,9 @@ class Composition(Update):
             stats.parts.append(st)
             stats.seconds += st.seconds
         return field, stats
+
+    def working_memory(self) -> float:
+        return max(u.working_memory() for u in self.updates)
 
     def prepare(self, dims: Sequence[int], device: torch.device | str = "cpu") -> None:
         for u in self.updates:

@@ -75,6 +75,30 @@ class WilsonLoops(Measurement):
         if self.smearing:
             self.smearing["spatial"] = True
 
+    def check(self, dims, group) -> None:
+        D, L_t = len(dims), dims[-1]
+        L_s = min(dims[:-1]) if D > 1 else 0
+        if self.planes == "temporal":
+            if self.t_max >= L_t:
+                raise ValueError(f"wilson_loops needs t_max < L_t = {L_t}, got {self.t_max}")
+            widest = max(max(a, b) for a, b in self.shapes)
+            if widest >= L_s:
+                raise ValueError(
+                    f"wilson_loops extent {widest} wraps the spatial extent {L_s}; use r_max "
+                    f"and shapes below {L_s}"
+                )
+            if D < 3 and any(b for _, b in self.shapes):
+                raise ValueError(f"off-axis wilson_loops shapes need D >= 3, got D = {D}")
+            return
+        extents = dims if self.planes == "all" else dims[:-1]
+        if self.planes == "spatial" and D < 3:
+            raise ValueError(f"no spatial planes in D = {D}")
+        if max(self.r_max, self.t_max) >= min(extents):
+            raise ValueError(
+                f"wilson_loops r_max = {self.r_max}, t_max = {self.t_max} wrap the "
+                f"{self.planes} extent {min(extents)}"
+            )
+
     def __call__(self, field: GaugeField) -> dict[str, Tensor]:
         if self.planes != "temporal":
             W = torch.stack(
@@ -157,6 +181,15 @@ class PolyakovCorrelator(Measurement):
             raise ValueError(f"polyakov_correlator needs r_max >= 0, got {r_max}")
         self.r_max = r_max
 
+    def check(self, dims, group) -> None:
+        if len(dims) < 2:
+            raise ValueError("polyakov_correlator needs a spatial direction")
+        L_s = min(dims[:-1])
+        if self.r_max is not None and self.r_max > L_s // 2:
+            raise ValueError(
+                f"polyakov_correlator needs r_max <= L_s/2 = {L_s // 2}, got {self.r_max}"
+            )
+
     def __call__(self, field: GaugeField) -> dict[str, Tensor]:
         C = polyakov_correlator(field, self.r_max)
         B, n = C.shape
@@ -227,6 +260,10 @@ class GradientFlow(Measurement):
         self.times = spacing * np.arange(n + 1)
         self.epsilon, self.adaptive, self.tolerance = float(epsilon), bool(adaptive), tolerance
         self.topology = bool(topology)
+
+    def check(self, dims, group) -> None:
+        if self.topology and len(dims) != 4:
+            raise ValueError(f"gradient_flow topology needs D = 4, got D = {len(dims)}")
 
     def __call__(self, field: GaugeField) -> dict[str, Tensor]:
         if self.topology and field.D != 4:
@@ -310,6 +347,10 @@ class TopologicalCharge(Measurement):
         self.flow = Flow(flow) if flow_time is not None else None
         self.flow_time, self.epsilon = flow_time, float(epsilon)
         self.smearing = dict(smearing or {})
+
+    def check(self, dims, group) -> None:
+        if len(dims) != 4:
+            raise ValueError(f"topological_charge needs D = 4, got D = {len(dims)}")
 
     def __call__(self, field: GaugeField) -> dict[str, Tensor]:
         if field.D != 4:

@@ -174,7 +174,7 @@ def test_corrupted_and_truncated_files(tmp_path, ensemble):
     assert at > 0
     flipped = tmp_path / "flip.h5"
     flipped.write_bytes(data[: at + 5] + bytes([data[at + 5] ^ 1]) + data[at + 6 :])
-    invoke_fails(["info", flipped], f"configuration {first} fails its checksum")
+    invoke_fails(["info", flipped], f"/configs/{first:08d} fails its checksum")
     invoke_fails(
         ["convert", flipped, tmp_path / "y.h5", "--trajectory", first], "fails its checksum"
     )

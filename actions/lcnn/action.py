@@ -26,7 +26,6 @@ needed to load it.
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from lqcd_hmc import __version__
 from lqcd_hmc.action import Action, autograd_force, build
 from lqcd_hmc.field import GaugeField
 from lqcd_hmc.io.atomic import replacing
+from lqcd_hmc.io.weights import load_weights
 
 from .network import LCNN, Architecture
 
@@ -133,12 +133,7 @@ def save_checkpoint(
 
 def load_checkpoint(path: str | Path) -> tuple[LCNNFixedPoint, dict[str, Any]]:
     """The model (float64 weights, CPU) and the checkpoint's other entries."""
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
-        raise ValueError(
-            f"cannot read L-CNN checkpoint {path}: {str(exc).splitlines()[0]}"
-        ) from None
+    obj = load_weights(path, "L-CNN checkpoint")
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise ValueError(f"{path} is not an L-CNN checkpoint")
     model = LCNNFixedPoint(Architecture(**obj["architecture"]), **obj["action"])
@@ -155,6 +150,7 @@ class LCNNAction(Action):
 
     name = "lcnn"
     beta: float
+    working_memory = 1800.0  # bench/memory.py: 12/24/24 channels, kernels 2/2/1: 1785
 
     def __init__(
         self,

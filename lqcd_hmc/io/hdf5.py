@@ -3,12 +3,17 @@
 Layout::
 
     /                      attrs: format, format_version, package_version, git_revision, created,
-                                  card (resolved TOML), group, dims, batch, dtype, device
+                                  card (resolved TOML), card_crc32, group, dims, batch, dtype,
+                                  device, rng_streams
     /configs/<trajectory>  links (B, D, *dims, N, N); attrs plaquette (B,), checksum (B,) crc32
     /mc/                   trajectory (n,), metropolis (n,), seconds (n,), dH, accepted,
                            plaquette (n, B)
-    /measurements/<name>/  trajectory (n,), one dataset (n, B, ...) per column
+    /measurements/<name>/  trajectory (n,), one dataset (n, B, ...) per column; attrs schema
     /checkpoint/           links, checksum, rng (B, state bytes); attrs trajectory
+
+and every dataset has ``attrs["crc32"]`` (:mod:`.integrity`; format version 2). Reading a
+configuration, a table or the checkpoint verifies the checksums of what is read;
+:meth:`Ensemble.verify` verifies everything.
 
 Crash safety. No file is ever modified in place. While a run is going, each checkpoint writes
 one *segment*: a small HDF5 file ``<file>.segments/<first>-<last>.h5`` with the same layout,
@@ -35,6 +40,7 @@ import numpy as np
 
 from .atomic import replacing, temporary_sibling
 from .errors import FormatError
+from .integrity import Integrity, seal_card, verify_dataset, verify_file
 from .layout import (
     Checkpoint,
     Pending,
@@ -45,7 +51,7 @@ from .layout import (
 
 FORMAT = "lqcd-hmc ensemble"
 SEGMENT_FORMAT = "lqcd-hmc ensemble segment"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
@@ -144,7 +150,9 @@ class Ensemble:
             raise FormatError(f"{path}: exists already")
         with replacing(path) as tmp:
             with h5py.File(tmp, "w") as f:
-                f.attrs.update({"format": FORMAT, "format_version": FORMAT_VERSION, **attrs})
+                f.attrs.update(
+                    seal_card({"format": FORMAT, "format_version": FORMAT_VERSION, **attrs})
+                )
                 write_pending(f, pending or Pending(), checkpoint)
         if pending is not None:
             pending.clear()
@@ -160,12 +168,14 @@ class Ensemble:
         with replacing(seg) as tmp:
             with h5py.File(tmp, "w") as f:
                 f.attrs.update(
-                    {
-                        "format": SEGMENT_FORMAT,
-                        "first": first,
-                        "last": checkpoint.trajectory,
-                        **(attrs or {}),
-                    }
+                    seal_card(
+                        {
+                            "format": SEGMENT_FORMAT,
+                            "first": first,
+                            "last": checkpoint.trajectory,
+                            **(attrs or {}),
+                        }
+                    )
                 )
                 write_pending(f, pending, checkpoint)
         pending.clear()
@@ -186,12 +196,15 @@ class Ensemble:
         with replacing(self.path, copy_existing=True) as tmp:
             with h5py.File(tmp, "a") as f:
                 write_pending(f, pending, checkpoint)
-                f.attrs.update(attrs or {})
+                f.attrs.update(seal_card(attrs or {}))
         pending.clear()
         self._load()
 
     def pack(self) -> None:
-        """Merge the segments into the main file (one copy-on-write commit), then remove them."""
+        """Verify the segments, merge them into the main file (one copy-on-write commit), then
+        remove them."""
+        for seg in self.segments:
+            self._open(seg, lambda f: verify_file(f, str(seg)))
         if self.segments:
             with replacing(self.path, copy_existing=True) as tmp:
                 with h5py.File(tmp, "a") as dst:
@@ -212,6 +225,16 @@ class Ensemble:
                     p.unlink()
 
     # -- reading ------------------------------------------------------------------------------
+    def verify(self, main_configs: bool = True) -> Integrity:
+        """Verify every checksum of the main file and its segments (a mismatch raises
+        :class:`FormatError`); ``main_configs=False`` skips the main file's configurations,
+        which a resumed run neither reads nor rewrites."""
+        report = Integrity()
+        for p in self._files():
+            configs = main_configs or p != self.path
+            report.add(self._open(p, lambda f: verify_file(f, str(p), configs)))
+        return report
+
     def checkpoint_trajectory(self) -> int:
         return self._open(
             self._files()[-1],
@@ -226,6 +249,8 @@ class Ensemble:
             if "checkpoint" not in f:
                 raise FormatError(f"{self.path}: ensemble has no checkpoint to resume from")
             g = f["checkpoint"]
+            for name in ("links", "checksum", "rng"):
+                verify_dataset(g[name], str(self.path))
             cp = Checkpoint(int(g.attrs["trajectory"]), g["links"][()], g["rng"][()])
             if not np.array_equal(checksums(cp.links), g["checksum"][()]):
                 raise FormatError(f"{self.path}: checkpoint links fail their checksum")
@@ -254,23 +279,59 @@ class Ensemble:
         if int(trajectory) not in where:
             raise FormatError(f"{self.path}: no configuration at trajectory {trajectory}")
         key = f"{int(trajectory):08d}"
-        links, attrs = self._open(
-            where[int(trajectory)], lambda f: (f["configs"][key][()], dict(f["configs"][key].attrs))
-        )
+
+        def load(f: h5py.File) -> tuple[np.ndarray, dict]:
+            ds = f["configs"][key]
+            if verify:
+                verify_dataset(ds, str(self.path))
+            return ds[()], dict(ds.attrs)
+
+        links, attrs = self._open(where[int(trajectory)], load)
         if verify and not np.array_equal(checksums(links), attrs["checksum"]):
             raise FormatError(f"{self.path}: configuration {trajectory} fails its checksum")
         return links, attrs
 
     def table(self, group: str) -> dict[str, np.ndarray]:
-        """All datasets of ``mc`` or ``measurements/<name>``, concatenated over the segments."""
+        """All datasets of ``mc`` or ``measurements/<name>``, concatenated over the segments;
+        their checksums are verified."""
         parts: dict[str, list[np.ndarray]] = {}
+
+        def load(f: h5py.File, where: str) -> dict[str, np.ndarray]:
+            if group not in f:
+                return {}
+            for ds in f[group].values():
+                verify_dataset(ds, where)
+            return {k: v[()] for k, v in f[group].items()}
+
         for p in self._files():
-            got = self._open(
-                p, lambda f: {k: v[()] for k, v in f[group].items()} if group in f else {}
-            )
+            got = self._open(p, lambda f: load(f, str(p)))
             for k, v in got.items():
                 parts.setdefault(k, []).append(v)
-        return {k: np.concatenate(v) for k, v in parts.items()}
+        try:
+            return {k: np.concatenate(v) for k, v in parts.items()}
+        except ValueError:
+            shapes = {k: sorted({a.shape[1:] for a in v}) for k, v in parts.items()}
+            bad = next(k for k, s in shapes.items() if len(s) > 1)
+            raise FormatError(
+                f"{self.path}: {group}/{bad} has rows of shapes {shapes[bad]} in its parts "
+                f"(file and segments)"
+            ) from None
+
+    def schemas(self) -> dict[str, str]:
+        """Measurement name -> the schema its table records (tables of format version 1 have
+        none and are left out)."""
+        out: dict[str, str] = {}
+        for p in self._files():
+            got = self._open(
+                p,
+                lambda f: {
+                    k: str(g.attrs["schema"])
+                    for k, g in (f["measurements"].items() if "measurements" in f else [])
+                    if "schema" in g.attrs
+                },
+            )
+            out.update(got)
+        return out
 
     def measurement_names(self) -> list[str]:
         names: set[str] = set()

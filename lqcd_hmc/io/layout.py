@@ -1,7 +1,8 @@
 """Writes into an open HDF5 file of the ensemble layout (docs/conventions.md, section 4):
 what one commit holds (:class:`Pending`, :class:`Checkpoint`), appending rows to resizable
-tables, and merging a segment into the main file. :mod:`.hdf5` decides which file a commit goes
-to and when."""
+tables, and merging a segment into the main file. Every dataset written here is sealed with its
+checksum and every measurement table records its schema (:mod:`.integrity`). :mod:`.hdf5`
+decides which file a commit goes to and when."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from .checksums import chain_crc32
 from .errors import FormatError
+from .integrity import CRC, schema_difference, seal
 
 
 @dataclass
@@ -32,9 +34,11 @@ class Pending:
     configs: list[tuple[int, np.ndarray, np.ndarray]] = field(default_factory=list)
     mc: list[dict[str, Any]] = field(default_factory=list)
     measurements: dict[str, list[tuple[int, dict[str, np.ndarray]]]] = field(default_factory=dict)
+    schemas: dict[str, str] = field(default_factory=dict)
     replace: set[str] = field(default_factory=set)
 
     def clear(self) -> None:
+        """Forget the rows (the schemas stay: they belong to the run)."""
         self.configs.clear()
         self.mc.clear()
         self.measurements.clear()
@@ -45,12 +49,21 @@ def checksums(links: np.ndarray) -> np.ndarray:
     return np.array([chain_crc32(c) for c in links], dtype=np.uint32)
 
 
+def create_sealed(group: h5py.Group, name: str, data: np.ndarray, **kwargs: Any) -> h5py.Dataset:
+    ds = group.create_dataset(name, data=data, **kwargs)
+    seal(ds)
+    return ds
+
+
 def append_rows(group: h5py.Group, name: str, rows: np.ndarray) -> None:
-    """Append ``rows`` along axis 0 of a resizable dataset, creating it on first use."""
+    """Append ``rows`` along axis 0 of a resizable dataset, creating it on first use, and seal
+    it (a dataset of format version 1, which has no checksum, is not given one: its old rows
+    were never verified)."""
     if name not in group:
-        group.create_dataset(
+        create_sealed(
+            group,
             name,
-            data=rows,
+            rows,
             maxshape=(None, *rows.shape[1:]),
             chunks=(max(1, min(len(rows), 256)), *rows.shape[1:]),
         )
@@ -64,15 +77,37 @@ def append_rows(group: h5py.Group, name: str, rows: np.ndarray) -> None:
     n = ds.shape[0]
     ds.resize(n + len(rows), axis=0)
     ds[n:] = rows
+    if CRC in ds.attrs:
+        seal(ds)
+
+
+def measurement_group(parent: h5py.Group, name: str, schema: str | None) -> h5py.Group:
+    """The group of table ``name``, created with ``schema``; rows of another schema are refused
+    with the first parameter that differs."""
+    if name not in parent:
+        g = parent.create_group(name)
+        if schema is not None:
+            g.attrs["schema"] = schema
+        return g
+    g = parent[name]
+    stored = g.attrs.get("schema")
+    if stored is not None and schema is not None:
+        diff = schema_difference(str(stored), schema)
+        if diff:
+            raise FormatError(
+                f"{parent.file.filename}: measurements/{name} was measured with other "
+                f"parameters: {diff}"
+            )
+    return g
 
 
 def write_checkpoint(f: h5py.File, cp: Checkpoint) -> None:
     if "checkpoint" in f:
         del f["checkpoint"]
     g = f.create_group("checkpoint")
-    g.create_dataset("links", data=cp.links)
-    g.create_dataset("checksum", data=checksums(cp.links))
-    g.create_dataset("rng", data=cp.rng)
+    create_sealed(g, "links", cp.links)
+    create_sealed(g, "checksum", checksums(cp.links))
+    create_sealed(g, "rng", cp.rng)
     g.attrs["trajectory"] = cp.trajectory
 
 
@@ -81,7 +116,7 @@ def write_pending(f: h5py.File, pending: Pending, checkpoint: Checkpoint | None)
     for name in ("configs", "mc", "measurements"):
         f.require_group(name)
     for traj, links, plaq in pending.configs:
-        ds = f["configs"].create_dataset(f"{traj:08d}", data=links)
+        ds = create_sealed(f["configs"], f"{traj:08d}", links)
         ds.attrs.update({"trajectory": traj, "plaquette": plaq, "checksum": checksums(links)})
     if pending.mc:
         for key in pending.mc[0]:
@@ -90,7 +125,7 @@ def write_pending(f: h5py.File, pending: Pending, checkpoint: Checkpoint | None)
         if name in f["measurements"]:
             del f["measurements"][name]
     for name, rows in pending.measurements.items():
-        g = f["measurements"].require_group(name)
+        g = measurement_group(f["measurements"], name, pending.schemas.get(name))
         append_rows(g, "trajectory", np.array([t for t, _ in rows], dtype=np.int64))
         for col in rows[0][1]:
             append_rows(g, col, np.stack([np.asarray(v[col]) for _, v in rows]))
@@ -105,7 +140,8 @@ def merge_segment(dst: h5py.File, src: h5py.File) -> None:
     for key, ds in src["mc"].items():
         append_rows(dst["mc"], key, ds[()])
     for name, g in src["measurements"].items():
-        dg = dst["measurements"].require_group(name)
+        schema = g.attrs.get("schema")
+        dg = measurement_group(dst["measurements"], name, None if schema is None else str(schema))
         for col, ds in g.items():
             append_rows(dg, col, ds[()])
     if "checkpoint" in src:

@@ -24,7 +24,7 @@ import numpy as np
 
 from .checksums import scidac_checksum
 from .errors import FormatError
-from .su3 import array_plaquette, check_close, from_tzyx, link_trace, to_tzyx
+from .su3 import array_plaquette, check_close, from_tzyx, link_trace, require_finite, to_tzyx
 
 MAGIC = 0x456789AB
 _HEADER = struct.Struct(">IHHQ128s")
@@ -41,6 +41,7 @@ class Record:
 def read_records(path: str | os.PathLike) -> list[Record]:
     """All records of a LIME file (a truncated record or a bad magic number is an error)."""
     records: list[Record] = []
+    size = os.path.getsize(path)
     with open(path, "rb") as f:
         while True:
             head = f.read(_HEADER.size)
@@ -54,6 +55,11 @@ def read_records(path: str | os.PathLike) -> list[Record]:
                     f"{path}: bad LIME magic number {magic:#010x} at record {len(records)}"
                 )
             name = kind.rstrip(b"\0").decode("ascii", "replace")
+            if length > size - f.tell():
+                raise FormatError(
+                    f"{path}: LIME record {name!r} claims {length} bytes, the file holds "
+                    f"{size - f.tell()} more (truncated or corrupted)"
+                )
             data = f.read(length)
             if len(data) != length:
                 raise FormatError(f"{path}: truncated LIME record {name!r}")
@@ -105,7 +111,15 @@ def read(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
     meta = {"precision": precision, "dims": dims}
     if "scidac-checksum" in recs:
         xml = recs["scidac-checksum"].decode("utf-8", "replace")
-        stored = (int(_xml_value(xml, "suma") or "x", 16), int(_xml_value(xml, "sumb") or "x", 16))
+        try:
+            stored = (
+                int(_xml_value(xml, "suma") or "", 16),
+                int(_xml_value(xml, "sumb") or "", 16),
+            )
+        except ValueError:
+            raise FormatError(
+                f"{path}: scidac-checksum record lacks or garbles suma/sumb"
+            ) from None
         computed = scidac_checksum(np.frombuffer(raw, np.uint8).reshape(Lx * Ly * Lz * Lt, -1))
         if stored != computed:
             raise FormatError(
@@ -114,7 +128,9 @@ def read(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
                 f"{computed[0]:08x}/{computed[1]:08x}"
             )
         meta["scidac_checksum"] = computed
+    meta["checksums"] = "verified" if "scidac_checksum" in meta else "absent"
     U = from_tzyx(np.frombuffer(raw, dtype).reshape(Lt, Lz, Ly, Lx, 4, 3, 3).astype(np.complex128))
+    require_finite(path, U)
     user = recs.get("scidac-record-xml", b"").decode("utf-8", "replace")
     tol = 1e-5 if precision == 64 else 1e-4
     for tag, what, fn in (

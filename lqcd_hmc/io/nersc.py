@@ -18,7 +18,15 @@ import numpy as np
 
 from .checksums import nersc_checksum
 from .errors import FormatError
-from .su3 import array_plaquette, check_close, from_tzyx, link_trace, third_row, to_tzyx
+from .su3 import (
+    array_plaquette,
+    check_close,
+    from_tzyx,
+    link_trace,
+    require_finite,
+    third_row,
+    to_tzyx,
+)
 
 MAGIC = b"BEGIN_HEADER"
 _MAX_HEADER = 1 << 16
@@ -50,16 +58,26 @@ def read_header(f, path) -> tuple[dict[str, str], int]:
     return header, nl + 1
 
 
+def _header_int(header: dict[str, str], key: str, path, base: int = 10) -> int:
+    if key not in header:
+        raise FormatError(f"{path}: NERSC header lacks {key}")
+    try:
+        return int(header[key], base)
+    except ValueError:
+        kind = "hexadecimal" if base == 16 else "an integer"
+        raise FormatError(f"{path}: NERSC header {key} = {header[key]!r} is not {kind}") from None
+
+
 def read(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
     """Links ``(4, Lx, Ly, Lz, Lt, 3, 3)`` complex128 and the header; checks size, checksum,
-    plaquette and link trace."""
+    plaquette and link trace, and refuses non-finite links. The returned header has
+    ``checksums`` = ``"verified"`` or ``"absent"`` (a file without ``CHECKSUM``)."""
     with open(path, "rb") as f:
         header, offset = read_header(f, path)
-        try:
-            dims = tuple(int(header[f"DIMENSION_{i}"]) for i in range(1, 5))
-            datatype, fp = header["DATATYPE"], header.get("FLOATING_POINT", "IEEE64BIG")
-        except (KeyError, ValueError) as exc:
-            raise FormatError(f"{path}: NERSC header lacks or garbles {exc}") from None
+        dims = tuple(_header_int(header, f"DIMENSION_{i}", path) for i in range(1, 5))
+        if "DATATYPE" not in header:
+            raise FormatError(f"{path}: NERSC header lacks DATATYPE")
+        datatype, fp = header["DATATYPE"], header.get("FLOATING_POINT", "IEEE64BIG")
         rows = {"4D_SU3_GAUGE_3x3": 3, "4D_SU3_GAUGE": 2}.get(datatype)
         if rows is None:
             raise FormatError(f"{path}: unsupported NERSC DATATYPE {datatype!r}")
@@ -77,20 +95,31 @@ def read(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
             f"(truncated or wrong header)"
         )
     data = np.frombuffer(raw, dtype=dtype).reshape(shape)
+    header["checksums"] = "absent"
     if "CHECKSUM" in header:
-        stored = int(header["CHECKSUM"], 16)
+        stored = _header_int(header, "CHECKSUM", path, 16)
         computed = nersc_checksum(data)
         if stored != computed:
             raise FormatError(
                 f"{path}: NERSC checksum mismatch: header {stored:08x}, data {computed:08x}"
             )
+        header["checksums"] = "verified"
     data = data.astype(np.complex128)
     U = from_tzyx(third_row(data) if rows == 2 else data)
+    require_finite(path, U)
     tol = 1e-5 if dtype.itemsize == 8 else 1e-4
-    if "PLAQUETTE" in header:
-        check_close(path, "plaquette", float(header["PLAQUETTE"]), array_plaquette(U), tol)
-    if "LINK_TRACE" in header:
-        check_close(path, "link trace", float(header["LINK_TRACE"]), link_trace(U), tol)
+    for key, what, fn in (
+        ("PLAQUETTE", "plaquette", array_plaquette),
+        ("LINK_TRACE", "link trace", link_trace),
+    ):
+        if key in header:
+            try:
+                stored_value = float(header[key])
+            except ValueError:
+                raise FormatError(
+                    f"{path}: NERSC header {key} = {header[key]!r} is not a number"
+                ) from None
+            check_close(path, what, stored_value, fn(U), tol)
     return U, header
 
 

@@ -15,7 +15,7 @@ import struct
 import numpy as np
 
 from .errors import FormatError
-from .su3 import array_plaquette, check_close, read_exact
+from .su3 import array_plaquette, check_close, read_exact, require_finite
 
 _HEAD = struct.Struct("<4id")
 _OUR_DIR = (3, 0, 1, 2)  # openQCD direction k is our direction _OUR_DIR[k]
@@ -58,6 +58,7 @@ def read(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
         # the backward link stored at odd y is U_k(y - k): move it to its base point y - k
         V[..., k, :, :] = fwd + np.roll(bwd, -1, axis=k)
     U = np.ascontiguousarray(V.transpose(4, 1, 2, 3, 0, 5, 6)[list(np.argsort(_OUR_DIR))])
+    require_finite(path, U)
     check_close(path, "plaquette", plaq, 3.0 * array_plaquette(U), 1e-10)
     return U, {"plaquette": plaq / 3.0, "dims": (N1, N2, N3, N0)}
 

@@ -49,6 +49,14 @@ def from_tzyx(A: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(A.transpose(4, 3, 2, 1, 0, 5, 6))
 
 
+def require_finite(path, U: np.ndarray) -> None:
+    """Links with NaN or infinite entries are refused on read (they would give a NaN plaquette
+    and poison every measurement)."""
+    bad = ~np.isfinite(U).all(axis=(-2, -1))
+    if bad.any():
+        raise FormatError(f"{path}: {int(bad.sum())} links hold NaN or infinite entries")
+
+
 def read_exact(f, n: int, what: str, path) -> bytes:
     """``n`` bytes or a :class:`FormatError` naming the truncated part."""
     data = f.read(n)

@@ -117,6 +117,7 @@ class DistributedAction(Action):
             )
         self.action, self.layout, self.depth = action, layout, int(depth or 0)
         self.name = action.name  # type: ignore[misc]
+        self.working_memory, self.max_batch = action.working_memory, action.max_batch
 
     @property
     def reach(self) -> int | None:  # type: ignore[override]

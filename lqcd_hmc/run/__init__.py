@@ -3,7 +3,7 @@ resume) and what defines a chain in an ensemble file (:mod:`.chain`)."""
 
 from ..summary import RunSummary, run_summary
 from .chain import card_change, chain_defining, git_revision, replica_card
-from .runner import RunError, Runner, ensure_ensemble, run_card, stored_progress
+from .runner import RunError, RunInterrupted, Runner, ensure_ensemble, run_card, stored_progress
 
 __all__ = [
     "RunSummary",
@@ -13,6 +13,7 @@ __all__ = [
     "git_revision",
     "replica_card",
     "RunError",
+    "RunInterrupted",
     "Runner",
     "ensure_ensemble",
     "run_card",

@@ -12,10 +12,18 @@ so a run killed at any moment and resumed from its last checkpoint continues the
 chain, bit for bit on the same device and dtype. Checkpoints are segments of the ensemble file
 (their cost is the new data); the segments are packed into the file when the run completes
 (:mod:`lqcd_hmc.io.hdf5`).
+
+Before any work or file, the card is validated as a whole: the action's coupling, every
+measurement against the lattice, and the memory and disk the run needs
+(:mod:`lqcd_hmc.resources`). The writing process holds the ensemble's lock
+(:mod:`lqcd_hmc.io.lock`) for the whole run; a resumed run first verifies the checksums of
+what it continues (:meth:`~lqcd_hmc.io.Ensemble.verify`) and continues every measurement table
+with the parameters it records (its schema, :mod:`lqcd_hmc.io.integrity`).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -30,9 +38,13 @@ from .. import __version__
 from ..action import build as build_action
 from ..config import Card, dump_card
 from ..field import GaugeField, resolve_device, resolve_dtype
+from ..groups import get_group
 from ..io import Checkpoint, Ensemble, FormatError, Pending
+from ..io.integrity import schema_difference, schema_text
+from ..io.lock import EnsembleLock
 from ..io.replicas import write_index
 from ..loops import average_plaquette
+from ..measurement import Measurement, parameters
 from ..measurement import build as build_measurement
 from ..parallel import (
     DistributedAction,
@@ -41,6 +53,7 @@ from ..parallel import (
     ParallelError,
     layout_from_env,
 )
+from ..resources import check_run_resources
 from ..rng import RNG_STREAMS, ChainRNG
 from ..summary import RunSummary, run_summary
 from ..update import Update
@@ -50,6 +63,21 @@ from .chain import card_change, git_revision, replica_card
 
 class RunError(ValueError):
     """A run that cannot start or continue (one-line message)."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; the message says where the ensemble stands and how to go on
+    (``command``: the command that continues it, set by the CLI)."""
+
+    def __init__(self, path: Path, trajectory: int, command: str = "lqcd-hmc run CARD --resume"):
+        super().__init__(path, trajectory)
+        self.path, self.trajectory, self.command = path, trajectory, command
+
+    def __str__(self) -> str:
+        return (
+            f"interrupted; {self.path} keeps its last checkpoint (trajectory "
+            f"{self.trajectory}); continue with: {self.command}"
+        )
 
 
 def non_finite(record: dict[str, Any]) -> str | None:
@@ -126,12 +154,33 @@ class Runner:
             self.plaquette = lambda field: average_plaquette(field.links)
         self.update.prepare(card.lattice.dims, self.device)
         self.action = action
-        self.measurements = []
+        self.measurements: list[tuple[int, str, Measurement]] = []
+        self.schemas: dict[str, str] = {}
         for m in card.measure_configs():
             interval = m.pop("interval")
-            self.measurements.append((interval, m["name"], build_measurement(m)))
+            self.measurements.append((interval, m["name"], self._measurement(m)))
+            self.schemas[m["name"]] = schema_text(parameters(m))
         self.path = Path(card.run.output)
         self.total = card.run.thermalisation + card.run.trajectories
+        lat = card.lattice
+        if self.writer:
+            check_run_resources(
+                dims=self.layout.local_dims,
+                N=get_group(lat.group).N,
+                batch=lat.batch,
+                dtype=self.dtype,
+                device=self.device,
+                factor=self.update.working_memory(),
+                per_pass=action.max_batch or lat.batch,
+                configurations=card.run.trajectories // card.run.save_interval,
+                output=self.path,
+            )
+
+    def _measurement(self, config: dict[str, Any]) -> Measurement:
+        """A measurement of the card, checked against the lattice."""
+        meas = build_measurement(config)
+        meas.check(tuple(self.card.lattice.dims), self.card.lattice.group)
+        return meas
 
     # -- state --------------------------------------------------------------------------------
     def _attrs(self) -> dict[str, Any]:
@@ -193,6 +242,9 @@ class Runner:
                 f"{streams}, this version of lqcd-hmc draws from version {RNG_STREAMS} "
                 f"(docs/conventions.md, section 6); start a new ensemble"
             )
+        if self.writer:
+            ens.verify(main_configs=False)
+            self._continue_tables(ens)
         self.layout.barrier()  # every rank has checked before the writer cleans
         if self.writer:
             ens.clean()
@@ -203,6 +255,22 @@ class Runner:
         rng = ChainRNG(lat.seed, lat.batch, self.device)
         rng.set_state([torch.from_numpy(s.copy()) for s in cp.rng])
         return (ens if self.writer else None), self._local(field), rng, cp.trajectory
+
+    def _continue_tables(self, ens: Ensemble) -> None:
+        """Measure into each stored table with the parameters it records (``measure
+        --replace`` may have changed them), saying so when they differ from the card's."""
+        stored = ens.schemas()
+        for i, (interval, name, _) in enumerate(self.measurements):
+            if name in stored and schema_difference(stored[name], self.schemas[name]):
+                diff = schema_difference(stored[name], self.schemas[name])
+                self.measurements[i] = (interval, name, self._measurement(json.loads(stored[name])))
+                self.schemas[name] = stored[name]
+                if not self.quiet:
+                    print(
+                        f"lqcd-hmc: measurements/{name} continues with its stored parameters "
+                        f"({diff} in the card)",
+                        file=self.log,
+                    )
 
     def _start(self) -> tuple[Ensemble | None, GaugeField, ChainRNG, int]:
         exists = self.path.exists()
@@ -218,10 +286,26 @@ class Runner:
 
     # -- the run ------------------------------------------------------------------------------
     def run(self) -> RunSummary | None:
-        """The run; the summary (None on the ranks that do not write)."""
+        """The run; the summary (None on the ranks that do not write). The writer holds the
+        ensemble's lock throughout."""
+        if not self.writer:
+            return self._run()
+        with EnsembleLock(self.path):
+            return self._run()
+
+    def _run(self) -> RunSummary | None:
         ens, field, rng, t = self._start()
+        pending = Pending(schemas=dict(self.schemas))
+        try:
+            return self._loop(ens, field, rng, t, pending)
+        except KeyboardInterrupt:
+            done = ens.checkpoint_trajectory() if ens is not None else t
+            raise RunInterrupted(self.path, done) from None
+
+    def _loop(
+        self, ens: Ensemble | None, field: GaugeField, rng: ChainRNG, t: int, pending: Pending
+    ) -> RunSummary | None:
         run = self.card.run
-        pending = Pending()
         bar = None
         if self.progress:
             from tqdm import tqdm
@@ -263,16 +347,27 @@ class Runner:
             if ens is not None and whole is not None:
                 for name, meas in due:
                     cols = {k: v.detach().cpu().numpy() for k, v in meas(whole).items()}
+                    problem = non_finite(cols)
+                    if problem:
+                        raise RunError(
+                            f"{self.path}: trajectory {t}: measurement {name}: {problem}; the "
+                            f"run stops, the ensemble keeps its last checkpoint "
+                            f"(trajectory {last_commit})"
+                        )
                     pending.measurements.setdefault(name, []).append((t, cols))
                 if save:
                     pending.configs.append((t, whole.links.cpu().numpy(), plaq.cpu().numpy()))
                 if commit:
-                    last_commit = t
-                    ens.append(
-                        pending,
-                        self._checkpoint(t, whole, rng),
-                        attrs={"card": dump_card(self.card)},
+                    self._write(
+                        lambda: ens.append(
+                            pending,
+                            self._checkpoint(t, whole, rng),
+                            attrs={"card": dump_card(self.card)},
+                        ),
+                        f"the checkpoint at trajectory {t}",
+                        last_commit,
                     )
+                    last_commit = t
                     self._report(t, plaq, started, t_first)
             if bar is not None:
                 bar.set_postfix(plaquette=f"{float(plaq.mean()):.5f}", refresh=False)
@@ -281,8 +376,21 @@ class Runner:
             bar.close()
         if ens is None:  # not the writing rank
             return None
-        ens.pack()
+        self._write(ens.pack, "the final pack of its segments", last_commit)
         return run_summary(ens, run.thermalisation)
+
+    def _write(self, write: Callable[[], None], what: str, kept: int) -> None:
+        """Write to the ensemble; a full disk or a permission error becomes one line that names
+        the file and says what was kept (every write is atomic, so the ensemble stays
+        resumable)."""
+        try:
+            write()
+        except OSError as exc:
+            reason = exc.strerror or str(exc).splitlines()[0]
+            raise RunError(
+                f"{self.path}: cannot write {what}: {reason}; the ensemble keeps its "
+                f"checkpoint at trajectory {kept} and continues with --resume"
+            ) from None
 
     def _update(
         self, field: GaugeField, rng: ChainRNG, t: int

@@ -45,6 +45,7 @@ from actions.lcnn.network import Architecture
 from lqcd_hmc.config import CardError
 from lqcd_hmc.field import GaugeField, resolve_device, resolve_dtype
 from lqcd_hmc.io.atomic import replacing
+from lqcd_hmc.io.weights import load_weights
 from workflows.fixed_point.data import read_fp_data
 
 from .card import TrainCard, TrainingSection
@@ -211,7 +212,7 @@ class Trainer:
         )
 
     def _restore(self, device: torch.device) -> None:
-        st = torch.load(self.state_path, map_location=device, weights_only=True)
+        st = load_weights(self.state_path, "training state", device)
         if st["card"] != self.text:
             raise CardError(
                 f"cannot resume {self.ck_path}: the card differs from the one it was trained with"
