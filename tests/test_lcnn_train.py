@@ -130,7 +130,7 @@ def test_train_bad_input_is_one_line(fp_data, tmp_path):
     res = CliRunner().invoke(main, ["train", str(card), "--resume"])
     assert res.exit_code == 1 and "cannot resume" in res.output
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="cannot read L-CNN checkpoint"):
+    with pytest.raises(ValueError, match="L-CNN checkpoint .*junk.pt: not a PyTorch file"):
         build({"name": "lcnn", "beta": 1.0, "checkpoint": str(tmp_path / "junk.pt")})
 
 

@@ -28,6 +28,7 @@ trajectory range and ignored.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import time
@@ -38,7 +39,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from .atomic import replacing, temporary_sibling
+from .atomic import replacing, require_space, temporary_sibling
 from .errors import FormatError
 from .integrity import Integrity, seal_card, verify_dataset, verify_file
 from .layout import (
@@ -148,12 +149,12 @@ class Ensemble:
         path = Path(path)
         if path.exists() and not overwrite:
             raise FormatError(f"{path}: exists already")
-        with replacing(path) as tmp:
-            with h5py.File(tmp, "w") as f:
-                f.attrs.update(
-                    seal_card({"format": FORMAT, "format_version": FORMAT_VERSION, **attrs})
-                )
-                write_pending(f, pending or Pending(), checkpoint)
+
+        def build(f: h5py.File) -> None:
+            f.attrs.update(seal_card({"format": FORMAT, "format_version": FORMAT_VERSION, **attrs}))
+            write_pending(f, pending or Pending(), checkpoint)
+
+        _write_new(path, build)
         if pending is not None:
             pending.clear()
         return cls(path)
@@ -165,19 +166,13 @@ class Ensemble:
         first = self.checkpoint_trajectory() + 1
         seg = self.segment_dir / f"{first:08d}-{checkpoint.trajectory:08d}.h5"
         self.segment_dir.mkdir(exist_ok=True)
-        with replacing(seg) as tmp:
-            with h5py.File(tmp, "w") as f:
-                f.attrs.update(
-                    seal_card(
-                        {
-                            "format": SEGMENT_FORMAT,
-                            "first": first,
-                            "last": checkpoint.trajectory,
-                            **(attrs or {}),
-                        }
-                    )
-                )
-                write_pending(f, pending, checkpoint)
+        head = {"format": SEGMENT_FORMAT, "first": first, "last": checkpoint.trajectory}
+
+        def build(f: h5py.File) -> None:
+            f.attrs.update(seal_card({**head, **(attrs or {})}))
+            write_pending(f, pending, checkpoint)
+
+        _write_new(seg, build)
         pending.clear()
         self.segments.append(seg)
         self._index = None
@@ -193,6 +188,7 @@ class Ensemble:
         """Pack, then add ``pending`` (and a checkpoint, attributes) to the main file by one
         copy-on-write commit."""
         self.pack()
+        require_space(self.path, self.path.stat().st_size + pending.nbytes())
         with replacing(self.path, copy_existing=True) as tmp:
             with h5py.File(tmp, "a") as f:
                 write_pending(f, pending, checkpoint)
@@ -206,6 +202,8 @@ class Ensemble:
         for seg in self.segments:
             self._open(seg, lambda f: verify_file(f, str(seg)))
         if self.segments:
+            size = self.path.stat().st_size + sum(p.stat().st_size for p in self.segments)
+            require_space(self.path, size)
             with replacing(self.path, copy_existing=True) as tmp:
                 with h5py.File(tmp, "a") as dst:
                     for seg in self.segments:
@@ -340,6 +338,17 @@ class Ensemble:
                 self._open(p, lambda f: list(f["measurements"]) if "measurements" in f else [])
             )
         return sorted(names)
+
+
+def _write_new(path: Path, build: Callable[[h5py.File], None]) -> None:
+    """Write a new HDF5 file by ``build``: staged in memory (what it holds is in memory
+    already), then written to disk by plain file IO, so a full disk is a clean ``OSError``
+    naming ``path`` (:func:`.atomic.replacing`) and never a failure inside HDF5."""
+    image = io.BytesIO()
+    with h5py.File(image, "w") as f:
+        build(f)
+    with replacing(path) as tmp:
+        tmp.write_bytes(image.getbuffer())
 
 
 def write_single(

@@ -37,6 +37,14 @@ class Pending:
     schemas: dict[str, str] = field(default_factory=dict)
     replace: set[str] = field(default_factory=set)
 
+    def nbytes(self) -> int:
+        """Bytes of the data held."""
+        n = sum(links.nbytes for _, links, _ in self.configs)
+        n += sum(np.asarray(v).nbytes for r in self.mc for v in r.values())
+        for rows in self.measurements.values():
+            n += sum(np.asarray(v).nbytes for _, cols in rows for v in cols.values())
+        return n
+
     def clear(self) -> None:
         """Forget the rows (the schemas stay: they belong to the run)."""
         self.configs.clear()

@@ -225,9 +225,14 @@ class Runner:
             seg = self.path.with_name(self.path.name + ".segments")
             if seg.exists():
                 raise RunError(f"{seg} exists without its ensemble file {self.path}; move it away")
-            ens = Ensemble.create(
-                self.path, self._attrs(), checkpoint=self._checkpoint(0, field, rng)
-            )
+            try:
+                ens = Ensemble.create(
+                    self.path, self._attrs(), checkpoint=self._checkpoint(0, field, rng)
+                )
+            except OSError as exc:
+                raise RunError(
+                    f"{self.path}: cannot create the ensemble: {exc.strerror or exc}"
+                ) from None
         return ens, self._local(field), rng, 0
 
     def _resumed(self) -> tuple[Ensemble | None, GaugeField, ChainRNG, int]:
