@@ -237,6 +237,8 @@ class Runner:
 
     def _resumed(self) -> tuple[Ensemble | None, GaugeField, ChainRNG, int]:
         ens = Ensemble(self.path)
+        if self.writer:
+            ens.verify(main_configs=False)
         diff = card_change(ens, self.card)
         if diff:
             raise RunError(f"cannot resume {self.path}: {diff}")
@@ -248,7 +250,6 @@ class Runner:
                 f"(docs/conventions.md, section 6); start a new ensemble"
             )
         if self.writer:
-            ens.verify(main_configs=False)
             self._continue_tables(ens)
         self.layout.barrier()  # every rank has checked before the writer cleans
         if self.writer:
