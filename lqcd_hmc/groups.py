@@ -76,7 +76,8 @@ class Group:
         return self.exp(self.from_coords(eps * w, dtype))
 
     def reunitarize(self, U: Tensor) -> Tensor:
-        """Nearest group element (projects away rounding drift)."""
+        """A group element near ``U``, finite for every input (projects away rounding drift;
+        the nearest element where the group's projection says so)."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -126,7 +127,7 @@ class SU(Group):
     def reunitarize(self, U: Tensor) -> Tensor:
         if self.N == 3:
             return _reunitarize_su3(U)
-        W, _, Vh = torch.linalg.svd(U)
+        W, _, Vh = torch.linalg.svd(torch.nan_to_num(U, nan=0.0, posinf=0.0, neginf=0.0))
         return _fix_det(W @ Vh)
 
 
@@ -153,7 +154,9 @@ class U1(Group):
         return torch.polar(torch.ones_like(phi), phi).to(dtype)
 
     def reunitarize(self, U: Tensor) -> Tensor:
-        return U / U.abs()
+        r = U.abs()
+        ok = torch.isfinite(r) & (r > 0)
+        return torch.where(ok, U / torch.where(ok, r, 1), torch.ones_like(U))
 
 
 def project_to_group(M: Tensor, N: int) -> Tensor:
@@ -290,11 +293,25 @@ def _exp_su3(X: Tensor) -> Tensor:
 
 
 def _reunitarize_su3(U: Tensor) -> Tensor:
-    """Gram-Schmidt on the first two rows, third row ``conj(r0 x r1)`` (det = 1)."""
-    r0 = U[..., 0, :]
-    r0 = r0 / torch.linalg.vector_norm(r0, dim=-1, keepdim=True)
-    r1 = U[..., 1, :]
-    r1 = r1 - (r0.conj() * r1).sum(-1, keepdim=True) * r0
-    r1 = r1 / torch.linalg.vector_norm(r1, dim=-1, keepdim=True)
+    """Gram-Schmidt on the first two rows, third row ``conj(r0 x r1)`` (det = 1): cheap and,
+    for a matrix that drifted from SU(3) by rounding, within rounding of the nearest element.
+    Finite and in SU(3) for every input: where the first row is zero or non-finite, r0 is the
+    unit vector e0; where the second is (nearly) dependent on r0, r1 is built from the unit
+    vector e_k farthest from r0 (``|r0_k|`` smallest, so ``|e_k - r0_k^* r0|^2 >= 2/3``)."""
+    row0, row1 = U[..., 0, :], U[..., 1, :]
+    eye = torch.eye(3, dtype=U.dtype, device=U.device)
+
+    def usable(n: Tensor, scale: Tensor | float) -> Tensor:
+        return torch.isfinite(n) & (n > 1e-300) & (n > 1e-6 * scale)
+
+    n0 = torch.linalg.vector_norm(row0, dim=-1, keepdim=True)
+    r0 = torch.where(usable(n0, 0.0), row0 / n0, eye[0])
+    p1 = row1 - (r0.conj() * row1).sum(-1, keepdim=True) * r0
+    s1 = torch.linalg.vector_norm(p1, dim=-1, keepdim=True)
+    k = r0.abs().argmin(-1)
+    pk = eye[k] - r0.gather(-1, k[..., None]).conj() * r0
+    fallback = pk / torch.linalg.vector_norm(pk, dim=-1, keepdim=True)
+    n1 = torch.linalg.vector_norm(row1, dim=-1, keepdim=True)
+    r1 = torch.where(usable(s1, n1), p1 / s1, fallback)
     r2 = torch.linalg.cross(r0, r1).conj()
     return torch.stack([r0, r1, r2], dim=-2)

@@ -161,3 +161,57 @@ def test_su3_exp_at_its_branch_points(a):
     U = SU(3).exp(X)
     assert torch.isfinite(U).all()
     assert (U - torch.linalg.matrix_exp(X)).abs().max() < 1e-14
+
+
+def _exact_exp(X: torch.Tensor) -> torch.Tensor:
+    """``exp(X)`` of the float64 input in 40-digit arithmetic (mpmath, a dependency of
+    torch's sympy)."""
+    mpmath = pytest.importorskip("mpmath")
+    with mpmath.workdps(40):
+        out = [
+            mpmath.expm(mpmath.matrix([[mpmath.mpc(complex(v)) for v in r] for r in x.tolist()]))
+            for x in X
+        ]
+        n = X.shape[-1]
+        return torch.tensor(
+            [[[complex(E[i, j]) for j in range(n)] for i in range(n)] for E in out],
+            dtype=torch.complex128,
+        )
+
+
+@pytest.mark.parametrize("G", [SU(2), SU(3), SU(4), U1()])
+@pytest.mark.parametrize("scale", [1.0, 30.0, 1e3, 1e5])
+def test_exp_accurate_for_large_arguments(G, scale):
+    """Against the exact exponential of the same float64 input: within 10 ulp times the size
+    of the argument. No method that starts from the invariants of X (a^2 = -Tr X^2/2, det X)
+    does better: they carry a relative rounding error, i.e. an absolute phase error |X| eps."""
+    g = torch.Generator().manual_seed(int(scale) % 97)
+    X = G.from_coords(scale * torch.randn(12, G.n_generators, generator=g, dtype=torch.float64))
+    size = X.abs().amax((-2, -1))
+    err = (G.exp(X) - _exact_exp(X)).abs().amax((-2, -1))
+    assert (err <= 10 * 2.2e-16 * size.clamp_min(1)).all(), (err / size.clamp_min(1)).max()
+
+
+@pytest.mark.parametrize("G", [SU(2), SU(3), SU(4), U1()])
+def test_reunitarize_is_finite_and_in_the_group_for_any_input(G):
+    """Zero, rank-deficient, non-finite, huge and tiny matrices all give group elements
+    (unitary and det 1 to 1e-14); a group element is kept to 1e-14."""
+    g = torch.Generator().manual_seed(4)
+    N = G.N
+    M = torch.complex(*torch.randn(2, 7, N, N, generator=g, dtype=torch.float64))
+    M[0] = 0
+    M[1, 0] = M[1, -1]  # dependent rows (the first two, for N = 2)
+    M[2, :] = 0
+    M[2, -1] = 1.0  # rank one
+    M[3, 0, 0] = float("nan")
+    M[4, -1] = float("inf")
+    M[5] *= 1e150
+    M[6] *= 1e-150
+    V = G.reunitarize(M)
+    eye = torch.eye(N, dtype=V.dtype)
+    assert torch.isfinite(V).all()
+    assert (V @ V.mH - eye).abs().max() < 1e-14
+    if isinstance(G, SU):
+        assert (torch.linalg.det(V) - 1).abs().max() < 1e-14
+    U = G.random_haar((100,), g)
+    assert (G.reunitarize(U) - U).abs().max() < 1e-14
