@@ -4,8 +4,9 @@
 
 During a run each checkpoint writes a segment (one configuration + the checkpoint here); at the
 end the segments are packed into the file by one copy-on-write commit (lqcd_hmc.io.hdf5). The
-table shows, as the ensemble grows, the seconds of one checkpoint and of the pack, and their
-ratio to one SU(3) Wilson trajectory (10 Omelyan 2MN steps, B = 1) on the same lattice.
+table shows, as the ensemble grows, the seconds of one checkpoint, of the pack and of verifying
+every checksum of the file (``Ensemble.verify``, what ``lqcd-hmc info`` does), and their ratio
+to one SU(3) Wilson trajectory (10 Omelyan 2MN steps, B = 1) on the same lattice.
 Format rows: seconds to write and to read (with checksum and plaquette checks) one configuration.
 """
 
@@ -59,7 +60,7 @@ def main() -> None:
         stored = 0
         print(
             f"{'configs on file':>16} {'file MiB':>9} {'checkpoint s':>13} {'ckpt/traj':>10} "
-            f"{'pack s':>8} {'pack/traj':>10}"
+            f"{'pack s':>8} {'pack/traj':>10} {'verify s':>9} {'ms/MiB':>7}"
         )
         for target in (int(x) for x in args.configs.split(",")):
             while stored < target - 1:
@@ -77,9 +78,13 @@ def main() -> None:
             t = time.perf_counter()
             ens.pack()
             dp = time.perf_counter() - t
+            t = time.perf_counter()
+            ens.verify()
+            dv = time.perf_counter() - t
+            size = path.stat().st_size / 2**20
             print(
-                f"{stored:16d} {path.stat().st_size / 2**20:9.1f} {dt:13.3f} "
-                f"{dt / traj:10.3f} {dp:8.3f} {dp / traj:10.2f}"
+                f"{stored:16d} {size:9.1f} {dt:13.3f} "
+                f"{dt / traj:10.3f} {dp:8.3f} {dp / traj:10.2f} {dv:9.3f} {1e3 * dv / size:7.2f}"
             )
         cfg = GaugeConfiguration(links[0], "SU(3)")
         print(f"{'format':>22} {'write s':>8} {'read s':>8}")
