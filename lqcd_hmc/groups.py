@@ -164,8 +164,8 @@ def project_to_group(M: Tensor, N: int) -> Tensor:
     polar factor ``M (M^dag M)^{-1/2}`` divided by ``det^{1/N}`` for SU(N) (the phase for
     U(1)); ``O M O'^dag`` projects to ``O P(M) O'^dag``."""
     if N == 1:
-        return M / M.abs()
-    W, _, Vh = torch.linalg.svd(M)
+        return U1().reunitarize(M)
+    W, _, Vh = torch.linalg.svd(torch.nan_to_num(M, nan=0.0, posinf=0.0, neginf=0.0))
     return _fix_det(W @ Vh)
 
 

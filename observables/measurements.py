@@ -24,7 +24,7 @@ from .flow import Flow, energy_density
 from .loops import plaquette, polyakov_correlator, polyakov_loop, temporal_loops, wilson_loops
 from .potential import static_potential
 from .scales import flow_analysis, susceptibility
-from .topology import DEFINITIONS, topological_charge
+from .topology import DEFINITIONS, charge_plots, charges
 
 
 class Plaquette(Measurement):
@@ -375,28 +375,3 @@ class TopologicalCharge(Measurement):
     @classmethod
     def plot(cls, table, result, directory: Path) -> list[Path]:
         return charge_plots(table, Path(directory), "")
-
-
-def charges(field: GaugeField) -> dict[str, Tensor]:
-    """Columns ``Q_clover``, ``Q_improved`` and ``volume`` of a (smoothed) field."""
-    out = {f"Q_{d}": topological_charge(field, d) for d in DEFINITIONS}
-    out["volume"] = torch.full(
-        (field.batch,), float(field.volume), dtype=torch.float64, device=field.device
-    )
-    return out
-
-
-def charge_plots(table: Mapping[str, np.ndarray], directory: Path, prefix: str) -> list[Path]:
-    """History and histogram of the improved charge."""
-    Q = table["Q_improved"]
-    return [
-        plotting.history(
-            directory / f"{prefix}topological_charge_history.png",
-            table["trajectory"],
-            Q,
-            "Q (improved)",
-        ),
-        plotting.histogram(
-            directory / f"{prefix}topological_charge_histogram.png", Q, "Q (improved)"
-        ),
-    ]

@@ -21,10 +21,14 @@ The charge is meant for smooth fields: measure it after gradient flow or smearin
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from lqcd_hmc import plotting
 from lqcd_hmc.field import GaugeField
 from lqcd_hmc.loops import LineCache, clover_field_strength
 
@@ -81,3 +85,28 @@ def charge_density(field: GaugeField, definition: str = "clover") -> Tensor:
 def topological_charge(field: GaugeField, definition: str = "clover") -> Tensor:
     """``Q`` per configuration, float64 ``(B,)``."""
     return charge_density(field, definition).flatten(1).sum(1)
+
+
+def charges(field: GaugeField) -> dict[str, Tensor]:
+    """Columns ``Q_clover``, ``Q_improved`` and ``volume`` of a (smoothed) field."""
+    out = {f"Q_{d}": topological_charge(field, d) for d in DEFINITIONS}
+    out["volume"] = torch.full(
+        (field.batch,), float(field.volume), dtype=torch.float64, device=field.device
+    )
+    return out
+
+
+def charge_plots(table: Mapping[str, np.ndarray], directory: Path, prefix: str) -> list[Path]:
+    """History and histogram of the improved charge."""
+    Q = table["Q_improved"]
+    return [
+        plotting.history(
+            directory / f"{prefix}topological_charge_history.png",
+            table["trajectory"],
+            Q,
+            "Q (improved)",
+        ),
+        plotting.histogram(
+            directory / f"{prefix}topological_charge_histogram.png", Q, "Q (improved)"
+        ),
+    ]

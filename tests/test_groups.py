@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from lqcd_hmc.groups import SU, U1, get_group
+from lqcd_hmc.groups import SU, U1, get_group, project_to_group
 
 
 @pytest.mark.parametrize("G", [SU(2), SU(3), SU(4), SU(5), U1()])
@@ -193,9 +193,10 @@ def test_exp_accurate_for_large_arguments(G, scale):
 
 
 @pytest.mark.parametrize("G", [SU(2), SU(3), SU(4), U1()])
-def test_reunitarize_is_finite_and_in_the_group_for_any_input(G):
-    """Zero, rank-deficient, non-finite, huge and tiny matrices all give group elements
-    (unitary and det 1 to 1e-14); a group element is kept to 1e-14."""
+def test_projections_are_finite_and_in_the_group_for_any_input(G):
+    """``reunitarize`` and the polar projection of smearing: zero, rank-deficient, non-finite,
+    huge and tiny matrices all give group elements (unitary and det 1 to 1e-14); a group
+    element is kept to 1e-14."""
     g = torch.Generator().manual_seed(4)
     N = G.N
     M = torch.complex(*torch.randn(2, 7, N, N, generator=g, dtype=torch.float64))
@@ -207,11 +208,12 @@ def test_reunitarize_is_finite_and_in_the_group_for_any_input(G):
     M[4, -1] = float("inf")
     M[5] *= 1e150
     M[6] *= 1e-150
-    V = G.reunitarize(M)
-    eye = torch.eye(N, dtype=V.dtype)
-    assert torch.isfinite(V).all()
-    assert (V @ V.mH - eye).abs().max() < 1e-14
-    if isinstance(G, SU):
-        assert (torch.linalg.det(V) - 1).abs().max() < 1e-14
     U = G.random_haar((100,), g)
-    assert (G.reunitarize(U) - U).abs().max() < 1e-14
+    eye = torch.eye(N, dtype=U.dtype)
+    for project in (G.reunitarize, lambda A: project_to_group(A, N)):
+        V = project(M)
+        assert torch.isfinite(V).all()
+        assert (V @ V.mH - eye).abs().max() < 1e-14
+        if isinstance(G, SU):
+            assert (torch.linalg.det(V) - 1).abs().max() < 1e-14
+        assert (project(U) - U).abs().max() < 1e-14

@@ -3,7 +3,8 @@ resume) and what defines a chain in an ensemble file (:mod:`.chain`)."""
 
 from ..summary import RunSummary, run_summary
 from .chain import card_change, chain_defining, git_revision, replica_card
-from .runner import RunError, RunInterrupted, Runner, ensure_ensemble, run_card, stored_progress
+from .runner import Runner, ensure_ensemble, run_card, stored_progress
+from .stops import RunError, RunInterrupted
 
 __all__ = [
     "RunSummary",

@@ -23,7 +23,6 @@ with the parameters it records (its schema, :mod:`lqcd_hmc.io.integrity`).
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -40,12 +39,9 @@ from ..config import Card, dump_card
 from ..field import GaugeField, resolve_device, resolve_dtype
 from ..groups import get_group
 from ..io import Checkpoint, Ensemble, FormatError, Pending
-from ..io.integrity import schema_difference, schema_text
 from ..io.lock import EnsembleLock
 from ..io.replicas import write_index
 from ..loops import average_plaquette
-from ..measurement import Measurement, parameters
-from ..measurement import build as build_measurement
 from ..parallel import (
     DistributedAction,
     DistributedHMC,
@@ -59,37 +55,8 @@ from ..summary import RunSummary, run_summary
 from ..update import Update
 from ..update import build as build_update
 from .chain import card_change, git_revision, replica_card
-
-
-class RunError(ValueError):
-    """A run that cannot start or continue (one-line message)."""
-
-
-class RunInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a run; the message says where the ensemble stands and how to go on
-    (``command``: the command that continues it, set by the CLI)."""
-
-    def __init__(self, path: Path, trajectory: int, command: str = "lqcd-hmc run CARD --resume"):
-        super().__init__(path, trajectory)
-        self.path, self.trajectory, self.command = path, trajectory, command
-
-    def __str__(self) -> str:
-        return (
-            f"interrupted; {self.path} keeps its last checkpoint (trajectory "
-            f"{self.trajectory}); continue with: {self.command}"
-        )
-
-
-def non_finite(record: dict[str, Any]) -> str | None:
-    """The first column of an ``mc/`` record with a NaN or infinite entry, as ``"dH of chain 1
-    is nan"`` (a non-finite link shows in the plaquette); None when all are finite. A NaN dH
-    would otherwise be a silent rejection (``r < exp(-nan)`` is false)."""
-    for name, value in record.items():
-        a = np.asarray(value)
-        if a.dtype.kind == "f" and not np.isfinite(a).all():
-            b = int(np.flatnonzero(~np.isfinite(a.reshape(-1)))[0])
-            return f"{name} of chain {b} is {a.reshape(-1)[b]}"
-    return None
+from .measuring import RunMeasurements
+from .stops import RunError, RunInterrupted, non_finite
 
 
 class Runner:
@@ -154,12 +121,9 @@ class Runner:
             self.plaquette = lambda field: average_plaquette(field.links)
         self.update.prepare(card.lattice.dims, self.device)
         self.action = action
-        self.measurements: list[tuple[int, str, Measurement]] = []
-        self.schemas: dict[str, str] = {}
-        for m in card.measure_configs():
-            interval = m.pop("interval")
-            self.measurements.append((interval, m["name"], self._measurement(m)))
-            self.schemas[m["name"]] = schema_text(parameters(m))
+        self.measurements = RunMeasurements(
+            card.measure_configs(), card.lattice.dims, card.lattice.group
+        )
         self.path = Path(card.run.output)
         self.total = card.run.thermalisation + card.run.trajectories
         lat = card.lattice
@@ -175,12 +139,6 @@ class Runner:
                 configurations=card.run.trajectories // card.run.save_interval,
                 output=self.path,
             )
-
-    def _measurement(self, config: dict[str, Any]) -> Measurement:
-        """A measurement of the card, checked against the lattice."""
-        meas = build_measurement(config)
-        meas.check(tuple(self.card.lattice.dims), self.card.lattice.group)
-        return meas
 
     # -- state --------------------------------------------------------------------------------
     def _attrs(self) -> dict[str, Any]:
@@ -250,7 +208,7 @@ class Runner:
                 f"(docs/conventions.md, section 6); start a new ensemble"
             )
         if self.writer:
-            self._continue_tables(ens)
+            self.measurements.continue_tables(ens, None if self.quiet else self.log)
         self.layout.barrier()  # every rank has checked before the writer cleans
         if self.writer:
             ens.clean()
@@ -261,22 +219,6 @@ class Runner:
         rng = ChainRNG(lat.seed, lat.batch, self.device)
         rng.set_state([torch.from_numpy(s.copy()) for s in cp.rng])
         return (ens if self.writer else None), self._local(field), rng, cp.trajectory
-
-    def _continue_tables(self, ens: Ensemble) -> None:
-        """Measure into each stored table with the parameters it records (``measure
-        --replace`` may have changed them), saying so when they differ from the card's."""
-        stored = ens.schemas()
-        for i, (interval, name, _) in enumerate(self.measurements):
-            if name in stored and schema_difference(stored[name], self.schemas[name]):
-                diff = schema_difference(stored[name], self.schemas[name])
-                self.measurements[i] = (interval, name, self._measurement(json.loads(stored[name])))
-                self.schemas[name] = stored[name]
-                if not self.quiet:
-                    print(
-                        f"lqcd-hmc: measurements/{name} continues with its stored parameters "
-                        f"({diff} in the card)",
-                        file=self.log,
-                    )
 
     def _start(self) -> tuple[Ensemble | None, GaugeField, ChainRNG, int]:
         exists = self.path.exists()
@@ -301,7 +243,7 @@ class Runner:
 
     def _run(self) -> RunSummary | None:
         ens, field, rng, t = self._start()
-        pending = Pending(schemas=dict(self.schemas))
+        pending = Pending(schemas=dict(self.measurements.schemas))
         try:
             return self._loop(ens, field, rng, t, pending)
         except KeyboardInterrupt:
@@ -342,11 +284,7 @@ class Runner:
             if self.writer:
                 pending.mc.append(record)
             n = t - run.thermalisation
-            due = [
-                (name, meas)
-                for interval, name, meas in self.measurements
-                if n > 0 and n % interval == 0
-            ]
+            due = self.measurements.due(n)
             save = n > 0 and n % run.save_interval == 0
             commit = t % run.checkpoint_interval == 0 or t == self.total
             whole = self._global(field) if due or save or commit else None
