@@ -62,6 +62,8 @@ def _measure(path: str | Path, spec: MeasureSpec, save: bool, replace: bool) -> 
         group, dims = c.group, tuple(c.links.shape[1:-2])
         configs = [(c.trajectory, c.links[None])]
     else:
+        if save:  # what the commit copies, verified first (configurations: as they are read)
+            ens.verify(main_configs=False)
         group, dims = str(ens.attrs["group"]), tuple(int(d) for d in ens.attrs["dims"])
         configs = ((t, ens.config(t)[0]) for t in ens.trajectories())
     todo = []

@@ -56,6 +56,19 @@ def ensemble(tmp_path):
     return out
 
 
+def long_run(tmp_path: Path, checkpoint_interval: int, *options: str):
+    """A run of 5000 trajectories started in another process, its stderr piped."""
+    out = tmp_path / "e.h5"
+    card = write_card(
+        tmp_path / "card.toml",
+        small_card(out, run={"trajectories": 5000, "checkpoint_interval": checkpoint_interval}),
+    )
+    proc = subprocess.Popen(
+        [*CLI, "run", str(card), "--no-progress", *options], stderr=subprocess.PIPE, text=True
+    )
+    return out, card, proc
+
+
 # -- 1, 2: measurement schemas ----------------------------------------------------------------
 def test_readme_sequence_continues_each_table_with_its_schema(tmp_path):
     """run, measure --replace with other wilson_loops parameters, run --resume: the resumed
@@ -230,14 +243,7 @@ def test_one_writer_at_a_time(tmp_path, ensemble):
 
 
 def test_two_runs_at_once_one_refused(tmp_path):
-    out = tmp_path / "e.h5"
-    card = write_card(
-        tmp_path / "card.toml",
-        small_card(out, run={"trajectories": 3000, "checkpoint_interval": 500}),
-    )
-    first = subprocess.Popen(
-        [*CLI, "run", str(card), "--no-progress"], stderr=subprocess.PIPE, text=True
-    )
+    out, card, first = long_run(tmp_path, 500)
     try:
         for _ in range(600):
             if lock_path(out).exists() and out.exists():
@@ -357,16 +363,7 @@ def test_measure_on_an_exchange_file_reports_and_says_so(tmp_path):
 
 
 def test_ctrl_c_says_how_to_continue(tmp_path):
-    out = tmp_path / "e.h5"
-    card = write_card(
-        tmp_path / "card.toml",
-        small_card(out, run={"trajectories": 5000, "checkpoint_interval": 20}),
-    )
-    run = subprocess.Popen(
-        [*CLI, "run", str(card), "--no-progress", "--set", "run.save_interval=10"],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    out, card, run = long_run(tmp_path, 20, "--set", "run.save_interval=10")
     assert run.stderr is not None
     line = run.stderr.readline()  # the first checkpoint's log line
     assert "checkpoint written" in line, line
