@@ -22,6 +22,12 @@ import torch
 GB = 1e9
 
 
+def _gb(nbytes: float) -> str:
+    """``"12,000 GB"``, ``"14.7 GB"``, ``"0.0012 GB"``."""
+    x = nbytes / GB
+    return f"{x:,.0f} GB" if x >= 100 else f"{x:.3g} GB"
+
+
 def link_bytes(dims: Sequence[int], N: int, batch: int, dtype: torch.dtype) -> int:
     """Bytes of a link field ``(B, D, *dims, N, N)`` of ``dtype``."""
     volume = 1
@@ -78,9 +84,8 @@ def check_run_resources(
     have = available_memory(device)
     if have is not None and need > have:
         raise ValueError(
-            f"{lattice} needs about {need / GB:.3g} GB of {device.type} memory (links "
-            f"{links / GB:.3g} GB, {working / GB:.3g} GB while updating), "
-            f"{have / GB:.3g} GB available"
+            f"{lattice} needs about {_gb(need)} of {device.type} memory (links "
+            f"{_gb(links)}, {_gb(working)} while updating), {_gb(have)} available"
         )
     final = (configurations + 1) * links
     existing = output.stat().st_size if output.exists() else 0
@@ -89,6 +94,6 @@ def check_run_resources(
     if disk > free:
         raise ValueError(
             f"{output}: {configurations} configurations of {lattice} need about "
-            f"{disk / GB:.3g} GB of disk (the file {final / GB:.3g} GB, twice while it is "
-            f"packed), {free / GB:.3g} GB free"
+            f"{_gb(disk)} of disk (the file {_gb(final)}, twice while it is packed), "
+            f"{_gb(free)} free"
         )
