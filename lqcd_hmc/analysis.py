@@ -20,6 +20,7 @@ from . import plotting
 from .io import Ensemble, FormatError, detect
 from .io.replicas import ReplicaSet, read_index
 from .measurement import Measurement, measurement_class
+from .statistics import with_error
 from .summary import run_summary
 
 
@@ -78,11 +79,10 @@ def analyze_ensemble(
 
 
 def _fmt(value: float, error: float) -> str:
+    """The value rounded to its error (:func:`~lqcd_hmc.statistics.with_error`)."""
     if value is None or not np.isfinite(value):
         return "n/a (not reached or undefined; see --json)"
-    if error is None or not np.isfinite(error):
-        return f"{value:.6g}"
-    return f"{value:.6g} +- {error:.2g}"
+    return with_error(value, error)
 
 
 def _lines(prefix: str, obj: Any) -> list[tuple[str, str]]:
@@ -109,7 +109,7 @@ def _lines(prefix: str, obj: Any) -> list[tuple[str, str]]:
             (
                 prefix,
                 _fmt(obj["mean"], obj["error"])
-                + (f"  (tau_int {tau:.2f} +- {dtau:.2f})" if np.isfinite(tau) else ""),
+                + (f"  (tau_int {with_error(tau, dtau)})" if np.isfinite(tau) else ""),
             )
         ]
     for k, v in obj.items():

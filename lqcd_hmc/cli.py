@@ -118,6 +118,7 @@ def measure(ensemble, card, save, replace, as_json) -> None:
     """Measure stored configurations offline."""
     from .io import detect
     from .offline import load_spec, measure_file
+    from .statistics import with_error
 
     spec = load_spec(card)
     if save is None and not as_json and detect(ensemble) != "hdf5":
@@ -134,10 +135,10 @@ def measure(ensemble, card, save, replace, as_json) -> None:
                 for row_m, row_e in zip(mean, err):
                     click.echo(
                         "   "
-                        + "  ".join(f"{m:.6g}({e:.2g})" for m, e in zip(_flat(row_m), _flat(row_e)))
+                        + "  ".join(with_error(m, e) for m, e in zip(_flat(row_m), _flat(row_e)))
                     )
             else:
-                click.echo(f"{name}.{col} ({r['n']} x {r['chains']}): {mean:.6g} +- {err:.2g}")
+                click.echo(f"{name}.{col} ({r['n']} x {r['chains']}): {with_error(mean, err)}")
 
 
 @main.command()

@@ -20,6 +20,7 @@ and :func:`jackknife`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -40,6 +41,23 @@ class GammaResult:
             f"{self.mean:.6g} +- {self.error:.2g} (tau_int = {self.tau_int:.2f} "
             f"+- {self.tau_int_error:.2f}, W = {self.window}, N = {self.n})"
         )
+
+
+def with_error(value: float | None, error: float | None) -> str:
+    """``0.5565(27)``: the error to two significant digits, the value to the same decimal
+    (``123400(5600)`` when the error is 100 or more); ``"n/a"`` for a missing or non-finite
+    value, six significant digits when there is no error."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    if error is None or not math.isfinite(error) or error <= 0:
+        return f"{value:.6g}"
+    decimals = 1 - math.floor(math.log10(error))
+    if round(error, decimals) >= 10 ** (2 - decimals):  # 0.0996 -> 0.10: one digit fewer
+        decimals -= 1
+    if decimals > 0:
+        return f"{value:.{decimals}f}({round(error * 10**decimals):d})"
+    step = 10 ** (-decimals)
+    return f"{round(value / step) * step:.0f}({round(error / step) * step:.0f})"
 
 
 def autocorrelation(data: np.ndarray, tmax: int) -> np.ndarray:

@@ -11,7 +11,7 @@ import numpy as np
 
 from .io import Ensemble
 from .io.replicas import ReplicaSet
-from .statistics import gamma_method
+from .statistics import gamma_method, with_error
 
 
 @dataclass
@@ -36,15 +36,13 @@ class RunSummary:
             ("production trajectories x chains", f"{self.trajectories} x {self.chains}"),
             (
                 "plaquette",
-                f"{self.plaquette:.6f} +- {self.plaquette_error:.6f} "
+                f"{with_error(self.plaquette, self.plaquette_error)} "
                 f"(tau_int {self.plaquette_tau_int:.2f})",
             ),
             ("acceptance", f"{self.acceptance:.3f}" if hmc else "n/a (no HMC)"),
             (
                 "<exp(-dH)>",
-                f"{self.exp_minus_dH:.4f} +- {self.exp_minus_dH_error:.4f}"
-                if hmc
-                else "n/a (no HMC)",
+                with_error(self.exp_minus_dH, self.exp_minus_dH_error) if hmc else "n/a (no HMC)",
             ),
             ("seconds per trajectory", f"{self.seconds_per_trajectory:.3f}"),
         ]

@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 import scipy.signal
 
-from lqcd_hmc.statistics import bin_series, covariance, derived, gamma_method, jackknife
+from lqcd_hmc.statistics import (
+    bin_series,
+    covariance,
+    derived,
+    gamma_method,
+    jackknife,
+    with_error,
+)
 
 
 def ar1(rho, shape, seed):
@@ -96,3 +103,23 @@ def test_anticorrelated_short_series_keeps_the_naive_error():
     r = gamma_method(x)
     assert r.tau_int == 0.5
     assert r.error == pytest.approx(np.sqrt(np.var(x) / x.size), rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "value,error,text",
+    [
+        (0.556462, 0.0027, "0.5565(27)"),
+        (0.5, 0.0996, "0.50(10)"),  # the error rounds up to one more digit
+        (1.23456, 0.00999, "1.235(10)"),
+        (-0.075, 0.025, "-0.075(25)"),
+        (3.14159, 1.5, "3.1(15)"),
+        (1234.5, 56.0, "1234(56)"),
+        (123456.0, 5600.0, "123500(5600)"),
+        (0.5, 0.000123, "0.50000(12)"),
+        (1.0, 0.0, "1"),
+        (float("nan"), 1.0, "n/a"),
+    ],
+)
+def test_values_are_rounded_to_their_error(value, error, text):
+    """Two significant digits of the error, the value to the same decimal."""
+    assert with_error(value, error) == text

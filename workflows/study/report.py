@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from lqcd_hmc.plotting import pyplot, save_figure
+from lqcd_hmc.statistics import with_error
 
 from .card import StudyCard
 from .ratios import RATIOS
@@ -23,14 +24,8 @@ SCALE_COLUMNS = [
 
 
 def pm(value: float | None, error: float | None) -> str:
-    """``1.2346(67)``: the value to the error's second significant digit."""
-    if value is None or not math.isfinite(value):
-        return "n/a"
-    if error is None or not math.isfinite(error) or error <= 0:
-        return f"{value:.5g}"
-    digits = max(0, 1 - math.floor(math.log10(error)))
-    scaled = round(error * 10**digits)
-    return f"{value:.{digits}f}({scaled})" if digits else f"{value:.0f}({error:.0f})"
+    """``1.2346(67)``: the value rounded to its error."""
+    return with_error(value, error)
 
 
 def _q(entry: dict[str, Any], key: str) -> str:
@@ -137,16 +132,16 @@ def write_report(card: StudyCard, result: dict[str, Any], out: Path) -> Path:
                 mc = e["mc"] or {}
                 acc = mc.get("acceptance")
                 tuned = e["tuning"]
-                mark = (
-                    ""
+                beta = (
+                    f"{e['beta']:g}"
                     if tuned is None
-                    else f" +- {tuned['error']:.1g}"
+                    else pm(e["beta"], tuned["error"])
                     + ("" if tuned["bracketed"] else " (extrapolated)")
                 )
                 rows.append(
                     [
                         label,
-                        f"{e['beta']:g}{mark}",
+                        beta,
                         "x".join(map(str, e["dims"])),
                         f"{mc.get('trajectories')} x {mc.get('chains')}",
                         pm(mc.get("plaquette"), mc.get("plaquette_error")),

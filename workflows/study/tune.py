@@ -29,6 +29,7 @@ from lqcd_hmc.action import build as build_action
 from lqcd_hmc.analysis import analyze_ensemble
 from lqcd_hmc.config import Card, validate
 from lqcd_hmc.run import ensure_ensemble
+from lqcd_hmc.statistics import with_error
 
 SCALES: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, float]]]] = {
     "t0": ("gradient_flow", lambda m: m["clover"]["t0"]),
@@ -62,15 +63,15 @@ class TuneResult:
 
     def table(self) -> str:
         unit = "t0/a^2" if self.observable == "t0" else "r0/a"
-        rows = [f"{'beta':>10} {unit:>8} {'':10}  ensemble"]
+        rows = [f"{'beta':>10} {unit:>12}  ensemble"]
         rows += [
-            f"{p.beta:10.5f} {p.value:8.4f} +- {p.error:<7.2g} {p.ensemble}"
+            f"{p.beta:10.5f} {with_error(p.value, p.error):>12}  {p.ensemble}"
             for p in sorted(self.points, key=lambda p: p.beta)
         ]
         how = "interpolated" if self.bracketed else "EXTRAPOLATED (target outside the runs)"
         rows.append(
-            f"beta at {self.observable} = {self.target:g}: {self.beta:.5f} +- "
-            f"{self.error:.2g} ({how})"
+            f"beta at {self.observable} = {self.target:g}: {with_error(self.beta, self.error)} "
+            f"({how})"
         )
         return "\n".join(rows)
 
