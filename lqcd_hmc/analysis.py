@@ -24,11 +24,20 @@ from .statistics import with_error
 from .summary import run_summary
 
 
-def open_ensembles(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> Ensemble | ReplicaSet:
-    """One HDF5 ensemble, or replicas: several files or a ``.replicas.json`` index."""
+def ensemble_files(
+    paths: str | os.PathLike | Sequence[str | os.PathLike],
+) -> list[str | os.PathLike]:
+    """The files of one ensemble or of replicas (several files, or a ``.replicas.json``
+    index)."""
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if len(paths) == 1 and str(paths[0]).endswith(".json"):
-        paths = read_index(paths[0])
+        return list(read_index(paths[0]))
+    return paths
+
+
+def open_ensembles(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> Ensemble | ReplicaSet:
+    """One HDF5 ensemble, or replicas: several files or a ``.replicas.json`` index."""
+    paths = ensemble_files(paths)
     for p in paths:
         if not Path(p).exists():
             raise FileNotFoundError(f"{p}: no such file")

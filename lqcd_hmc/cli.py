@@ -158,15 +158,28 @@ def measure(ensemble, card, save, replace, as_json) -> None:
 )
 @click.option("--r-min", type=float, default=None, help="smallest r/a in the Cornell fit")
 @click.option("--r-max", type=float, default=None, help="largest r/a in the Cornell fit")
+@click.option(
+    "--export",
+    "export",
+    type=(click.Choice(["pyerrors"]), click.Path(dir_okay=False)),
+    default=None,
+    metavar="pyerrors OUT.json.gz",
+    help="also write every Monte Carlo history as pyerrors Obs (one replica per chain)",
+)
 @click.option("--json", "as_json", is_flag=True)
 @one_line_errors
-def analyze(ensemble, plots, plateau, r_min, r_max, as_json) -> None:
+def analyze(ensemble, plots, plateau, r_min, r_max, export, as_json) -> None:
     """Every measured observable with Gamma-method errors and tau_int; the static potential
     (r0, r1, sigma), flow scales (t0, w0) and the topological susceptibility. Several
     ENSEMBLE files (or one .replicas.json index) are replicas: their chains are combined."""
-    from .analysis import analyze_ensemble, report
+    from .analysis import analyze_ensemble, ensemble_files, report
 
     res = analyze_ensemble(ensemble, plots, plateau=plateau, r_min=r_min, r_max=r_max)
+    if export is not None:
+        from .export import export_pyerrors
+
+        written = export_pyerrors(ensemble_files(ensemble), export[1])
+        click.echo(f"Monte Carlo histories written to {written} (pyerrors)", err=True)
     if as_json:
         _print_json(res)
     else:

@@ -164,3 +164,39 @@ def test_bad_measurement_parameters(tmp_path, measure, expect):
     res = CliRunner().invoke(main, ["run", str(write_card(tmp_path / "c.toml", c))])
     assert res.exit_code == 1 and expect in res.output, res.output
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_pyerrors_export_round_trip(tmp_path):
+    """``analyze --export pyerrors``: pyerrors reads every history back (one replica per
+    chain, trajectory numbers as configuration numbers) and its Gamma method gives our means
+    exactly and our errors within 5 %."""
+    pe = pytest.importorskip("pyerrors")
+    from cards import small_card
+
+    out = tmp_path / "e.h5"
+    run = {"thermalisation": 20, "trajectories": 400, "save_interval": 400}
+    cfg = small_card(out, lattice={"batch": 4}, run={**run, "checkpoint_interval": 420})
+    cfg["measure"] = [
+        {"name": "plaquette", "interval": 1},
+        {"name": "wilson_loops", "interval": 2, "r_max": 1, "t_max": 1},
+    ]
+    path = write_card(tmp_path / "card.toml", cfg)
+    assert CliRunner().invoke(main, ["run", str(path), "--quiet"]).exit_code == 0
+    res = CliRunner().invoke(
+        main, ["analyze", str(out), "--json", "--export", "pyerrors", str(tmp_path / "h.json.gz")]
+    )
+    assert res.exit_code == 0, res.output
+    ours = json.loads(res.output.splitlines()[-1])
+    obs = pe.input.json.load_json_dict(str(tmp_path / "h.json.gz"), verbose=False)
+    assert set(obs) == {"plaquette", "plaquette.plaquette", "wilson_loops.W[0,0]"}
+    assert obs["plaquette"].names == [f"e|c{b}" for b in range(4)]
+    assert obs["wilson_loops.W[0,0]"].idl["e|c0"] == range(22, 421, 2)
+    checks = [
+        (obs["plaquette"], ours["mc"]["plaquette"], ours["mc"]["plaquette_error"]),
+    ]
+    col = ours["measurements"]["wilson_loops"]["columns"]["W"]
+    checks.append((obs["wilson_loops.W[0,0]"], col["mean"][0][0], col["error"][0][0]))
+    for o, mean, err in checks:
+        o.gamma_method(S=1.5)
+        assert o.value == pytest.approx(mean, rel=1e-12, abs=1e-15)
+        assert o.dvalue == pytest.approx(err, rel=0.05)
