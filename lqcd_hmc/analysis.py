@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import plotting
+from .clitools import Progress
 from .io import Ensemble, FormatError, detect
 from .io.replicas import ReplicaSet, read_index
 from .measurement import Measurement, measurement_class
@@ -49,11 +50,13 @@ def open_ensembles(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> En
 def analyze_ensemble(
     path: str | os.PathLike | Sequence[str | os.PathLike],
     plots: str | os.PathLike | None = None,
+    progress: Callable[[int], Progress] | None = None,
     **options: Any,
 ) -> dict[str, Any]:
     """Analysis of the HDF5 ensemble ``path`` (or of replicas: a list of files or their index,
     chains of all replicas combined); PNGs go to ``plots`` when given. ``options``
-    (``plateau``, ``r_min``, ``r_max``) reach every measurement's analysis."""
+    (``plateau``, ``r_min``, ``r_max``) reach every measurement's analysis; ``progress(n)``
+    makes the progress display over the n measurements."""
     ens = open_ensembles(path)
     therm = int(ens.attrs.get("thermalisation", 0))
     summary = run_summary(ens, therm)
@@ -77,13 +80,19 @@ def analyze_ensemble(
                     )
                 )
             ]
-    for name in ens.measurement_names():
+    names = ens.measurement_names()
+    bar = progress(len(names)) if progress is not None else None
+    for i, name in enumerate(names):
         table = ens.table(f"measurements/{name}")
         cls = measurement_class(name) or Measurement
         res = cls.analyze(table, **options)
         if pdir is not None:
             res["plots"] = [str(p) for p in cls.plot(table, res, pdir)]
         out["measurements"][name] = res
+        if bar is not None:
+            bar.step(i + 1, name, f"{name} analysed ({i + 1}/{len(names)})")
+    if bar is not None:
+        bar.close()
     return out
 
 

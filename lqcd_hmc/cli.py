@@ -11,7 +11,7 @@ import click
 import torch
 
 from . import __version__
-from .clitools import one_line_errors
+from .clitools import Progress, one_line_errors, progress_options
 from .clitools import print_json as _print_json
 
 
@@ -112,9 +112,9 @@ def info(file, as_json) -> None:
     "a single configuration in an exchange format is measured and reported only)",
 )
 @click.option("--replace", is_flag=True, help="overwrite stored measurements of the same name")
-@click.option("--json", "as_json", is_flag=True)
-@one_line_errors
-def measure(ensemble, card, save, replace, as_json) -> None:
+@progress_options("configurations")
+@one_line_errors(interrupt="nothing was stored; the file is unchanged")
+def measure(ensemble, card, save, replace, as_json, progress, quiet) -> None:
     """Measure stored configurations offline."""
     from .io import detect
     from .offline import load_spec, measure_file
@@ -123,7 +123,13 @@ def measure(ensemble, card, save, replace, as_json) -> None:
     spec = load_spec(card)
     if save is None and not as_json and detect(ensemble) != "hdf5":
         click.echo(f"{ensemble}: one configuration; the results are reported, not stored", err=True)
-    res = measure_file(ensemble, spec, save=save, replace=replace)
+    res = measure_file(
+        ensemble,
+        spec,
+        save=save,
+        replace=replace,
+        progress=lambda n: Progress(n, "config", "measure", progress, quiet or as_json),
+    )
     if as_json:
         _print_json(res)
         return
@@ -167,14 +173,22 @@ def measure(ensemble, card, save, replace, as_json) -> None:
     help="also write every Monte Carlo history as pyerrors Obs (one replica per chain)",
 )
 @click.option("--json", "as_json", is_flag=True)
+@progress_options("measurements", json=False)
 @one_line_errors
-def analyze(ensemble, plots, plateau, r_min, r_max, export, as_json) -> None:
+def analyze(ensemble, plots, plateau, r_min, r_max, export, as_json, progress, quiet) -> None:
     """Every measured observable with Gamma-method errors and tau_int; the static potential
     (r0, r1, sigma), flow scales (t0, w0) and the topological susceptibility. Several
     ENSEMBLE files (or one .replicas.json index) are replicas: their chains are combined."""
     from .analysis import analyze_ensemble, ensemble_files, report
 
-    res = analyze_ensemble(ensemble, plots, plateau=plateau, r_min=r_min, r_max=r_max)
+    res = analyze_ensemble(
+        ensemble,
+        plots,
+        progress=lambda n: Progress(n, "measurement", "analyze", progress, quiet or as_json),
+        plateau=plateau,
+        r_min=r_min,
+        r_max=r_max,
+    )
     if export is not None:
         from .export import export_pyerrors
 

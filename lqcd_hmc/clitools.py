@@ -12,22 +12,33 @@ from typing import Any
 import click
 
 
-def one_line_errors(fn: Callable) -> Callable:
+def one_line_errors(fn: Callable | None = None, *, interrupt: str = "") -> Any:
     """Turn the package's input errors into click's one-line error and exit status 1, and
-    Ctrl-C into one line (what was kept, how to go on, when the command says) and status 130."""
+    Ctrl-C into one line and status 130: ``interrupt`` (what the command keeps and how to go
+    on) when given, else the exception's own message (``run`` says which checkpoint it keeps).
+    Use as ``@one_line_errors`` or ``@one_line_errors(interrupt="...")``."""
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (ValueError, OSError) as exc:
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise click.ClickException(msg) from None
-        except KeyboardInterrupt as exc:
-            click.echo(f"Error: {str(exc) or 'interrupted'}", err=True)
-            raise SystemExit(130) from None
+    def decorate(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except (ValueError, OSError) as exc:
+                text = str(exc).strip()
+                raise click.ClickException(
+                    text.splitlines()[0] if text else type(exc).__name__
+                ) from None
+            except KeyboardInterrupt as exc:
+                text = f"interrupted; {interrupt}" if interrupt else str(exc) or "interrupted"
+                click.echo(f"Error: {text}", err=True)
+                raise SystemExit(130) from None
 
-    return wrapper
+        return wrapper
+
+    return decorate if fn is None else decorate(fn)
+
+
+RESUME_HINT = "what was written last is kept; run the same command with --resume to continue"
 
 
 def _finite(x: Any) -> Any:
@@ -50,12 +61,13 @@ def print_json(obj: Any) -> None:
     click.echo(json_text(obj))
 
 
-def progress_options(units: str) -> Callable[[Callable], Callable]:
-    """``--progress/--no-progress``, ``--quiet`` and ``--json`` for a long command whose steps
-    are ``units`` (the parameters ``progress``, ``quiet``, ``as_json``)."""
+def progress_options(units: str, json: bool = True) -> Callable[[Callable], Callable]:
+    """``--progress/--no-progress``, ``--quiet`` and (with ``json``) ``--json`` for a long
+    command whose steps are ``units`` (the parameters ``progress``, ``quiet``, ``as_json``)."""
 
     def decorate(fn: Callable) -> Callable:
-        fn = click.option("--json", "as_json", is_flag=True, help="the results as JSON")(fn)
+        if json:
+            fn = click.option("--json", "as_json", is_flag=True, help="the results as JSON")(fn)
         fn = click.option("--quiet", is_flag=True, help="no progress bar or log lines")(fn)
         return click.option(
             "--progress/--no-progress",

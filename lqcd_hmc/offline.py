@@ -10,13 +10,14 @@ any configuration is read.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from .clitools import Progress
 from .config import CardError, CardSection, MeasureCard, read_toml, validate
 from .field import GaugeField, resolve_device
 from .io import Ensemble, Pending, detect, read_configuration
@@ -35,11 +36,19 @@ def load_spec(path: str | Path) -> MeasureSpec:
     return validate(read_toml(path, "measure card"), str(path), MeasureSpec)
 
 
+ProgressFactory = Callable[[int], Progress]
+
+
 def measure_file(
-    path: str | Path, spec: MeasureSpec, save: bool | None = None, replace: bool = False
+    path: str | Path,
+    spec: MeasureSpec,
+    save: bool | None = None,
+    replace: bool = False,
+    progress: ProgressFactory | None = None,
 ) -> dict[str, Any]:
     """Measure every ``interval``-th configuration of ``path``; returns the summary per
-    measurement and column. ``save`` (default: for an HDF5 ensemble) stores the tables."""
+    measurement and column. ``save`` (default: for an HDF5 ensemble) stores the tables;
+    ``progress(n)`` makes the progress display over the n configurations."""
     hdf5 = detect(path) == "hdf5"
     if save and not hdf5:
         raise CardError(
@@ -48,20 +57,28 @@ def measure_file(
         )
     save = hdf5 if save is None else save
     if not save:
-        return _measure(path, spec, False, replace)
+        return _measure(path, spec, False, replace, progress)
     with EnsembleLock(path):
-        return _measure(path, spec, True, replace)
+        return _measure(path, spec, True, replace, progress)
 
 
-def _measure(path: str | Path, spec: MeasureSpec, save: bool, replace: bool) -> dict[str, Any]:
+def _measure(
+    path: str | Path,
+    spec: MeasureSpec,
+    save: bool,
+    replace: bool,
+    progress: ProgressFactory | None,
+) -> dict[str, Any]:
     device = resolve_device(spec.device)
     ens = Ensemble(path) if detect(path) == "hdf5" else None
     configs: Iterable[tuple[int, np.ndarray]]
+    total = 1
     if ens is None:  # one configuration in an exchange format
         c = read_configuration(path)
         group, dims = c.group, tuple(c.links.shape[1:-2])
         configs = [(c.trajectory, c.links[None])]
     else:
+        total = len(ens.trajectories())
         if save:  # what the commit copies, verified first (configurations: as they are read)
             ens.verify(main_configs=False)
         group, dims = str(ens.attrs["group"]), tuple(int(d) for d in ens.attrs["dims"])
@@ -83,6 +100,7 @@ def _measure(path: str | Path, spec: MeasureSpec, save: bool, replace: bool) -> 
                 f"{path}: already holds measurements/{clash[0]}; pass --replace to "
                 f"overwrite it or --no-save"
             )
+    bar = progress(total) if progress is not None else None
     for i, (t, links) in enumerate(configs):
         field = GaugeField(torch.from_numpy(links).to(device), group)
         for interval, name, meas in todo:
@@ -97,6 +115,10 @@ def _measure(path: str | Path, spec: MeasureSpec, save: bool, replace: bool) -> 
                 pending.measurements.setdefault(name, []).append((t, cols))
                 for k, v in cols.items():
                     results[name].setdefault(k, []).append(v)
+        if bar is not None:
+            bar.step(i + 1, f"trajectory {t}", f"configuration {i + 1}/{total} (trajectory {t})")
+    if bar is not None:
+        bar.close()
     summary = {
         name: column_statistics({k: np.stack(v) for k, v in cols.items()})
         for name, cols in results.items()

@@ -122,6 +122,28 @@ def test_analyze_text_report(ensemble):
     assert chi2 >= 0
 
 
+def test_long_commands_report_progress(ensemble, tmp_path):
+    """Off a terminal, ``measure`` logs one line per configuration and ``analyze`` one per
+    measurement (on stderr); ``--quiet`` and ``--json`` silence them."""
+    n = len(Ensemble(ensemble).trajectories())
+    names = Ensemble(ensemble).measurement_names()
+    meas = tmp_path / "m.toml"
+    meas.write_text('[[measure]]\nname = "polyakov_loop"\n')
+    res = CliRunner().invoke(main, ["measure", str(ensemble), "--card", str(meas), "--no-save"])
+    assert res.exit_code == 0, res.output
+    lines = [x for x in res.output.splitlines() if x.startswith("measure: configuration")]
+    assert len(lines) == n and lines[-1].startswith(f"measure: configuration {n}/{n}")
+    res = CliRunner().invoke(main, ["analyze", str(ensemble)])
+    assert res.exit_code == 0, res.output
+    logged = [x for x in res.output.splitlines() if x.startswith("analyze: ")]
+    assert logged == [
+        f"analyze: {name} analysed ({i + 1}/{len(names)})" for i, name in enumerate(names)
+    ]
+    for args in (["analyze", str(ensemble), "--quiet"], ["analyze", str(ensemble), "--json"]):
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 0 and "analyze: " not in res.output
+
+
 def test_analyze_bad_input(tmp_path, ensemble):
     from lqcd_hmc.io import GaugeConfiguration, write_configuration
 

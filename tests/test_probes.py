@@ -378,3 +378,24 @@ def test_ctrl_c_says_how_to_continue(tmp_path):
     assert not lock_path(out).exists()
     done = Ensemble(out).checkpoint_trajectory()
     assert f"(trajectory {done})" in rest[-1]
+
+
+def test_ctrl_c_in_other_commands_says_what_is_kept(tmp_path, ensemble, monkeypatch):
+    """``measure`` keeps the file unchanged; ``fp-data`` and ``train`` resume; ``compare``
+    continues its ensembles (the message each command's Ctrl-C prints, exit status 130)."""
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("lqcd_hmc.offline.measure_file", interrupted)
+    meas = tmp_path / "m.toml"
+    meas.write_text('[[measure]]\nname = "polyakov_loop"\n')
+    res = CliRunner().invoke(main, ["measure", str(ensemble), "--card", str(meas)])
+    assert res.exit_code == 130
+    assert res.output.strip() == "Error: interrupted; nothing was stored; the file is unchanged"
+    for command, expect in (("fp-data", "--resume"), ("train", "--resume"), ("compare", "reuses")):
+        # the command's own body (under its one_line_errors wrapper) raises at once
+        inner = main.commands[command].callback.__wrapped__
+        monkeypatch.setattr(inner, "__code__", interrupted.__code__)
+        res = CliRunner().invoke(main, [command, str(meas)])
+        assert res.exit_code == 130 and expect in res.output.strip().splitlines()[-1], res.output

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from lqcd_hmc.clitools import Progress, one_line_errors, progress_options
+from lqcd_hmc.clitools import RESUME_HINT, Progress, one_line_errors, progress_options
 from lqcd_hmc.clitools import print_json as _print_json
 
 
@@ -15,7 +15,7 @@ from lqcd_hmc.clitools import print_json as _print_json
     "--resume", is_flag=True, help="continue the file in output.file at the first beta it lacks"
 )
 @progress_options("betas")
-@one_line_errors
+@one_line_errors(interrupt=RESUME_HINT)
 def fp_data_command(card, resume, progress, quiet, as_json) -> None:
     """Coarse ensembles, their FP action values and derivatives, into one HDF5 file."""
     from .data import fp_data, load_fp_card

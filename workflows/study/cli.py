@@ -6,6 +6,11 @@ import click
 
 from lqcd_hmc.clitools import one_line_errors, print_json, progress_options
 
+STUDY_HINT = (
+    "every ensemble keeps its last checkpoint; the same command continues them and reuses "
+    "the finished ones"
+)
+
 
 def _run_options(progress: bool | None, quiet: bool, as_json: bool) -> dict:
     return {"progress": progress, "quiet": quiet or as_json}
@@ -47,7 +52,7 @@ def _run_options(progress: bool | None, quiet: bool, as_json: bool) -> dict:
     help="override a card entry (repeatable)",
 )
 @progress_options("trajectories")
-@one_line_errors
+@one_line_errors(interrupt=STUDY_HINT)
 def tune_beta_command(
     card_path, target, betas, step, max_runs, directory, overrides, progress, quiet, as_json
 ) -> None:
@@ -91,7 +96,7 @@ def tune_beta_command(
     "--classical-only", is_flag=True, help="only the classical artifacts (no Monte Carlo)"
 )
 @progress_options("trajectories")
-@one_line_errors
+@one_line_errors(interrupt=STUDY_HINT)
 def compare_command(study, classical_only, progress, quiet, as_json) -> None:
     """Actions at matched lattice spacings: ratios, continuum limits, classical artifacts;
     results.json and report.md in the study's output directory."""

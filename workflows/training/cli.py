@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lqcd_hmc.clitools import Progress, one_line_errors, print_json, progress_options
+from lqcd_hmc.clitools import RESUME_HINT, Progress, one_line_errors, print_json, progress_options
 
 
 @click.command("train")
@@ -13,7 +13,7 @@ from lqcd_hmc.clitools import Progress, one_line_errors, print_json, progress_op
     "--resume", is_flag=True, help="continue the training state next to output.checkpoint"
 )
 @progress_options("epochs")
-@one_line_errors
+@one_line_errors(interrupt=RESUME_HINT)
 def train_command(card, resume, progress, quiet, as_json) -> None:
     """Train the L-CNN fixed-point action on FP data (loss w1 L1 + w2 L2)."""
     from .card import load_train_card
