@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,22 @@ def open_ensembles(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> En
     return Ensemble(paths[0]) if len(paths) == 1 else ReplicaSet(paths)
 
 
+def plot_title(ens: Ensemble | ReplicaSet) -> str:
+    """``"e.h5: SU(3) 4x4x4x4, wilson beta = 5.7, 4 chains"``, from the stored card."""
+    a = ens.attrs
+    text = f"{Path(str(ens.path).split(' + ')[0]).name}: {a.get('group', '')} " + "x".join(
+        str(int(d)) for d in a.get("dims", [])
+    )
+    try:
+        action = tomllib.loads(str(a.get("card", "")))["action"]
+        text += f", {action['name']}"
+        if "beta" in action:
+            text += f" beta = {action['beta']:g}"
+    except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError):
+        pass
+    return text + f", {int(a.get('batch', 1))} chains"
+
+
 def analyze_ensemble(
     path: str | os.PathLike | Sequence[str | os.PathLike],
     plots: str | os.PathLike | None = None,
@@ -66,6 +83,7 @@ def analyze_ensemble(
         "measurements": {},
     }
     pdir = Path(plots) if plots is not None else None
+    title = plot_title(ens)
     if pdir is not None:
         pdir.mkdir(parents=True, exist_ok=True)
         mc = ens.table("mc")
@@ -76,7 +94,9 @@ def analyze_ensemble(
                         pdir / "plaquette_history.png",
                         mc["trajectory"],
                         mc["plaquette"],
-                        "plaquette",
+                        "plaquette <Re Tr U_p>/N (dimensionless)",
+                        title,
+                        therm,
                     )
                 )
             ]
@@ -87,7 +107,7 @@ def analyze_ensemble(
         cls = measurement_class(name) or Measurement
         res = cls.analyze(table, **options)
         if pdir is not None:
-            res["plots"] = [str(p) for p in cls.plot(table, res, pdir)]
+            res["plots"] = [str(p) for p in cls.plot(table, res, pdir, title=title)]
         out["measurements"][name] = res
         if bar is not None:
             bar.step(i + 1, name, f"{name} analysed ({i + 1}/{len(names)})")
@@ -109,6 +129,8 @@ def _lines(prefix: str, obj: Any) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     if not isinstance(obj, dict):
         return rows
+    if "undefined" in obj:
+        return [(prefix, f"undefined: {obj['undefined']}")]
     if "value" in obj and "error" in obj:
         if isinstance(obj["value"], list):
             return [(prefix, f"array {np.shape(obj['value'])} (see --json)")]
@@ -132,7 +154,7 @@ def _lines(prefix: str, obj: Any) -> list[tuple[str, str]]:
         ]
     for k, v in obj.items():
         label = f"{prefix}.{k}" if prefix else k
-        if k in ("plateau", "plateau_test_passed", "chi2_dof", "skipped", "t"):
+        if k in ("plateau", "plateau_test_passed", "chi2_dof", "skipped", "t", "fit_undefined"):
             if not isinstance(v, list):
                 rows.append((label, f"{v:.4g}" if isinstance(v, float) else str(v)))
             continue

@@ -33,6 +33,8 @@ class Measurement:
     """Base class: set ``name``, implement ``__call__``."""
 
     name: ClassVar[str] = ""
+    #: axis labels of the columns in plots (symbol and units; "dimensionless" where so)
+    labels: ClassVar[dict[str, str]] = {}
 
     def __call__(self, field: GaugeField) -> dict[str, Tensor]:
         raise NotImplementedError
@@ -49,12 +51,17 @@ class Measurement:
 
     @classmethod
     def plot(
-        cls, table: Mapping[str, np.ndarray], result: Mapping[str, Any], directory: Path
+        cls,
+        table: Mapping[str, np.ndarray],
+        result: Mapping[str, Any],
+        directory: Path,
+        title: str = "",
     ) -> list[Path]:
-        """Write PNG plots into ``directory``; returns their paths."""
+        """Write PNG plots into ``directory`` (``title`` names the ensemble); returns their
+        paths."""
         from .plotting import histories
 
-        return histories(cls.name, table, directory)
+        return histories(cls.name, table, directory, title, cls.labels)
 
 
 def column_statistics(table: Mapping[str, np.ndarray]) -> dict[str, Any]:

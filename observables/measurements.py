@@ -18,7 +18,7 @@ from lqcd_hmc import plotting
 from lqcd_hmc.field import GaugeField
 from lqcd_hmc.measurement import Measurement, column_statistics
 from lqcd_hmc.smearing import smear
-from lqcd_hmc.statistics import derived
+from lqcd_hmc.statistics import derived, with_error
 
 from .flow import Flow, energy_density
 from .loops import plaquette, polyakov_correlator, polyakov_loop, temporal_loops, wilson_loops
@@ -31,6 +31,11 @@ class Plaquette(Measurement):
     """``plaquette``: average plaquette, and its spatial and temporal parts (D > 2)."""
 
     name = "plaquette"
+    labels = {
+        "plaquette": "plaquette <Re Tr U_p>/N (dimensionless)",
+        "spatial": "spatial plaquette (dimensionless)",
+        "temporal": "temporal plaquette (dimensionless)",
+    }
 
     def __call__(self, field: GaugeField) -> dict[str, Tensor]:
         out = {"plaquette": plaquette(field)}
@@ -138,7 +143,7 @@ class WilsonLoops(Measurement):
         return out
 
     @classmethod
-    def plot(cls, table, result, directory: Path) -> list[Path]:
+    def plot(cls, table, result, directory: Path, title: str = "") -> list[Path]:
         pot = result.get("potential", {})
         if "V0" not in pot:
             return []
@@ -146,16 +151,22 @@ class WilsonLoops(Measurement):
         V = np.asarray(pot["V"])[:, T - 1]
         dV = np.asarray(pot["V_error"])[:, T - 1]
         V0, al, sg = (pot[k]["value"] for k in ("V0", "alpha", "sigma"))
+        undefined = pot.get("fit_undefined")
+        r0 = pot["r0"]
         return [
             plotting.curve(
                 Path(directory) / "static_potential.png",
-                pot["r"],
-                V,
-                dV,
+                [plotting.Series(pot["r"], V, dV, f"aV(r, T = {T})")],
                 "r/a",
-                f"aV(r) (T = {T})",
-                lambda r: V0 - al / r + sg * r,
-                f"Cornell, r0/a = {pot['r0']['value']:.3f}",
+                "aV(r) (lattice units)",
+                title,
+                fit=None if undefined else (lambda r: V0 - al / r + sg * r),
+                fit_label=(
+                    f"Cornell fit, r0/a = {with_error(r0['value'], r0['error'])}"
+                    if not undefined
+                    else ""
+                ),
+                no_fit=undefined,
             )
         ]
 
@@ -164,6 +175,10 @@ class PolyakovLoop(Measurement):
     """``polyakov_loop``: real and imaginary part of the volume-averaged Polyakov loop."""
 
     name = "polyakov_loop"
+    labels = {
+        "re": "Re <P>, P = Tr prod_t U_t / N (dimensionless)",
+        "im": "Im <P> (dimensionless)",
+    }
 
     def __call__(self, field: GaugeField) -> dict[str, Tensor]:
         P = polyakov_loop(field)
@@ -212,18 +227,17 @@ class PolyakovCorrelator(Measurement):
         return out
 
     @classmethod
-    def plot(cls, table, result, directory: Path) -> list[Path]:
+    def plot(cls, table, result, directory: Path, title: str = "") -> list[Path]:
         pot = result.get("potential")
         if pot is None:
             return []
         return [
             plotting.curve(
                 Path(directory) / "polyakov_potential.png",
-                pot["r"],
-                pot["V"],
-                pot["V_error"],
+                [plotting.Series(pot["r"], pot["V"], pot["V_error"], "-ln C(r) / N_t")],
                 "r/a",
-                "-ln C(r) / N_t",
+                "aV(r) from Polyakov loops (lattice units)",
+                title,
             )
         ]
 
@@ -303,25 +317,48 @@ class GradientFlow(Measurement):
         return out
 
     @classmethod
-    def plot(cls, table, result, directory: Path) -> list[Path]:
+    def plot(cls, table, result, directory: Path, title: str = "") -> list[Path]:
         out = []
-        if "clover" in result:
-            r = result["clover"]
-            t2E = np.asarray(r["t2E"])
-            dt2E = np.asarray(r["E_error"]) * np.asarray(r["t"]) ** 2
+        series, marks = [], []
+        for form in ("clover", "plaquette"):
+            r = result.get(form)
+            if r is None:
+                continue
+            t = np.asarray(r["t"])
+            series.append(
+                plotting.Series(
+                    t, r["t2E"], np.asarray(r["E_error"]) * t**2, f"E ({form})", band=True
+                )
+            )
+            t0, w0 = r.get("t0", {}), r.get("w0", {})
+            if t0.get("value") is not None and np.isfinite(t0["value"]):
+                marks.append(
+                    (
+                        t0["value"],
+                        t0["error"],
+                        f"t0/a^2 = {with_error(t0['value'], t0['error'])} ({form})",
+                    )
+                )
+            if w0.get("value") is not None and np.isfinite(w0["value"]):
+                w2, dw2 = w0["value"] ** 2, 2 * w0["value"] * w0["error"]
+                marks.append((w2, dw2, f"w0^2/a^2 = {with_error(w2, dw2)} ({form})"))
+        if series:
             out.append(
                 plotting.curve(
                     Path(directory) / "flow_t2E.png",
-                    r["t"],
-                    t2E,
-                    dt2E,
-                    "t/a^2",
-                    "t^2 <E(t)> (clover)",
-                    hline=0.3,
+                    series,
+                    "flow time t/a^2",
+                    "t^2 <E(t)> (dimensionless)",
+                    title,
+                    hline=(0.3, "0.3: t0 (t^2 E), w0 (t d/dt t^2 E)"),
+                    vlines=marks,
                 )
             )
-        if "Q_improved" in table:
-            out += charge_plots(table, Path(directory), "flow_")
+        if "Q_improved" in table and len(series):
+            t_max = float(np.asarray(series[0].x)[-1])
+            out += charge_plots(
+                table, Path(directory), "flow_", title, f"at flow time t/a^2 = {t_max:g}"
+            )
         return out
 
 
@@ -357,7 +394,10 @@ class TopologicalCharge(Measurement):
             raise ValueError(f"topological_charge needs D = 4, got D = {field.D}")
         if self.flow is not None and self.flow_time is not None:
             field, _ = self.flow.run(field, [self.flow_time], self.epsilon)
-        elif self.smearing:
+            out = charges(field)
+            out["flow_time"] = torch.full_like(out["volume"], float(self.flow_time))
+            return out
+        if self.smearing:
             field = smear(field, self.smearing)
         return charges(field)
 
@@ -373,5 +413,9 @@ class TopologicalCharge(Measurement):
         return out
 
     @classmethod
-    def plot(cls, table, result, directory: Path) -> list[Path]:
-        return charge_plots(table, Path(directory), "")
+    def plot(cls, table, result, directory: Path, title: str = "") -> list[Path]:
+        if "flow_time" in table:
+            when = f"at flow time t/a^2 = {float(table['flow_time'][0, 0]):g}"
+        else:
+            when = "(no gradient flow: bare or smeared, see the table's schema)"
+        return charge_plots(table, Path(directory), "", title, when)

@@ -19,6 +19,8 @@ and ``T = 1..T_max`` (observables.measurements.WilsonLoops with temporal planes)
 - Force ``F(r) = alpha/r^2 + sigma`` at the fitted distances; Sommer scale ``r0^2 F(r0) = 1.65``
   (R. Sommer, Nucl. Phys. B 411 (1994) 839), ``r1^2 F(r1) = 1.0`` (C. Bernard et al.,
   Phys. Rev. D 62 (2000) 034503): ``r_c = sqrt((c - alpha)/sigma)``.
+- sigma, r0 and r1 are reported as undefined, with the reason (``fit_undefined``), when the
+  automatic plateau test failed, sigma is not positive, or r0 has no solution.
 - Creutz ratios ``chi(R, T) = -ln[W(R,T) W(R-1,T-1) / (W(R,T-1) W(R-1,T))]`` (on-axis).
 
 Every error is the Gamma-method error of a derived quantity of the loop averages
@@ -33,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from lqcd_hmc.statistics import GammaResult, covariance, derived
+from lqcd_hmc.statistics import GammaResult, covariance, derived, with_error
 
 
 def _series(W: np.ndarray) -> np.ndarray:
@@ -193,6 +195,25 @@ def cornell_model(
     return CornellModel(prim, f, r, rows, T, passed, V, dV, chi2)
 
 
+def fit_undefined(out: dict[str, Any]) -> str | None:
+    """Why the Cornell fit does not define sigma, r0 and r1 (None when it does): no plateau
+    was found, sigma is not positive, or r_c^2 F(r_c) = c has no solution."""
+    if not out["plateau_test_passed"]:
+        return (
+            f"no plateau: the effective masses still change beyond T = {out['plateau']} "
+            f"(plateau test failed); give --plateau after checking aV(r, T)"
+        )
+    sigma = out["sigma"]
+    if not sigma["value"] > 0:
+        return (
+            f"sigma = {with_error(sigma['value'], sigma['error'])} is not positive: no linear "
+            f"rise in the fit range r/a = {out['fit_r'][0]:g}..{out['fit_r'][-1]:g}"
+        )
+    if not np.isfinite(out["r0"]["value"]):
+        return "r0^2 F(r0) = 1.65 has no solution for the fitted alpha and sigma"
+    return None
+
+
 def static_potential(
     W: np.ndarray,
     r: np.ndarray,
@@ -225,6 +246,11 @@ def static_potential(
             "error": [x.error for x in force],
         },
     }
+    reason = fit_undefined(out)
+    if reason:
+        out["fit_undefined"] = reason
+        for key in ("sigma", "r0", "r1"):
+            out[key] = {"value": None, "error": None, "undefined": reason}
     off = r != np.arange(1, r.size + 1)  # the leading rows r = 1, 2, ...
     on_axis = int(np.argmax(off)) if off.any() else r.size
     if on_axis >= 2:

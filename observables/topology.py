@@ -96,17 +96,21 @@ def charges(field: GaugeField) -> dict[str, Tensor]:
     return out
 
 
-def charge_plots(table: Mapping[str, np.ndarray], directory: Path, prefix: str) -> list[Path]:
-    """History and histogram of the improved charge."""
+def charge_plots(
+    table: Mapping[str, np.ndarray], directory: Path, prefix: str, title: str, when: str
+) -> list[Path]:
+    """History and histogram of the improved charge; ``when`` says at which smoothing."""
     Q = table["Q_improved"]
+    label = f"Q (improved) {when}"
     return [
         plotting.history(
             directory / f"{prefix}topological_charge_history.png",
             table["trajectory"],
             Q,
-            "Q (improved)",
+            label,
+            title,
         ),
         plotting.histogram(
-            directory / f"{prefix}topological_charge_histogram.png", Q, "Q (improved)"
+            directory / f"{prefix}topological_charge_histogram.png", Q, label, title
         ),
     ]

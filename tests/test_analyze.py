@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from lqcd_hmc.cli import main
 from lqcd_hmc.io import Ensemble
+from lqcd_hmc.plotting import png_text
 from lqcd_hmc.statistics import gamma_method
 from observables.scales import flow_analysis
 
@@ -104,6 +105,24 @@ def test_analyze_json_matches_the_tables(ensemble, tmp_path):
     for p in plots:
         with open(p, "rb") as fh:
             assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+        text = png_text(p)
+        assert text["Title"] == "e.h5: SU(3) 4x4x4x4, wilson beta = 5.8, 2 chains", p
+        assert re.search(
+            r"y: .*(dimensionless|lattice units|chains|flow time)", text["Description"]
+        )
+        assert "nan" not in text["Comment"], p  # no internal column names like polyakov_loop.re:
+        assert not re.search(r"[a-z_]+\.[a-z_]+", text["Description"]), p
+    by_name = {p.split("/")[-1]: png_text(p) for p in plots}
+    assert "mean " in by_name["plaquette_history.png"]["Comment"]
+    assert "thermalisation" in by_name["plaquette_history.png"]["Comment"]
+    assert {"E (clover)", "E (plaquette)"} <= set(by_name["flow_t2E.png"]["Comment"].split(" | "))
+    assert "flow time t/a^2 = 0.6" in by_name["flow_topological_charge_history.png"]["Description"]
+    fit = by_name["static_potential.png"]["Comment"]
+    if pot.get("fit_undefined"):
+        assert f"no fit drawn: {pot['fit_undefined']}" in fit and "Cornell" not in fit
+        assert pot["r0"] == {"value": None, "error": None, "undefined": pot["fit_undefined"]}
+    else:
+        assert "Cornell fit, r0/a = " in fit
     assert hashlib.sha256(ensemble.read_bytes()).hexdigest() == before
 
 

@@ -73,7 +73,11 @@ def ensemble_quantities(
         loops = tables["wilson_loops"]
         try:
             model = cornell_model(loops["W"], loops["r"][0, 0], plateau, r_min, r_max)
-            blocks.append((model.prim, lambda m: dict(zip(("sigma", "r0"), model.f(m)[[2, 3]]))))
+            sigma, r0 = model.f(model.prim.mean(axis=(1, 2)))[[2, 3]]
+            if model.passed and sigma > 0 and np.isfinite(r0):  # else undefined, as in analyze
+                blocks.append(
+                    (model.prim, lambda m: dict(zip(("sigma", "r0"), model.f(m)[[2, 3]])))
+                )
         except ValueError:
             pass
     sizes = np.cumsum([0] + [b[0].shape[0] for b in blocks])
