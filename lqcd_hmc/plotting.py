@@ -56,7 +56,7 @@ def png_text(path: Path) -> dict[str, str]:
     from PIL import Image
 
     with Image.open(path) as im:
-        return dict(im.text)
+        return {k: v for k, v in im.info.items() if isinstance(v, str)}
 
 
 def history(
