@@ -56,7 +56,7 @@ def png_text(path: Path) -> dict[str, str]:
     from PIL import Image
 
     with Image.open(path) as im:
-        return {k: v for k, v in im.info.items() if isinstance(v, str)}
+        return {str(k): v for k, v in im.info.items() if isinstance(v, str)}
 
 
 def history(
