@@ -6,7 +6,10 @@ The gradient-flow energy ``E_clover(t)``, the Wilson loops ``W(r, T)`` and the s
 section 3.3), so every ratio carries the correlation of its numerator and denominator and
 their autocorrelations. The functions of the means are exactly those of ``lqcd-hmc analyze``
 (:func:`observables.scales.scales_function`, :func:`observables.potential.cornell_model`), so
-``t0``, ``w0``, ``r0``, ``sigma`` and ``chi_t`` equal its values and errors.
+``t0``, ``w0``, ``r0``, ``sigma`` and ``chi_t`` equal its values and errors, the excited-state
+systematic of the potential's plateau included: every quantity that depends on the Cornell fit
+is also evaluated with the fit at T* + 1, and ``|q(T*) - q(T* + 1)|`` is added in quadrature
+(``error_stat``, ``error_sys``).
 
 Quantities (lattice units, a = 1): ``t0``, ``w0``, ``r0``, ``sigma`` (a^2 sigma), ``chi_t``
 (a^4 chi_t = <Q^2>/V at the flow's t_max); ratios ``a2_over_t0`` = a^2/t0 (the x axis of the
@@ -69,6 +72,7 @@ def ensemble_quantities(
         if "Q_improved" in flow:
             V = float(flow["volume"][0, 0])
             blocks.append(((flow["Q_improved"] ** 2).T[None], lambda m: {"chi_t": m[0] / V}))
+    later = None  # the Cornell fit at the plateau T + 1: the excited-state systematic
     if "wilson_loops" in tables:
         loops = tables["wilson_loops"]
         try:
@@ -78,15 +82,21 @@ def ensemble_quantities(
                 blocks.append(
                     (model.prim, lambda m: dict(zip(("sigma", "r0"), model.f(m)[[2, 3]])))
                 )
+                if model.plateau + 1 < loops["W"].shape[3]:
+                    later = cornell_model(
+                        loops["W"], loops["r"][0, 0], model.plateau + 1, r_min, r_max
+                    )
         except ValueError:
             pass
     sizes = np.cumsum([0] + [b[0].shape[0] for b in blocks])
     prim = np.concatenate([b[0] for b in blocks])
 
-    def quantities(m: np.ndarray) -> dict[str, float]:
+    def quantities(m: np.ndarray, fit_at_next: bool = False) -> dict[str, float]:
         q: dict[str, float] = {}
         for (_, fn), lo, hi in zip(blocks, sizes[:-1], sizes[1:]):
             q.update(fn(m[lo:hi]))
+        if fit_at_next and later is not None:
+            q.update(zip(("sigma", "r0"), later.f(m[sizes[-2] : sizes[-1]])[[2, 3]]))
         return q
 
     names_out = list(quantities(prim.mean(axis=(1, 2))))
@@ -94,8 +104,8 @@ def ensemble_quantities(
         names_out.append("a2_over_t0")
     names_out += [k for k, (_, need, _) in RATIOS.items() if set(need) <= set(names_out)]
 
-    def f(m: np.ndarray) -> np.ndarray:
-        q = quantities(m)
+    def f(m: np.ndarray, fit_at_next: bool = False) -> np.ndarray:
+        q = quantities(m, fit_at_next)
         with np.errstate(divide="ignore", invalid="ignore"):
             if "t0" in q:
                 q["a2_over_t0"] = 1.0 / q["t0"]
@@ -104,7 +114,15 @@ def ensemble_quantities(
                     q[k] = fn(q)
         return np.array([q[k] for k in names_out], dtype=np.float64)
 
-    return {
+    out = {
         k: {"value": g.mean, "error": g.error, "tau_int": g.tau_int}
         for k, g in zip(names_out, derived(f, prim))
     }
+    if later is not None:  # as static_potential: error = sqrt(stat^2 + |q(T) - q(T + 1)|^2)
+        means = prim.mean(axis=(1, 2))
+        for k, a, b in zip(names_out, f(means), f(means, fit_at_next=True)):
+            if a != b and np.isfinite(b):
+                r = out[k]
+                r["error_stat"], r["error_sys"] = r["error"], float(abs(a - b))
+                r["error"] = float(np.hypot(r["error"], a - b))
+    return out
