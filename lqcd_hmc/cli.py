@@ -229,9 +229,20 @@ def _flat(x: Any) -> list:
     help="NERSC byte order",
 )
 @click.option("--overwrite", is_flag=True, help="replace an existing target (atomically)")
-@one_line_errors
+@progress_options("stages", json=False)
+@one_line_errors(interrupt="the target is unchanged (it is replaced atomically or not at all)")
 def convert(
-    source, target, fmt, trajectory, chain, precision, two_row, byte_order, overwrite
+    source,
+    target,
+    fmt,
+    trajectory,
+    chain,
+    precision,
+    two_row,
+    byte_order,
+    overwrite,
+    progress,
+    quiet,
 ) -> None:
     """Convert one configuration between HDF5, NERSC, ILDG/LIME and openQCD."""
     from pathlib import Path
@@ -245,15 +256,22 @@ def convert(
             raise click.ClickException("target is the source file")
         if not overwrite:
             raise click.ClickException(f"{target} exists; pass --overwrite to replace it")
+    mib = Path(source).stat().st_size / 2**20
+    bar = Progress(2, "stage", "convert", progress, quiet or mib < 64)  # a line a stage if large
     cfg = read_configuration(source, trajectory, chain)
+    bar.step(1, "read", f"read {source} ({mib:.0f} MiB, checks passed)")
     with EnsembleLock(target):
         write_configuration(
             target, cfg, out_fmt, precision=int(precision), two_row=two_row, byte_order=byte_order
         )
-    click.echo(
-        f"{source} ({cfg.meta.get('format')}, trajectory {cfg.trajectory}) -> {target} ({out_fmt})",
-        err=True,
-    )
+    bar.step(2, "written", f"wrote {target}")
+    bar.close()
+    if not quiet:
+        click.echo(
+            f"{source} ({cfg.meta.get('format')}, trajectory {cfg.trajectory}) -> {target} "
+            f"({out_fmt})",
+            err=True,
+        )
 
 
 def _add_plugin_commands() -> None:
