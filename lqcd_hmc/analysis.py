@@ -139,6 +139,10 @@ def _lines(prefix: str, obj: Any) -> list[tuple[str, str]]:
             if obj.get("tau_int") is not None and np.isfinite(obj["tau_int"])
             else ""
         )
+        if obj.get("error_sys") is not None:
+            tau += f"  [stat {obj['error_stat']:.2g}, sys {obj['error_sys']:.2g}]"
+        elif "error_sys" in obj:
+            tau += "  [stat only: the excited-state systematic could not be estimated]"
         return [(prefix, _fmt(obj["value"], obj["error"]) + tau)]
     if "mean" in obj and "error" in obj:
         if isinstance(obj["mean"], list):
@@ -154,7 +158,15 @@ def _lines(prefix: str, obj: Any) -> list[tuple[str, str]]:
         ]
     for k, v in obj.items():
         label = f"{prefix}.{k}" if prefix else k
-        if k in ("plateau", "plateau_test_passed", "chi2_dof", "skipped", "t", "fit_undefined"):
+        if k in (
+            "plateau",
+            "plateau_test_passed",
+            "chi2_dof",
+            "skipped",
+            "t",
+            "fit_undefined",
+            "systematic",
+        ):
             if not isinstance(v, list):
                 rows.append((label, f"{v:.4g}" if isinstance(v, float) else str(v)))
             continue
