@@ -18,13 +18,14 @@ from lqcd_hmc import plotting
 from lqcd_hmc.field import GaugeField
 from lqcd_hmc.measurement import Measurement, column_statistics
 from lqcd_hmc.smearing import smear
-from lqcd_hmc.statistics import derived, with_error
+from lqcd_hmc.statistics import derived
 
+from . import figures
 from .flow import Flow, energy_density
 from .loops import plaquette, polyakov_correlator, polyakov_loop, temporal_loops, wilson_loops
 from .potential import static_potential
 from .scales import flow_analysis, susceptibility
-from .topology import DEFINITIONS, charge_plots, charges
+from .topology import DEFINITIONS, charges
 
 
 class Plaquette(Measurement):
@@ -144,31 +145,7 @@ class WilsonLoops(Measurement):
 
     @classmethod
     def plot(cls, table, result, directory: Path, title: str = "") -> list[Path]:
-        pot = result.get("potential", {})
-        if "V0" not in pot:
-            return []
-        T = pot["plateau"]
-        V = np.asarray(pot["V"])[:, T - 1]
-        dV = np.asarray(pot["V_error"])[:, T - 1]
-        V0, al, sg = (pot[k]["value"] for k in ("V0", "alpha", "sigma"))
-        undefined = pot.get("fit_undefined")
-        r0 = pot["r0"]
-        return [
-            plotting.curve(
-                Path(directory) / "static_potential.png",
-                [plotting.Series(pot["r"], V, dV, f"aV(r, T = {T})")],
-                "r/a",
-                "aV(r) (lattice units)",
-                title,
-                fit=None if undefined else (lambda r: V0 - al / r + sg * r),
-                fit_label=(
-                    f"Cornell fit, r0/a = {with_error(r0['value'], r0['error'])}"
-                    if not undefined
-                    else ""
-                ),
-                no_fit=undefined,
-            )
-        ]
+        return figures.potential(result.get("potential", {}), Path(directory), title)
 
 
 class PolyakovLoop(Measurement):
@@ -318,48 +295,7 @@ class GradientFlow(Measurement):
 
     @classmethod
     def plot(cls, table, result, directory: Path, title: str = "") -> list[Path]:
-        out = []
-        series, marks = [], []
-        for form in ("clover", "plaquette"):
-            r = result.get(form)
-            if r is None:
-                continue
-            t = np.asarray(r["t"])
-            series.append(
-                plotting.Series(
-                    t, r["t2E"], np.asarray(r["E_error"]) * t**2, f"E ({form})", band=True
-                )
-            )
-            t0, w0 = r.get("t0", {}), r.get("w0", {})
-            if t0.get("value") is not None and np.isfinite(t0["value"]):
-                marks.append(
-                    (
-                        t0["value"],
-                        t0["error"],
-                        f"t0/a^2 = {with_error(t0['value'], t0['error'])} ({form})",
-                    )
-                )
-            if w0.get("value") is not None and np.isfinite(w0["value"]):
-                w2, dw2 = w0["value"] ** 2, 2 * w0["value"] * w0["error"]
-                marks.append((w2, dw2, f"w0^2/a^2 = {with_error(w2, dw2)} ({form})"))
-        if series:
-            out.append(
-                plotting.curve(
-                    Path(directory) / "flow_t2E.png",
-                    series,
-                    "flow time t/a^2",
-                    "t^2 <E(t)> (dimensionless)",
-                    title,
-                    hline=(0.3, "0.3: t0 (t^2 E), w0 (t d/dt t^2 E)"),
-                    vlines=marks,
-                )
-            )
-        if "Q_improved" in table and len(series):
-            t_max = float(np.asarray(series[0].x)[-1])
-            out += charge_plots(
-                table, Path(directory), "flow_", title, f"at flow time t/a^2 = {t_max:g}"
-            )
-        return out
+        return figures.flow(table, result, Path(directory), title)
 
 
 class TopologicalCharge(Measurement):
@@ -418,4 +354,4 @@ class TopologicalCharge(Measurement):
             when = f"at flow time t/a^2 = {float(table['flow_time'][0, 0]):g}"
         else:
             when = "(no gradient flow: bare or smeared, see the table's schema)"
-        return charge_plots(table, Path(directory), "", title, when)
+        return figures.charges(table, Path(directory), "", title, when)

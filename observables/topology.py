@@ -21,14 +21,10 @@ The charge is meant for smooth fields: measure it after gradient flow or smearin
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from lqcd_hmc import plotting
 from lqcd_hmc.field import GaugeField
 from lqcd_hmc.loops import LineCache, clover_field_strength
 
@@ -94,23 +90,3 @@ def charges(field: GaugeField) -> dict[str, Tensor]:
         (field.batch,), float(field.volume), dtype=torch.float64, device=field.device
     )
     return out
-
-
-def charge_plots(
-    table: Mapping[str, np.ndarray], directory: Path, prefix: str, title: str, when: str
-) -> list[Path]:
-    """History and histogram of the improved charge; ``when`` says at which smoothing."""
-    Q = table["Q_improved"]
-    label = f"Q (improved) {when}"
-    return [
-        plotting.history(
-            directory / f"{prefix}topological_charge_history.png",
-            table["trajectory"],
-            Q,
-            label,
-            title,
-        ),
-        plotting.histogram(
-            directory / f"{prefix}topological_charge_histogram.png", Q, label, title
-        ),
-    ]
