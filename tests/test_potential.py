@@ -91,8 +91,10 @@ def _loops_with_excited_states(seed: int, n: int = 600) -> tuple[np.ndarray, np.
     common = rng.standard_normal((n, 1, r.size, 1))
     own = rng.standard_normal((n, 1, r.size, T.size))
     rel = 0.05 * np.exp(0.5 * V[:, None] * T[None, :])
-    return W[None, None] * (1 + rel * (0.9 * common + np.sqrt(1 - 0.81) * own)), r, np.sqrt(
-        (1.65 - 0.28) / 0.045
+    return (
+        W[None, None] * (1 + rel * (0.9 * common + np.sqrt(1 - 0.81) * own)),
+        r,
+        np.sqrt((1.65 - 0.28) / 0.045),
     )
 
 
