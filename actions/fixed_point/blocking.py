@@ -24,6 +24,7 @@ with W* held fixed.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 import torch
@@ -64,6 +65,17 @@ class Blocking:
 
     c: float = 0.05
     kappa: float = 8.0
+
+    def __post_init__(self) -> None:
+        """A kernel must be a positive quadratic penalty (``kappa > 0``) of a fat link whose
+        weights are those of an average (``0 <= c <= 1/(2(D-1))``, at most 1/6 in D = 4)."""
+        if not (math.isfinite(self.kappa) and self.kappa > 0):
+            raise ValueError(f"blocking kernel: kappa must be positive, got {self.kappa}")
+        if not (math.isfinite(self.c) and 0 <= self.c <= 1 / 6):
+            raise ValueError(
+                f"blocking kernel: c must be in [0, 1/6] (the fat link's own weight 1 - 6c "
+                f"stays >= 0), got {self.c}"
+            )
 
     def fat_links(self, links: Tensor) -> Tensor:
         """``W_mu(x)`` for every fine link, shape of ``links``."""
