@@ -67,13 +67,20 @@ def blocking_map(p: Tensor, c: float) -> Tensor:
 
 
 def noise_weight(c: float, q: Tensor | None = None) -> float:
-    """``2^{-D} sum_n (M_n M_n^dag)_{00}(q)``: how much of the propagator's white-noise part at
-    the fine momenta reaches the coarse momentum q (default: q -> 0 along the diagonal) in
-    one step; the free FP exists only where it is below 1 (module docstring)."""
+    """The largest eigenvalue of ``2^{-D} sum_n M_n(q) M_n(q)^dag`` on the gauge-invariant
+    (transverse) subspace at q: how much of a white-noise part of the propagator at the fine
+    momenta reaches the coarse momentum q in one step, in its worst physical direction
+    (default: q -> 0 along the diagonal, where the matrix is a multiple of 1 there); the free FP
+    can exist only where it is below 1 at every q (module docstring). The gauge direction is
+    left out: noise along it is a gauge transformation."""
     q = torch.full((D,), 1e-3, dtype=torch.float64) if q is None else q
-    total = 0.0
+    total = torch.zeros(D, D, dtype=torch.complex128)
     for n in itertools.product((0, 1), repeat=D):
         p = (q + 2 * math.pi * torch.tensor(n, dtype=torch.float64)) / 2
         M = blocking_map(p, c)
-        total += float((M @ M.mH)[0, 0].real)
-    return total / 2**D
+        total = total + M @ M.mH
+    u = hat(q)
+    P = torch.eye(D, dtype=torch.complex128)
+    if (u.abs() ** 2).sum() > 0:  # at q = 0 there is no gauge direction
+        P = P - torch.outer(u, u.conj()) / (u.abs() ** 2).sum()
+    return float(torch.linalg.eigvalsh(P @ total @ P / 2**D).max())
