@@ -90,3 +90,33 @@ def test_white_noise_weight_decides_whether_a_free_fixed_point_exists():
 def test_bad_kernels_are_refused(kw, expect):
     with pytest.raises(ValueError, match=expect.replace("[", r"\[").replace("]", r"\]")):
         Blocking(**kw)
+
+
+def test_one_level_quadratic_form_is_the_nonlinear_fp_equation_on_small_plane_waves():
+    """A_FP of SU(2) plane waves along T^3 (q = (pi/2, 0, 0, 0), polarised along direction 1),
+    solved by ``FixedPoint`` with one level and the Wilson action on the finest lattice, against
+    the quadratic prediction (V/4) eps^2 rho'_11(q) / (2N) of one exact RG step from the Wilson
+    kernel (a field along one generator carries Tr H^2 = 1/2: 1/(2N) of the U(1)
+    normalisation): A/eps^2 converges to it as eps^2 (measured deviations 1.3e-7 at
+    eps = 0.01 and 1.15e-6 at 0.03, ratio 8.9)."""
+    from actions.fixed_point import FixedPoint
+    from actions.fixed_point.free import multilevel_kernel
+    from lqcd_hmc.groups import SU
+
+    L, c, kappa = 4, 0.1, 8.0
+    rho = multilevel_kernel(L, 1, c, kappa).reshape(*(L,) * D, D, D)
+    solver = FixedPoint(
+        Blocking(c=c, kappa=kappa), levels=1, finest={"name": "wilson", "beta": 1.0}
+    )
+    x = torch.stack(torch.meshgrid(*[torch.arange(L, dtype=torch.float64)] * D, indexing="ij"), -1)
+    G = SU(2)
+    deviation = []
+    for eps in (1e-2, 3e-2):
+        w = torch.zeros(D, *(L,) * D, 3, dtype=torch.float64)
+        w[1, ..., 2] = eps * torch.cos(x[..., 0] * 2 * math.pi / L)
+        result = solver(GaugeField(G.exp(G.from_coords(w))[None], "SU(2)"))
+        assert result.converged
+        predicted = L**D / 4 * eps**2 * float(rho[1, 0, 0, 0][1, 1].real) / (2 * 2)
+        deviation.append(float(result.action) / predicted - 1)
+    assert abs(deviation[0]) < 1e-6
+    assert 7 < deviation[1] / deviation[0] < 11  # O(eps^2)

@@ -21,6 +21,12 @@ the white-noise part of G that the kernel adds each step must shrink, which need
 fine modes to feed a coarse momentum with total weight
 ``2^{-D} sum_n |M_n(q)|^2 < 1`` (:func:`noise_weight`). For our kernel it is 1.04 at c = 0.05 (no
 free fixed point: the recursion's rho shrinks like 1/k) and 0.56 at c = 0.1.
+
+:func:`blocked_kernel` is one exact step of the recursion on nested grids (the fine kernel
+on the (2L)^D momenta, the result on the L^D ones); :func:`multilevel_kernel` applies it
+``levels`` times from the Wilson action on the finest grid: the quadratic form of the
+project's ``FixedPoint`` with that many levels, which it reproduces on small plane waves
+(``tests/test_free_fixed_point.py``).
 """
 
 from __future__ import annotations
@@ -84,3 +90,51 @@ def noise_weight(c: float, q: Tensor | None = None) -> float:
     if (u.abs() ** 2).sum() > 0:  # at q = 0 there is no gauge direction
         P = P - torch.outer(u, u.conj()) / (u.abs() ** 2).sum()
     return float(torch.linalg.eigvalsh(P @ total @ P / 2**D).max())
+
+
+def transverse_inverse(A: Tensor, u: Tensor) -> Tensor:
+    """``P (P A P + u u^dag/|u|^2)^{-1} P`` with ``P = 1 - u u^dag/|u|^2`` per momentum (zero
+    where u = 0): the inverse of A on the subspace transverse to the gauge direction u. For a
+    kernel rho it is the Landau-gauge propagator; for a covariance G it is the precision of the
+    Gaussian with infinite variance along u, ``lim (G + l u u^dag)^{-1}`` (exactly transverse
+    on both sides and well conditioned)."""
+    norm2 = (u.abs() ** 2).sum(-1)
+    safe = torch.where(norm2 > 0, norm2, torch.ones_like(norm2))
+    Q = u[..., :, None] * u.conj()[..., None, :] / safe[..., None, None]
+    P = torch.eye(A.shape[-1], dtype=A.dtype) - Q
+    B = torch.where((norm2 > 0)[..., None, None], P @ A @ P + Q, P)
+    out = P @ torch.linalg.inv(B) @ P
+    return torch.where((norm2 > 0)[..., None, None], 0.5 * (out + out.mH), torch.zeros_like(out))
+
+
+def blocked_kernel(rho_fine: Tensor, c: float, kappa: float) -> Tensor:
+    """One exact RG step: ``rho'(q)`` on the L^D momenta (:func:`momenta` order) from the fine
+    kernel ``rho_fine`` ``((2L)^D, D, D)`` on the (2L)^D momenta, for the kernel (c, kappa):
+    ``G' = 1/kappa + 2^-D sum_n M_n G(p_n) M_n^dag`` with the Landau-gauge G, inverted on the
+    coarse transverse subspace (module docstring)."""
+    size = round(rho_fine.shape[0] ** (1 / D))
+    L = size // 2
+    p = momenta(size)
+    G = transverse_inverse(rho_fine, hat(p))
+    M = blocking_map(p, c)
+    contrib = (M @ G @ M.mH).reshape(*([size] * D), D, D)
+    Gq = (
+        sum(
+            contrib[tuple(slice(n_mu * L, (n_mu + 1) * L) for n_mu in n)]
+            for n in itertools.product((0, 1), repeat=D)
+        )
+        / 2**D
+        + torch.eye(D, dtype=contrib.dtype) / kappa
+    )
+    return transverse_inverse(Gq.reshape(-1, D, D), hat(momenta(L)))
+
+
+def multilevel_kernel(L: int, levels: int, c: float, kappa: float) -> Tensor:
+    """The quadratic kernel ``rho(q)`` on the L^D momenta of the FP equation solved with
+    ``levels`` finer lattices and the Wilson action on the finest (``FixedPoint(levels=...,
+    finest=wilson)``): ``levels`` exact steps from the Wilson kernel on the (2^levels L)^D
+    momenta."""
+    rho = wilson_kernel(momenta(L * 2**levels))
+    for _ in range(levels):
+        rho = blocked_kernel(rho, c, kappa)
+    return rho
