@@ -21,6 +21,7 @@ from .clitools import Progress
 from .config import CardError, CardSection, MeasureCard, read_toml, validate
 from .field import GaugeField, resolve_device
 from .io import Ensemble, Pending, detect, read_configuration
+from .io.atomic import failure_reason
 from .io.integrity import schema_text
 from .io.lock import EnsembleLock
 from .measurement import build as build_measurement
@@ -129,7 +130,7 @@ def _measure(
         try:
             ens.commit(pending)
         except OSError as exc:
-            reason = exc.strerror or str(exc).splitlines()[0]
+            reason = failure_reason(exc)
             raise ValueError(
                 f"{path}: cannot store the measurements: {reason}; the file is unchanged"
             ) from None

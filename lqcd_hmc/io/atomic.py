@@ -37,6 +37,11 @@ def write_error(exc: BaseException, path: Path) -> OSError:
     return OSError(code, os.strerror(code), str(path))
 
 
+def failure_reason(exc: OSError) -> str:
+    """The one-line reason of a failed file operation (``"No space left on device"``)."""
+    return exc.strerror or (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
 def require_space(path: Path, nbytes: int) -> None:
     """Refuse (``OSError`` ENOSPC or EFBIG naming ``path``) to write a file of ``nbytes`` next
     to ``path`` when the file system has less free space or the process may not write a file

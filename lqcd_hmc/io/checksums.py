@@ -59,7 +59,8 @@ def nersc_checksum(values: np.ndarray) -> int:
     return int(words.sum(dtype=np.uint64) & 0xFFFFFFFF)
 
 
-def chain_crc32(links: np.ndarray) -> int:
-    """crc32 of one chain's links, little-endian (the HDF5 ``checksum`` attribute)."""
-    data = np.ascontiguousarray(links)
+def crc32_le(values: np.ndarray) -> int:
+    """zlib's crc32 of an array's values, little-endian, C order: a chain's links (the HDF5
+    ``checksum`` attribute) and every dataset of an ensemble (:mod:`.integrity`)."""
+    data = np.ascontiguousarray(values)
     return zlib.crc32(data.astype(data.dtype.newbyteorder("<"), copy=False).tobytes())

@@ -22,18 +22,11 @@ from typing import Any
 import h5py
 import numpy as np
 
+from .checksums import crc32_le
 from .errors import FormatError
 
 CRC = "crc32"
 CARD_CRC = "card_crc32"
-
-
-def crc32_of(values: np.ndarray) -> int:
-    """crc32 of an array's values, little-endian, C order."""
-    a = np.ascontiguousarray(values)
-    if a.dtype.byteorder not in ("|", "<") and a.dtype.itemsize > 1:
-        a = a.astype(a.dtype.newbyteorder("<"))
-    return zlib.crc32(a.tobytes())
 
 
 def card_crc32(card: str) -> int:
@@ -42,7 +35,7 @@ def card_crc32(card: str) -> int:
 
 def seal(ds: h5py.Dataset) -> None:
     """Record the crc32 of ``ds``'s current values."""
-    ds.attrs[CRC] = np.uint32(crc32_of(ds[()]))
+    ds.attrs[CRC] = np.uint32(crc32_le(ds[()]))
 
 
 def seal_card(attrs: Mapping[str, Any]) -> dict[str, Any]:
@@ -77,7 +70,7 @@ def verify_dataset(ds: h5py.Dataset, where: str) -> bool:
     raises :class:`FormatError` naming ``where`` and the dataset."""
     if CRC not in ds.attrs:
         return False
-    if crc32_of(ds[()]) != int(ds.attrs[CRC]):
+    if crc32_le(ds[()]) != int(ds.attrs[CRC]):
         raise FormatError(f"{where}: {ds.name} fails its checksum (the file is corrupted)")
     return True
 

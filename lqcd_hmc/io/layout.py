@@ -12,7 +12,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from .checksums import chain_crc32
+from .checksums import crc32_le
 from .errors import FormatError
 from .integrity import CRC, schema_difference, seal
 
@@ -54,7 +54,7 @@ class Pending:
 
 
 def checksums(links: np.ndarray) -> np.ndarray:
-    return np.array([chain_crc32(c) for c in links], dtype=np.uint32)
+    return np.array([crc32_le(c) for c in links], dtype=np.uint32)
 
 
 def create_sealed(group: h5py.Group, name: str, data: np.ndarray, **kwargs: Any) -> h5py.Dataset:

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from .atomic import failure_reason
 from .errors import FormatError
 
 
@@ -27,4 +28,4 @@ def load_weights(path: str | os.PathLike, what: str, map_location: Any = "cpu") 
             f"corrupted, or holding objects that would run code on load)"
         ) from None
     except OSError as exc:
-        raise FormatError(f"{what} {path}: {exc.strerror or exc}") from None
+        raise FormatError(f"{what} {path}: {failure_reason(exc)}") from None

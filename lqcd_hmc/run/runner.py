@@ -39,6 +39,7 @@ from ..config import Card, dump_card
 from ..field import GaugeField, resolve_device, resolve_dtype
 from ..groups import get_group
 from ..io import Checkpoint, Ensemble, FormatError, Pending
+from ..io.atomic import failure_reason
 from ..io.lock import EnsembleLock
 from ..io.replicas import write_index
 from ..loops import average_plaquette
@@ -189,7 +190,7 @@ class Runner:
                 )
             except OSError as exc:
                 raise RunError(
-                    f"{self.path}: cannot create the ensemble: {exc.strerror or exc}"
+                    f"{self.path}: cannot create the ensemble: {failure_reason(exc)}"
                 ) from None
         return ens, self._local(field), rng, 0
 
@@ -330,7 +331,7 @@ class Runner:
         try:
             write()
         except OSError as exc:
-            reason = exc.strerror or str(exc).splitlines()[0]
+            reason = failure_reason(exc)
             raise RunError(
                 f"{self.path}: cannot write {what}: {reason}; the ensemble keeps its "
                 f"checkpoint at trajectory {kept} and continues with --resume"
