@@ -108,7 +108,13 @@ def test_fp_data_file_and_resume(fp_data):
     assert data["derivative"].shape == (12, 4, 2, 2, 2, 2, 3)
     assert data["beta"].tolist() == [3.0] * 4 + [4.0] * 4 + [6.0] * 4
     assert (data["gradient"] <= 1e-8).all() and (data["action"] > 0).all()
-    assert data["parameters"]["kappa"] == 8.0 and data["parameters"]["levels"] == 1
+    kernel = Blocking()  # the default kernel is stored with the data
+    assert data["parameters"]["levels"] == 1
+    assert [data["parameters"][k] for k in ("c", "kappa", "c_diagonal")] == [
+        kernel.c,
+        kernel.kappa,
+        kernel.c_diagonal,
+    ]
     # the stored A_FP is the minimum of the functional: re-solving gives the same value
     again = FixedPoint(levels=1, tolerance=1e-8)(
         data["fields"].with_links(data["fields"].links[:2])

@@ -145,29 +145,31 @@ def test_example_train_card_is_valid():
 def test_trained_lcnn_in_hmc(trained):
     """The trained action (SU(2), fp-param preconditioner) on the 2^4 lattice of its training
     data: gauge invariant, autograd force = central differences, HMC reversible to 1e-10, and
-    Creutz's <exp(-dH)> = 1 within 3 standard errors (Gamma method, 16 chains) at a step where
-    <dH> is clearly non-zero."""
+    Creutz's <exp(-dH)> = 1 within 3 standard errors (Gamma method, 16 chains, in equilibrium
+    after 30 trajectories) at a step where <dH> is non-zero by 3 standard errors. (With the
+    default kernel's data, 5 leapfrog steps and fewer drive some chains into a region where the
+    trained action's force is large and dH explodes; 6 steps hold.)"""
     d, _ = trained
     act = LCNNAction(4.0, checkpoint=str(d / "model.pt"))
     rng = ChainRNG(7, 16)
     f = GaugeField.hot([2, 2, 2, 2], "SU(2)", rng)
     check_gauge_invariance(act, f)
     check_force(act, f, rtol=1e-7)
-    hmc = HMC(act, integrator="leapfrog", n_steps=4, tau=1.0)
+    hmc = HMC(act, integrator="leapfrog", n_steps=6, tau=1.0)
     P0 = hmc.momenta(f, rng)
     g, P1 = hmc.molecular_dynamics(f, P0)
     assert (g.links - f.links).abs().max() > 0.1
     h, P2 = hmc.molecular_dynamics(g, -P1)
     assert (h.links - f.links).abs().max() < 1e-10 and (P2 + P0).abs().max() < 1e-10
-    for _ in range(5):
-        f, _ = hmc.trajectory(f, rng, metropolis=False)
+    for _ in range(30):  # equilibrium: <exp(-dH)> = 1 holds only there
+        f, _ = hmc.trajectory(f, rng)
     edh = []
     for _ in range(40):
         f, st = hmc.trajectory(f, rng)
         edh.append(st.exp_minus_dH)
     edh = torch.stack(edh, 1).numpy()
-    r = gamma_method(edh)
-    assert -np.log(edh).mean() > 0.05
+    r, dH = gamma_method(edh), gamma_method(-np.log(edh))
+    assert dH.mean > 3 * dH.error  # the step is coarse enough to test something
     assert abs(r.mean - 1) < 3 * r.error, r
 
 

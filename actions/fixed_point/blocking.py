@@ -8,12 +8,12 @@ limit, so ``T >= 0`` with equality iff V is the projection of Q.
 
 The blocked link is the product of two "fat" links along the blocked direction,
 ``Q_mu(x_B) = W_mu(2 x_B) W_mu(2 x_B + mu)``, with
-``W_mu(x) = (1 - 2(D-1) c) U_mu(x) + c sum_{nu != mu} (staple up + staple down)``:
-the staple term of the DHHN family; their diagonal (five-link) paths are left out. Parameters:
-``c = 0.05``, ``kappa = 8.0`` by default. We could not read the optimised values of
-DHHN or Blatter-Niedermayer in our references, so these are our choice (a smearing weight of
-the size those papers use and a kernel strong enough for a short-ranged FP action); both are
-configurable and stored with every FP data set. Classical perfection does not depend on them.
+``W_mu(x) = (1 - 2(D-1) c - 4(D-1)(D-2) c_d) U_mu(x) + c sum (staples) + c_d sum (diagonal
+staples)``: the 2(D-1) staples through one transverse direction and the 4(D-1)(D-2) five-link
+diagonal staples ``nu, la, mu, -la, -nu`` through two, the path family of DHHN
+(:func:`~.free.fat_link_paths`). The default kernel is the one whose free FP action is most
+local (smallest decay length of its couplings) in the scan of ``bench/fp_locality.py``
+(bench/RESULTS.md); every FP data set stores its kernel.
 
 The maximum over SU(N) is found by Cabibbo-Marinari sweeps over the SU(2) subgroups, each of
 which maximises exactly (:func:`max_trace_projection`); U(1) and SU(2) have closed forms. Its
@@ -60,15 +60,16 @@ def max_trace_projection(Q: Tensor, N: int, sweeps: int = 50, tol: float = 1e-15
 
 @dataclass(frozen=True)
 class Blocking:
-    """The blocking kernel (module docstring) with staple weight ``c`` and strength
-    ``kappa``."""
+    """The blocking kernel (module docstring) with staple weight ``c``, diagonal-staple weight
+    ``c_diagonal`` and strength ``kappa``."""
 
-    c: float = 0.05
-    kappa: float = 8.0
+    c: float = 0.08
+    kappa: float = 16.0
+    c_diagonal: float = 0.005
 
     def __post_init__(self) -> None:
         """A kernel must be a positive quadratic penalty (``kappa > 0``) of a fat link whose
-        weights are those of an average (``0 <= c <= 1/(2(D-1))``, at most 1/6 in D = 4)."""
+        weights are those of an average (``c, c_d >= 0``, ``1 - 6c - 24c_d >= 0`` in D = 4)."""
         if not (math.isfinite(self.kappa) and self.kappa > 0):
             raise ValueError(f"blocking kernel: kappa must be positive, got {self.kappa}")
         if not (math.isfinite(self.c) and 0 <= self.c <= 1 / 6):
@@ -76,14 +77,29 @@ class Blocking:
                 f"blocking kernel: c must be in [0, 1/6] (the fat link's own weight 1 - 6c "
                 f"stays >= 0), got {self.c}"
             )
+        if not (math.isfinite(self.c_diagonal) and 0 <= self.c_diagonal <= (1 - 6 * self.c) / 24):
+            raise ValueError(
+                f"blocking kernel: c_diagonal must be in [0, (1 - 6c)/24] = "
+                f"[0, {(1 - 6 * self.c) / 24:.4g}] (the fat link's own weight 1 - 6c - 24c_d "
+                f"stays >= 0), got {self.c_diagonal}"
+            )
 
     def fat_links(self, links: Tensor) -> Tensor:
         """``W_mu(x)`` for every fine link, shape of ``links``."""
         D = links.shape[1]
         out = []
         for mu in range(D):
-            S = sum(staple(links[:, nu], links[:, mu], mu, nu, D) for nu in range(D) if nu != mu)
-            out.append((1 - 2 * (D - 1) * self.c) * links[:, mu] + self.c * S)
+            others = [nu for nu in range(D) if nu != mu]
+            W = (1 - 2 * (D - 1) * self.c - 4 * (D - 1) * (D - 2) * self.c_diagonal) * links[:, mu]
+            if self.c:
+                W = W + self.c * sum(staple(links[:, nu], links[:, mu], mu, nu, D) for nu in others)
+            if self.c_diagonal:
+                for la in others:  # staples through la, then carried along nu != la
+                    S = staple(links[:, la], links[:, mu], mu, la, D)
+                    W = W + self.c_diagonal * sum(
+                        staple(links[:, nu], S, mu, nu, D) for nu in others if nu != la
+                    )
+            out.append(W)
         return torch.stack(out, dim=1)
 
     def blocked(self, fine: Tensor) -> Tensor:

@@ -195,6 +195,7 @@ class FixedPoint:
         return {
             "c": self.blocking.c,
             "kappa": self.blocking.kappa,
+            "c_diagonal": self.blocking.c_diagonal,
             "levels": self.levels,
             "finest": self.finest.config(),
             "tolerance": self.tolerance,

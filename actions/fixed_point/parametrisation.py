@@ -8,6 +8,13 @@ hep-lat/0007007: a polynomial in the plaquette variables of thin and fat links,
 differentiable). Wilson is ``p_10 = 1``. Coefficients come from a linear least-squares fit to
 FP action values and derivatives (:func:`fit`); the registered action ``fp-param`` reads them
 from a JSON file and runs in HMC (force from autograd) with ``S = beta A``.
+
+Classically perfect form (``fit(..., free=...)``, :mod:`.perfect`): the quadratic part is that
+of the free FP action, carried by ``1 x n`` loops with fixed coefficients ``loops``
+(:func:`.perfect.loop_coefficients`), and the polynomial keeps only ``k + l >= 2`` (quartic and
+higher in the field), so the fit to FP data cannot move the quadratic part; constant flux, a
+classical solution whose FP action is the continuum one, enters the fit as rows of weight
+``smooth_weight``.
 """
 
 from __future__ import annotations
@@ -25,7 +32,9 @@ from lqcd_hmc.field import GaugeField
 from lqcd_hmc.loops import plaquette_re_trace
 from lqcd_hmc.smearing import stout
 
+from .free_fixed_point import FreeFixedPoint
 from .minimise import algebra_gradient
+from .perfect import LOOPS, flux_targets, loop_coefficients, loop_densities
 
 
 def polynomial_terms(order: int) -> list[tuple[int, int]]:
@@ -67,12 +76,14 @@ class FPParametrisation(Action):
         coefficients: Sequence[float] | None = None,
         terms: Sequence[Sequence[int]] | None = None,
         rho: float = 0.1,
+        loops: Sequence[float] = (),
     ):
         self.beta, self.file = float(beta), file
         if file is not None:
             try:
                 spec = json.loads(Path(file).read_text())
                 coefficients, terms, rho = spec["coefficients"], spec["terms"], spec["rho"]
+                loops = spec.get("loops", [])
             except (OSError, ValueError, KeyError) as exc:
                 raise ValueError(f"fp-param: cannot read coefficients from {file}: {exc}") from None
         if coefficients is None or terms is None or len(coefficients) != len(terms):
@@ -80,6 +91,9 @@ class FPParametrisation(Action):
         self.terms = [(int(k), int(l)) for k, l in terms]
         self.coefficients = torch.tensor([float(c) for c in coefficients], dtype=torch.float64)
         self.rho = float(rho)
+        if len(loops) > len(LOOPS):
+            raise ValueError(f"fp-param takes at most {len(LOOPS)} loop coefficients (1 x n loops)")
+        self.loops = [float(a) for a in loops]
 
     def params(self) -> dict[str, Any]:
         if self.file is not None:
@@ -89,12 +103,17 @@ class FPParametrisation(Action):
             "coefficients": self.coefficients.tolist(),
             "terms": [list(t) for t in self.terms],
             "rho": self.rho,
+            "loops": self.loops,
         }
 
     def density(self, field: GaugeField) -> Tensor:
         b = basis_densities(field, self.terms, self.rho)
         p = self.coefficients.to(b.device)
-        return self.beta * torch.einsum("bt...,t->b...", b, p)
+        out = torch.einsum("bt...,t->b...", b, p)
+        if self.loops:
+            a = torch.tensor(self.loops, dtype=torch.float64, device=b.device)
+            out = out + torch.einsum("bt...,t->b...", loop_densities(field, LOOPS[: len(a)]), a)
+        return self.beta * out
 
     def save(self, path: str | Path, **extra: Any) -> None:
         """Write the coefficient file ``fp-param`` reads (``extra`` goes in as provenance)."""
@@ -104,6 +123,7 @@ class FPParametrisation(Action):
                     "terms": [list(t) for t in self.terms],
                     "coefficients": self.coefficients.tolist(),
                     "rho": self.rho,
+                    "loops": self.loops,
                     **extra,
                 },
                 indent=1,
@@ -139,10 +159,16 @@ def design(
 
 
 def least_squares(
-    X: Tensor, Y: Tensor, action: Tensor, derivative: Tensor, derivative_weight: float = 1.0
+    X: Tensor,
+    Y: Tensor,
+    action: Tensor,
+    derivative: Tensor,
+    derivative_weight: float = 1.0,
+    exact: tuple[Tensor, Tensor, Tensor] | None = None,
 ) -> Tensor:
     """Coefficients ``p`` of a linear basis with value rows X and derivative rows Y that
-    minimise ``|X p - A|^2/|A|^2 + derivative_weight |Y p - dA|^2/|dA|^2``."""
+    minimise ``|X p - A|^2/|A|^2 + derivative_weight |Y p - dA|^2/|dA|^2``; ``exact = (Z, t,
+    w)`` adds rows ``w (Z p - t)`` (values known exactly, already scaled)."""
     A = action.double().reshape(-1)
     dA = derivative.double().reshape(-1)
     if X.shape[0] != A.numel() or Y.shape[0] != dA.numel():
@@ -153,6 +179,9 @@ def least_squares(
     sa, sd = A.norm(), dA.norm() / derivative_weight**0.5
     M = torch.cat([X / sa, Y / sd])
     rhs = torch.cat([A / sa, dA / sd])
+    if exact is not None:
+        Z, t, w = (x.to(M) for x in exact)
+        M, rhs = torch.cat([M, w[:, None] * Z]), torch.cat([rhs, w * t])
     # gelsd (rank-revealing) exists on the CPU only; the system is small
     p = torch.linalg.lstsq(M.cpu(), rhs.cpu()[:, None], driver="gelsd").solution[:, 0]
     return p.to(M.device)
@@ -165,11 +194,18 @@ def fit(
     order: int = 3,
     rho: float = 0.1,
     derivative_weight: float = 1.0,
+    free: FreeFixedPoint | None = None,
+    smooth_weight: float = 100.0,
 ) -> FPParametrisation:
     """Least-squares coefficients (:func:`least_squares`) for FP values ``action`` ``(n,)`` and
     derivatives ``(n, D, *dims, n_gen)`` of the configurations in ``fields`` (batches,
-    concatenated in order)."""
+    concatenated in order). With ``free`` (the free FP action of the data's kernel) the fit is
+    the classically perfect form of the module docstring: the loops' part is subtracted from
+    the data, and constant flux n = 1, 2 enters as rows weighted ``smooth_weight`` relative to
+    the data's."""
     terms = polynomial_terms(order)
+    if free is not None:
+        terms = [t for t in terms if sum(t) >= 2]
     group = fields[0].group
     basis = lambda links: (
         basis_densities(
@@ -181,8 +217,25 @@ def fit(
         .sum(2)
     )
     X, Y = design(basis, fields)
-    p = least_squares(X, Y, action, derivative, derivative_weight)
-    return FPParametrisation(1.0, coefficients=p.tolist(), terms=terms, rho=rho)
+    if free is None:
+        p = least_squares(X, Y, action, derivative, derivative_weight)
+        return FPParametrisation(1.0, coefficients=p.tolist(), terms=terms, rho=rho)
+    a = loop_coefficients(free)
+    loops = FPParametrisation(1.0, coefficients=[], terms=[], rho=rho, loops=a.tolist())
+    A2, dA2 = design(lambda links: loops(GaugeField(links, group))[:, None], fields)
+    flux, exact = flux_targets(str(group), dtype=fields[0].links.dtype)
+    Z = basis(flux.links.to(fields[0].device)).detach().double().cpu()
+    t = exact - loops(flux).detach().double().cpu()
+    w = torch.full_like(exact, smooth_weight / exact.norm().item())
+    p = least_squares(
+        X,
+        Y,
+        action.double().reshape(-1) - A2[:, 0].to(action.device),
+        derivative.double().reshape(-1) - dA2[:, 0].to(derivative.device),
+        derivative_weight,
+        exact=(Z, t, w),
+    )
+    return FPParametrisation(1.0, coefficients=p.tolist(), terms=terms, rho=rho, loops=a.tolist())
 
 
 def held_out_errors(

@@ -53,8 +53,9 @@ class Generate(CardSection):
 
 
 class FPSection(CardSection):
-    c: float = 0.05
-    kappa: float = Field(8.0, gt=0)
+    c: float = Blocking.c
+    kappa: float = Field(Blocking.kappa, gt=0)
+    c_diagonal: float = Blocking.c_diagonal
     levels: PositiveInt = 1
     finest: ActionCard = ActionCard(name="symanzik", beta=1.0)
     tolerance: float = Field(1e-8, gt=0)
@@ -85,7 +86,11 @@ def load_fp_card(path: str | Path) -> FPCard:
 def solver(card: FPCard) -> FixedPoint:
     fp = card.fixed_point
     return FixedPoint(
-        Blocking(fp.c, fp.kappa), fp.levels, fp.finest.model_dump(), fp.tolerance, fp.max_iterations
+        Blocking(fp.c, fp.kappa, fp.c_diagonal),
+        fp.levels,
+        fp.finest.model_dump(),
+        fp.tolerance,
+        fp.max_iterations,
     )
 
 
