@@ -143,8 +143,9 @@ def test_fp_data_file_and_resume(fp_data):
 
 def test_fp_param_fit_beats_wilson_on_held_out_data(fp_data, tmp_path):
     """``lqcd-hmc fp-fit``: fit on 9 configurations (betas 3, 4, 6), every 4th held out: the
-    fitted polynomial's mean relative error is below that of the Wilson action with a fitted
-    normalisation (measured 1.55 % against 6.15 %); the coefficient file builds ``fp-param``."""
+    fitted polynomial (classically perfect form, the default) has a mean relative error below
+    that of the Wilson action with a fitted normalisation (measured 2.4 % against 6.0 % with the
+    default kernel); the coefficient file builds ``fp-param``."""
     import json
 
     from click.testing import CliRunner
@@ -154,7 +155,9 @@ def test_fp_param_fit_beats_wilson_on_held_out_data(fp_data, tmp_path):
     from workflows.fixed_point.data import read_fp_data
 
     out = tmp_path / "c.json"
-    res = CliRunner().invoke(main, ["fp-fit", str(fp_data / "fp.h5"), "--out", str(out), "--json"])
+    res = CliRunner().invoke(
+        main, ["fp-fit", str(fp_data / "fp.h5"), "--out", str(out), "--free-box", "7", "--json"]
+    )
     assert res.exit_code == 0, res.output
     r = json.loads(res.output)
     assert r["train"] == 9 and r["held_out"] == 3

@@ -22,6 +22,7 @@ file = "{data}"
 validation = 0.25
 [model]
 {model}
+free_box = 7
 [training]
 epochs = {epochs}
 batch_size = 3

@@ -128,9 +128,11 @@ class FreeFixedPoint:
         return d, env
 
     def decay_length(self, d_min: float = 1.5) -> float:
-        """xi of ``max |rho(r)| ~ exp(-d/xi)``: a least-squares line through ``log`` of the
-        :meth:`envelope` for ``d >= d_min`` (beyond the nearest neighbours)."""
+        """xi of ``max |rho(r)| ~ exp(-d/xi)``: a least-squares line through ``log`` of the upper
+        :meth:`envelope` (the largest coupling at distance d or beyond, so that the few large
+        couplings along the axes set it) for ``d >= d_min`` (beyond the nearest neighbours)."""
         d, env = self.envelope()
+        env = env.flip(0).cummax(0).values.flip(0)
         keep = (d >= d_min) & (env > 0)
         x, y = d[keep], env[keep].log()
         slope = ((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum()
@@ -195,3 +197,15 @@ class FreeAction(Action):
         rho = kernel_at(self.coupling, L).reshape(*[L] * D, D, D).to(field.device)
         quad = torch.einsum("bm...,...mn,bn...->b", th.conj(), rho, th)
         return 0.5 * L**D * quad.real
+
+
+def of_data(parameters: dict, L: int = 11) -> FreeFixedPoint:
+    """The free FP action of the kernel stored with FP data (``c``, ``kappa``, ``c_diagonal``;
+    0 for files written before diagonal staples existed), in an L^D box."""
+    return free_fixed_point(
+        float(parameters["c"]),
+        float(parameters["kappa"]),
+        float(parameters.get("c_diagonal", 0.0)),
+        L=L,
+        tolerance=1e-9,
+    )

@@ -10,7 +10,7 @@ FP action values and derivatives (:func:`fit`); the registered action ``fp-param
 from a JSON file and runs in HMC (force from autograd) with ``S = beta A``.
 
 Classically perfect form (``fit(..., free=...)``, :mod:`.perfect`): the quadratic part is that
-of the free FP action, carried by ``1 x n`` loops with fixed coefficients ``loops``
+of the free FP action, carried by five loop shapes with fixed coefficients ``loops``
 (:func:`.perfect.loop_coefficients`), and the polynomial keeps only ``k + l >= 2`` (quartic and
 higher in the field), so the fit to FP data cannot move the quadratic part; constant flux, a
 classical solution whose FP action is the continuum one, enters the fit as rows of weight
@@ -20,7 +20,7 @@ classical solution whose FP action is the continuum one, enters the fit as rows 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,14 +76,14 @@ class FPParametrisation(Action):
         coefficients: Sequence[float] | None = None,
         terms: Sequence[Sequence[int]] | None = None,
         rho: float = 0.1,
-        loops: Sequence[float] = (),
+        loops: Mapping[str, float] | None = None,
     ):
         self.beta, self.file = float(beta), file
         if file is not None:
             try:
                 spec = json.loads(Path(file).read_text())
                 coefficients, terms, rho = spec["coefficients"], spec["terms"], spec["rho"]
-                loops = spec.get("loops", [])
+                loops = spec.get("loops", {})
             except (OSError, ValueError, KeyError) as exc:
                 raise ValueError(f"fp-param: cannot read coefficients from {file}: {exc}") from None
         if coefficients is None or terms is None or len(coefficients) != len(terms):
@@ -91,9 +91,13 @@ class FPParametrisation(Action):
         self.terms = [(int(k), int(l)) for k, l in terms]
         self.coefficients = torch.tensor([float(c) for c in coefficients], dtype=torch.float64)
         self.rho = float(rho)
-        if len(loops) > len(LOOPS):
-            raise ValueError(f"fp-param takes at most {len(LOOPS)} loop coefficients (1 x n loops)")
-        self.loops = [float(a) for a in loops]
+        loops = dict(loops or {})
+        if set(loops) - set(LOOPS):
+            raise ValueError(
+                f"fp-param: unknown loop shapes {sorted(set(loops) - set(LOOPS))} "
+                f"(known: {', '.join(LOOPS)})"
+            )
+        self.loops = {str(k): float(a) for k, a in loops.items()}
 
     def params(self) -> dict[str, Any]:
         if self.file is not None:
@@ -107,12 +111,14 @@ class FPParametrisation(Action):
         }
 
     def density(self, field: GaugeField) -> Tensor:
-        b = basis_densities(field, self.terms, self.rho)
-        p = self.coefficients.to(b.device)
-        out = torch.einsum("bt...,t->b...", b, p)
+        out = torch.zeros(field.links.shape[:1] + field.dims, dtype=torch.float64)
+        out = out.to(field.device)
+        if self.terms:
+            b = basis_densities(field, self.terms, self.rho)
+            out = out + torch.einsum("bt...,t->b...", b, self.coefficients.to(b.device))
         if self.loops:
-            a = torch.tensor(self.loops, dtype=torch.float64, device=b.device)
-            out = out + torch.einsum("bt...,t->b...", loop_densities(field, LOOPS[: len(a)]), a)
+            a = torch.tensor(list(self.loops.values()), dtype=torch.float64, device=field.device)
+            out = out + torch.einsum("bt...,t->b...", loop_densities(field, list(self.loops)), a)
         return self.beta * out
 
     def save(self, path: str | Path, **extra: Any) -> None:
@@ -220,8 +226,8 @@ def fit(
     if free is None:
         p = least_squares(X, Y, action, derivative, derivative_weight)
         return FPParametrisation(1.0, coefficients=p.tolist(), terms=terms, rho=rho)
-    a = loop_coefficients(free)
-    loops = FPParametrisation(1.0, coefficients=[], terms=[], rho=rho, loops=a.tolist())
+    a = dict(zip(LOOPS, loop_coefficients(free).tolist()))
+    loops = FPParametrisation(1.0, coefficients=[], terms=[], rho=rho, loops=a)
     A2, dA2 = design(lambda links: loops(GaugeField(links, group))[:, None], fields)
     flux, exact = flux_targets(str(group), dtype=fields[0].links.dtype)
     Z = basis(flux.links.to(fields[0].device)).detach().double().cpu()
@@ -235,7 +241,7 @@ def fit(
         derivative_weight,
         exact=(Z, t, w),
     )
-    return FPParametrisation(1.0, coefficients=p.tolist(), terms=terms, rho=rho, loops=a.tolist())
+    return FPParametrisation(1.0, coefficients=p.tolist(), terms=terms, rho=rho, loops=a)
 
 
 def held_out_errors(

@@ -70,14 +70,28 @@ def fp_data_command(card, resume, progress, quiet, as_json) -> None:
     show_default=True,
     help="fraction of configurations (every k-th) kept out of the fit",
 )
+@click.option(
+    "--classically-perfect/--fitted-quadratic",
+    default=True,
+    show_default=True,
+    help="quadratic part fixed to the free FP action of the data's kernel, flux rows exact",
+)
+@click.option(
+    "--free-box",
+    type=int,
+    default=11,
+    show_default=True,
+    help="odd box of the free FP action's couplings",
+)
 @click.option("--json", "as_json", is_flag=True)
 @one_line_errors
-def fp_fit_command(data, out, order, rho, holdout, as_json) -> None:
+def fp_fit_command(data, out, order, rho, holdout, classically_perfect, free_box, as_json) -> None:
     """Fit the fp-param coefficients to FP data; report held-out errors against Wilson."""
     from pathlib import Path
 
     import torch
 
+    from actions.fixed_point.free_fixed_point import of_data
     from actions.fixed_point.parametrisation import fit, held_out_errors
 
     from .data import read_fp_data
@@ -92,12 +106,19 @@ def fp_fit_command(data, out, order, rho, holdout, as_json) -> None:
     test = torch.arange(every - 1, n, every)
     train = torch.tensor([i for i in range(n) if i not in set(test.tolist())])
     f = d["fields"]
+    free = of_data(d["parameters"], free_box) if classically_perfect else None
     param = fit(
-        [f.with_links(f.links[train])], d["action"][train], d["derivative"][train], order, rho
+        [f.with_links(f.links[train])],
+        d["action"][train],
+        d["derivative"][train],
+        order,
+        rho,
+        free=free,
     )
     res = {
         "coefficients": param.coefficients.tolist(),
         "terms": param.terms,
+        "loops": param.loops,
         "train": len(train),
         "held_out": len(test),
     }

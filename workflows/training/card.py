@@ -1,5 +1,10 @@
 """The train card of ``lqcd-hmc train`` (sections ``[data]``, ``[model]``, ``[training]``,
-``[output]``; see ``examples/train_su2.toml`` and :mod:`.trainer`)."""
+``[output]``; see ``examples/train_su2.toml`` and :mod:`.trainer`).
+
+``model.classically_perfect`` (default): the preconditioner is the ``fp-param`` polynomial in
+its classically perfect form (quadratic part = the free FP action of the data's kernel,
+computed in a box of ``model.free_box`` offsets), ``b_0`` is fixed at 1, and constant flux
+enters the loss with weight ``training.w_smooth``."""
 
 from __future__ import annotations
 
@@ -27,6 +32,8 @@ class ModelSection(CardSection):
     order: PositiveInt = 3
     preconditioner: str = "fp-param"
     fix_b0: bool = False
+    classically_perfect: bool = True
+    free_box: int = Field(11, ge=5)
 
 
 class TrainingSection(CardSection):
@@ -37,6 +44,7 @@ class TrainingSection(CardSection):
     schedule: Literal["cosine", "plateau", "constant"] = "cosine"
     w1: float = Field(1.0, ge=0)
     w2: float = Field(1.0, ge=0)
+    w_smooth: float = Field(1.0, ge=0)
     patience: PositiveInt = 50
     seed: int = 0
     dtype: Literal["complex128", "complex64"] = "complex128"
@@ -59,4 +67,12 @@ def load_train_card(path: str | Path) -> TrainCard:
     card = validate(read_toml(path, "train card"), str(path), TrainCard)
     if card.training.w1 == 0 and card.training.w2 == 0:
         raise CardError(f"{path}: training.w1 and training.w2 are both 0")
+    m = card.model
+    if m.classically_perfect and m.preconditioner != "fp-param":
+        raise CardError(
+            f"{path}: model.classically_perfect needs preconditioner = 'fp-param' (the free FP "
+            f"action's quadratic part), got {m.preconditioner!r}"
+        )
+    if m.free_box % 2 == 0:
+        raise CardError(f"{path}: model.free_box must be odd, got {m.free_box}")
     return card

@@ -5,9 +5,12 @@
 2. Fits the ``fp-param`` polynomial (order 3, rho 0.1; :mod:`actions.fixed_point.parametrisation`)
    on the training configurations. It is the baseline reported on the validation
    configurations and, by default, the preconditioner ``A_pre`` of the L-CNN action (the
-   coefficients go into the checkpoint). With ``A_pre = wilson`` the free-field part of A is
-   Wilson's (see :mod:`.action`), which the FP action's is not; the fitted polynomial supplies
-   the fat-link (stout) terms that the FP action needs already at small fields.
+   coefficients go into the checkpoint). With ``model.classically_perfect`` (default) the fit
+   is the classically perfect form (``fit(..., free=...)``): its quadratic part is the free FP
+   action of the data's kernel (:mod:`actions.fixed_point.free_fixed_point`), ``b_0`` is fixed
+   at 1, so the L-CNN action's quadratic part is exactly that, and constant flux (a classical
+   solution, FP action = continuum) adds ``w_smooth <((A/A_exact - 1)/1e-3)^2>`` to the loss.
+   With ``A_pre = wilson`` the free-field part of A is Wilson's, which the FP action's is not.
 3. Initialises the model to ``b_0 A_pre`` (:func:`initialise`: the normalisation of
    ``N_x - N_x[1]``, the least-squares ``b_0``, ``b_1 = 1`` and a zero readout) and records it as
    epoch 0, so that the best checkpoint is never worse on validation data than the start.
@@ -39,7 +42,9 @@ import tomli_w
 import torch
 from torch import Tensor
 
+from actions.fixed_point.free_fixed_point import of_data
 from actions.fixed_point.parametrisation import design, fit, least_squares
+from actions.fixed_point.perfect import flux_targets
 from actions.lcnn.action import LCNNFixedPoint, save_checkpoint
 from actions.lcnn.network import Architecture
 from lqcd_hmc.config import CardError
@@ -53,6 +58,8 @@ from .losses import evaluate, losses, split
 
 
 def _model(card: TrainCard, data: dict[str, Any], preconditioner: dict[str, Any]) -> LCNNFixedPoint:
+    """The L-CNN action of the card; ``classically_perfect`` fixes ``b_0 = 1`` (the quadratic
+    part is then the preconditioner's, the free FP action)."""
     m = card.model
     arch = Architecture(
         D=data["fields"].D,
@@ -64,7 +71,7 @@ def _model(card: TrainCard, data: dict[str, Any], preconditioner: dict[str, Any]
         complex_weights=m.complex_weights,
         smearing=list(m.smearing),
     )
-    return LCNNFixedPoint(arch, m.order, preconditioner, m.fix_b0)
+    return LCNNFixedPoint(arch, m.order, preconditioner, m.fix_b0 or m.classically_perfect)
 
 
 def _schedule(opt: torch.optim.Optimizer, t: TrainingSection) -> Any:
@@ -151,7 +158,19 @@ class Trainer:
         # the fp-param polynomial fitted on the training configurations: baseline, and the
         # preconditioner unless the card names another action
         idx = self.train_idx
-        self.param = fit([self.sub(idx)], self.action[idx], self.derivative[idx])
+        free = None
+        if card.model.classically_perfect:
+            try:
+                free = of_data(data["parameters"], card.model.free_box)
+            except ValueError as exc:
+                raise CardError(
+                    f"{card.data.file}: {exc}; train with model.classically_perfect = false"
+                ) from None
+            flux, exact = flux_targets(data["group"], dtype=dtype)
+            self.smooth: tuple[GaugeField, Tensor] | None = (flux.to(device), exact.to(device))
+        else:
+            self.smooth = None
+        self.param = fit([self.sub(idx)], self.action[idx], self.derivative[idx], free=free)
         fp_param = {
             "name": "fp-param",
             **{k: v for k, v in self.param.params().items() if k != "beta"},
@@ -286,6 +305,8 @@ class Trainer:
                 self.model, f, self.action[idx], self.derivative[idx], create_graph=True
             )
             loss = t.w1 * L1 / norm["L1"] + t.w2 * L2 / norm["L2"]
+            if self.smooth is not None:
+                loss = loss + t.w_smooth * self.smooth_loss()
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             self.opt.step()
@@ -299,6 +320,15 @@ class Trainer:
             "configurations_per_second": len(order) / seconds,
             "seconds": seconds,
         }
+
+    def smooth_loss(self) -> Tensor:
+        """``mean ((A/A_exact - 1)/1e-3)^2`` on the constant-flux fields (FP action = continuum
+        action on classical solutions; :func:`~actions.fixed_point.perfect.flux_targets`): in
+        units of the 1e-3 the classical targets ask for, so that it is of the size of the
+        normalised L1, L2 when the flux is 1e-3 off."""
+        assert self.smooth is not None
+        flux, exact = self.smooth
+        return ((self.model(flux.links) / exact - 1) / 1e-3).pow(2).mean()
 
     def run(self) -> dict[str, Any]:
         """Epochs until ``training.epochs`` or ``patience`` epochs without a better validation
