@@ -20,8 +20,8 @@ from actions.fixed_point.free_fixed_point import free_fixed_point
 from lqcd_hmc.plotting import Series, curve
 
 CS = [0.06, 0.08, 0.1, 0.12, 0.14, 1 / 6]
-CDS = [0.0, 0.0025, 0.005, 0.0075]
-KAPPAS = [2.0, 4.0, 8.0, 16.0, 32.0, 64.0]
+CDS = [0.0, 0.0025, 0.005]
+KAPPAS = [2.0, 4.0, 8.0, 16.0]
 
 
 def scan(L: int = 7) -> list[dict[str, float]]:

@@ -28,9 +28,6 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from lqcd_hmc.action import Action
-from lqcd_hmc.field import GaugeField
-
 from .free import D, blocking_map, coarse_step, momenta, noise_growth, wilson_kernel
 
 
@@ -128,11 +125,9 @@ class FreeFixedPoint:
         return d, env
 
     def decay_length(self, d_min: float = 1.5) -> float:
-        """xi of ``max |rho(r)| ~ exp(-d/xi)``: a least-squares line through ``log`` of the upper
-        :meth:`envelope` (the largest coupling at distance d or beyond, so that the few large
-        couplings along the axes set it) for ``d >= d_min`` (beyond the nearest neighbours)."""
+        """xi of ``max |rho(r)| ~ exp(-d/xi)``: a least-squares line through ``log`` of the
+        :meth:`envelope` for ``d >= d_min`` (beyond the nearest neighbours)."""
         d, env = self.envelope()
-        env = env.flip(0).cummax(0).values.flip(0)
         keep = (d >= d_min) & (env > 0)
         x, y = d[keep], env[keep].log()
         slope = ((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum()
@@ -173,30 +168,6 @@ def free_fixed_point(
         f"the free FP iteration for c = {c}, c_diagonal = {c_diagonal}, kappa = {kappa} "
         f"did not converge: rho still moves by {residuals[-1]:.2e} after {max_steps} steps"
     )
-
-
-class FreeAction(Action):
-    """The quadratic form of couplings rho(r) (:func:`couplings`) as an action of U(1) fields,
-    non-compact: ``A = (V/2) sum_q theta^dag rho(q) theta`` with ``theta = arg U`` (beta = 1),
-    on ``L^D`` lattices with L at least the box. It is the free FP action itself, for checking
-    the FP equation with the nonlinear minimiser on small fields
-    (``FixedPoint(finest=FreeAction(...))``)."""
-
-    beta = 1.0
-
-    def __init__(self, coupling: Tensor):
-        self.coupling = coupling
-
-    def __call__(self, field: GaugeField) -> Tensor:
-        if field.N != 1 or len(set(field.dims)) != 1 or field.D != D:
-            raise ValueError(f"the free action takes U(1) fields on L^{D} lattices")
-        L = field.dims[0]
-        theta = torch.angle(field.links[..., 0, 0]).double()  # (B, D, *dims)
-        axes = tuple(range(2, 2 + D))
-        th = torch.fft.fftn(theta, dim=axes) / L**D  # theta(q)
-        rho = kernel_at(self.coupling, L).reshape(*[L] * D, D, D).to(field.device)
-        quad = torch.einsum("bm...,...mn,bn...->b", th.conj(), rho, th)
-        return 0.5 * L**D * quad.real
 
 
 def of_data(parameters: dict, L: int = 11) -> FreeFixedPoint:
