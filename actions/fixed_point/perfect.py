@@ -139,7 +139,10 @@ def loop_coefficients(
     Xa = torch.stack([loop_kernel(qa, shape)[:, 0, 0].real for shape in loops], -1)
     X = torch.cat([Xb / yb[:, None], axis_weight * Xa / rho_a[:, None]])
     y = torch.cat([torch.ones_like(yb), axis_weight * torch.ones_like(rho_a)])
-    return torch.linalg.lstsq(X, y[:, None]).solution[:, 0]
+    a = torch.linalg.lstsq(X, y[:, None]).solution[:, 0]
+    # LAPACK's threaded eigh/lstsq differ in the last bits from call to call; 12 digits make a
+    # refit (a resumed training run) bitwise reproducible
+    return torch.tensor([float(f"{x:.12g}") for x in a.tolist()], dtype=torch.float64)
 
 
 def kernel_errors(fp: FreeFixedPoint, a: Tensor, loops: Sequence[str] = LOOPS) -> dict[str, float]:
