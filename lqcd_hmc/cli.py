@@ -56,7 +56,7 @@ def main(threads: int) -> None:
 def run(card, resume, overrides, progress, quiet, as_json) -> None:
     """Generate (or continue) the ensemble a run card describes."""
     from .config import load_card
-    from .parallel.grid import is_writer
+    from .parallel.grid import is_writer, leave_world
     from .run import RunInterrupted, run_card
 
     path = card
@@ -66,7 +66,12 @@ def run(card, resume, overrides, progress, quiet, as_json) -> None:
     except RunInterrupted as exc:
         sets = "".join(f" --set {o}" for o in overrides)
         exc.command = f"lqcd-hmc run {path} --resume{sets}"
+        leave_world(synchronise=False)
         raise
+    except BaseException:
+        leave_world(synchronise=False)
+        raise
+    leave_world()
     if summary is None and not is_writer(card.parallel.grid):
         return
     if summary is None:

@@ -2,7 +2,7 @@
 ``torchrun``: replicas (independent ensembles, one seed each) and domain decomposition (one
 lattice split over a process grid, halo exchange with autograd, global sums by all-reduce)."""
 
-from .grid import Decomposition, ParallelError, layout_from_env
+from .grid import Decomposition, ParallelError, layout_from_env, leave_world
 from .halo import DistributedAction, DistributedPlaquette, extend
 from .hmc import DistributedHMC
 
@@ -10,6 +10,7 @@ __all__ = [
     "Decomposition",
     "ParallelError",
     "layout_from_env",
+    "leave_world",
     "DistributedAction",
     "DistributedPlaquette",
     "extend",
