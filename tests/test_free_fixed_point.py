@@ -198,3 +198,64 @@ def test_noise_growth_decides_whether_a_free_fixed_point_exists():
     assert noise_growth(0.05, 0.005) < 0.75
     with pytest.raises(ValueError, match=r"no free fixed point .* grows by 1.01\d per RG step"):
         free_fixed_point(0.05, 8.0, L=5)
+
+
+def _nonlinear_against_quadratic(
+    fp, c: float, kappa: float, c_d: float, L: int, eps: float, tol: float = 1e-7
+):
+    """One level of ``FixedPoint`` with the free FP action on the finest lattice
+    (``FreeAction``) on a random U(1) field of amplitude eps on an L^4 coarse lattice, which
+    excites every momentum of the box. Returns the relative deviations of its derivative,
+    per momentum (``sqrt(2) dA/dw``: the U(1) generator is ``1/sqrt(2)``), and of its value
+    from the quadratic predictions ``rho theta`` and ``(V/2) theta^dag rho theta`` of (a) one
+    exact quadratic step of the projected kernel (:func:`blocked_kernel`) and (b) the FP kernel
+    itself on the coarse momenta."""
+    from actions.fixed_point import FixedPoint
+    from actions.fixed_point.free_fixed_point import FreeAction
+
+    theta, field = _small_u1(L, eps, 5)
+    action = FreeAction(fp.couplings)
+    solver = FixedPoint(Blocking(c=c, kappa=kappa, c_diagonal=c_d), 1, action, tolerance=tol)
+    result = solver(field)
+    assert result.converged
+    g = math.sqrt(2) * _fourier(result.derivative[0, ..., 0])
+    th = _fourier(theta)
+    own = fp.at(2 * L).reshape(*(2 * L,) * D, D, D)[(slice(None, None, 2),) * D].reshape(-1, D, D)
+    out = {}
+    for name, rho in (("step", blocked_kernel(action.kernel(2 * L), c, kappa, c_d)), ("fp", own)):
+        pred = (rho @ th[..., None])[..., 0]
+        rel = (g - pred).norm(dim=-1) / pred.norm(dim=-1).clamp_min(1e-300)
+        value = L**D / 2 * torch.einsum("qm,qmn,qn->", th.conj(), rho, th).real
+        out[name] = (float(rel[1:].max()), float(result.action[0] / value - 1))
+    return out
+
+
+def test_nonlinear_minimiser_reproduces_the_free_fixed_point_at_every_momentum(free_fp):
+    """The FP equation solved by the project's nonlinear minimiser agrees with the free FP
+    action at each of the 255 non-zero momenta of a 4^4 box, for amplitudes 1e-3 and 1e-2:
+    the derivative with one exact quadratic step to 1e-3 (measured 2.4e-4: the minimiser's
+    tolerance) and the value to 3e-7 (measured 9.3e-8),
+    the value's deviation growing as eps^2 (ratio 100 from eps = 1e-3 to 1e-2: it converges to
+    the quadratic prediction); against the FP kernel itself, derivative and value agree to the
+    box truncation (1e-2; the value is low by 0.649 %, the drift per step at L = 7, 0.650 %)."""
+    c, kappa = 0.12, 8.0
+    small, large = (
+        _nonlinear_against_quadratic(free_fp, c, kappa, 0.0, 4, e) for e in (1e-3, 1e-2)
+    )
+    assert small["step"][0] < 1e-3 and abs(small["step"][1]) < 3e-7
+    assert 50 < large["step"][1] / small["step"][1] < 200
+    assert small["fp"][0] < 1e-2 and abs(small["fp"][1] + free_fp.drift) < 1e-4
+
+
+@pytest.mark.slow
+def test_nonlinear_minimiser_on_an_8_4_box_with_the_default_kernel():
+    """As above for the default kernel (c, kappa, c_diagonal) = (0.08, 16, 0.005) in an L = 9
+    box, at every momentum of an 8^4 coarse lattice (16^4 fine; 24 L-BFGS iterations, 20 s).
+    Measured: derivative 4.4e-4 (set by the minimiser's tolerance, 2e-8; 1.1e-3 at 1e-7) and
+    value 1.6e-7 from one exact step; against the FP kernel, derivative 4.6e-4 and value
+    -1.007e-4, the drift per step at L = 9 (1.004e-4)."""
+    b = Blocking()
+    fp = free_fixed_point(b.c, b.kappa, b.c_diagonal, L=9, tolerance=1e-9)
+    out = _nonlinear_against_quadratic(fp, b.c, b.kappa, b.c_diagonal, 8, 1e-3, tol=2e-8)
+    assert out["step"][0] < 1e-3 and abs(out["step"][1]) < 5e-7
+    assert out["fp"][0] < 1e-3 and abs(out["fp"][1] + fp.drift) < 1e-5

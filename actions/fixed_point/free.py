@@ -53,6 +53,18 @@ def hat(q: Tensor) -> Tensor:
     return torch.polar(torch.ones_like(q), q) - 1
 
 
+def transverse(rho: Tensor, q: Tensor) -> Tensor:
+    """``P rho P`` with ``P = 1 - q^ q^dag / |q^|^2``: the part of a kernel that is blind to the
+    gauge directions q^ exactly (``P = 1`` at q = 0, where q^ vanishes)."""
+    h = hat(q)
+    norm = (h.abs() ** 2).sum(-1)[..., None, None]
+    P = torch.eye(D, dtype=h.dtype) - h[..., :, None] * h[..., None, :].conj() / norm.clamp_min(
+        1e-300
+    )
+    P = torch.where(norm > 0, P, torch.eye(D, dtype=h.dtype))
+    return P @ rho @ P
+
+
 def wilson_kernel(q: Tensor) -> Tensor:
     """The Wilson plaquette action's ``rho(q) = |q^|^2 delta - q^ q^dag`` (D x D per momentum;
     ``theta_p = q^_mu theta_nu - q^_nu theta_mu``)."""
