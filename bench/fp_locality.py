@@ -21,7 +21,7 @@ from lqcd_hmc.plotting import Series, curve
 
 CS = [0.06, 0.08, 0.1, 0.12, 0.14, 1 / 6]
 CDS = [0.0, 0.0025, 0.005]
-KAPPAS = [2.0, 4.0, 8.0, 16.0]
+KAPPAS = [2.0, 4.0, 8.0, 16.0, 32.0, 64.0]
 
 
 def scan(L: int = 7) -> list[dict[str, float]]:
@@ -71,8 +71,8 @@ def main() -> None:
     print(f"most local: {best}; xi in the L = 9 box: {fp.decay_length():.4f}")
     series = [
         Series(
-            [r["c"] for r in rows if r["kappa"] == k and r["c_diagonal"] == 0],
-            [r["xi"] for r in rows if r["kappa"] == k and r["c_diagonal"] == 0],
+            [r["c"] for r in rows if r["kappa"] == k and r["c_diagonal"] == best["c_diagonal"]],
+            [r["xi"] for r in rows if r["kappa"] == k and r["c_diagonal"] == best["c_diagonal"]],
             label=f"kappa = {k:g}",
         )
         for k in KAPPAS
@@ -80,7 +80,7 @@ def main() -> None:
     curve(
         Path(args.plot),
         series,
-        "staple weight c (c_d = 0)",
+        f"staple weight c (c_d = {best['c_diagonal']:g})",
         "decay length xi of max |rho(r)| [lattice units]",
         title="Locality of the free FP action (box L = 7)",
     )

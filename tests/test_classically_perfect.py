@@ -1,6 +1,6 @@
 """Parametrisations that keep classical perfection (``actions.fixed_point.perfect``): the loops
 that carry the free FP action, the constrained ``fp-param`` fit (SU(2) and SU(3)) and the
-L-CNN trained with the constraint (SU(2)), against the smooth-field targets of the FP-kernel
+L-CNN trained with the constraint (SU(2) and SU(3)), against the smooth-field targets of the FP-kernel
 issue: small plane waves at every ka <= pi/2 within 1e-3 of the exact FP value, constant flux
 n = 1, 2 on (4, 4, 2, 2) within 2e-3 of the continuum action."""
 
@@ -31,7 +31,7 @@ from lqcd_hmc.heatbath import Heatbath
 from lqcd_hmc.smooth import plane_wave
 from observables.classical import flux_deviations
 
-DIMS = (2, 8, 2, 2)  # plane waves along axis 1: ka = pi/4, pi/2
+DIMS = (2, 16, 2, 2)  # plane waves along axis 1: ka = n pi/8, n = 1..4
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +41,9 @@ def free():
 
 
 def plane_wave_errors(action, free, group: str) -> list[float]:
-    """``A / A_FP - 1`` of plane waves of amplitude 1e-3, modes n = 1, 2 on DIMS."""
+    """``A / A_FP - 1`` of plane waves of amplitude 1e-3, modes n = 1..4 on DIMS."""
     out = []
-    for n in (1, 2):
+    for n in (1, 2, 3, 4):
         A = float(action(plane_wave(DIMS, group, n, 1e-3))[0])
         out.append(A / plane_wave_fp(free, DIMS, group, n, 1e-3) - 1)
     return out
@@ -118,11 +118,14 @@ def test_constrained_fp_param_meets_the_smooth_field_targets(free, group):
     assert max(map(abs, plane_wave_errors(W, free, group))) > 1e-2
 
 
-def test_trained_lcnn_meets_the_smooth_field_targets(fp_data, tmp_path, free):
-    """An L-CNN trained (3 epochs) with the default, classically perfect card on the SU(2) FP
-    data: b_0 stays 1, plane waves within 1e-3 of the exact FP value, flux within 2e-3."""
+@pytest.mark.parametrize("group,data", [("SU(2)", "fp_data"), ("SU(3)", "fp_data_su3")])
+def test_trained_lcnn_meets_the_smooth_field_targets(group, data, request, tmp_path, free):
+    """An L-CNN trained (3 epochs) with the default, classically perfect card on FP data (SU(2):
+    three betas, 12 configurations; SU(3): beta 8, 4): plane waves within 1e-3 of the exact FP
+    value, flux within 2e-3 of the continuum."""
     from lqcd_hmc.cli import main
 
+    fp_data = request.getfixturevalue(data)
     card = tmp_path / "train.toml"
     card.write_text(
         f"""
@@ -143,6 +146,6 @@ checkpoint = "{(tmp_path / "m.pt").as_posix()}"
     assert res.exit_code == 0, res.output
     json.loads(res.output)
     act = build({"name": "lcnn", "beta": 1.0, "checkpoint": str(tmp_path / "m.pt")})
-    pw, fl = plane_wave_errors(act, free, "SU(2)"), flux_errors(act, "SU(2)")
+    pw, fl = plane_wave_errors(act, free, group), flux_errors(act, group)
     assert max(map(abs, pw)) < 1e-3, pw
     assert max(map(abs, fl)) < 2e-3, fl
