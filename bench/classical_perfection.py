@@ -1,9 +1,9 @@
 """Classical perfection of the parametrised FP actions before and after the free-FP constraint
 (``actions.fixed_point.perfect``): small plane waves (amplitude 1e-3, along axis 1 of
-(2, 16, 2, 2), ka = pi/8, pi/4, 3 pi/8, pi/2) against the exact FP value of the free FP action, and constant
-flux n = 1, 2 on (4, 4, 2, 2) against the continuum action, for Wilson, ``fp-param`` fitted
-without and with the constraint, and an L-CNN trained (3 epochs, channels [4, 4]) with the
-constraint. FP data: 8 heatbath configurations of 2^4 per group, default kernel, one level
+(2, 16, 2, 2), ka = pi/8, pi/4, 3 pi/8, pi/2) against the exact FP value of the free FP action, and
+constant flux n = 1, 2 on (4, 4, 2, 2) against the continuum action, for Wilson, ``fp-param``
+fitted without and with the constraint, and an L-CNN trained (3 epochs, channels [4, 4]) with
+the constraint. FP data: 8 heatbath configurations of 2^4 per group, default kernel, one level
 (for the L-CNN through ``lqcd-hmc fp-data`` and ``lqcd-hmc train``).
 
     python -m bench.classical_perfection

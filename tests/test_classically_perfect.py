@@ -1,6 +1,6 @@
 """Parametrisations that keep classical perfection (``actions.fixed_point.perfect``): the loops
-that carry the free FP action, the constrained ``fp-param`` fit (SU(2) and SU(3)) and the
-L-CNN trained with the constraint (SU(2) and SU(3)), against the smooth-field targets of the FP-kernel
+that carry the free FP action, the constrained ``fp-param`` fit (SU(2) and SU(3)) and the L-CNN
+trained with the constraint (SU(2) and SU(3)), against the smooth-field targets of the FP-kernel
 issue: small plane waves at every ka <= pi/2 within 1e-3 of the exact FP value, constant flux
 n = 1, 2 on (4, 4, 2, 2) within 2e-3 of the continuum action."""
 

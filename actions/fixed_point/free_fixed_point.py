@@ -16,9 +16,11 @@ RG are not contracting and are held fixed after every step instead:
 
 The iteration then contracts geometrically (0.7-0.8 per step, set by the box) to a residual of
 1e-10. :class:`FreeAction` puts the result on a lattice as a U(1) action, so that the nonlinear
-minimiser (:class:`.minimise.FixedPoint`) can check the FP equation on small fields. References: T. DeGrand, A. Hasenfratz, P. Hasenfratz, F. Niedermayer, Nucl. Phys. B 454
-(1995) 587 (the free FP action of this kernel family); W. Bietenholz, U.-J. Wiese, Nucl. Phys.
-B 464 (1996) 319 (perfect free gauge actions).
+minimiser (:class:`.minimise.FixedPoint`) can check the FP equation on small fields.
+
+References: T. DeGrand, A. Hasenfratz, P. Hasenfratz, F. Niedermayer, Nucl. Phys. B 454 (1995) 587
+(the free FP action of this kernel family); W. Bietenholz, U.-J. Wiese, Nucl. Phys. B 464 (1996)
+319 (perfect free gauge actions).
 """
 
 from __future__ import annotations
