@@ -63,8 +63,13 @@ def long_run(tmp_path: Path, checkpoint_interval: int, *options: str):
         tmp_path / "card.toml",
         small_card(out, run={"trajectories": 5000, "checkpoint_interval": checkpoint_interval}),
     )
+    # SIGINT back to its default in the child: a test process started in the background by a
+    # non-interactive shell inherits SIGINT ignored, and Python then installs no Ctrl-C handler
     proc = subprocess.Popen(
-        [*CLI, "run", str(card), "--no-progress", *options], stderr=subprocess.PIPE, text=True
+        [*CLI, "run", str(card), "--no-progress", *options],
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     return out, card, proc
 
