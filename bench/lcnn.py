@@ -8,8 +8,11 @@ of the autograd force, each as a ratio to one Wilson force on the same field in 
 process, and the peak memory of the force. Each (lattice, batch) runs in a fresh process, whose
 first force call is its memory peak: CPU, growth of the resident set's high-water mark over the
 set-up; CUDA, ``max_memory_allocated``. Where a batch does not fit in memory the action runs
-with ``max_batch`` (the ``chunk`` column). Then training throughput: configurations per second of
-one optimiser step with the double-backpropagated loss.
+with ``max_batch`` (the ``chunk`` column). The arithmetic: real flops per site of the value and
+of the force (:func:`flops_per_site`), the force's achieved rate (``Gflop/s``) and its fraction
+of the core's float64 matmul rate (``% matmul``, :func:`matmul_rate`; the speed issue asks for
+30 %). Then training throughput: configurations per second of one optimiser step with the
+double-backpropagated loss.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import subprocess
 import sys
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from actions import Wilson
 from actions.lcnn import Architecture, LCNNAction, LCNNFixedPoint
@@ -67,6 +71,28 @@ def case(L: int, B: int, device: torch.device, dtype: str, chunk: int) -> dict:
         "force_s_per_config": tf / B,
         "peak_MiB": peak,
     }
+
+
+def flops_per_site(device: torch.device, dtype: str) -> tuple[float, float]:
+    """Real flops per site and configuration of the action's value and of its force (forward
+    and backward to the links, no weight gradients), on a 4^4 lattice: the matrix products
+    counted by ``FlopCounterMode`` (``2 M N K`` each), times 4 for complex operands (a complex
+    multiply-add is 8 real flops; every product of the L-CNN is complex). Element-wise work
+    (activations, traces, sums) is not counted."""
+    act = LCNNAction(6.0, model=model(device))  # parameters frozen
+    f = GaugeField.hot([4] * 4, "SU(3)", ChainRNG(1, 1, device), dtype)
+    with FlopCounterMode(display=False) as value, torch.no_grad():
+        act(f)
+    links = f.links.clone().requires_grad_(True)
+    with FlopCounterMode(display=False) as force:
+        act(f.with_links(links)).sum().backward()
+    return 4 * value.get_total_flops() / 4**4, 4 * force.get_total_flops() / 4**4
+
+
+def matmul_rate(device: torch.device, n: int = 1024) -> float:
+    """flop/s of a dense float64 ``n x n`` matrix product (``torch.matmul``)."""
+    a = torch.randn(n, n, dtype=torch.float64, device=device)
+    return 2 * n**3 / timeit(lambda: a @ a, 5, device)
 
 
 def training(device: torch.device) -> list[dict]:
@@ -120,9 +146,16 @@ def main() -> None:
         f"SU(3), L-CNN 12/24/24 channels, kernels 2/2/1 ({n_par} parameters), "
         f"{device}, {args.dtype}, {args.threads} thread(s)"
     )
+    value, force = flops_per_site(device, args.dtype)
+    peak = matmul_rate(device)
+    print(
+        f"arithmetic per site: value {value / 1e6:.2f} Mflop, force {force / 1e6:.2f} Mflop; "
+        f"float64 matmul (1024^2) {peak / 1e9:.1f} Gflop/s"
+    )
     print(
         f"{'lattice':>8} {'B':>3} {'chunk':>5} {'Wilson F [s]':>13} {'A / F_W':>8} "
-        f"{'F / F_W':>8} {'F [s/config]':>13} {'F peak MiB':>11}",
+        f"{'F / F_W':>8} {'F [s/config]':>13} {'F peak MiB':>11} {'Gflop/s':>8} "
+        f"{'% matmul':>9}",
         flush=True,
     )
     for L in (int(s) for s in args.sizes.split(",")):
@@ -154,11 +187,12 @@ def main() -> None:
                 check=True,
             ).stdout
             r = json.loads(out.strip().splitlines()[-1])
+            rate = force * L**4 / r["force_s_per_config"]
             print(
                 f"{L:>6}^4 {B:>3} {chunk:>5} {r['wilson_force_s']:13.4f} "
                 f"{r['action_ratio']:8.1f} "
                 f"{r['force_ratio']:8.1f} {r['force_s_per_config']:13.3f} "
-                f"{r['peak_MiB']:11.0f}",
+                f"{r['peak_MiB']:11.0f} {rate / 1e9:8.2f} {100 * rate / peak:8.1f}%",
                 flush=True,
             )
     for r in training(device):
