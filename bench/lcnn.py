@@ -77,8 +77,10 @@ def flops_per_site(device: torch.device, dtype: str) -> tuple[float, float]:
     """Real flops per site and configuration of the action's value and of its force (forward
     and backward to the links, no weight gradients), on a 4^4 lattice: the matrix products
     counted by ``FlopCounterMode`` (``2 M N K`` each), times 4 for complex operands (a complex
-    multiply-add is 8 real flops; every product of the L-CNN is complex). Element-wise work
-    (activations, traces, sums) is not counted."""
+    multiply-add is 8 real flops). The products are counted as performed: real weights are cast
+    to the field's complex dtype, so all are complex except the readout of the traces (24
+    multiply-adds per site, over-counted by 4, negligible). Element-wise work (activations,
+    traces, sums) is not counted."""
     act = LCNNAction(6.0, model=model(device))  # parameters frozen
     f = GaugeField.hot([4] * 4, "SU(3)", ChainRNG(1, 1, device), dtype)
     with FlopCounterMode(display=False) as value, torch.no_grad():

@@ -63,13 +63,11 @@ def run(card, resume, overrides, progress, quiet, as_json) -> None:
     card = load_card(card, overrides)
     try:
         summary = run_card(card, resume=resume, progress=progress, quiet=quiet)
-    except RunInterrupted as exc:
-        sets = "".join(f" --set {o}" for o in overrides)
-        exc.command = f"lqcd-hmc run {path} --resume{sets}"
-        leave_world(synchronise=False)
-        raise
-    except BaseException:
-        leave_world(synchronise=False)
+    except BaseException as exc:
+        if isinstance(exc, RunInterrupted):
+            sets = "".join(f" --set {o}" for o in overrides)
+            exc.command = f"lqcd-hmc run {path} --resume{sets}"
+        leave_world(synchronise=False)  # a failed rank must not wait at a barrier
         raise
     leave_world()
     if summary is None and not is_writer(card.parallel.grid):
