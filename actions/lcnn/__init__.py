@@ -1,9 +1,21 @@
-"""L-CNNs: gauge equivariant layers (:mod:`.layers`), the network (:mod:`.network`), the
-L-CNN fixed-point action ``lcnn`` (:mod:`.action`). Its offline trainer (``lqcd-hmc train``)
-is a workflow: :mod:`workflows.training`."""
+"""L-CNNs: gauge equivariant layers (:mod:`.layers`; the bilinear layer's fast path in
+:mod:`.bilinear`; ``use_fast_path(module, False)`` selects the reference path), the network
+(:mod:`.network`), the L-CNN fixed-point action ``lcnn`` (:mod:`.action`). Its offline
+trainer (``lqcd-hmc train``) is a workflow: :mod:`workflows.training`."""
 
 from .action import LCNNAction, LCNNFixedPoint, load_checkpoint, save_checkpoint
-from .layers import LAct, LBilin, LConv, LConvBilin, LExp, Plaq, Poly, Trace, transport
+from .layers import (
+    LAct,
+    LBilin,
+    LConv,
+    LConvBilin,
+    LExp,
+    Plaq,
+    Poly,
+    Trace,
+    transport,
+    use_fast_path,
+)
 from .network import LCNN, Architecture
 
 __all__ = [
@@ -20,6 +32,7 @@ __all__ = [
     "Poly",
     "Trace",
     "transport",
+    "use_fast_path",
     "LCNN",
     "Architecture",
 ]

@@ -19,7 +19,8 @@ Weights are real (the default; the action is then invariant under charge conjuga
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from functools import partial, reduce
 
 import torch
 from torch import Tensor, nn
@@ -28,6 +29,8 @@ from lqcd_hmc.groups import Group, get_group
 from lqcd_hmc.lattice import shift
 from lqcd_hmc.loops import line
 
+from .bilinear import bilinear
+
 
 def transport(U: Tensor, W: Tensor, mu: int, sign: int) -> Tensor:
     """One hop: ``T_{+mu} W(x) = U_mu(x) W(x+mu) U_mu(x)^dagger`` (sign > 0) or
@@ -35,13 +38,39 @@ def transport(U: Tensor, W: Tensor, mu: int, sign: int) -> Tensor:
     D = U.shape[1]
     Um = U[:, mu].unsqueeze(1)
     if sign > 0:
-        return Um @ shift(W, mu, 1, D) @ Um.mH
-    return shift(Um.mH @ W @ Um, mu, -1, D)
+        return torch.einsum("bx...mn,bc...np,bx...qp->bc...mq", Um, shift(W, mu, 1, D), Um.conj())
+    return shift(torch.einsum("bx...nm,bc...np,bx...pq->bc...mq", Um.conj(), W, Um), mu, -1, D)
 
 
-def mix(weight: Tensor, W: Tensor) -> Tensor:
-    """Channel mixing ``sum_j w_ij W_j``: ``weight (C_out, C_in)``, ``W (B, C_in, ...)``."""
-    return torch.einsum("oc,bc...->bo...", weight.to(W.dtype), W)
+def transport_matrices(U_mu: Tensor, mu: int, sign: int) -> Tensor:
+    """The hop ``T_{sign mu}`` as a ``N^2 x N^2`` matrix per site acting on ``vec W`` (row-major),
+    ``T W(x) = R(x) vec W(x + sign mu)``: ``R = V (x) V^*`` with ``V = U_mu(x)`` (sign > 0) or
+    ``V = U_mu(x - mu)^dagger`` (sign < 0), so ``(V W V^dagger)_{mq} = sum V_mn W_np V^*_qp``.
+    ``U_mu``: the links of direction mu, ``(B, *dims, N, N)``. Shape ``(B, *dims, N^2, N^2)``;
+    one matrix per site serves every channel."""
+    D, N = U_mu.dim() - 3, U_mu.shape[-1]
+    V = U_mu if sign > 0 else shift(U_mu, mu, -1, D).mH
+    return torch.einsum("...mn,...qp->...mqnp", V, V.conj()).reshape(*V.shape[:-2], N * N, N * N)
+
+
+def mix(weight: Tensor, W: Tensor, fast: bool = True) -> Tensor:
+    """Channel mixing ``sum_j w_ij W_j``: ``weight (C_out, C_in)``, ``W (B, C_in, ...)``.
+    ``fast``: real weights on a complex field are one real matrix product over the real and
+    imaginary parts (half the arithmetic of the complex product of the reference path)."""
+    if not fast or weight.is_complex() or not W.is_complex():
+        return torch.einsum("oc,bc...->bo...", weight.to(W.dtype), W)
+    x = torch.view_as_real(W.resolve_conj()).reshape(W.shape[0], W.shape[1], -1)
+    y = weight.to(x.dtype) @ x
+    return torch.view_as_complex(y.view(W.shape[0], -1, *W.shape[2:], 2))
+
+
+def use_fast_path(module: nn.Module, fast: bool = True) -> nn.Module:
+    """Switch every L-CNN layer in ``module`` to the fast path (the default) or to the
+    reference path, which defines the layers (tests pin the fast path to it); returns it."""
+    for m in module.modules():
+        if isinstance(m, (LConv, LBilin)):
+            m.fast = fast
+    return module
 
 
 def identity_like(W: Tensor, channels: int = 1) -> Tensor:
@@ -64,12 +93,13 @@ class Plaq(nn.Module):
 
     def forward(self, U: Tensor) -> Tensor:
         D = U.shape[1]
+        links = U.unbind(1)
         loops = []
         for mu in range(D):
             for nu in range(mu + 1, D):
-                Un = shift(U[:, nu], mu, 1, D)
-                Um = shift(U[:, mu], nu, 1, D)
-                loops.append(U[:, mu] @ Un @ Um.mH @ U[:, nu].mH)
+                Un = shift(links[nu], mu, 1, D)
+                Um = shift(links[mu], nu, 1, D)
+                loops.append(links[mu] @ Un @ Um.mH @ links[nu].mH)
         P = torch.stack(loops, dim=1)
         return torch.cat([P, P.mH], dim=1)
 
@@ -92,7 +122,9 @@ class LConv(nn.Module):
     Memory: transport is linear, so the sum over k is done Horner-fashion
     ``T(Y_1 + T(Y_2 + ...))`` on channel-mixed fields ``Y_k = sum_j w_ij(k) W_j`` when
     ``C_out <= C_in``, and on the inputs (one transported copy at a time) otherwise; no
-    ``(offsets x channels)`` stack of transported copies is ever built."""
+    ``(offsets x channels)`` stack of transported copies is ever built. Fast path (``fast``,
+    real weights, ``C_out <= C_in``; the default): real channel mixing and one
+    ``N^2 x N^2`` transport matrix per site and hop (:meth:`_transported`)."""
 
     def __init__(
         self,
@@ -114,9 +146,11 @@ class LConv(nn.Module):
             (D, 2, kernel_size - 1, out_channels, in_channels), fan_in, complex_weights
         )
         self.bias = _weight((out_channels,), fan_in, complex_weights) if bias else None
+        self.fast = True
 
     def forward(self, U: Tensor, W: Tensor) -> Tensor:
-        out = mix(self.weight0, W)
+        mix_ = partial(mix, fast=self.fast)
+        out = mix_(self.weight0, W)
         if self.bias is not None:
             eye = torch.eye(W.shape[-1], dtype=W.dtype, device=W.device)
             out = out + self.bias.to(W.dtype).view(-1, *[1] * (W.dim() - 2)) * eye
@@ -124,20 +158,46 @@ class LConv(nn.Module):
         if K == 1:
             return out
         mix_first = self.out_channels <= self.in_channels
+        if mix_first and self.fast and not self.weight.is_complex():
+            return out + self._transported(U, W)
         for mu in range(self.D):
             for si, sign in enumerate((1, -1)):
                 w = self.weight[mu, si]
                 if mix_first:
-                    acc = mix(w[K - 2], W)
+                    acc = mix_(w[K - 2], W)
                     for k in range(K - 3, -1, -1):
-                        acc = transport(U, acc, mu, sign) + mix(w[k], W)
+                        acc = transport(U, acc, mu, sign) + mix_(w[k], W)
                     out = out + transport(U, acc, mu, sign)
                 else:
                     Y = W
                     for k in range(K - 1):
                         Y = transport(U, Y, mu, sign)
-                        out = out + mix(w[k], Y)
+                        out = out + mix_(w[k], Y)
         return out
+
+    def _transported(self, U: Tensor, W: Tensor) -> Tensor:
+        """Fast path of the transported terms: per offset a real channel-mixing product, then
+        per hop one ``(N^2 x N^2) (N^2 x C_out)`` product per site (:func:`transport_matrices`)
+        on channel-last fields, Horner-fashion as above."""
+        n, C, *dims, N, _ = W.shape
+        K, O, D = self.kernel_size, self.out_channels, self.D
+        links = U.unbind(1)  # unbind, not indexing: its backward is one stack, not D zero fills
+        weights = self.weight.reshape(-1, O, C).unbind(0)
+
+        def y(mu: int, si: int, k: int) -> Tensor:  # Y_k channel-last, (n, *dims, N^2, C_out)
+            return mix(weights[(2 * mu + si) * (K - 1) + k], W).flatten(-2).movedim(1, -1)
+
+        def hops() -> Iterator[Tensor]:
+            for mu in range(D):
+                for si, sign in enumerate((1, -1)):
+                    R = transport_matrices(links[mu], mu, sign)
+                    acc = R @ shift(y(mu, si, K - 2), mu, sign, D)
+                    for k in range(K - 3, -1, -1):
+                        acc = R @ shift(acc + y(mu, si, k), mu, sign, D)
+                    yield acc
+
+        total = reduce(torch.add, hops())  # a running sum: one hop's result alive at a time
+        return total.movedim(-1, 1).unflatten(-1, (N, N))
 
     def extra_repr(self) -> str:
         return (
@@ -152,10 +212,11 @@ class LBilin(nn.Module):
     extended by the identity (``identity=True``), so the layer also holds the linear terms
     ``A_j``, ``B_k`` and a bias.
 
-    Memory: ``sum_j A_j (sum_k a_ijk B_k)`` or ``sum_k (sum_j a_ijk A_j) B_k``, whichever
-    materialises fewer matrices (``C_out x min(C_A, C_B)``) per site; the remaining sum is the
-    inner dimension of one matrix product (``(A_1 ... A_J)`` times the stacked ``M_ij``), so no
-    ``C_out x C`` array of products is formed."""
+    Reference path: ``sum_j A_j (sum_k a_ijk B_k)`` or ``sum_k (sum_j a_ijk A_j) B_k``,
+    whichever materialises fewer matrices (``C_out x min(C_A, C_B)``) per site, in complex
+    arithmetic on the whole lattice. Fast path (``fast``, real weights; the default):
+    :func:`actions.lcnn.bilinear.bilinear`, the same sums in real arithmetic on chunks of sites
+    with a hand-written backward that keeps only the inputs."""
 
     def __init__(
         self,
@@ -170,12 +231,15 @@ class LBilin(nn.Module):
         ca, cb = in_a + int(identity), in_b + int(identity)
         self.in_a, self.in_b, self.out_channels = in_a, in_b, out_channels
         self.weight = _weight((out_channels, ca, cb), ca * cb, complex_weights)
+        self.fast = True
 
     def _extend(self, W: Tensor) -> Tensor:
         return torch.cat([W, identity_like(W)], dim=1) if self.identity else W
 
     def forward(self, A: Tensor, B: Tensor) -> Tensor:
         A, B = self._extend(A), self._extend(B)
+        if self.fast and not self.weight.is_complex():
+            return bilinear(self.weight, A, B)
         a = self.weight.to(A.dtype)
         N = A.shape[-1]
         if A.shape[1] <= B.shape[1]:
