@@ -1,34 +1,44 @@
-"""Cost of the L-CNN action: value, force and training step, against the Wilson force.
+"""Cost of the L-CNN action: value, force and training step, against the Wilson force, and
+the targets of the speed issue (target, measured figure, ratio) from the same run.
 
     python -m bench.lcnn [--sizes 4,8] [--batches 1,16] [--device cpu] [--threads 1]
+                         [--no-fp-data]
 
-For SU(3) with the default architecture (L-CB layers with 12, 24, 24 channels, kernel sizes
-2, 2, 1; Wilson preconditioner) on Haar-random fields: seconds per call of the action value and
-of the autograd force, each as a ratio to one Wilson force on the same field in the same
-process, and the peak memory of the force. Each (lattice, batch) runs in a fresh process, whose
-first force call is its memory peak: CPU, growth of the resident set's high-water mark over the
-set-up; CUDA, ``max_memory_allocated``. Where a batch does not fit in memory the action runs
-with ``max_batch`` (the ``chunk`` column). The arithmetic: real flops per site of the value and
-of the force (:func:`flops_per_site`), the force's achieved rate (``Gflop/s``) and its fraction
-of the core's float64 matmul rate (``% matmul``, :func:`matmul_rate`; the speed issue asks for
-30 %). Then training throughput: configurations per second of one optimiser step with the
-double-backpropagated loss.
+For SU(3) with the default architecture (L-CB layers with 12, 24, 24 channels, kernel sizes 2, 2,
+1; Wilson preconditioner) on Haar-random fields: seconds per call of the action value and of the
+autograd force, each as a ratio to one Wilson force on the same field in the same process, and the
+memory of the force: the activations autograd keeps (:func:`activation_mib`) and the peak. Each
+(lattice, batch) runs in a fresh process, whose first force call is its memory peak: CPU, the
+resident set's high-water mark over that call less the resident set before it
+(:func:`resident_mib`); CUDA, ``max_memory_allocated``. Where a batch does not fit in memory the
+action runs with ``max_batch`` (the ``chunk`` column). With B = 1 the reference path's force is
+timed in the same process (``ref F [s]``). The arithmetic: real flops per site of the value and of
+the force as executed on the fast path (:func:`flops_per_site`), the force's achieved rate
+(``Gflop/s``) and its fraction of the core's float64 matmul rate (``% matmul``,
+:func:`matmul_rate`). Then training throughput (configurations per second of one optimiser step
+with the double-backpropagated loss) and the seconds of FP data for one SU(3) coarse 4^4
+configuration (one level, tolerance 1e-8, the default kernel and finest action).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
+import time
+from typing import Any
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from torch import Tensor
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 from actions import Wilson
-from actions.lcnn import Architecture, LCNNAction, LCNNFixedPoint
+from actions.fixed_point.minimise import FixedPoint
+from actions.lcnn import Architecture, LCNNAction, LCNNFixedPoint, use_fast_path
 from lqcd_hmc import ChainRNG, GaugeField
+from lqcd_hmc.heatbath import Heatbath
 from workflows.training.losses import losses
 
 from .timing import timeit
@@ -42,6 +52,33 @@ def model(device: torch.device) -> LCNNFixedPoint:
     return m.to(device)
 
 
+def resident_mib(reset_peak: bool = False, peak: bool = False) -> float:
+    """This process's resident set (``VmRSS``) or its high-water mark since the last reset
+    (``VmHWM``; Linux resets it on writing 5 to ``/proc/self/clear_refs``), in MiB."""
+    if reset_peak:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    key = "VmHWM" if peak else "VmRSS"
+    with open("/proc/self/status") as f:
+        line = next(x for x in f if x.startswith(key))
+    return int(line.split()[1]) / 1024
+
+
+def activation_mib(act: LCNNAction, f: GaugeField) -> float:
+    """MiB of the tensors autograd keeps for the force's backward pass (distinct storages,
+    counted by a saved-tensors hook while the action is evaluated)."""
+    seen: dict[int, int] = {}
+
+    def pack(t: Tensor) -> Tensor:
+        seen.setdefault(t.untyped_storage().data_ptr(), t.untyped_storage().nbytes())
+        return t
+
+    links = f.links.clone().requires_grad_(True)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        act(f.with_links(links))
+    return sum(seen.values()) / 2**20
+
+
 def case(L: int, B: int, device: torch.device, dtype: str, chunk: int) -> dict:
     """One lattice and batch, in this (fresh) process, ``chunk`` configurations per pass."""
     act, wil = LCNNAction(6.0, model=model(device), max_batch=chunk), Wilson(6.0)
@@ -50,17 +87,22 @@ def case(L: int, B: int, device: torch.device, dtype: str, chunk: int) -> dict:
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = resident_mib(reset_peak=True)
     act.force(f)
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated() / 2**20
     else:
-        peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+        peak = resident_mib(peak=True) - before
+    saved = activation_mib(act, f.with_links(f.links[:chunk]))
     repeat = 1 if L**4 * B > 20000 else 3
     tw = timeit(lambda: wil.force(f), 5, device)
     with torch.no_grad():
         ta = timeit(lambda: act(f), repeat, device)
     tf = timeit(lambda: act.force(f), repeat, device)
+    tr = float("nan")
+    if B == 1:
+        use_fast_path(act.model, False)
+        tr = timeit(lambda: act.force(f), 1, device)
     return {
         "L": L,
         "B": B,
@@ -69,26 +111,45 @@ def case(L: int, B: int, device: torch.device, dtype: str, chunk: int) -> dict:
         "action_ratio": ta / tw,
         "force_ratio": tf / tw,
         "force_s_per_config": tf / B,
+        "reference_force_s": tr,
         "peak_MiB": peak,
+        "activation_MiB": saved,
     }
+
+
+class RealFlops(TorchDispatchMode):
+    """Real flops of the matrix products dispatched inside it (``torch.utils.flop_counter``'s
+    formulas, ``2 M N K`` each), times 4 where an operand is complex (a complex multiply-add
+    is 8 real flops)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            n = formula(*args, **kwargs, out_val=out)
+            cplx = any(isinstance(a, Tensor) and a.is_complex() for a in args)
+            self.total += 4 * n if cplx else n
+        return out
 
 
 def flops_per_site(device: torch.device, dtype: str) -> tuple[float, float]:
     """Real flops per site and configuration of the action's value and of its force (forward
-    and backward to the links, no weight gradients), on a 4^4 lattice: the matrix products
-    counted by ``FlopCounterMode`` (``2 M N K`` each), times 4 for complex operands (a complex
-    multiply-add is 8 real flops). The products are counted as performed: real weights are cast
-    to the field's complex dtype, so all are complex except the readout of the traces (24
-    multiply-adds per site, over-counted by 4, negligible). Element-wise work (activations,
-    traces, sums) is not counted."""
+    and backward to the links, no weight gradients) on the fast path, on a 4^4 lattice: the
+    matrix products as executed (:class:`RealFlops`). Element-wise work (activations, traces,
+    sums, the complex combination of real products) is not counted."""
     act = LCNNAction(6.0, model=model(device))  # parameters frozen
     f = GaugeField.hot([4] * 4, "SU(3)", ChainRNG(1, 1, device), dtype)
-    with FlopCounterMode(display=False) as value, torch.no_grad():
+    with RealFlops() as value, torch.no_grad():
         act(f)
     links = f.links.clone().requires_grad_(True)
-    with FlopCounterMode(display=False) as force:
+    with RealFlops() as force:
         act(f.with_links(links)).sum().backward()
-    return 4 * value.get_total_flops() / 4**4, 4 * force.get_total_flops() / 4**4
+    return value.total / 4**4, force.total / 4**4
 
 
 def matmul_rate(device: torch.device, n: int = 1024) -> float:
@@ -116,8 +177,22 @@ def training(device: torch.device) -> list[dict]:
     return out
 
 
+def fp_data_seconds(device: torch.device) -> tuple[float, int]:
+    """Seconds and L-BFGS iterations of the FP data of one SU(3) coarse 4^4 configuration
+    (Wilson beta = 6, 20 heatbath sweeps from hot), one level, tolerance 1e-8."""
+    rng = ChainRNG(4, 1, device)
+    f = GaugeField.hot([4] * 4, "SU(3)", rng)
+    hb = Heatbath(Wilson(6.0), 2)
+    hb.prepare(f.dims, device)
+    for _ in range(20):
+        f, _ = hb.update(f, rng)
+    t = time.perf_counter()
+    r = FixedPoint(tolerance=1e-8)(f)
+    return time.perf_counter() - t, int(r.iterations)
+
+
 # peak force memory per lattice site of the default model, measured on 8^4 with B = 1
-MIB_PER_SITE = {"complex128": 0.92, "complex64": 0.46}
+MIB_PER_SITE = {"complex128": 0.25, "complex64": 0.13}
 
 
 def available_mib(device: torch.device) -> float:
@@ -128,6 +203,98 @@ def available_mib(device: torch.device) -> float:
     return int(info["MemAvailable"].split()[0]) / 1024
 
 
+def run_case(L: int, B: int, chunk: int, device: torch.device, threads: int, dtype: str) -> dict:
+    """:func:`case` in a fresh process (its memory peak is its own)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.lcnn", "--case", f"{L},{B},{chunk}"]
+        + ["--device", str(device), "--threads", str(threads), "--dtype", dtype],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def targets(rows: list[tuple[str, str, float, float]]) -> None:
+    """The speed issue's targets: what, goal (``<=`` or ``>=``), measured, their ratio, met."""
+    print("\n| target | goal | measured | measured / goal | met |\n|---|---|---|---|---|")
+    for what, op, goal, value in rows:
+        met = "yes" if (value <= goal if op == "<=" else value >= goal) else "no"
+        print(f"| {what} | {op} {goal:g} | {value:.3g} | {value / goal:.2f} | {met} |")
+
+
+def report(
+    sizes: list[int],
+    batches: list[int],
+    device: torch.device,
+    threads: int = 1,
+    dtype: str = "complex128",
+    fp_data: bool = True,
+) -> None:
+    """Every table of the module docstring, then the targets."""
+    n_par = sum(p.numel() for p in model(device).parameters())
+    print(
+        f"SU(3), L-CNN 12/24/24 channels, kernels 2/2/1 ({n_par} parameters), "
+        f"{device}, {dtype}, {threads} thread(s)"
+    )
+    value, force = flops_per_site(device, dtype)
+    peak = matmul_rate(device)
+    print(
+        f"arithmetic per site (fast path): value {value / 1e6:.2f} Mflop, force "
+        f"{force / 1e6:.2f} Mflop; float64 matmul (1024^2) {peak / 1e9:.1f} Gflop/s"
+    )
+    print(
+        "\n| lattice | B | chunk | Wilson F [s] | A / F_W | F / F_W | F [s/config] | "
+        "ref F [s] | ref / fast | F activations MiB/site | F peak MiB/site | Gflop/s | "
+        "% matmul |\n" + "|---" * 13 + "|",
+        flush=True,
+    )
+    measured: dict[tuple[int, int], dict] = {}
+    for L in sizes:
+        for B in batches:
+            per_config = MIB_PER_SITE[dtype] * L**4
+            chunk = min(B, int(0.7 * available_mib(device) / per_config))
+            if chunk < 1:
+                print(f"| {L}^4 | {B} | skipped: one configuration needs {per_config:.0f} MiB |")
+                continue
+            r = measured[L, B] = run_case(L, B, chunk, device, threads, dtype)
+            rate = r["rate"] = force * L**4 / r["force_s_per_config"]
+            r["peak_MiB_per_site"] = r["peak_MiB"] / (L**4 * chunk)
+            r["activation_MiB_per_site"] = r["activation_MiB"] / (L**4 * chunk)
+            print(
+                f"| {L}^4 | {B} | {chunk} | {r['wilson_force_s']:.4f} | "
+                f"{r['action_ratio']:.1f} | {r['force_ratio']:.1f} | "
+                f"{r['force_s_per_config']:.3f} | {r['reference_force_s']:.3f} | "
+                f"{r['reference_force_s'] / r['force_s_per_config']:.1f} | "
+                f"{r['activation_MiB_per_site']:.3f} | {r['peak_MiB_per_site']:.3f} | "
+                f"{rate / 1e9:.2f} | "
+                f"{100 * rate / peak:.1f}% |",
+                flush=True,
+            )
+    train = training(device)
+    for r in train:
+        print(
+            f"training {r['L']}^4, batch {r['B']}: {r['configurations_per_second']:.2f} "
+            f"configurations/s"
+        )
+    rows: list[tuple[str, str, float, float]] = []
+    if measured:
+        (L, B) = max(measured)
+        r = measured[L, B]
+        rows += [
+            (f"force rate, % of matmul ({L}^4)", ">=", 30.0, 100 * r["rate"] / peak),
+            (f"force s per {L}^4 configuration", "<=", 0.7, r["force_s_per_config"]),
+            (f"force activations MiB/site ({L}^4)", "<=", 0.1, r["activation_MiB_per_site"]),
+        ]
+    speed = train[-1]["configurations_per_second"]
+    rows.append(("training configurations/s (4^4)", ">=", 10.0, speed))
+    if fp_data:
+        seconds, iterations = fp_data_seconds(device)
+        print(f"FP data, SU(3) coarse 4^4: {seconds:.1f} s, {iterations} iterations")
+        rows.append(("FP data s per SU(3) 4^4 configuration", "<=", 5.0, seconds))
+    targets(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="4,8")
@@ -135,6 +302,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--dtype", default="complex128")
+    ap.add_argument("--no-fp-data", action="store_true", help="skip the FP-data timing (~1 min)")
     ap.add_argument("--case", help=argparse.SUPPRESS)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -143,65 +311,14 @@ def main() -> None:
         L, B, chunk = (int(s) for s in args.case.split(","))
         print(json.dumps(case(L, B, device, args.dtype, chunk)))
         return
-    n_par = sum(p.numel() for p in model(device).parameters())
-    print(
-        f"SU(3), L-CNN 12/24/24 channels, kernels 2/2/1 ({n_par} parameters), "
-        f"{device}, {args.dtype}, {args.threads} thread(s)"
+    report(
+        [int(s) for s in args.sizes.split(",")],
+        [int(s) for s in args.batches.split(",")],
+        device,
+        args.threads,
+        args.dtype,
+        not args.no_fp_data,
     )
-    value, force = flops_per_site(device, args.dtype)
-    peak = matmul_rate(device)
-    print(
-        f"arithmetic per site: value {value / 1e6:.2f} Mflop, force {force / 1e6:.2f} Mflop; "
-        f"float64 matmul (1024^2) {peak / 1e9:.1f} Gflop/s"
-    )
-    print(
-        f"{'lattice':>8} {'B':>3} {'chunk':>5} {'Wilson F [s]':>13} {'A / F_W':>8} "
-        f"{'F / F_W':>8} {'F [s/config]':>13} {'F peak MiB':>11} {'Gflop/s':>8} "
-        f"{'% matmul':>9}",
-        flush=True,
-    )
-    for L in (int(s) for s in args.sizes.split(",")):
-        for B in (int(s) for s in args.batches.split(",")):
-            per_config = MIB_PER_SITE[args.dtype] * L**4
-            chunk = min(B, int(0.7 * available_mib(device) / per_config))
-            if chunk < 1:
-                print(
-                    f"{L:>6}^4 {B:>3}  skipped: one configuration needs about "
-                    f"{per_config / 1024:.0f} GiB"
-                )
-                continue
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "bench.lcnn",
-                    "--case",
-                    f"{L},{B},{chunk}",
-                    "--device",
-                    args.device,
-                    "--threads",
-                    str(args.threads),
-                    "--dtype",
-                    args.dtype,
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-            r = json.loads(out.strip().splitlines()[-1])
-            rate = force * L**4 / r["force_s_per_config"]
-            print(
-                f"{L:>6}^4 {B:>3} {chunk:>5} {r['wilson_force_s']:13.4f} "
-                f"{r['action_ratio']:8.1f} "
-                f"{r['force_ratio']:8.1f} {r['force_s_per_config']:13.3f} "
-                f"{r['peak_MiB']:11.0f} {rate / 1e9:8.2f} {100 * rate / peak:8.1f}%",
-                flush=True,
-            )
-    for r in training(device):
-        print(
-            f"training {r['L']}^4, batch {r['B']}: {r['configurations_per_second']:.2f} "
-            f"configurations/s"
-        )
 
 
 if __name__ == "__main__":

@@ -150,7 +150,7 @@ class LCNNAction(Action):
 
     name = "lcnn"
     beta: float
-    working_memory = 1800.0  # bench/memory.py: 12/24/24 channels, kernels 2/2/1: 1785
+    working_memory = 520.0  # bench/memory.py: 12/24/24 channels, kernels 2/2/1: 514
 
     def __init__(
         self,

@@ -53,6 +53,13 @@ def transport_matrices(U_mu: Tensor, mu: int, sign: int) -> Tensor:
     return torch.einsum("...mn,...qp->...mqnp", V, V.conj()).reshape(*V.shape[:-2], N * N, N * N)
 
 
+def transport_hops(U: Tensor) -> list[Tensor]:
+    """:func:`transport_matrices` of every hop, in the order ``(mu, +), (mu, -)`` for
+    ``mu = 0, ..., D - 1``: computed once per network evaluation and shared by its layers."""
+    links = U.unbind(1)  # unbind, not indexing: its backward is one stack, not D zero fills
+    return [transport_matrices(links[mu], mu, sign) for mu in range(U.shape[1]) for sign in (1, -1)]
+
+
 def mix(weight: Tensor, W: Tensor, fast: bool = True) -> Tensor:
     """Channel mixing ``sum_j w_ij W_j``: ``weight (C_out, C_in)``, ``W (B, C_in, ...)``.
     ``fast``: real weights on a complex field are one real matrix product over the real and
@@ -148,7 +155,9 @@ class LConv(nn.Module):
         self.bias = _weight((out_channels,), fan_in, complex_weights) if bias else None
         self.fast = True
 
-    def forward(self, U: Tensor, W: Tensor) -> Tensor:
+    def forward(self, U: Tensor, W: Tensor, hops: list[Tensor] | None = None) -> Tensor:
+        """``hops``: :func:`transport_hops` of ``U`` where the caller has them (the fast path
+        computes them otherwise)."""
         mix_ = partial(mix, fast=self.fast)
         out = mix_(self.weight0, W)
         if self.bias is not None:
@@ -159,7 +168,7 @@ class LConv(nn.Module):
             return out
         mix_first = self.out_channels <= self.in_channels
         if mix_first and self.fast and not self.weight.is_complex():
-            return out + self._transported(U, W)
+            return out + self._transported(hops or transport_hops(U), W)
         for mu in range(self.D):
             for si, sign in enumerate((1, -1)):
                 w = self.weight[mu, si]
@@ -175,28 +184,27 @@ class LConv(nn.Module):
                         out = out + mix_(w[k], Y)
         return out
 
-    def _transported(self, U: Tensor, W: Tensor) -> Tensor:
+    def _transported(self, hops: list[Tensor], W: Tensor) -> Tensor:
         """Fast path of the transported terms: per offset a real channel-mixing product, then
-        per hop one ``(N^2 x N^2) (N^2 x C_out)`` product per site (:func:`transport_matrices`)
-        on channel-last fields, Horner-fashion as above."""
+        per hop one ``(N^2 x N^2) (N^2 x C_out)`` product per site (``hops``,
+        :func:`transport_hops`) on channel-last fields, Horner-fashion as above."""
         n, C, *dims, N, _ = W.shape
         K, O, D = self.kernel_size, self.out_channels, self.D
-        links = U.unbind(1)  # unbind, not indexing: its backward is one stack, not D zero fills
         weights = self.weight.reshape(-1, O, C).unbind(0)
 
         def y(mu: int, si: int, k: int) -> Tensor:  # Y_k channel-last, (n, *dims, N^2, C_out)
             return mix(weights[(2 * mu + si) * (K - 1) + k], W).flatten(-2).movedim(1, -1)
 
-        def hops() -> Iterator[Tensor]:
+        def terms() -> Iterator[Tensor]:
             for mu in range(D):
                 for si, sign in enumerate((1, -1)):
-                    R = transport_matrices(links[mu], mu, sign)
+                    R = hops[2 * mu + si]
                     acc = R @ shift(y(mu, si, K - 2), mu, sign, D)
                     for k in range(K - 3, -1, -1):
                         acc = R @ shift(acc + y(mu, si, k), mu, sign, D)
                     yield acc
 
-        total = reduce(torch.add, hops())  # a running sum: one hop's result alive at a time
+        total = reduce(torch.add, terms())  # a running sum: one hop's result alive at a time
         return total.movedim(-1, 1).unflatten(-1, (N, N))
 
     def extra_repr(self) -> str:
@@ -289,9 +297,9 @@ class LConvBilin(nn.Module):
             complex_weights=complex_weights,
         )
 
-    def forward(self, U: Tensor, W: Tensor) -> Tensor:
+    def forward(self, U: Tensor, W: Tensor, hops: list[Tensor] | None = None) -> Tensor:
         Wt = torch.cat([W, W.mH], dim=1)
-        return self.bilin(Wt, self.conv(U, Wt))
+        return self.bilin(Wt, self.conv(U, Wt, hops))
 
 
 _ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from lqcd_hmc.groups import get_group
 
-from .layers import LAct, LConvBilin, LExp, Plaq, Poly, Trace
+from .layers import LAct, LConvBilin, LExp, Plaq, Poly, Trace, transport_hops
 
 
 @dataclass
@@ -96,7 +96,8 @@ class LCNN(nn.Module):
 
     def forward(self, U: Tensor) -> Tensor:
         U, W = self.features(U)
+        hops = transport_hops(U) if max(self.arch.kernel_sizes) > 1 else None  # shared
         for layer, act in zip(self.layers, self.acts):
-            W = act(layer(U, W))
+            W = act(layer(U, W, hops))
         t = self.trace(W).real
         return torch.einsum("oc,bc...->bo...", self.readout.to(t.dtype), t)
