@@ -40,43 +40,42 @@ def _planar(X: Tensor, order: tuple[int, ...]) -> Tensor:
 
 
 def _combine(Y: Tensor) -> Tensor:
-    """``Y (..., re, C, re', N)``: products of real planes -> the complex product
+    """``Y (re, ..., C, re', N)``: products of real planes -> the complex product
     ``(..., C, N)``."""
-    return torch.complex(
-        Y[..., 0, :, 0, :] - Y[..., 1, :, 1, :], Y[..., 0, :, 1, :] + Y[..., 1, :, 0, :]
-    )
+    return torch.complex(Y[0, ..., 0, :] - Y[1, ..., 1, :], Y[0, ..., 1, :] + Y[1, ..., 0, :])
 
 
 def _forward(a: Tensor, A: Tensor, B: Tensor) -> Tensor:
     """``A (n, J, S, N, N)``, ``B (n, K, S, N, N)``, ``a (I, J, K)`` real -> ``(n, I, S, N, N)``.
 
-    The weight product reads the mixed operand's real view in place (a transposed operand of
-    the matrix product), giving per site, colour pair and plane a contiguous ``I x K`` (or
-    ``I x J``) block; the per-site products then run on those blocks against the other
-    operand's planes, ``(I x K) (K x 2 N)``, summed over the shared colour index."""
+    The weight product runs on the real and imaginary planes of the mixed operand (rows
+    ordered plane, configuration, site, colours), which leaves per plane, site and colour pair
+    a contiguous ``I x K`` (or ``I x J``) block; the per-site products run on those blocks
+    against the other operand's planes, ``(I x K) (K x 2 N)``, summed over the shared colour
+    index, and the four plane products make the complex result (:func:`_combine`)."""
     A, B = A.resolve_conj(), B.resolve_conj()
     n, J, S, N, _ = A.shape
     K, I = B.shape[1], a.shape[0]
     out = A.new_empty(n, I, S, N, N)
     if J >= K:  # M_ik = sum_j a_ijk A_j; out_i = sum_k M_ik B_k
-        w = a.permute(0, 2, 1).reshape(I * K, J).t()
+        w = a.permute(0, 2, 1).reshape(I * K, J).t()  # MKL: faster than the (J, I K) copy
         c = _chunk(n, S, I * K * N * N * A.element_size())
         for s in range(0, S, c):
             e = min(S, s + c)
-            x = torch.view_as_real(A[:, :, s:e]).reshape(n, J, -1).transpose(1, 2)
-            M = (x @ w).view(n, e - s, N, N, 2, I, K)  # n c m l re i k
-            Bc = _planar(B[:, :, s:e], (0, 2, 3, 1, 5, 4)).reshape(n, e - s, 1, N, 1, K, 2 * N)
-            Y = (M @ Bc).sum(3).view(n, e - s, N, 2, I, 2, N)  # n c m re i re' p
+            x = _planar(A[:, :, s:e], (5, 0, 2, 3, 4, 1)).reshape(-1, J)  # re n c m l | J
+            M = (x @ w).view(2, n, e - s, N, N, I, K)  # re n c m l i k
+            Bc = _planar(B[:, :, s:e], (0, 2, 3, 1, 5, 4)).reshape(1, n, e - s, 1, N, K, 2 * N)
+            Y = (M @ Bc).sum(4).view(2, n, e - s, N, I, 2, N)  # re n c m i re' p
             out[:, :, s:e] = _combine(Y).permute(0, 3, 1, 2, 4)
         return out
     w = a.reshape(I * J, K).t()  # M_ij = sum_k a_ijk B_k
     c = _chunk(n, S, I * J * N * N * A.element_size())
     for s in range(0, S, c):
         e = min(S, s + c)
-        x = torch.view_as_real(B[:, :, s:e]).reshape(n, K, -1).transpose(1, 2)
-        M = (x @ w).view(n, e - s, N, N, 2, I, J)  # n c l p re i j
-        At = _planar(A[:, :, s:e], (0, 2, 4, 1, 5, 3)).reshape(n, e - s, N, 1, 1, J, 2 * N)
-        Y = (M @ At).sum(2).view(n, e - s, N, 2, I, 2, N)  # n c p re i re' m
+        x = _planar(B[:, :, s:e], (5, 0, 2, 3, 4, 1)).reshape(-1, K)  # re n c l p | K
+        M = (x @ w).view(2, n, e - s, N, N, I, J)  # re n c l p i j
+        At = _planar(A[:, :, s:e], (0, 2, 4, 1, 5, 3)).reshape(1, n, e - s, N, 1, J, 2 * N)
+        Y = (M @ At).sum(3).view(2, n, e - s, N, I, 2, N)  # re n c p i re' m
         out[:, :, s:e] = _combine(Y).permute(0, 3, 1, 4, 2)  # n c p i m -> n i c m p
     return out
 
