@@ -8,8 +8,9 @@ For SU(3) Wilson (beta 6.0) and Iwasaki (beta 2.6), in complex128 and complex64:
 - HMC trajectory time (tau = 1, 10 Omelyan 2MN steps = 20 forces), reference and compiled;
 - configurations per second of batched 4^4 chains, against B = 1 on the same path and on the
   reference path;
-- heatbath sweep time per link, Wilson flow RK3 step time (reference and compiled), L-CNN
-  force time / Wilson force;
+- heatbath sweep time per link, Wilson flow RK3 step time (reference and compiled);
+- the L-CNN force (fast and reference path, flops, rate against matmul, memory), training
+  throughput and FP-data seconds, ending in the speed issue's targets (:mod:`bench.lcnn`);
 - every time also as a fraction of the bandwidth limit: the bytes the kernel must move (below)
   divided by the time, over the copy bandwidth measured in the same run.
 
@@ -228,20 +229,13 @@ def flow(sizes: list[int], device: torch.device, bw: float, compile: bool) -> No
             )
 
 
-def lcnn(device: torch.device) -> None:
-    from actions.lcnn import LCNNAction
+def lcnn(sizes: list[int], device: torch.device, threads: int) -> None:
+    """The L-CNN and FP-data section: :func:`bench.lcnn.report` at B = 1 (its tables end with
+    the speed issue's targets, measured figures and ratios)."""
+    from .lcnn import report
 
-    from .lcnn import model
-
-    t = Table(
-        "L-CNN fixed-point force (default architecture) against the Wilson force",
-        ["L", "B", "Wilson force s", "L-CNN force s", "L-CNN / Wilson"],
-    )
-    act, wil = LCNNAction(6.0, model=model(device)), Wilson(6.0)
-    f = GaugeField.hot([4] * 4, "SU(3)", ChainRNG(1, 1, device))
-    tw = timeit(lambda: wil.force(f), 5, device)
-    tl = timeit(lambda: act.force(f), 2, device)
-    t.row(4, 1, tw, tl, tl / tw)
+    print("\n### L-CNN force, training and FP data (targets of the speed issue)\n")
+    report([L for L in sizes if L <= 8], [1], device, threads)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -284,7 +278,7 @@ def main(argv: list[str] | None = None) -> None:
         "trajectories": lambda: trajectories(actions, sizes, device, bw, compile),
         "heatbath": lambda: heatbath(actions, sizes, device, bw),
         "flow": lambda: flow(sizes, device, bw, compile),
-        "lcnn": lambda: lcnn(device),
+        "lcnn": lambda: lcnn(sizes, device, args.threads),
     }
     for name in sections:
         run[name]()
