@@ -84,35 +84,38 @@ class Blocking:
                 f"stays >= 0), got {self.c_diagonal}"
             )
 
-    def fat_links(self, links: Tensor) -> Tensor:
-        """``W_mu(x)`` for every fine link, shape of ``links``."""
+    def fat_links(self, links: Tensor) -> list[Tensor]:
+        """``W_mu(x)`` for every fine link, one ``(B, *dims, N, N)`` tensor per direction (the
+        links are split by ``unbind``: indexing them once per staple made the backward pass
+        zero-fill a whole link field per index)."""
         D = links.shape[1]
+        U = links.unbind(1)
         out = []
         for mu in range(D):
             others = [nu for nu in range(D) if nu != mu]
-            W = (1 - 2 * (D - 1) * self.c - 4 * (D - 1) * (D - 2) * self.c_diagonal) * links[:, mu]
+            W = (1 - 2 * (D - 1) * self.c - 4 * (D - 1) * (D - 2) * self.c_diagonal) * U[mu]
             if self.c:
-                W = W + self.c * sum(staple(links[:, nu], links[:, mu], mu, nu, D) for nu in others)
+                W = W + self.c * sum(staple(U[nu], U[mu], mu, nu, D) for nu in others)
             if self.c_diagonal:
                 for la in others:  # staples through la, then carried along nu != la
-                    S = staple(links[:, la], links[:, mu], mu, la, D)
+                    S = staple(U[la], U[mu], mu, la, D)
                     W = W + self.c_diagonal * sum(
-                        staple(links[:, nu], S, mu, nu, D) for nu in others if nu != la
+                        staple(U[nu], S, mu, nu, D) for nu in others if nu != la
                     )
             out.append(W)
-        return torch.stack(out, dim=1)
+        return out
 
     def blocked(self, fine: Tensor) -> Tensor:
-        """``Q_mu(x_B)`` on the coarse lattice, ``(B, D, *dims/2, N, N)``."""
+        """``Q_mu(x_B)`` on the coarse lattice, ``(B, D, *dims/2, N, N)``: the product of the
+        two fat links is taken on the even sites only."""
         D = fine.shape[1]
         if any(L % 2 for L in fine.shape[2 : 2 + D]):
             raise ValueError(f"blocking by 2 needs even extents, got {list(fine.shape[2 : 2 + D])}")
-        W = self.fat_links(fine)
         even = (slice(None),) + (slice(None, None, 2),) * D
-        Q = []
-        for mu in range(D):
-            nxt = torch.roll(W[:, mu], -1, dims=1 + mu)
-            Q.append((W[:, mu] @ nxt)[even])
+        Q = [
+            W[even] @ torch.roll(W, -1, dims=1 + mu)[even]
+            for mu, W in enumerate(self.fat_links(fine))
+        ]
         return torch.stack(Q, dim=1)
 
     def __call__(self, fine: GaugeField, coarse: GaugeField) -> Tensor:
