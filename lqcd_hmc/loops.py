@@ -32,12 +32,16 @@ LineCache = dict[tuple[int, int], Tensor]
 
 def cached_line(links: Tensor, mu: int, length: int, cache: LineCache | None = None) -> Tensor:
     """:func:`line` of ``links[:, mu]``, kept in ``cache`` (keyed by direction and length) so
-    that loops sharing a side build it once."""
+    that loops sharing a side build it once. A cache also holds the links split by ``unbind``
+    (keys ``(mu, 0)``): indexing ``links[:, mu]`` once per line would make the backward pass
+    zero-fill a whole link field per index."""
     if cache is None:
         return line(links[:, mu], mu, length, links.shape[1])
+    if (mu, 0) not in cache:
+        cache.update({(nu, 0): U for nu, U in enumerate(links.unbind(1))})
     key = (mu, length)
     if key not in cache:
-        cache[key] = line(links[:, mu], mu, length, links.shape[1])
+        cache[key] = line(cache[(mu, 0)], mu, length, links.shape[1])
     return cache[key]
 
 

@@ -13,6 +13,7 @@ loop after step k, so that ``sum_x Re Tr L_P(x) = sum_y Re Tr(U_mu(y) R_{P,k}(y 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
 import torch
@@ -137,4 +138,42 @@ def parallelogram_paths(D: int) -> list[Path]:
                         m, n, r = mu + 1, s * (nu + 1), t * (rho + 1)
                         out.append((m, n, r, -m, -n, -r))
     assert out is not None, "a path needs at least one step"
+    return out
+
+
+def link_table(links: Tensor) -> Tensor:
+    """The rows that :func:`gathered_product` reads: every link ``U_mu(x)`` (row ``mu V + x``)
+    and its Hermitian conjugate (row ``D V + mu V + x``), ``(2 D V, B, N, N)``, with x the
+    row-major site index and V the volume. Rows come first: the backward pass of a gather
+    along the first axis adds whole ``B N^2`` blocks, 3-5 times faster than along the second."""
+    flat = links.flatten(1, -3).transpose(0, 1)
+    return torch.cat((flat, flat.mH), dim=0)
+
+
+def path_rows(dims: Sequence[int], starts: Tensor, path: Path) -> Tensor:
+    """For each step of ``path`` from each start site (``starts``: integer coordinates
+    ``(S, D)``), its row in :func:`link_table`, ``(len(path), S)``."""
+    D, V = len(dims), math.prod(dims)
+    size = torch.tensor(dims, device=starts.device)
+    stride = torch.tensor([math.prod(dims[mu + 1 :]) for mu in range(D)], device=starts.device)
+    x = starts.clone()
+    rows = []
+    for s in path:
+        mu = abs(s) - 1
+        if s < 0:
+            x[:, mu] -= 1
+        site = ((x % size) * stride).sum(1)
+        rows.append(site + mu * V + (D * V if s < 0 else 0))
+        if s > 0:
+            x[:, mu] += 1
+    return torch.stack(rows)
+
+
+def gathered_product(table: Tensor, rows: Tensor) -> Tensor:
+    """The ordered products of the links ``table[rows[k]]`` over k, ``(S, B, N, N)``: path
+    products at chosen start sites only (:func:`path_rows`); the backward pass scatters into
+    the table once per step."""
+    out = table.index_select(0, rows[0])
+    for r in rows[1:]:
+        out = out @ table.index_select(0, r)
     return out

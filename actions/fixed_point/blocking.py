@@ -23,8 +23,10 @@ with W* held fixed.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -34,6 +36,7 @@ from lqcd_hmc.field import GaugeField
 from lqcd_hmc.groups import project_to_group
 from lqcd_hmc.heatbath import su2_projection
 from lqcd_hmc.loops import real_trace_product, staple
+from lqcd_hmc.paths import Path, gathered_product, link_table, path_rows
 
 
 def max_trace_projection(Q: Tensor, N: int, sweeps: int = 50, tol: float = 1e-15) -> Tensor:
@@ -56,6 +59,49 @@ def max_trace_projection(Q: Tensor, N: int, sweeps: int = 50, tol: float = 1e-15
                 break
             best = now
         return W
+
+
+def _check_even(dims: Sequence[int]) -> None:
+    if any(L % 2 for L in dims):
+        raise ValueError(f"blocking by 2 needs even extents, got {list(dims)}")
+
+
+@functools.lru_cache(maxsize=16)
+def _fat_link_rows(dims: tuple[int, ...], device: str) -> dict[str, Tensor]:
+    """Rows (:func:`lqcd_hmc.paths.path_rows`) of the pieces of ``W_mu(x)`` at the sites
+    ``x = 2 y + p mu``, p = 0, 1, with y row-major on the coarse lattice:
+
+    - ``link``: ``U_mu(x)``, ordered ``(mu, p, y)``;
+    - ``arm``, ``back``: ``U_{s nu}(x)`` and ``U_{s nu}(x + mu)^dag`` (steps ``s nu`` from x and
+      ``-s nu`` from ``x + s nu + mu``), ordered ``(mu, p, nu s, y)``;
+    - ``middle``: ``U_mu(z)`` at ``z = x + s nu``, same order;
+    - ``staple``: the staples ``(t la, mu, -t la)`` from z through ``la != mu, nu``, ordered
+      ``(mu, p, nu s, la t, y)``."""
+    D = len(dims)
+    coarse = torch.stack(
+        torch.meshgrid(*(torch.arange(L // 2) for L in dims), indexing="ij"), -1
+    ).reshape(-1, D)
+    parts: dict[str, list[Tensor]] = {k: [] for k in ("link", "arm", "back", "middle", "staple")}
+    for mu in range(D):
+        for p in (0, 1):
+            x = 2 * coarse
+            x[:, mu] += p
+            parts["link"].append(path_rows(dims, x, (mu + 1,)))
+            for nu in (n for n in range(D) if n != mu):
+                for s in (1, -1):
+                    z = x.clone()
+                    z[:, nu] += s
+                    zmu = z.clone()
+                    zmu[:, mu] += 1
+                    parts["arm"].append(path_rows(dims, x, (s * (nu + 1),)))
+                    parts["back"].append(path_rows(dims, zmu, (-s * (nu + 1),)))
+                    parts["middle"].append(path_rows(dims, z, (mu + 1,)))
+                    for la in (k for k in range(D) if k not in (mu, nu)):
+                        for t in (1, -1):
+                            path = (t * (la + 1), mu + 1, -t * (la + 1))
+                            parts["staple"].append(path_rows(dims, z, path))
+    empty = torch.zeros(3, 0, dtype=torch.long)  # D = 2 has no diagonal staples
+    return {k: torch.cat(v or [empty], dim=1).to(device) for k, v in parts.items()}
 
 
 @dataclass(frozen=True)
@@ -105,18 +151,47 @@ class Blocking:
             out.append(W)
         return out
 
-    def blocked(self, fine: Tensor) -> Tensor:
-        """``Q_mu(x_B)`` on the coarse lattice, ``(B, D, *dims/2, N, N)``: the product of the
-        two fat links is taken on the even sites only."""
+    def blocked_reference(self, fine: Tensor) -> Tensor:
+        """``Q_mu(x_B)`` from the fat links of every fine site (:meth:`fat_links`): the
+        definition that :meth:`blocked` reproduces."""
         D = fine.shape[1]
-        if any(L % 2 for L in fine.shape[2 : 2 + D]):
-            raise ValueError(f"blocking by 2 needs even extents, got {list(fine.shape[2 : 2 + D])}")
+        _check_even(fine.shape[2 : 2 + D])
         even = (slice(None),) + (slice(None, None, 2),) * D
         Q = [
             W[even] @ torch.roll(W, -1, dims=1 + mu)[even]
             for mu, W in enumerate(self.fat_links(fine))
         ]
         return torch.stack(Q, dim=1)
+
+    def blocked(self, fine: Tensor) -> Tensor:
+        """``Q_mu(x_B)`` on the coarse lattice, ``(B, D, *dims/2, N, N)``. Only the fat links
+        ``W_mu(2 x_B)`` and ``W_mu(2 x_B + mu)`` enter Q, an eighth of them in D = 4, and
+        they are built at those sites alone, with the staples nested:
+        ``W_mu(x) = w U_mu(x) + sum_{nu, s} U_{s nu}(x) M_{s nu}(x) U_{s nu}(x + mu)^dag``,
+        ``M_{s nu} = c U_mu(z) + c_d sum_{la, t} U_{t la}(z) U_mu(z + t la) U_{t la}(z + mu)^dag``
+        at ``z = x + s nu`` (:func:`lqcd_hmc.paths.gathered_product`): 6.4 times fewer
+        products than :meth:`blocked_reference`."""
+        B, D = fine.shape[:2]
+        dims = tuple(fine.shape[2 : 2 + D])
+        _check_even(dims)
+        rows = _fat_link_rows(dims, str(fine.device))
+        table = link_table(fine)  # (2 D V, B, N, N)
+        own, c, c_d = self._weights(D)
+        vc = math.prod(dims) // 2**D
+        M = c * table.index_select(0, rows["middle"][0])
+        if c_d and D > 2:
+            staples = gathered_product(table, rows["staple"]).unflatten(0, (-1, 2 * (D - 2), vc))
+            M = M + c_d * staples.sum(1).flatten(0, 1)
+        arms = table.index_select(0, rows["arm"][0]) @ M @ table.index_select(0, rows["back"][0])
+        W = own * table.index_select(0, rows["link"][0]).unflatten(0, (D, 2, vc))
+        W = W + arms.unflatten(0, (D, 2, 2 * (D - 1), vc)).sum(2)
+        Q = (W[:, 0] @ W[:, 1]).movedim(2, 0)  # (B, D, V/2^D, N, N)
+        return Q.reshape(B, D, *(L // 2 for L in dims), *fine.shape[-2:])
+
+    def _weights(self, D: int) -> tuple[float, float, float]:
+        """Weights of the link itself, its staples and its diagonal staples in ``W_mu``."""
+        own = 1 - 2 * (D - 1) * self.c - 4 * (D - 1) * (D - 2) * self.c_diagonal
+        return own, self.c, self.c_diagonal
 
     def __call__(self, fine: GaugeField, coarse: GaugeField) -> Tensor:
         """``T[U, V]`` per configuration, float64 ``(B,)``; differentiable in both."""
