@@ -149,7 +149,7 @@ def test_fp_data_file_and_resume(fp_data):
     res = CliRunner().invoke(main, ["fp-data", str(card)])
     assert res.exit_code == 1 and "pass --resume" in res.output
     res = CliRunner().invoke(main, ["fp-data", str(card), "--resume", "--json"])
-    assert res.exit_code == 0 and '"betas": []' in res.output
+    assert res.exit_code == 0 and '"items": []' in res.output
     changed = fp_data / "changed.toml"
     changed.write_text(card.read_text().replace("kappa", "kappa").replace("seed = 11", "seed = 12"))
     res = CliRunner().invoke(main, ["fp-data", str(changed), "--resume"])
@@ -234,15 +234,17 @@ def test_example_fp_card_is_valid():
 
 
 def test_fp_data_resumes_after_a_kill(tmp_path):
-    """A run interrupted after its first beta leaves a valid file; --resume completes it, and
-    the result equals an uninterrupted run (each beta has its own seeded generators)."""
+    """A run interrupted after its first item leaves a valid file; --resume completes it, and
+    the result equals an uninterrupted run (each item has its own seeded generators). Items:
+    Wilson betas, then small-amplitude and stout-smoothed fields, each labelled."""
     from conftest import FP_CARD
 
     from workflows.fixed_point.data import fp_data, load_fp_card, read_fp_data
 
-    text = FP_CARD.replace("betas = [3.0, 4.0, 6.0]", "betas = [3.0, 5.0]").replace(
-        "configurations = 4", "configurations = 1"
-    )
+    text = FP_CARD.replace(
+        "betas = [3.0, 4.0, 6.0]",
+        "betas = [3.0, 5.0]\nsmall = [0.3]\nsmooth = {{ beta = 3.0, stout_steps = [4] }}",
+    ).replace("configurations = 4", "configurations = 1")
     for name in ("a", "b"):
         (tmp_path / f"{name}.toml").write_text(
             text.format(out=(tmp_path / f"{name}.h5").as_posix())
@@ -257,9 +259,18 @@ def test_fp_data_resumes_after_a_kill(tmp_path):
     fp_data(load_fp_card(tmp_path / "a.toml"), resume=True)
     fp_data(load_fp_card(tmp_path / "b.toml"))
     a, b = read_fp_data(tmp_path / "a.h5"), read_fp_data(tmp_path / "b.h5")
-    assert a["beta"].tolist() == [3.0, 5.0]
+    assert a["source"] == [
+        "wilson beta=3",
+        "wilson beta=5",
+        "small eps=0.3",
+        "stout beta=3 steps=4",
+    ]
+    assert a["item"].tolist() == [0, 1, 2, 3] and math.isnan(a["beta"][2])
     assert torch.equal(a["fields"].links, b["fields"].links)
     assert torch.allclose(a["action"], b["action"], rtol=1e-12)
+    # the smoothed field is smoother than the one it was made from: smaller A_FP
+    rough = FixedPoint(tolerance=1e-8)(a["fields"].with_links(a["fields"].links[:1]))
+    assert a["action"][3] < rough.action[0] / 2
 
 
 def test_su2_fp_param_from_a_cold_start():

@@ -36,7 +36,7 @@ from lqcd_hmc.field import GaugeField
 from lqcd_hmc.groups import project_to_group
 from lqcd_hmc.heatbath import su2_projection
 from lqcd_hmc.loops import real_trace_product, staple
-from lqcd_hmc.paths import Path, gathered_product, link_table, path_rows
+from lqcd_hmc.paths import gathered_product, link_table, path_rows
 
 
 def max_trace_projection(Q: Tensor, N: int, sweeps: int = 50, tol: float = 1e-15) -> Tensor:

@@ -12,16 +12,16 @@ from lqcd_hmc.clitools import print_json as _print_json
 @click.command("fp-data")
 @click.argument("card", type=click.Path(dir_okay=False))
 @click.option(
-    "--resume", is_flag=True, help="continue the file in output.file at the first beta it lacks"
+    "--resume", is_flag=True, help="continue the file in output.file at the first item it lacks"
 )
-@progress_options("betas")
+@progress_options("items")
 @one_line_errors(interrupt=RESUME_HINT)
 def fp_data_command(card, resume, progress, quiet, as_json) -> None:
     """Coarse ensembles, their FP action values and derivatives, into one HDF5 file."""
-    from .data import fp_data, load_fp_card
+    from .data import fp_data, items, load_fp_card
 
     fp_card = load_fp_card(card)
-    bar = Progress(len(fp_card.generate.betas), "beta", "fp-data", progress, quiet or as_json)
+    bar = Progress(len(items(fp_card)), "item", "fp-data", progress, quiet or as_json)
     done = 0
 
     def report(line: str) -> None:
@@ -34,9 +34,9 @@ def fp_data_command(card, resume, progress, quiet, as_json) -> None:
     if as_json:
         _print_json(summary)
     else:
-        for b in summary["betas"]:
+        for b in summary["items"]:
             click.echo(
-                f"beta {b['beta']:<6} A_FP {b['mean_action']:.6g}  max gradient "
+                f"{b['source']:<22} A_FP {b['mean_action']:.6g}  max gradient "
                 f"{b['max_gradient']:.1e}  "
                 f"{'converged' if b['converged'] else 'NOT converged'}"
                 f"  {b['seconds_per_configuration']:.1f} s/config"

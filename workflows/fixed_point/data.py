@@ -1,25 +1,37 @@
 """FP training data: ``lqcd-hmc fp-data CARD``.
 
-For every beta of the card, ``configurations`` independent coarse configurations (one per
-chain of a batch, each thermalised from a hot start with the card's action and update) are
-solved with :class:`~actions.fixed_point.minimise.FixedPoint`; A_FP, its derivatives and the
-convergence figures are appended to one HDF5 file, one atomic commit per beta (copy, write,
-fsync, rename), so a killed run resumes at the first missing beta and never damages the file.
+The card lists items, solved in this order:
+
+- every beta of ``betas``: ``configurations`` independent coarse configurations (one per chain
+  of a batch, each thermalised from a hot start with the card's action and update);
+- every ``eps`` of ``small``: one small-amplitude field ``exp(i eps w_a T_a)``, ``w_a ~ N(0, 1)``
+  per link (:meth:`lqcd_hmc.field.GaugeField.near_identity`);
+- every entry of ``smooth.stout_steps``: one configuration thermalised at ``smooth.beta``, then
+  smoothed by that many stout steps (rho = 0.1, about Wilson-flow time 0.1 per step).
+
+Each item is solved with :class:`~actions.fixed_point.minimise.FixedPoint`; A_FP, its derivatives
+and the convergence figures are appended to one HDF5 file, one atomic commit per item (copy,
+write, fsync, rename), so a killed run resumes at the first missing item and never damages the
+file.
 
 File layout: ``links (n, D, *dims, N, N)``, ``action (n,)``, ``derivative (n, D, *dims,
-n_gen)``, ``beta (n,)``, ``gradient (n,)`` (largest algebra derivative of the functional at
-the minimum), ``iterations (n,)``, ``seconds (n,)``; root attributes ``format = "lqcd-hmc fp
-data"``, ``card`` (the card as TOML), ``parameters`` (JSON of every FP parameter), ``group``,
-``dims``, ``package_version``.
+n_gen)``, ``beta (n,)`` (NaN for small-amplitude fields), ``item (n,)`` (the item's number),
+``source (n,)`` (e.g. ``"wilson beta=6"``, ``"small eps=0.1"``, ``"stout beta=6 steps=10"``),
+``gradient (n,)`` (largest algebra derivative of the functional at the minimum),
+``iterations (n,)``, ``seconds (n,)``; root attributes ``format = "lqcd-hmc fp data"``,
+``card`` (the card as TOML), ``parameters`` (JSON of every FP parameter), ``group``, ``dims``,
+``package_version``. Files written before ``item`` existed resume by their betas.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import h5py
 import numpy as np
@@ -37,13 +49,21 @@ from lqcd_hmc.heatbath import Heatbath
 from lqcd_hmc.hmc import HMC
 from lqcd_hmc.io.atomic import replacing
 from lqcd_hmc.rng import ChainRNG
+from lqcd_hmc.smearing import stout
 
 FORMAT = "lqcd-hmc fp data"
+
+
+class Smooth(CardSection):
+    beta: float = Field(gt=0)
+    stout_steps: list[PositiveInt] = Field(min_length=1)
 
 
 class Generate(CardSection):
     action: ActionCard = ActionCard(name="wilson")
     betas: list[float] = Field(min_length=1)
+    small: list[Annotated[float, Field(gt=0)]] = []
+    smooth: Smooth | None = None
     configurations: PositiveInt = 4
     thermalisation: int = Field(100, ge=0)
     algorithm: Literal["heatbath", "hmc"] = "heatbath"
@@ -94,12 +114,23 @@ def solver(card: FPCard) -> FixedPoint:
     )
 
 
-def generate(card: FPCard, index: int) -> GaugeField:
-    """The configurations of beta number ``index``: one per chain, thermalised from hot."""
+def items(card: FPCard) -> list[tuple[str, float, float]]:
+    """The card's items in order: ``(source, beta, parameter)`` (module docstring)."""
+    gen = card.generate
+    out = [(f"wilson beta={b:g}", b, b) for b in gen.betas]
+    out += [(f"small eps={e:g}", math.nan, e) for e in gen.small]
+    if gen.smooth is not None:
+        b = gen.smooth.beta
+        out += [(f"stout beta={b:g} steps={n}", b, n) for n in gen.smooth.stout_steps]
+    return out
+
+
+def thermalised(card: FPCard, beta: float, seed: int, chains: int) -> GaugeField:
+    """``chains`` configurations of the card's action at ``beta``, each thermalised from hot."""
     lat, gen = card.lattice, card.generate
     device = resolve_device(lat.device)
-    action = build({**gen.action.model_dump(), "beta": gen.betas[index]})
-    rng = ChainRNG(lat.seed * 1000 + index, gen.configurations, device)
+    action = build({**gen.action.model_dump(), "beta": beta})
+    rng = ChainRNG(seed, chains, device)
     field = GaugeField.hot(lat.dims, lat.group, rng, resolve_dtype(lat.dtype))
     if gen.algorithm == "heatbath":
         hb = Heatbath(action, gen.overrelaxation)
@@ -113,12 +144,32 @@ def generate(card: FPCard, index: int) -> GaugeField:
     return field
 
 
-def _stored(path: Path) -> tuple[str, list[float]]:
+def generate(card: FPCard, index: int) -> GaugeField:
+    """The configurations of item number ``index`` (seeded by the lattice seed and the index)."""
+    lat = card.lattice
+    source, beta, parameter = items(card)[index]
+    seed = lat.seed * 1000 + index
+    if source.startswith("wilson"):
+        return thermalised(card, beta, seed, card.generate.configurations)
+    if source.startswith("small"):
+        rng = ChainRNG(seed, 1, resolve_device(lat.device))
+        return GaugeField.near_identity(
+            lat.dims, lat.group, rng, parameter, resolve_dtype(lat.dtype)
+        )
+    return stout(thermalised(card, beta, seed, 1), rho=0.1, steps=int(parameter))
+
+
+def _stored(path: Path, card: FPCard) -> tuple[str, set[int]]:
+    """The card a file was made with and the items it holds."""
     with h5py.File(path, "r") as f:
         if f.attrs.get("format") != FORMAT:
             raise CardError(f"{path} is not an FP data file")
-        betas = f["beta"][()].tolist() if "beta" in f else []
-        return str(f.attrs["card"]), betas
+        if "item" in f:
+            done = set(f["item"][()].tolist())
+        else:  # written before items: Wilson betas only
+            betas = set(f["beta"][()].tolist()) if "beta" in f else set()
+            done = {i for i, b in enumerate(card.generate.betas) if b in betas}
+        return str(f.attrs["card"]), done
 
 
 def _commit(
@@ -155,18 +206,18 @@ def fp_data(
 ) -> dict[str, Any]:
     """Generate and solve every beta not yet on file; returns a summary."""
     path = Path(card.output.file)
-    text = tomli_w.dumps(card.model_dump())
-    done: list[float] = []
+    text = tomli_w.dumps(card.model_dump(exclude_none=True))
+    done: set[int] = set()
     if path.exists():
         if not resume:
             raise CardError(f"{path} exists already; pass --resume to continue it")
-        stored, done = _stored(path)
-        if stored != text:
+        stored, done = _stored(path, card)
+        if FPCard.model_validate(tomllib.loads(stored)) != card:
             raise CardError(f"cannot resume {path}: the card differs from the one it was made with")
     fp = solver(card)
-    summary: dict[str, Any] = {"file": str(path), "betas": []}
-    for i, beta in enumerate(card.generate.betas):
-        if beta in done:
+    summary: dict[str, Any] = {"file": str(path), "items": []}
+    for i, (source, beta, _) in enumerate(items(card)):
+        if i in done:
             continue
         t0 = time.perf_counter()
         field = generate(card, i)
@@ -178,6 +229,8 @@ def fp_data(
             "action": res.action.cpu().numpy(),
             "derivative": res.derivative.cpu().numpy(),
             "beta": np.full(n, beta),
+            "item": np.full(n, i),
+            "source": np.array([source] * n, dtype=h5py.string_dtype()),
             "gradient": res.gradient.cpu().numpy(),
             "iterations": np.full(n, res.iterations),
             "seconds": np.full(n, secs),
@@ -185,7 +238,7 @@ def fp_data(
         path.parent.mkdir(parents=True, exist_ok=True)
         _commit(path, card, text, rows, fp.config())
         entry = {
-            "beta": beta,
+            "source": source,
             "configurations": n,
             "iterations": res.iterations,
             "max_gradient": float(res.gradient.max()),
@@ -193,10 +246,10 @@ def fp_data(
             "seconds_per_configuration": secs,
             "mean_action": float(res.action.mean()),
         }
-        summary["betas"].append(entry)
+        summary["items"].append(entry)
         if report is not None:
             report(
-                f"beta {beta}: {n} configurations, A_FP = {entry['mean_action']:.6g} "
+                f"{source}: {n} configurations, A_FP = {entry['mean_action']:.6g} "
                 f"(mean), {res.iterations} iterations, max gradient "
                 f"{entry['max_gradient']:.1e}, {secs:.1f} s per configuration"
             )
@@ -208,7 +261,9 @@ def read_fp_data(path: str | Path) -> dict[str, Any]:
     with h5py.File(path, "r") as f:
         if f.attrs.get("format") != FORMAT:
             raise ValueError(f"{path} is not an FP data file")
-        out: dict[str, Any] = {k: torch.from_numpy(f[k][()]) for k in f}
+        out: dict[str, Any] = {k: torch.from_numpy(f[k][()]) for k in f if k != "source"}
+        if "source" in f:
+            out["source"] = [x.decode() for x in f["source"][()]]
         out["group"] = str(f.attrs["group"])
         out["parameters"] = json.loads(f.attrs["parameters"])
     out["fields"] = GaugeField(out.pop("links"), out["group"])
