@@ -178,8 +178,12 @@ class FixedPoint:
                 opt.zero_grad()
                 F = self.functional([coarse.with_links(u) for u in moved(coords)], coarse).sum()
                 F.backward()
-                if not search and max(c.grad.abs().max() for c in coords) > 10 * gmax.max():
-                    raise _Diverging
+                if not search:
+                    grown = [
+                        c.grad.abs().max() > 10 * gmax.max() for c in coords if c.grad is not None
+                    ]
+                    if any(grown):
+                        raise _Diverging
                 return F
 
             try:
