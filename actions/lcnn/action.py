@@ -37,6 +37,7 @@ from lqcd_hmc.action import Action, autograd_force, build
 from lqcd_hmc.field import GaugeField
 from lqcd_hmc.io.atomic import replacing
 from lqcd_hmc.io.weights import load_weights
+from lqcd_hmc.symmetry import SUBGROUPS, elements, inverse, transform, transform_sites
 
 from .network import LCNN, Architecture
 
@@ -146,7 +147,13 @@ class LCNNAction(Action):
     from a ``model`` given directly (which is put in eval mode with its parameters frozen: the
     force needs gradients with respect to the links only). ``max_batch`` bounds the
     configurations per autograd pass (the force's memory grows with the batch; chains are
-    independent, so chunks give the same numbers)."""
+    independent, so chunks give the same numbers).
+
+    ``symmetrise`` averages over a subgroup of the hypercubic group
+    (:mod:`lqcd_hmc.symmetry`): ``A_sym[U] = (1/|G|) sum_g A[g U]``, exactly invariant under G
+    and |G| times the cost (``"reflections"``: 16 in D = 4, ``"permutations"``: 24,
+    ``"full"``: 384; default ``"identity"``, no averaging). The density is averaged with each
+    term moved back to the sites of U."""
 
     name = "lcnn"
     beta: float
@@ -158,8 +165,14 @@ class LCNNAction(Action):
         checkpoint: str | None = None,
         model: LCNNFixedPoint | None = None,
         max_batch: int | None = None,
+        symmetrise: str = "identity",
     ):
         self.beta, self.checkpoint, self.max_batch = float(beta), checkpoint, max_batch
+        if symmetrise not in SUBGROUPS:
+            raise ValueError(
+                f"lcnn: symmetrise must be one of {', '.join(SUBGROUPS)}, got {symmetrise!r}"
+            )
+        self.symmetrise = symmetrise
         if max_batch is not None and max_batch < 1:
             raise ValueError(f"lcnn: max_batch must be >= 1, got {max_batch}")
         if model is None:
@@ -172,6 +185,8 @@ class LCNNAction(Action):
         out: dict[str, Any] = {"beta": self.beta, "checkpoint": self.checkpoint}
         if self.max_batch is not None:
             out["max_batch"] = self.max_batch
+        if self.symmetrise != "identity":
+            out["symmetrise"] = self.symmetrise
         return out
 
     @property
@@ -193,9 +208,18 @@ class LCNNAction(Action):
             return [field]
         return [field.with_links(x) for x in field.links.split(self.max_batch)]
 
+    def _density(self, links: Tensor) -> Tensor:
+        group = elements(links.shape[2:-2], self.symmetrise)
+        if len(group) == 1:
+            return self.model.density(links)
+        terms = [
+            transform_sites(self.model.density(transform(links, g)), inverse(g)) for g in group
+        ]
+        return torch.stack(terms).mean(0)
+
     def density(self, field: GaugeField) -> Tensor:
         self._check(field)
-        return torch.cat([self.beta * self.model.density(f.links) for f in self._chunks(field)])
+        return torch.cat([self.beta * self._density(f.links) for f in self._chunks(field)])
 
     def force(self, field: GaugeField) -> Tensor:
         return torch.cat([autograd_force(self, f) for f in self._chunks(field)])
