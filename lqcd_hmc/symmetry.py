@@ -32,7 +32,9 @@ def elements(dims: Sequence[int], subgroup: str = "full") -> list[Element]:
     if subgroup not in SUBGROUPS:
         raise ValueError(f"unknown subgroup {subgroup!r}; choose one of {', '.join(SUBGROUPS)}")
     D = len(dims)
-    perms = [p for p in itertools.permutations(range(D)) if all(dims[p[m]] == dims[m] for m in range(D))]
+    perms = [
+        p for p in itertools.permutations(range(D)) if all(dims[p[m]] == dims[m] for m in range(D))
+    ]
     flips = list(itertools.product((False, True), repeat=D))
     if subgroup in ("identity", "reflections"):
         perms = [tuple(range(D))]
