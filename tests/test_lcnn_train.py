@@ -233,3 +233,48 @@ def test_trained_lcnn_from_a_cold_start(trained):
     assert torch.isfinite(act.force(U)).all()
     V, st = HMC(act, n_steps=4).trajectory(U, ChainRNG(3, 2), metropolis=False)
     assert torch.isfinite(V.links).all() and torch.isfinite(st.dH).all()
+
+
+def test_shipped_model_by_name_and_the_models_command(trained, tmp_path, monkeypatch):
+    """A checkpoint in the models directory loads by its short name and gives the action of
+    its file; ``lqcd-hmc models`` lists it with its held-out losses and the data's hash; an
+    unknown name is one line naming the shipped ones."""
+    import shutil
+
+    import actions.lcnn.shipped as shipped
+    from workflows.fixed_point.data import sha256
+
+    d, summary = trained
+    shutil.copy(d / "model.pt", tmp_path / "su2-test.pt")
+    monkeypatch.setattr(shipped, "MODELS", tmp_path)
+    by_name = build({"name": "lcnn", "beta": 1.5, "model": "su2-test"})
+    by_path = build({"name": "lcnn", "beta": 1.5, "checkpoint": str(d / "model.pt")})
+    f = GaugeField.hot([2] * 4, "SU(2)", ChainRNG(4, 2))
+    assert torch.equal(by_name(f), by_path(f))
+    assert by_name.params() == {"beta": 1.5, "model": "su2-test"}
+    res = CliRunner().invoke(main, ["models", "--json"])
+    assert res.exit_code == 0, res.output
+    (row,) = json.loads(res.output)
+    _, obj = load_checkpoint(d / "model.pt")
+    assert row["name"] == "su2-test" and row["group"] == "SU(2)" and row["D"] == 4
+    assert row["validation_L1"] == summary["validation"]["L1"]
+    assert row["data_sha256"] == sha256(obj["provenance"]["data"])
+    assert "beta" in obj["provenance"]["data_card"]
+    with pytest.raises(ValueError, match=r"no shipped L-CNN model 'su3-x' \(shipped: su2-test\)"):
+        build({"name": "lcnn", "beta": 1.0, "model": "su3-x"})
+
+
+def test_incompatible_checkpoints_are_refused(trained, tmp_path):
+    """A later checkpoint layout is refused at load, a model of another group or dimension at
+    its first use, each in one line."""
+    d, _ = trained
+    obj = torch.load(d / "model.pt", weights_only=True)
+    obj["checkpoint_version"] = 2
+    torch.save(obj, tmp_path / "later.pt")
+    with pytest.raises(ValueError, match="checkpoint layout 2") as err:
+        build({"name": "lcnn", "beta": 1.0, "checkpoint": str(tmp_path / "later.pt")})
+    assert "\n" not in str(err.value)
+    act = build({"name": "lcnn", "beta": 1.0, "checkpoint": str(d / "model.pt")})
+    for dims, group in (([2] * 4, "SU(3)"), ([2] * 3, "SU(2)")):
+        with pytest.raises(ValueError, match="lcnn checkpoint is for SU\\(2\\) in D = 4"):
+            act(GaugeField.hot(dims, group, ChainRNG(1, 1)))

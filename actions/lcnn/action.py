@@ -42,6 +42,8 @@ from lqcd_hmc.symmetry import SUBGROUPS, elements, inverse, transform, transform
 from .network import LCNN, Architecture
 
 FORMAT = "lqcd-hmc lcnn checkpoint"
+# the layout this package reads and writes; a checkpoint of a later layout is refused
+CHECKPOINT_VERSION = 1
 
 
 class LCNNFixedPoint(nn.Module):
@@ -117,6 +119,7 @@ def save_checkpoint(
     """Write the checkpoint atomically (the old file survives a crash)."""
     obj = {
         "format": FORMAT,
+        "checkpoint_version": CHECKPOINT_VERSION,
         "package_version": __version__,
         "architecture": model.arch.to_dict(),
         "action": {
@@ -137,14 +140,21 @@ def load_checkpoint(path: str | Path) -> tuple[LCNNFixedPoint, dict[str, Any]]:
     obj = load_weights(path, "L-CNN checkpoint")
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise ValueError(f"{path} is not an L-CNN checkpoint")
+    version = obj.get("checkpoint_version", 1)  # files before the version entry are layout 1
+    if version != CHECKPOINT_VERSION:
+        raise ValueError(
+            f"{path}: checkpoint layout {version} (lqcd-hmc {obj.get('package_version')}); "
+            f"this lqcd-hmc {__version__} reads layout {CHECKPOINT_VERSION}"
+        )
     model = LCNNFixedPoint(Architecture(**obj["architecture"]), **obj["action"])
     model.load_state_dict(obj["state_dict"])
     return model, obj
 
 
 class LCNNAction(Action):
-    """``lcnn``: ``S = beta A`` with A from an L-CNN checkpoint (``checkpoint = "path"``), or
-    from a ``model`` given directly (which is put in eval mode with its parameters frozen: the
+    """``lcnn``: ``S = beta A`` with A from a shipped model (``model = "NAME"``,
+    :mod:`.shipped`), an L-CNN checkpoint (``checkpoint = "path"``), or a model given directly
+    (which is put in eval mode with its parameters frozen: the
     force needs gradients with respect to the links only). ``max_batch`` bounds the
     configurations per autograd pass (the force's memory grows with the batch; chains are
     independent, so chunks give the same numbers).
@@ -163,11 +173,18 @@ class LCNNAction(Action):
         self,
         beta: float,
         checkpoint: str | None = None,
-        model: LCNNFixedPoint | None = None,
+        model: LCNNFixedPoint | str | None = None,
         max_batch: int | None = None,
         symmetrise: str = "identity",
     ):
         self.beta, self.checkpoint, self.max_batch = float(beta), checkpoint, max_batch
+        self.shipped = model if isinstance(model, str) else None
+        if isinstance(model, str):
+            if checkpoint is not None:
+                raise ValueError("lcnn: give a shipped model or a checkpoint, not both")
+            from .shipped import resolve
+
+            model, _ = load_checkpoint(resolve(model))
         if symmetrise not in SUBGROUPS:
             raise ValueError(
                 f"lcnn: symmetrise must be one of {', '.join(SUBGROUPS)}, got {symmetrise!r}"
@@ -177,12 +194,16 @@ class LCNNAction(Action):
             raise ValueError(f"lcnn: max_batch must be >= 1, got {max_batch}")
         if model is None:
             if checkpoint is None:
-                raise ValueError('lcnn needs checkpoint = "path" (written by lqcd-hmc train)')
+                raise ValueError(
+                    'lcnn needs model = "NAME" (a shipped model: lqcd-hmc models) or '
+                    'checkpoint = "path" (written by lqcd-hmc train)'
+                )
             model, _ = load_checkpoint(checkpoint)
         self.model = model.eval().requires_grad_(False)
 
     def params(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"beta": self.beta, "checkpoint": self.checkpoint}
+        out: dict[str, Any] = {"beta": self.beta}
+        out.update({"model": self.shipped} if self.shipped else {"checkpoint": self.checkpoint})
         if self.max_batch is not None:
             out["max_batch"] = self.max_batch
         if self.symmetrise != "identity":

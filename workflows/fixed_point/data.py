@@ -25,6 +25,7 @@ n_gen)``, ``beta (n,)`` (NaN for small-amplitude fields), ``item (n,)`` (the ite
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -256,6 +257,15 @@ def fp_data(
     return summary
 
 
+def sha256(path: str | Path) -> str:
+    """The content hash of a data file (hex), read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(2**20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def read_fp_data(path: str | Path) -> dict[str, Any]:
     """Everything in an FP data file, with ``fields`` as one GaugeField."""
     with h5py.File(path, "r") as f:
@@ -265,6 +275,7 @@ def read_fp_data(path: str | Path) -> dict[str, Any]:
         if "source" in f:
             out["source"] = [x.decode() for x in f["source"][()]]
         out["group"] = str(f.attrs["group"])
+        out["card"] = str(f.attrs["card"])
         out["parameters"] = json.loads(f.attrs["parameters"])
     out["fields"] = GaugeField(out.pop("links"), out["group"])
     return out

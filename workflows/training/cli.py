@@ -45,3 +45,32 @@ def train_command(card, resume, progress, quiet, as_json) -> None:
             f"(fp-param: L1 {b['L1']:.4e}  L2 {b['L2']:.4e})"
         )
     click.echo(f"written to {summary['checkpoint']}")
+
+
+@click.command("models")
+@click.option("--json", "as_json", is_flag=True, help="the results as JSON")
+@one_line_errors()
+def models_command(as_json) -> None:
+    """The L-CNN fixed-point actions shipped with the package: [action] name = "lcnn",
+    model = "NAME"."""
+    from actions.lcnn.shipped import describe, shipped
+
+    rows = [describe(path) for path in shipped().values()]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        click.echo("no L-CNN models are shipped with this package")
+    for r in rows:
+        fp = r["fp_param_validation"] or {}
+        click.echo(
+            f"{r['name']}: {r['group']} D = {r['D']}, channels {r['channels']}, kernels "
+            f"{r['kernel_sizes']}, {r['parameters']} parameters; held-out L1 "
+            f"{_g(r['validation_L1'])} L2 {_g(r['validation_L2'])} (fp-param: L1 "
+            f"{_g(fp.get('L1'))} L2 {_g(fp.get('L2'))}); data sha256 "
+            f"{(r['data_sha256'] or '?')[:12]}; lqcd-hmc {r['package_version']}"
+        )
+
+
+def _g(x: float | None) -> str:
+    return "?" if x is None else f"{x:.3e}"

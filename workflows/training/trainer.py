@@ -51,7 +51,7 @@ from lqcd_hmc.config import CardError
 from lqcd_hmc.field import GaugeField, resolve_device, resolve_dtype
 from lqcd_hmc.io.atomic import replacing
 from lqcd_hmc.io.weights import load_weights
-from workflows.fixed_point.data import read_fp_data
+from workflows.fixed_point.data import read_fp_data, sha256
 
 from .card import TrainCard, TrainingSection
 from .losses import evaluate, losses, split
@@ -187,6 +187,8 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(t.seed)
         self.provenance = {
             "data": str(card.data.file),
+            "data_sha256": sha256(card.data.file),
+            "data_card": data["card"],
             "fp_parameters": data["parameters"],
             "card": self.text,
             "train": self.train_idx.tolist(),
