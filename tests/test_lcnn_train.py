@@ -278,3 +278,18 @@ def test_incompatible_checkpoints_are_refused(trained, tmp_path):
     for dims, group in (([2] * 4, "SU(3)"), ([2] * 3, "SU(2)")):
         with pytest.raises(ValueError, match="lcnn checkpoint is for SU\\(2\\) in D = 4"):
             act(GaugeField.hot(dims, group, ChainRNG(1, 1)))
+
+
+def test_scan_fp_param_rows_match_the_trainers_baseline(trained):
+    """The architecture scan (bench/lcnn_scan.py) fits fp-param on the trainer's split: its
+    order-3 row is the baseline the trainer reports, order 2 is worse on these data."""
+    import tomllib
+
+    from bench.lcnn_scan import fp_param_rows
+
+    d, summary = trained
+    base = tomllib.loads((d / "train.toml").read_text())
+    o2, o3 = fp_param_rows(base)
+    assert o3["L1"] == pytest.approx(summary["fp_param_validation"]["L1"], rel=1e-10)
+    assert o3["L2"] == pytest.approx(summary["fp_param_validation"]["L2"], rel=1e-10)
+    assert o2["L1"] > o3["L1"] and o2["parameters"] < o3["parameters"]
