@@ -50,3 +50,21 @@ def test_symmetrised_force_is_the_derivative_of_its_value():
 def test_unknown_subgroup_is_refused():
     with pytest.raises(ValueError, match="symmetrise must be one of"):
         LCNNAction(2.0, model=random_model(), symmetrise="rotations")
+
+
+def test_locality_response_of_the_wilson_force_ends_at_its_plaquettes():
+    """bench.fp_properties: the Wilson force responds to U_0(0) only on the links of the
+    plaquettes through it (midpoints within distance 1; not the collinear U_0(+-e_0) at
+    distance 1), and the largest response at distance 0 is the link's own."""
+    from actions import Wilson
+    from bench.fp_properties import midpoint_distances, profile, response
+
+    f = random_field("SU(3)", 4, L=4, eps=0.5, batch=1)
+    act = Wilson(6.0)
+    R = response(lambda g: g.group.to_coords(act.force(g)), f)
+    dist = midpoint_distances([4] * 4)
+    assert R[dist > 1.01].max() < 1e-9 * R.max()
+    assert R[(dist > 0.7) & (dist < 0.71)].min() > 1e-3 * R.max()  # the 12 transverse links
+    assert R[0, 1, 0, 0, 0] < 1e-9 * R.max() and R[0, -1, 0, 0, 0] < 1e-9 * R.max()
+    rows, _ = profile(R + 1e-300, dist)
+    assert rows[0] == (0.0, 1.0)

@@ -1,0 +1,168 @@
+"""Properties of a learned FP action against the exact one: locality and hypercubic symmetry.
+
+    python -m bench.fp_properties (--model NAME | --checkpoint FILE) --data DATA.h5
+                                  [--configurations 4] [--exact 1] [--plot locality.png]
+
+- **Locality.** The response of the force to a change of one link: the link ``U_0(0)`` moves by
+  ``exp(+-h X)`` along a generator, and ``R(x, nu) = |F_nu(x; +h) - F_nu(x; -h)| / 2h`` (norm
+  over generators) is taken against the distance r between the link midpoints (periodic,
+  minimal image), its largest value at each r normalised by the link's own response. For the
+  model the forces are autograd's; for the exact FP action they are the derivatives
+  ``dA_FP/dw_a`` of re-solved FP equations (tolerance 1e-10, warm-started at the unperturbed
+  minimum), on the data's coarse lattice. The decay length is ``-1/slope`` of ``ln R`` against
+  r over r >= 1.
+- **Symmetry.** The largest relative change of A under the hypercubic group (reflections and
+  axis permutations, :mod:`lqcd_hmc.symmetry`) on held-out configurations, plain and with
+  ``symmetrise = "reflections"`` and ``"full"``, with the cost of each evaluation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from actions.fixed_point.blocking import Blocking
+from actions.fixed_point.minimise import FixedPoint
+from actions.lcnn import LCNNAction
+from lqcd_hmc import GaugeField
+from lqcd_hmc.plotting import pyplot, save_figure
+from lqcd_hmc.symmetry import elements, transform
+from workflows.fixed_point.data import read_fp_data
+
+
+def midpoint_distances(dims: list[int], mu0: int = 0) -> Tensor:
+    """Periodic distance between the midpoint of link ``(x, nu)`` and that of ``(0, mu0)``,
+    shape ``(D, *dims)``."""
+    D = len(dims)
+    out = torch.zeros(D, *dims, dtype=torch.float64)
+    for nu in range(D):
+        for x in itertools.product(*(range(L) for L in dims)):
+            d2 = 0.0
+            for a, L in enumerate(dims):
+                d = x[a] + 0.5 * (a == nu) - 0.5 * (a == mu0)
+                d = (d + L / 2) % L - L / 2
+                d2 += d * d
+            out[(nu, *x)] = d2**0.5
+    return out
+
+
+def response(
+    force: Callable[[GaugeField], Tensor], field: GaugeField, h: float = 1e-3, a: int = 0
+) -> Tensor:
+    """``R(x, nu)`` of the module docstring for the link ``U_0(0)`` and generator a; ``force``
+    returns ``(1, D, *dims, n_gen)`` algebra coordinates."""
+    w = torch.zeros(*field.links.shape[:-2], field.group.n_generators, dtype=torch.float64)
+    w[(0, 0) + (0,) * field.D + (a,)] = 1.0
+    X = field.group.from_coords(w, field.links.dtype)
+    Fp, Fm = (force(field.with_links(field.group.exp(s * h * X) @ field.links)) for s in (1, -1))
+    return ((Fp - Fm) / (2 * h)).norm(dim=-1)[0]
+
+
+def profile(R: Tensor, dist: Tensor) -> tuple[list[tuple[float, float]], float]:
+    """``(r, max R at r / R(0))`` and the decay length from r >= 1."""
+    r0 = R[dist == 0].max()
+    rows = [(float(r), float(R[(dist - r).abs() < 1e-9].max() / r0)) for r in torch.unique(dist)]
+    fit = [(r, v) for r, v in rows if r >= 1 and v > 0]
+    rs = torch.tensor([r for r, _ in fit], dtype=torch.float64)
+    lv = torch.log(torch.tensor([v for _, v in fit], dtype=torch.float64))
+    slope = ((rs - rs.mean()) * (lv - lv.mean())).sum() / ((rs - rs.mean()) ** 2).sum()
+    return rows, float(-1 / slope)
+
+
+def model_force(act: LCNNAction) -> Callable[[GaugeField], Tensor]:
+    return lambda f: f.group.to_coords(act.force(f))
+
+
+def exact_force(params: dict, V: GaugeField) -> Callable[[GaugeField], Tensor]:
+    """``dA_FP/dw_a`` of the data's FP parameters, re-solved from the minimum at V."""
+    fp = FixedPoint(
+        Blocking(params["c"], params["kappa"], params["c_diagonal"]),
+        params["levels"],
+        params["finest"],
+        tolerance=1e-10,
+    )
+    start = fp(V).fine
+    return lambda f: fp(f, start=start).derivative
+
+
+def symmetry_rows(model: LCNNAction, fields: GaugeField) -> list[tuple[str, float, float]]:
+    """(evaluation, largest relative change of A over the full group, seconds per A)."""
+    rows = []
+    for sub in ("identity", "reflections", "full"):
+        act = LCNNAction(1.0, model=model.model, symmetrise=sub)
+        t = time.perf_counter()
+        S = act(fields)
+        secs = (time.perf_counter() - t) / fields.batch
+        worst = max(
+            float(((act(fields.with_links(transform(fields.links, g))) - S) / S).abs().max())
+            for g in elements(fields.dims)[1::23]  # 17 elements spread over the group
+        )
+        rows.append((sub, worst, secs))
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model")
+    src.add_argument("--checkpoint")
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--configurations", type=int, default=4)
+    ap.add_argument("--exact", type=int, default=1, help="configurations for the exact FP")
+    ap.add_argument("--plot")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    act = LCNNAction(1.0, checkpoint=args.checkpoint, model=args.model)
+    data = read_fp_data(args.data)
+    fields: GaugeField = data["fields"]
+    n = min(args.configurations, fields.batch)
+    idx = torch.linspace(0, fields.batch - 1, n).long()  # spread over the data's items
+    dist = midpoint_distances(list(fields.dims))
+    curves = {}
+    for kind, count in (("model", n), ("exact FP", min(args.exact, n))):
+        worst: dict[float, float] = {}
+        lengths = []
+        for i in idx[:count]:
+            V = fields.with_links(fields.links[i : i + 1])
+            force = model_force(act) if kind == "model" else exact_force(data["parameters"], V)
+            rows, xi = profile(response(force, V), dist)
+            lengths.append(xi)
+            for r, v in rows:
+                worst[r] = max(worst.get(r, 0.0), v)
+        curves[kind] = sorted(worst.items())
+        print(f"{kind}: decay length {min(lengths):.2f}-{max(lengths):.2f} (lattice units)")
+    print("\n| r | " + " | ".join(curves) + " |")
+    print("|---" * (len(curves) + 1) + "|")
+    for r, _ in curves["model"]:
+        print(
+            f"| {r:.3f} | "
+            + " | ".join(f"{dict(c).get(r, float('nan')):.2e}" for c in curves.values())
+            + " |"
+        )
+    print(
+        "\n| evaluation | largest relative change of A | seconds per configuration |\n|---|---|---|"
+    )
+    for sub, worst_change, secs in symmetry_rows(act, fields.with_links(fields.links[idx])):
+        print(f"| {sub} | {worst_change:.1e} | {secs:.3f} |")
+    if args.plot:
+        plt = pyplot()
+        fig, ax = plt.subplots(figsize=(5, 3.6))
+        for kind, c in curves.items():
+            ax.semilogy([r for r, _ in c], [v for _, v in c], "o-", label=kind)
+        ax.set(
+            xlabel="distance r between link midpoints [a]",
+            ylabel="max response / R(0)",
+            title="Locality: force response to one link",
+        )
+        ax.legend()
+        save_figure(fig, Path(args.plot))
+
+
+if __name__ == "__main__":
+    main()
