@@ -22,7 +22,7 @@ from workflows.training.losses import losses
 
 
 def rel(a, b):
-    return float((a - b).abs().max() / b.abs().max()) if a is not None else 0.0
+    return float((a - b).detach().abs().max() / b.detach().abs().max()) if a is not None else 0.0
 
 
 def both_paths(module, fn):
