@@ -14,6 +14,11 @@
 - **Symmetry.** The largest relative change of A under the hypercubic group (reflections and
   axis permutations, :mod:`lqcd_hmc.symmetry`) on held-out configurations, plain and with
   ``symmetrise = "reflections"`` and ``"full"``, with the cost of each evaluation.
+- **HMC** (``--hmc-beta``): ``S = beta A`` on 4^4 and 8^4 (a data configuration, tiled twice
+  for 8^4), Omelyan with ``--steps`` steps per unit trajectory, a few trajectories without
+  Metropolis to equilibrate, then ``--trajectories``: acceptance, mean and largest |dH|,
+  <exp(-dH)>, reversibility (forward, momenta flipped, forward: largest link change) and seconds
+  per trajectory against Wilson HMC with the same integrator on the same lattice.
 """
 
 from __future__ import annotations
@@ -27,10 +32,11 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from actions import Wilson
 from actions.fixed_point.blocking import Blocking
 from actions.fixed_point.minimise import FixedPoint
 from actions.lcnn import LCNNAction
-from lqcd_hmc import GaugeField
+from lqcd_hmc import HMC, ChainRNG, GaugeField
 from lqcd_hmc.plotting import pyplot, save_figure
 from lqcd_hmc.symmetry import elements, transform
 from workflows.fixed_point.data import read_fp_data
@@ -107,6 +113,46 @@ def symmetry_rows(model: LCNNAction, fields: GaugeField) -> list[tuple[str, floa
     return rows
 
 
+def hmc_rows(
+    act: LCNNAction, beta: float, start: GaugeField, steps: int, trajectories: int
+) -> list[str]:
+    """The HMC table rows of the module docstring, one per lattice size."""
+    rows = []
+    for tile in (1, 2):
+        f = start.with_links(_tile(start.links, tile))
+        model = LCNNAction(beta, model=act.model)
+        hmc = HMC(model, integrator="omelyan2", n_steps=steps, tau=1.0)
+        rng = ChainRNG(7, f.batch)
+        for _ in range(3):
+            f, _ = hmc.trajectory(f, rng, metropolis=False)
+        dH, acc, secs = [], [], 0.0
+        for _ in range(trajectories):
+            f, st = hmc.trajectory(f, rng)
+            dH.append(st.dH)
+            acc.append(st.accepted.double())
+            secs += st.seconds
+        P = hmc.momenta(f, rng)
+        g, P1 = hmc.molecular_dynamics(f, P)
+        back, _ = hmc.molecular_dynamics(g, -P1)
+        rev = float((back.links - f.links).abs().max())
+        wilson = HMC(Wilson(6.0), integrator="omelyan2", n_steps=steps, tau=1.0)
+        _, ws = wilson.trajectory(f, rng)
+        d = torch.cat(dH)
+        rows.append(
+            f"| {f.dims[0]}^4 | {float(torch.cat(acc).mean()):.2f} | {float(d.abs().mean()):.3f} | "
+            f"{float(d.abs().max()):.3f} | {float(torch.exp(-d).mean()):.3f} | {rev:.1e} | "
+            f"{secs / trajectories:.2f} | {secs / trajectories / ws.seconds:.0f} |"
+        )
+    return rows
+
+
+def _tile(links: Tensor, n: int) -> Tensor:
+    """A configuration repeated n times along every axis (periodic, so still a solution of
+    the same lattice problem on the larger lattice)."""
+    D = links.shape[1]
+    return links.repeat(1, 1, *[n] * D, 1, 1)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     src = ap.add_mutually_exclusive_group(required=True)
@@ -116,6 +162,9 @@ def main() -> None:
     ap.add_argument("--configurations", type=int, default=4)
     ap.add_argument("--exact", type=int, default=1, help="configurations for the exact FP")
     ap.add_argument("--plot")
+    ap.add_argument("--hmc-beta", type=float, help="run the HMC check at this beta")
+    ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--trajectories", type=int, default=10)
     args = ap.parse_args()
     torch.set_num_threads(1)
     act = LCNNAction(1.0, checkpoint=args.checkpoint, model=args.model)
@@ -150,6 +199,18 @@ def main() -> None:
     )
     for sub, worst_change, secs in symmetry_rows(act, fields.with_links(fields.links[idx])):
         print(f"| {sub} | {worst_change:.1e} | {secs:.3f} |")
+    if args.hmc_beta is not None:
+        print(
+            f"\nHMC, S = {args.hmc_beta:g} A, Omelyan {args.steps} steps, tau = 1, "
+            f"{args.trajectories} trajectories after 3 without Metropolis"
+        )
+        print(
+            "| lattice | acceptance | <abs(dH)> | max abs(dH) | <exp(-dH)> | reversibility | "
+            "s/trajectory | / Wilson |\n" + "|---" * 8 + "|"
+        )
+        start = fields.with_links(fields.links[idx[-1:]])
+        for row in hmc_rows(act, args.hmc_beta, start, args.steps, args.trajectories):
+            print(row)
     if args.plot:
         plt = pyplot()
         fig, ax = plt.subplots(figsize=(5, 3.6))
