@@ -24,7 +24,6 @@
 from __future__ import annotations
 
 import argparse
-import itertools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -46,16 +45,18 @@ def midpoint_distances(dims: list[int], mu0: int = 0) -> Tensor:
     """Periodic distance between the midpoint of link ``(x, nu)`` and that of ``(0, mu0)``,
     shape ``(D, *dims)``."""
     D = len(dims)
-    out = torch.zeros(D, *dims, dtype=torch.float64)
+    x = torch.stack(
+        torch.meshgrid(*(torch.arange(L, dtype=torch.float64) for L in dims), indexing="ij")
+    )  # (D, *dims)
+    size = torch.tensor(dims, dtype=torch.float64).view(D, *[1] * D)
+    out = []
     for nu in range(D):
-        for x in itertools.product(*(range(L) for L in dims)):
-            d2 = 0.0
-            for a, L in enumerate(dims):
-                d = x[a] + 0.5 * (a == nu) - 0.5 * (a == mu0)
-                d = (d + L / 2) % L - L / 2
-                d2 += d * d
-            out[(nu, *x)] = d2**0.5
-    return out
+        shift = torch.tensor(
+            [0.5 * (a == nu) - 0.5 * (a == mu0) for a in range(D)], dtype=torch.float64
+        ).view(D, *[1] * D)
+        d = torch.remainder(x + shift + size / 2, size) - size / 2  # minimal image
+        out.append(d.pow(2).sum(0).sqrt())
+    return torch.stack(out)
 
 
 def response(

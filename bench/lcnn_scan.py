@@ -71,7 +71,7 @@ def train_size(base: dict[str, Any], name: str, out: Path, epochs: int) -> dict[
         act(f.with_links(links)).sum().backward()
     return {
         "name": name,
-        "parameters": sum(p.numel() for p in model.net.parameters()) + model.order + 1,
+        "parameters": sum(p.numel() for p in model.parameters()),
         "L1": summary["validation"]["L1"],
         "L2": summary["validation"]["L2"],
         "best_epoch": summary["best_epoch"],

@@ -136,10 +136,11 @@ class Blocking:
         zero-fill a whole link field per index)."""
         D = links.shape[1]
         U = links.unbind(1)
+        own = self._weights(D)[0]
         out = []
         for mu in range(D):
             others = [nu for nu in range(D) if nu != mu]
-            W = (1 - 2 * (D - 1) * self.c - 4 * (D - 1) * (D - 2) * self.c_diagonal) * U[mu]
+            W = own * U[mu]
             if self.c:
                 W = W + self.c * sum(staple(U[nu], U[mu], mu, nu, D) for nu in others)
             if self.c_diagonal:

@@ -178,22 +178,21 @@ class FixedPoint:
                 opt.zero_grad()
                 F = self.functional([coarse.with_links(u) for u in moved(coords)], coarse).sum()
                 F.backward()
-                if not search:
-                    grown = [
-                        c.grad.abs().max() > 10 * gmax.max() for c in coords if c.grad is not None
-                    ]
-                    if any(grown):
-                        raise _Diverging
+                if not search and any(
+                    c.grad is not None and c.grad.abs().max() > 10 * gmax.max() for c in coords
+                ):
+                    raise _Diverging
                 return F
 
+            diverged = False
             try:
                 with torch.enable_grad():
                     opt.step(closure)
-            except _Diverging:  # back to the last base points, line searches from now on
-                unit_steps = False
-                iterations += opt.state_dict()["state"].get(0, {}).get("n_iter", 1)
-                continue
+            except _Diverging:
+                diverged, unit_steps = True, False
             iterations += max(opt.state_dict()["state"].get(0, {}).get("n_iter", 1), 1)
+            if diverged:  # back to the last base points, line searches from now on
+                continue
             with torch.no_grad():
                 bases = [group.reunitarize(u) for u in moved(coords)]
         fine = [coarse.with_links(b) for b in bases]

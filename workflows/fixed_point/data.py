@@ -32,7 +32,7 @@ import time
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 import h5py
 import numpy as np
@@ -115,14 +115,31 @@ def solver(card: FPCard) -> FixedPoint:
     )
 
 
-def items(card: FPCard) -> list[tuple[str, float, float]]:
-    """The card's items in order: ``(source, beta, parameter)`` (module docstring)."""
+class Item(NamedTuple):
+    """One item of a card: ``kind`` (``wilson``, ``small``, ``stout``), the beta of its
+    ensemble (NaN for small-amplitude fields) and its parameter (beta, eps or stout steps)."""
+
+    kind: str
+    beta: float
+    parameter: float
+
+    @property
+    def source(self) -> str:
+        """The label stored with the item's rows, e.g. ``"stout beta=6 steps=10"``."""
+        if self.kind == "wilson":
+            return f"wilson beta={self.beta:g}"
+        if self.kind == "small":
+            return f"small eps={self.parameter:g}"
+        return f"stout beta={self.beta:g} steps={int(self.parameter)}"
+
+
+def items(card: FPCard) -> list[Item]:
+    """The card's items in order (module docstring)."""
     gen = card.generate
-    out = [(f"wilson beta={b:g}", b, b) for b in gen.betas]
-    out += [(f"small eps={e:g}", math.nan, e) for e in gen.small]
+    out = [Item("wilson", b, b) for b in gen.betas]
+    out += [Item("small", math.nan, e) for e in gen.small]
     if gen.smooth is not None:
-        b = gen.smooth.beta
-        out += [(f"stout beta={b:g} steps={n}", b, n) for n in gen.smooth.stout_steps]
+        out += [Item("stout", gen.smooth.beta, n) for n in gen.smooth.stout_steps]
     return out
 
 
@@ -148,16 +165,16 @@ def thermalised(card: FPCard, beta: float, seed: int, chains: int) -> GaugeField
 def generate(card: FPCard, index: int) -> GaugeField:
     """The configurations of item number ``index`` (seeded by the lattice seed and the index)."""
     lat = card.lattice
-    source, beta, parameter = items(card)[index]
+    item = items(card)[index]
     seed = lat.seed * 1000 + index
-    if source.startswith("wilson"):
-        return thermalised(card, beta, seed, card.generate.configurations)
-    if source.startswith("small"):
+    if item.kind == "wilson":
+        return thermalised(card, item.beta, seed, card.generate.configurations)
+    if item.kind == "small":
         rng = ChainRNG(seed, 1, resolve_device(lat.device))
         return GaugeField.near_identity(
-            lat.dims, lat.group, rng, parameter, resolve_dtype(lat.dtype)
+            lat.dims, lat.group, rng, item.parameter, resolve_dtype(lat.dtype)
         )
-    return stout(thermalised(card, beta, seed, 1), rho=0.1, steps=int(parameter))
+    return stout(thermalised(card, item.beta, seed, 1), rho=0.1, steps=int(item.parameter))
 
 
 def _stored(path: Path, card: FPCard) -> tuple[str, set[int]]:
@@ -217,7 +234,7 @@ def fp_data(
             raise CardError(f"cannot resume {path}: the card differs from the one it was made with")
     fp = solver(card)
     summary: dict[str, Any] = {"file": str(path), "items": []}
-    for i, (source, beta, _) in enumerate(items(card)):
+    for i, item in enumerate(items(card)):
         if i in done:
             continue
         t0 = time.perf_counter()
@@ -229,9 +246,9 @@ def fp_data(
             "links": field.links.cpu().numpy(),
             "action": res.action.cpu().numpy(),
             "derivative": res.derivative.cpu().numpy(),
-            "beta": np.full(n, beta),
+            "beta": np.full(n, item.beta),
             "item": np.full(n, i),
-            "source": np.array([source] * n, dtype=h5py.string_dtype()),
+            "source": np.array([item.source] * n, dtype=h5py.string_dtype()),
             "gradient": res.gradient.cpu().numpy(),
             "iterations": np.full(n, res.iterations),
             "seconds": np.full(n, secs),
@@ -239,7 +256,7 @@ def fp_data(
         path.parent.mkdir(parents=True, exist_ok=True)
         _commit(path, card, text, rows, fp.config())
         entry = {
-            "source": source,
+            "source": item.source,
             "configurations": n,
             "iterations": res.iterations,
             "max_gradient": float(res.gradient.max()),
@@ -250,7 +267,7 @@ def fp_data(
         summary["items"].append(entry)
         if report is not None:
             report(
-                f"{source}: {n} configurations, A_FP = {entry['mean_action']:.6g} "
+                f"{item.source}: {n} configurations, A_FP = {entry['mean_action']:.6g} "
                 f"(mean), {res.iterations} iterations, max gradient "
                 f"{entry['max_gradient']:.1e}, {secs:.1f} s per configuration"
             )
