@@ -1,8 +1,10 @@
 """Fixed-point actions: the blocking kernel, the FP equation, its derivatives, classical
 perfection on constant flux, FP data and the fitted parametrisation."""
 
+import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from helpers import random_field
@@ -190,6 +192,44 @@ def test_fp_data_file_and_resume(fp_data):
         and len(res.output.strip().splitlines()) == 1
     )
     assert (fp_data / "fp.h5").read_bytes() == before
+
+
+def test_fp_data_pieces_merge_to_the_serial_file(fp_data, tmp_path):
+    """Items solved in two pieces (``--items``, ``--output``) and merged (``--merge``) give
+    the rows of the serial run bitwise, in item order; a conflicting or foreign piece is
+    refused with one line and the file is left as it was."""
+    import h5py
+    from click.testing import CliRunner
+
+    from lqcd_hmc.cli import main
+
+    card = tmp_path / "fp.toml"
+    card.write_text(
+        (fp_data / "fp.toml").read_text().replace(fp_data.as_posix(), tmp_path.as_posix())
+    )
+    part = str(tmp_path / "part.h5")
+    run = CliRunner().invoke
+    assert run(main, ["fp-data", str(card), "--items", "2:3", "--quiet"]).exit_code == 0
+    res = run(main, ["fp-data", str(card), "--items", "0:1", "--output", part, "--quiet"])
+    assert res.exit_code == 0, res.output
+    res = run(main, ["fp-data", str(card), "--merge", part, "--json"])
+    assert res.exit_code == 0 and json.loads(res.output)["missing"] == [1], res.output
+    with h5py.File(tmp_path / "fp.h5") as f, h5py.File(fp_data / "fp.h5") as g:
+        rows = np.r_[0:4, 8:12]  # items 0 and 2 of the serial run, 4 configurations each
+        for k in ("links", "action", "derivative", "item", "source", "iterations"):
+            assert np.array_equal(f[k][()], g[k][()][rows]), k
+    before = (tmp_path / "fp.h5").read_bytes()
+    with h5py.File(part, "a") as f:
+        f["action"][0] += 1.0
+    res = run(main, ["fp-data", str(card), "--merge", part, "--merge", str(fp_data / "fp.h5")])
+    assert res.exit_code == 1 and "item 0 differs" in res.output
+    other = tmp_path / "other.toml"
+    other.write_text(card.read_text().replace("seed = 11", "seed = 12"))
+    res = run(main, ["fp-data", str(other), "--merge", str(fp_data / "fp.h5")])
+    assert res.exit_code == 1 and "card differs" in res.output
+    res = run(main, ["fp-data", str(card), "--items", "3:1"])
+    assert res.exit_code == 1 and "--items must be A:B" in res.output
+    assert (tmp_path / "fp.h5").read_bytes() == before
 
 
 def test_fp_param_fit_beats_wilson_on_held_out_data(fp_data, tmp_path):

@@ -14,14 +14,48 @@ from lqcd_hmc.clitools import print_json as _print_json
 @click.option(
     "--resume", is_flag=True, help="continue the file in output.file at the first item it lacks"
 )
+@click.option(
+    "--items",
+    "only",
+    metavar="A:B",
+    help="solve only items A to B-1 (to run pieces in parallel, each with its own --output)",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="write to this file instead of output.file (for a piece of --items)",
+)
+@click.option(
+    "--merge",
+    "parts",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="add the items of this file (repeatable) to output.file, rewritten in item order",
+)
 @progress_options("items")
 @one_line_errors(interrupt=RESUME_HINT)
-def fp_data_command(card, resume, progress, quiet, as_json) -> None:
+def fp_data_command(card, resume, only, output, parts, progress, quiet, as_json) -> None:
     """Coarse ensembles, their FP action values and derivatives, into one HDF5 file."""
-    from .data import fp_data, items, load_fp_card
+    from .data import fp_data, item_range, items, load_fp_card, merge_fp_data
 
     fp_card = load_fp_card(card)
-    bar = Progress(len(items(fp_card)), "item", "fp-data", progress, quiet or as_json)
+    n_items = len(items(fp_card))
+    if parts:
+        if only or output or resume:
+            raise ValueError("--merge takes no --items, --output or --resume")
+        merged = merge_fp_data(fp_card, list(parts))
+        if as_json:
+            _print_json(merged)
+        else:
+            missing = merged["missing"]
+            click.echo(
+                f"{merged['file']}: {merged['items']} of {n_items} items"
+                + (f"; missing {len(missing)} (first {missing[0]}): --resume" if missing else "")
+            )
+        return
+    todo = item_range(only, n_items) if only else None
+    total = len(todo) if todo is not None else n_items
+    bar = Progress(total, "item", "fp-data", progress, quiet or as_json)
     done = 0
 
     def report(line: str) -> None:
@@ -29,7 +63,7 @@ def fp_data_command(card, resume, progress, quiet, as_json) -> None:
         done += 1
         bar.step(done, line.split(":")[0], line)
 
-    summary = fp_data(fp_card, resume=resume, report=report)
+    summary = fp_data(fp_card, resume=resume, report=report, only=todo, output=output)
     bar.close()
     if as_json:
         _print_json(summary)

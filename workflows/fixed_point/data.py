@@ -191,9 +191,15 @@ def _stored(path: Path, card: FPCard) -> tuple[str, set[int]]:
 
 
 def _commit(
-    path: Path, card: FPCard, text: str, rows: dict[str, np.ndarray], parameters: dict
+    path: Path,
+    card: FPCard,
+    text: str,
+    rows: dict[str, np.ndarray],
+    parameters: dict,
+    rewrite: bool = False,
 ) -> None:
-    exists = path.exists()
+    """Append ``rows`` to ``path`` in one atomic step (or, with ``rewrite``, replace it)."""
+    exists = path.exists() and not rewrite
     with replacing(path, copy_existing=exists) as tmp:
         with h5py.File(tmp, "a") as f:
             if not exists:
@@ -215,27 +221,57 @@ def _commit(
                     ds[n:] = v
                 else:
                     f.create_dataset(
-                        k, data=v, maxshape=(None, *v.shape[1:]), chunks=(1, *v.shape[1:])
+                        k,
+                        data=v,
+                        maxshape=(None, *v.shape[1:]),
+                        chunks=(1, *v.shape[1:]),
+                        compression="gzip",
+                        shuffle=True,
                     )
 
 
+def _check_card(path: Path, card: FPCard, doing: str) -> set[int]:
+    """The items in ``path``, after checking it was made with ``card``."""
+    stored, done = _stored(path, card)
+    if FPCard.model_validate(tomllib.loads(stored)) != card:
+        raise CardError(f"cannot {doing} {path}: the card differs from the one it was made with")
+    return done
+
+
+def item_range(text: str, n: int) -> range:
+    """``"A:B"`` (item numbers A to B-1, either end may be omitted) as a range within ``n``."""
+    start, sep, stop = text.partition(":")
+    try:
+        r = range(int(start or 0), int(stop) if stop else n) if sep else None
+    except ValueError:
+        r = None
+    if r is None or not 0 <= r.start < r.stop <= n:
+        raise CardError(
+            f"--items must be A:B with 0 <= A < B <= {n} (the card's items), got {text}"
+        )
+    return r
+
+
 def fp_data(
-    card: FPCard, resume: bool = False, report: Callable[[str], None] | None = None
+    card: FPCard,
+    resume: bool = False,
+    report: Callable[[str], None] | None = None,
+    only: range | None = None,
+    output: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Generate and solve every beta not yet on file; returns a summary."""
-    path = Path(card.output.file)
+    """Generate and solve every item (of ``only``, if given) not yet in ``output`` (default
+    the card's ``output.file``); returns a summary."""
+    path = Path(output if output is not None else card.output.file)
     text = tomli_w.dumps(card.model_dump(exclude_none=True))
     done: set[int] = set()
     if path.exists():
         if not resume:
             raise CardError(f"{path} exists already; pass --resume to continue it")
-        stored, done = _stored(path, card)
-        if FPCard.model_validate(tomllib.loads(stored)) != card:
-            raise CardError(f"cannot resume {path}: the card differs from the one it was made with")
+        done = _check_card(path, card, "resume")
     fp = solver(card)
     summary: dict[str, Any] = {"file": str(path), "items": []}
     for i, item in enumerate(items(card)):
-        if i in done:
+        if i in done or (only is not None and i not in only):
             continue
         t0 = time.perf_counter()
         field = generate(card, i)
@@ -272,6 +308,56 @@ def fp_data(
                 f"{entry['max_gradient']:.1e}, {secs:.1f} s per configuration"
             )
     return summary
+
+
+ROWS = (
+    "links",
+    "action",
+    "derivative",
+    "beta",
+    "item",
+    "source",
+    "gradient",
+    "iterations",
+    "seconds",
+)
+
+
+def merge_fp_data(card: FPCard, parts: list[str | Path]) -> dict[str, Any]:
+    """Rewrite the card's ``output.file`` with its rows and those of ``parts`` (files of the
+    same card, e.g. written with ``--items``), sorted by item; an item found twice must hold
+    the same action to 1e-10 and is kept once. Every file is checked before anything is
+    written, and the rewrite is one atomic step."""
+    if not parts:
+        raise CardError("--merge needs at least one file")
+    path = Path(card.output.file)
+    sources = ([path] if path.exists() else []) + [Path(p) for p in parts]
+    blocks: dict[int, dict[str, np.ndarray]] = {}
+    for src in sources:
+        if not src.exists():
+            raise CardError(f"{src}: no such file")
+        _check_card(src, card, "merge")
+        with h5py.File(src, "r") as f:
+            if "item" not in f:
+                raise CardError(f"{src} has no item numbers (written before them); cannot merge")
+            data = {k: f[k][()] for k in ROWS}
+        for i in np.unique(data["item"]).tolist():
+            block = {k: v[data["item"] == i] for k, v in data.items()}
+            if i not in blocks:
+                blocks[i] = block
+            elif blocks[i]["action"].shape != block["action"].shape or not np.allclose(
+                blocks[i]["action"], block["action"], rtol=1e-10, atol=0
+            ):
+                raise CardError(f"{src}: item {i} differs from the same item in another file")
+    order = sorted(blocks)
+    merged = {k: np.concatenate([blocks[i][k] for i in order]) for k in ROWS}
+    with h5py.File(sources[0], "r") as f:
+        parameters = json.loads(f.attrs["parameters"])
+    text = tomli_w.dumps(card.model_dump(exclude_none=True))
+    merged["source"] = merged["source"].astype(h5py.string_dtype())
+    _commit(path, card, text, merged, parameters, rewrite=True)
+    missing = [i for i in range(len(items(card))) if i not in blocks]
+    return {"file": str(path), "items": len(order), "missing": missing}
 
 
 def sha256(path: str | Path) -> str:
