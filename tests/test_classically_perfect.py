@@ -98,7 +98,8 @@ def _fp_data(group: str, n: int, seed: int) -> tuple[GaugeField, torch.Tensor, t
 @pytest.mark.parametrize("group", ["SU(2)", "SU(3)"])
 def test_constrained_fp_param_meets_the_smooth_field_targets(free, group):
     """``fit(..., free=...)`` on FP data of 4 configurations: plane waves within 1e-3 of the
-    exact FP value and flux within 2e-3 of the continuum; the unconstrained fit of the same
+    exact FP value and flux exact (a constraint of the fit, to rounding; the issue asked 2e-3:
+    weighted rows had left -4.2e-3 on the shipped model's data); the unconstrained fit of the same
     data misses at least one target (it is what the FP-kernel issue measured: -3e-2 on flux),
     and Wilson misses both (-1.28e-2, -5.04e-2 on flux)."""
     f, A, dA = _fp_data(group, 4, 21)
@@ -106,7 +107,7 @@ def test_constrained_fp_param_meets_the_smooth_field_targets(free, group):
     assert all(sum(t) >= 2 for t in param.terms) and list(param.loops) == list(LOOPS)
     pw, fl = plane_wave_errors(param, free, group), flux_errors(param, group)
     assert max(map(abs, pw)) < 1e-3, pw
-    assert max(map(abs, fl)) < 2e-3, fl
+    assert max(map(abs, fl)) < 1e-12, fl
     plain = fit([f], A, dA)
     misses = (
         max(map(abs, plane_wave_errors(plain, free, group))) > 1e-3
