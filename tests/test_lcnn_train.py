@@ -138,16 +138,18 @@ def test_train_bad_input_is_one_line(fp_data, tmp_path):
 def test_example_train_card_is_valid():
     from pathlib import Path
 
-    card = load_train_card(Path(__file__).parent.parent / "examples" / "lcnn_train.toml")
-    assert card.model.channels == [12, 24, 24] and card.model.kernel_sizes == [2, 2, 1]
-    assert card.model.preconditioner == "fp-param"
+    for name in ("lcnn_train.toml", "lcnn_train_su3_4x4.toml"):
+        card = load_train_card(Path(__file__).parent.parent / "examples" / name)
+        assert card.model.channels == [12, 24, 24] and card.model.kernel_sizes == [2, 2, 1]
+        assert card.model.preconditioner == "fp-param"
 
 
 def test_trained_lcnn_in_hmc(trained):
     """The trained action (SU(2), fp-param preconditioner) on the 2^4 lattice of its training
     data: gauge invariant, autograd force = central differences, HMC reversible to 1e-10, and
     Creutz's <exp(-dH)> = 1 within 3 standard errors (Gamma method, 16 chains, in equilibrium
-    after 30 trajectories) at a step where <dH> is non-zero by 3 standard errors. (With the
+    after 30 trajectories) at a step where dH spreads by more than 0.3 (for small steps <dH> =
+    Var(dH)/2; its mean, with tau_int 16, is the noisier guard). (With the
     default kernel's data, 5 leapfrog steps and fewer drive some chains into a region where the
     trained action's force is large and dH explodes; 6 steps hold.)"""
     d, _ = trained
@@ -169,8 +171,8 @@ def test_trained_lcnn_in_hmc(trained):
         f, st = hmc.trajectory(f, rng)
         edh.append(st.exp_minus_dH)
     edh = torch.stack(edh, 1).numpy()
-    r, dH = gamma_method(edh), gamma_method(-np.log(edh))
-    assert dH.mean > 3 * dH.error  # the step is coarse enough to test something
+    r = gamma_method(edh)
+    assert np.log(edh).std() > 0.3  # the step is coarse enough to test something
     assert abs(r.mean - 1) < 3 * r.error, r
 
 
@@ -293,3 +295,47 @@ def test_scan_fp_param_rows_match_the_trainers_baseline(trained):
     assert o3["L1"] == pytest.approx(summary["fp_param_validation"]["L1"], rel=1e-10)
     assert o3["L2"] == pytest.approx(summary["fp_param_validation"]["L2"], rel=1e-10)
     assert o2["L1"] > o3["L1"] and o2["parameters"] < o3["parameters"]
+
+
+def test_the_shipped_su3_model_runs_from_its_example_card(tmp_path, monkeypatch):
+    """The shipped SU(3) model from its example card, by short name, in a fresh clone: two
+    HMC trajectories on 4^4; its metadata name the FP data (the hash of the file committed in
+    data/, and its card), the training card, and held-out losses whose monitored combination
+    is below fp-param's on the same validation configurations."""
+    import tomllib
+    from pathlib import Path
+
+    from actions.lcnn.shipped import describe, resolve
+    from workflows.fixed_point.data import sha256
+
+    path = resolve("su3-fp-4x4")
+    row = describe(path)
+    assert (row["group"], row["D"]) == ("SU(3)", 4) and len(row["data_sha256"]) == 64
+    _, obj = load_checkpoint(path)
+    prov, metrics = obj["provenance"], obj["metrics"]
+    assert "fp_data_su3_4x4" in prov["data"] and "[fixed_point]" in prov["data_card"]
+    assert "[training]" in prov["card"]
+    repo = Path(__file__).parent.parent
+    assert sha256(repo / "data" / "fp_data_su3_4x4.h5") == row["data_sha256"]
+    t = tomllib.loads(prov["card"])["training"]
+    norm, base = metrics["normalisation"], metrics["fp_param_validation"]
+    assert metrics["epoch"] > 0  # trained past its fp-param start, and better than it:
+    assert metrics["loss"] < t["w1"] * base["L1"] / norm["L1"] + t["w2"] * base["L2"] / norm["L2"]
+    monkeypatch.chdir(tmp_path)
+    card = repo / "examples" / "su3_lcnn_fp_b6.0_4x4x4x4.toml"
+    res = CliRunner().invoke(
+        main,
+        [
+            "run",
+            str(card),
+            "--set",
+            "run.thermalisation=0",
+            "--set",
+            "run.trajectories=2",
+            "--json",
+            "--quiet",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    s = json.loads(res.output)
+    assert s["trajectories"] == 2 and 0 < s["plaquette"] < 1
