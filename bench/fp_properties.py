@@ -2,6 +2,7 @@
 
     python -m bench.fp_properties (--model NAME | --checkpoint FILE) --data DATA.h5
                                   [--configurations 4] [--exact 1] [--plot locality.png]
+                                  [--symmetrise identity,reflections,full] [--hmc-beta B]
 
 - **Locality.** The response of the force to a change of one link: the link ``U_0(0)`` moves by
   ``exp(+-h X)`` along a generator, and ``R(x, nu) = |F_nu(x; +h) - F_nu(x; -h)| / 2h`` (norm
@@ -14,6 +15,9 @@
 - **Symmetry.** The largest relative change of A under the hypercubic group (reflections and
   axis permutations, :mod:`lqcd_hmc.symmetry`) on held-out configurations, plain and with
   ``symmetrise = "reflections"`` and ``"full"``, with the cost of each evaluation.
+- **Classical perfection.** Small plane waves against the free FP action of the data's kernel
+  and constant flux against the continuum (the rows of :mod:`bench.classical_perfection`), for
+  the model and Wilson.
 - **HMC** (``--hmc-beta``): ``S = beta A`` on 4^4 and 8^4 (a data configuration, tiled twice
   for 8^4), Omelyan with ``--steps`` steps per unit trajectory, a few trajectories without
   Metropolis to equilibrate, then ``--trajectories``: acceptance, mean and largest |dH|,
@@ -33,12 +37,15 @@ from torch import Tensor
 
 from actions import Wilson
 from actions.fixed_point.blocking import Blocking
+from actions.fixed_point.free_fixed_point import free_fixed_point
 from actions.fixed_point.minimise import FixedPoint
 from actions.lcnn import LCNNAction
 from lqcd_hmc import HMC, ChainRNG, GaugeField
 from lqcd_hmc.plotting import pyplot, save_figure
 from lqcd_hmc.symmetry import elements, transform
 from workflows.fixed_point.data import read_fp_data
+
+from .classical_perfection import MODES, row
 
 
 def midpoint_distances(dims: list[int], mu0: int = 0) -> Tensor:
@@ -98,10 +105,13 @@ def exact_force(params: dict, V: GaugeField) -> Callable[[GaugeField], Tensor]:
     return lambda f: fp(f, start=start).derivative
 
 
-def symmetry_rows(model: LCNNAction, fields: GaugeField) -> list[tuple[str, float, float]]:
-    """(evaluation, largest relative change of A over the full group, seconds per A)."""
+def symmetry_rows(
+    model: LCNNAction, fields: GaugeField, subgroups: list[str]
+) -> list[tuple[str, float, float]]:
+    """(evaluation, largest relative change of A over the full group, seconds per A) for each
+    symmetrisation in ``subgroups``."""
     rows = []
-    for sub in ("identity", "reflections", "full"):
+    for sub in subgroups:
         act = LCNNAction(1.0, model=model.model, symmetrise=sub)
         t = time.perf_counter()
         S = act(fields)
@@ -112,6 +122,14 @@ def symmetry_rows(model: LCNNAction, fields: GaugeField) -> list[tuple[str, floa
         )
         rows.append((sub, worst, secs))
     return rows
+
+
+def perfection_rows(act: LCNNAction, params: dict, group: str) -> list[str]:
+    """Plane waves and flux (:func:`bench.classical_perfection.row`) for Wilson and the model,
+    against the free FP action of the data's kernel (L = 9 box)."""
+    free = free_fixed_point(params["c"], params["kappa"], params["c_diagonal"], L=9, tolerance=1e-9)
+    model = LCNNAction(1.0, model=act.model)
+    return [row("Wilson", Wilson(1.0), free, group), row("model", model, free, group)]
 
 
 def hmc_rows(
@@ -163,6 +181,11 @@ def main() -> None:
     ap.add_argument("--configurations", type=int, default=4)
     ap.add_argument("--exact", type=int, default=1, help="configurations for the exact FP")
     ap.add_argument("--plot")
+    ap.add_argument(
+        "--symmetrise",
+        default="identity,reflections,full",
+        help="evaluations of the symmetry table (full: 384 evaluations per A)",
+    )
     ap.add_argument("--hmc-beta", type=float, help="run the HMC check at this beta")
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--trajectories", type=int, default=10)
@@ -198,8 +221,14 @@ def main() -> None:
     print(
         "\n| evaluation | largest relative change of A | seconds per configuration |\n|---|---|---|"
     )
-    for sub, worst_change, secs in symmetry_rows(act, fields.with_links(fields.links[idx])):
+    subs = args.symmetrise.split(",")
+    for sub, worst_change, secs in symmetry_rows(act, fields.with_links(fields.links[idx]), subs):
         print(f"| {sub} | {worst_change:.1e} | {secs:.3f} |")
+    waves = " | ".join(f"ka = {m}pi/8" for m in MODES)
+    print(f"\n| group | action | plane wave {waves} | flux n = 1 | flux n = 2 |")
+    print("|---|---|" + "---|" * (len(MODES) + 2))
+    for line in perfection_rows(act, data["parameters"], data["group"]):
+        print(line, flush=True)
     if args.hmc_beta is not None:
         print(
             f"\nHMC, S = {args.hmc_beta:g} A, Omelyan {args.steps} steps, tau = 1, "
