@@ -15,8 +15,8 @@ of the free FP action, carried by five loop shapes with fixed coefficients ``loo
 higher in the field), so the fit to FP data cannot move the quadratic part; constant flux, a
 classical solution whose FP action is the continuum one, is an equality constraint of the fit
 (exact to rounding from order 3; at order 2 every term is ``u^2`` on it and n = 1, 2 are met
-together only in the least-squares sense). Weighted rows (weight 100) had been traded against the data: on the 216
-SU(3) 4^4 configurations of the shipped model they left flux n = 1 off by -4.2e-3.
+together only in the least-squares sense). Weighted rows (weight 100) had been traded against
+the data: on the SU(3) 4^4 data of the shipped model they left flux n = 1 off by -4.2e-3.
 """
 
 from __future__ import annotations
