@@ -179,7 +179,9 @@ def main() -> None:
     src.add_argument("--checkpoint")
     ap.add_argument("--data", required=True)
     ap.add_argument("--configurations", type=int, default=4)
-    ap.add_argument("--exact", type=int, default=1, help="configurations for the exact FP")
+    ap.add_argument(
+        "--exact", type=int, default=1, help="configurations for the exact FP (0: none)"
+    )
     ap.add_argument("--plot")
     ap.add_argument(
         "--symmetrise",
@@ -199,6 +201,8 @@ def main() -> None:
     dist = midpoint_distances(list(fields.dims))
     curves = {}
     for kind, count in (("model", n), ("exact FP", min(args.exact, n))):
+        if count == 0:  # --exact 0: the model alone (the exact re-solves take minutes)
+            continue
         worst: dict[float, float] = {}
         lengths = []
         for i in idx[:count]:
