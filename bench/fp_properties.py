@@ -126,7 +126,9 @@ def symmetry_rows(
 
 def perfection_rows(act: LCNNAction, params: dict, group: str) -> list[str]:
     """Plane waves and flux (:func:`bench.classical_perfection.row`) for Wilson and the model,
-    against the free FP action of the data's kernel (L = 9 box)."""
+    against the free FP action of the data's kernel (L = 9 box; one blocking level)."""
+    if params["levels"] != 1:
+        raise ValueError(f"the free FP action is of one level; the data have {params['levels']}")
     free = free_fixed_point(params["c"], params["kappa"], params["c_diagonal"], L=9, tolerance=1e-9)
     model = LCNNAction(1.0, model=act.model)
     return [row("Wilson", Wilson(1.0), free, group), row("model", model, free, group)]

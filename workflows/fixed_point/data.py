@@ -230,6 +230,11 @@ def _commit(
                     )
 
 
+def card_text(card: FPCard) -> str:
+    """The card as stored in a data file's ``card`` attribute (TOML)."""
+    return tomli_w.dumps(card.model_dump(exclude_none=True))
+
+
 def _check_card(path: Path, card: FPCard, doing: str) -> set[int]:
     """The items in ``path``, after checking it was made with ``card``."""
     stored, done = _stored(path, card)
@@ -262,7 +267,7 @@ def fp_data(
     """Generate and solve every item (of ``only``, if given) not yet in ``output`` (default
     the card's ``output.file``); returns a summary."""
     path = Path(output if output is not None else card.output.file)
-    text = tomli_w.dumps(card.model_dump(exclude_none=True))
+    text = card_text(card)
     done: set[int] = set()
     if path.exists():
         if not resume:
@@ -353,7 +358,7 @@ def merge_fp_data(card: FPCard, parts: list[str | Path]) -> dict[str, Any]:
     merged = {k: np.concatenate([blocks[i][k] for i in order]) for k in ROWS}
     with h5py.File(sources[0], "r") as f:
         parameters = json.loads(f.attrs["parameters"])
-    text = tomli_w.dumps(card.model_dump(exclude_none=True))
+    text = card_text(card)
     merged["source"] = merged["source"].astype(h5py.string_dtype())
     _commit(path, card, text, merged, parameters, rewrite=True)
     missing = [i for i in range(len(items(card))) if i not in blocks]
