@@ -1,7 +1,7 @@
 """Properties of a learned FP action against the exact one: locality and hypercubic symmetry.
 
     python -m bench.fp_properties (--model NAME | --checkpoint FILE) --data DATA.h5
-                                  [--configurations 4] [--exact 1] [--plot locality.png]
+                                  [--configurations 4] [--exact-items 40] [--plot locality.png]
                                   [--symmetrise identity,reflections,full] [--hmc-beta B]
 
 - **Locality.** The response of the force to a change of one link: the link ``U_0(0)`` moves by
@@ -10,8 +10,10 @@
   minimal image), its largest value at each r normalised by the link's own response. For the
   model the forces are autograd's; for the exact FP action they are the derivatives
   ``dA_FP/dw_a`` of re-solved FP equations (tolerance 1e-10, warm-started at the unperturbed
-  minimum), on the data's coarse lattice. The decay length is ``-1/slope`` of ``ln R`` against
-  r over r >= 1.
+  minimum), on the data's coarse lattice, for the items named by ``--exact-items`` (a rough
+  beta = 5 configuration takes the minimiser 20 minutes and more; beta = 6 about one), with
+  the model's profile on the same items beside it. The decay length is ``-1/slope`` of
+  ``ln R`` against r over r >= 1.
 - **Symmetry.** The largest relative change of A under the hypercubic group (reflections and
   axis permutations, :mod:`lqcd_hmc.symmetry`) on held-out configurations, plain and with
   ``symmetrise = "reflections"`` and ``"full"``, with the cost of each evaluation.
@@ -182,7 +184,9 @@ def main() -> None:
     ap.add_argument("--data", required=True)
     ap.add_argument("--configurations", type=int, default=4)
     ap.add_argument(
-        "--exact", type=int, default=1, help="configurations for the exact FP (0: none)"
+        "--exact-items",
+        default="",
+        help="data items (e.g. 40) for the exact FP profile, model beside it on the same ones",
     )
     ap.add_argument("--plot")
     ap.add_argument(
@@ -201,19 +205,34 @@ def main() -> None:
     n = min(args.configurations, fields.batch)
     idx = torch.linspace(0, fields.batch - 1, n).long()  # spread over the data's items
     dist = midpoint_distances(list(fields.dims))
+    try:
+        exact_idx = [int(i) for i in args.exact_items.split(",") if i]
+    except ValueError:
+        ap.error(f"--exact-items takes data item numbers, got {args.exact_items!r}")
+    if any(not 0 <= i < fields.batch for i in exact_idx):
+        ap.error(f"--exact-items: the data hold items 0 to {fields.batch - 1}")
     curves = {}
-    for kind, count in (("model", n), ("exact FP", min(args.exact, n))):
-        if count == 0:  # --exact 0: the model alone (the exact re-solves take minutes)
-            continue
+    runs = [("model", idx.tolist(), model_force(act))]
+    if exact_idx:
+        items = ",".join(map(str, exact_idx))
+        runs += [(f"exact FP (items {items})", exact_idx, None)]
+        runs += [(f"model (items {items})", exact_idx, model_force(act))]
+    for kind, items, fixed in runs:
         worst: dict[float, float] = {}
         lengths = []
-        for i in idx[:count]:
+        for i in items:
             V = fields.with_links(fields.links[i : i + 1])
-            force = model_force(act) if kind == "model" else exact_force(data["parameters"], V)
+            t0 = time.perf_counter()
+            force = fixed or exact_force(data["parameters"], V)
             rows, xi = profile(response(force, V), dist)
             lengths.append(xi)
             for r, v in rows:
                 worst[r] = max(worst.get(r, 0.0), v)
+            print(
+                f"{kind}, item {i} ({data['source'][i]}): decay length {xi:.2f}, "
+                f"{time.perf_counter() - t0:.1f} s",
+                flush=True,
+            )
         curves[kind] = sorted(worst.items())
         print(f"{kind}: decay length {min(lengths):.2f}-{max(lengths):.2f} (lattice units)")
     print("\n| r | " + " | ".join(curves) + " |")

@@ -9,20 +9,25 @@ figure 4).
 
 Each size trains with ``lqcd-hmc train``'s machinery from the card (data, split, losses and
 schedule from it; channels, kernels and epochs from here) into ``DIR/NAME/``, and resumes there:
-run it again to continue a killed scan. The table (markdown) goes to stdout and
-``DIR/scan.json``; the plot has both losses against parameters on log axes.
+run it again to continue a killed scan. A finished size leaves ``DIR/NAME/row.json`` and is not
+trained again, so several processes may each train some sizes into one DIR. The table (markdown)
+of all sizes finished in DIR goes to stdout and ``DIR/scan.json``; the plot has both losses
+against parameters on log axes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 import torch
+from torch import Tensor
 
 from actions.fixed_point.free_fixed_point import of_data
 from actions.fixed_point.parametrisation import fit
@@ -35,6 +40,9 @@ from workflows.training.card import TrainCard
 from workflows.training.losses import evaluate, split
 
 from .lcnn import RealFlops
+
+# Wilson configurations below this beta are left out of the "smooth" held-out losses
+SMOOTH_BETA = 6.0
 
 # name: (channels, kernel sizes); the default model of the reference work is "12-24-24/2-2-1"
 SIZES: dict[str, tuple[list[int], list[int]]] = {
@@ -81,6 +89,41 @@ def train_size(base: dict[str, Any], name: str, out: Path, epochs: int) -> dict[
     }
 
 
+def held_out(base: dict[str, Any], smooth: bool) -> tuple[GaugeField, Tensor, Tensor]:
+    """The card's validation configurations with their A_FP and derivatives; ``smooth``: only
+    those that are not Wilson beta < 6 (the rough ones dominate L2, see bench/RESULTS.md)."""
+    tc = TrainCard.model_validate(base)
+    data = read_fp_data(tc.data.file)
+    _, idx = split(data["fields"].batch, tc.data.validation, tc.data.seed)
+    if smooth:
+        idx = idx[~(data["beta"][idx] < SMOOTH_BETA)]  # NaN (not a Wilson ensemble) is kept
+    fields = data["fields"]
+    return (
+        fields.with_links(fields.links[idx]),
+        data["action"].double()[idx],
+        data["derivative"].double()[idx],
+    )
+
+
+def smooth_losses(fn: Callable[[Tensor], Tensor], base: dict[str, Any]) -> dict[str, float]:
+    """Held-out L1 and L2 without the Wilson beta < 6 configurations (NaN if none is left)."""
+    val, A, dA = held_out(base, smooth=True)
+    if val.batch == 0:
+        return {"L1_smooth": math.nan, "L2_smooth": math.nan}
+    m = evaluate(fn, val, A, dA, 4)
+    return {"L1_smooth": m["L1"], "L2_smooth": m["L2"]}
+
+
+def with_smooth_losses(row_file: Path, base: dict[str, Any]) -> dict[str, Any]:
+    """A size's row, with :func:`smooth_losses` of its checkpoint added (and stored) if absent."""
+    row = json.loads(row_file.read_text())
+    if "L2_smooth" not in row:
+        model, _ = load_checkpoint(row_file.parent / "model.pt")
+        row |= smooth_losses(model, base)
+        row_file.write_text(json.dumps(row, indent=1))
+    return row
+
+
 def fp_param_rows(base: dict[str, Any]) -> list[dict[str, Any]]:
     """``fp-param`` of orders 2 and 3 fitted on the card's training configurations (in the
     classically perfect form the trainer fits, unless the card turns it off), evaluated on its
@@ -100,26 +143,66 @@ def fp_param_rows(base: dict[str, Any]) -> list[dict[str, Any]]:
             free=free,
         )
         val = fields.with_links(fields.links[val_idx])
-        m = evaluate(lambda links: p(val.with_links(links)), val, A[val_idx], dA[val_idx], 4)
+
+        def fn(links: Tensor) -> Tensor:
+            return p(val.with_links(links))
+
+        m = evaluate(fn, val, A[val_idx], dA[val_idx], 4) | smooth_losses(fn, base)
         n = len(p.coefficients) + len(p.loops)
         rows.append({"name": f"fp-param order {order}", "parameters": n, **m})
     return rows
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    """Held-out L1 and L2 against parameters, the fp-param fits as dashed lines."""
+    """Held-out L1 and L2 against parameters, all configurations (filled) and without the
+    Wilson beta < 6 ones (open); the fp-param fits as horizontal lines."""
     plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.8))
     net = [r for r in rows if not r["name"].startswith("fp-param")]
+    fps = [r for r in rows if r["name"].startswith("fp-param")]
+    n = [r["parameters"] for r in net]
     for ax, key, label in zip(axes, ("L1", "L2"), ("L1 (|A - A_FP| per site)", "L2 (derivatives)")):
-        ax.plot([r["parameters"] for r in net], [r[key] for r in net], "o-", label="L-CNN")
-        for i, r in enumerate(x for x in rows if x["name"].startswith("fp-param")):
-            ax.axhline(r[key], ls="--", lw=1, color=f"C{i + 1}", label=r["name"])
+        ax.plot(n, [r[key] for r in net], "o-", color="C0", label="L-CNN, all")
+        ax.plot(
+            n,
+            [r[f"{key}_smooth"] for r in net],
+            "o--",
+            mfc="none",
+            color="C0",
+            label="L-CNN, no beta < 6",
+        )
+        for i, r in enumerate(fps):
+            ax.axhline(r[key], ls="-", lw=1, color=f"C{i + 1}", label=f"{r['name']}, all")
+            ax.axhline(
+                r[f"{key}_smooth"],
+                ls=":",
+                lw=1,
+                color=f"C{i + 1}",
+                label=f"{r['name']}, no beta < 6",
+            )
         ax.set(xscale="log", yscale="log", xlabel="parameters", ylabel=f"held-out {label}")
-        ax.legend(fontsize=8)
-    axes[0].set_title("L-CNN FP action: accuracy against size")
+    axes[0].legend(fontsize=7)
+    fig.suptitle("L-CNN FP action, SU(3) coarse 4^4: held-out accuracy against size")
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """The scan as a markdown table (``smooth``: without the Wilson beta < 6 configurations)."""
+    lines = [
+        "| model | parameters | held-out L1 | L2 | smooth L1 | smooth L2 | force Mflop/site "
+        "| conf/s | epochs (best) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        cost = f"{r['force_mflop_per_site']:.2f}" if "force_mflop_per_site" in r else ""
+        speed = f"{r['configurations_per_second']:.2f}" if "epochs" in r else ""
+        ep = f"{r['epochs']} ({r['best_epoch']})" if "epochs" in r else ""
+        lines.append(
+            f"| {r['name']} | {r['parameters']} | {r['L1']:.3e} | {r['L2']:.3e} | "
+            f"{r['L1_smooth']:.3e} | {r['L2_smooth']:.3e} | {cost} | {speed} | {ep} |"
+        )
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -131,22 +214,26 @@ def main() -> None:
     ap.add_argument("--sizes", default=",".join(SIZES))
     ap.add_argument("--plot", default=None)
     args = ap.parse_args()
+    unknown = [n for n in args.sizes.split(",") if n not in SIZES]
+    if unknown:
+        ap.error(f"unknown sizes {unknown}; known: {', '.join(SIZES)}")
     torch.set_num_threads(1)
     base = tomllib.loads(Path(args.card).read_text())
     base["data"] = {**base.get("data", {}), "file": str(Path(args.data).resolve())}
     out = Path(args.out)
-    rows = fp_param_rows(base)
     for name in args.sizes.split(","):
-        rows.append(train_size(base, name, out, args.epochs))
-        (out / "scan.json").write_text(json.dumps(rows, indent=1))
-    print("| model | parameters | held-out L1 | held-out L2 | force Mflop/site | epochs (best) |")
-    print("|---|---|---|---|---|---|")
-    for r in rows:
-        cost = f"{r['force_mflop_per_site']:.2f}" if "force_mflop_per_site" in r else ""
-        ep = f"{r['epochs']} ({r['best_epoch']})" if "epochs" in r else ""
-        print(
-            f"| {r['name']} | {r['parameters']} | {r['L1']:.3e} | {r['L2']:.3e} | {cost} | {ep} |"
-        )
+        row = out / name.replace("/", "_") / "row.json"
+        if not row.exists() or json.loads(row.read_text())["epochs"] < args.epochs:
+            row.parent.mkdir(parents=True, exist_ok=True)
+            row.write_text(json.dumps(train_size(base, name, out, args.epochs), indent=1))
+    # the table holds every size trained into DIR so far (scans may run in parallel processes)
+    rows = fp_param_rows(base) + [
+        with_smooth_losses(f, base)
+        for name in SIZES
+        if (f := out / name.replace("/", "_") / "row.json").exists()
+    ]
+    (out / "scan.json").write_text(json.dumps(rows, indent=1))
+    print(table(rows))
     if args.plot:
         plot(rows, Path(args.plot))
 

@@ -8,7 +8,8 @@ hep-lat/0306017, sections 3.1-3.3 (primary observables, several replicas of equa
 - window: the first W with ``g(W) = exp(-W/tau) - tau/sqrt(W N) < 0``,
   ``tau = S / ln((2 tau_int + 1)/(2 tau_int - 1))``, S = 1.5
 - bias-corrected ``C_F = C(W)(1 + (2W+1)/N)``, error ``sqrt(C_F/N)``,
-  ``d tau_int = 2 tau_int sqrt((W + 1/2 - tau_int)/N)`` (Madras-Sokal).
+  ``d tau_int = 2 tau_int sqrt((W + 1/2 - tau_int)/N)`` (Madras-Sokal; NaN when
+  tau_int > W + 1/2, a series too short for its autocorrelation).
 
 Derived quantities ``F = f(A_1, ..., A_n)`` of several primary means (Wolff section 3.3): the
 fluctuations are projected on the gradient, ``a_F = sum_alpha (df/dA_alpha) a_alpha``, and the
@@ -95,7 +96,9 @@ def gamma_method(data, S: float = 1.5, mean: float | None = None) -> GammaResult
     C = (G[0] + 2 * G[1 : W + 1].sum()) * (1 + (2 * W + 1) / N)
     v = G[0] + C / N
     tau_int = max(C / (2 * v), 0.5)
-    dtau = 2 * tau_int * np.sqrt((W + 0.5 - tau_int) / N)
+    # Madras-Sokal needs tau_int <= W + 1/2; beyond it (a series too short to resolve its
+    # autocorrelation) the error of tau_int is unknown, not zero
+    dtau = 2 * tau_int * math.sqrt((W + 0.5 - tau_int) / N) if tau_int <= W + 0.5 else math.nan
     # tau_int >= 1/2: a short series whose autocorrelation sum comes out negative gets the
     # naive error of uncorrelated data, not a smaller one (or zero)
     return GammaResult(centre, float(np.sqrt(max(C, G[0]) / N)), float(tau_int), float(dtau), W, N)

@@ -295,6 +295,27 @@ def test_scan_fp_param_rows_match_the_trainers_baseline(trained):
     assert o3["L1"] == pytest.approx(summary["fp_param_validation"]["L1"], rel=1e-10)
     assert o3["L2"] == pytest.approx(summary["fp_param_validation"]["L2"], rel=1e-10)
     assert o2["L1"] > o3["L1"] and o2["parameters"] < o3["parameters"]
+    # the "smooth" columns: the held-out configurations of Wilson beta >= 6 (here beta = 6 of
+    # 3, 4, 6), checked with the Wilson action against a selection made here
+    from bench.lcnn_scan import smooth_losses
+    from workflows.fixed_point.data import read_fp_data
+    from workflows.training.card import TrainCard
+    from workflows.training.losses import evaluate, split
+
+    card = TrainCard.model_validate(base).data
+    data = read_fp_data(card.file)
+    _, val = split(data["fields"].batch, card.validation, card.seed)
+    keep = val[data["beta"][val] == 6.0]
+    assert 0 < len(keep) < len(val)
+    f = data["fields"].with_links(data["fields"].links[keep])
+    wilson = build({"name": "wilson", "beta": 1.0})
+
+    def fn(links):
+        return wilson(f.with_links(links))
+
+    want = evaluate(fn, f, data["action"].double()[keep], data["derivative"].double()[keep], 4)
+    got = smooth_losses(fn, base)
+    assert (got["L1_smooth"], got["L2_smooth"]) == pytest.approx((want["L1"], want["L2"]))
 
 
 def test_the_shipped_su3_model_runs_from_its_example_card(tmp_path, monkeypatch):

@@ -2,6 +2,7 @@
 exact AR(1) results and against pyerrors (an independent implementation of Wolff's method)."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -103,6 +104,19 @@ def test_anticorrelated_short_series_keeps_the_naive_error():
     r = gamma_method(x)
     assert r.tau_int == 0.5
     assert r.error == pytest.approx(np.sqrt(np.var(x) / x.size), rel=1e-12)
+
+
+def test_tau_int_error_of_an_unresolved_series_is_nan():
+    """Two measurements: tau_int comes out beyond W + 1/2, where the Madras-Sokal error of
+    tau_int is undefined; it is NaN (not zero, not a warning), and the report prints the
+    value of tau_int without an error."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = gamma_method([0.0, 1.0])
+    assert r.tau_int > r.window + 0.5
+    assert math.isnan(r.tau_int_error)
+    assert with_error(r.tau_int, r.tau_int_error) == f"{r.tau_int:.6g}"
+    assert math.isfinite(gamma_method(np.arange(6.0)).tau_int_error)
 
 
 @pytest.mark.parametrize(

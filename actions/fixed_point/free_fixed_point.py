@@ -25,6 +25,7 @@ References: T. DeGrand, A. Hasenfratz, P. Hasenfratz, F. Niedermayer, Nucl. Phys
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
@@ -148,6 +149,7 @@ class FreeFixedPoint:
         return float(-1 / slope)
 
 
+@functools.lru_cache(maxsize=8)
 def free_fixed_point(
     c: float,
     kappa: float,
@@ -160,7 +162,8 @@ def free_fixed_point(
     (:func:`.free.blocked_kernel`) from the Wilson kernel, symmetrised and normalised after
     each step (module docstring), until rho(q) moves by less than ``tolerance`` in one step. A
     kernel without a free fixed point (:func:`.free.noise_growth` >= 1) is refused with one
-    line first."""
+    line first. Memoised (the 11^4 box of the trainer costs about two minutes): the result is
+    shared between callers and must not be modified."""
     growth = noise_growth(c, c_diagonal)
     if growth >= 1:
         raise ValueError(
