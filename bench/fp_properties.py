@@ -212,18 +212,23 @@ def main() -> None:
     if any(not 0 <= i < fields.batch for i in exact_idx):
         ap.error(f"--exact-items: the data hold items 0 to {fields.batch - 1}")
     curves = {}
-    runs = [("model", idx.tolist(), model_force(act))]
+    # (label, data items, force; None: the exact FP re-solved on each item)
+    Force = Callable[[GaugeField], Tensor]
+    spread = ",".join(map(str, idx.tolist()))
+    runs: list[tuple[str, list[int], Force | None]] = [
+        (f"model (items {spread})", idx.tolist(), model_force(act))
+    ]
     if exact_idx:
-        items = ",".join(map(str, exact_idx))
-        runs += [(f"exact FP (items {items})", exact_idx, None)]
-        runs += [(f"model (items {items})", exact_idx, model_force(act))]
+        named = ",".join(map(str, exact_idx))
+        runs += [(f"exact FP (items {named})", exact_idx, None)]
+        runs += [(f"model (items {named})", exact_idx, model_force(act))]
     for kind, items, fixed in runs:
         worst: dict[float, float] = {}
         lengths = []
         for i in items:
             V = fields.with_links(fields.links[i : i + 1])
             t0 = time.perf_counter()
-            force = fixed or exact_force(data["parameters"], V)
+            force = fixed if fixed is not None else exact_force(data["parameters"], V)
             rows, xi = profile(response(force, V), dist)
             lengths.append(xi)
             for r, v in rows:
@@ -237,7 +242,7 @@ def main() -> None:
         print(f"{kind}: decay length {min(lengths):.2f}-{max(lengths):.2f} (lattice units)")
     print("\n| r | " + " | ".join(curves) + " |")
     print("|---" * (len(curves) + 1) + "|")
-    for r, _ in curves["model"]:
+    for r, _ in next(iter(curves.values())):
         print(
             f"| {r:.3f} | "
             + " | ".join(f"{dict(c).get(r, float('nan')):.2e}" for c in curves.values())

@@ -6,13 +6,16 @@ figure 4).
 
     python -m bench.lcnn_scan DATA.h5 --out DIR [--card examples/lcnn_train.toml]
                               [--epochs 100] [--sizes NAME,...] [--plot scan.png]
+                              [--also LABEL=CHECKPOINT ...]
 
 Each size trains with ``lqcd-hmc train``'s machinery from the card (data, split, losses and
 schedule from it; channels, kernels and epochs from here) into ``DIR/NAME/``, and resumes there:
 run it again to continue a killed scan. A finished size leaves ``DIR/NAME/row.json`` and is not
 trained again, so several processes may each train some sizes into one DIR. The table (markdown)
-of all sizes finished in DIR goes to stdout and ``DIR/scan.json``; the plot has both losses
-against parameters on log axes.
+of all sizes finished in DIR goes to stdout and ``DIR/scan.json``: held-out L1 and L2 of each
+size at the end of its schedule (and of its best epoch by the monitored loss, in the JSON), over
+all validation configurations and without the rough Wilson beta < 6 ones; the plot has the
+losses against parameters on log axes.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from actions.fixed_point.free_fixed_point import of_data
 from actions.fixed_point.parametrisation import fit
 from actions.lcnn import LCNNAction, load_checkpoint
 from lqcd_hmc import ChainRNG, GaugeField
+from lqcd_hmc.io.weights import load_weights
 from lqcd_hmc.plotting import pyplot, save_figure
 from workflows.fixed_point.data import read_fp_data
 from workflows.training import load_train_card, train
@@ -80,8 +84,8 @@ def train_size(base: dict[str, Any], name: str, out: Path, epochs: int) -> dict[
     return {
         "name": name,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "L1": summary["validation"]["L1"],
-        "L2": summary["validation"]["L2"],
+        "L1_best": summary["validation"]["L1"],
+        "L2_best": summary["validation"]["L2"],
         "best_epoch": summary["best_epoch"],
         "epochs": summary["epochs"],
         "force_mflop_per_site": flops.total / f.volume / 1e6,
@@ -114,14 +118,32 @@ def smooth_losses(fn: Callable[[Tensor], Tensor], base: dict[str, Any]) -> dict[
     return {"L1_smooth": m["L1"], "L2_smooth": m["L2"]}
 
 
-def with_smooth_losses(row_file: Path, base: dict[str, Any]) -> dict[str, Any]:
-    """A size's row, with :func:`smooth_losses` of its checkpoint added (and stored) if absent."""
+def with_end_losses(row_file: Path, base: dict[str, Any]) -> dict[str, Any]:
+    """A size's row with the held-out losses of the model at the end of its schedule (the
+    training state's weights; the checkpoint holds the best epoch by the monitored loss),
+    over all validation configurations and :func:`smooth_losses`; computed once and stored."""
     row = json.loads(row_file.read_text())
     if "L2_smooth" not in row:
         model, _ = load_checkpoint(row_file.parent / "model.pt")
-        row |= smooth_losses(model, base)
+        state = load_weights(row_file.parent / "model.pt.state", "training state", "cpu")
+        model.load_state_dict(state["model"])
+        last = state["history"][-1]
+        row |= {"L1": last["val_L1"], "L2": last["val_L2"]} | smooth_losses(model, base)
         row_file.write_text(json.dumps(row, indent=1))
     return row
+
+
+def checkpoint_row(label: str, path: str, base: dict[str, Any]) -> dict[str, Any]:
+    """Held-out losses of another checkpoint (e.g. the shipped model, trained longer) on the
+    card's split, all and :func:`smooth_losses`."""
+    model, _ = load_checkpoint(path)
+    val, A, dA = held_out(base, smooth=False)
+    return {
+        "name": label,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        **evaluate(model, val, A, dA, 4),
+        **smooth_losses(model, base),
+    }
 
 
 def fp_param_rows(base: dict[str, Any]) -> list[dict[str, Any]]:
@@ -157,9 +179,10 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     """Held-out L1 and L2 against parameters, all configurations (filled) and without the
     Wilson beta < 6 ones (open); the fp-param fits as horizontal lines."""
     plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.8))
-    net = [r for r in rows if not r["name"].startswith("fp-param")]
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 4.4))
+    net = [r for r in rows if "epochs" in r]
     fps = [r for r in rows if r["name"].startswith("fp-param")]
+    extra = [r for r in rows if "epochs" not in r and not r["name"].startswith("fp-param")]
     n = [r["parameters"] for r in net]
     for ax, key, label in zip(axes, ("L1", "L2"), ("L1 (|A - A_FP| per site)", "L2 (derivatives)")):
         ax.plot(n, [r[key] for r in net], "o-", color="C0", label="L-CNN, all")
@@ -180,10 +203,22 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
                 color=f"C{i + 1}",
                 label=f"{r['name']}, no beta < 6",
             )
+        for i, r in enumerate(extra):
+            for k, mfc in ((key, None), (f"{key}_smooth", "none")):
+                ax.plot(
+                    r["parameters"],
+                    r[k],
+                    "*",
+                    ms=11,
+                    mfc=mfc,
+                    color=f"C{i + 4}",
+                    label=f"{r['name']}, {'all' if mfc is None else 'no beta < 6'}",
+                )
         ax.set(xscale="log", yscale="log", xlabel="parameters", ylabel=f"held-out {label}")
-    axes[0].legend(fontsize=7)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8)
     fig.suptitle("L-CNN FP action, SU(3) coarse 4^4: held-out accuracy against size")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     save_figure(fig, path)
 
 
@@ -213,7 +248,16 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--sizes", default=",".join(SIZES))
     ap.add_argument("--plot", default=None)
+    ap.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="LABEL=CHECKPOINT",
+        help="evaluate another checkpoint on the same split (a row and a star in the plot)",
+    )
     args = ap.parse_args()
+    if any("=" not in a for a in args.also):
+        ap.error("--also takes LABEL=CHECKPOINT")
     unknown = [n for n in args.sizes.split(",") if n not in SIZES]
     if unknown:
         ap.error(f"unknown sizes {unknown}; known: {', '.join(SIZES)}")
@@ -228,10 +272,12 @@ def main() -> None:
             row.write_text(json.dumps(train_size(base, name, out, args.epochs), indent=1))
     # the table holds every size trained into DIR so far (scans may run in parallel processes)
     rows = fp_param_rows(base) + [
-        with_smooth_losses(f, base)
+        with_end_losses(f, base)
         for name in SIZES
         if (f := out / name.replace("/", "_") / "row.json").exists()
     ]
+    for label, path in (a.split("=", 1) for a in args.also):
+        rows.append(checkpoint_row(label, path, base))
     (out / "scan.json").write_text(json.dumps(rows, indent=1))
     print(table(rows))
     if args.plot:

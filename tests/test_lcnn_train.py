@@ -316,6 +316,13 @@ def test_scan_fp_param_rows_match_the_trainers_baseline(trained):
     want = evaluate(fn, f, data["action"].double()[keep], data["derivative"].double()[keep], 4)
     got = smooth_losses(fn, base)
     assert (got["L1_smooth"], got["L2_smooth"]) == pytest.approx((want["L1"], want["L2"]))
+    # a checkpoint evaluated on the split (--also) reproduces the trainer's held-out losses
+    from bench.lcnn_scan import checkpoint_row
+
+    row = checkpoint_row("trained", str(d / "model.pt"), base)
+    assert (row["L1"], row["L2"]) == pytest.approx(
+        (summary["validation"]["L1"], summary["validation"]["L2"]), rel=1e-6
+    )
 
 
 def test_the_shipped_su3_model_runs_from_its_example_card(tmp_path, monkeypatch):
