@@ -60,10 +60,15 @@ SIZES: dict[str, tuple[list[int], list[int]]] = {
 }
 
 
+def size_dir(out: Path, name: str) -> Path:
+    """The directory of one size in the scan's DIR (``12-24-24/2-2-1`` -> ``12-24-24_2-2-1``)."""
+    return out / name.replace("/", "_")
+
+
 def train_size(base: dict[str, Any], name: str, out: Path, epochs: int) -> dict[str, Any]:
     """Train (or continue) one size; its summary with the force's flops per site."""
     channels, kernels = SIZES[name]
-    d = out / name.replace("/", "_")
+    d = size_dir(out, name)
     d.mkdir(parents=True, exist_ok=True)
     card = {
         **base,
@@ -266,7 +271,7 @@ def main() -> None:
     base["data"] = {**base.get("data", {}), "file": str(Path(args.data).resolve())}
     out = Path(args.out)
     for name in args.sizes.split(","):
-        row = out / name.replace("/", "_") / "row.json"
+        row = size_dir(out, name) / "row.json"
         if not row.exists() or json.loads(row.read_text())["epochs"] < args.epochs:
             row.parent.mkdir(parents=True, exist_ok=True)
             row.write_text(json.dumps(train_size(base, name, out, args.epochs), indent=1))
@@ -274,7 +279,7 @@ def main() -> None:
     rows = fp_param_rows(base) + [
         with_end_losses(f, base)
         for name in SIZES
-        if (f := out / name.replace("/", "_") / "row.json").exists()
+        if (f := size_dir(out, name) / "row.json").exists()
     ]
     for label, path in (a.split("=", 1) for a in args.also):
         rows.append(checkpoint_row(label, path, base))
