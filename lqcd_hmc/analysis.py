@@ -9,6 +9,7 @@ its own analysis. Results are plain dicts (JSON-ready); :func:`report` renders t
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 from collections.abc import Callable, Sequence
@@ -101,10 +102,12 @@ def analyze_ensemble(
                 )
             ]
     names = ens.measurement_names()
+    schemas = ens.schemas()
     bar = progress(len(names)) if progress is not None else None
     for i, name in enumerate(names):
         table = ens.table(f"measurements/{name}")
-        cls = measurement_class(name) or Measurement
+        kind = json.loads(schemas[name]).get("name", name) if name in schemas else name
+        cls = measurement_class(kind) or Measurement
         res = cls.analyze(table, **options)
         if pdir is not None:
             res["plots"] = [str(p) for p in cls.plot(table, res, pdir, title=title)]

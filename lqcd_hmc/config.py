@@ -142,11 +142,28 @@ class RunSection(CardSection):
 
 
 class MeasureCard(BaseModel):
-    """``name``, ``interval`` and the measurement's parameters."""
+    """``name``, ``interval``, ``table`` (where the results are stored,
+    ``measurements/<table>``; default the name, so one measurement can be taken twice with
+    other parameters, e.g. two gradient flows) and the measurement's parameters."""
 
     model_config = ConfigDict(extra="allow")
     name: str
     interval: PositiveInt = 1
+    table: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+
+    @property
+    def key(self) -> str:
+        return self.table or self.name
+
+
+def unique_tables(measure: Sequence[MeasureCard]) -> None:
+    """Two measurements stored in one table are an error."""
+    keys = [m.key for m in measure]
+    dup = sorted({k for k in keys if keys.count(k) > 1})
+    if dup:
+        raise ValueError(
+            f'measurement table {dup[0]!r} appears twice (give one of them table = "...")'
+        )
 
 
 class ParallelCard(CardSection):
@@ -183,17 +200,14 @@ class Card(CardSection):
 
     @model_validator(mode="after")
     def _unique_measurements(self) -> Card:
-        names = [m.name for m in self.measure]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise ValueError(f"measurement {dup[0]!r} appears twice")
+        unique_tables(self.measure)
         return self
 
     def action_config(self) -> dict[str, Any]:
         return self.action.model_dump()
 
     def measure_configs(self) -> list[dict[str, Any]]:
-        return [m.model_dump() for m in self.measure]
+        return [m.model_dump(exclude_none=True) for m in self.measure]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data; unset optional keys left out (TOML has no null)."""

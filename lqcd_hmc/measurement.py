@@ -104,6 +104,16 @@ def build(config: Mapping[str, Any]) -> Measurement:
     return build_registered(ENTRY_POINT_GROUP, "measurement", config)
 
 
+def card_entry(config: Mapping[str, Any]) -> tuple[int, str, dict[str, Any]]:
+    """``(interval, table, config)`` of a ``[[measure]]`` entry: the results go to
+    ``measurements/<table>`` (default the measurement's name); ``config`` is what
+    :func:`build` and :func:`parameters` take."""
+    cfg = dict(config)
+    interval = int(cfg.pop("interval", 1))
+    table = cfg.pop("table", None) or cfg["name"]
+    return interval, str(table), cfg
+
+
 def parameters(config: Mapping[str, Any]) -> dict[str, Any]:
     """``name`` and every constructor parameter of the measurement, the card's value or the
     default: what a stored table's schema records (:mod:`lqcd_hmc.io.integrity`), so a card

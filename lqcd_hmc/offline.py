@@ -16,21 +16,27 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import model_validator
 
 from .clitools import Progress
-from .config import CardError, CardSection, MeasureCard, read_toml, validate
+from .config import CardError, CardSection, MeasureCard, read_toml, unique_tables, validate
 from .field import GaugeField, resolve_device
 from .io import Ensemble, Pending, detect, read_configuration
 from .io.atomic import failure_reason
 from .io.integrity import schema_text
 from .io.lock import EnsembleLock
 from .measurement import build as build_measurement
-from .measurement import column_statistics, parameters
+from .measurement import card_entry, column_statistics, parameters
 
 
 class MeasureSpec(CardSection):
     measure: list[MeasureCard]
     device: str = "cpu"
+
+    @model_validator(mode="after")
+    def _unique(self) -> MeasureSpec:
+        unique_tables(self.measure)
+        return self
 
 
 def load_spec(path: str | Path) -> MeasureSpec:
@@ -87,12 +93,11 @@ def _measure(
     todo = []
     pending = Pending()
     for m in spec.measure:
-        cfg = m.model_dump()
-        interval = cfg.pop("interval")
+        interval, table, cfg = card_entry(m.model_dump(exclude_none=True))
         meas = build_measurement(cfg)
         meas.check(dims, group)
-        todo.append((interval, m.name, meas))
-        pending.schemas[m.name] = schema_text(parameters(cfg))
+        todo.append((interval, table, meas))
+        pending.schemas[table] = schema_text(parameters(cfg))
     results: dict[str, dict[str, list]] = {name: {} for _, name, _ in todo}
     if ens is not None:
         clash = sorted(set(ens.measurement_names()) & set(results))

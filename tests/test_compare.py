@@ -265,6 +265,14 @@ def test_tuning_fit_and_its_error():
         ("", '[[action]]\nname = "nonesuch"\nbetas = [1.0, 2.0]', "unknown action 'nonesuch'"),
         ("", '[[action]]\nname = "wilson"\nbetas = [1.0, 2.0]', "two actions are labelled"),
         ("", '[[action]]\nname = "iwasaki"\nbeta = 2.0\nbetas = [1.0, 2.0]', "not beta"),
+        ('continuum = ["nope"]', "", "study.continuum: no action is labelled 'nope'"),
+        ("wilson_flow = true", "", 'wilson_flow = true needs flow = "action"'),
+        ("literature = { nope = [1.0, 0.1] }", "", "unknown ratio 'nope'"),
+        (
+            "",
+            '[[action]]\nname = "iwasaki"\nbetas = [1.0, 2.0]\nrun = { output = "x.h5" }',
+            "run.output is named by the study",
+        ),
     ],
 )
 def test_bad_study_cards_are_one_line_errors(tmp_path, extra_study, extra_action, message):
@@ -272,6 +280,20 @@ def test_bad_study_cards_are_one_line_errors(tmp_path, extra_study, extra_action
     res = CliRunner().invoke(main, ["compare", str(card)])
     assert res.exit_code == 1 and message in res.output
     assert len(res.output.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "option,message",
+    [
+        (["--only", "Iwasaki"], "--only 'Iwasaki': the card's actions are wilson, LW"),
+        (["--spacing", "2"], "--spacing 2: the card has spacings 0..1"),
+    ],
+)
+def test_bad_study_selections(tmp_path, option, message):
+    card = write_study(tmp_path / "s.toml", tmp_path / "out")
+    res = CliRunner().invoke(main, ["compare", str(card), *option])
+    assert res.exit_code == 1 and message in res.output, res.output
+    assert len(res.output.strip().splitlines()) == 1
 
 
 def test_bad_tune_targets(tmp_path, study):
@@ -301,25 +323,24 @@ def test_bad_tune_targets(tmp_path, study):
 
 
 def test_example_study_cards_are_valid():
-    """The laptop card builds every action; the GPU card validates (its fixed-point actions
-    need files made by fp-fit and train)."""
+    """Every example study card builds every action (the FP actions from the shipped model
+    and its fp-param fit); the CPU and GPU cards hold the six actions with both flows."""
     from pathlib import Path
-
-    from lqcd_hmc.config import read_toml, validate
-    from workflows.study.card import StudyCard
 
     examples = Path(__file__).parent.parent / "examples"
     laptop = load_study(examples / "compare_su3_laptop.toml")
     assert laptop.spacings == 2 and laptop.match is not None
-    gpu = validate(read_toml(examples / "compare_su3_gpu.toml"), "gpu", StudyCard)
-    assert {a.name for a in gpu.action} == {
-        "wilson",
-        "symanzik",
-        "iwasaki",
-        "dbw2",
-        "fp-param",
-        "lcnn",
-    }
+    for name, spacings in (("cpu", 2), ("gpu", 3)):
+        card = load_study(examples / f"compare_su3_{name}.toml")
+        assert card.spacings == spacings and card.study.wilson_flow
+        assert [a.name for a in card.action] == [
+            "wilson",
+            "symanzik",
+            "iwasaki",
+            "dbw2",
+            "fp-param",
+            "lcnn",
+        ]
 
 
 def test_tuning_iterates_extrapolates_and_bisects(monkeypatch, tmp_path):

@@ -75,6 +75,10 @@ class ReplicaSet:
         names = [set(m.measurement_names()) for m in self.members[1:]]
         return [n for n in self.members[0].measurement_names() if all(n in s for s in names)]
 
+    def schemas(self) -> dict[str, str]:
+        """The first replica's (replicas share the card)."""
+        return self.members[0].schemas()
+
     def table(self, group: str) -> dict[str, np.ndarray]:
         tables = [m.table(group) for m in self.members]
         if not all(tables):

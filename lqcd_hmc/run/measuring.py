@@ -10,22 +10,21 @@ from typing import Any, TextIO
 
 from ..io import Ensemble
 from ..io.integrity import schema_difference, schema_text
-from ..measurement import Measurement, parameters
+from ..measurement import Measurement, card_entry, parameters
 from ..measurement import build as build_measurement
 
 
 class RunMeasurements:
-    """``[(interval, name, measurement)]`` of a card and ``schemas`` (name -> schema)."""
+    """``[(interval, table, measurement)]`` of a card and ``schemas`` (table -> schema)."""
 
     def __init__(self, configs: Sequence[dict[str, Any]], dims: Sequence[int], group: str):
         self.dims, self.group = tuple(dims), group
         self.entries: list[tuple[int, str, Measurement]] = []
         self.schemas: dict[str, str] = {}
-        for m in configs:
-            m = dict(m)
-            interval = m.pop("interval")
-            self.entries.append((interval, m["name"], self._build(m)))
-            self.schemas[m["name"]] = schema_text(parameters(m))
+        for config in configs:
+            interval, table, m = card_entry(config)
+            self.entries.append((interval, table, self._build(m)))
+            self.schemas[table] = schema_text(parameters(m))
 
     def _build(self, config: dict[str, Any]) -> Measurement:
         meas = build_measurement(config)

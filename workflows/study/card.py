@@ -1,14 +1,18 @@
 """Study cards for ``lqcd-hmc compare`` (TOML, validated by pydantic; unknown keys are errors).
 
 ``[study]`` (output directory, lattice per spacing, ``flow = "action"`` to flow every ensemble
-with its own action instead of the card's flow, analysis options), optional ``[match]``
+with its own action instead of the card's flow, ``wilson_flow = true`` to flow it with the Wilson
+action as well, into ``measurements/gradient_flow_wilson``, ``continuum`` = the labels of the
+actions whose points give the common continuum estimate of every ratio, ``literature`` = known
+continuum values ``{ratio = [value, error]}``, analysis options), optional ``[match]``
 (tune every action to common ``t0/a^2`` or ``r0/a`` targets, one per spacing), optional
 ``[classical]`` (plane-wave and constant-flux artifacts), and the run-card sections shared by
 every ensemble: ``[lattice]``, ``[update]``, ``[run]`` (no ``output``: the study names the
 files), ``[[measure]]``; then one ``[[action]]`` table per action with ``name``, an optional
 ``label``, ``betas`` (one per spacing; with ``[match]`` the first guesses), an optional
-``step`` (the tuning step in beta, default ``match.step``), an optional ``update`` table
-overriding the shared one, and the action's own parameters. See
+``step`` (the tuning step in beta, default ``match.step``), optional ``update`` and ``run``
+tables overriding the shared ones key by key (e.g. HMC with ``run.thermalisation_md`` for an
+action without staples among heatbath ones), and the action's own parameters. See
 ``examples/compare_*.toml``.
 """
 
@@ -31,23 +35,28 @@ from lqcd_hmc.config import (
     validate,
 )
 
-from .ratios import RATIOS
+from .ratios import RATIOS, WILSON_FLOW
 
 
 class StudySection(CardSection):
     output: str
     dims: list[list[PositiveInt]] | None = None
     flow: Literal["card", "action"] = "card"
+    wilson_flow: bool = False
     ratios: list[str] = list(RATIOS)
+    continuum: list[str] = []
+    literature: dict[str, tuple[float, float]] = {}
     plateau: PositiveInt | None = None
     r_min: float | None = None
     r_max: float | None = None
 
     @model_validator(mode="after")
     def _ratios(self) -> StudySection:
-        bad = [r for r in self.ratios if r not in RATIOS]
+        bad = [r for r in [*self.ratios, *self.literature] if r not in RATIOS]
         if bad:
             raise ValueError(f"unknown ratio {bad[0]!r}; known: {', '.join(RATIOS)}")
+        if self.wilson_flow and self.flow != "action":
+            raise ValueError('wilson_flow = true needs flow = "action" (the card flow is one)')
         return self
 
 
@@ -74,6 +83,7 @@ class StudyAction(BaseModel):
     betas: list[float] = Field(min_length=1)
     step: float | None = None
     update: dict[str, Any] | None = None
+    run: dict[str, Any] | None = None
 
     @property
     def title(self) -> str:
@@ -117,12 +127,17 @@ class StudyCard(CardSection):
                 raise ValueError(
                     f"action {a.title!r}: betas has {len(a.betas)} entries for {n} spacings"
                 )
+            if "output" in (a.run or {}):
+                raise ValueError(f"action {a.title!r}: run.output is named by the study")
             if "beta" in (a.model_extra or {}):
                 raise ValueError(f"action {a.title!r}: give betas = [...], not beta")
         titles = [a.title for a in self.action]
         dup = sorted({t for t in titles if titles.count(t) > 1})
         if dup:
             raise ValueError(f"two actions are labelled {dup[0]!r}; give them labels")
+        unknown = [t for t in self.study.continuum if t not in titles]
+        if unknown:
+            raise ValueError(f"study.continuum: no action is labelled {unknown[0]!r}")
         return self
 
     def ensemble_card(
@@ -135,15 +150,17 @@ class StudyCard(CardSection):
     ) -> Card:
         """The run card of one ensemble (validated like any run card)."""
         update = {**self.update.model_dump(), **(action.update or {})}
-        run = {**self.run, "output": str(output)}
+        run = {**self.run, **(action.run or {}), "output": str(output)}
         if trajectories is not None:
             run["trajectories"] = trajectories
         act = {**action.params(), "beta": float(beta)}
-        measure = [m.model_dump() for m in self.measure]
+        measure = [m.model_dump(exclude_none=True) for m in self.measure]
         if self.study.flow == "action":
-            for m in measure:
-                if m["name"] == "gradient_flow":
-                    m["flow"] = act
+            flows = [m for m in measure if m["name"] == "gradient_flow"]
+            for m in flows:
+                m["flow"] = act
+            if self.study.wilson_flow and action.name != "wilson":
+                measure += [{**m, "flow": "wilson", "table": WILSON_FLOW} for m in flows]
         tree = {
             "lattice": {**self.lattice.model_dump(), "dims": list(dims)},
             "action": act,

@@ -95,16 +95,34 @@ def tune_beta_command(
 @click.option(
     "--classical-only", is_flag=True, help="only the classical artifacts (no Monte Carlo)"
 )
+@click.option(
+    "--only",
+    multiple=True,
+    metavar="LABEL",
+    help="run only this action's ensembles (repeatable; two processes can share a study)",
+)
+@click.option(
+    "--spacing",
+    "spacings",
+    multiple=True,
+    type=int,
+    metavar="I",
+    help="run only spacing I (from 0, the order of study.dims; repeatable)",
+)
 @progress_options("trajectories")
 @one_line_errors(interrupt=STUDY_HINT)
-def compare_command(study, classical_only, progress, quiet, as_json) -> None:
+def compare_command(study, classical_only, only, spacings, progress, quiet, as_json) -> None:
     """Actions at matched lattice spacings: ratios, continuum limits, classical artifacts;
     results.json and report.md in the study's output directory."""
     from .card import load_study
     from .compare import run_study
 
     res = run_study(
-        load_study(study), classical_only=classical_only, **_run_options(progress, quiet, as_json)
+        load_study(study),
+        classical_only=classical_only,
+        only=list(only) or None,
+        spacings=list(spacings) or None,
+        **_run_options(progress, quiet, as_json),
     )
     if as_json:
         print_json(res)

@@ -20,14 +20,16 @@ from typing import Any
 
 from lqcd_hmc.action import build as build_action
 from lqcd_hmc.clitools import json_text
+from lqcd_hmc.config import Card
+from lqcd_hmc.integrators import get_scheme
 from lqcd_hmc.io import Ensemble
 from lqcd_hmc.run import ensure_ensemble
 from lqcd_hmc.summary import run_summary
 from observables.classical import flux_deviations, plane_wave_deviations
 
 from .card import StudyAction, StudyCard
-from .continuum import extrapolate
-from .ratios import ensemble_quantities
+from .continuum import Points, deviation, extrapolate, joint
+from .ratios import WILSON_FLOW, ensemble_quantities
 from .tune import ensemble_path, tune_beta
 
 
@@ -59,18 +61,95 @@ def _ensemble(
     generated = ensure_ensemble(card.ensemble_card(action, beta, dims, path), **run_options)
     ens = Ensemble(path)
     mc = run_summary(ens, int(ens.attrs.get("thermalisation", 0)))
-    q = ensemble_quantities(
-        path, plateau=card.study.plateau, r_min=card.study.r_min, r_max=card.study.r_max
-    )
-    return {
+    options: dict[str, Any] = {
+        "plateau": card.study.plateau,
+        "r_min": card.study.r_min,
+        "r_max": card.study.r_max,
+    }
+    q = ensemble_quantities(path, **options)
+    entry = {
         "beta": beta,
         "dims": dims,
         "ensemble": str(path),
         "generated": generated,
         "tuning": tuning,
         "mc": dataclasses.asdict(mc) if mc else None,
+        "update": _update_figures(card.ensemble_card(action, beta, dims, path)),
         "quantities": q,
     }
+    if card.study.wilson_flow:  # Wilson's own flow is the Wilson flow
+        own = action.name == "wilson"
+        entry[WILSON_FLOW] = (
+            q if own else ensemble_quantities(path, **options, flow_table=WILSON_FLOW)
+        )
+    return entry
+
+
+def _update_figures(run_card: Card) -> dict[str, Any]:
+    """The update of an ensemble: algorithm, and for HMC the step size and the force
+    evaluations per trajectory (``steps x forces per step + 1``: the first force of a
+    trajectory is not shared with the previous one)."""
+    up = run_card.update
+    out: dict[str, Any] = {"algorithm": up.algorithm}
+    if up.uses_hmc:
+        out.update(
+            integrator=up.integrator,
+            steps=up.steps,
+            step_size=up.tau / up.steps,
+            forces=up.steps * get_scheme(up.integrator).forces_per_step + 1,
+        )
+    return out
+
+
+def _continuum(
+    card: StudyCard, actions: dict[str, list[dict[str, Any]]], key: str
+) -> dict[str, dict[str, Any]]:
+    """Per action and ratio, the linear extrapolation of the points ``entry[key]``."""
+    out: dict[str, dict[str, Any]] = {}
+    for label, entries in actions.items():
+        out[label] = {}
+        for r in card.study.ratios:
+            pts = [_point(e.get(key), r) for e in entries]
+            fit = extrapolate(*zip(*pts)) if pts else None
+            if fit:
+                out[label][r] = fit
+    return out
+
+
+def _point(q: dict[str, Any] | None, ratio: str) -> tuple[float, float, float]:
+    """``(a^2/t0, ratio, error)`` of one ensemble's quantities (NaN where missing)."""
+    q = q or {}
+    x = q.get("a2_over_t0", {}).get("value", math.nan)
+    r = q.get(ratio, {})
+    return x, r.get("value", math.nan), r.get("error", math.nan)
+
+
+def estimate(card: StudyCard, actions: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Per ratio, the common continuum value of the actions ``study.continuum`` (each with its
+    own flow; :func:`.continuum.joint`) and every ensemble's deviation from it, ``R / R_0 - 1``,
+    with its own flow and (``wilson_flow``) with the Wilson flow."""
+    out: dict[str, Any] = {}
+    for r in card.study.ratios:
+        series: dict[str, Points] = {}
+        for t in card.study.continuum:
+            if t in actions:
+                xs, ys, ds = zip(*[_point(e["quantities"], r) for e in actions[t]])
+                series[t] = (xs, ys, ds)
+        fit = joint(series)
+        if fit is None:
+            continue
+        devs: dict[str, list[dict[str, Any]]] = {}
+        for label, entries in actions.items():
+            for e in entries:
+                row: dict[str, Any] = {}
+                for key in ("quantities", WILSON_FLOW):
+                    x, y, dy = _point(e.get(key), r)
+                    if math.isfinite(y):
+                        d, dd = deviation(y, dy, fit["value"], fit["error"])
+                        row[key] = {"a2_over_t0": x, "value": d, "error": dd}
+                devs.setdefault(label, []).append(row)
+        out[r] = {**fit, "deviations": devs}
+    return out
 
 
 def classical_artifacts(card: StudyCard) -> dict[str, Any]:
@@ -94,13 +173,29 @@ def classical_artifacts(card: StudyCard) -> dict[str, Any]:
     return out
 
 
-def run_study(card: StudyCard, classical_only: bool = False, **run_options: Any) -> dict[str, Any]:
+def run_study(
+    card: StudyCard,
+    classical_only: bool = False,
+    only: list[str] | None = None,
+    spacings: list[int] | None = None,
+    **run_options: Any,
+) -> dict[str, Any]:
     """Everything of the module docstring; returns the ``results.json`` content (also
-    written, with ``report.md`` and ``plots/``, to ``study.output``)."""
+    written, with ``report.md`` and ``plots/``, to ``study.output``). ``only``: the labels of
+    the actions to run (their ensembles alone; two processes can share a study this way, and a
+    last call without it reports them all); ``spacings``: the indices (from 0, in the order of
+    ``study.dims``) of the spacings to run, e.g. the coarsest first."""
     from .report import write_report
 
     if classical_only and card.classical is None:
         raise ValueError("--classical-only needs a [classical] section in the study card")
+    titles = [a.title for a in card.action]
+    unknown = [t for t in only or [] if t not in titles]
+    if unknown:
+        raise ValueError(f"--only {unknown[0]!r}: the card's actions are {', '.join(titles)}")
+    bad = [i for i in spacings or [] if not 0 <= i < card.spacings]
+    if bad:
+        raise ValueError(f"--spacing {bad[0]}: the card has spacings 0..{card.spacings - 1}")
     out = Path(card.study.output)
     out.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {
@@ -112,23 +207,18 @@ def run_study(card: StudyCard, classical_only: bool = False, **run_options: Any)
     }
     if not classical_only:
         for a in card.action:
-            entries = [_ensemble(card, a, i, out, run_options) for i in range(card.spacings)]
-            result["actions"][a.title] = entries
-            result["continuum"][a.title] = {
-                r: extrapolate(
-                    *zip(
-                        *[
-                            (
-                                e["quantities"].get("a2_over_t0", {}).get("value", math.nan),
-                                e["quantities"].get(r, {}).get("value", math.nan),
-                                e["quantities"].get(r, {}).get("error", math.nan),
-                            )
-                            for e in entries
-                        ]
-                    )
-                )
-                for r in card.study.ratios
-            }
+            if only and a.title not in only:
+                continue
+            result["actions"][a.title] = [
+                _ensemble(card, a, i, out, run_options)
+                for i in range(card.spacings)
+                if spacings is None or i in spacings
+            ]
+        result["continuum"] = _continuum(card, result["actions"], "quantities")
+        if card.study.wilson_flow:
+            result["continuum_" + WILSON_FLOW] = _continuum(card, result["actions"], WILSON_FLOW)
+        if card.study.continuum:
+            result["estimate"] = estimate(card, result["actions"])
     if card.classical is not None:
         result["classical"] = classical_artifacts(card)
     result["report"] = str(write_report(card, result, out))

@@ -11,10 +11,11 @@ systematic of the potential's plateau included: every quantity that depends on t
 is also evaluated with the fit at T* + 1, and ``|q(T*) - q(T* + 1)|`` is added in quadrature
 (``error_stat``, ``error_sys``).
 
-Quantities (lattice units, a = 1): ``t0``, ``w0``, ``r0``, ``sigma`` (a^2 sigma), ``chi_t``
-(a^4 chi_t = <Q^2>/V at the flow's t_max); ratios ``a2_over_t0`` = a^2/t0 (the x axis of the
-scaling plots), ``sqrt_t0_over_r0``, ``w0_over_sqrt_t0``, ``sqrt_sigma_t0``, ``r0_sqrt_sigma``,
-``t0sq_chi_t`` = t0^2 chi_t.
+Quantities (lattice units, a = 1): ``t0``, ``w0``, ``t02`` (the flow time of ``t^2 E = 0.2``),
+``r0``, ``sigma`` (a^2 sigma), ``chi_t`` (a^4 chi_t = <Q^2>/V at the flow's t_max); ratios
+``a2_over_t0`` = a^2/t0 (the x axis of the scaling plots), ``sqrt_t0_over_r0``,
+``w0_over_sqrt_t0``, ``sqrt_t02_over_t0`` = sqrt(t_0.2/t0) (two flow scales), ``sqrt_sigma_t0``,
+``r0_sqrt_sigma``, ``t0sq_chi_t`` = t0^2 chi_t.
 """
 
 from __future__ import annotations
@@ -33,10 +34,19 @@ from observables.scales import scales_function
 RATIOS = {
     "sqrt_t0_over_r0": ("sqrt(t0)/r0", ("t0", "r0"), lambda q: np.sqrt(q["t0"]) / q["r0"]),
     "w0_over_sqrt_t0": ("w0/sqrt(t0)", ("t0", "w0"), lambda q: q["w0"] / np.sqrt(q["t0"])),
+    "sqrt_t02_over_t0": (
+        "sqrt(t_0.2/t0)",
+        ("t0", "t02"),
+        lambda q: np.sqrt(q["t02"] / q["t0"]),
+    ),
     "sqrt_sigma_t0": ("sqrt(sigma t0)", ("t0", "sigma"), lambda q: np.sqrt(q["sigma"] * q["t0"])),
     "r0_sqrt_sigma": ("r0 sqrt(sigma)", ("r0", "sigma"), lambda q: q["r0"] * np.sqrt(q["sigma"])),
     "t0sq_chi_t": ("t0^2 chi_t", ("t0", "chi_t"), lambda q: q["t0"] ** 2 * q["chi_t"]),
 }
+
+
+WILSON_FLOW = "gradient_flow_wilson"  # the study's second flow table (``wilson_flow = true``)
+T02 = 0.2  # the second reference value of t^2 E (t0: 0.3)
 
 
 def ensemble_quantities(
@@ -44,13 +54,17 @@ def ensemble_quantities(
     plateau: int | None = None,
     r_min: float | None = None,
     r_max: float | None = None,
+    flow_table: str = "gradient_flow",
 ) -> dict[str, dict[str, float]]:
     """``{name: {"value", "error", "tau_int"}}`` of the module docstring for the HDF5 ensemble
-    ``path``; quantities whose measurement is missing (or whose fit fails) are left out."""
+    ``path``, the flow quantities from ``measurements/<flow_table>``; quantities whose
+    measurement is missing (or whose fit fails) are left out."""
     ens = Ensemble(path)
     names = ens.measurement_names()
     sources = {
-        n: ens.table(f"measurements/{n}") for n in ("gradient_flow", "wilson_loops") if n in names
+        kind: ens.table(f"measurements/{n}")
+        for kind, n in (("gradient_flow", flow_table), ("wilson_loops", "wilson_loops"))
+        if n in names
     }
     if "wilson_loops" in sources and "r" not in sources["wilson_loops"]:
         del sources["wilson_loops"]  # not the temporal loops of V(r)
@@ -63,10 +77,11 @@ def ensemble_quantities(
     if "gradient_flow" in tables:
         flow = tables["gradient_flow"]
         scales = scales_function(flow["t"][0, 0])
+        scales02 = scales_function(flow["t"][0, 0], T02)
         blocks.append(
             (
                 flow["E_clover"].transpose(2, 1, 0),
-                lambda m: dict(zip(("t0", "w0"), scales(m)[[0, 2]])),
+                lambda m: {**dict(zip(("t0", "w0"), scales(m)[[0, 2]])), "t02": scales02(m)[0]},
             )
         )
         if "Q_improved" in flow:

@@ -12,7 +12,9 @@ from lqcd_hmc.plotting import pyplot, save_figure
 from lqcd_hmc.statistics import with_error
 
 from .card import StudyCard
-from .ratios import RATIOS
+from .ratios import RATIOS, WILSON_FLOW
+
+OWN = "quantities"  # an ensemble's quantities with its own flow (the card's flow)
 
 SCALE_COLUMNS = [
     ("t0", "t0/a^2"),
@@ -28,9 +30,13 @@ def pm(value: float | None, error: float | None) -> str:
     return with_error(value, error)
 
 
-def _q(entry: dict[str, Any], key: str) -> str:
-    r = entry["quantities"].get(key)
+def _q(entry: dict[str, Any], key: str, flow: str = OWN) -> str:
+    r = (entry.get(flow) or {}).get(key)
     return pm(r["value"], r["error"]) if r else "n/a"
+
+
+def _percent(d: dict[str, float] | None) -> str:
+    return pm(100 * d["value"], 100 * d["error"]) if d else "n/a"
 
 
 def _points(entries: list[dict[str, Any]], ratio: str) -> list[tuple[float, float, float]]:
@@ -45,7 +51,9 @@ def _points(entries: list[dict[str, Any]], ratio: str) -> list[tuple[float, floa
     return pts
 
 
-def _ratio_plot(path: Path, ratio: str, result: dict[str, Any]) -> Path | None:
+def _ratio_plot(
+    path: Path, ratio: str, result: dict[str, Any], literature: dict[str, Any]
+) -> Path | None:
     """Ratio against a^2/t0 per action with its continuum line; None when nothing is finite."""
     series = {label: _points(entries, ratio) for label, entries in result["actions"].items()}
     if not any(series.values()):
@@ -72,10 +80,48 @@ def _ratio_plot(path: Path, ratio: str, result: dict[str, Any]) -> Path | None:
                 color=bars[0].get_color(),
                 capsize=3,
             )
+    known = literature.get(ratio)
+    if known is not None:
+        ax.axhspan(known[0] - known[1], known[0] + known[1], color="gray", alpha=0.2)
+        ax.axhline(known[0], color="gray", lw=1, label="literature (infinite volume)")
     ax.set_xlim(left=-0.02 * max(xmax, 1e-3))
     ax.set_xlabel("a^2 / t0")
     ax.set_ylabel(RATIOS[ratio][0])
+    ax.set_title(f"{RATIOS[ratio][0]}, each action with its own flow")
     ax.legend(fontsize=8)
+    return save_figure(fig, path)
+
+
+def _deviation_plot(path: Path, ratio: str, estimate: dict[str, Any], own: str) -> Path | None:
+    """``R / R_0 - 1`` in per cent against a^2/t0, every action: own flow filled, Wilson flow
+    open; the band is the error of the estimate ``R_0``."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    drawn = False
+    for label, rows in estimate["deviations"].items():
+        color = None
+        for key, fill, name in ((OWN, None, own), (WILSON_FLOW, "none", "Wilson flow")):
+            pts = [r[key] for r in rows if key in r and math.isfinite(r[key]["a2_over_t0"])]
+            if not pts:
+                continue
+            x = [p["a2_over_t0"] for p in pts]
+            y = [100 * p["value"] for p in pts]
+            dy = [100 * p["error"] for p in pts]
+            bars = ax.errorbar(
+                x, y, dy, fmt="o", mfc=fill, color=color, capsize=3, label=f"{label}, {name}"
+            )
+            color, drawn = bars[0].get_color(), True
+    if not drawn:
+        plt.close(fig)
+        return None
+    rel = 100 * estimate["error"] / abs(estimate["value"])
+    ax.axhspan(-rel, rel, color="gray", alpha=0.2)
+    ax.axhline(0, color="gray", lw=1)
+    ax.set_xlim(left=0)
+    ax.set_xlabel("a^2 / t0")
+    ax.set_ylabel(f"{RATIOS[ratio][0]} / continuum - 1 [%]")
+    ax.set_title(f"{RATIOS[ratio][0]}: deviation from {pm(estimate['value'], estimate['error'])}")
+    ax.legend(fontsize=7)
     return save_figure(fig, path)
 
 
@@ -95,10 +141,110 @@ def _classical_plot(path: Path, classical: dict[str, Any]) -> Path:
     return save_figure(fig, path)
 
 
+def _mc_table(card: StudyCard, result: dict[str, Any]) -> list[str]:
+    """Per ensemble: the update, HMC step size, acceptance and forces per trajectory, seconds
+    per update and their ratio to Wilson's on the same lattice, tau_int of t0."""
+    names = {a.title: a.name for a in card.action}
+    wilson = {
+        tuple(e["dims"]): (e["mc"] or {}).get("seconds_per_trajectory")
+        for label, entries in result["actions"].items()
+        if names.get(label) == "wilson"
+        for e in entries
+    }
+    rows = []
+    for label, entries in result["actions"].items():
+        for e in entries:
+            mc, up = e["mc"] or {}, e.get("update", {})
+            sec, ref = mc.get("seconds_per_trajectory"), wilson.get(tuple(e["dims"]))
+            t0 = e["quantities"].get("t0", {})
+            hmc = "step_size" in up
+            rows.append(
+                [
+                    label,
+                    "x".join(map(str, e["dims"])),
+                    f"{up.get('algorithm', '?')}"
+                    + (f" {up['integrator']} x {up['steps']}" if hmc else ""),
+                    f"{up['step_size']:.3g}" if hmc else "-",
+                    f"{mc['acceptance']:.2f}" if mc.get("acceptance") is not None else "-",
+                    str(up["forces"]) if hmc else "-",
+                    f"{sec:.3g}" if sec else "n/a",
+                    f"{sec / ref:.3g}" if sec and ref else "n/a",
+                    f"{t0['tau_int']:.2g}" if "tau_int" in t0 else "n/a",
+                ]
+            )
+    return _table(
+        [
+            "action",
+            "lattice",
+            "update",
+            "step size",
+            "acc.",
+            "forces / traj.",
+            "s / update",
+            "s / Wilson's",
+            "tau_int(t0)",
+        ],
+        rows,
+    )
+
+
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + [
         "| " + " | ".join(r) + " |" for r in rows
     ]
+
+
+def _chi(fit: dict[str, Any]) -> str:
+    return f"{fit['chi2_dof']:.2f}" if math.isfinite(fit["chi2_dof"]) else "-"
+
+
+def _ratio_section(card: StudyCard, result: dict[str, Any], ratio: str, plots: Path) -> list[str]:
+    """One ratio: its plot against a^2/t0, the deviations from the continuum estimate (plot),
+    the values with each flow and each action's own continuum line."""
+    title = RATIOS[ratio][0]
+    own = "own flow" if card.study.flow == "action" else "card flow"
+    lines = [f"## {title}", ""]
+    png = _ratio_plot(plots / f"{ratio}.png", ratio, result, card.study.literature)
+    if png is not None:
+        lines += [f"![{title} against a^2/t0](plots/{png.name})", ""]
+    est = result.get("estimate", {}).get(ratio)
+    if est is not None:
+        png = _deviation_plot(plots / f"{ratio}_deviation.png", ratio, est, own)
+        if png is not None:
+            lines += [f"![{title}: deviation from the continuum](plots/{png.name})", ""]
+        lines += [
+            f"Continuum estimate {pm(est['value'], est['error'])}: common limit of "
+            f"{', '.join(card.study.continuum)} ({own}, linear in a^2/t0, "
+            f"{est['points']} points, chi^2/dof {_chi(est)}); deviations R/R_0 - 1 in per cent.",
+            "",
+        ]
+    known = card.study.literature.get(ratio)
+    if known is not None:
+        lines += [f"Literature (infinite volume): {pm(*known)}.", ""]
+    keys = [(OWN, own)] + ([(WILSON_FLOW, "Wilson flow")] if card.study.wilson_flow else [])
+    header = ["action", "beta", "a^2/t0"] + [f"{title}, {name}" for _, name in keys]
+    if est is not None:
+        header += [f"deviation, {name} [%]" for _, name in keys]
+    rows = []
+    for label, entries in result["actions"].items():
+        for i, e in enumerate(entries):
+            row = [label, f"{e['beta']:g}", _q(e, "a2_over_t0")]
+            row += [_q(e, ratio, key) for key, _ in keys]
+            if est is not None:
+                row += [_percent(est["deviations"][label][i].get(key)) for key, _ in keys]
+            rows.append(row)
+    lines += _table(header, rows) + [""]
+    for key, name in keys:
+        fits = result["continuum" if key == OWN else f"continuum_{key}"]
+        rows = [
+            [label, pm(f["value"], f["error"]), pm(f["slope"], f["slope_error"]), _chi(f)]
+            for label in result["actions"]
+            if (f := fits[label].get(ratio))
+        ]
+        if rows:
+            lines += [f"Continuum limit of each action, linear in a^2/t0 ({name}):", ""]
+            lines += _table(["action", "continuum", "slope", "chi^2/dof"], rows) + [""]
+    return lines
 
 
 def write_report(card: StudyCard, result: dict[str, Any], out: Path) -> Path:
@@ -154,34 +300,9 @@ def write_report(card: StudyCard, result: dict[str, Any], out: Path) -> Path:
             + [h for _, h in SCALE_COLUMNS],
             rows,
         ) + [""]
+        lines += ["## Monte Carlo", ""] + _mc_table(card, result) + [""]
         for ratio in result["ratios"]:
-            title = RATIOS[ratio][0]
-            png = _ratio_plot(plots / f"{ratio}.png", ratio, result)
-            lines += [f"## {title}", ""]
-            if png is not None:
-                lines += [f"![{title} against a^2/t0](plots/{png.name})", ""]
-            rows = [
-                [label, f"{e['beta']:g}", _q(e, "a2_over_t0"), _q(e, ratio)]
-                for label, entries in result["actions"].items()
-                for e in entries
-            ]
-            lines += _table(["action", "beta", "a^2/t0", title], rows) + [""]
-            rows = []
-            for label in result["actions"]:
-                fit = result["continuum"][label].get(ratio)
-                if fit:
-                    chi = "-" if not math.isfinite(fit["chi2_dof"]) else f"{fit['chi2_dof']:.2f}"
-                    rows.append(
-                        [
-                            label,
-                            pm(fit["value"], fit["error"]),
-                            pm(fit["slope"], fit["slope_error"]),
-                            chi,
-                        ]
-                    )
-            if rows:
-                lines += ["Continuum limit, linear in a^2/t0:", ""]
-                lines += _table(["action", "continuum", "slope", "chi^2/dof"], rows) + [""]
+            lines += _ratio_section(card, result, ratio, plots)
     classical = result.get("classical")
     if classical:
         png = _classical_plot(plots / "plane_waves.png", classical)
