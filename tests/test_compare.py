@@ -273,6 +273,11 @@ def test_tuning_fit_and_its_error():
             '[[action]]\nname = "iwasaki"\nbetas = [1.0, 2.0]\nrun = { output = "x.h5" }',
             "run.output is named by the study",
         ),
+        (
+            "",
+            '[[action]]\nname = "iwasaki"\nbetas = [1.0, 2.0]\nlattice = { dims = [4, 4] }',
+            "the lattice dims are the same for every action",
+        ),
     ],
 )
 def test_bad_study_cards_are_one_line_errors(tmp_path, extra_study, extra_action, message):

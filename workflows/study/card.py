@@ -10,9 +10,10 @@ continuum values ``{ratio = [value, error]}``, analysis options), optional ``[ma
 every ensemble: ``[lattice]``, ``[update]``, ``[run]`` (no ``output``: the study names the
 files), ``[[measure]]``; then one ``[[action]]`` table per action with ``name``, an optional
 ``label``, ``betas`` (one per spacing; with ``[match]`` the first guesses), an optional
-``step`` (the tuning step in beta, default ``match.step``), optional ``update`` and ``run``
-tables overriding the shared ones key by key (e.g. HMC with ``run.thermalisation_md`` for an
-action without staples among heatbath ones), and the action's own parameters. See
+``step`` (the tuning step in beta, default ``match.step``), optional ``lattice`` (not ``dims``),
+``update`` and ``run`` tables overriding the shared ones key by key (e.g. HMC with
+``run.thermalisation_md`` for an action without staples among heatbath ones, or
+``lattice.dtype = "complex64"`` for an expensive one), and the action's own parameters. See
 ``examples/compare_*.toml``.
 """
 
@@ -82,6 +83,7 @@ class StudyAction(BaseModel):
     label: str | None = None
     betas: list[float] = Field(min_length=1)
     step: float | None = None
+    lattice: dict[str, Any] | None = None
     update: dict[str, Any] | None = None
     run: dict[str, Any] | None = None
 
@@ -127,6 +129,10 @@ class StudyCard(CardSection):
                 raise ValueError(
                     f"action {a.title!r}: betas has {len(a.betas)} entries for {n} spacings"
                 )
+            if "dims" in (a.lattice or {}):
+                raise ValueError(
+                    f"action {a.title!r}: the lattice dims are the same for every action"
+                )
             if "output" in (a.run or {}):
                 raise ValueError(f"action {a.title!r}: run.output is named by the study")
             if "beta" in (a.model_extra or {}):
@@ -162,7 +168,7 @@ class StudyCard(CardSection):
             if self.study.wilson_flow and action.name != "wilson":
                 measure += [{**m, "flow": "wilson", "table": WILSON_FLOW} for m in flows]
         tree = {
-            "lattice": {**self.lattice.model_dump(), "dims": list(dims)},
+            "lattice": {**self.lattice.model_dump(), **(action.lattice or {}), "dims": list(dims)},
             "action": act,
             "update": update,
             "run": run,
