@@ -257,6 +257,20 @@ def test_tuning_fit_and_its_error():
     assert err == pytest.approx(np.std(samples), rel=0.1)
 
 
+def test_tuning_fit_falls_back_to_every_point():
+    """Noise can turn the slope of the three runs nearest the target negative (it did on 10^4
+    with 3 flow measurements per run); then every run is fitted, and with two runs it is an
+    error."""
+    pts = [TunePoint(b, s, 0.02 * s, "") for b, s in [(5.6, 0.9), (5.7, 1.1), (5.75, 1.05)]]
+    pts.append(TunePoint(5.8, 1.02, 0.0204, ""))
+    beta, _ = solve(pts, 1.05)
+    b = np.array([p.beta for p in pts])
+    c1, c0 = np.polyfit(b, np.log([p.value for p in pts]), 1)  # equal relative errors
+    assert beta == pytest.approx((math.log(1.05) - c0) / c1, rel=1e-12)
+    with pytest.raises(ValueError, match="does not grow with beta"):
+        solve(pts[2:], 1.05)
+
+
 @pytest.mark.parametrize(
     "extra_study,extra_action,message",
     [

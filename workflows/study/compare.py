@@ -7,8 +7,11 @@ Per action and spacing: the betas of the card, or (with ``[match]``) the beta th
 the ensemble ``ensembles/<label>_b<beta>_<dims>.h5`` is generated, continued or, when
 complete, reused untouched (:func:`lqcd_hmc.run.ensure_ensemble`; a file made from another
 card is an error); its quantities come from :func:`workflows.study.ratios.ensemble_quantities`
-and its Monte Carlo summary from :func:`lqcd_hmc.summary.run_summary`. Every ratio is extrapolated
-linearly in ``a^2/t0`` (:mod:`workflows.study.continuum`).
+(with ``wilson_flow`` also from the Wilson-flow table), its Monte Carlo summary from
+:func:`lqcd_hmc.summary.run_summary` and its update figures (HMC step size, forces per
+trajectory) from its card. Every ratio is extrapolated linearly in ``a^2/t0``
+(:mod:`workflows.study.continuum`), per action and flow; with ``study.continuum`` the listed
+actions give a common estimate and every ensemble its deviation from it (:func:`estimate`).
 """
 
 from __future__ import annotations

@@ -109,9 +109,19 @@ def measure_scale(path: Path, observable: str) -> tuple[float, float]:
 
 def solve(points: Sequence[TunePoint], target: float) -> tuple[float, float]:
     """``(beta*, error)``: the weighted linear fit of ``ln s`` in beta through the (up to
-    three) points nearest the target, solved for ``ln target`` (module docstring)."""
+    three) points nearest the target, solved for ``ln target`` (module docstring). Where the
+    noise of short runs turns that slope negative, every point is fitted instead."""
     y0 = math.log(target)
     near = sorted(points, key=lambda p: abs(math.log(p.value) - y0))[:3]
+    try:
+        return _solve(near, y0, target)
+    except TuneError:
+        if len(points) <= len(near):
+            raise
+        return _solve(points, y0, target)
+
+
+def _solve(near: Sequence[TunePoint], y0: float, target: float) -> tuple[float, float]:
     b = np.array([p.beta for p in near])
     y = np.log([p.value for p in near])
     dy = np.array([p.error / p.value for p in near])
