@@ -102,8 +102,8 @@ def _deviation_plot(path: Path, ratio: str, estimate: dict[str, Any], own: str) 
         color = None
         for key, fill, name in ((OWN, None, own), (WILSON_FLOW, "none", "Wilson flow")):
             pts = [r[key] for r in rows if key in r and math.isfinite(r[key]["a2_over_t0"])]
-            if not pts:
-                continue
+            if not pts or (key == WILSON_FLOW and all(r.get(key) == r.get(OWN) for r in rows)):
+                continue  # Wilson's own flow is the Wilson flow: drawn once
             x = [p["a2_over_t0"] for p in pts]
             y = [100 * p["value"] for p in pts]
             dy = [100 * p["error"] for p in pts]
