@@ -281,6 +281,11 @@ def test_tuning_fit_falls_back_to_every_point():
         ("", '[[action]]\nname = "iwasaki"\nbeta = 2.0\nbetas = [1.0, 2.0]', "not beta"),
         ('continuum = ["nope"]', "", "study.continuum: no action is labelled 'nope'"),
         ("wilson_flow = true", "", 'wilson_flow = true needs flow = "action"'),
+        (
+            "",
+            '[[action]]\nname = "iwasaki"\nbetas = [1.0, 2.0]\nflow = { epsilon = 0.01 }',
+            'flow needs study.flow = "action"',
+        ),
         ("literature = { nope = [1.0, 0.1] }", "", "unknown ratio 'nope'"),
         (
             "",
@@ -416,3 +421,7 @@ def test_flow_with_each_action(tmp_path):
         c = sc.ensemble_card(a, 1.5, [4] * 4, tmp_path / "x.h5")
         flow = next(m for m in c.measure_configs() if m["name"] == "gradient_flow")["flow"]
         assert flow == {"name": a.name, "beta": 1.5}
+    # an action's own flow options (a stiffer flow needs shorter steps)
+    sc.action[1].flow = {"epsilon": 0.01}
+    m = sc.ensemble_card(sc.action[1], 1.5, [4] * 4, tmp_path / "x.h5").measure_configs()[0]
+    assert m["epsilon"] == 0.01 and m["flow"] == {"name": "symanzik", "beta": 1.5}

@@ -13,7 +13,9 @@ files), ``[[measure]]``; then one ``[[action]]`` table per action with ``name``,
 ``step`` (the tuning step in beta, default ``match.step``), optional ``lattice`` (not ``dims``),
 ``update`` and ``run`` tables overriding the shared ones key by key (e.g. HMC with
 ``run.thermalisation_md`` for an action without staples among heatbath ones, or
-``lattice.dtype = "complex64"`` for an expensive one), and the action's own parameters. See
+``lattice.dtype = "complex64"`` for an expensive one), an optional ``flow`` table merged into
+its own flow's measurement (``epsilon``, ``adaptive``, ``tolerance``: the flows of Iwasaki and
+DBW2 are stiffer than Wilson's and need shorter RK3 steps), and the action's own parameters. See
 ``examples/compare_*.toml``.
 """
 
@@ -86,6 +88,7 @@ class StudyAction(BaseModel):
     lattice: dict[str, Any] | None = None
     update: dict[str, Any] | None = None
     run: dict[str, Any] | None = None
+    flow: dict[str, Any] | None = None
 
     @property
     def title(self) -> str:
@@ -135,6 +138,8 @@ class StudyCard(CardSection):
                 )
             if "output" in (a.run or {}):
                 raise ValueError(f"action {a.title!r}: run.output is named by the study")
+            if a.flow and self.study.flow != "action":
+                raise ValueError(f'action {a.title!r}: flow needs study.flow = "action"')
             if "beta" in (a.model_extra or {}):
                 raise ValueError(f"action {a.title!r}: give betas = [...], not beta")
         titles = [a.title for a in self.action]
@@ -164,7 +169,7 @@ class StudyCard(CardSection):
         if self.study.flow == "action":
             flows = [m for m in measure if m["name"] == "gradient_flow"]
             for m in flows:
-                m["flow"] = act
+                m.update(action.flow or {}, flow=act)
             if self.study.wilson_flow and action.name != "wilson":
                 measure += [{**m, "flow": "wilson", "table": WILSON_FLOW} for m in flows]
         tree = {
