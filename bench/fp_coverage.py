@@ -16,7 +16,6 @@ The data file must be the one the model was trained on (its sha256 is checked).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from lqcd_hmc.io import Ensemble
 from lqcd_hmc.loops import plaquette_re_trace
 from lqcd_hmc.statistics import with_error
 from lqcd_hmc.summary import run_summary
-from workflows.fixed_point.data import read_fp_data
+from workflows.fixed_point.data import read_fp_data, sha256
 from workflows.training.losses import evaluate
 
 BANDS = (0.35, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8, 1.0)
@@ -44,14 +43,6 @@ def plaquettes(links: Tensor) -> np.ndarray:
     planes = [(m, n) for m in range(D) for n in range(m + 1, D)]
     s = sum(plaquette_re_trace(links, m, n).flatten(1).mean(1) for m, n in planes)
     return (s / (len(planes) * N)).numpy()
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def coverage(model_name: str, data_file: Path, bands: list[float]) -> list[dict[str, Any]]:

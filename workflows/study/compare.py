@@ -32,7 +32,7 @@ from observables.classical import flux_deviations, plane_wave_deviations
 
 from .card import StudyAction, StudyCard
 from .continuum import Points, deviation, extrapolate, joint
-from .ratios import WILSON_FLOW, ensemble_quantities
+from .ratios import OWN, WILSON_FLOW, ensemble_quantities
 from .tune import ensemble_path, tune_beta
 
 
@@ -61,7 +61,8 @@ def _ensemble(
         )
         beta, tuning = round(res.beta, 4), res.as_dict()
     path = ensemble_path(out / "ensembles", action.title, beta, dims)
-    generated = ensure_ensemble(card.ensemble_card(action, beta, dims, path), **run_options)
+    run_card = card.ensemble_card(action, beta, dims, path)
+    generated = ensure_ensemble(run_card, **run_options)
     ens = Ensemble(path)
     mc = run_summary(ens, int(ens.attrs.get("thermalisation", 0)))
     options: dict[str, Any] = {
@@ -77,8 +78,8 @@ def _ensemble(
         "generated": generated,
         "tuning": tuning,
         "mc": dataclasses.asdict(mc) if mc else None,
-        "update": _update_figures(card.ensemble_card(action, beta, dims, path)),
-        "quantities": q,
+        "update": _update_figures(run_card),
+        OWN: q,
     }
     if card.study.wilson_flow:  # Wilson's own flow is the Wilson flow
         own = action.name == "wilson"
@@ -136,7 +137,7 @@ def estimate(card: StudyCard, actions: dict[str, list[dict[str, Any]]]) -> dict[
         series: dict[str, Points] = {}
         for t in card.study.continuum:
             if t in actions:
-                xs, ys, ds = zip(*[_point(e["quantities"], r) for e in actions[t]])
+                xs, ys, ds = zip(*[_point(e[OWN], r) for e in actions[t]])
                 series[t] = (xs, ys, ds)
         fit = joint(series)
         if fit is None:
@@ -145,7 +146,7 @@ def estimate(card: StudyCard, actions: dict[str, list[dict[str, Any]]]) -> dict[
         for label, entries in actions.items():
             for e in entries:
                 row: dict[str, Any] = {}
-                for key in ("quantities", WILSON_FLOW):
+                for key in (OWN, WILSON_FLOW):
                     x, y, dy = _point(e.get(key), r)
                     if math.isfinite(y):
                         d, dd = deviation(y, dy, fit["value"], fit["error"])
@@ -217,7 +218,7 @@ def run_study(
                 for i in range(card.spacings)
                 if spacings is None or i in spacings
             ]
-        result["continuum"] = _continuum(card, result["actions"], "quantities")
+        result["continuum"] = _continuum(card, result["actions"], OWN)
         if card.study.wilson_flow:
             result["continuum_" + WILSON_FLOW] = _continuum(card, result["actions"], WILSON_FLOW)
         if card.study.continuum:

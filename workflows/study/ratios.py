@@ -45,6 +45,7 @@ RATIOS = {
 }
 
 
+OWN = "quantities"  # a study entry's key for the quantities with the card's (or own) flow
 WILSON_FLOW = "gradient_flow_wilson"  # the study's second flow table (``wilson_flow = true``)
 T02 = 0.2  # the second reference value of t^2 E (t0: 0.3)
 

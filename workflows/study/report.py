@@ -12,9 +12,7 @@ from lqcd_hmc.plotting import pyplot, save_figure
 from lqcd_hmc.statistics import with_error
 
 from .card import StudyCard
-from .ratios import RATIOS, WILSON_FLOW
-
-OWN = "quantities"  # an ensemble's quantities with its own flow (the card's flow)
+from .ratios import OWN, RATIOS, WILSON_FLOW
 
 SCALE_COLUMNS = [
     ("t0", "t0/a^2"),
@@ -43,7 +41,7 @@ def _points(entries: list[dict[str, Any]], ratio: str) -> list[tuple[float, floa
     """``(a^2/t0, ratio, error)`` of the entries where both are finite."""
     pts = []
     for e in entries:
-        q = e["quantities"]
+        q = e[OWN]
         if "a2_over_t0" in q and ratio in q:
             p = (q["a2_over_t0"]["value"], q[ratio]["value"], q[ratio]["error"])
             if all(math.isfinite(v) for v in p[:2]):
@@ -156,7 +154,7 @@ def _mc_table(card: StudyCard, result: dict[str, Any]) -> list[str]:
         for e in entries:
             mc, up = e["mc"] or {}, e.get("update", {})
             sec, ref = mc.get("seconds_per_trajectory"), wilson.get(tuple(e["dims"]))
-            t0 = e["quantities"].get("t0", {})
+            t0 = e[OWN].get("t0", {})
             hmc = "step_size" in up
             rows.append(
                 [
