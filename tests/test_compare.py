@@ -367,6 +367,26 @@ def test_example_study_cards_are_valid():
         ]
 
 
+def test_an_actions_flow_options_stay_with_its_own_flow():
+    """Iwasaki's adaptive steps go into its own flow only; its Wilson flow keeps the card's
+    fixed steps, and Wilson's ensembles are flowed once, with the card's steps."""
+    from pathlib import Path
+
+    card = load_study(Path(__file__).parent.parent / "examples" / "compare_su3_cpu.toml")
+    by_name = {a.name: a for a in card.action}
+
+    def flows(name: str) -> dict:
+        run = card.ensemble_card(by_name[name], 2.3, [8, 8, 8, 8], Path("x.h5")).to_dict()
+        return {m.get("table", m["name"]): m for m in run["measure"] if "flow" in m}
+
+    iwasaki = flows("iwasaki")
+    own, wilson = iwasaki["gradient_flow"], iwasaki["gradient_flow_wilson"]
+    assert own["flow"]["name"] == "iwasaki" and own["adaptive"] and own["tolerance"] == 1e-5
+    assert wilson["flow"] == "wilson" and not wilson.get("adaptive") and wilson["epsilon"] == 0.1
+    (only,) = flows("wilson").values()
+    assert only["flow"]["name"] == "wilson" and not only.get("adaptive")
+
+
 def test_tuning_iterates_extrapolates_and_bisects(monkeypatch, tmp_path):
     """The tuning loop with the runs replaced by t0 = exp(c0 + c1 beta), undefined (NaN)
     above beta = 6.05: it walks out to bracket the target, bisects away from undefined betas,

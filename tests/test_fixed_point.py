@@ -263,6 +263,43 @@ def test_fp_param_fit_beats_wilson_on_held_out_data(fp_data, tmp_path):
     assert res.exit_code == 1 and "exists" in res.output
 
 
+def test_fp_fit_reads_several_data_files(fp_data, tmp_path):
+    """``fp-fit A.h5 B.h5`` fits the rows of both in order (the same file twice: 24 rows, every
+    4th held out); files of different FP parameters are refused in one line, writing nothing."""
+    import shutil
+
+    import h5py
+    from click.testing import CliRunner
+
+    from lqcd_hmc.cli import main
+    from workflows.fixed_point.data import read_fp_data, read_fp_datasets
+
+    one = read_fp_data(fp_data / "fp.h5")
+    two = read_fp_datasets([fp_data / "fp.h5", fp_data / "fp.h5"])
+    assert torch.equal(two["fields"].links[12:], one["fields"].links)
+    assert torch.equal(two["derivative"][:12], one["derivative"])
+    assert two["source"] == one["source"] * 2
+    out = tmp_path / "c.json"
+    res = CliRunner().invoke(
+        main,
+        ["fp-fit", str(fp_data / "fp.h5"), str(fp_data / "fp.h5"), "--out", str(out), "--json"],
+    )
+    assert res.exit_code == 0, res.output
+    r = json.loads(res.output)
+    assert r["train"] == 18 and r["held_out"] == 6
+    assert json.loads(out.read_text())["data"] == [str(fp_data / "fp.h5")] * 2
+    other = tmp_path / "other.h5"
+    shutil.copy(fp_data / "fp.h5", other)
+    with h5py.File(other, "r+") as f:
+        f.attrs["parameters"] = json.dumps({**one["parameters"], "kappa": 1.0})
+    out2 = tmp_path / "c2.json"
+    res = CliRunner().invoke(
+        main, ["fp-fit", str(fp_data / "fp.h5"), str(other), "--out", str(out2)]
+    )
+    assert res.exit_code == 1 and "FP parameters differ" in res.output
+    assert len(res.output.strip().splitlines()) == 1 and not out2.exists()
+
+
 def test_fp_param_action_in_hmc():
     """``fp-param`` with hand-set coefficients: gauge invariant, force = central differences,
     Wilson at p_10 = 1, and HMC with it accepts with <exp(-dH)> near 1."""

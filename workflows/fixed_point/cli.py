@@ -79,7 +79,7 @@ def fp_data_command(card, resume, only, output, parts, progress, quiet, as_json)
 
 
 @click.command("fp-fit")
-@click.argument("data", type=click.Path(dir_okay=False, exists=True))
+@click.argument("data", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True))
 @click.option(
     "--out",
     "out",
@@ -120,7 +120,8 @@ def fp_data_command(card, resume, only, output, parts, progress, quiet, as_json)
 @click.option("--json", "as_json", is_flag=True)
 @one_line_errors
 def fp_fit_command(data, out, order, rho, holdout, classically_perfect, free_box, as_json) -> None:
-    """Fit the fp-param coefficients to FP data; report held-out errors against Wilson."""
+    """Fit the fp-param coefficients to FP data (one or more files of the same FP parameters,
+    rows in the order given); report held-out errors against Wilson."""
     from pathlib import Path
 
     import torch
@@ -128,13 +129,13 @@ def fp_fit_command(data, out, order, rho, holdout, classically_perfect, free_box
     from actions.fixed_point.free_fixed_point import of_data
     from actions.fixed_point.parametrisation import fit, held_out_errors
 
-    from .data import read_fp_data
+    from .data import read_fp_datasets
 
     if not 0 <= holdout < 1:
         raise ValueError(f"--holdout must be in [0, 1), got {holdout}")
     if Path(out).exists():
         raise ValueError(f"{out} exists; choose another --out")
-    d = read_fp_data(data)
+    d = read_fp_datasets(data)
     n = d["action"].numel()
     every = max(2, round(1 / holdout)) if holdout > 0 else n + 1
     test = torch.arange(every - 1, n, every)
@@ -158,7 +159,7 @@ def fp_fit_command(data, out, order, rho, holdout, classically_perfect, free_box
     }
     if len(test):
         res.update(held_out_errors(param, f, d["action"], train, test))
-    param.save(out, data=str(data), fit=res)
+    param.save(out, data=data[0] if len(data) == 1 else list(data), fit=res)
     if as_json:
         _print_json(res)
     else:

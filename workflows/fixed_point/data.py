@@ -30,7 +30,7 @@ import json
 import math
 import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
@@ -39,6 +39,7 @@ import numpy as np
 import tomli_w
 import torch
 from pydantic import Field, PositiveInt
+from torch import Tensor
 
 from actions.fixed_point.blocking import Blocking
 from actions.fixed_point.minimise import FixedPoint
@@ -386,4 +387,32 @@ def read_fp_data(path: str | Path) -> dict[str, Any]:
         out["card"] = str(f.attrs["card"])
         out["parameters"] = json.loads(f.attrs["parameters"])
     out["fields"] = GaugeField(out.pop("links"), out["group"])
+    return out
+
+
+def read_fp_datasets(paths: Sequence[str | Path]) -> dict[str, Any]:
+    """Several FP data files as one (:func:`read_fp_data`, rows concatenated in the order of
+    ``paths``): they must share the group, the coarse lattice and every FP parameter (the
+    blocking kernel, the fine action, the tolerance), so that their A_FP is one function."""
+    if not paths:
+        raise ValueError("no FP data files given")
+    parts = [read_fp_data(p) for p in paths]
+    first = parts[0]
+    for path, d in zip(paths[1:], parts[1:], strict=True):
+        if d["group"] != first["group"] or d["fields"].dims != first["fields"].dims:
+            raise ValueError(
+                f"{path}: {d['group']} on {list(d['fields'].dims)} differs from {paths[0]}: "
+                f"{first['group']} on {list(first['fields'].dims)}"
+            )
+        if d["parameters"] != first["parameters"]:
+            raise ValueError(f"{path}: its FP parameters differ from those of {paths[0]}")
+    if len(parts) == 1:
+        return first
+    out: dict[str, Any] = {
+        k: torch.cat([d[k] for d in parts]) for k, v in first.items() if isinstance(v, Tensor)
+    }
+    out["fields"] = GaugeField(torch.cat([d["fields"].links for d in parts]), first["group"])
+    out["source"] = [s for d in parts for s in d.get("source", [])]
+    out.update(group=first["group"], parameters=first["parameters"])
+    out["card"] = "\n".join(d["card"] for d in parts)
     return out

@@ -168,10 +168,11 @@ class StudyCard(CardSection):
         measure = [m.model_dump(exclude_none=True) for m in self.measure]
         if self.study.flow == "action":
             flows = [m for m in measure if m["name"] == "gradient_flow"]
-            for m in flows:
-                m.update(action.flow or {}, flow=act)
+            # the Wilson flow keeps the card's steps: the action's flow options are its own
             if self.study.wilson_flow and action.name != "wilson":
                 measure += [{**m, "flow": "wilson", "table": WILSON_FLOW} for m in flows]
+            for m in flows:
+                m.update(action.flow or {}, flow=act)
         tree = {
             "lattice": {**self.lattice.model_dump(), **(action.lattice or {}), "dims": list(dims)},
             "action": act,
