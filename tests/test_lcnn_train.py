@@ -135,6 +135,41 @@ def test_train_bad_input_is_one_line(fp_data, tmp_path):
         build({"name": "lcnn", "beta": 1.0, "checkpoint": str(tmp_path / "junk.pt")})
 
 
+def test_train_on_several_files_with_an_order_4_preconditioner(fp_data, tmp_path):
+    """``data.file`` as a list reads the files as one (here the 12 configurations twice: 18
+    training, 6 held out); ``model.preconditioner_order = 4`` fits the fp-param preconditioner
+    to order 4: its coefficients are ``fit(...)``'s on the trainer's training split."""
+    from actions.fixed_point.free_fixed_point import of_data
+    from actions.fixed_point.parametrisation import fit
+    from workflows.fixed_point.data import read_fp_datasets, sha256
+    from workflows.training.losses import split
+
+    data = fp_data / "fp.h5"
+    card = write_card(tmp_path / "t.toml", data, tmp_path / "m.pt", epochs=1)
+    one, two = f'file = "{data.as_posix()}"', f'file = ["{data.as_posix()}", "{data.as_posix()}"]'
+    text = card.read_text().replace(one, two)
+    card.write_text(text.replace("free_box = 7", "free_box = 7\npreconditioner_order = 4"))
+    res = CliRunner().invoke(main, ["train", str(card), "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output)
+    assert summary["n_train"] == 18 and summary["n_validation"] == 6
+    _, obj = load_checkpoint(tmp_path / "m.pt")
+    assert obj["provenance"]["data_sha256"] == [sha256(data)] * 2
+    d = read_fp_datasets([data, data])
+    train_idx, _ = split(24, 0.25, 0)
+    f = d["fields"].to(dtype=torch.complex128)
+    ref = fit(
+        [f.with_links(f.links[train_idx])],
+        d["action"][train_idx],
+        d["derivative"][train_idx],
+        4,
+        free=of_data(d["parameters"], 7),
+    )
+    pre = obj["action"]["preconditioner"]
+    assert len(pre["terms"]) == len(ref.terms) == 12
+    np.testing.assert_allclose(pre["coefficients"], ref.coefficients.tolist(), rtol=1e-8)
+
+
 def test_example_train_card_is_valid():
     from pathlib import Path
 

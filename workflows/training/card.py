@@ -17,7 +17,7 @@ from lqcd_hmc.config import CardError, CardSection, read_toml, validate
 
 
 class DataSection(CardSection):
-    file: str
+    file: str | list[str]  # several: read as one (same FP parameters), rows in this order
     validation: float = Field(0.25, ge=0, lt=1)
     seed: int = 0
 
@@ -31,6 +31,7 @@ class ModelSection(CardSection):
     smearing: list[PositiveInt] = []
     order: PositiveInt = 3
     preconditioner: str = "fp-param"
+    preconditioner_order: PositiveInt = 3  # of the fp-param polynomial
     fix_b0: bool = False
     classically_perfect: bool = True
     free_box: int = Field(11, ge=5)
@@ -73,6 +74,8 @@ def load_train_card(path: str | Path) -> TrainCard:
             f"{path}: model.classically_perfect needs preconditioner = 'fp-param' (the free FP "
             f"action's quadratic part), got {m.preconditioner!r}"
         )
+    if isinstance(card.data.file, list) and not card.data.file:
+        raise CardError(f"{path}: data.file is an empty list")
     if m.free_box % 2 == 0:
         raise CardError(f"{path}: model.free_box must be odd, got {m.free_box}")
     return card

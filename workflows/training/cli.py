@@ -68,8 +68,13 @@ def models_command(as_json) -> None:
             f"{r['kernel_sizes']}, {r['parameters']} parameters; held-out L1 "
             f"{_g(r['validation_L1'])} L2 {_g(r['validation_L2'])} (fp-param: L1 "
             f"{_g(fp.get('L1'))} L2 {_g(fp.get('L2'))}); data sha256 "
-            f"{(r['data_sha256'] or '?')[:12]}; lqcd-hmc {r['package_version']}"
+            f"{_hashes(r['data_sha256'])}; lqcd-hmc {r['package_version']}"
         )
+
+
+def _hashes(h: str | list[str] | None) -> str:
+    """The first 12 digits of a data file's sha256 (of each, for several files)."""
+    return "?" if not h else h[:12] if isinstance(h, str) else ", ".join(x[:12] for x in h)
 
 
 def _g(x: float | None) -> str:

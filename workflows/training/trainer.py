@@ -2,15 +2,16 @@
 
 1. Reads FP data (``lqcd-hmc fp-data``: links, A_FP and dA_FP/dw_a per configuration) and
    splits it into training and validation configurations (a seeded permutation).
-2. Fits the ``fp-param`` polynomial (order 3, rho 0.1; :mod:`actions.fixed_point.parametrisation`)
-   on the training configurations. It is the baseline reported on the validation
-   configurations and, by default, the preconditioner ``A_pre`` of the L-CNN action (the
-   coefficients go into the checkpoint). With ``model.classically_perfect`` (default) the fit
-   is the classically perfect form (``fit(..., free=...)``): its quadratic part is the free FP
-   action of the data's kernel (:mod:`actions.fixed_point.free_fixed_point`), ``b_0`` is fixed
-   at 1, so the L-CNN action's quadratic part is exactly that, and constant flux (a classical
-   solution, FP action = continuum) adds ``w_smooth <((A/A_exact - 1)/1e-3)^2>`` to the loss.
-   With ``A_pre = wilson`` the free-field part of A is Wilson's, which the FP action's is not.
+2. Fits the ``fp-param`` polynomial (order ``model.preconditioner_order``, default 3, rho 0.1;
+   :mod:`actions.fixed_point.parametrisation`) on the training configurations. It is the
+   baseline reported on the validation configurations and, by default, the preconditioner
+   ``A_pre`` of the L-CNN action (the coefficients go into the checkpoint). With
+   ``model.classically_perfect`` (default) the fit is the classically perfect form
+   (``fit(..., free=...)``): its quadratic part is the free FP action of the data's kernel
+   (:mod:`actions.fixed_point.free_fixed_point`), ``b_0`` is fixed at 1, so the L-CNN
+   action's quadratic part is exactly that, and constant flux (a classical solution, FP action
+   = continuum) adds ``w_smooth <((A/A_exact - 1)/1e-3)^2>`` to the loss. With
+   ``A_pre = wilson`` the free-field part of A is Wilson's, which the FP action's is not.
 3. Initialises the model to ``b_0 A_pre`` (:func:`initialise`: the normalisation of
    ``N_x - N_x[1]``, the least-squares ``b_0``, ``b_1 = 1`` and a zero readout) and records it as
    epoch 0, so that the best checkpoint is never worse on validation data than the start.
@@ -51,7 +52,7 @@ from lqcd_hmc.config import CardError
 from lqcd_hmc.field import GaugeField, resolve_device, resolve_dtype
 from lqcd_hmc.io.atomic import replacing
 from lqcd_hmc.io.weights import load_weights
-from workflows.fixed_point.data import read_fp_data, sha256
+from workflows.fixed_point.data import read_fp_datasets, sha256
 
 from .card import TrainCard, TrainingSection
 from .losses import evaluate, losses, split
@@ -145,9 +146,10 @@ class Trainer:
             raise CardError(f"cannot resume: {self.state_path} does not exist")
         t = self.t
         device, dtype = resolve_device(t.device), resolve_dtype(t.dtype)
+        files = [card.data.file] if isinstance(card.data.file, str) else card.data.file
         try:
-            data = read_fp_data(card.data.file)
-        except OSError as exc:
+            data = read_fp_datasets(files)
+        except (OSError, ValueError) as exc:
             raise CardError(f"cannot read FP data {card.data.file}: {exc}") from None
         self.fields = data["fields"].to(device=device, dtype=dtype)
         self.action = data["action"].double().to(device)
@@ -170,7 +172,13 @@ class Trainer:
             self.smooth: tuple[GaugeField, Tensor] | None = (flux.to(device), exact.to(device))
         else:
             self.smooth = None
-        self.param = fit([self.sub(idx)], self.action[idx], self.derivative[idx], free=free)
+        self.param = fit(
+            [self.sub(idx)],
+            self.action[idx],
+            self.derivative[idx],
+            card.model.preconditioner_order,
+            free=free,
+        )
         fp_param = {
             "name": "fp-param",
             **{k: v for k, v in self.param.params().items() if k != "beta"},
@@ -186,8 +194,8 @@ class Trainer:
         self.sched = _schedule(self.opt, t)
         self.gen = torch.Generator().manual_seed(t.seed)
         self.provenance = {
-            "data": str(card.data.file),
-            "data_sha256": sha256(card.data.file),
+            "data": card.data.file,
+            "data_sha256": sha256(files[0]) if len(files) == 1 else [sha256(f) for f in files],
             "data_card": data["card"],
             "fp_parameters": data["parameters"],
             "card": self.text,
