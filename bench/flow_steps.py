@@ -2,13 +2,15 @@
 
     python -m bench.flow_steps --action iwasaki --beta 2.33 [--adaptive | --epsilon 0.1]
                                [--reference 0.005] [--dims 8 8 8 8] [--sweeps 40]
-    python -m bench.flow_steps --action fp-param --ensemble RUN.h5 [--epsilon 0.1]
+    python -m bench.flow_steps --action wilson --beta 5.7 --flow-file C.json [--epsilon 0.1]
+    python -m bench.flow_steps --ensemble RUN.h5 [--epsilon 0.1]
 
 The flow of each action is its own (``flow = "action"``, :mod:`observables.flow`): ``Z = -g0^2
 d S``, which for the stiffer improved actions (Iwasaki ``c0 = 3.65``, DBW2 ``c0 = 12.3``) has
 larger eigenvalues than the Wilson flow, so a step that suits Wilson lets RK3 diverge. One
 configuration, either ``--sweeps`` heatbath updates of the action at ``--beta`` from a cold start
-(staple actions) or the last configuration of ``--ensemble``, is flowed to ``--t-max`` with the
+(staple actions) or the first chain's last configuration of ``--ensemble``, is flowed (with
+that action's flow, or ``fp-param`` of ``--flow-file``) to ``--t-max`` with the
 tested setting and with fixed steps ``--reference``; printed are t^2 E(t) at a few times, t0, w0
 and t_0.2 (clover E) of both, their relative differences, and the number of force evaluations.
 """
@@ -31,8 +33,6 @@ from lqcd_hmc.rng import ChainRNG
 from observables.flow import Flow, energy_density
 from observables.scales import flow_scales
 
-FP_PARAM = "examples/fp_param_su3_4x4.json"
-
 
 def configuration(args: argparse.Namespace) -> tuple[GaugeField, dict]:
     """The configuration to flow and the action table its flow uses."""
@@ -42,8 +42,6 @@ def configuration(args: argparse.Namespace) -> tuple[GaugeField, dict]:
         table = tomllib.loads(e.attrs["card"])["action"]
         return GaugeField(torch.from_numpy(links)[:1], "SU(3)"), table
     table = {"name": args.action, "beta": args.beta}
-    if args.action == "fp-param":
-        table["file"] = FP_PARAM
     field = GaugeField.cold(args.dims, "SU(3)")
     hb, rng = Heatbath(build(table), overrelaxation=1), ChainRNG(args.seed, 1)
     for _ in range(args.sweeps):
@@ -81,9 +79,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--tolerance", type=float, default=1e-6)
     p.add_argument("--reference", type=float, default=0.005, help="fine fixed step")
     p.add_argument("--t-max", type=float, default=2.4)
+    p.add_argument("--flow-file", help="flow with fp-param of this coefficient file instead")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     field, table = configuration(args)
+    if args.flow_file is not None:
+        table = {"name": "fp-param", "beta": 1.0, "file": args.flow_file}
     times = 0.1 * np.arange(1, int(round(args.t_max / 0.1)) + 1)
     tested = flow_curve(field, table, times, args.epsilon, args.adaptive, args.tolerance)
     ref = flow_curve(field, table, times, args.reference, False, args.tolerance)

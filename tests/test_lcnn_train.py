@@ -173,7 +173,7 @@ def test_train_on_several_files_with_an_order_4_preconditioner(fp_data, tmp_path
 def test_example_train_card_is_valid():
     from pathlib import Path
 
-    for name in ("lcnn_train.toml", "lcnn_train_su3_4x4.toml"):
+    for name in ("lcnn_train.toml", "lcnn_train_su3_4x4.toml", "lcnn_train_su3_4x4_o4.toml"):
         card = load_train_card(Path(__file__).parent.parent / "examples" / name)
         assert card.model.channels == [12, 24, 24] and card.model.kernel_sizes == [2, 2, 1]
         assert card.model.preconditioner == "fp-param"
