@@ -2,7 +2,7 @@
 model and its ``fp-param`` fit reproduce the FP action there.
 
     python -m bench.fp_coverage [ENSEMBLE.h5 ...] [--model su3-fp-4x4]
-                                [--data data/fp_data_su3_4x4.h5] [--bands 0.35,0.45,...]
+                                [--data data/fp_data_su3_4x4.h5 ...] [--bands 0.35,0.45,...]
 
 Every coarse configuration of the model's FP data has a mean plaquette ``P = <Re Tr U_p>/N``;
 the held-out ones (the split in the model's provenance) are binned by it, and per band the
@@ -10,7 +10,7 @@ held-out L1 and L2 (:func:`workflows.training.losses.evaluate`) of the model and
 ``fp-param`` (the model's preconditioner, fitted to the same training configurations) are
 printed. Each ensemble's mean production plaquette (:func:`lqcd_hmc.summary.run_summary`) names
 the band its configurations fall in: the fit quality on the configurations a simulation visits.
-The data file must be the one the model was trained on (its sha256 is checked).
+The data files must be those the model was trained on, in its order (their sha256 are checked).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from lqcd_hmc.io import Ensemble
 from lqcd_hmc.loops import plaquette_re_trace
 from lqcd_hmc.statistics import with_error
 from lqcd_hmc.summary import run_summary
-from workflows.fixed_point.data import read_fp_data, sha256
+from workflows.fixed_point.data import read_fp_datasets, sha256
 from workflows.training.losses import evaluate
 
 BANDS = (0.35, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8, 1.0)
@@ -45,14 +45,18 @@ def plaquettes(links: Tensor) -> np.ndarray:
     return (s / (len(planes) * N)).numpy()
 
 
-def coverage(model_name: str, data_file: Path, bands: list[float]) -> list[dict[str, Any]]:
+def coverage(model_name: str, data_files: list[Path], bands: list[float]) -> list[dict[str, Any]]:
     """Per plaquette band: held-out configurations, their Wilson betas, and L1, L2 of the model
     and of fp-param."""
     model, obj = load_checkpoint(resolve(model_name))
     want = obj["provenance"]["data_sha256"]
-    if sha256(data_file) != want:
-        raise SystemExit(f"{data_file}: not the data of {model_name} (sha256 {want[:12]})")
-    data = read_fp_data(data_file)
+    want = [want] if isinstance(want, str) else want
+    if [sha256(f) for f in data_files] != want:
+        raise SystemExit(
+            f"{' '.join(map(str, data_files))}: not the data of {model_name} (sha256 "
+            f"{', '.join(w[:12] for w in want)})"
+        )
+    data = read_fp_datasets(data_files)
     idx = torch.tensor(obj["provenance"]["validation"])
     fields: GaugeField = data["fields"]
     links = fields.links[idx]
@@ -84,12 +88,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("ensembles", nargs="*")
     ap.add_argument("--model", default="su3-fp-4x4")
-    ap.add_argument("--data", default="data/fp_data_su3_4x4.h5")
+    ap.add_argument("--data", nargs="+", default=["data/fp_data_su3_4x4.h5"])
     ap.add_argument("--bands", default=",".join(map(str, BANDS)))
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    rows = coverage(args.model, Path(args.data), [float(x) for x in args.bands.split(",")])
+    rows = coverage(
+        args.model, [Path(d) for d in args.data], [float(x) for x in args.bands.split(",")]
+    )
     ens = []
     for path in args.ensembles:
         e = Ensemble(path)

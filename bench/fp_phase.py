@@ -108,8 +108,7 @@ def table(runs: list[dict[str, Any]], chains: int) -> str:
     for run in runs:
         P = np.asarray(run["plaquette"])
         (c, dc), (h, dh) = branch(P[:, :chains]), branch(P[:, chains:])
-        md = len(P) // 2
-        acc = np.mean(np.asarray(run["accepted"])[md:])
+        acc = np.mean(np.asarray(run["accepted"])[len(P) // 2 :])
         lines.append(
             f"| {run['beta']} | {with_error(c, dc)} | {with_error(h, dh)} | "
             f"{(c - h) / np.hypot(dc, dh):.1f} | {acc:.2f} | {run['seconds'] / len(P):.1f} |"
