@@ -31,7 +31,7 @@ from lqcd_hmc.io import Ensemble
 from lqcd_hmc.loops import plaquette_re_trace
 from lqcd_hmc.statistics import with_error
 from lqcd_hmc.summary import run_summary
-from workflows.fixed_point.data import read_fp_datasets, sha256
+from workflows.fixed_point.files import read_fp_datasets, sha256
 from workflows.training.losses import evaluate
 
 BANDS = (0.35, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8, 1.0)

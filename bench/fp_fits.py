@@ -3,7 +3,7 @@
     python -m bench.fp_fits C1.json [C2.json ...] [--data data/fp_data_su3_4x4.h5
                             data/fp_data_su3_4x4_rough.h5] [--bands 0,0.3,0.39,...]
 
-Every configuration of the FP data files (:func:`workflows.fixed_point.data.read_fp_datasets`)
+Every configuration of the FP data files (:func:`workflows.fixed_point.files.read_fp_datasets`)
 is binned by its mean plaquette ``P = <Re Tr U_p>/N``; per band and coefficient file the
 table gives the mean signed relative error of the action, ``<A_fit/A_FP - 1>`` (a negative
 value: the fit makes those fields too cheap, which favours them in a simulation), and the
@@ -22,7 +22,7 @@ import torch
 
 from bench.fp_coverage import plaquettes
 from lqcd_hmc.action import build
-from workflows.fixed_point.data import read_fp_datasets
+from workflows.fixed_point.files import read_fp_datasets
 from workflows.training.losses import evaluate
 
 BANDS = (0.0, 0.3, 0.39, 0.45, 0.5, 0.6, 0.7, 1.01)

@@ -45,7 +45,7 @@ from actions.lcnn import LCNNAction
 from lqcd_hmc import HMC, ChainRNG, GaugeField
 from lqcd_hmc.plotting import pyplot, save_figure
 from lqcd_hmc.symmetry import elements, transform
-from workflows.fixed_point.data import read_fp_data
+from workflows.fixed_point.files import read_fp_data
 
 from .classical_perfection import MODES, row
 

@@ -38,7 +38,7 @@ from actions.lcnn import LCNNAction, load_checkpoint
 from lqcd_hmc import ChainRNG, GaugeField
 from lqcd_hmc.io.weights import load_weights
 from lqcd_hmc.plotting import pyplot, save_figure
-from workflows.fixed_point.data import read_fp_data
+from workflows.fixed_point.files import read_fp_data
 from workflows.training import load_train_card, train
 from workflows.training.card import TrainCard
 from workflows.training.losses import evaluate, split

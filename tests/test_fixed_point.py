@@ -154,7 +154,7 @@ def test_fp_data_file_and_resume(fp_data):
     from click.testing import CliRunner
 
     from lqcd_hmc.cli import main
-    from workflows.fixed_point.data import read_fp_data
+    from workflows.fixed_point.files import read_fp_data
 
     data = read_fp_data(fp_data / "fp.h5")
     assert data["fields"].links.shape == (12, 4, 2, 2, 2, 2, 2, 2)
@@ -243,7 +243,7 @@ def test_fp_param_fit_beats_wilson_on_held_out_data(fp_data, tmp_path):
 
     from lqcd_hmc.action import build
     from lqcd_hmc.cli import main
-    from workflows.fixed_point.data import read_fp_data
+    from workflows.fixed_point.files import read_fp_data
 
     out = tmp_path / "c.json"
     res = CliRunner().invoke(
@@ -272,7 +272,7 @@ def test_fp_fit_reads_several_data_files(fp_data, tmp_path):
     from click.testing import CliRunner
 
     from lqcd_hmc.cli import main
-    from workflows.fixed_point.data import read_fp_data, read_fp_datasets
+    from workflows.fixed_point.files import read_fp_data, read_fp_datasets
 
     one = read_fp_data(fp_data / "fp.h5")
     two = read_fp_datasets([fp_data / "fp.h5", fp_data / "fp.h5"])
@@ -343,7 +343,8 @@ def test_fp_data_resumes_after_a_kill(tmp_path):
     Wilson betas, then small-amplitude and stout-smoothed fields, each labelled."""
     from conftest import FP_CARD
 
-    from workflows.fixed_point.data import fp_data, load_fp_card, read_fp_data
+    from workflows.fixed_point.data import fp_data, load_fp_card
+    from workflows.fixed_point.files import read_fp_data
 
     text = FP_CARD.replace(
         "betas = [3.0, 4.0, 6.0]",

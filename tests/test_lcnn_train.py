@@ -68,7 +68,7 @@ def test_train_writes_checkpoint_metrics_and_summary(trained):
     assert obj["action"]["preconditioner"]["name"] == "fp-param"
     assert obj["metrics"]["epoch"] == summary["best_epoch"]
     # the checkpoint alone builds the action, which reproduces the reported validation L1
-    from workflows.fixed_point.data import read_fp_data
+    from workflows.fixed_point.files import read_fp_data
 
     data = read_fp_data(obj["provenance"]["data"])
     val = torch.tensor(obj["provenance"]["validation"])
@@ -141,7 +141,7 @@ def test_train_on_several_files_with_an_order_4_preconditioner(fp_data, tmp_path
     to order 4: its coefficients are ``fit(...)``'s on the trainer's training split."""
     from actions.fixed_point.free_fixed_point import of_data
     from actions.fixed_point.parametrisation import fit
-    from workflows.fixed_point.data import read_fp_datasets, sha256
+    from workflows.fixed_point.files import read_fp_datasets, sha256
     from workflows.training.losses import split
 
     data = fp_data / "fp.h5"
@@ -279,7 +279,7 @@ def test_shipped_model_by_name_and_the_models_command(trained, tmp_path, monkeyp
     import shutil
 
     import actions.lcnn.shipped as shipped
-    from workflows.fixed_point.data import sha256
+    from workflows.fixed_point.files import sha256
 
     d, summary = trained
     shutil.copy(d / "model.pt", tmp_path / "su2-test.pt")
@@ -333,7 +333,7 @@ def test_scan_fp_param_rows_match_the_trainers_baseline(trained):
     # the "smooth" columns: the held-out configurations of Wilson beta >= 6 (here beta = 6 of
     # 3, 4, 6), checked with the Wilson action against a selection made here
     from bench.lcnn_scan import smooth_losses
-    from workflows.fixed_point.data import read_fp_data
+    from workflows.fixed_point.files import read_fp_data
     from workflows.training.card import TrainCard
     from workflows.training.losses import evaluate, split
 
@@ -369,7 +369,7 @@ def test_the_shipped_su3_model_runs_from_its_example_card(tmp_path, monkeypatch)
     from pathlib import Path
 
     from actions.lcnn.shipped import describe, resolve
-    from workflows.fixed_point.data import sha256
+    from workflows.fixed_point.files import sha256
 
     path = resolve("su3-fp-4x4")
     row = describe(path)

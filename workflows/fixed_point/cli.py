@@ -129,7 +129,7 @@ def fp_fit_command(data, out, order, rho, holdout, classically_perfect, free_box
     from actions.fixed_point.free_fixed_point import of_data
     from actions.fixed_point.parametrisation import fit, held_out_errors
 
-    from .data import read_fp_datasets
+    from .files import read_fp_datasets
 
     if not 0 <= holdout < 1:
         raise ValueError(f"--holdout must be in [0, 1), got {holdout}")

@@ -25,21 +25,18 @@ n_gen)``, ``beta (n,)`` (NaN for small-amplitude fields), ``item (n,)`` (the ite
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
 import h5py
 import numpy as np
 import tomli_w
-import torch
 from pydantic import Field, PositiveInt
-from torch import Tensor
 
 from actions.fixed_point.blocking import Blocking
 from actions.fixed_point.minimise import FixedPoint
@@ -53,7 +50,7 @@ from lqcd_hmc.io.atomic import replacing
 from lqcd_hmc.rng import ChainRNG
 from lqcd_hmc.smearing import stout
 
-FORMAT = "lqcd-hmc fp data"
+from .files import FORMAT
 
 
 class Smooth(CardSection):
@@ -364,55 +361,3 @@ def merge_fp_data(card: FPCard, parts: list[str | Path]) -> dict[str, Any]:
     _commit(path, card, text, merged, parameters, rewrite=True)
     missing = [i for i in range(len(items(card))) if i not in blocks]
     return {"file": str(path), "items": len(order), "missing": missing}
-
-
-def sha256(path: str | Path) -> str:
-    """The content hash of a data file (hex), read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(2**20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def read_fp_data(path: str | Path) -> dict[str, Any]:
-    """Everything in an FP data file, with ``fields`` as one GaugeField."""
-    with h5py.File(path, "r") as f:
-        if f.attrs.get("format") != FORMAT:
-            raise ValueError(f"{path} is not an FP data file")
-        out: dict[str, Any] = {k: torch.from_numpy(f[k][()]) for k in f if k != "source"}
-        if "source" in f:
-            out["source"] = [x.decode() for x in f["source"][()]]
-        out["group"] = str(f.attrs["group"])
-        out["card"] = str(f.attrs["card"])
-        out["parameters"] = json.loads(f.attrs["parameters"])
-    out["fields"] = GaugeField(out.pop("links"), out["group"])
-    return out
-
-
-def read_fp_datasets(paths: Sequence[str | Path]) -> dict[str, Any]:
-    """Several FP data files as one (:func:`read_fp_data`, rows concatenated in the order of
-    ``paths``): they must share the group, the coarse lattice and every FP parameter (the
-    blocking kernel, the fine action, the tolerance), so that their A_FP is one function."""
-    if not paths:
-        raise ValueError("no FP data files given")
-    parts = [read_fp_data(p) for p in paths]
-    first = parts[0]
-    for path, d in zip(paths[1:], parts[1:], strict=True):
-        if d["group"] != first["group"] or d["fields"].dims != first["fields"].dims:
-            raise ValueError(
-                f"{path}: {d['group']} on {list(d['fields'].dims)} differs from {paths[0]}: "
-                f"{first['group']} on {list(first['fields'].dims)}"
-            )
-        if d["parameters"] != first["parameters"]:
-            raise ValueError(f"{path}: its FP parameters differ from those of {paths[0]}")
-    if len(parts) == 1:
-        return first
-    out: dict[str, Any] = {
-        k: torch.cat([d[k] for d in parts]) for k, v in first.items() if isinstance(v, Tensor)
-    }
-    out["fields"] = GaugeField(torch.cat([d["fields"].links for d in parts]), first["group"])
-    out["source"] = [s for d in parts for s in d.get("source", [])]
-    out.update(group=first["group"], parameters=first["parameters"])
-    out["card"] = "\n".join(d["card"] for d in parts)
-    return out

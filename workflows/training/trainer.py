@@ -52,7 +52,7 @@ from lqcd_hmc.config import CardError
 from lqcd_hmc.field import GaugeField, resolve_device, resolve_dtype
 from lqcd_hmc.io.atomic import replacing
 from lqcd_hmc.io.weights import load_weights
-from workflows.fixed_point.data import read_fp_datasets, sha256
+from workflows.fixed_point.files import read_fp_datasets, sha256
 
 from .card import TrainCard, TrainingSection
 from .losses import evaluate, losses, split
