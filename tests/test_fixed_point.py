@@ -236,7 +236,8 @@ def test_fp_param_fit_beats_wilson_on_held_out_data(fp_data, tmp_path):
     """``lqcd-hmc fp-fit``: fit on 9 configurations (betas 3, 4, 6), every 4th held out: the
     fitted polynomial (classically perfect form, the default) has a mean relative error below
     that of the Wilson action with a fitted normalisation (measured 2.4 % against 6.0 % with the
-    default kernel); the coefficient file builds ``fp-param``."""
+    default kernel); the coefficient file builds ``fp-param``; ``--ridge`` shrinks the
+    coefficients and is recorded, a negative one refused."""
     import json
 
     from click.testing import CliRunner
@@ -261,6 +262,16 @@ def test_fp_param_fit_beats_wilson_on_held_out_data(fp_data, tmp_path):
     assert err.abs().mean().item() == pytest.approx(r["fp_param"], rel=1e-9)
     res = CliRunner().invoke(main, ["fp-fit", str(fp_data / "fp.h5"), "--out", str(out)])
     assert res.exit_code == 1 and "exists" in res.output
+    damped = tmp_path / "d.json"
+    args = ["fp-fit", str(fp_data / "fp.h5"), "--free-box", "7", "--ridge", "0.1", "--out"]
+    res = CliRunner().invoke(main, [*args, str(damped)])
+    assert res.exit_code == 0, res.output
+    spec = json.loads(damped.read_text())
+    assert spec["fit"]["ridge"] == 0.1
+    assert np.linalg.norm(spec["coefficients"]) < np.linalg.norm(r["coefficients"])
+    res = CliRunner().invoke(main, [*args[:-2], "-1", "--out", str(tmp_path / "x.json")])
+    assert res.exit_code == 1 and "--ridge must be >= 0" in res.output
+    assert len(res.output.strip().splitlines()) == 1 and not (tmp_path / "x.json").exists()
 
 
 def test_fp_fit_reads_several_data_files(fp_data, tmp_path):

@@ -137,8 +137,9 @@ def test_train_bad_input_is_one_line(fp_data, tmp_path):
 
 def test_train_on_several_files_with_an_order_4_preconditioner(fp_data, tmp_path):
     """``data.file`` as a list reads the files as one (here the 12 configurations twice: 18
-    training, 6 held out); ``model.preconditioner_order = 4`` fits the fp-param preconditioner
-    to order 4: its coefficients are ``fit(...)``'s on the trainer's training split."""
+    training, 6 held out); ``model.preconditioner_order = 4`` and ``preconditioner_ridge = 0.01``
+    fit the fp-param preconditioner to order 4 with that penalty: its coefficients are
+    ``fit(...)``'s on the trainer's training split."""
     from actions.fixed_point.free_fixed_point import of_data
     from actions.fixed_point.parametrisation import fit
     from workflows.fixed_point.files import read_fp_datasets, sha256
@@ -148,7 +149,8 @@ def test_train_on_several_files_with_an_order_4_preconditioner(fp_data, tmp_path
     card = write_card(tmp_path / "t.toml", data, tmp_path / "m.pt", epochs=1)
     one, two = f'file = "{data.as_posix()}"', f'file = ["{data.as_posix()}", "{data.as_posix()}"]'
     text = card.read_text().replace(one, two)
-    card.write_text(text.replace("free_box = 7", "free_box = 7\npreconditioner_order = 4"))
+    extra = "free_box = 7\npreconditioner_order = 4\npreconditioner_ridge = 0.01"
+    card.write_text(text.replace("free_box = 7", extra))
     res = CliRunner().invoke(main, ["train", str(card), "--json"])
     assert res.exit_code == 0, res.output
     summary = json.loads(res.output)
@@ -164,6 +166,7 @@ def test_train_on_several_files_with_an_order_4_preconditioner(fp_data, tmp_path
         d["derivative"][train_idx],
         4,
         free=of_data(d["parameters"], 7),
+        ridge=0.01,
     )
     pre = obj["action"]["preconditioner"]
     assert len(pre["terms"]) == len(ref.terms) == 12

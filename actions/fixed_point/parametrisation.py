@@ -173,13 +173,18 @@ def least_squares(
     derivative: Tensor,
     derivative_weight: float = 1.0,
     exact: tuple[Tensor, Tensor] | None = None,
+    ridge: float = 0.0,
 ) -> Tensor:
     """Coefficients ``p`` of a linear basis with value rows X and derivative rows Y that
-    minimise ``|X p - A|^2/|A|^2 + derivative_weight |Y p - dA|^2/|dA|^2``; ``exact = (Z, t)``
+    minimise ``|X p - A|^2/|A|^2 + derivative_weight |Y p - dA|^2/|dA|^2 + ridge |p|^2``
+    (Tikhonov; the penalty keeps terms of both signs from cancelling each other in large
+    coefficients, which makes the action stiff on rough fields); ``exact = (Z, t)``
     constrains ``Z p = t`` (values known exactly): ``p = Z^+ t + K q`` with K an orthonormal
     basis of the null space of Z (from its SVD), and q minimises the rest. Rows that Z's rank
     cannot meet together (the order-2 polynomial on constant flux, where the fat links equal
     the thin ones and every term is ``u^2``) are met in the least-squares sense of ``Z^+``."""
+    if ridge < 0:
+        raise ValueError(f"ridge must be >= 0, got {ridge}")
     A = action.double().reshape(-1)
     dA = derivative.double().reshape(-1)
     if X.shape[0] != A.numel() or Y.shape[0] != dA.numel():
@@ -198,8 +203,12 @@ def least_squares(
         r = int((S > S[0] * 1e-12).sum())
         p0 = Vh[:r].T @ ((U.T @ t)[:r] / S[:r])
         K = Vh[r:].T
+    MK, res = M @ K, rhs - M @ p0
+    if ridge:
+        MK = torch.cat([MK, ridge**0.5 * K])
+        res = torch.cat([res, -(ridge**0.5) * p0])
     # gelsd (rank-revealing) exists on the CPU only; the system is small
-    q = torch.linalg.lstsq(M @ K, (rhs - M @ p0)[:, None], driver="gelsd").solution[:, 0]
+    q = torch.linalg.lstsq(MK, res[:, None], driver="gelsd").solution[:, 0]
     return (p0 + K @ q).to(X.device)
 
 
@@ -211,12 +220,14 @@ def fit(
     rho: float = 0.1,
     derivative_weight: float = 1.0,
     free: FreeFixedPoint | None = None,
+    ridge: float = 0.0,
 ) -> FPParametrisation:
     """Least-squares coefficients (:func:`least_squares`) for FP values ``action`` ``(n,)`` and
     derivatives ``(n, D, *dims, n_gen)`` of the configurations in ``fields`` (batches,
     concatenated in order). With ``free`` (the free FP action of the data's kernel) the fit is
     the classically perfect form of the module docstring: the loops' part is subtracted from
-    the data, and constant flux n = 1, 2 is an exact constraint."""
+    the data, and constant flux n = 1, 2 is an exact constraint. ``ridge`` penalises the
+    polynomial's coefficients (:func:`least_squares`)."""
     terms = polynomial_terms(order)
     if free is not None:
         terms = [t for t in terms if sum(t) >= 2]
@@ -232,7 +243,7 @@ def fit(
     )
     X, Y = design(basis, fields)
     if free is None:
-        p = least_squares(X, Y, action, derivative, derivative_weight)
+        p = least_squares(X, Y, action, derivative, derivative_weight, ridge=ridge)
         return FPParametrisation(1.0, coefficients=p.tolist(), terms=terms, rho=rho)
     a = dict(zip(LOOPS, loop_coefficients(free).tolist()))
     loops = FPParametrisation(1.0, coefficients=[], terms=[], rho=rho, loops=a)
@@ -247,6 +258,7 @@ def fit(
         derivative.double().reshape(-1) - dA2[:, 0].to(derivative.device),
         derivative_weight,
         exact=(Z, t),
+        ridge=ridge,
     )
     return FPParametrisation(1.0, coefficients=p.tolist(), terms=terms, rho=rho, loops=a)
 

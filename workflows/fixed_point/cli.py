@@ -98,6 +98,13 @@ def fp_data_command(card, resume, only, output, parts, progress, quiet, as_json)
     "--rho", type=float, default=0.1, show_default=True, help="stout weight of the fat links"
 )
 @click.option(
+    "--ridge",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="penalty ridge |p|^2 on the polynomial's coefficients (keeps the flow from going stiff)",
+)
+@click.option(
     "--holdout",
     type=float,
     default=0.25,
@@ -119,7 +126,9 @@ def fp_data_command(card, resume, only, output, parts, progress, quiet, as_json)
 )
 @click.option("--json", "as_json", is_flag=True)
 @one_line_errors
-def fp_fit_command(data, out, order, rho, holdout, classically_perfect, free_box, as_json) -> None:
+def fp_fit_command(
+    data, out, order, rho, ridge, holdout, classically_perfect, free_box, as_json
+) -> None:
     """Fit the fp-param coefficients to FP data (one or more files of the same FP parameters,
     rows in the order given); report held-out errors against Wilson."""
     from pathlib import Path
@@ -133,6 +142,8 @@ def fp_fit_command(data, out, order, rho, holdout, classically_perfect, free_box
 
     if not 0 <= holdout < 1:
         raise ValueError(f"--holdout must be in [0, 1), got {holdout}")
+    if ridge < 0:
+        raise ValueError(f"--ridge must be >= 0, got {ridge}")
     if Path(out).exists():
         raise ValueError(f"{out} exists; choose another --out")
     d = read_fp_datasets(data)
@@ -149,6 +160,7 @@ def fp_fit_command(data, out, order, rho, holdout, classically_perfect, free_box
         order,
         rho,
         free=free,
+        ridge=ridge,
     )
     res = {
         "coefficients": param.coefficients.tolist(),
@@ -156,6 +168,7 @@ def fp_fit_command(data, out, order, rho, holdout, classically_perfect, free_box
         "loops": param.loops,
         "train": len(train),
         "held_out": len(test),
+        "ridge": ridge,
     }
     if len(test):
         res.update(held_out_errors(param, f, d["action"], train, test))

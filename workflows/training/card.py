@@ -32,6 +32,7 @@ class ModelSection(CardSection):
     order: PositiveInt = 3
     preconditioner: str = "fp-param"
     preconditioner_order: PositiveInt = 3  # of the fp-param polynomial
+    preconditioner_ridge: float = Field(0.0, ge=0)  # its coefficients' penalty (fp-fit --ridge)
     fix_b0: bool = False
     classically_perfect: bool = True
     free_box: int = Field(11, ge=5)

@@ -2,7 +2,8 @@
 
 1. Reads FP data (``lqcd-hmc fp-data``: links, A_FP and dA_FP/dw_a per configuration) and
    splits it into training and validation configurations (a seeded permutation).
-2. Fits the ``fp-param`` polynomial (order ``model.preconditioner_order``, default 3, rho 0.1;
+2. Fits the ``fp-param`` polynomial (order ``model.preconditioner_order``, default 3, rho 0.1,
+   coefficient penalty ``model.preconditioner_ridge``;
    :mod:`actions.fixed_point.parametrisation`) on the training configurations. It is the
    baseline reported on the validation configurations and, by default, the preconditioner
    ``A_pre`` of the L-CNN action (the coefficients go into the checkpoint). With
@@ -178,6 +179,7 @@ class Trainer:
             self.derivative[idx],
             card.model.preconditioner_order,
             free=free,
+            ridge=card.model.preconditioner_ridge,
         )
         fp_param = {
             "name": "fp-param",
