@@ -67,10 +67,11 @@ class LoopAction(Action):
                 acc = acc + c * (N - _re_trace(path_product(field.links, path)).double())
         return (self.beta / N) * acc
 
-    def staples(self, field: GaugeField, mu: int) -> Tensor:
+    def staples(self, field: GaugeField, mu: int, sites: Tensor | None = None) -> Tensor:
         """``A_mu`` with ``S = const - sum_x Re Tr(U_mu(x) A_mu(x))`` (coefficients included)."""
         k = self.beta / field.N
-        return staples(field.links, [(k * c, p) for c, p in self.weighted_paths(field.D) if c], mu)
+        paths = [(k * c, p) for c, p in self.weighted_paths(field.D) if c]
+        return staples(field.links, paths, mu, sites)
 
     def coupled_offsets(self, D: int, mu: int) -> set[tuple[int, ...]]:
         return coupled_offsets([p for c, p in self.weighted_paths(D) if c], mu, D)

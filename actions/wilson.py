@@ -40,9 +40,12 @@ class Wilson(Action):
         assert acc is not None
         return (self.beta / N) * acc
 
-    def staples(self, field: GaugeField, mu: int) -> Tensor:
-        """``(beta/N) A_mu`` with the plaquette staple sum ``A_mu``."""
-        return (self.beta / field.N) * plaquette_staples(field.links, mu)
+    def staples(self, field: GaugeField, mu: int, sites: Tensor | None = None) -> Tensor:
+        """``(beta/N) A_mu`` with the plaquette staple sum ``A_mu``, at the flat site indices
+        ``sites`` only if given (indexed: the heatbath's parity colours hold half the sites,
+        where the whole-lattice staples are the faster way, :func:`lqcd_hmc.paths.staples`)."""
+        A = (self.beta / field.N) * plaquette_staples(field.links, mu)
+        return A if sites is None else A.flatten(1, field.D)[:, sites]
 
     def coupled_offsets(self, D: int, mu: int) -> set[tuple[int, ...]]:
         return coupled_offsets(plaquette_paths(D), mu, D)

@@ -21,6 +21,7 @@ CASES = [  # action, update, L, chains
     ("lcnn", "hmc", 8, 1),
     ("lcnn", "hmc", 8, 2),
     ("wilson", "heatbath", 12, 4),
+    ("iwasaki", "heatbath", 12, 4),
 ]
 
 

@@ -245,7 +245,7 @@ class Heatbath(Update):
         through the SU(2) subgroups in the given order (default: (0,1), (0,2), ..., (N-2,N-1)).
         Each overrelaxation step is an involution; so the overrelaxation of a link is undone by
         the same steps in reverse order."""
-        A = self.action.staples(GaugeField(links, group), mu)[:, mask]
+        A = self.action.staples(GaugeField(links, group), mu, mask.flatten().nonzero()[:, 0])
         U = links[:, mu][:, mask]
         W = U @ A
         if group.N == 1:

@@ -73,9 +73,24 @@ def _occurrences(path: Path, mu: int) -> Iterable[Path]:
                 yield p[k + 1 :] + p[:k]
 
 
-def staples(links: Tensor, weighted_paths: Sequence[tuple[float, Path]], mu: int) -> Tensor:
-    """``sum_P c_P sum_k R_{P,k}(x + mu)`` (module docstring) for closed paths."""
+def staples(
+    links: Tensor,
+    weighted_paths: Sequence[tuple[float, Path]],
+    mu: int,
+    sites: Tensor | None = None,
+) -> Tensor:
+    """``sum_P c_P sum_k R_{P,k}(x + mu)`` (module docstring) for closed paths, at every site
+    ``(B, *dims, N, N)``, or with ``sites`` (flat site indices ``(n,)``) only there,
+    ``(B, n, N, N)``. For at most a quarter of the sites each link of a loop is gathered at the
+    sites' offsets, so a heatbath colour of ``V/m`` sites costs about ``1/m`` of the
+    whole-lattice staples (Iwasaki, m = 4: 1.9x faster per heatbath sweep); for more, the
+    whole-lattice products with periodic shifts are faster (at ``V/2``: 65 against 74 ms on
+    8^4), and are indexed."""
     D = links.shape[1]
+    if sites is not None:
+        if 4 * sites.numel() <= links[0, 0, ..., 0, 0].numel():
+            return _staples_at(links, weighted_paths, mu, sites)
+        return staples(links, weighted_paths, mu).flatten(1, D)[:, sites]
     unit = [0] * D
     unit[mu] = 1
     A = None
@@ -85,6 +100,46 @@ def staples(links: Tensor, weighted_paths: Sequence[tuple[float, Path]], mu: int
             A = term if A is None else A + term
     if A is None:
         return torch.zeros_like(links[:, mu])
+    return A
+
+
+def shifted_sites(coords: Tensor, offset: Sequence[int], dims: Sequence[int]) -> Tensor:
+    """Flat (row-major) indices of ``x + offset``, periodic, for the coordinates ``(n, D)``."""
+    idx = torch.zeros(coords.shape[0], dtype=torch.long, device=coords.device)
+    for d, L in enumerate(dims):
+        idx = idx * L + (coords[:, d] + offset[d]) % L
+    return idx
+
+
+def _staples_at(
+    links: Tensor, weighted_paths: Sequence[tuple[float, Path]], mu: int, sites: Tensor
+) -> Tensor:
+    D = links.shape[1]
+    dims = tuple(links.shape[2 : 2 + D])
+    flat = links.flatten(2, 1 + D)
+    coords = torch.stack(torch.unravel_index(sites, dims), dim=1)
+
+    def link(nu: int, offset: tuple[int, ...]) -> Tensor:
+        return flat[:, nu].index_select(1, shifted_sites(coords, offset, dims))
+
+    A = None
+    for c, path in weighted_paths:
+        for rest in _occurrences(path, mu):
+            prod = None
+            for s, pos in zip(rest, positions(rest, D)):
+                nu = abs(s) - 1
+                off = list(pos)
+                off[mu] += 1  # the rest of the loop starts at x + mu
+                if s > 0:
+                    U = link(nu, tuple(off))
+                else:
+                    off[nu] -= 1
+                    U = link(nu, tuple(off)).mH
+                prod = U if prod is None else prod @ U
+            assert prod is not None
+            A = c * prod if A is None else A + c * prod
+    if A is None:
+        return torch.zeros_like(flat[:, mu, : sites.numel()])
     return A
 
 
