@@ -211,3 +211,18 @@ def test_zeuthen_flow_has_no_split_kernels():
 
     with pytest.raises(ValueError, match="Zeuthen flow has no split kernels"):
         Flow("zeuthen", kernels="split")
+
+
+def test_compile_cache_location(monkeypatch, tmp_path):
+    """``compile_cache``: ``$TORCHINDUCTOR_CACHE_DIR`` when set, else
+    ``$XDG_CACHE_HOME/lqcd-hmc/inductor``, which it then sets for Inductor."""
+    import os
+
+    from lqcd_hmc.kernels.dynamics import CACHE_ENV, compile_cache
+
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert compile_cache() == tmp_path / "lqcd-hmc" / "inductor"
+    assert os.environ[CACHE_ENV] == str(tmp_path / "lqcd-hmc" / "inductor")
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "mine"))
+    assert compile_cache() == tmp_path / "mine"

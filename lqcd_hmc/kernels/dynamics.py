@@ -10,7 +10,9 @@ actions differentiate
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -31,11 +33,28 @@ def check_kernels(kernels: str) -> str:
     return kernels
 
 
+CACHE_ENV = "TORCHINDUCTOR_CACHE_DIR"
+
+
+def compile_cache() -> Path:
+    """The folder where compiled kernels persist between processes: ``$TORCHINDUCTOR_CACHE_DIR``
+    if set, else ``$XDG_CACHE_HOME/lqcd-hmc/inductor`` (``~/.cache/lqcd-hmc/inductor``; torch's
+    own default, ``/tmp/torchinductor_<user>``, does not survive a reboot). Inductor's FX-graph
+    and AOTAutograd caches live there, so a second process compiles nothing new for a shape and
+    dtype seen before (``python -m bench.compile_cache``). Deleting the folder clears it."""
+    if CACHE_ENV not in os.environ:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        os.environ[CACHE_ENV] = os.path.join(base, "lqcd-hmc", "inductor")
+    return Path(os.environ[CACHE_ENV])
+
+
 def compiled(fn: Callable) -> Callable:
-    """``torch.compile(fn, dynamic=False, fullgraph=True)``, one per function per process.
-    Static shapes: each lattice shape, batch size and dtype compiles once (a run has one),
-    because with symbolic sizes every periodic shift costs integer divisions per element
-    (measured: 16^4 Wilson force no faster than the reference with dynamic shapes)."""
+    """``torch.compile(fn, dynamic=False, fullgraph=True)``, one per function per process,
+    cached on disk in :func:`compile_cache`. Static shapes: each lattice shape, batch size and
+    dtype compiles once (a run has one), because with symbolic sizes every periodic shift costs
+    integer divisions per element (measured: 16^4 Wilson force no faster than the reference
+    with dynamic shapes)."""
+    compile_cache()
     if fn not in _COMPILED:
         # dynamo's default of 8 compilations per function would silently fall back to eager
         # after 8 shapes and dtypes (a benchmark over volumes and batches passes that)
