@@ -185,6 +185,7 @@ class Heatbath(Update):
         self.overrelaxation = int(overrelaxation)
         self.reunitarize = reunitarize
         self._masks: dict[tuple, list[list[Tensor]]] = {}
+        self._sites: dict[tuple, list[list[Tensor]]] = {}  # flat indices of each mask
 
     def working_memory(self) -> float:
         """Staples and proposals of one colour at a time: 5 link fields (``bench/memory.py``,
@@ -208,6 +209,7 @@ class Heatbath(Update):
                 m, w = find_colouring(dims, self.action.coupled_offsets(len(dims), mu))
                 per_mu.append(colour_masks(dims, m, w, device))
             self._masks[key] = per_mu
+            self._sites[key] = [[m.flatten().nonzero()[:, 0] for m in ms] for ms in per_mu]
         return self._masks[key]
 
     def update(
@@ -226,9 +228,11 @@ class Heatbath(Update):
     def sweep(self, field: GaugeField, rng: ChainRNG | None, heatbath: bool) -> GaugeField:
         """One sweep of heatbath (``heatbath=True``) or overrelaxation updates."""
         links = field.links.clone()
-        for mu, masks in enumerate(self.colour_masks(field.dims, field.device)):
-            for mask in masks:
-                self.update_links(links, field.group, mu, mask, rng, heatbath)
+        masks = self.colour_masks(field.dims, field.device)
+        sites = self._sites[tuple(field.dims), str(field.device)]
+        for mu in range(field.D):
+            for mask, where in zip(masks[mu], sites[mu]):
+                self.update_links(links, field.group, mu, mask, rng, heatbath, sites=where)
         return field.with_links(links)
 
     def update_links(
@@ -240,12 +244,16 @@ class Heatbath(Update):
         rng: ChainRNG | None,
         heatbath: bool,
         subgroups: Sequence[tuple[int, int]] | None = None,
+        sites: Tensor | None = None,
     ) -> None:
-        """Update ``U_mu(x)`` for the sites in ``mask`` in place (they must be independent),
+        """Update ``U_mu(x)`` for the sites in ``mask`` in place (they must be independent; their
+        flat indices ``sites``, computed from the mask if not given, select the staples),
         through the SU(2) subgroups in the given order (default: (0,1), (0,2), ..., (N-2,N-1)).
         Each overrelaxation step is an involution; so the overrelaxation of a link is undone by
         the same steps in reverse order."""
-        A = self.action.staples(GaugeField(links, group), mu, mask.flatten().nonzero()[:, 0])
+        if sites is None:
+            sites = mask.flatten().nonzero()[:, 0]
+        A = self.action.staples(GaugeField(links, group), mu, sites)
         U = links[:, mu][:, mask]
         W = U @ A
         if group.N == 1:

@@ -88,7 +88,7 @@ def staples(
     8^4), and are indexed."""
     D = links.shape[1]
     if sites is not None:
-        if 4 * sites.numel() <= links[0, 0, ..., 0, 0].numel():
+        if 4 * sites.numel() <= math.prod(links.shape[2 : 2 + D]):
             return _staples_at(links, weighted_paths, mu, sites)
         return staples(links, weighted_paths, mu).flatten(1, D)[:, sites]
     unit = [0] * D
