@@ -215,7 +215,8 @@ def test_zeuthen_flow_has_no_split_kernels():
 
 def test_compile_cache_location(monkeypatch, tmp_path):
     """``compile_cache``: ``$TORCHINDUCTOR_CACHE_DIR`` when set, else
-    ``$XDG_CACHE_HOME/lqcd-hmc/inductor``, which it then sets for Inductor."""
+    ``$XDG_CACHE_HOME/lqcd-hmc/inductor``, which it then sets for Inductor; torch's default
+    where that folder cannot be made."""
     import os
 
     from lqcd_hmc.kernels.dynamics import CACHE_ENV, compile_cache
@@ -226,3 +227,7 @@ def test_compile_cache_location(monkeypatch, tmp_path):
     assert os.environ[CACHE_ENV] == str(tmp_path / "lqcd-hmc" / "inductor")
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "mine"))
     assert compile_cache() == tmp_path / "mine"
+    monkeypatch.delenv(CACHE_ENV)
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))  # cannot hold a folder
+    assert "lqcd-hmc" not in str(compile_cache())

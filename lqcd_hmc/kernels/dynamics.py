@@ -41,10 +41,18 @@ def compile_cache() -> Path:
     if set, else ``$XDG_CACHE_HOME/lqcd-hmc/inductor`` (``~/.cache/lqcd-hmc/inductor``; torch's
     own default, ``/tmp/torchinductor_<user>``, does not survive a reboot). Inductor's FX-graph
     and AOTAutograd caches live there, so a second process compiles nothing new for a shape and
-    dtype seen before (``python -m bench.compile_cache``). Deleting the folder clears it."""
+    dtype seen before (``python -m bench.compile_cache``). Deleting the folder clears it. Where
+    that folder cannot be created (no writable home), torch's default stays."""
     if CACHE_ENV not in os.environ:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        os.environ[CACHE_ENV] = os.path.join(base, "lqcd-hmc", "inductor")
+        path = os.path.join(base, "lqcd-hmc", "inductor")
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError:
+            from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+            return Path(default_cache_dir())
+        os.environ[CACHE_ENV] = path
     return Path(os.environ[CACHE_ENV])
 
 
