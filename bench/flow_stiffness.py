@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 import torch
-from torch import Tensor
 
 from lqcd_hmc import GaugeField
 from lqcd_hmc.action import build
@@ -35,21 +34,14 @@ from observables.flow import Flow
 RK3_BOUND = 2.51  # -z of the stability polynomial's real root, 1 + z + z^2/2 + z^3/6 = -1
 
 
-def algebra(x: Tensor) -> Tensor:
-    """Traceless anti-hermitian part of ``x`` (..., N, N)."""
-    x = 0.5 * (x - x.conj().transpose(-1, -2))
-    N = x.shape[-1]
-    tr = x.diagonal(dim1=-2, dim2=-1).sum(-1)[..., None, None] / N
-    return x - tr * torch.eye(N, dtype=x.dtype)
-
-
 def largest_eigenvalue(
     flow: Flow, field: GaugeField, iterations: int = 25, h: float = 1e-4, seed: int = 1
 ) -> float:
     """Signed eigenvalue of largest modulus of ``dZ/dV`` at ``field`` (power iteration)."""
     dyn = flow.dynamics(field.group)
     U = field.links
-    v = algebra(torch.randn(U.shape, dtype=U.dtype, generator=torch.Generator().manual_seed(seed)))
+    g = torch.Generator().manual_seed(seed)
+    v = field.group.project_algebra(torch.randn(U.shape, dtype=U.dtype, generator=g))
     v = v / v.norm()
     rayleigh = 0.0
     for _ in range(iterations):

@@ -103,12 +103,11 @@ def staples(
     return A
 
 
-def shifted_sites(coords: Tensor, offset: Sequence[int], dims: Sequence[int]) -> Tensor:
-    """Flat (row-major) indices of ``x + offset``, periodic, for the coordinates ``(n, D)``."""
-    idx = torch.zeros(coords.shape[0], dtype=torch.long, device=coords.device)
-    for d, L in enumerate(dims):
-        idx = idx * L + (coords[:, d] + offset[d]) % L
-    return idx
+def flat_sites(coords: Tensor, dims: Sequence[int]) -> Tensor:
+    """Row-major flat indices of the integer coordinates ``(n, D)``, taken periodically."""
+    size = torch.tensor(dims, device=coords.device)
+    stride = torch.tensor([math.prod(dims[mu + 1 :]) for mu in range(len(dims))])
+    return ((coords % size) * stride.to(coords.device)).sum(1)
 
 
 def _staples_at(
@@ -120,7 +119,8 @@ def _staples_at(
     coords = torch.stack(torch.unravel_index(sites, dims), dim=1)
 
     def link(nu: int, offset: tuple[int, ...]) -> Tensor:
-        return flat[:, nu].index_select(1, shifted_sites(coords, offset, dims))
+        shift = torch.tensor(offset, device=coords.device)
+        return flat[:, nu].index_select(1, flat_sites(coords + shift, dims))
 
     A = None
     for c, path in weighted_paths:
@@ -209,15 +209,13 @@ def path_rows(dims: Sequence[int], starts: Tensor, path: Path) -> Tensor:
     """For each step of ``path`` from each start site (``starts``: integer coordinates
     ``(S, D)``), its row in :func:`link_table`, ``(len(path), S)``."""
     D, V = len(dims), math.prod(dims)
-    size = torch.tensor(dims, device=starts.device)
-    stride = torch.tensor([math.prod(dims[mu + 1 :]) for mu in range(D)], device=starts.device)
     x = starts.clone()
     rows = []
     for s in path:
         mu = abs(s) - 1
         if s < 0:
             x[:, mu] -= 1
-        site = ((x % size) * stride).sum(1)
+        site = flat_sites(x, dims)
         rows.append(site + mu * V + (D * V if s < 0 else 0))
         if s > 0:
             x[:, mu] += 1

@@ -160,13 +160,14 @@ def test_stiffness_of_the_wilson_flow_and_the_rk3_bound():
     eigenvalue of largest modulus, -16 (-4 sum_mu sin^2(p_mu/2) at p = (pi, pi, pi, pi)); RK3
     steps below 2.51/16 damp a small perturbation of the cold field, steps above it amplify
     it (the bound the bench prints)."""
-    from bench.flow_stiffness import RK3_BOUND, algebra, largest_eigenvalue
+    from bench.flow_stiffness import RK3_BOUND, largest_eigenvalue
 
     cold = GaugeField.cold([4, 4, 4, 4], "SU(3)", batch=1)
     lam = largest_eigenvalue(Flow("wilson"), cold, iterations=40)
     assert lam == pytest.approx(-16.0, rel=1e-3)
     g = torch.Generator().manual_seed(3)
-    X = 1e-6 * algebra(torch.randn(cold.links.shape, dtype=torch.complex128, generator=g))
+    noise = torch.randn(cold.links.shape, dtype=torch.complex128, generator=g)
+    X = 1e-6 * cold.group.project_algebra(noise)
     start = cold.with_links(torch.linalg.matrix_exp(X))
     for factor, grows in ((0.95, False), (1.05, True)):
         eps = factor * RK3_BOUND / 16
