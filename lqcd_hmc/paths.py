@@ -65,6 +65,59 @@ def path_product(links: Tensor, path: Path) -> Tensor:
     return out
 
 
+class OpenPaths:
+    """Products of links along open paths from every site, ``(B, *dims, N, N)``, sharing work:
+    each prefix of a path is multiplied once, each shifted link is built once, and the links
+    are split by ``unbind`` (indexing ``links[:, mu]`` would zero-fill a whole link field in
+    each backward pass)."""
+
+    def __init__(self, links: Tensor):
+        self.D = links.shape[1]
+        self.links = links.unbind(1)
+        self._shifted: dict[tuple[int, tuple[int, ...]], Tensor] = {}
+        self._products: dict[Path, Tensor] = {}
+
+    def link(self, step: int, pos: tuple[int, ...]) -> Tensor:
+        """The link of one step taken at offset ``pos``: ``U_mu(x + pos)`` or
+        ``U_mu(x + pos - mu)^dagger``."""
+        mu = abs(step) - 1
+        at = pos if step > 0 else tuple(p - (d == mu) for d, p in enumerate(pos))
+        key = (mu, at)
+        if key not in self._shifted:
+            self._shifted[key] = shift_by(self.links[mu], at, self.D)
+        U = self._shifted[key]
+        return U if step > 0 else U.mH
+
+    def product(self, path: Path) -> Tensor:
+        """The ordered product along ``path`` (:func:`path_product`, bitwise equal)."""
+        if path not in self._products:
+            if len(path) == 1:
+                out = self.link(path[0], (0,) * self.D)
+            else:
+                pos = positions(path, self.D)[-2]
+                out = self.product(path[:-1]) @ self.link(path[-1], pos)
+            self._products[path] = out
+        return self._products[path]
+
+
+def loop_traces(links: Tensor, paths: Sequence[Path]) -> Tensor:
+    """``Re Tr L_P(x)`` of closed paths P at every site, ``(B, len(paths), *dims)`` in the
+    links' real dtype. Each loop is ``Re Tr(A B^dagger) = sum_ij Re(A_ij conj(B_ij))`` of its
+    halves, the open paths ``A`` (its first half) and ``B`` (its second half reversed) from x
+    to the loop's midpoint, whose products :class:`OpenPaths` shares between loops (the five
+    shapes of the FP parametrisation: 145 products for 94 loops instead of 470)."""
+    products = OpenPaths(links)
+    out = []
+    for path in paths:
+        if len(path) % 2 or positions(path, products.D)[-1] != (0,) * products.D:
+            raise ValueError(f"path {path} is not a closed loop")
+        h = len(path) // 2
+        A, B = products.product(path[:h]), products.product(reverse(path[h:]))
+        a, b = torch.view_as_real(A.resolve_conj()), torch.view_as_real(B.resolve_conj())
+        out.append((a * b).sum((-3, -2, -1)))
+    return torch.stack(out, dim=1)
+
+
 def _occurrences(path: Path, mu: int) -> Iterable[Path]:
     """For each ``+mu`` step of ``path`` and of its reverse: the rest of the loop after it."""
     for p in (path, reverse(path)):

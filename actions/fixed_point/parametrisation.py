@@ -31,7 +31,7 @@ from torch import Tensor
 
 from lqcd_hmc.action import Action
 from lqcd_hmc.field import GaugeField
-from lqcd_hmc.loops import plaquette_re_trace
+from lqcd_hmc.paths import loop_traces, plaquette_paths
 from lqcd_hmc.smearing import stout
 
 from .free_fixed_point import FreeFixedPoint
@@ -50,13 +50,13 @@ def basis_densities(field: GaugeField, terms: Sequence[tuple[int, int]], rho: fl
     """``(1/N) sum_{mu<nu} u^k w^l`` per site for every term, ``(B, n_terms, *dims)``."""
     N, D = field.N, field.D
     fat = stout(field, rho) if rho else field
+    plaquettes = plaquette_paths(D)  # mu < nu, lexicographic
+    thin = N - loop_traces(field.links, plaquettes).double()
+    wide = N - loop_traces(fat.links, plaquettes).double()
     acc = None
-    for mu in range(D):
-        for nu in range(mu + 1, D):
-            u = N - plaquette_re_trace(field.links, mu, nu).double()
-            w = N - plaquette_re_trace(fat.links, mu, nu).double()
-            t = torch.stack([u**k * w**l for k, l in terms], dim=1)
-            acc = t if acc is None else acc + t
+    for u, w in zip(thin.unbind(1), wide.unbind(1)):
+        t = torch.stack([u**k * w**l for k, l in terms], dim=1)
+        acc = t if acc is None else acc + t
     assert acc is not None
     return acc / N
 

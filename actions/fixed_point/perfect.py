@@ -34,7 +34,7 @@ from torch import Tensor
 
 from lqcd_hmc.field import GaugeField
 from lqcd_hmc.groups import get_group
-from lqcd_hmc.paths import Path, path_product
+from lqcd_hmc.paths import Path, loop_traces
 from lqcd_hmc.smooth import abelian_flux, trace_h2
 
 from .free import D, momenta, path_phase
@@ -93,14 +93,13 @@ def loop_kernel(q: Tensor, shape: str) -> Tensor:
 def loop_densities(field: GaugeField, loops: Sequence[str] = LOOPS) -> Tensor:
     """``(1/N) sum_loops (N - Re Tr L(x))`` per site and shape, ``(B, len(loops), *dims)``."""
     N = field.N
-    out = []
+    paths = [p for shape in loops for p in shape_paths(shape)]
+    traces = loop_traces(field.links, paths).double()  # prefix products shared by all shapes
+    out, start = [], 0
     for shape in loops:
-        acc = torch.zeros(field.links.shape[:1] + field.dims, dtype=torch.float64)
-        acc = acc.to(field.device)
-        for path in shape_paths(shape):
-            trace = path_product(field.links, path).diagonal(dim1=-2, dim2=-1).sum(-1).real
-            acc = acc + (N - trace.double())
-        out.append(acc / N)
+        n = len(shape_paths(shape))
+        out.append((N * n - traces[:, start : start + n].sum(1)) / N)
+        start += n
     return torch.stack(out, dim=1)
 
 
