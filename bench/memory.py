@@ -12,12 +12,16 @@ import json
 import resource
 import subprocess
 import sys
+from pathlib import Path
+
+STUDY_FP = Path(__file__).resolve().parents[1] / "examples" / "fp_param_su3_4x4_o4r.json"
 
 CASES = [  # action, update, L, chains
     ("wilson", "hmc", 12, 4),
     ("iwasaki", "hmc", 12, 4),
     ("clover", "hmc", 12, 4),
     ("fp-param", "hmc", 12, 4),
+    ("fp-param-study", "hmc", 12, 4),
     ("lcnn", "hmc", 8, 1),
     ("lcnn", "hmc", 8, 2),
     ("wilson", "heatbath", 12, 4),
@@ -40,6 +44,8 @@ def one(name: str, algorithm: str, L: int, B: int) -> dict:
     if name == "fp-param":
         terms = [(1, 0), (0, 1), (2, 0), (1, 1)]
         action = FPParametrisation(5.0, coefficients=[0.6, 0.4, -0.02, 0.01], terms=terms)
+    elif name == "fp-param-study":  # order 4 and the five loop shapes of the study card
+        action = FPParametrisation(2.85, file=str(STUDY_FP))
     elif name == "lcnn":
         model = LCNNFixedPoint(Architecture(D=4, group="SU(3)")).double()
         action = LCNNAction(5.0, model=model)

@@ -9,6 +9,8 @@ For SU(3) Wilson (beta 6.0) and Iwasaki (beta 2.6), in complex128 and complex64:
 - configurations per second of batched 4^4 chains, against B = 1 on the same path and on the
   reference path;
 - heatbath sweep time per link, Wilson flow RK3 step time (reference and compiled);
+- the force of the study's ``fp-param`` action (order 4, ridge 0.01, with its five loop shapes:
+  ``examples/fp_param_su3_4x4_o4r.json``) against the Wilson force, both on the reference path;
 - the L-CNN force (fast and reference path, flops, rate against matmul, memory), training
   throughput and FP-data seconds, ending in the speed issue's targets (:mod:`bench.lcnn`);
 - every time also as a fraction of the bandwidth limit: the bytes the kernel must move (below)
@@ -27,10 +29,12 @@ import argparse
 import os
 import platform
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
 from actions import Iwasaki, Wilson
+from actions.fixed_point.parametrisation import FPParametrisation
 from lqcd_hmc import HMC, ChainRNG, GaugeField
 from lqcd_hmc.heatbath import Heatbath
 from lqcd_hmc.kernels import SplitDynamics, to_split
@@ -43,7 +47,7 @@ ACTIONS: dict[str, Callable[[], object]] = {
     "iwasaki": lambda: Iwasaki(2.6),
 }
 DTYPES = {"complex128": torch.complex128, "complex64": torch.complex64}
-SECTIONS = ("forces", "batched", "trajectories", "heatbath", "flow", "lcnn")
+SECTIONS = ("forces", "batched", "trajectories", "heatbath", "flow", "fp-param", "lcnn")
 # link-field sizes each kernel must move (module docstring)
 FORCE_FIELDS, TRAJECTORY_FIELDS_PER_FORCE, SWEEP_FIELDS, FLOW_STEP_FIELDS = 2, 8, 2, 15
 FORCES_PER_TRAJECTORY = 20
@@ -229,6 +233,27 @@ def flow(sizes: list[int], device: torch.device, bw: float, compile: bool) -> No
             )
 
 
+FP_PARAM = Path(__file__).resolve().parents[1] / "examples" / "fp_param_su3_4x4_o4r.json"
+
+
+def fp_param(sizes: list[int], device: torch.device) -> None:
+    """Force of ``fp-param`` (stout-smeared plaquette polynomial and 94 loops of five shapes per
+    site, autograd) per link, and its ratio to the closed-form Wilson force, B = 1 and 2."""
+    t = Table(
+        "fp-param force, reference path (complex128): against the Wilson force",
+        ["L", "B", "Wilson ns/link", "fp-param ns/link", "fp-param / Wilson"],
+    )
+    wilson, fp = Wilson(6.0), FPParametrisation(2.85, file=str(FP_PARAM))
+    for L in sizes:
+        for B in (1, 2):
+            f = field(L, B, torch.complex128, device)
+            n = max(1, repeats(f) // 20)
+            links = f.batch * f.D * f.volume
+            w = timeit(lambda: wilson.force(f), repeats(f), device)
+            a = timeit(lambda: fp.force(f), n, device)
+            t.row(L, B, 1e9 * w / links, 1e9 * a / links, a / w)
+
+
 def lcnn(sizes: list[int], device: torch.device, threads: int) -> None:
     """The L-CNN and FP-data section: :func:`bench.lcnn.report` at B = 1 (its tables end with
     the speed issue's targets, measured figures and ratios)."""
@@ -278,6 +303,7 @@ def main(argv: list[str] | None = None) -> None:
         "trajectories": lambda: trajectories(actions, sizes, device, bw, compile),
         "heatbath": lambda: heatbath(actions, sizes, device, bw),
         "flow": lambda: flow(sizes, device, bw, compile),
+        "fp-param": lambda: fp_param([L for L in sizes if L <= 8], device),
         "lcnn": lambda: lcnn(sizes, device, args.threads),
     }
     for name in sections:

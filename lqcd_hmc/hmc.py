@@ -9,6 +9,7 @@ over chains).
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -84,6 +85,7 @@ class HMC(Update):
         self.integrator = Integrator(levels, kernels)
         self.tau = float(tau)
         self.reunitarize = reunitarize
+        self._last: tuple[weakref.ref[Tensor], int, Tensor] | None = None
 
     @classmethod
     def from_config(cls, action: Action, config: Mapping[str, Any]) -> HMC:
@@ -97,8 +99,22 @@ class HMC(Update):
         p = rng.normal((field.D, *field.dims, field.group.n_generators))
         return field.group.from_coords(p, field.dtype)
 
+    def kinetic(self, P: Tensor) -> Tensor:
+        """``sum p^2/2`` per chain (:func:`kinetic_energy`)."""
+        return kinetic_energy(P)
+
     def hamiltonian(self, field: GaugeField, P: Tensor) -> Tensor:
-        return kinetic_energy(P) + self.action(field)
+        return self.kinetic(P) + self.action(field)
+
+    def _cached_action(self, field: GaugeField) -> Tensor:
+        """``S`` of ``field``: the value the last trajectory computed for the field it returned
+        (each chain's action of its accepted or kept links, the same numbers), when ``field``
+        holds that very tensor unmodified; otherwise evaluated. Saves one of the two action
+        evaluations per trajectory."""
+        last = self._last
+        if last is not None and last[0]() is field.links and last[1] == field.links._version:
+            return last[2]
+        return self.action(field)
 
     def molecular_dynamics(
         self, field: GaugeField, P: Tensor, tau: float | None = None
@@ -122,15 +138,18 @@ class HMC(Update):
         is drawn either way, so the chain's stream does not depend on the choice."""
         t0 = time.perf_counter()
         P = self.momenta(field, rng)
-        H0 = self.hamiltonian(field, P)
+        S0 = self._cached_action(field)
+        H0 = self.kinetic(P) + S0
         new, P = self.molecular_dynamics(field, P)
         if self.reunitarize:
             new = new.reunitarize()
-        dH = self.hamiltonian(new, P) - H0
+        S1 = self.action(new)
+        dH = self.kinetic(P) + S1 - H0
         r = rng.uniform()
         accepted = r < torch.exp(-dH) if metropolis else torch.ones_like(r, dtype=torch.bool)
         mask = accepted.view(-1, *([1] * (field.links.dim() - 1)))
         out = field.with_links(torch.where(mask, new.links, field.links))
+        self._last = (weakref.ref(out.links), out.links._version, torch.where(accepted, S1, S0))
         if field.device.type == "cuda":
             torch.cuda.synchronize(field.device)
         return out, TrajectoryStats(

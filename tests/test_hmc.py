@@ -224,3 +224,36 @@ def test_trajectory_work_does_not_grow_with_the_chains(kernels):
             hmc.trajectory(f, rng)
         counts.append(rec.count)
     assert counts[0] == counts[1] and counts[0] > 100
+
+
+class CountingWilson(Wilson):
+    """Wilson that counts its action evaluations."""
+
+    calls = 0
+
+    def __call__(self, field):
+        self.calls += 1
+        return super().__call__(field)
+
+
+def test_trajectory_reuses_the_action_of_the_field_it_returned():
+    """A trajectory started from the field the last one returned takes the start's S from the
+    last one's end (one action evaluation per trajectory, not two), and the chain is bitwise
+    the one with fresh evaluations (a copy of the field defeats the cache): 3 chains, 5
+    trajectories with accepted and rejected ones. Changing the links in place, or another
+    field, is evaluated anew."""
+    f = GaugeField.near_identity([4, 4, 4, 4], "SU(3)", ChainRNG(5, 3), 0.6)
+    counted = CountingWilson(5.5)
+    cached, fresh = HMC(counted, n_steps=3, tau=0.6), HMC(Wilson(5.5), n_steps=3, tau=0.6)
+    ra, rb = ChainRNG(7, 3), ChainRNG(7, 3)
+    fa, fb, accepted = f, f, []
+    for _ in range(5):
+        fa, sa = cached.trajectory(fa, ra)
+        fb, sb = fresh.trajectory(GaugeField(fb.links.clone(), fb.group), rb)
+        assert torch.equal(sa.dH, sb.dH) and torch.equal(fa.links, fb.links)
+        accepted += sa.accepted.tolist()
+    assert any(accepted) and not all(accepted)
+    assert counted.calls == 1 + 5
+    fa.links.mul_(1.0)  # an in-place write bumps the version: evaluated again
+    cached.trajectory(fa, ra)
+    assert counted.calls == 1 + 5 + 2
