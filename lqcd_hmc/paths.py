@@ -89,7 +89,8 @@ class OpenPaths:
         return U if step > 0 else U.mH
 
     def product(self, path: Path) -> Tensor:
-        """The ordered product along ``path`` (:func:`path_product`, bitwise equal)."""
+        """The ordered product along ``path``: the products of :func:`path_product`, in the same
+        order."""
         if path not in self._products:
             if len(path) == 1:
                 out = self.link(path[0], (0,) * self.D)

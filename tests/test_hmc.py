@@ -243,8 +243,8 @@ def test_trajectory_reuses_the_action_of_the_field_it_returned():
     trajectories with accepted and rejected ones. Changing the links in place, or another
     field, is evaluated anew."""
     f = GaugeField.near_identity([4, 4, 4, 4], "SU(3)", ChainRNG(5, 3), 0.6)
-    counted = CountingWilson(5.5)
-    cached, fresh = HMC(counted, n_steps=3, tau=0.6), HMC(Wilson(5.5), n_steps=3, tau=0.6)
+    counted, uncached = CountingWilson(5.5), CountingWilson(5.5)
+    cached, fresh = HMC(counted, n_steps=3, tau=0.6), HMC(uncached, n_steps=3, tau=0.6)
     ra, rb = ChainRNG(7, 3), ChainRNG(7, 3)
     fa, fb, accepted = f, f, []
     for _ in range(5):
@@ -253,7 +253,7 @@ def test_trajectory_reuses_the_action_of_the_field_it_returned():
         assert torch.equal(sa.dH, sb.dH) and torch.equal(fa.links, fb.links)
         accepted += sa.accepted.tolist()
     assert any(accepted) and not all(accepted)
-    assert counted.calls == 1 + 5
+    assert counted.calls == 1 + 5 and uncached.calls == 2 * 5
     fa.links.mul_(1.0)  # an in-place write bumps the version: evaluated again
     cached.trajectory(fa, ra)
     assert counted.calls == 1 + 5 + 2

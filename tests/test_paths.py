@@ -29,8 +29,8 @@ def test_loop_traces_equal_path_products_with_gradients(group, dims, paths):
     fields (two chains, unequal extents): the five FP shapes in 4D (94 loops), rectangles and
     parallelograms in 3D, rectangles in 2D."""
     f = GaugeField.hot(dims, group, ChainRNG(3, 2))
-    g = torch.Generator().manual_seed(3)
-    weights = torch.randn(len(paths), dtype=torch.float64, generator=g)
+    gen = torch.Generator().manual_seed(3)
+    weights = torch.randn(len(paths), dtype=torch.float64, generator=gen)
     grads = []
     for fn in (loop_traces, reference):
         links = f.links.detach().requires_grad_(True)
