@@ -11,12 +11,7 @@ import torch
 from torch import Tensor
 
 from .lattice import shift, tensor_sum
-from .paths import shift_by
-
-
-def real_trace_product(A: Tensor, B: Tensor) -> Tensor:
-    """``Re Tr(A B^dagger)`` without forming the product: ``Re sum_ij A_ij conj(B_ij)``."""
-    return (A.real * B.real + A.imag * B.imag).sum((-2, -1))
+from .paths import real_trace_product, shift_by
 
 
 def line(U_mu: Tensor, mu: int, length: int, D: int) -> Tensor:

@@ -65,6 +65,11 @@ def path_product(links: Tensor, path: Path) -> Tensor:
     return out
 
 
+def real_trace_product(A: Tensor, B: Tensor) -> Tensor:
+    """``Re Tr(A B^dagger)`` without forming the product: ``Re sum_ij A_ij conj(B_ij)``."""
+    return (A.real * B.real + A.imag * B.imag).sum((-2, -1))
+
+
 class OpenPaths:
     """Products of links along open paths from every site, ``(B, *dims, N, N)``, sharing work:
     each prefix of a path is multiplied once, each shifted link is built once, and the links
@@ -114,8 +119,7 @@ def loop_traces(links: Tensor, paths: Sequence[Path]) -> Tensor:
             raise ValueError(f"path {path} is not a closed loop")
         h = len(path) // 2
         A, B = products.product(path[:h]), products.product(reverse(path[h:]))
-        a, b = torch.view_as_real(A.resolve_conj()), torch.view_as_real(B.resolve_conj())
-        out.append((a * b).sum((-3, -2, -1)))
+        out.append(real_trace_product(A, B))
     return torch.stack(out, dim=1)
 
 
