@@ -54,7 +54,7 @@ def main() -> None:
         w.force(fine)
         force = (time.perf_counter() - t) / args.batch
         print(
-            f"coarse {L}^4: {secs:8.2f} s per configuration, {r.iterations} iterations, "
+            f"coarse {L}^4: {secs:8.2f} s per configuration, {int(r.iterations.max())} iterations, "
             f"max gradient {r.gradient.max():.1e}, = {secs / force:.0f} Wilson forces on the "
             f"finest {L * 2**args.levels}^4"
         )
@@ -65,7 +65,7 @@ def main() -> None:
     r = FixedPoint(levels=1, max_iterations=400)(V)
     print(
         f"flux (4,4,2,2) SU(3), one level: A_FP/A_cont - 1 = {r.action.item() / cont - 1:+.2e}"
-        f", Wilson {Wilson(1.0)(V).item() / cont - 1:+.2e} ({r.iterations} iterations, "
+        f", Wilson {Wilson(1.0)(V).item() / cont - 1:+.2e} ({int(r.iterations.max())} iterations, "
         f"gradient {r.gradient.max():.1e}, {time.perf_counter() - t:.0f} s)"
     )
 

@@ -123,33 +123,6 @@ def test_derivatives_match_finite_differences():
     assert fd == pytest.approx(exact, rel=1e-4), (fd, exact)
 
 
-def test_unit_steps_fall_back_to_line_searches(monkeypatch):
-    """Unit L-BFGS steps from the start (``unit_steps_below`` huge): on a smooth field they
-    reach the default solver's minimum (value 1e-10, derivatives 1e-7); on a Haar-random field
-    they make the gradient grow, the solver returns to line searches from its last base points,
-    and it still converges."""
-    import actions.fixed_point.minimise as minimise
-
-    raised = []
-
-    class Counted(minimise._Diverging):
-        def __init__(self):
-            raised.append(1)
-            super().__init__()
-
-    monkeypatch.setattr(minimise, "_Diverging", Counted)
-    V = GaugeField.near_identity([2] * 4, "SU(2)", ChainRNG(3, 1), 0.5)
-    a = FixedPoint(tolerance=1e-9)(V)
-    b = FixedPoint(tolerance=1e-9, unit_steps_below=1e9)(V)
-    assert b.converged and not raised
-    assert torch.allclose(a.action, b.action, rtol=1e-10)
-    assert (a.derivative - b.derivative).abs().max() < 1e-7
-    hot = FixedPoint(tolerance=1e-9, unit_steps_below=1e9)(
-        GaugeField.hot([2] * 4, "SU(2)", ChainRNG(3, 1))
-    )
-    assert raised and hot.converged
-
-
 def test_fp_data_file_and_resume(fp_data):
     from click.testing import CliRunner
 

@@ -11,17 +11,12 @@ error ``A_0`` makes there falls with every level (by 16 per level for a constant
 tree-level Symanzik errs by ``phi^2/12`` with phi the flux per plaquette), and ``A_FP^(L)``
 approaches the FP action as L grows.
 
-Minimisation: L-BFGS (strong-Wolfe line search) in Lie-algebra coordinates ``U_l =
-exp(i w T) U_l^0`` around base points that are moved to the current minimum every
-``restart`` iterations; convergence when the largest algebra derivative
-``|dF/dw_a(x, mu)|`` over all levels and links is below ``tolerance``. Once that derivative is
-below ``unit_steps_below`` (1e-5), steps are taken without line search: there F has converged
-to its rounding (changes of 1e-11 in 1e3), so sufficient-decrease tests compare noise, and the
-line search had cost 2.2 evaluations per step in that stretch; a tenfold growth of the
-derivative returns to line searches from the last base points. The exponential is the
-Cayley-Hamilton one of the group, whose backward costs a seventh of ``matrix_exp``'s.
-Measured on SU(3) coarse 4^4 (bench/RESULTS.md, "FP data"): Wilson beta = 6, 115 evaluations
-of F; the hardest item of the shipped model's data (beta = 5) 983.
+Minimisation: every configuration of a batch on its own, by L-BFGS on the group manifold
+(:mod:`.lbfgs`: steps ``U_l -> exp(i alpha d_a T_a) U_l``, algebra gradients at the current
+point, backtracking to sufficient decrease with an allowance of ``rounding |F|``, the noise of
+F near its minimum); convergence when the largest algebra derivative ``|dF/dw_a(x, mu)|`` over
+all levels and links is below ``tolerance``. Measured on SU(3) coarse 4^4 (bench/RESULTS.md,
+"FP data").
 
 Derivatives: at the minimum only the last kernel depends on V, so
 ``dA_FP/dw_a(V) = dT[U_1*, V]/dw_a`` for ``V -> exp(i w_a T_a) V``: one float64 per link and
@@ -30,7 +25,7 @@ generator, the convention of :meth:`lqcd_hmc.action.Action.force`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +36,7 @@ from lqcd_hmc.action import Action, build
 from lqcd_hmc.field import GaugeField
 
 from .blocking import Blocking
+from .lbfgs import minimise
 
 
 def unblock(coarse: GaugeField) -> GaugeField:
@@ -70,22 +66,20 @@ def algebra_gradient(links: Tensor, grad: Tensor, field: GaugeField) -> Tensor:
     return field.group.to_coords(F)
 
 
-class _Diverging(Exception):
-    """Raised inside an L-BFGS step without line search when the gradient grows tenfold."""
-
-
 @dataclass
 class FPResult:
     """``action``: A_FP per configuration; ``derivative``: dA_FP/dw_a ``(B, D, *dims, n_gen)``;
     ``fine``: the minimising fields, coarsest first; ``gradient``: the largest algebra
-    derivative of the functional at the minimum, per configuration; ``iterations``: L-BFGS
-    iterations; ``converged``: gradient <= tolerance for every configuration."""
+    derivative of the functional at the minimum, per configuration; ``iterations`` and
+    ``evaluations`` (of F and its gradient): per configuration; ``converged``: gradient <=
+    tolerance for every configuration."""
 
     action: Tensor
     derivative: Tensor
     fine: list[GaugeField] = field(repr=False)
     gradient: Tensor
-    iterations: int
+    iterations: Tensor
+    evaluations: Tensor
     converged: bool
 
 
@@ -99,9 +93,8 @@ class FixedPoint:
         finest: Mapping[str, Any] | Action | None = None,
         tolerance: float = 1e-8,
         max_iterations: int = 5000,
-        restart: int = 1000,
         history: int = 50,
-        unit_steps_below: float = 1e-5,
+        rounding: float = 1e-12,
     ):
         if levels < 1:
             raise ValueError(f"the FP equation needs at least one finer level, got {levels}")
@@ -115,8 +108,7 @@ class FixedPoint:
             raise ValueError("the finest-level action needs a coupling beta (A_0 = S/beta)")
         self.finest_beta: float = self.finest.beta
         self.tolerance, self.max_iterations = float(tolerance), int(max_iterations)
-        self.restart, self.history = int(restart), int(history)
-        self.unit_steps_below = float(unit_steps_below)
+        self.history, self.rounding = int(history), float(rounding)
 
     def functional(self, levels: list[GaugeField], coarse: GaugeField) -> Tensor:
         """``A_0[U_L] + T[U_L, U_{L-1}] + ... + T[U_1, V]`` per configuration."""
@@ -126,17 +118,27 @@ class FixedPoint:
             F = F + self.blocking(fine, crs)
         return F
 
-    def _gradients(self, links: list[Tensor], coarse: GaugeField) -> list[Tensor]:
-        with torch.enable_grad():
-            leaves = [u.detach().requires_grad_(True) for u in links]
-            fields = [coarse.with_links(u) for u in leaves]
-            F = self.functional(fields, coarse).sum()
-            grads = torch.autograd.grad(F, leaves)
-        return [algebra_gradient(u.detach(), g, coarse) for u, g in zip(leaves, grads)]
+    def _evaluate(
+        self, coarse: GaugeField
+    ) -> Callable[[list[Tensor], Tensor], tuple[Tensor, list[Tensor]]]:
+        """F and its algebra gradients on the configurations ``index`` of the batch."""
+
+        def evaluate(links: list[Tensor], index: Tensor) -> tuple[Tensor, list[Tensor]]:
+            crs = (
+                coarse if index.numel() == coarse.batch else coarse.with_links(coarse.links[index])
+            )
+            with torch.enable_grad():
+                leaves = [u.detach().requires_grad_(True) for u in links]
+                F = self.functional([crs.with_links(u) for u in leaves], crs)
+                grads = torch.autograd.grad(F.sum(), leaves)
+            return F.detach(), [algebra_gradient(u.detach(), g, crs) for u, g in zip(leaves, grads)]
+
+        return evaluate
 
     def __call__(self, coarse: GaugeField, start: list[GaugeField] | None = None) -> FPResult:
-        """Solve for a batch of coarse configurations; ``start`` (coarsest first) defaults to
-        repeated :func:`unblock`."""
+        """Solve for a batch of coarse configurations, each on its own
+        (:func:`~.lbfgs.minimise`); ``start`` (coarsest first) defaults to repeated
+        :func:`unblock`."""
         if coarse.D != 4:
             raise ValueError(
                 f"the FP equation A[V] = min(A[U] + T[U,V]) keeps beta fixed, which "
@@ -148,60 +150,21 @@ class FixedPoint:
             for _ in range(self.levels):
                 f = unblock(f)
                 start.append(f)
-        group = coarse.group
-        bases = [s.links.detach().clone() for s in start]
-        iterations, unit_steps = 0, True
-        while True:
-            grads = self._gradients(bases, coarse)
-            gmax = torch.stack([g.abs().flatten(1).amax(1) for g in grads]).amax(0)
-            if gmax.max() <= self.tolerance or iterations >= self.max_iterations:
-                break
-            search = not (unit_steps and gmax.max() <= self.unit_steps_below)
-            coords = [
-                torch.zeros(g.shape, dtype=torch.float64, device=g.device, requires_grad=True)
-                for g in grads
-            ]
-            opt = torch.optim.LBFGS(
-                coords,
-                lr=1.0,
-                max_iter=min(self.restart, self.max_iterations - iterations),
-                tolerance_grad=self.unit_steps_below if search and unit_steps else self.tolerance,
-                tolerance_change=0.0,
-                history_size=self.history,
-                line_search_fn="strong_wolfe" if search else None,
-            )
-
-            def moved(cs: list[Tensor]) -> list[Tensor]:
-                return [group.exp(group.from_coords(c, b.dtype)) @ b for c, b in zip(cs, bases)]
-
-            def closure() -> Tensor:
-                opt.zero_grad()
-                F = self.functional([coarse.with_links(u) for u in moved(coords)], coarse).sum()
-                F.backward()
-                if not search and any(
-                    c.grad is not None and c.grad.abs().max() > 10 * gmax.max() for c in coords
-                ):
-                    raise _Diverging
-                return F
-
-            diverged = False
-            try:
-                with torch.enable_grad():
-                    opt.step(closure)
-            except _Diverging:
-                diverged, unit_steps = True, False
-            iterations += max(opt.state_dict()["state"].get(0, {}).get("n_iter", 1), 1)
-            if diverged:  # back to the last base points, line searches from now on
-                continue
-            with torch.no_grad():
-                bases = [group.reunitarize(u) for u in moved(coords)]
-        fine = [coarse.with_links(b) for b in bases]
+        r = minimise(
+            self._evaluate(coarse),
+            [s.links for s in start],
+            coarse.group,
+            self.tolerance,
+            self.max_iterations,
+            self.history,
+            rounding=self.rounding,
+        )
+        fine = [coarse.with_links(u) for u in r.links]
         with torch.no_grad():
             value = self.functional(fine, coarse)
         derivative = self.derivative(fine[0], coarse)
-        return FPResult(
-            value, derivative, fine, gmax, iterations, bool(gmax.max() <= self.tolerance)
-        )
+        converged = bool((r.gradient <= self.tolerance).all())
+        return FPResult(value, derivative, fine, r.gradient, r.iterations, r.evaluations, converged)
 
     def derivative(self, fine: GaugeField, coarse: GaugeField) -> Tensor:
         """``dT[U_1, V]/dw_a`` w.r.t. the coarse links, ``(B, D, *dims, n_gen)``."""
@@ -221,7 +184,6 @@ class FixedPoint:
             "finest": self.finest.config(),
             "tolerance": self.tolerance,
             "max_iterations": self.max_iterations,
-            "restart": self.restart,
             "history": self.history,
-            "unit_steps_below": self.unit_steps_below,
+            "rounding": self.rounding,
         }

@@ -289,7 +289,7 @@ def fp_data(
             "item": np.full(n, i),
             "source": np.array([item.source] * n, dtype=h5py.string_dtype()),
             "gradient": res.gradient.cpu().numpy(),
-            "iterations": np.full(n, res.iterations),
+            "iterations": res.iterations.cpu().numpy(),
             "seconds": np.full(n, secs),
         }
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -297,7 +297,7 @@ def fp_data(
         entry = {
             "source": item.source,
             "configurations": n,
-            "iterations": res.iterations,
+            "iterations": int(res.iterations.max()),
             "max_gradient": float(res.gradient.max()),
             "converged": res.converged,
             "seconds_per_configuration": secs,
@@ -307,7 +307,7 @@ def fp_data(
         if report is not None:
             report(
                 f"{item.source}: {n} configurations, A_FP = {entry['mean_action']:.6g} "
-                f"(mean), {res.iterations} iterations, max gradient "
+                f"(mean), {entry['iterations']} iterations (most), max gradient "
                 f"{entry['max_gradient']:.1e}, {secs:.1f} s per configuration"
             )
     return summary
