@@ -84,7 +84,9 @@ def minimise(
     rounding: float = 1e-12,
     max_backtracks: int = 30,
 ) -> LBFGSResult:
-    """Minimise ``F`` over ``links`` for every configuration of the batch (module docstring)."""
+    """Minimise ``F`` over ``links`` for every configuration of the batch (module docstring).
+    A configuration for which ``max_backtracks`` cuts of the step find no decrease stops where
+    it is, with ``iterations = max_iterations`` (so it counts as not converged)."""
     links = [u.detach().clone() for u in links]
     B, device = links[0].shape[0], links[0].device
     shapes = [u.shape[:-2] + (group.n_generators,) for u in links]
