@@ -1,6 +1,7 @@
 """The batched L-BFGS on the group manifold (:mod:`actions.fixed_point.lbfgs`): an exact
 minimum, independence of the configurations of a batch, and the FP solver built on it."""
 
+import pytest
 import torch
 
 from actions.fixed_point import FixedPoint, max_trace_projection
@@ -79,3 +80,9 @@ def test_rounding_allowance_reaches_the_minimum_of_plain_backtracking():
     assert b.evaluations.item() >= a.evaluations.item()
     assert torch.allclose(a.action, b.action, rtol=1e-10)
     assert (a.derivative - b.derivative).abs().max() < 1e-7
+
+
+def test_bad_solver_settings_are_refused():
+    for bad in ({"history": 0}, {"rounding": -1e-12}, {"rounding": float("nan")}):
+        with pytest.raises(ValueError, match="history must be >= 1 and rounding >= 0"):
+            FixedPoint(**bad)

@@ -25,7 +25,7 @@ generator, the convention of :meth:`lqcd_hmc.action.Action.force`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +36,7 @@ from lqcd_hmc.action import Action, build
 from lqcd_hmc.field import GaugeField
 
 from .blocking import Blocking
-from .lbfgs import minimise
+from .lbfgs import Evaluate, minimise
 
 
 def unblock(coarse: GaugeField) -> GaugeField:
@@ -100,6 +100,10 @@ class FixedPoint:
             raise ValueError(f"the FP equation needs at least one finer level, got {levels}")
         if tolerance <= 0 or max_iterations < 1:
             raise ValueError("FP tolerance and max_iterations must be positive")
+        if history < 1 or not rounding >= 0:
+            raise ValueError(
+                f"FP history must be >= 1 and rounding >= 0, got {history} and {rounding}"
+            )
         self.blocking = blocking or Blocking()
         self.levels = int(levels)
         finest = finest or {"name": "symanzik", "beta": 1.0}
@@ -118,9 +122,7 @@ class FixedPoint:
             F = F + self.blocking(fine, crs)
         return F
 
-    def _evaluate(
-        self, coarse: GaugeField
-    ) -> Callable[[list[Tensor], Tensor], tuple[Tensor, list[Tensor]]]:
+    def _evaluate(self, coarse: GaugeField) -> Evaluate:
         """F and its algebra gradients on the configurations ``index`` of the batch."""
 
         def evaluate(links: list[Tensor], index: Tensor) -> tuple[Tensor, list[Tensor]]:
