@@ -93,8 +93,8 @@ def minimise(
     sizes = [s[1:].numel() for s in shapes]
     n = sum(sizes)
 
-    def flat(gs: list[Tensor]) -> Tensor:
-        return torch.cat([g.reshape(g.shape[0], -1) for g in gs], dim=1)
+    def flat(gs: list[Tensor]) -> Tensor:  # the history in float64 for complex64 links too
+        return torch.cat([g.reshape(g.shape[0], -1) for g in gs], dim=1).double()
 
     def moved(us: list[Tensor], d: Tensor, alpha: Tensor) -> list[Tensor]:
         parts = (alpha[:, None] * d).split(sizes, dim=1)
