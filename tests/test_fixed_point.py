@@ -322,13 +322,22 @@ def test_fp_param_action_in_hmc():
         FPParametrisation(1.0, file="/nonexistent.json")
 
 
-def test_example_fp_card_is_valid():
+@pytest.mark.parametrize(
+    "name",
+    ["fp_data_su3", "fp_data_su3_4x4", "fp_data_su3_4x4_rough", "fp_data_su3_4x4_band"],
+)
+def test_example_fp_card_is_valid(name):
+    """Every SU(3) FP-data example card loads; those of the shipped model's data share one set
+    of FP parameters (so their files can be fitted and trained on together)."""
     from pathlib import Path
 
     from workflows.fixed_point.data import load_fp_card
 
-    card = load_fp_card(Path(__file__).parent.parent / "examples" / "fp_data_su3.toml")
+    examples = Path(__file__).parent.parent / "examples"
+    card = load_fp_card(examples / f"{name}.toml")
     assert card.lattice.group == "SU(3)" and card.fixed_point.levels == 1
+    if name != "fp_data_su3":
+        assert card.fixed_point == load_fp_card(examples / "fp_data_su3_4x4.toml").fixed_point
 
 
 def test_fp_data_resumes_after_a_kill(tmp_path):
