@@ -292,6 +292,14 @@ def test_fp_fit_reads_several_data_files(fp_data, tmp_path):
     )
     assert res.exit_code == 1 and "FP parameters differ" in res.output
     assert len(res.output.strip().splitlines()) == 1 and not out2.exists()
+    # another minimiser's settings do not change A_FP: such files combine
+    solver = tmp_path / "solver.h5"
+    shutil.copy(fp_data / "fp.h5", solver)
+    with h5py.File(solver, "r+") as f:
+        f.attrs["parameters"] = json.dumps({**one["parameters"], "history": 7, "restart": 9})
+    both = read_fp_datasets([fp_data / "fp.h5", solver])
+    assert both["fields"].batch == 24 and "history" not in both["parameters"]
+    assert both["parameters"]["kappa"] == one["parameters"]["kappa"]
 
 
 def test_fp_param_action_in_hmc():

@@ -17,6 +17,12 @@ from lqcd_hmc.field import GaugeField
 
 FORMAT = "lqcd-hmc fp data"
 
+DEFINING = ("c", "kappa", "c_diagonal", "levels", "finest", "tolerance")
+"""The FP parameters that define the data's A_FP (blocking kernel, levels, finest action,
+convergence tolerance); the rest of a file's ``parameters`` (``max_iterations`` and the
+minimiser's own settings, which changed with the minimiser) only say how the minimum was
+found."""
+
 
 def sha256(path: str | Path) -> str:
     """The content hash of a data file (hex), read in 1 MiB blocks."""
@@ -44,8 +50,9 @@ def read_fp_data(path: str | Path) -> dict[str, Any]:
 
 def read_fp_datasets(paths: Sequence[str | Path]) -> dict[str, Any]:
     """Several FP data files as one (:func:`read_fp_data`, rows concatenated in the order of
-    ``paths``): they must share the group, the coarse lattice and every FP parameter (the
-    blocking kernel, the fine action, the tolerance), so that their A_FP is one function."""
+    ``paths``): they must share the group, the coarse lattice and the FP parameters that define
+    A_FP (:data:`DEFINING`), so that their A_FP is one function. The result's ``parameters``
+    are the files' own where all agree, else the defining ones."""
     if not paths:
         raise ValueError("no FP data files given")
     parts = [read_fp_data(p) for p in paths]
@@ -56,15 +63,24 @@ def read_fp_datasets(paths: Sequence[str | Path]) -> dict[str, Any]:
                 f"{path}: {d['group']} on {list(d['fields'].dims)} differs from {paths[0]}: "
                 f"{first['group']} on {list(first['fields'].dims)}"
             )
-        if d["parameters"] != first["parameters"]:
+        if defining(d["parameters"]) != defining(first["parameters"]):
             raise ValueError(f"{path}: its FP parameters differ from those of {paths[0]}")
     if len(parts) == 1:
         return first
+    same = all(d["parameters"] == first["parameters"] for d in parts)
     out: dict[str, Any] = {
         k: torch.cat([d[k] for d in parts]) for k, v in first.items() if isinstance(v, Tensor)
     }
     out["fields"] = GaugeField(torch.cat([d["fields"].links for d in parts]), first["group"])
     out["source"] = [s for d in parts for s in d.get("source", [])]
-    out.update(group=first["group"], parameters=first["parameters"])
+    out.update(
+        group=first["group"],
+        parameters=first["parameters"] if same else defining(first["parameters"]),
+    )
     out["card"] = "\n".join(d["card"] for d in parts)
     return out
+
+
+def defining(parameters: dict[str, Any]) -> dict[str, Any]:
+    """The entries of :data:`DEFINING` in a file's FP parameters."""
+    return {k: parameters[k] for k in DEFINING if k in parameters}
