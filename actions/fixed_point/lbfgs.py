@@ -129,9 +129,9 @@ def minimise(
             d[bad], slope[bad] = -ga[bad], -_dot(ga[bad], ga[bad])
             rho[:, active[bad]], gamma[active[bad]], fresh[active[bad]] = 0.0, 1.0, True
         alpha = torch.where(fresh[active], (1.0 / ga.abs().sum(1)).clamp(max=1.0), 1.0)
-        base = [u[active] for u in links]
+        base = links if every else [u[active] for u in links]  # read only until written back
         F0, F1, g1 = F[active], F[active].clone(), ga.clone()
-        new = [u.clone() for u in base]
+        new = [torch.empty_like(u) for u in base]  # the accepted trials (read where moving)
         todo = torch.arange(active.numel(), device=device)
         for _ in range(max_backtracks):
             trial = moved([u[todo] for u in base], d[todo], alpha[todo])
