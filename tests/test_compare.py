@@ -207,7 +207,7 @@ def test_tune_beta_reuses_the_study_ensembles(study, tmp_path):
     t0 = [e["quantities"]["t0"]["value"] for e in entries]
     assert None not in t0 and t0[0] < t0[1]
     sc = load_study(card)
-    run_card = sc.ensemble_card(sc.action[0], 2.0, [4, 4, 4, 4], tmp_path / "unused.h5")
+    run_card = sc.ensemble_card(sc.action[0], 2.0, 0, tmp_path / "unused.h5")
     (tmp_path / "wilson.toml").write_text(dump_card(run_card))
     before = [open(e["ensemble"], "rb").read() for e in entries]
     target = math.sqrt(t0[0] * t0[1])
@@ -297,6 +297,23 @@ def test_tuning_fit_falls_back_to_every_point():
             '[[action]]\nname = "iwasaki"\nbetas = [1.0, 2.0]\nlattice = { dims = [4, 4] }',
             "the lattice dims are the same for every action",
         ),
+        (
+            "",
+            '[[action]]\nname = "iwasaki"\nspacings = [1, 0]\nbetas = [1.0, 2.0]',
+            "spacings must be distinct increasing indices 0..1, got [1, 0]",
+        ),
+        (
+            "",
+            '[[action]]\nname = "iwasaki"\nspacings = [2]\nbetas = [1.0]',
+            "spacings must be distinct increasing indices 0..1, got [2]",
+        ),
+        (
+            "",
+            '[[action]]\nname = "iwasaki"\nspacings = [1]\nbetas = [1.0, 2.0]',
+            "betas has 2 entries for 1 spacings",
+        ),
+        ("flow_t_max = [1.5]", "", "study.flow_t_max has 1 entries for 2 spacings"),
+        ("flow_t_max = [1.5, -1.0]", "", "greater than 0"),
     ],
 )
 def test_bad_study_cards_are_one_line_errors(tmp_path, extra_study, extra_action, message):
@@ -324,7 +341,7 @@ def test_bad_tune_targets(tmp_path, study):
     card, _ = study
     sc = load_study(card)
     (tmp_path / "c.toml").write_text(
-        dump_card(sc.ensemble_card(sc.action[0], 2.0, [4] * 4, tmp_path / "x.h5"))
+        dump_card(sc.ensemble_card(sc.action[0], 2.0, 0, tmp_path / "x.h5"))
     )
     for target, message in [
         ("t1=2", "unknown target 't1'"),
@@ -348,13 +365,14 @@ def test_bad_tune_targets(tmp_path, study):
 
 def test_example_study_cards_are_valid():
     """Every example study card builds every action (the FP actions from the shipped model
-    and its fp-param fit); the CPU and GPU cards hold the six actions with both flows."""
+    and its fp-param fit); the CPU and GPU cards hold the six actions with both flows, the
+    CPU card the continuum anchors at three spacings and the others at the two coarse ones."""
     from pathlib import Path
 
     examples = Path(__file__).parent.parent / "examples"
     laptop = load_study(examples / "compare_su3_laptop.toml")
     assert laptop.spacings == 2 and laptop.match is not None
-    for name, spacings in (("cpu", 2), ("gpu", 3)):
+    for name, spacings in (("cpu", 3), ("gpu", 3)):
         card = load_study(examples / f"compare_su3_{name}.toml")
         assert card.spacings == spacings and card.study.wilson_flow
         assert [a.name for a in card.action] == [
@@ -365,6 +383,8 @@ def test_example_study_cards_are_valid():
             "fp-param",
             "lcnn",
         ]
+    cpu = load_study(examples / "compare_su3_cpu.toml")
+    assert [cpu.action_spacings(a) for a in cpu.action] == [[0, 1, 2]] * 2 + [[0, 1]] * 4
 
 
 def test_an_actions_flow_options_stay_with_its_own_flow():
@@ -376,7 +396,7 @@ def test_an_actions_flow_options_stay_with_its_own_flow():
     by_name = {a.name: a for a in card.action}
 
     def flows(name: str) -> dict:
-        run = card.ensemble_card(by_name[name], 2.3, [8, 8, 8, 8], Path("x.h5")).to_dict()
+        run = card.ensemble_card(by_name[name], 2.3, 0, Path("x.h5")).to_dict()
         return {m.get("table", m["name"]): m for m in run["measure"] if "flow" in m}
 
     iwasaki = flows("iwasaki")
@@ -438,10 +458,48 @@ def test_flow_with_each_action(tmp_path):
     card = write_study(tmp_path / "s.toml", tmp_path / "out", 'flow = "action"')
     sc = load_study(card)
     for a in sc.action:
-        c = sc.ensemble_card(a, 1.5, [4] * 4, tmp_path / "x.h5")
+        c = sc.ensemble_card(a, 1.5, 0, tmp_path / "x.h5")
         flow = next(m for m in c.measure_configs() if m["name"] == "gradient_flow")["flow"]
         assert flow == {"name": a.name, "beta": 1.5}
     # an action's own flow options (a stiffer flow needs shorter steps)
     sc.action[1].flow = {"epsilon": 0.01}
-    m = sc.ensemble_card(sc.action[1], 1.5, [4] * 4, tmp_path / "x.h5").measure_configs()[0]
+    m = sc.ensemble_card(sc.action[1], 1.5, 0, tmp_path / "x.h5").measure_configs()[0]
     assert m["epsilon"] == 0.01 and m["flow"] == {"name": "symanzik", "beta": 1.5}
+
+
+def test_actions_run_at_their_own_spacings(monkeypatch, tmp_path):
+    """An action with ``spacings = [1]`` has one ensemble, at spacing 1 from its one beta, and
+    ``--spacing 0`` leaves it out; ``study.flow_t_max`` sets each spacing's flow length, and
+    a card whose flow it would set needs a gradient flow."""
+    from workflows.study import compare
+
+    card = write_study(
+        tmp_path / "s.toml",
+        tmp_path / "out",
+        "dims = [[4, 4, 4, 4], [6, 6, 6, 6]]\nflow_t_max = [1.5, 2.5]",
+        '[[action]]\nname = "iwasaki"\nspacings = [1]\nbetas = [2.3]',
+    )
+    sc = load_study(card)
+    calls = []
+
+    def fake(card, action, i, beta, out, run_options):
+        run = card.ensemble_card(action, beta, i, out / "x.h5")
+        (flow,) = [m for m in run.measure_configs() if m["name"] == "gradient_flow"]
+        calls.append((action.title, i, beta, run.lattice.dims, flow["t_max"]))
+        entry = {"beta": beta, "dims": run.lattice.dims, "mc": None, "update": {}, "tuning": None}
+        return {**entry, "ensemble": "x.h5", "generated": False, "quantities": {}}
+
+    monkeypatch.setattr(compare, "_ensemble", fake)
+    compare.run_study(sc, only=["iwasaki", "LW"])
+    assert calls == [
+        ("LW", 0, 1.7, [4, 4, 4, 4], 1.5),
+        ("LW", 1, 1.9, [6, 6, 6, 6], 2.5),
+        ("iwasaki", 1, 2.3, [6, 6, 6, 6], 2.5),
+    ]
+    calls.clear()
+    res = compare.run_study(sc, only=["iwasaki"], spacings=[0])
+    assert calls == [] and res["actions"] == {"iwasaki": []}
+    text = card.read_text().replace('name = "gradient_flow"', 'name = "plaquette"')
+    (tmp_path / "t.toml").write_text(text)
+    res = CliRunner().invoke(main, ["compare", str(tmp_path / "t.toml")])
+    assert res.exit_code == 1 and "flow_t_max needs a gradient_flow measurement" in res.output

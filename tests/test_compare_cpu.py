@@ -28,7 +28,8 @@ FP = ("FP (parametrised)", "FP (L-CNN)")
 def shrunk_card(tmp: Path) -> Path:
     tree = read_toml(EXAMPLES / "compare_su3_cpu.toml", "study card")
     del tree["match"]
-    tree["study"].update(output=str(tmp / "out"), dims=[[4, 4, 4, 4], [4, 4, 4, 4]])
+    n = len(tree["study"]["dims"])
+    tree["study"].update(output=str(tmp / "out"), dims=[[4, 4, 4, 4]] * n, flow_t_max=[0.3] * n)
     tree["lattice"]["batch"] = 1
     tree["run"].update(thermalisation=1, trajectories=4, save_interval=4, checkpoint_interval=2)
     for m in tree["measure"]:

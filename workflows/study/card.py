@@ -1,7 +1,9 @@
 """Study cards for ``lqcd-hmc compare`` (TOML, validated by pydantic; unknown keys are errors).
 
-``[study]`` (output directory, lattice per spacing, ``flow = "action"`` to flow every ensemble
-with its own action instead of the card's flow, ``wilson_flow = true`` to flow it with the Wilson
+``[study]`` (output directory, lattice per spacing, ``flow_t_max`` = the gradient flow's
+``t_max`` per spacing (a finer lattice needs a longer flow in lattice units: ``t0/a^2`` grows
+as ``1/a^2``), ``flow = "action"`` to flow every ensemble with its own action instead of the
+card's flow, ``wilson_flow = true`` to flow it with the Wilson
 action as well, into ``measurements/gradient_flow_wilson``, ``continuum`` = the labels of the
 actions whose points give the common continuum estimate of every ratio, ``literature`` = known
 continuum values ``{ratio = [value, error]}``, analysis options), optional ``[match]``
@@ -9,7 +11,9 @@ continuum values ``{ratio = [value, error]}``, analysis options), optional ``[ma
 ``[classical]`` (plane-wave and constant-flux artifacts), and the run-card sections shared by
 every ensemble: ``[lattice]``, ``[update]``, ``[run]`` (no ``output``: the study names the
 files), ``[[measure]]``; then one ``[[action]]`` table per action with ``name``, an optional
-``label``, ``betas`` (one per spacing; with ``[match]`` the first guesses), an optional
+``label``, an optional ``spacings`` (the indices, from 0, of the spacings it runs at, default
+all: expensive actions at the coarse spacings alone, the continuum anchors at every one),
+``betas`` (one per spacing it runs at; with ``[match]`` the first guesses), an optional
 ``step`` (the tuning step in beta, default ``match.step``), optional ``lattice`` (not ``dims``),
 ``update`` and ``run`` tables overriding the shared ones key by key (e.g. HMC with
 ``run.thermalisation_md`` for an action without staples among heatbath ones, or
@@ -24,7 +28,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    model_validator,
+)
 
 from lqcd_hmc.action import build as build_action
 from lqcd_hmc.config import (
@@ -44,6 +56,7 @@ from .ratios import RATIOS, WILSON_FLOW
 class StudySection(CardSection):
     output: str
     dims: list[list[PositiveInt]] | None = None
+    flow_t_max: list[PositiveFloat] | None = None
     flow: Literal["card", "action"] = "card"
     wilson_flow: bool = False
     ratios: list[str] = list(RATIOS)
@@ -83,6 +96,7 @@ class StudyAction(BaseModel):
     model_config = ConfigDict(extra="allow")
     name: str
     label: str | None = None
+    spacings: list[NonNegativeInt] | None = None
     betas: list[float] = Field(min_length=1)
     step: float | None = None
     lattice: dict[str, Any] | None = None
@@ -118,6 +132,10 @@ class StudyCard(CardSection):
     def dims(self, i: int) -> list[int]:
         return list(self.study.dims[i]) if self.study.dims else list(self.lattice.dims)
 
+    def action_spacings(self, action: StudyAction) -> list[int]:
+        """The indices of the spacings ``action`` runs at (its ``betas`` in the same order)."""
+        return list(range(self.spacings)) if action.spacings is None else list(action.spacings)
+
     @model_validator(mode="after")
     def _consistent(self) -> StudyCard:
         if "output" in self.run:
@@ -127,10 +145,23 @@ class StudyCard(CardSection):
             raise ValueError(
                 f"match.targets has {len(self.match.targets)} entries for {n} spacings"
             )
-        for a in self.action:
-            if len(a.betas) != n:
+        if self.study.flow_t_max is not None:
+            if len(self.study.flow_t_max) != n:
                 raise ValueError(
-                    f"action {a.title!r}: betas has {len(a.betas)} entries for {n} spacings"
+                    f"study.flow_t_max has {len(self.study.flow_t_max)} entries for {n} spacings"
+                )
+            if not any(m.name == "gradient_flow" for m in self.measure):
+                raise ValueError("study.flow_t_max needs a gradient_flow measurement")
+        for a in self.action:
+            at = self.action_spacings(a)
+            if not at or at != sorted(set(at)) or at[-1] >= n:
+                raise ValueError(
+                    f"action {a.title!r}: spacings must be distinct increasing indices "
+                    f"0..{n - 1}, got {at}"
+                )
+            if len(a.betas) != len(at):
+                raise ValueError(
+                    f"action {a.title!r}: betas has {len(a.betas)} entries for {len(at)} spacings"
                 )
             if "dims" in (a.lattice or {}):
                 raise ValueError(
@@ -155,17 +186,22 @@ class StudyCard(CardSection):
         self,
         action: StudyAction,
         beta: float,
-        dims: list[int],
+        spacing: int,
         output: Path,
         trajectories: int | None = None,
     ) -> Card:
-        """The run card of one ensemble (validated like any run card)."""
+        """The run card of one ensemble at spacing index ``spacing`` (validated like any run
+        card)."""
         update = {**self.update.model_dump(), **(action.update or {})}
         run = {**self.run, **(action.run or {}), "output": str(output)}
         if trajectories is not None:
             run["trajectories"] = trajectories
         act = {**action.params(), "beta": float(beta)}
         measure = [m.model_dump(exclude_none=True) for m in self.measure]
+        if self.study.flow_t_max is not None:
+            for m in measure:
+                if m["name"] == "gradient_flow":
+                    m["t_max"] = self.study.flow_t_max[spacing]
         if self.study.flow == "action":
             flows = [m for m in measure if m["name"] == "gradient_flow"]
             # the Wilson flow keeps the card's steps: the action's flow options are its own
@@ -174,7 +210,11 @@ class StudyCard(CardSection):
             for m in flows:
                 m.update(action.flow or {}, flow=act)
         tree = {
-            "lattice": {**self.lattice.model_dump(), **(action.lattice or {}), "dims": list(dims)},
+            "lattice": {
+                **self.lattice.model_dump(),
+                **(action.lattice or {}),
+                "dims": self.dims(spacing),
+            },
             "action": act,
             "update": update,
             "run": run,
@@ -186,7 +226,7 @@ class StudyCard(CardSection):
 def load_study(path: str | Path) -> StudyCard:
     card = validate(read_toml(path, "study card"), str(path), StudyCard)
     for a in card.action:  # every ensemble card must be valid up front
-        c = card.ensemble_card(a, a.betas[0], card.dims(0), Path("check.h5"))
+        c = card.ensemble_card(a, a.betas[0], card.action_spacings(a)[0], Path("check.h5"))
         try:
             build_action(c.action_config())
         except (ValueError, OSError) as exc:

@@ -37,14 +37,19 @@ from .tune import ensemble_path, tune_beta
 
 
 def _ensemble(
-    card: StudyCard, action: StudyAction, i: int, out: Path, run_options: dict[str, Any]
+    card: StudyCard,
+    action: StudyAction,
+    i: int,
+    beta: float,
+    out: Path,
+    run_options: dict[str, Any],
 ) -> dict[str, Any]:
-    dims = card.dims(i)
-    beta, tuning = action.betas[i], None
+    """The ensemble of ``action`` at spacing ``i``, from the first guess ``beta``."""
+    dims, tuning = card.dims(i), None
     if card.match is not None:
         m = card.match
         first = card.ensemble_card(
-            action, beta, dims, out / "tuning" / "first.h5", trajectories=m.trajectories
+            action, beta, i, out / "tuning" / "first.h5", trajectories=m.trajectories
         )
         step = action.step or m.step
         res = tune_beta(
@@ -61,7 +66,7 @@ def _ensemble(
         )
         beta, tuning = round(res.beta, 4), res.as_dict()
     path = ensemble_path(out / "ensembles", action.title, beta, dims)
-    run_card = card.ensemble_card(action, beta, dims, path)
+    run_card = card.ensemble_card(action, beta, i, path)
     generated = ensure_ensemble(run_card, **run_options)
     ens = Ensemble(path)
     mc = run_summary(ens, int(ens.attrs.get("thermalisation", 0)))
@@ -188,7 +193,8 @@ def run_study(
     written, with ``report.md`` and ``plots/``, to ``study.output``). ``only``: the labels of
     the actions to run (their ensembles alone; two processes can share a study this way, and a
     last call without it reports them all); ``spacings``: the indices (from 0, in the order of
-    ``study.dims``) of the spacings to run, e.g. the coarsest first."""
+    ``study.dims``) of the spacings to run, e.g. the coarsest first (each action at those of
+    its own ``spacings``)."""
     from .report import write_report
 
     if classical_only and card.classical is None:
@@ -214,8 +220,8 @@ def run_study(
             if only and a.title not in only:
                 continue
             result["actions"][a.title] = [
-                _ensemble(card, a, i, out, run_options)
-                for i in range(card.spacings)
+                _ensemble(card, a, i, beta, out, run_options)
+                for i, beta in zip(card.action_spacings(a), a.betas)
                 if spacings is None or i in spacings
             ]
         result["continuum"] = _continuum(card, result["actions"], OWN)
