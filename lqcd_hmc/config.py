@@ -63,9 +63,33 @@ class GeometryCard(CardSection):
         return get_group(v).name
 
 
+class StartFile(CardSection):
+    """A start from a stored configuration (:mod:`lqcd_hmc.run.start`): an lqcd-hmc ensemble
+    ``file`` and the ``trajectory`` of the configuration (default: the last one stored)."""
+
+    file: str
+    trajectory: int | None = Field(None, ge=0)
+
+
 class LatticeCard(GeometryCard):
     batch: PositiveInt = 1
-    start: Literal["cold", "hot"] = "cold"
+    start: Literal["cold", "hot"] | StartFile = "cold"
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _start(cls, v: Any) -> Any:
+        """One error that names the problem (a union's error lists every member's)."""
+        if isinstance(v, dict):
+            try:
+                return StartFile.model_validate(v)
+            except ValidationError as exc:
+                e = exc.errors()[0]
+                raise ValueError(f"{'.'.join(map(str, e['loc']))}: {e['msg']}") from None
+        if v not in ("cold", "hot") and not isinstance(v, StartFile):
+            raise ValueError(
+                f'must be "cold", "hot" or {{ file = ..., trajectory = ... }}, got {v!r}'
+            )
+        return v
 
 
 class ActionCard(BaseModel):

@@ -57,6 +57,7 @@ from ..update import Update
 from ..update import build as build_update
 from .chain import card_change, git_revision, replica_card
 from .measuring import RunMeasurements
+from .start import initial_field
 from .stops import RunError, RunInterrupted, non_finite
 
 
@@ -174,10 +175,7 @@ class Runner:
     def _fresh(self) -> tuple[Ensemble | None, GaugeField, ChainRNG, int]:
         lat = self.card.lattice
         rng = ChainRNG(lat.seed, lat.batch, self.device)
-        if lat.start == "cold":
-            field = GaugeField.cold(lat.dims, lat.group, lat.batch, self.dtype, self.device)
-        else:
-            field = GaugeField.hot(lat.dims, lat.group, rng, self.dtype)
+        field = initial_field(lat, rng, self.dtype, self.device)
         ens = None
         if self.writer:
             self.path.parent.mkdir(parents=True, exist_ok=True)

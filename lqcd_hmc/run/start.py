@@ -1,0 +1,68 @@
+"""The first configuration of a new chain (``lattice.start`` of a run card): ``"cold"`` (unit
+links), ``"hot"`` (Haar-random links from each chain's own generator) or a stored configuration,
+``start = { file = "ensemble.h5", trajectory = 80 }`` (default: the last one stored), like a
+start from a configuration file in openQCD or Chroma. A stored start is read before anything
+is written; its per-chain checksums must be present and match, and its group, lattice and number
+of chains must be the card's. A configuration stored in another precision is cast and projected
+back onto the group (:meth:`~lqcd_hmc.groups.Group.reunitarize`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import LatticeCard, StartFile
+from ..field import GaugeField
+from ..groups import get_group
+from ..io import Ensemble, FormatError
+from ..rng import ChainRNG
+from .stops import RunError
+
+
+def initial_field(
+    lattice: LatticeCard, rng: ChainRNG, dtype: torch.dtype, device: torch.device
+) -> GaugeField:
+    """The configuration a new chain starts from (module docstring)."""
+    if lattice.start == "cold":
+        return GaugeField.cold(lattice.dims, lattice.group, lattice.batch, dtype, device)
+    if lattice.start == "hot":
+        return GaugeField.hot(lattice.dims, lattice.group, rng, dtype)
+    return stored_field(lattice.start, lattice, dtype, device)
+
+
+def stored_field(
+    start: StartFile, lattice: LatticeCard, dtype: torch.dtype, device: torch.device
+) -> GaugeField:
+    """The configuration ``start`` names, checked against the card; a one-line
+    :class:`RunError` names what does not fit."""
+    where = f"lattice.start: {start.file}"
+    if not Path(start.file).is_file():
+        raise RunError(f"{where}: no such file")
+    try:
+        ens = Ensemble(start.file)
+        stored = ens.trajectories()
+        if not stored:
+            raise RunError(f"{where}: the ensemble holds no configuration")
+        t = stored[-1] if start.trajectory is None else start.trajectory
+        if t not in stored:
+            raise RunError(
+                f"{where}: no configuration at trajectory {t} (stored: {stored[0]}..{stored[-1]})"
+            )
+        links, _ = ens.config(t, verify=True)
+    except FormatError as exc:
+        raise RunError(f"lattice.start: {exc}") from None
+    found = {
+        "group": get_group(str(ens.attrs.get("group"))).name,
+        "dims": [int(L) for L in np.asarray(ens.attrs.get("dims"))],
+        "batch": int(ens.attrs["batch"]) if "batch" in ens.attrs else links.shape[0],
+    }
+    wanted = {"group": get_group(lattice.group).name, "dims": lattice.dims, "batch": lattice.batch}
+    for key, value in wanted.items():
+        if found[key] != value:
+            raise RunError(f"{where}: its {key} is {found[key]}, the card's {value}")
+    field = GaugeField(torch.from_numpy(links).to(device=device), lattice.group)
+    if field.links.dtype == dtype:
+        return field
+    return field.with_links(field.links.to(dtype)).reunitarize()
