@@ -313,6 +313,17 @@ def test_tuning_fit_falls_back_to_every_point():
             "betas has 2 entries for 1 spacings",
         ),
         ("flow_t_max = [1.5]", "", "study.flow_t_max has 1 entries for 2 spacings"),
+        (
+            "",
+            '[[action]]\nname = "iwasaki"\nbetas = [1.0, 2.0]\nstarts = ["a.h5"]',
+            "starts has 1 entries for 2 spacings",
+        ),
+        (
+            "",
+            '[[action]]\nname = "iwasaki"\nbetas = [1.0, 2.0]\nstarts = ["a.h5", "b.h5"]\n'
+            'lattice = { start = "cold" }',
+            "give starts or lattice.start, not both",
+        ),
         ("flow_t_max = [1.5, -1.0]", "", "greater than 0"),
     ],
 )
@@ -468,8 +479,8 @@ def test_flow_with_each_action(tmp_path):
 
 
 def test_actions_run_at_their_own_spacings(monkeypatch, tmp_path):
-    """An action with ``spacings = [1]`` has one ensemble, at spacing 1 from its one beta, and
-    ``--spacing 0`` leaves it out; ``study.flow_t_max`` sets each spacing's flow length, and
+    """An action with ``spacings = [1]`` has one ensemble, at spacing 1 from its one beta and
+    its one stored start, and ``--spacing 0`` leaves it out; ``study.flow_t_max`` sets each spacing's flow length, and
     a card whose flow it would set needs a gradient flow."""
     from workflows.study import compare
 
@@ -477,7 +488,7 @@ def test_actions_run_at_their_own_spacings(monkeypatch, tmp_path):
         tmp_path / "s.toml",
         tmp_path / "out",
         "dims = [[4, 4, 4, 4], [6, 6, 6, 6]]\nflow_t_max = [1.5, 2.5]",
-        '[[action]]\nname = "iwasaki"\nspacings = [1]\nbetas = [2.3]',
+        '[[action]]\nname = "iwasaki"\nspacings = [1]\nbetas = [2.3]\nstarts = ["w.h5"]',
     )
     sc = load_study(card)
     calls = []
@@ -485,16 +496,17 @@ def test_actions_run_at_their_own_spacings(monkeypatch, tmp_path):
     def fake(card, action, i, beta, out, run_options):
         run = card.ensemble_card(action, beta, i, out / "x.h5")
         (flow,) = [m for m in run.measure_configs() if m["name"] == "gradient_flow"]
-        calls.append((action.title, i, beta, run.lattice.dims, flow["t_max"]))
+        start = run.lattice.start if isinstance(run.lattice.start, str) else run.lattice.start.file
+        calls.append((action.title, i, beta, run.lattice.dims, flow["t_max"], start))
         entry = {"beta": beta, "dims": run.lattice.dims, "mc": None, "update": {}, "tuning": None}
         return {**entry, "ensemble": "x.h5", "generated": False, "quantities": {}}
 
     monkeypatch.setattr(compare, "_ensemble", fake)
     compare.run_study(sc, only=["iwasaki", "LW"])
     assert calls == [
-        ("LW", 0, 1.7, [4, 4, 4, 4], 1.5),
-        ("LW", 1, 1.9, [6, 6, 6, 6], 2.5),
-        ("iwasaki", 1, 2.3, [6, 6, 6, 6], 2.5),
+        ("LW", 0, 1.7, [4, 4, 4, 4], 1.5, "hot"),
+        ("LW", 1, 1.9, [6, 6, 6, 6], 2.5, "hot"),
+        ("iwasaki", 1, 2.3, [6, 6, 6, 6], 2.5, "w.h5"),
     ]
     calls.clear()
     res = compare.run_study(sc, only=["iwasaki"], spacings=[0])

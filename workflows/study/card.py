@@ -13,8 +13,10 @@ every ensemble: ``[lattice]``, ``[update]``, ``[run]`` (no ``output``: the study
 files), ``[[measure]]``; then one ``[[action]]`` table per action with ``name``, an optional
 ``label``, an optional ``spacings`` (the indices, from 0, of the spacings it runs at, default
 all: expensive actions at the coarse spacings alone, the continuum anchors at every one),
-``betas`` (one per spacing it runs at; with ``[match]`` the first guesses), an optional
-``step`` (the tuning step in beta, default ``match.step``), optional ``lattice`` (not ``dims``),
+``betas`` (one per spacing it runs at; with ``[match]`` the first guesses), optional
+``starts`` (one stored ensemble per spacing it runs at, whose last configuration starts its
+chains instead of ``lattice.start``: e.g. an expensive action from the thermalised fields of a
+cheaper one near the same spacing, :mod:`lqcd_hmc.run.start`), an optional ``step`` (the tuning step in beta, default ``match.step``), optional ``lattice`` (not ``dims``),
 ``update`` and ``run`` tables overriding the shared ones key by key (e.g. HMC with
 ``run.thermalisation_md`` for an action without staples among heatbath ones, or
 ``lattice.dtype = "complex64"`` for an expensive one), an optional ``flow`` table merged into
@@ -98,6 +100,7 @@ class StudyAction(BaseModel):
     label: str | None = None
     spacings: list[NonNegativeInt] | None = None
     betas: list[float] = Field(min_length=1)
+    starts: list[str] | None = None
     step: float | None = None
     lattice: dict[str, Any] | None = None
     update: dict[str, Any] | None = None
@@ -163,6 +166,12 @@ class StudyCard(CardSection):
                 raise ValueError(
                     f"action {a.title!r}: betas has {len(a.betas)} entries for {len(at)} spacings"
                 )
+            if a.starts is not None and len(a.starts) != len(at):
+                raise ValueError(
+                    f"action {a.title!r}: starts has {len(a.starts)} entries for {len(at)} spacings"
+                )
+            if a.starts is not None and "start" in (a.lattice or {}):
+                raise ValueError(f"action {a.title!r}: give starts or lattice.start, not both")
             if "dims" in (a.lattice or {}):
                 raise ValueError(
                     f"action {a.title!r}: the lattice dims are the same for every action"
@@ -209,12 +218,16 @@ class StudyCard(CardSection):
                 measure += [{**m, "flow": "wilson", "table": WILSON_FLOW} for m in flows]
             for m in flows:
                 m.update(action.flow or {}, flow=act)
+        lattice = {
+            **self.lattice.model_dump(),
+            **(action.lattice or {}),
+            "dims": self.dims(spacing),
+        }
+        if action.starts is not None:
+            start = action.starts[self.action_spacings(action).index(spacing)]
+            lattice["start"] = {"file": start}
         tree = {
-            "lattice": {
-                **self.lattice.model_dump(),
-                **(action.lattice or {}),
-                "dims": self.dims(spacing),
-            },
+            "lattice": lattice,
             "action": act,
             "update": update,
             "run": run,
