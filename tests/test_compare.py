@@ -480,8 +480,8 @@ def test_flow_with_each_action(tmp_path):
 
 def test_actions_run_at_their_own_spacings(monkeypatch, tmp_path):
     """An action with ``spacings = [1]`` has one ensemble, at spacing 1 from its one beta and
-    its one stored start, and ``--spacing 0`` leaves it out; ``study.flow_t_max`` sets each spacing's flow length, and
-    a card whose flow it would set needs a gradient flow."""
+    its one stored start, and ``--spacing 0`` leaves it out; ``study.flow_t_max`` sets each
+    spacing's flow length, and a card whose flow it would set needs a gradient flow."""
     from workflows.study import compare
 
     card = write_study(

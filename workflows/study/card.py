@@ -3,10 +3,10 @@
 ``[study]`` (output directory, lattice per spacing, ``flow_t_max`` = the gradient flow's
 ``t_max`` per spacing (a finer lattice needs a longer flow in lattice units: ``t0/a^2`` grows
 as ``1/a^2``), ``flow = "action"`` to flow every ensemble with its own action instead of the
-card's flow, ``wilson_flow = true`` to flow it with the Wilson
-action as well, into ``measurements/gradient_flow_wilson``, ``continuum`` = the labels of the
-actions whose points give the common continuum estimate of every ratio, ``literature`` = known
-continuum values ``{ratio = [value, error]}``, analysis options), optional ``[match]``
+card's flow, ``wilson_flow = true`` to flow it with the Wilson action as well, into
+``measurements/gradient_flow_wilson``, ``continuum`` = the labels of the actions whose
+points give the common continuum estimate of every ratio, ``literature`` = known continuum
+values ``{ratio = [value, error]}``, analysis options), optional ``[match]``
 (tune every action to common ``t0/a^2`` or ``r0/a`` targets, one per spacing), optional
 ``[classical]`` (plane-wave and constant-flux artifacts), and the run-card sections shared by
 every ensemble: ``[lattice]``, ``[update]``, ``[run]`` (no ``output``: the study names the
@@ -16,7 +16,8 @@ all: expensive actions at the coarse spacings alone, the continuum anchors at ev
 ``betas`` (one per spacing it runs at; with ``[match]`` the first guesses), optional
 ``starts`` (one stored ensemble per spacing it runs at, whose last configuration starts its
 chains instead of ``lattice.start``: e.g. an expensive action from the thermalised fields of a
-cheaper one near the same spacing, :mod:`lqcd_hmc.run.start`), an optional ``step`` (the tuning step in beta, default ``match.step``), optional ``lattice`` (not ``dims``),
+cheaper one near the same spacing, :mod:`lqcd_hmc.run.start`), an optional ``step`` (the
+tuning step in beta, default ``match.step``), optional ``lattice`` (not ``dims``),
 ``update`` and ``run`` tables overriding the shared ones key by key (e.g. HMC with
 ``run.thermalisation_md`` for an action without staples among heatbath ones, or
 ``lattice.dtype = "complex64"`` for an expensive one), an optional ``flow`` table merged into
