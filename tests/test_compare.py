@@ -461,6 +461,13 @@ def test_tuning_iterates_extrapolates_and_bisects(monkeypatch, tmp_path):
     assert sorted(runs.values()) == [5.9, 6.0, 6.1]
     with pytest.raises(tune.TuneError, match="undefined at every beta"):
         tune.tune_beta(card, "t0", target, tmp_path, betas=[6.1, 6.2])
+    # defined below the target's beta, undefined above it: a step down, no bisection upward
+    # (on 12^4 the first guess 5.88 gave t0/a^2 above the target and 5.94 none)
+    runs.clear()
+    low = math.exp(c0 + c1 * 5.85)
+    r = tune.tune_beta(card, "t0", low, tmp_path, betas=[5.9, 6.1], step=0.06, max_runs=4)
+    assert r.bracketed and r.beta == pytest.approx(5.85, abs=1e-9)
+    assert sorted(runs.values()) == [5.84, 5.9, 6.1]
 
 
 def test_flow_with_each_action(tmp_path):

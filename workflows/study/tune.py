@@ -7,7 +7,9 @@ squares, weights from the Gamma-method errors), and solved for the target. Until
 lies between measured scales, the next beta is that solution, but at least half a step and at
 most twice the span of the measured betas beyond them (on the side the target lies). A beta
 where the scale is undefined (t0 beyond the flow's t_max, or a box so small that t^2 E never
-reaches 0.3) is replaced by the midpoint toward the nearest defined one. The error of beta*
+reaches 0.3) is replaced by the midpoint toward the nearest defined one, unless it lies beyond
+the defined ones on the side away from the target (then it is dropped, and a single defined run
+is followed by a step toward the target). The error of beta*
 is the fit's statistical error propagated to the root: ``beta* = (ln s* - c0)/c1``,
 ``var = J Cov(c) J^T`` with ``J = -(1, beta*)/c1`` (first order). Ensembles are kept
 (``<directory>/<label>_b<beta>_<dims>.h5``) and reused by later calls and by
@@ -143,6 +145,16 @@ def _solve(near: Sequence[TunePoint], y0: float, target: float) -> tuple[float, 
     return float(beta), float(np.sqrt(J @ cov @ J))
 
 
+def _beyond(beta: float, points: Sequence[TunePoint], target: float) -> bool:
+    """Whether an undefined run lies beyond the defined ones on the side away from the target
+    (e.g. t0 too large for the box above a beta whose t0 already exceeds the target): it
+    cannot help to bracket the target, so no bisection goes toward it."""
+    if not points:
+        return False
+    lo, hi = min(points, key=lambda p: p.beta), max(points, key=lambda p: p.beta)
+    return (beta > hi.beta and target <= hi.value) or (beta < lo.beta and target >= lo.value)
+
+
 def tune_beta(
     card: Card,
     observable: str,
@@ -189,6 +201,7 @@ def tune_beta(
                 f"stays below 0.3 up to the flow's t_max (raise it, or start "
                 f"at another beta)"
             )
+        undefined = [b for b in undefined if not _beyond(b, points, target)]
         if undefined or len(points) < 2:
             if runs >= max_runs:
                 raise TuneError(
@@ -199,8 +212,9 @@ def tune_beta(
                 bad = undefined.pop(0)
                 near = min(points, key=lambda p: abs(p.beta - bad)).beta
                 todo = [round((bad + near) / 2, 6)]
-            else:
-                todo = [round(points[0].beta + step, 6)]
+            else:  # one defined run: a step toward the target (s grows with beta)
+                p0 = points[0]
+                todo = [round(p0.beta + (step if target > p0.value else -abs(step)), 6)]
             continue
         values = [p.value for p in points]
         bracketed = min(values) <= target <= max(values)
