@@ -315,12 +315,17 @@ def test_tuning_fit_falls_back_to_every_point():
         ("flow_t_max = [1.5]", "", "study.flow_t_max has 1 entries for 2 spacings"),
         (
             "",
-            '[[action]]\nname = "iwasaki"\nbetas = [1.0, 2.0]\nstarts = ["a.h5"]',
-            "starts has 1 entries for 2 spacings",
+            '[[action]]\nname = "iwasaki"\nspacings = [1]\nbetas = [1.0]\nstarts = { 0 = "a.h5" }',
+            "starts names spacing 0, which it does not run at ([1])",
         ),
         (
             "",
-            '[[action]]\nname = "iwasaki"\nbetas = [1.0, 2.0]\nstarts = ["a.h5", "b.h5"]\n'
+            '[[action]]\nname = "iwasaki"\nbetas = [1.0, 2.0]\nskip = { 2 = 4 }',
+            "skip names spacing 2, which it does not run at ([0, 1])",
+        ),
+        (
+            "",
+            '[[action]]\nname = "iwasaki"\nbetas = [1.0, 2.0]\nstarts = { 1 = "b.h5" }\n'
             'lattice = { start = "cold" }',
             "give starts or lattice.start, not both",
         ),
@@ -495,7 +500,7 @@ def test_actions_run_at_their_own_spacings(monkeypatch, tmp_path):
         tmp_path / "s.toml",
         tmp_path / "out",
         "dims = [[4, 4, 4, 4], [6, 6, 6, 6]]\nflow_t_max = [1.5, 2.5]",
-        '[[action]]\nname = "iwasaki"\nspacings = [1]\nbetas = [2.3]\nstarts = ["w.h5"]',
+        '[[action]]\nname = "iwasaki"\nspacings = [1]\nbetas = [2.3]\nstarts = { 1 = "w.h5" }',
     )
     sc = load_study(card)
     calls = []
@@ -522,3 +527,41 @@ def test_actions_run_at_their_own_spacings(monkeypatch, tmp_path):
     (tmp_path / "t.toml").write_text(text)
     res = CliRunner().invoke(main, ["compare", str(tmp_path / "t.toml")])
     assert res.exit_code == 1 and "flow_t_max needs a gradient_flow measurement" in res.output
+
+
+def test_skip_leaves_production_out_of_the_analysis(study, tmp_path, monkeypatch):
+    """``skip = { spacing = n }``: the analysis starts n production trajectories later; the
+    quantities are those of the ensemble's tables cut at that trajectory (checked against a
+    table reader that cuts them), and the Monte Carlo summary counts the kept trajectories."""
+    import shutil
+
+    from lqcd_hmc.io import Ensemble
+    from workflows.study.ratios import ensemble_quantities
+
+    card, res = study
+    path = res["actions"]["wilson"][0]["ensemble"]
+    full = ensemble_quantities(path)
+    assert ensemble_quantities(path, after=6) == full  # thermalisation 6: nothing cut
+    cut = ensemble_quantities(path, after=12)
+    assert cut["t0"]["value"] != full["t0"]["value"]
+    table = Ensemble.table
+
+    def cut_table(self, group):
+        t = table(self, group)
+        return {k: v[t["trajectory"] > 12] for k, v in t.items()} if "trajectory" in t else t
+
+    monkeypatch.setattr(Ensemble, "table", cut_table)
+    assert ensemble_quantities(path) == cut
+    monkeypatch.undo()
+    shutil.copytree(card.parent / "out", tmp_path / "out")
+    text = card.read_text().replace(str(card.parent / "out"), str(tmp_path / "out"))
+    (tmp_path / "s.toml").write_text(
+        text.replace("betas = [2.0, 2.2]", "betas = [2.0, 2.2]\nskip = { 0 = 6 }")
+    )
+    out = CliRunner().invoke(
+        main, ["compare", str(tmp_path / "s.toml"), "--only", "wilson", "--json"]
+    )
+    assert out.exit_code == 0, out.output
+    first, second = json.loads(out.output)["actions"]["wilson"]
+    assert not first["generated"] and first["skip"] == 6 and first["mc"]["trajectories"] == 6
+    assert first["quantities"]["t0"] == cut["t0"] and second["mc"]["trajectories"] == 12

@@ -14,10 +14,12 @@ files), ``[[measure]]``; then one ``[[action]]`` table per action with ``name``,
 ``label``, an optional ``spacings`` (the indices, from 0, of the spacings it runs at, default
 all: expensive actions at the coarse spacings alone, the continuum anchors at every one),
 ``betas`` (one per spacing it runs at; with ``[match]`` the first guesses), optional
-``starts`` (one stored ensemble per spacing it runs at, whose last configuration starts its
-chains instead of ``lattice.start``: e.g. an expensive action from the thermalised fields of a
-cheaper one near the same spacing, :mod:`lqcd_hmc.run.start`), an optional ``step`` (the
-tuning step in beta, default ``match.step``), optional ``lattice`` (not ``dims``),
+``starts = { spacing = "ensemble.h5" }`` (a stored ensemble whose last configuration starts the
+chains at that spacing instead of ``lattice.start``: e.g. an expensive action from the
+thermalised fields of a cheaper one at the same spacing, :mod:`lqcd_hmc.run.start`), optional
+``skip = { spacing = n }`` (production trajectories left out of the analysis of that
+spacing's ensemble, where its long-distance observables were still drifting), an optional
+``step`` (the tuning step in beta, default ``match.step``), optional ``lattice`` (not ``dims``),
 ``update`` and ``run`` tables overriding the shared ones key by key (e.g. HMC with
 ``run.thermalisation_md`` for an action without staples among heatbath ones, or
 ``lattice.dtype = "complex64"`` for an expensive one), an optional ``flow`` table merged into
@@ -101,7 +103,8 @@ class StudyAction(BaseModel):
     label: str | None = None
     spacings: list[NonNegativeInt] | None = None
     betas: list[float] = Field(min_length=1)
-    starts: list[str] | None = None
+    starts: dict[NonNegativeInt, str] = {}
+    skip: dict[NonNegativeInt, NonNegativeInt] = {}
     step: float | None = None
     lattice: dict[str, Any] | None = None
     update: dict[str, Any] | None = None
@@ -167,11 +170,14 @@ class StudyCard(CardSection):
                 raise ValueError(
                     f"action {a.title!r}: betas has {len(a.betas)} entries for {len(at)} spacings"
                 )
-            if a.starts is not None and len(a.starts) != len(at):
-                raise ValueError(
-                    f"action {a.title!r}: starts has {len(a.starts)} entries for {len(at)} spacings"
-                )
-            if a.starts is not None and "start" in (a.lattice or {}):
+            for key in ("starts", "skip"):
+                extra = sorted(set(getattr(a, key)) - set(at))
+                if extra:
+                    raise ValueError(
+                        f"action {a.title!r}: {key} names spacing {extra[0]}, which it does not "
+                        f"run at ({at})"
+                    )
+            if a.starts and "start" in (a.lattice or {}):
                 raise ValueError(f"action {a.title!r}: give starts or lattice.start, not both")
             if "dims" in (a.lattice or {}):
                 raise ValueError(
@@ -224,9 +230,8 @@ class StudyCard(CardSection):
             **(action.lattice or {}),
             "dims": self.dims(spacing),
         }
-        if action.starts is not None:
-            start = action.starts[self.action_spacings(action).index(spacing)]
-            lattice["start"] = {"file": start}
+        if spacing in action.starts:
+            lattice["start"] = {"file": action.starts[spacing]}
         tree = {
             "lattice": lattice,
             "action": act,

@@ -7,8 +7,9 @@ Per action and spacing: the betas of the card, or (with ``[match]``) the beta th
 the ensemble ``ensembles/<label>_b<beta>_<dims>.h5`` is generated, continued or, when
 complete, reused untouched (:func:`lqcd_hmc.run.ensure_ensemble`; a file made from another
 card is an error); its quantities come from :func:`workflows.study.ratios.ensemble_quantities`
-(with ``wilson_flow`` also from the Wilson-flow table), its Monte Carlo summary from
-:func:`lqcd_hmc.summary.run_summary` and its update figures (HMC step size, forces per
+(with ``wilson_flow`` also from the Wilson-flow table) and its Monte Carlo summary from
+:func:`lqcd_hmc.summary.run_summary`, both after its thermalisation and the action's ``skip``
+at that spacing, and its update figures (HMC step size, forces per
 trajectory) from its card. Every ratio is extrapolated linearly in ``a^2/t0``
 (:mod:`workflows.study.continuum`), per action and flow; with ``study.continuum`` the listed
 actions give a common estimate and every ensemble its deviation from it (:func:`estimate`).
@@ -69,11 +70,13 @@ def _ensemble(
     run_card = card.ensemble_card(action, beta, i, path)
     generated = ensure_ensemble(run_card, **run_options)
     ens = Ensemble(path)
-    mc = run_summary(ens, int(ens.attrs.get("thermalisation", 0)))
+    analysed_after = int(ens.attrs.get("thermalisation", 0)) + action.skip.get(i, 0)
+    mc = run_summary(ens, analysed_after)
     options: dict[str, Any] = {
         "plateau": card.study.plateau,
         "r_min": card.study.r_min,
         "r_max": card.study.r_max,
+        "after": analysed_after,
     }
     q = ensemble_quantities(path, **options)
     entry = {
@@ -82,6 +85,7 @@ def _ensemble(
         "ensemble": str(path),
         "generated": generated,
         "tuning": tuning,
+        "skip": action.skip.get(i, 0),
         "mc": dataclasses.asdict(mc) if mc else None,
         "update": _update_figures(run_card),
         OWN: q,

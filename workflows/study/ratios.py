@@ -56,10 +56,12 @@ def ensemble_quantities(
     r_min: float | None = None,
     r_max: float | None = None,
     flow_table: str = "gradient_flow",
+    after: int = 0,
 ) -> dict[str, dict[str, float]]:
     """``{name: {"value", "error", "tau_int"}}`` of the module docstring for the HDF5 ensemble
-    ``path``, the flow quantities from ``measurements/<flow_table>``; quantities whose
-    measurement is missing (or whose fit fails) are left out."""
+    ``path``, the flow quantities from ``measurements/<flow_table>``, from the measurements
+    after trajectory ``after``; quantities whose measurement is missing (or whose fit fails)
+    are left out."""
     ens = Ensemble(path)
     names = ens.measurement_names()
     sources = {
@@ -71,6 +73,9 @@ def ensemble_quantities(
         del sources["wilson_loops"]  # not the temporal loops of V(r)
     if not sources:
         return {}
+    sources = {
+        k: {name: v[t["trajectory"] > after] for name, v in t.items()} for k, t in sources.items()
+    }
     tables = dict(zip(sources, common_rows(list(sources.values()))))
     if next(iter(tables.values()))["trajectory"].size < 2:
         return {}
