@@ -565,3 +565,25 @@ def test_skip_leaves_production_out_of_the_analysis(study, tmp_path, monkeypatch
     first, second = json.loads(out.output)["actions"]["wilson"]
     assert not first["generated"] and first["skip"] == 6 and first["mc"]["trajectories"] == 6
     assert first["quantities"]["t0"] == cut["t0"] and second["mc"]["trajectories"] == 12
+
+
+def test_a_run_named_by_a_beta_is_reused_at_its_stored_beta(tmp_path):
+    """A first guess plus a step (5.85 + 0.06 = 5.909999999999999) names the file of an
+    earlier run at 5.91: the tuner takes that run's stored beta instead of refusing the file
+    as made from another card."""
+    from cards import small_card
+
+    from lqcd_hmc.config import validate
+    from lqcd_hmc.run import ensure_ensemble
+    from workflows.study.tune import ensemble_path, stored_beta
+
+    beta = 5.85 + 0.06
+    assert beta != 5.91
+    path = ensemble_path(tmp_path, "w", 5.91, [4, 4])
+    assert path == ensemble_path(tmp_path, "w", beta, [4, 4]) and stored_beta(path, beta) == beta
+    card = small_card(path, action={"beta": 5.91}, run={"trajectories": 2})
+    ensure_ensemble(validate(card), quiet=True)
+    before = path.read_bytes()
+    assert stored_beta(path, beta) == 5.91
+    card["action"]["beta"] = stored_beta(path, beta)
+    assert not ensure_ensemble(validate(card), quiet=True) and path.read_bytes() == before

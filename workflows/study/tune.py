@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ import numpy as np
 from lqcd_hmc.action import build as build_action
 from lqcd_hmc.analysis import analyze_ensemble
 from lqcd_hmc.config import Card, validate
+from lqcd_hmc.io import Ensemble, FormatError
 from lqcd_hmc.run import ensure_ensemble
 from lqcd_hmc.statistics import with_error
 
@@ -86,6 +88,18 @@ def card_at(card: Card, beta: float, output: Path, dims: Sequence[int] | None = 
     if dims is not None:
         tree["lattice"]["dims"] = list(dims)
     return validate(tree, f"card at beta {beta}")
+
+
+def stored_beta(path: Path, beta: float) -> float:
+    """The beta of the run already at ``path`` (whose name holds beta to 6 digits), else
+    ``beta``: a first guess plus a step (``5.85 + 0.06 = 5.909999999999999``) and a bisection
+    (5.91) that name the same file are the same run."""
+    if not path.exists():
+        return beta
+    try:
+        return float(tomllib.loads(Ensemble(path).attrs["card"])["action"]["beta"])
+    except (FormatError, KeyError, ValueError, tomllib.TOMLDecodeError):
+        return beta  # not a run of this tuner: ensure_ensemble names the problem
 
 
 def ensemble_path(directory: Path, label: str, beta: float, dims: Sequence[int]) -> Path:
@@ -188,6 +202,7 @@ def tune_beta(
         for beta in todo:
             runs += 1
             path = ensemble_path(directory, label, beta, dims)
+            beta = stored_beta(path, beta)
             ensure_ensemble(card_at(card, beta, path, dims), **run_options)
             value, error = measure_scale(path, observable)
             if math.isfinite(value) and value > 0:
