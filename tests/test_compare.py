@@ -587,3 +587,33 @@ def test_a_run_named_by_a_beta_is_reused_at_its_stored_beta(tmp_path):
     assert stored_beta(path, beta) == 5.91
     card["action"]["beta"] = stored_beta(path, beta)
     assert not ensure_ensemble(validate(card), quiet=True) and path.read_bytes() == before
+
+
+def test_t0_drift_flags_a_production_that_is_not_stationary(study, monkeypatch):
+    """``t0_drift``: t0 of the second half of the production against the first, in units of
+    their combined error. The study's ensembles (stationary after thermalisation, up to noise)
+    stay within 3; the same measurements with the flow energy of the second half raised by 30 %
+    (a field that keeps roughening, as the cold-started FP ensemble did) fall far below -3."""
+    from lqcd_hmc.io import Ensemble
+    from workflows.study.compare import t0_drift
+    from workflows.study.ratios import ensemble_quantities
+
+    card, res = study
+    entry = res["actions"]["wilson"][0]
+    path, last = entry["ensemble"], Ensemble(entry["ensemble"]).checkpoint_trajectory()
+    assert ensemble_quantities(path, after=6, until=last) == ensemble_quantities(path)
+    calm = t0_drift(path, 6, last)
+    assert calm is not None and abs(calm) < 3 and entry["t0_drift"] == calm
+    table = Ensemble.table
+
+    def rougher(self, group):
+        t = table(self, group)
+        if group == "measurements/gradient_flow":
+            late = t["trajectory"] > 12
+            t["E_clover"] = t["E_clover"] * np.where(late, 1.3, 1.0)[:, None, None]
+        return t
+
+    monkeypatch.setattr(Ensemble, "table", rougher)
+    assert t0_drift(path, 6, last) < -3
+    report = (card.parent / "out" / "report.md").read_text()
+    assert "t0 drift [sigma]" in report and f"{calm:+.1f}" in report

@@ -79,6 +79,7 @@ def _ensemble(
         "after": analysed_after,
     }
     q = ensemble_quantities(path, **options)
+    drift = t0_drift(path, analysed_after, ens.checkpoint_trajectory())
     entry = {
         "beta": beta,
         "dims": dims,
@@ -87,6 +88,7 @@ def _ensemble(
         "tuning": tuning,
         "skip": action.skip.get(i, 0),
         "mc": dataclasses.asdict(mc) if mc else None,
+        "t0_drift": drift,
         "update": _update_figures(run_card),
         OWN: q,
     }
@@ -96,6 +98,22 @@ def _ensemble(
             q if own else ensemble_quantities(path, **options, flow_table=WILSON_FLOW)
         )
     return entry
+
+
+def t0_drift(path: Path, after: int, last: int) -> float | None:
+    """``(t0_2 - t0_1) / sqrt(err_1^2 + err_2^2)`` of the two halves of the analysed production
+    (trajectories ``after + 1 .. last``), each with its Gamma-method error: a thermalisation
+    check on the slowest observable measured (beyond about 3, the ensemble's long-distance
+    modes were still drifting). None where a half has too few measurements for an error."""
+    mid = after + (last - after) // 2
+    halves = [ensemble_quantities(path, after=a, until=b) for a, b in ((after, mid), (mid, last))]
+    if not all("t0" in h for h in halves):
+        return None
+    one, two = halves[0]["t0"], halves[1]["t0"]
+    err = math.hypot(one["error"], two["error"])
+    if not (math.isfinite(err) and err > 0):
+        return None
+    return float((two["value"] - one["value"]) / err)
 
 
 def _update_figures(run_card: Card) -> dict[str, Any]:

@@ -20,6 +20,7 @@ Quantities (lattice units, a = 1): ``t0``, ``w0``, ``t02`` (the flow time of ``t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -57,11 +58,12 @@ def ensemble_quantities(
     r_max: float | None = None,
     flow_table: str = "gradient_flow",
     after: int = 0,
+    until: int | None = None,
 ) -> dict[str, dict[str, float]]:
     """``{name: {"value", "error", "tau_int"}}`` of the module docstring for the HDF5 ensemble
     ``path``, the flow quantities from ``measurements/<flow_table>``, from the measurements
-    after trajectory ``after``; quantities whose measurement is missing (or whose fit fails)
-    are left out."""
+    after trajectory ``after`` (up to ``until``); quantities whose measurement is missing (or
+    whose fit fails) are left out."""
     ens = Ensemble(path)
     names = ens.measurement_names()
     sources = {
@@ -73,8 +75,10 @@ def ensemble_quantities(
         del sources["wilson_loops"]  # not the temporal loops of V(r)
     if not sources:
         return {}
+    last = math.inf if until is None else until
     sources = {
-        k: {name: v[t["trajectory"] > after] for name, v in t.items()} for k, t in sources.items()
+        k: {name: v[(t["trajectory"] > after) & (t["trajectory"] <= last)] for name, v in t.items()}
+        for k, t in sources.items()
     }
     tables = dict(zip(sources, common_rows(list(sources.values()))))
     if next(iter(tables.values()))["trajectory"].size < 2:

@@ -141,7 +141,8 @@ def _classical_plot(path: Path, classical: dict[str, Any]) -> Path:
 
 def _mc_table(card: StudyCard, result: dict[str, Any]) -> list[str]:
     """Per ensemble: the update, HMC step size, acceptance and forces per trajectory, seconds
-    per update and their ratio to Wilson's on the same lattice, tau_int of t0."""
+    per update and their ratio to Wilson's on the same lattice, tau_int of t0 and the drift of
+    t0 between the two halves of the production (:func:`.compare.t0_drift`)."""
     names = {a.title: a.name for a in card.action}
     wilson = {
         tuple(e["dims"]): (e["mc"] or {}).get("seconds_per_trajectory")
@@ -168,6 +169,7 @@ def _mc_table(card: StudyCard, result: dict[str, Any]) -> list[str]:
                     f"{sec:.3g}" if sec else "n/a",
                     f"{sec / ref:.3g}" if sec and ref else "n/a",
                     f"{t0['tau_int']:.2g}" if "tau_int" in t0 else "n/a",
+                    f"{e['t0_drift']:+.1f}" if e.get("t0_drift") is not None else "n/a",
                 ]
             )
     return _table(
@@ -181,6 +183,7 @@ def _mc_table(card: StudyCard, result: dict[str, Any]) -> list[str]:
             "s / update",
             "s / Wilson's",
             "tau_int(t0)",
+            "t0 drift [sigma]",
         ],
         rows,
     )
