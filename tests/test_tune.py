@@ -1,0 +1,120 @@
+"""The tuning of ``lqcd-hmc tune-beta``: the fit against an exactly linear ln s and its error
+against resampling, the fallback to every point, the iteration (extrapolation, bisection away
+from undefined runs, steps toward the target), and runs reused at their stored beta."""
+
+import math
+
+import numpy as np
+import pytest
+
+from workflows.study.tune import TunePoint, solve
+
+
+def test_tuning_fit_and_its_error():
+    """Exactly linear ln s: beta* is exact; the delta-method error matches resampling."""
+    rng = np.random.default_rng(5)
+    betas, c0, c1 = [5.8, 5.9, 6.0], -13.0, 2.4
+    true = [math.exp(c0 + c1 * b) for b in betas]
+    pts = [TunePoint(b, s, 0.01 * s, "") for b, s in zip(betas, true)]
+    target = math.exp(c0 + c1 * 5.93)
+    beta, err = solve(pts, target)
+    assert beta == pytest.approx(5.93, abs=1e-12)
+    samples = [
+        solve(
+            [
+                TunePoint(b, s * math.exp(0.01 * rng.standard_normal()), 0.01 * s, "")
+                for b, s in zip(betas, true)
+            ],
+            target,
+        )[0]
+        for _ in range(2000)
+    ]
+    assert err == pytest.approx(np.std(samples), rel=0.1)
+
+
+def test_tuning_fit_falls_back_to_every_point():
+    """Noise can turn the slope of the three runs nearest the target negative (it did on 10^4
+    with 3 flow measurements per run); then every run is fitted, and with two runs it is an
+    error."""
+    pts = [TunePoint(b, s, 0.02 * s, "") for b, s in [(5.6, 0.9), (5.7, 1.1), (5.75, 1.05)]]
+    pts.append(TunePoint(5.8, 1.02, 0.0204, ""))
+    beta, _ = solve(pts, 1.05)
+    b = np.array([p.beta for p in pts])
+    c1, c0 = np.polyfit(b, np.log([p.value for p in pts]), 1)  # equal relative errors
+    assert beta == pytest.approx((math.log(1.05) - c0) / c1, rel=1e-12)
+    with pytest.raises(ValueError, match="does not grow with beta"):
+        solve(pts[2:], 1.05)
+
+
+def test_tuning_iterates_extrapolates_and_bisects(monkeypatch, tmp_path):
+    """The tuning loop with the runs replaced by t0 = exp(c0 + c1 beta), undefined (NaN)
+    above beta = 6.05: it walks out to bracket the target, bisects away from undefined betas,
+    and returns the exact root; every run is one new beta."""
+    from lqcd_hmc.config import validate
+    from workflows.study import tune
+
+    c0, c1 = -13.0, 2.4
+    runs = {}
+
+    def fake_run(card, **_):
+        runs[card.run.output] = card.action_config()["beta"]
+        return True
+
+    def fake_scale(path, observable):
+        b = runs[str(path)]
+        return (
+            (math.exp(c0 + c1 * b), 0.01 * math.exp(c0 + c1 * b))
+            if b < 6.05
+            else (math.nan, math.nan)
+        )
+
+    monkeypatch.setattr(tune, "ensure_ensemble", fake_run)
+    monkeypatch.setattr(tune, "measure_scale", fake_scale)
+    card = validate(
+        {
+            "lattice": {"dims": [4, 4, 4, 4]},
+            "action": {"name": "wilson", "beta": 5.7},
+            "run": {"trajectories": 2, "output": "x.h5"},
+            "measure": [{"name": "gradient_flow"}],
+        }
+    )
+    target = math.exp(c0 + c1 * 5.95)
+    r = tune.tune_beta(card, "t0", target, tmp_path, step=0.05, max_runs=6)
+    assert r.bracketed and r.beta == pytest.approx(5.95, abs=1e-9)
+    assert len(runs) == len(set(runs.values())) <= 6
+    # starting on both sides of the undefined edge: the bisection brings in a defined beta
+    runs.clear()
+    r = tune.tune_beta(card, "t0", target, tmp_path, betas=[5.9, 6.1], max_runs=4)
+    assert r.bracketed and r.beta == pytest.approx(5.95, abs=1e-9)
+    assert sorted(runs.values()) == [5.9, 6.0, 6.1]
+    with pytest.raises(tune.TuneError, match="undefined at every beta"):
+        tune.tune_beta(card, "t0", target, tmp_path, betas=[6.1, 6.2])
+    # defined below the target's beta, undefined above it: a step down, no bisection upward
+    # (on 12^4 the first guess 5.88 gave t0/a^2 above the target and 5.94 none)
+    runs.clear()
+    low = math.exp(c0 + c1 * 5.85)
+    r = tune.tune_beta(card, "t0", low, tmp_path, betas=[5.9, 6.1], step=0.06, max_runs=4)
+    assert r.bracketed and r.beta == pytest.approx(5.85, abs=1e-9)
+    assert sorted(runs.values()) == [5.84, 5.9, 6.1]
+
+
+def test_a_run_named_by_a_beta_is_reused_at_its_stored_beta(tmp_path):
+    """A first guess plus a step (5.85 + 0.06 = 5.909999999999999) names the file of an
+    earlier run at 5.91: the tuner takes that run's stored beta instead of refusing the file
+    as made from another card."""
+    from cards import small_card
+
+    from lqcd_hmc.config import validate
+    from lqcd_hmc.run import ensure_ensemble
+    from workflows.study.tune import ensemble_path, stored_beta
+
+    beta = 5.85 + 0.06
+    assert beta != 5.91
+    path = ensemble_path(tmp_path, "w", 5.91, [4, 4])
+    assert path == ensemble_path(tmp_path, "w", beta, [4, 4]) and stored_beta(path, beta) == beta
+    card = small_card(path, action={"beta": 5.91}, run={"trajectories": 2})
+    ensure_ensemble(validate(card), quiet=True)
+    before = path.read_bytes()
+    assert stored_beta(path, beta) == 5.91
+    card["action"]["beta"] = stored_beta(path, beta)
+    assert not ensure_ensemble(validate(card), quiet=True) and path.read_bytes() == before
