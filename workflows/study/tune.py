@@ -229,7 +229,7 @@ def tune_beta(
                 todo = [round((bad + near) / 2, 6)]
             else:  # one defined run: a step toward the target (s grows with beta)
                 p0 = points[0]
-                todo = [round(p0.beta + (step if target > p0.value else -abs(step)), 6)]
+                todo = [round(p0.beta + (abs(step) if target > p0.value else -abs(step)), 6)]
             continue
         values = [p.value for p in points]
         bracketed = min(values) <= target <= max(values)
