@@ -70,6 +70,13 @@ def _corrupt(path, dst):
     return dst
 
 
+def _unchecked(path, dst):
+    dst.write_bytes(path.read_bytes())
+    with h5py.File(dst, "r+") as f:
+        del f["configs"]["00000016"].attrs["checksum"]
+    return dst
+
+
 @pytest.mark.parametrize(
     "change,message",
     [
@@ -80,12 +87,14 @@ def _corrupt(path, dst):
         ({"group": "SU(3)"}, "its group is SU(2), the card's SU(3)"),
         ({"start": {"trajectory": -1}}, "greater than or equal to 0"),
         ("corrupt", "fails its checksum"),
+        ("unchecked", "configuration 16 carries no checksum to verify"),
     ],
 )
 def test_a_start_that_does_not_fit_is_a_one_line_error(tmp_path, stored, change, message):
     lattice = {"start": {"file": str(stored)}}
-    if change == "corrupt":
-        lattice["start"]["file"] = str(_corrupt(stored, tmp_path / "bad.h5"))
+    if change in ("corrupt", "unchecked"):
+        bad = {"corrupt": _corrupt, "unchecked": _unchecked}[change]
+        lattice["start"]["file"] = str(bad(stored, tmp_path / "bad.h5"))
     else:
         start = change.get("start", {})
         lattice.update({k: v for k, v in change.items() if k != "start"})

@@ -51,6 +51,8 @@ def stored_field(
                 f"{where}: no configuration at trajectory {t} (stored: {stored[0]}..{stored[-1]})"
             )
         links, _ = ens.config(t, verify=True)
+    except KeyError:
+        raise RunError(f"{where}: configuration {t} carries no checksum to verify") from None
     except FormatError as exc:
         raise RunError(f"lattice.start: {exc}") from None
     found = {
