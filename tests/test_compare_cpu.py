@@ -6,6 +6,7 @@ against exact lines (two spacings end to end: ``tests/test_compare.py``)."""
 
 import json
 import math
+import tomllib
 from pathlib import Path
 
 import h5py
@@ -17,6 +18,7 @@ from click.testing import CliRunner
 from lqcd_hmc.analysis import analyze_ensemble
 from lqcd_hmc.cli import main
 from lqcd_hmc.config import read_toml
+from lqcd_hmc.io import Ensemble
 from workflows.study.card import load_study
 from workflows.study.compare import estimate
 from workflows.study.continuum import joint
@@ -52,7 +54,7 @@ def cpu_study(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cpu")
     card = shrunk_card(tmp)
     run = CliRunner().invoke(
-        main, ["compare", str(card), "--only", FP[1], "--spacing", "0", "--json"]
+        main, ["compare", str(card), "--only", FP[0], "--only", FP[1], "--spacing", "0", "--json"]
     )
     assert run.exit_code == 0, run.output
     first = json.loads(run.output)
@@ -62,12 +64,18 @@ def cpu_study(tmp_path_factory):
 
 
 def test_a_partial_call_runs_its_ensembles_alone(cpu_study):
+    """The FP call alone, then every action: the FP ensembles are reused, and the L-CNN's
+    chains started from the last configuration of the `fp-param` ensemble (the card's
+    ``starts``)."""
     _, first, res = cpu_study
-    assert list(first["actions"]) == [FP[1]] and len(first["actions"][FP[1]]) == 1
+    assert list(first["actions"]) == list(FP) and all(len(first["actions"][f]) == 1 for f in FP)
     assert set(res["actions"]) == {a.title for a in load_study(cpu_study[0]).action}
     assert all(len(v) == 1 for v in res["actions"].values())
     generated = {k: v[0]["generated"] for k, v in res["actions"].items()}
-    assert generated.pop(FP[1]) is False and all(generated.values())
+    assert generated.pop(FP[0]) is False and generated.pop(FP[1]) is False
+    assert all(generated.values())
+    card = tomllib.loads(Ensemble(res["actions"][FP[1]][0]["ensemble"]).attrs["card"])
+    assert card["lattice"]["start"] == {"file": res["actions"][FP[0]][0]["ensemble"]}
 
 
 def test_every_ensemble_has_its_own_flow_and_the_wilson_flow(cpu_study):

@@ -166,13 +166,13 @@ def test_actions_run_at_their_own_spacings(monkeypatch, tmp_path):
     sc = load_study(card)
     calls = []
 
-    def fake(card, action, i, beta, out, run_options):
-        run = card.ensemble_card(action, beta, i, out / "x.h5")
+    def fake(card, action, i, beta, out, run_options, start=None):
+        run = card.ensemble_card(action, beta, i, out / "x.h5", start=start)
         (flow,) = [m for m in run.measure_configs() if m["name"] == "gradient_flow"]
         start = run.lattice.start if isinstance(run.lattice.start, str) else run.lattice.start.file
         calls.append((action.title, i, beta, run.lattice.dims, flow["t_max"], start))
         entry = {"beta": beta, "dims": run.lattice.dims, "mc": None, "update": {}, "tuning": None}
-        return {**entry, "ensemble": "x.h5", "generated": False, "quantities": {}}
+        return {**entry, "ensemble": f"{action.title}{i}.h5", "generated": False, "quantities": {}}
 
     monkeypatch.setattr(compare, "_ensemble", fake)
     compare.run_study(sc, only=["iwasaki", "LW"])
@@ -188,3 +188,45 @@ def test_actions_run_at_their_own_spacings(monkeypatch, tmp_path):
     (tmp_path / "t.toml").write_text(text)
     res = CliRunner().invoke(main, ["compare", str(tmp_path / "t.toml")])
     assert res.exit_code == 1 and "flow_t_max needs a gradient_flow measurement" in res.output
+
+
+def test_a_start_from_another_actions_ensemble(monkeypatch, tmp_path):
+    """``starts = { 1 = "LW" }``: the chains at spacing 1 start from the ensemble the earlier
+    action LW has there in the same call; without LW in ``--only`` that is a one-line error
+    before any run, and an action that does not run at that spacing is refused in the card."""
+    from workflows.study import compare
+
+    extra = '[[action]]\nname = "iwasaki"\nbetas = [2.3, 2.5]\nstarts = { 1 = "LW" }'
+    card = write_study(tmp_path / "s.toml", tmp_path / "out", "", extra)
+    calls = []
+
+    def fake(card, action, i, beta, out, run_options, start=None):
+        calls.append((action.title, i, start))
+        entry = {"beta": beta, "dims": card.dims(i), "mc": None, "update": {}, "tuning": None}
+        return {**entry, "ensemble": f"{action.title}{i}.h5", "generated": False, "quantities": {}}
+
+    monkeypatch.setattr(compare, "_ensemble", fake)
+    compare.run_study(load_study(card), only=["LW", "iwasaki"])
+    assert calls == [
+        ("LW", 0, None),
+        ("LW", 1, None),
+        ("iwasaki", 0, None),
+        ("iwasaki", 1, "LW1.h5"),
+    ]
+    assert (
+        load_study(card)
+        .ensemble_card(load_study(card).action[2], 2.5, 1, tmp_path / "x.h5", start="LW1.h5")
+        .lattice.start.file
+        == "LW1.h5"
+    )
+    calls.clear()
+    res = CliRunner().invoke(main, ["compare", str(card), "--only", "iwasaki"])
+    assert res.exit_code == 1 and calls == []
+    assert "starts from 'LW''s ensemble at spacing 1: run 'LW' in the same call" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    compare.run_study(load_study(card), only=["iwasaki"], spacings=[0])  # spacing 0: no start
+    assert calls == [("iwasaki", 0, None)]
+    text = card.read_text().replace("betas = [1.7, 1.9]", "spacings = [0]\nbetas = [1.7]")
+    (tmp_path / "t.toml").write_text(text)
+    res = CliRunner().invoke(main, ["compare", str(tmp_path / "t.toml")])
+    assert res.exit_code == 1 and "starts {1 = 'LW'}: 'LW' does not run at spacing 1" in res.output

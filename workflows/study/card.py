@@ -14,9 +14,10 @@ files), ``[[measure]]``; then one ``[[action]]`` table per action with ``name``,
 ``label``, an optional ``spacings`` (the indices, from 0, of the spacings it runs at, default
 all: expensive actions at the coarse spacings alone, the continuum anchors at every one),
 ``betas`` (one per spacing it runs at; with ``[match]`` the first guesses), optional
-``starts = { spacing = "ensemble.h5" }`` (a stored ensemble whose last configuration starts the
-chains at that spacing instead of ``lattice.start``: e.g. an expensive action from the
-thermalised fields of a cheaper one at the same spacing, :mod:`lqcd_hmc.run.start`), optional
+``starts = { spacing = "Wilson" }`` (the label of an earlier action of the card, whose ensemble
+at that spacing, or a stored ensemble file, gives the last configuration that starts the
+chains there instead of ``lattice.start``: an expensive action from the thermalised fields of a
+cheaper one at the same spacing, :mod:`lqcd_hmc.run.start`), optional
 ``skip = { spacing = n }`` (production trajectories left out of the analysis of that
 spacing's ensemble, where its long-distance observables were still drifting), an optional
 ``step`` (the tuning step in beta, default ``match.step``), optional ``lattice`` (not ``dims``),
@@ -139,6 +140,20 @@ class StudyCard(CardSection):
     def dims(self, i: int) -> list[int]:
         return list(self.study.dims[i]) if self.study.dims else list(self.lattice.dims)
 
+    def start_of(self, action: StudyAction, spacing: int, ensembles: dict[str, str]) -> str | None:
+        """The ensemble file that starts ``action``'s chains at ``spacing``: its ``starts``
+        entry, a file or the label of an earlier action, looked up in ``ensembles`` (label ->
+        file of that action's ensemble at this spacing, from the same call); None without one."""
+        name = action.starts.get(spacing)
+        if name is None or name not in {a.title for a in self.action}:
+            return name
+        if name not in ensembles:
+            raise ValueError(
+                f"action {action.title!r} starts from {name!r}'s ensemble at spacing {spacing}: "
+                f"run {name!r} in the same call (add --only {name!r})"
+            )
+        return ensembles[name]
+
     def action_spacings(self, action: StudyAction) -> list[int]:
         """The indices of the spacings ``action`` runs at (its ``betas`` in the same order)."""
         return list(range(self.spacings)) if action.spacings is None else list(action.spacings)
@@ -179,6 +194,13 @@ class StudyCard(CardSection):
                     )
             if a.starts and "start" in (a.lattice or {}):
                 raise ValueError(f"action {a.title!r}: give starts or lattice.start, not both")
+            earlier = {b.title: b for b in self.action[: self.action.index(a)]}
+            for i, name in a.starts.items():
+                if name in earlier and i not in self.action_spacings(earlier[name]):
+                    raise ValueError(
+                        f"action {a.title!r}: starts {{{i} = {name!r}}}: {name!r} does not "
+                        f"run at spacing {i}"
+                    )
             if "dims" in (a.lattice or {}):
                 raise ValueError(
                     f"action {a.title!r}: the lattice dims are the same for every action"
@@ -205,9 +227,11 @@ class StudyCard(CardSection):
         spacing: int,
         output: Path,
         trajectories: int | None = None,
+        start: str | None = None,
     ) -> Card:
         """The run card of one ensemble at spacing index ``spacing`` (validated like any run
-        card)."""
+        card), its chains started from the stored ensemble ``start`` if given (the action's
+        ``starts`` resolved: :meth:`start_of`)."""
         update = {**self.update.model_dump(), **(action.update or {})}
         run = {**self.run, **(action.run or {}), "output": str(output)}
         if trajectories is not None:
@@ -230,8 +254,8 @@ class StudyCard(CardSection):
             **(action.lattice or {}),
             "dims": self.dims(spacing),
         }
-        if spacing in action.starts:
-            lattice["start"] = {"file": action.starts[spacing]}
+        if start is not None:
+            lattice["start"] = {"file": start}
         tree = {
             "lattice": lattice,
             "action": act,

@@ -44,13 +44,15 @@ def _ensemble(
     beta: float,
     out: Path,
     run_options: dict[str, Any],
+    start: str | None = None,
 ) -> dict[str, Any]:
-    """The ensemble of ``action`` at spacing ``i``, from the first guess ``beta``."""
+    """The ensemble of ``action`` at spacing ``i``, from the first guess ``beta``, its chains
+    (and its tuning runs') started from the ensemble file ``start`` if given."""
     dims, tuning = card.dims(i), None
     if card.match is not None:
         m = card.match
         first = card.ensemble_card(
-            action, beta, i, out / "tuning" / "first.h5", trajectories=m.trajectories
+            action, beta, i, out / "tuning" / "first.h5", trajectories=m.trajectories, start=start
         )
         step = action.step or m.step
         res = tune_beta(
@@ -67,7 +69,7 @@ def _ensemble(
         )
         beta, tuning = round(res.beta, 4), res.as_dict()
     path = ensemble_path(out / "ensembles", action.title, beta, dims)
-    run_card = card.ensemble_card(action, beta, i, path)
+    run_card = card.ensemble_card(action, beta, i, path, start=start)
     generated = ensure_ensemble(run_card, **run_options)
     ens = Ensemble(path)
     analysed_after = int(ens.attrs.get("thermalisation", 0)) + action.skip.get(i, 0)
@@ -228,6 +230,14 @@ def run_study(
     bad = [i for i in spacings or [] if not 0 <= i < card.spacings]
     if bad:
         raise ValueError(f"--spacing {bad[0]}: the card has spacings 0..{card.spacings - 1}")
+    for a in card.action:  # a start from another action's ensemble needs it in this call
+        for i, name in a.starts.items():
+            wanted = (not only or a.title in only) and (spacings is None or i in spacings)
+            if wanted and name in titles and only and name not in only:
+                raise ValueError(
+                    f"action {a.title!r} starts from {name!r}'s ensemble at spacing {i}: "
+                    f"run {name!r} in the same call (add --only {name!r})"
+                )
     out = Path(card.study.output)
     out.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {
@@ -238,14 +248,17 @@ def run_study(
         "continuum": {},
     }
     if not classical_only:
+        ensembles: dict[int, dict[str, str]] = {}  # spacing -> label -> ensemble file
         for a in card.action:
             if only and a.title not in only:
                 continue
-            result["actions"][a.title] = [
-                _ensemble(card, a, i, beta, out, run_options)
-                for i, beta in zip(card.action_spacings(a), a.betas)
-                if spacings is None or i in spacings
-            ]
+            entries = []
+            for i, beta in zip(card.action_spacings(a), a.betas):
+                if spacings is None or i in spacings:
+                    start = card.start_of(a, i, ensembles.get(i, {}))
+                    entries.append(_ensemble(card, a, i, beta, out, run_options, start))
+                    ensembles.setdefault(i, {})[a.title] = entries[-1]["ensemble"]
+            result["actions"][a.title] = entries
         result["continuum"] = _continuum(card, result["actions"], OWN)
         if card.study.wilson_flow:
             result["continuum_" + WILSON_FLOW] = _continuum(card, result["actions"], WILSON_FLOW)
