@@ -245,6 +245,7 @@ def test_skip_leaves_production_out_of_the_analysis(study, tmp_path, monkeypatch
     first, second = json.loads(out.output)["actions"]["wilson"]
     assert not first["generated"] and first["skip"] == 6 and first["mc"]["trajectories"] == 6
     assert first["quantities"]["t0"] == cut["t0"] and second["mc"]["trajectories"] == 12
+    assert "| 6 x 4 (after 6 skipped) |" in (tmp_path / "out" / "report.md").read_text()
 
 
 def test_t0_drift_flags_a_production_that_is_not_stationary(study, monkeypatch):

@@ -290,7 +290,8 @@ def write_report(card: StudyCard, result: dict[str, Any], out: Path) -> Path:
                         label,
                         beta,
                         "x".join(map(str, e["dims"])),
-                        f"{mc.get('trajectories')} x {mc.get('chains')}",
+                        f"{mc.get('trajectories')} x {mc.get('chains')}"
+                        + (f" (after {e['skip']} skipped)" if e.get("skip") else ""),
                         pm(mc.get("plaquette"), mc.get("plaquette_error")),
                         f"{acc:.2f}" if acc is not None else "-",
                     ]
