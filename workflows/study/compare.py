@@ -234,10 +234,7 @@ def run_study(
         for i, name in a.starts.items():
             wanted = (not only or a.title in only) and (spacings is None or i in spacings)
             if wanted and name in titles and only and name not in only:
-                raise ValueError(
-                    f"action {a.title!r} starts from {name!r}'s ensemble at spacing {i}: "
-                    f"run {name!r} in the same call (add --only {name!r})"
-                )
+                card.start_of(a, i, {})  # raises: the source will not run in this call
     out = Path(card.study.output)
     out.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {
