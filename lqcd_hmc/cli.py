@@ -100,6 +100,37 @@ def info(file, as_json) -> None:
 
 
 @main.command()
+@click.argument("ensembles", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="directory for the records (created); a record keeps its ensemble's file name",
+)
+@one_line_errors
+def record(ensembles, out) -> None:
+    """Write the record of each ensemble: its tables and the checksums of its configurations,
+    without the links (a few kB; docs/conventions.md, section 4)."""
+    from pathlib import Path
+
+    from .io import Ensemble, FormatError
+    from .io.record import write_record
+
+    names = [Path(e).name for e in ensembles]
+    if len(set(names)) < len(names):
+        raise FormatError("two ensembles share a file name; their records would collide")
+    for e in ensembles:  # every source is checked before anything is written
+        if not Path(e).is_file():
+            raise FormatError(f"{e}: no such file")
+        Ensemble(e)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    for e, name in zip(ensembles, names, strict=True):
+        dest = Path(out) / name
+        written = write_record(e, dest)
+        click.echo(f"{e} -> {dest}" + ("" if written else " (unchanged)"))
+
+
+@main.command()
 @click.argument("ensemble", type=click.Path(dir_okay=False))
 @click.option(
     "--card",

@@ -31,7 +31,12 @@ def shrunk_card(tmp: Path) -> Path:
     tree = read_toml(EXAMPLES / "compare_su3_cpu.toml", "study card")
     del tree["match"]
     n = len(tree["study"]["dims"])
-    tree["study"].update(output=str(tmp / "out"), dims=[[4, 4, 4, 4]] * n, flow_t_max=[0.3] * n)
+    tree["study"].update(
+        output=str(tmp / "out"),
+        records=str(tmp / "records"),
+        dims=[[4, 4, 4, 4]] * n,
+        flow_t_max=[0.3] * n,
+    )
     tree["lattice"]["batch"] = 1
     tree["run"].update(thermalisation=1, trajectories=4, save_interval=4, checkpoint_interval=2)
     for m in tree["measure"]:
@@ -54,7 +59,9 @@ def cpu_study(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cpu")
     card = shrunk_card(tmp)
     run = CliRunner().invoke(
-        main, ["compare", str(card), "--only", FP[0], "--only", FP[1], "--spacing", "0", "--json"]
+        main,
+        ["compare", str(card), "--spacing", "0", "--json"]
+        + ["--only", "Wilson", "--only", FP[0], "--only", FP[1]],
     )
     assert run.exit_code == 0, run.output
     first = json.loads(run.output)
@@ -64,18 +71,25 @@ def cpu_study(tmp_path_factory):
 
 
 def test_a_partial_call_runs_its_ensembles_alone(cpu_study):
-    """The FP call alone, then every action: the FP ensembles are reused, and the L-CNN's
-    chains started from the last configuration of the `fp-param` ensemble (the card's
-    ``starts``)."""
-    _, first, res = cpu_study
-    assert list(first["actions"]) == list(FP) and all(len(first["actions"][f]) == 1 for f in FP)
-    assert set(res["actions"]) == {a.title for a in load_study(cpu_study[0]).action}
+    """The FP call (with Wilson, whose ensemble starts `fp-param`'s chains) alone, then every
+    action: the first call's ensembles are reused, the chains of `fp-param` started from the last
+    configuration of Wilson's ensemble and the L-CNN's from `fp-param`'s (the card's
+    ``starts``), and every ensemble has its record."""
+    card_path, first, res = cpu_study
+    assert list(first["actions"]) == ["Wilson", *FP]
+    assert all(len(v) == 1 for v in first["actions"].values())
+    assert set(res["actions"]) == {a.title for a in load_study(card_path).action}
     assert all(len(v) == 1 for v in res["actions"].values())
     generated = {k: v[0]["generated"] for k, v in res["actions"].items()}
-    assert generated.pop(FP[0]) is False and generated.pop(FP[1]) is False
+    assert not any(generated.pop(k) for k in first["actions"])
     assert all(generated.values())
-    card = tomllib.loads(Ensemble(res["actions"][FP[1]][0]["ensemble"]).attrs["card"])
-    assert card["lattice"]["start"] == {"file": res["actions"][FP[0]][0]["ensemble"]}
+    for label, source in ((FP[0], "Wilson"), (FP[1], FP[0])):
+        card = tomllib.loads(Ensemble(res["actions"][label][0]["ensemble"]).attrs["card"])
+        assert card["lattice"]["start"] == {"file": res["actions"][source][0]["ensemble"]}
+    records = Path(load_study(card_path).study.records or "")
+    assert sorted(p.name for p in (records / "ensembles").glob("*.h5")) == sorted(
+        Path(v[0]["ensemble"]).name for v in res["actions"].values()
+    )
 
 
 def test_every_ensemble_has_its_own_flow_and_the_wilson_flow(cpu_study):

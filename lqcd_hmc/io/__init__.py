@@ -6,15 +6,18 @@ between any of them;
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from . import lime, nersc, openqcd
 from .atomic import replacing
 from .errors import FormatError
-from .hdf5 import Ensemble, is_hdf5, write_single
+from .hdf5 import Ensemble, is_hdf5
 from .layout import Checkpoint, Pending
 from .su3 import array_plaquette, require_su3_4d
 
@@ -134,6 +137,35 @@ def write_configuration(
             lime.write(tmp, U, precision=precision)
         else:
             openqcd.write(tmp, U)
+
+
+def write_single(
+    path: str | os.PathLike,
+    links: np.ndarray,
+    group: str,
+    trajectory: int,
+    plaquette: np.ndarray,
+    attrs: Mapping[str, Any],
+) -> None:
+    """An ensemble file holding one configuration (``convert`` from an exchange format),
+    written atomically over ``path``."""
+    from .. import __version__  # the package imports io: resolved at call time
+
+    Ensemble.create(
+        path,
+        {
+            "package_version": __version__,
+            "group": group,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "dims": list(links.shape[2:-2]),
+            "batch": links.shape[0],
+            "dtype": str(links.dtype),
+            "card": "",
+            **attrs,
+        },
+        pending=Pending(configs=[(trajectory, links, plaquette)]),
+        overwrite=True,
+    )
 
 
 __all__ = [

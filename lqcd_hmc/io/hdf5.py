@@ -31,7 +31,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -154,7 +153,7 @@ class Ensemble:
             f.attrs.update(seal_card({"format": FORMAT, "format_version": FORMAT_VERSION, **attrs}))
             write_pending(f, pending or Pending(), checkpoint)
 
-        _write_new(path, build)
+        write_new(path, build)
         if pending is not None:
             pending.clear()
         return cls(path)
@@ -172,7 +171,7 @@ class Ensemble:
             f.attrs.update(seal_card({**head, **(attrs or {})}))
             write_pending(f, pending, checkpoint)
 
-        _write_new(seg, build)
+        write_new(seg, build)
         pending.clear()
         self.segments.append(seg)
         self._index = None
@@ -233,16 +232,36 @@ class Ensemble:
             report.add(self._open(p, lambda f: verify_file(f, str(p), configs)))
         return report
 
+    @property
+    def is_record(self) -> bool:
+        """A record (measurements and content hashes only, :mod:`.record`)."""
+        return bool(self.attrs.get("record", 0))
+
+    def require_links(self) -> None:
+        if self.is_record:
+            raise FormatError(
+                f"{self.path}: a record holds measurements only, no configuration to continue "
+                f"or start from; regenerate the ensemble from its card"
+            )
+
+    def read(self, fn: Callable[[h5py.File], Any]) -> Any:
+        """``fn`` of the open main file (a damaged file is a :class:`FormatError`)."""
+        return self._open(self.path, fn)
+
     def checkpoint_trajectory(self) -> int:
+        if self.is_record:
+            return int(self.attrs["record_trajectory"])
         return self._open(
             self._files()[-1],
             lambda f: int(f["checkpoint"].attrs["trajectory"]) if "checkpoint" in f else 0,
         )
 
     def has_checkpoint(self) -> bool:
-        return self._open(self._files()[-1], lambda f: "checkpoint" in f)
+        return not self.is_record and self._open(self._files()[-1], lambda f: "checkpoint" in f)
 
     def checkpoint(self) -> Checkpoint:
+        self.require_links()
+
         def load(f: h5py.File) -> Checkpoint:
             if "checkpoint" not in f:
                 raise FormatError(f"{self.path}: ensemble has no checkpoint to resume from")
@@ -273,6 +292,7 @@ class Ensemble:
     def config(self, trajectory: int, verify: bool = True) -> tuple[np.ndarray, dict]:
         """Links ``(B, D, *dims, N, N)`` of one stored configuration and its attributes;
         the per-chain checksums are verified."""
+        self.require_links()
         where = self._where()
         if int(trajectory) not in where:
             raise FormatError(f"{self.path}: no configuration at trajectory {trajectory}")
@@ -288,6 +308,28 @@ class Ensemble:
         if verify and not np.array_equal(checksums(links), attrs["checksum"]):
             raise FormatError(f"{self.path}: configuration {trajectory} fails its checksum")
         return links, attrs
+
+    def config_attributes(self) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """(trajectory, per-chain checksum, plaquette) of every stored configuration, from
+        their attributes (no links are read)."""
+
+        def load(f: h5py.File, t: int) -> tuple[int, np.ndarray, np.ndarray]:
+            a = f["configs"][f"{t:08d}"].attrs
+            return t, a["checksum"], a["plaquette"]
+
+        return [self._open(p, lambda f: load(f, t)) for t, p in sorted(self._where().items())]
+
+    def checkpoint_checksum(self) -> np.ndarray:
+        """The per-chain crc32 of the checkpoint's links (verified dataset)."""
+        self.require_links()
+
+        def load(f: h5py.File) -> np.ndarray:
+            if "checkpoint" not in f:
+                raise FormatError(f"{self.path}: ensemble has no checkpoint")
+            verify_dataset(f["checkpoint/checksum"], str(self.path))
+            return f["checkpoint/checksum"][()]
+
+        return self._open(self._files()[-1], load)
 
     def table(self, group: str) -> dict[str, np.ndarray]:
         """All datasets of ``mc`` or ``measurements/<name>``, concatenated over the segments;
@@ -340,7 +382,7 @@ class Ensemble:
         return sorted(names)
 
 
-def _write_new(path: Path, build: Callable[[h5py.File], None]) -> None:
+def write_new(path: Path, build: Callable[[h5py.File], None]) -> None:
     """Write a new HDF5 file by ``build``: staged in memory (what it holds is in memory
     already), then written to disk by plain file IO, so a full disk is a clean ``OSError``
     naming ``path`` (:func:`.atomic.replacing`) and never a failure inside HDF5."""
@@ -349,32 +391,3 @@ def _write_new(path: Path, build: Callable[[h5py.File], None]) -> None:
         build(f)
     with replacing(path) as tmp:
         tmp.write_bytes(image.getbuffer())
-
-
-def write_single(
-    path: str | os.PathLike,
-    links: np.ndarray,
-    group: str,
-    trajectory: int,
-    plaquette: np.ndarray,
-    attrs: Mapping[str, Any],
-) -> None:
-    """An ensemble file holding one configuration (``convert`` from an exchange format),
-    written atomically over ``path``."""
-    from .. import __version__
-
-    Ensemble.create(
-        path,
-        {
-            "package_version": __version__,
-            "group": group,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "dims": list(links.shape[2:-2]),
-            "batch": links.shape[0],
-            "dtype": str(links.dtype),
-            "card": "",
-            **attrs,
-        },
-        pending=Pending(configs=[(trajectory, links, plaquette)]),
-        overwrite=True,
-    )

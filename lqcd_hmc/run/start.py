@@ -42,6 +42,7 @@ def stored_field(
         raise RunError(f"{where}: no such file")
     try:
         ens = Ensemble(start.file)
+        ens.require_links()
         stored = ens.trajectories()
         if not stored:
             raise RunError(f"{where}: the ensemble holds no configuration")

@@ -1,6 +1,8 @@
 """Study cards for ``lqcd-hmc compare`` (TOML, validated by pydantic; unknown keys are errors).
 
-``[study]`` (output directory, lattice per spacing, ``flow_t_max`` = the gradient flow's
+``[study]`` (output directory, ``records`` = a directory for the records of its ensembles
+(:mod:`workflows.study.records`: their measurements without configurations, to commit),
+lattice per spacing, ``flow_t_max`` = the gradient flow's
 ``t_max`` per spacing (a finer lattice needs a longer flow in lattice units: ``t0/a^2`` grows
 as ``1/a^2``), ``flow = "action"`` to flow every ensemble with its own action instead of the
 card's flow, ``wilson_flow = true`` to flow it with the Wilson action as well, into
@@ -61,6 +63,7 @@ from .ratios import RATIOS, WILSON_FLOW
 
 class StudySection(CardSection):
     output: str
+    records: str | None = None
     dims: list[list[PositiveInt]] | None = None
     flow_t_max: list[PositiveFloat] | None = None
     flow: Literal["card", "action"] = "card"

@@ -126,5 +126,8 @@ def compare_command(study, classical_only, only, spacings, progress, quiet, as_j
     )
     if as_json:
         print_json(res)
-    else:
-        click.echo(f"report: {res['report']}")
+        return
+    for verb, names in res["records"].items():
+        if names:
+            click.echo(f"records {verb}: {len(names)} ({', '.join(names)})", err=True)
+    click.echo(f"report: {res['report']}")

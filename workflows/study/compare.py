@@ -13,6 +13,9 @@ at that spacing, and its update figures (HMC step size, forces per
 trajectory) from its card. Every ratio is extrapolated linearly in ``a^2/t0``
 (:mod:`workflows.study.continuum`), per action and flow; with ``study.continuum`` the listed
 actions give a common estimate and every ensemble its deviation from it (:func:`estimate`).
+With ``study.records`` the ensembles missing from the output directory are restored from their
+records first, and each complete ensemble's record is written as soon as it is there
+(:mod:`workflows.study.records`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from observables.classical import flux_deviations, plane_wave_deviations
 from .card import StudyAction, StudyCard
 from .continuum import Points, deviation, extrapolate, joint
 from .ratios import OWN, WILSON_FLOW, ensemble_quantities
+from .records import regenerate, restore, save
 from .tune import ensemble_path, tune_beta
 
 
@@ -237,8 +241,11 @@ def run_study(
                 card.start_of(a, i, {})  # raises: the source will not run in this call
     out = Path(card.study.output)
     out.mkdir(parents=True, exist_ok=True)
+    records = None if card.study.records is None else Path(card.study.records)
+    restored = [] if records is None else restore(records, out)
     result: dict[str, Any] = {
         "output": str(out),
+        "records": {"restored": restored, "written": []},
         "group": card.lattice.group,
         "ratios": card.study.ratios,
         "actions": {},
@@ -253,8 +260,12 @@ def run_study(
             for i, beta in zip(card.action_spacings(a), a.betas):
                 if spacings is None or i in spacings:
                     start = card.start_of(a, i, ensembles.get(i, {}))
+                    if start is not None and Path(start).is_file() and Ensemble(start).is_record:
+                        regenerate(Path(start), **run_options)
                     entries.append(_ensemble(card, a, i, beta, out, run_options, start))
                     ensembles.setdefault(i, {})[a.title] = entries[-1]["ensemble"]
+                    if records is not None:
+                        result["records"]["written"] += save(out, records)
             result["actions"][a.title] = entries
         result["continuum"] = _continuum(card, result["actions"], OWN)
         if card.study.wilson_flow:

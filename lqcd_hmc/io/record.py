@@ -1,0 +1,120 @@
+"""Records: an ensemble's measurements without its configurations (docs/conventions.md,
+section 4).
+
+The configurations of a study are too large for git (an 8^4 SU(3) configuration of 2 chains
+is 4.7 MB), but what its analysis reads, the ``mc`` table and the measurement tables, is a
+few kB. A record is a file of the ensemble layout that holds those tables, the root
+attributes (the resolved run card among them), and in place of the links their content
+hashes::
+
+    /                    attrs: as the ensemble's, and record = 1, record_trajectory
+    /mc/, /measurements/ as the ensemble's (segments merged), each dataset sealed
+    /record/configs/     trajectory (n,), checksum (n, B) crc32, plaquette (n, B)
+    /record/checkpoint/  checksum (B,) crc32 of the links after record_trajectory
+
+A record reads like its ensemble for the analysis (tables, schemas, progress) but cannot be
+continued or started from. The run card regenerates the configurations bit for bit
+(section 6), and :func:`reproduction_difference` checks them against the record's checksums.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .errors import FormatError
+from .hdf5 import Ensemble, write_new
+from .integrity import seal_card, verify_dataset
+from .layout import create_sealed
+
+
+def record_hashes(record: Ensemble) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What :func:`_hashes` gives, read from a record's ``/record`` group (verified)."""
+
+    names = ("configs/trajectory", "configs/checksum", "configs/plaquette", "checkpoint/checksum")
+
+    def load(f: h5py.File) -> tuple[np.ndarray, ...]:
+        for name in names:
+            verify_dataset(f["record"][name], str(record.path))
+        return tuple(f["record"][name][()] for name in names)
+
+    return record.read(load)
+
+
+def _hashes(ens: Ensemble) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Trajectories, per-chain checksums and plaquettes of the stored configurations, and the
+    checksum of the checkpoint's links; only attributes and the small checksum datasets are
+    read."""
+    if ens.is_record:
+        return record_hashes(ens)
+    rows = ens.config_attributes()
+    batch = int(ens.attrs["batch"])
+    traj = np.array([t for t, _, _ in rows], dtype=np.int64)
+    crc = np.array([c for _, c, _ in rows], dtype=np.uint32).reshape(len(rows), batch)
+    plaq = np.array([p for _, _, p in rows], dtype=np.float64).reshape(len(rows), batch)
+    return traj, crc, plaq, ens.checkpoint_checksum()
+
+
+def write_record(source: str | os.PathLike, dest: str | os.PathLike) -> bool:
+    """Write the record of the ensemble ``source`` to ``dest`` (atomically); False when
+    ``dest`` holds that record already. Every table read is verified on the way."""
+    ens = Ensemble(source)
+    dest = Path(dest)
+    traj, crc, plaq, last = _hashes(ens)
+    done = ens.checkpoint_trajectory()
+    if dest.exists():
+        old = Ensemble(dest)
+        if old.is_record and old.checkpoint_trajectory() == done:
+            if str(old.attrs.get("card")) == str(ens.attrs.get("card")):
+                if np.array_equal(record_hashes(old)[3], last):
+                    return False
+    tables = {"mc": ens.table("mc")}
+    schemas = ens.schemas()
+    for name in ens.measurement_names():
+        tables[f"measurements/{name}"] = ens.table(f"measurements/{name}")
+    attrs = {k: v for k, v in ens.attrs.items() if k != "card_crc32"}
+    attrs.update(record=1, record_trajectory=done)
+
+    def build(f: h5py.File) -> None:
+        f.attrs.update(seal_card(attrs))
+        f.require_group("measurements")
+        for where, cols in tables.items():
+            g = f.require_group(where)
+            name = where.split("/", 1)[-1]
+            if where != "mc" and name in schemas:
+                g.attrs["schema"] = schemas[name]
+            for col, values in cols.items():
+                create_sealed(g, col, values)
+        g = f.require_group("record/configs")
+        create_sealed(g, "trajectory", traj)
+        create_sealed(g, "checksum", crc)
+        create_sealed(g, "plaquette", plaq)
+        create_sealed(f.require_group("record/checkpoint"), "checksum", last)
+
+    write_new(dest, build)
+    return True
+
+
+def reproduction_difference(ensemble: Ensemble, record: Ensemble) -> str | None:
+    """The first way in which a regenerated ``ensemble`` differs from ``record`` (progress,
+    a configuration's or the checkpoint's checksums); None when it reproduces it. Whether
+    their cards define the same chain is the caller's check (``lqcd_hmc.run.card_change``)."""
+    if not record.is_record:
+        raise FormatError(f"{record.path}: not a record")
+    if ensemble.checkpoint_trajectory() != record.checkpoint_trajectory():
+        return (
+            f"trajectory {ensemble.checkpoint_trajectory()} reached, the record's "
+            f"{record.checkpoint_trajectory()}"
+        )
+    mine, theirs = _hashes(ensemble), record_hashes(record)
+    if not np.array_equal(mine[0], theirs[0]):
+        return "other configurations stored"
+    for t, a, b in zip(mine[0], mine[1], theirs[1], strict=True):
+        if not np.array_equal(a, b):
+            return f"configuration {int(t)} differs (checksums {list(a)} vs {list(b)})"
+    if not np.array_equal(mine[3], theirs[3]):
+        return "the last links differ"
+    return None

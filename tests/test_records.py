@@ -1,0 +1,143 @@
+"""Records (``lqcd-hmc record``, ``study.records``): an ensemble's tables and the checksums
+of its configurations without the links. A record analyses exactly like its ensemble, cannot
+be continued or started from, a rerun of its card reproduces it bit for bit, and a study
+whose output directory is lost reports again from its records without running anything."""
+
+import json
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+from cards import small_card
+from click.testing import CliRunner
+from study_cards import write_study
+
+from lqcd_hmc.analysis import analyze_ensemble
+from lqcd_hmc.cli import main
+from lqcd_hmc.config import validate
+from lqcd_hmc.io import Ensemble, FormatError
+from lqcd_hmc.io.record import reproduction_difference, write_record
+from lqcd_hmc.run import RunError, run_card
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    """A 4^2 SU(2) ensemble of 2 chains (configurations at 7, 10, 13, 16) and its record."""
+    d = tmp_path_factory.mktemp("record")
+    run_card(validate(small_card(d / "e.h5")), quiet=True)
+    assert write_record(d / "e.h5", d / "r.h5")
+    return d / "e.h5", d / "r.h5"
+
+
+def _without_paths(res):
+    return json.dumps({k: v for k, v in res.items() if k != "ensemble"} | {"mc": None})
+
+
+def test_record_analyses_like_its_ensemble(stored):
+    ens, rec = stored
+    a, b = analyze_ensemble(ens), analyze_ensemble(rec)
+    assert _without_paths(a) == _without_paths(b)
+    assert {k: v for k, v in a["mc"].items() if k != "output"} == {
+        k: v for k, v in b["mc"].items() if k != "output"
+    }
+    r = Ensemble(rec)
+    assert r.is_record and r.checkpoint_trajectory() == 16 and r.verify().text() == "verified"
+    assert r.schemas() == Ensemble(ens).schemas()
+    with h5py.File(rec) as f:
+        assert list(f["record/configs/trajectory"][()]) == [7, 10, 13, 16]
+        assert "configs" not in f and "checkpoint" not in f
+    assert rec.stat().st_size < ens.stat().st_size
+    assert not write_record(ens, rec)  # the same record: not rewritten
+
+
+def test_record_cannot_be_continued_or_started_from(stored, tmp_path):
+    _, rec = stored
+    for read in (lambda r: r.config(16), lambda r: r.checkpoint()):
+        with pytest.raises(FormatError, match="a record holds measurements only"):
+            read(Ensemble(rec))
+    copy = tmp_path / "r.h5"
+    shutil.copyfile(rec, copy)
+    before = copy.read_bytes()
+    card = validate(small_card(copy, run={"trajectories": 15}))
+    with pytest.raises(RunError, match="a record holds measurements only"):
+        run_card(card, resume=True, quiet=True)
+    assert copy.read_bytes() == before
+    start = small_card(tmp_path / "n.h5", lattice={"start": {"file": str(rec)}})
+    with pytest.raises(RunError, match="lattice.start: .*a record holds measurements only"):
+        run_card(validate(start), quiet=True)
+    assert not (tmp_path / "n.h5").exists()
+
+
+def test_rerun_reproduces_the_record(stored, tmp_path):
+    _, rec = stored
+    run_card(validate(small_card(tmp_path / "again.h5")), quiet=True)
+    assert reproduction_difference(Ensemble(tmp_path / "again.h5"), Ensemble(rec)) is None
+    run_card(validate(small_card(tmp_path / "other.h5", lattice={"seed": 6})), quiet=True)
+    diff = reproduction_difference(Ensemble(tmp_path / "other.h5"), Ensemble(rec))
+    assert diff is not None and diff.startswith("configuration 7 differs")
+    with h5py.File(tmp_path / "again.h5", "a") as f:  # the card kept, one link changed
+        ds = f["configs/00000010"]
+        links = ds[()]
+        links[0, 0, 0, 0] *= -1
+        ds[...] = links
+        ds.attrs["checksum"] = np.array([0, 0], dtype=np.uint32)
+    diff = reproduction_difference(Ensemble(tmp_path / "again.h5"), Ensemble(rec))
+    assert diff is not None and diff.startswith("configuration 10 differs")
+
+
+def test_record_command(stored, tmp_path):
+    ens, _ = stored
+    out = tmp_path / "records"
+    res = CliRunner().invoke(main, ["record", str(ens), "--out", str(out)])
+    assert res.exit_code == 0 and Ensemble(out / "e.h5").is_record, res.output
+    res = CliRunner().invoke(main, ["record", str(ens), "--out", str(out)])
+    assert res.exit_code == 0 and "(unchanged)" in res.output
+    missing = tmp_path / "missing.h5"
+    res = CliRunner().invoke(main, ["record", str(ens), str(missing), "--out", str(tmp_path / "x")])
+    assert res.exit_code == 1 and res.output.strip() == f"Error: {missing}: no such file"
+    assert not (tmp_path / "x").exists()  # checked before anything was written
+    bad = tmp_path / "bad.h5"
+    shutil.copyfile(ens, bad)
+    with h5py.File(bad, "a") as f:
+        f["mc/plaquette"][0, 0] += 1e-3
+    res = CliRunner().invoke(main, ["record", str(bad), "--out", str(tmp_path / "y")])
+    assert res.exit_code == 1 and "fails its checksum" in res.output
+    assert not (tmp_path / "y" / "bad.h5").exists()
+
+
+def test_study_reports_again_from_its_records(tmp_path):
+    """The tiny study with records, LW's chains started from wilson's ensembles: after the
+    output directory is lost, a call restores every ensemble from the records, regenerates
+    wilson's (LW starts from it; bit for bit the same) and reports the same numbers."""
+    records = tmp_path / "records"
+    card = write_study(
+        tmp_path / "study.toml",
+        tmp_path / "out",
+        f'records = "{records.as_posix()}"',
+        'starts = { 0 = "wilson" }',
+    )
+    first = CliRunner().invoke(main, ["compare", str(card), "--json"])
+    assert first.exit_code == 0, first.output
+    one = json.loads(first.output)
+    names = sorted(p.name for p in (records / "ensembles").glob("*.h5"))
+    assert len(names) == 4 and all(Ensemble(p).is_record for p in records.glob("*/*.h5"))
+    assert sorted(one["records"]["written"]) == [f"ensembles/{n}" for n in names]
+    shutil.rmtree(tmp_path / "out")
+    again = CliRunner().invoke(main, ["compare", str(card), "--json"])
+    assert again.exit_code == 0, again.output
+    two = json.loads(again.output)
+    assert sorted(two["records"]["restored"]) == [f"ensembles/{n}" for n in names]
+    assert not any(e["generated"] for entries in two["actions"].values() for e in entries)
+    for label, entries in one["actions"].items():
+        for e, f in zip(entries, two["actions"][label], strict=True):
+            assert e["quantities"] == f["quantities"] and e["mc"] == f["mc"]
+    wilson0 = Ensemble(one["actions"]["wilson"][0]["ensemble"])
+    assert not wilson0.is_record and wilson0.trajectories()  # regenerated for LW's start
+    assert Ensemble(one["actions"]["LW"][0]["ensemble"]).is_record
+    assert two["records"]["written"] == []  # the regenerated ensemble matched its record
+    with h5py.File(records / "ensembles" / names[0], "a") as f:
+        f["mc/plaquette"][0, 0] += 1e-3
+    shutil.rmtree(tmp_path / "out")
+    res = CliRunner().invoke(main, ["compare", str(card)])
+    assert res.exit_code == 1 and "fails its checksum" in res.output, res.output

@@ -1,0 +1,92 @@
+"""A study's records (``study.records``): the measurements of its ensembles and tuning runs
+without their configurations (:mod:`lqcd_hmc.io.record`), in a directory that can be
+committed, so that the study's report survives the loss of its output directory.
+
+``<records>/ensembles/<file>`` and ``<records>/tuning/<file>`` mirror the output directory.
+:func:`restore` copies every record whose ensemble is missing into the output directory, where
+``lqcd-hmc compare`` reuses it like the complete ensemble it summarises. A record cannot be
+continued or started from: where an action's chains start from one, :func:`regenerate` runs its
+card again. :func:`save` writes the record of every complete ensemble; an ensemble
+regenerated from the card of an existing record must reproduce it bit for bit.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from lqcd_hmc.config import Card, validate
+from lqcd_hmc.io import Ensemble, FormatError
+from lqcd_hmc.io.atomic import replacing
+from lqcd_hmc.io.lock import lock_path
+from lqcd_hmc.io.record import reproduction_difference, write_record
+from lqcd_hmc.run import card_change, ensure_ensemble
+
+PARTS = ("ensembles", "tuning")
+
+
+def restore(records: Path, out: Path) -> list[str]:
+    """Copy the records of ensembles missing from ``out`` into it (each verified first);
+    the names of those copied."""
+    copied = []
+    for part in PARTS:
+        for rec in sorted((records / part).glob("*.h5")):
+            dest = out / part / rec.name
+            if dest.exists():
+                continue
+            ens = Ensemble(rec)
+            if not ens.is_record:
+                raise FormatError(f"{rec}: not a record (lqcd-hmc record writes them)")
+            ens.verify()
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with replacing(dest) as tmp:
+                shutil.copyfile(rec, tmp)
+            copied.append(f"{part}/{rec.name}")
+    return copied
+
+
+def _card(ens: Ensemble) -> Card:
+    return validate(tomllib.loads(str(ens.attrs["card"])), str(ens.path))
+
+
+def regenerate(path: Path, **run_options: Any) -> None:
+    """Replace the record at ``path`` by its ensemble, run again from the record's card (the
+    record itself stays in the records directory, and :func:`save` checks the two agree)."""
+    card = _card(Ensemble(path))
+    path.unlink()
+    ensure_ensemble(card, **run_options)
+
+
+def complete(ens: Ensemble) -> bool:
+    """Whether ``ens`` has every trajectory its stored card asks for."""
+    run = tomllib.loads(str(ens.attrs.get("card", ""))).get("run", {})
+    wanted = int(run.get("thermalisation", 0)) + int(run.get("trajectories", 0))
+    return not ens.segments and ens.checkpoint_trajectory() >= wanted > 0
+
+
+def save(out: Path, records: Path) -> list[str]:
+    """Write the records of the complete ensembles of ``out`` that no writer holds (new or
+    changed ones); the names of those written. A regenerated ensemble that differs from its
+    record (same card and progress) is a :class:`FormatError` and the record is kept."""
+    written = []
+    for part in PARTS:
+        for path in sorted((out / part).glob("*.h5")):
+            if lock_path(path).exists():
+                continue
+            ens = Ensemble(path)
+            if ens.is_record or not complete(ens):
+                continue
+            dest = records / part / path.name
+            if dest.exists():
+                old = Ensemble(dest)
+                same = card_change(ens, _card(old)) is None
+                if same and old.checkpoint_trajectory() == ens.checkpoint_trajectory():
+                    diff = reproduction_difference(ens, old)
+                    if diff:
+                        raise FormatError(f"{path} does not reproduce its record {dest}: {diff}")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if write_record(path, dest):
+                written.append(f"{part}/{path.name}")
+    return written
