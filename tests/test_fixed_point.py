@@ -330,6 +330,46 @@ def test_fp_param_action_in_hmc():
         FPParametrisation(1.0, file="/nonexistent.json")
 
 
+def test_fp_param_smearing_levels():
+    """``rho`` a list: ``w_i`` after i stout steps. The terms are every ``u^k w_1^l w_2^m`` of
+    total degree 1..order; a two-level action whose second level carries no term is the
+    one-level action; it is gauge invariant with its force = central differences; and the
+    linear fit recovers a two-level action's coefficients from its own values and
+    derivatives (exact data, the model in the basis)."""
+    from helpers import check_force, check_gauge_invariance
+
+    from actions.fixed_point import FPParametrisation, polynomial_terms
+    from actions.fixed_point.parametrisation import design, fit
+
+    terms = polynomial_terms(3, 2)
+    assert len(terms) == len(set(terms)) == 19  # C(3 + 3, 3) - 1 monomials in u, w_1, w_2
+    assert all(1 <= sum(t) <= 3 and len(t) == 3 for t in terms)
+    assert [sum(t) for t in terms] == sorted(sum(t) for t in terms)
+    assert polynomial_terms(3) == [(k, d - k) for d in (1, 2, 3) for k in range(d, -1, -1)]
+    f = random_field("SU(3)", 2, L=4, eps=0.5)
+    one = FPParametrisation(1.0, coefficients=[0.7, 0.3, -0.05], terms=[(1, 0), (0, 1), (1, 1)])
+    two = FPParametrisation(
+        1.0,
+        coefficients=[0.7, 0.3, -0.05],
+        terms=[(1, 0, 0), (0, 1, 0), (1, 1, 0)],
+        rho=[0.1, 0.2],
+    )
+    assert torch.equal(one(f), two(f))
+    rng = torch.Generator().manual_seed(3)
+    p = 0.1 * torch.randn(len(terms), generator=rng, dtype=torch.float64)
+    p[0] += 1.0
+    act = FPParametrisation(1.0, coefficients=p.tolist(), terms=terms, rho=[0.1, 0.15])
+    check_gauge_invariance(act, f)
+    check_force(act, f, rtol=1e-7)
+    fields = [random_field("SU(3)", 3, L=4, eps=e) for e in (0.3, 0.6, 0.9)]
+    values, derivatives = design(lambda links: act(GaugeField(links, "SU(3)"))[:, None], fields)
+    got = fit(fields, values[:, 0], derivatives[:, 0], order=3, rho=[0.1, 0.15])
+    assert got.terms == terms and got.rho == [0.1, 0.15]
+    assert torch.allclose(got.coefficients, p, rtol=1e-7, atol=1e-9)
+    with pytest.raises(ValueError, match="every term needs 3 exponents"):
+        FPParametrisation(1.0, coefficients=[1.0], terms=[(1, 0)], rho=[0.1, 0.1])
+
+
 @pytest.mark.parametrize(
     "name",
     ["fp_data_su3", "fp_data_su3_4x4", "fp_data_su3_4x4_rough", "fp_data_su3_4x4_band"],

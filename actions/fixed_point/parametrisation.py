@@ -5,9 +5,13 @@ hep-lat/0007007: a polynomial in the plaquette variables of thin and fat links,
 ``A[U] = (1/N) sum_x sum_{mu<nu} sum_{k,l} p_kl u^k w^l``, ``1 <= k + l <= order``, with
 ``u = N - Re Tr U_{mu nu}(x)`` of the thin links and ``w = N - Re Tr W_{mu nu}(x)`` of the fat links
 ``W``, one stout step of weight ``rho`` (so W stays in the group and the action is
-differentiable). Wilson is ``p_10 = 1``. Coefficients come from a linear least-squares fit to
-FP action values and derivatives (:func:`fit`); the registered action ``fp-param`` reads them
-from a JSON file and runs in HMC (force from autograd) with ``S = beta A``.
+differentiable). Wilson is ``p_10 = 1``. With several smearing levels (``rho`` a list), ``w_i``
+is the plaquette variable after ``i`` successive stout steps and the polynomial runs over
+``u^k w_1^l_1 w_2^l_2 ...``: more fat-link levels let the action tell apart fluctuations of
+different wavelengths, which one level fits poorly on rough fields (bench/RESULTS.md).
+Coefficients come from a linear least-squares fit to FP action values and derivatives
+(:func:`fit`); the registered action ``fp-param`` reads them from a JSON file and runs in HMC
+(force from autograd) with ``S = beta A``.
 
 Classically perfect form (``fit(..., free=...)``, :mod:`.perfect`): the quadratic part is that
 of the free FP action, carried by five loop shapes with fixed coefficients ``loops``
@@ -21,7 +25,9 @@ the data: on the SU(3) 4^4 data of the shipped model they left flux n = 1 off by
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,23 +45,38 @@ from .minimise import algebra_gradient
 from .perfect import LOOPS, flux_targets, loop_coefficients, loop_densities
 
 
-def polynomial_terms(order: int) -> list[tuple[int, int]]:
-    """Exponents ``(k, l)`` with ``1 <= k + l <= order``, by total degree."""
+def polynomial_terms(order: int, levels: int = 1) -> list[tuple[int, ...]]:
+    """Exponents ``(k, l_1, ..., l_levels)`` of ``u^k w_1^l_1 ...`` with ``1 <= sum <=
+    order``, by total degree, then lexicographically from the highest power of ``u``."""
     if order < 1:
         raise ValueError(f"polynomial order must be >= 1, got {order}")
-    return [(k, d - k) for d in range(1, order + 1) for k in range(d, -1, -1)]
+    if levels < 1:
+        raise ValueError(f"smearing levels must be >= 1, got {levels}")
+    exponents = itertools.product(range(order, -1, -1), repeat=levels + 1)
+    powers = [e for e in exponents if 1 <= sum(e) <= order]
+    return sorted(powers, key=lambda e: (sum(e), [-x for x in e]))
 
 
-def basis_densities(field: GaugeField, terms: Sequence[tuple[int, int]], rho: float) -> Tensor:
-    """``(1/N) sum_{mu<nu} u^k w^l`` per site for every term, ``(B, n_terms, *dims)``."""
+def stout_weights(rho: float | Sequence[float]) -> list[float]:
+    """The stout weight of each smearing level (one number: one level)."""
+    return [float(rho)] if isinstance(rho, int | float) else [float(r) for r in rho]
+
+
+def basis_densities(
+    field: GaugeField, terms: Sequence[Sequence[int]], rho: float | Sequence[float]
+) -> Tensor:
+    """``(1/N) sum_{mu<nu} u^k w_1^l_1 ...`` per site for every term, ``(B, n_terms, *dims)``;
+    ``w_i`` of the links after ``i`` successive stout steps of weights ``rho[:i]``."""
     N, D = field.N, field.D
-    fat = stout(field, rho) if rho else field
     plaquettes = plaquette_paths(D)  # mu < nu, lexicographic
-    thin = N - loop_traces(field.links, plaquettes).double()
-    wide = N - loop_traces(fat.links, plaquettes).double()
+    fats = [field]
+    for r in stout_weights(rho):
+        fats.append(stout(fats[-1], r) if r else fats[-1])
+    # smeared before the traces, as with one level before: its force is unchanged bit for bit
+    variables = [N - loop_traces(f.links, plaquettes).double() for f in fats]
     acc = None
-    for u, w in zip(thin.unbind(1), wide.unbind(1)):
-        t = torch.stack([u**k * w**l for k, l in terms], dim=1)
+    for plane in zip(*(v.unbind(1) for v in variables)):
+        t = torch.stack([math.prod(x**e for x, e in zip(plane, term)) for term in terms], dim=1)
         acc = t if acc is None else acc + t
     assert acc is not None
     return acc / N
@@ -77,7 +98,7 @@ class FPParametrisation(Action):
         file: str | None = None,
         coefficients: Sequence[float] | None = None,
         terms: Sequence[Sequence[int]] | None = None,
-        rho: float = 0.1,
+        rho: float | Sequence[float] = 0.1,
         loops: Mapping[str, float] | None = None,
     ):
         self.beta, self.file = float(beta), file
@@ -90,9 +111,17 @@ class FPParametrisation(Action):
                 raise ValueError(f"fp-param: cannot read coefficients from {file}: {exc}") from None
         if coefficients is None or terms is None or len(coefficients) != len(terms):
             raise ValueError("fp-param needs a coefficient file or matching coefficients and terms")
-        self.terms = [(int(k), int(l)) for k, l in terms]
+        self.rho: float | list[float] = (
+            float(rho) if isinstance(rho, int | float) else [float(r) for r in rho]
+        )
+        self.terms = [tuple(int(e) for e in t) for t in terms]
+        levels = len(stout_weights(self.rho))
+        if any(len(t) != levels + 1 for t in self.terms):
+            raise ValueError(
+                f"fp-param: every term needs {levels + 1} exponents (u and {levels} smearing "
+                f"level{'s' if levels > 1 else ''})"
+            )
         self.coefficients = torch.tensor([float(c) for c in coefficients], dtype=torch.float64)
-        self.rho = float(rho)
         loops = dict(loops or {})
         if set(loops) - set(LOOPS):
             raise ValueError(
@@ -219,7 +248,7 @@ def fit(
     action: Tensor,
     derivative: Tensor,
     order: int = 3,
-    rho: float = 0.1,
+    rho: float | Sequence[float] = 0.1,
     derivative_weight: float = 1.0,
     free: FreeFixedPoint | None = None,
     ridge: float = 0.0,
@@ -230,7 +259,7 @@ def fit(
     the classically perfect form of the module docstring: the loops' part is subtracted from
     the data, and constant flux n = 1, 2 is an exact constraint. ``ridge`` penalises the
     polynomial's coefficients (:func:`least_squares`)."""
-    terms = polynomial_terms(order)
+    terms = polynomial_terms(order, len(stout_weights(rho)))
     if free is not None:
         terms = [t for t in terms if sum(t) >= 2]
     group = fields[0].group

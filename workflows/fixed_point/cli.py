@@ -92,10 +92,14 @@ def fp_data_command(card, resume, only, output, parts, progress, quiet, as_json)
     type=int,
     default=3,
     show_default=True,
-    help="total degree of the polynomial in u and w",
+    help="total degree of the polynomial in u and the w of each smearing level",
 )
 @click.option(
-    "--rho", type=float, default=0.1, show_default=True, help="stout weight of the fat links"
+    "--rho",
+    type=float,
+    multiple=True,
+    help="stout weight of the fat links (default 0.1); repeat it for further smearing levels, "
+    "each a stout step of the previous level's links",
 )
 @click.option(
     "--ridge",
@@ -140,6 +144,9 @@ def fp_fit_command(
 
     from .files import read_fp_datasets
 
+    rhos = list(rho) or [0.1]
+    if any(not 0 <= r < 1 for r in rhos):
+        raise ValueError(f"--rho must be in [0, 1), got {rhos}")
     if not 0 <= holdout < 1:
         raise ValueError(f"--holdout must be in [0, 1), got {holdout}")
     if ridge < 0:
@@ -158,7 +165,7 @@ def fp_fit_command(
         d["action"][train],
         d["derivative"][train],
         order,
-        rho,
+        rhos[0] if len(rhos) == 1 else rhos,
         free=free,
         ridge=ridge,
     )

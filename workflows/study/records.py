@@ -85,7 +85,10 @@ def save(out: Path, records: Path) -> list[str]:
                 if same and old.checkpoint_trajectory() == ens.checkpoint_trajectory():
                     diff = reproduction_difference(ens, old)
                     if diff:
-                        raise FormatError(f"{path} does not reproduce its record {dest}: {diff}")
+                        raise FormatError(
+                            f"{path} does not reproduce its record {dest}: {diff} (remove the "
+                            f"record to keep the new ensemble)"
+                        )
             dest.parent.mkdir(parents=True, exist_ok=True)
             if write_record(path, dest):
                 written.append(f"{part}/{path.name}")
