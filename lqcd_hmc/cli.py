@@ -107,8 +107,14 @@ def info(file, as_json) -> None:
     type=click.Path(file_okay=False),
     help="directory for the records (created); a record keeps its ensemble's file name",
 )
+@click.option(
+    "--resumable",
+    is_flag=True,
+    help="keep the checkpoint (links and generator states: one configuration's size), so that "
+    "the run continues from the record",
+)
 @one_line_errors
-def record(ensembles, out) -> None:
+def record(ensembles, out, resumable) -> None:
     """Write the record of each ensemble: its tables and the checksums of its configurations,
     without the links (a few kB; docs/conventions.md, section 4)."""
     from pathlib import Path
@@ -126,7 +132,7 @@ def record(ensembles, out) -> None:
     Path(out).mkdir(parents=True, exist_ok=True)
     for e, name in zip(ensembles, names, strict=True):
         dest = Path(out) / name
-        written = write_record(e, dest)
+        written = write_record(e, dest, resumable=resumable)
         click.echo(f"{e} -> {dest}" + ("" if written else " (unchanged)"))
 
 

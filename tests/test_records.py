@@ -46,7 +46,7 @@ def test_record_analyses_like_its_ensemble(stored):
     assert r.schemas() == Ensemble(ens).schemas()
     with h5py.File(rec) as f:
         assert list(f["record/configs/trajectory"][()]) == [7, 10, 13, 16]
-        assert "configs" not in f and "checkpoint" not in f
+        assert not list(f["configs"]) and "checkpoint" not in f
     assert rec.stat().st_size < ens.stat().st_size
     assert not write_record(ens, rec)  # the same record: not rewritten
 
@@ -54,17 +54,17 @@ def test_record_analyses_like_its_ensemble(stored):
 def test_record_cannot_be_continued_or_started_from(stored, tmp_path):
     _, rec = stored
     for read in (lambda r: r.config(16), lambda r: r.checkpoint()):
-        with pytest.raises(FormatError, match="a record holds measurements only"):
+        with pytest.raises(FormatError, match="a record holds measurements and checksums only"):
             read(Ensemble(rec))
     copy = tmp_path / "r.h5"
     shutil.copyfile(rec, copy)
     before = copy.read_bytes()
     card = validate(small_card(copy, run={"trajectories": 15}))
-    with pytest.raises(RunError, match="a record holds measurements only"):
+    with pytest.raises(RunError, match="a record holds measurements and checksums only"):
         run_card(card, resume=True, quiet=True)
     assert copy.read_bytes() == before
     start = small_card(tmp_path / "n.h5", lattice={"start": {"file": str(rec)}})
-    with pytest.raises(RunError, match="lattice.start: .*a record holds measurements only"):
+    with pytest.raises(RunError, match="lattice.start: .*a record holds measurements and"):
         run_card(validate(start), quiet=True)
     assert not (tmp_path / "n.h5").exists()
 
@@ -84,6 +84,34 @@ def test_rerun_reproduces_the_record(stored, tmp_path):
         ds.attrs["checksum"] = np.array([0, 0], dtype=np.uint32)
     diff = reproduction_difference(Ensemble(tmp_path / "again.h5"), Ensemble(rec))
     assert diff is not None and diff.startswith("configuration 10 differs")
+
+
+def test_resumable_record_continues_the_chain(stored, tmp_path):
+    """A run stopped after 10 of its 16 trajectories, its resumable record taken and the
+    ensemble file lost: the run continues from the record and ends where the uninterrupted run
+    ends, bit for bit (links, tables, every configuration's checksum), the configurations before
+    the record kept as checksums."""
+    full, _ = stored
+    part = tmp_path / "part.h5"
+    run_card(validate(small_card(part, run={"trajectories": 6})), quiet=True)
+    res = CliRunner().invoke(
+        main, ["record", str(part), "--out", str(tmp_path / "rec"), "--resumable"]
+    )
+    assert res.exit_code == 0, res.output
+    rec = tmp_path / "rec" / "part.h5"
+    assert rec.stat().st_size < part.stat().st_size
+    part.unlink()
+    run_card(validate(small_card(rec)), resume=True, quiet=True)
+    a, b = Ensemble(full), Ensemble(rec)
+    assert b.is_record and b.trajectories() == [13, 16] and b.verify().text() == "verified"
+    assert np.array_equal(a.checkpoint().links, b.checkpoint().links)
+    for name in ["mc", *(f"measurements/{m}" for m in a.measurement_names())]:
+        ta, tb = a.table(name), b.table(name)
+        assert set(ta) == set(tb)
+        assert all(np.array_equal(ta[k], tb[k]) for k in ta if k != "seconds"), name
+    assert reproduction_difference(a, b) is None
+    with pytest.raises(FormatError, match="not the links of configuration 10"):
+        b.config(10)
 
 
 def test_record_command(stored, tmp_path):

@@ -73,9 +73,8 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
         "trajectories": trajs,
         "mc_trajectories": int(len(mc.get("trajectory", []))),
         "record": ens.is_record,  # measurements and checksums only (lqcd_hmc.io.record)
-        "checkpoint_trajectory": (
-            ens.checkpoint_trajectory() if ens.is_record or ens.has_checkpoint() else None
-        ),
+        "checkpoint_trajectory": ens.checkpoint_trajectory() if ens.has_checkpoint() else None,
+        "record_trajectory": int(a["record_trajectory"]) if ens.is_record else None,
         "unpacked_segments": len(ens.segments),
         "plaquette": None if last is None else [float(p) for p in np.atleast_1d(last["plaquette"])],
         "measurements": ens.measurement_names(),

@@ -234,33 +234,35 @@ class Ensemble:
 
     @property
     def is_record(self) -> bool:
-        """A record (measurements and content hashes only, :mod:`.record`)."""
+        """A record: the configurations up to ``record_trajectory`` are kept as checksums only
+        (:mod:`.record`); one written with its checkpoint can be continued."""
         return bool(self.attrs.get("record", 0))
 
-    def require_links(self) -> None:
-        if self.is_record:
-            raise FormatError(
-                f"{self.path}: a record holds measurements only, no configuration to continue "
-                f"or start from; regenerate the ensemble from its card"
-            )
+    def record_error(self, what: str) -> FormatError:
+        return FormatError(
+            f"{self.path}: a record holds measurements and checksums only, not {what}; "
+            f"regenerate the ensemble from its card"
+        )
 
     def read(self, fn: Callable[[h5py.File], Any]) -> Any:
         """``fn`` of the open main file (a damaged file is a :class:`FormatError`)."""
         return self._open(self.path, fn)
 
     def checkpoint_trajectory(self) -> int:
-        if self.is_record:
-            return int(self.attrs["record_trajectory"])
-        return self._open(
+        done = self._open(
             self._files()[-1],
-            lambda f: int(f["checkpoint"].attrs["trajectory"]) if "checkpoint" in f else 0,
+            lambda f: int(f["checkpoint"].attrs["trajectory"]) if "checkpoint" in f else None,
         )
+        if done is None:
+            return int(self.attrs["record_trajectory"]) if self.is_record else 0
+        return done
 
     def has_checkpoint(self) -> bool:
-        return not self.is_record and self._open(self._files()[-1], lambda f: "checkpoint" in f)
+        return self._open(self._files()[-1], lambda f: "checkpoint" in f)
 
     def checkpoint(self) -> Checkpoint:
-        self.require_links()
+        if self.is_record and not self.has_checkpoint():
+            raise self.record_error("a checkpoint to continue from")
 
         def load(f: h5py.File) -> Checkpoint:
             if "checkpoint" not in f:
@@ -292,8 +294,9 @@ class Ensemble:
     def config(self, trajectory: int, verify: bool = True) -> tuple[np.ndarray, dict]:
         """Links ``(B, D, *dims, N, N)`` of one stored configuration and its attributes;
         the per-chain checksums are verified."""
-        self.require_links()
         where = self._where()
+        if int(trajectory) not in where and self.is_record:
+            raise self.record_error(f"the links of configuration {trajectory}")
         if int(trajectory) not in where:
             raise FormatError(f"{self.path}: no configuration at trajectory {trajectory}")
         key = f"{int(trajectory):08d}"
@@ -321,7 +324,6 @@ class Ensemble:
 
     def checkpoint_checksum(self) -> np.ndarray:
         """The per-chain crc32 of the checkpoint's links (verified dataset)."""
-        self.require_links()
 
         def load(f: h5py.File) -> np.ndarray:
             if "checkpoint" not in f:

@@ -8,13 +8,18 @@ attributes (the resolved run card among them), and in place of the links their c
 hashes::
 
     /                    attrs: as the ensemble's, and record = 1, record_trajectory
+    /configs/            empty (a resumed run stores its later configurations here)
     /mc/, /measurements/ as the ensemble's (segments merged), each dataset sealed
     /record/configs/     trajectory (n,), checksum (n, B) crc32, plaquette (n, B)
     /record/checkpoint/  checksum (B,) crc32 of the links after record_trajectory
+    /checkpoint/         only if resumable: as the ensemble's
 
-A record reads like its ensemble for the analysis (tables, schemas, progress) but cannot be
-continued or started from. The run card regenerates the configurations bit for bit
-(section 6), and :func:`reproduction_difference` checks them against the record's checksums.
+A record reads like its ensemble for the analysis (tables, schemas, progress). It cannot be
+started from; one written ``resumable`` keeps ``/checkpoint`` (the links and generator states,
+the size of one configuration), and its run continues from it, bit for bit, adding the later
+configurations to the file: a long run carried across machines that keep nothing else.
+The run card regenerates the configurations bit for bit (section 6), and
+:func:`reproduction_difference` checks them against the record's checksums.
 """
 
 from __future__ import annotations
@@ -28,11 +33,12 @@ import numpy as np
 from .errors import FormatError
 from .hdf5 import Ensemble, write_new
 from .integrity import seal_card, verify_dataset
-from .layout import create_sealed
+from .layout import append_rows, create_sealed, write_checkpoint
 
 
 def record_hashes(record: Ensemble) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """What :func:`_hashes` gives, read from a record's ``/record`` group (verified)."""
+    """The hashes a record was written with (its ``/record`` group, verified): trajectories,
+    per-chain checksums and plaquettes of the configurations, checksum of the last links."""
 
     names = ("configs/trajectory", "configs/checksum", "configs/plaquette", "checkpoint/checksum")
 
@@ -45,31 +51,43 @@ def record_hashes(record: Ensemble) -> tuple[np.ndarray, np.ndarray, np.ndarray,
 
 
 def _hashes(ens: Ensemble) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Trajectories, per-chain checksums and plaquettes of the stored configurations, and the
-    checksum of the checkpoint's links; only attributes and the small checksum datasets are
-    read."""
-    if ens.is_record:
-        return record_hashes(ens)
+    """Trajectories, per-chain checksums and plaquettes of the configurations (the recorded
+    ones of a record, then those stored), and the checksum of the last links; only attributes
+    and the small checksum datasets are read."""
     rows = ens.config_attributes()
     batch = int(ens.attrs["batch"])
     traj = np.array([t for t, _, _ in rows], dtype=np.int64)
     crc = np.array([c for _, c, _ in rows], dtype=np.uint32).reshape(len(rows), batch)
     plaq = np.array([p for _, _, p in rows], dtype=np.float64).reshape(len(rows), batch)
-    return traj, crc, plaq, ens.checkpoint_checksum()
+    if not ens.is_record:
+        return traj, crc, plaq, ens.checkpoint_checksum()
+    old = record_hashes(ens)
+    last = ens.checkpoint_checksum() if ens.has_checkpoint() else old[3]
+    return (
+        np.concatenate([old[0], traj]),
+        np.concatenate([old[1], crc]),
+        np.concatenate([old[2], plaq]),
+        last,
+    )
 
 
-def write_record(source: str | os.PathLike, dest: str | os.PathLike) -> bool:
-    """Write the record of the ensemble ``source`` to ``dest`` (atomically); False when
-    ``dest`` holds that record already. Every table read is verified on the way."""
+def write_record(
+    source: str | os.PathLike, dest: str | os.PathLike, resumable: bool = False
+) -> bool:
+    """Write the record of the ensemble ``source`` to ``dest`` (atomically); with
+    ``resumable`` the checkpoint (links and generator states) too, so that the run continues
+    from the record. False when ``dest`` holds that record already. Every table read is
+    verified on the way."""
     ens = Ensemble(source)
     dest = Path(dest)
     traj, crc, plaq, last = _hashes(ens)
     done = ens.checkpoint_trajectory()
+    checkpoint = ens.checkpoint() if resumable else None
     if dest.exists():
         old = Ensemble(dest)
         if old.is_record and old.checkpoint_trajectory() == done:
             if str(old.attrs.get("card")) == str(ens.attrs.get("card")):
-                if np.array_equal(record_hashes(old)[3], last):
+                if old.has_checkpoint() == resumable and np.array_equal(_hashes(old)[3], last):
                     return False
     tables = {"mc": ens.table("mc")}
     schemas = ens.schemas()
@@ -80,6 +98,7 @@ def write_record(source: str | os.PathLike, dest: str | os.PathLike) -> bool:
 
     def build(f: h5py.File) -> None:
         f.attrs.update(seal_card(attrs))
+        f.require_group("configs")  # the layout's, empty: configurations later stored go here
         f.require_group("measurements")
         for where, cols in tables.items():
             g = f.require_group(where)
@@ -87,12 +106,14 @@ def write_record(source: str | os.PathLike, dest: str | os.PathLike) -> bool:
             if where != "mc" and name in schemas:
                 g.attrs["schema"] = schemas[name]
             for col, values in cols.items():
-                create_sealed(g, col, values)
+                append_rows(g, col, values)  # resizable, as a resumed run appends rows
         g = f.require_group("record/configs")
         create_sealed(g, "trajectory", traj)
         create_sealed(g, "checksum", crc)
         create_sealed(g, "plaquette", plaq)
         create_sealed(f.require_group("record/checkpoint"), "checksum", last)
+        if checkpoint is not None:
+            write_checkpoint(f, checkpoint)
 
     write_new(dest, build)
     return True
@@ -109,7 +130,7 @@ def reproduction_difference(ensemble: Ensemble, record: Ensemble) -> str | None:
             f"trajectory {ensemble.checkpoint_trajectory()} reached, the record's "
             f"{record.checkpoint_trajectory()}"
         )
-    mine, theirs = _hashes(ensemble), record_hashes(record)
+    mine, theirs = _hashes(ensemble), _hashes(record)
     if not np.array_equal(mine[0], theirs[0]):
         return "other configurations stored"
     for t, a, b in zip(mine[0], mine[1], theirs[1], strict=True):

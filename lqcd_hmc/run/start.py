@@ -42,8 +42,9 @@ def stored_field(
         raise RunError(f"{where}: no such file")
     try:
         ens = Ensemble(start.file)
-        ens.require_links()
         stored = ens.trajectories()
+        if not stored and ens.is_record:
+            raise ens.record_error("the links of a configuration")
         if not stored:
             raise RunError(f"{where}: the ensemble holds no configuration")
         t = stored[-1] if start.trajectory is None else start.trajectory
