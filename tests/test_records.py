@@ -169,3 +169,44 @@ def test_study_reports_again_from_its_records(tmp_path):
     shutil.rmtree(tmp_path / "out")
     res = CliRunner().invoke(main, ["compare", str(card)])
     assert res.exit_code == 1 and "fails its checksum" in res.output, res.output
+
+
+def test_save_records_carries_a_run_in_progress(tmp_path, monkeypatch):
+    """A study killed inside an ensemble: ``compare --save-records`` writes its resumable
+    record; on a machine that has only the records, the next call restores it, continues
+    it, and ends with the links of the run that never stopped (bit for bit)."""
+    from lqcd_hmc.run.runner import Runner
+    from workflows.study.card import load_study
+    from workflows.study.tune import ensemble_path
+
+    records = tmp_path / "records"
+    path = write_study(tmp_path / "s.toml", tmp_path / "out", f'records = "{records.as_posix()}"')
+    card = load_study(path)
+    a = card.action[0]
+    ens = ensemble_path(tmp_path / "out" / "ensembles", a.title, a.betas[0], card.dims(0))
+    update, calls = Runner._update, []
+
+    def killed(self, *args):
+        calls.append(1)
+        if len(calls) == 9:
+            raise KeyboardInterrupt
+        return update(self, *args)
+
+    monkeypatch.setattr(Runner, "_update", killed)
+    res = CliRunner().invoke(main, ["compare", str(path), "--only", "wilson", "--spacing", "0"])
+    assert res.exit_code == 130 and Ensemble(ens).checkpoint_trajectory() == 6, res.output
+    monkeypatch.setattr(Runner, "_update", update)
+    res = CliRunner().invoke(main, ["compare", str(path), "--save-records"])
+    assert res.exit_code == 0 and "records written: 1" in res.output, res.output
+    kept = Ensemble(records / "ensembles" / ens.name)
+    assert kept.has_checkpoint() and kept.checkpoint_trajectory() == 6
+    shutil.rmtree(tmp_path / "out")
+    res = CliRunner().invoke(main, ["compare", str(path), "--only", "wilson", "--spacing", "0"])
+    assert res.exit_code == 0, res.output
+    reference = tmp_path / "reference.h5"
+    run_card(card.ensemble_card(a, a.betas[0], 0, reference), quiet=True)
+    resumed, full = Ensemble(ens), Ensemble(reference)
+    assert resumed.is_record and resumed.checkpoint_trajectory() == 18
+    assert np.array_equal(resumed.checkpoint().links, full.checkpoint().links)
+    assert reproduction_difference(full, resumed) is None
+    assert not Ensemble(records / "ensembles" / ens.name).has_checkpoint()  # now the final one

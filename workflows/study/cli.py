@@ -109,16 +109,34 @@ def tune_beta_command(
     metavar="I",
     help="run only spacing I (from 0, the order of study.dims; repeatable)",
 )
+@click.option(
+    "--save-records",
+    is_flag=True,
+    help="only write the records (study.records) of the output's ensembles, those in progress "
+    "resumable, and stop: before the machine goes",
+)
 @progress_options("trajectories")
 @one_line_errors(interrupt=STUDY_HINT)
-def compare_command(study, classical_only, only, spacings, progress, quiet, as_json) -> None:
+def compare_command(
+    study, classical_only, only, spacings, save_records, progress, quiet, as_json
+) -> None:
     """Actions at matched lattice spacings: ratios, continuum limits, classical artifacts;
     results.json and report.md in the study's output directory."""
+    from pathlib import Path
+
     from .card import load_study
     from .compare import run_study
+    from .records import save
 
+    card = load_study(study)
+    if save_records:
+        if card.study.records is None:
+            raise ValueError("--save-records needs study.records in the card")
+        names = save(Path(card.study.output), Path(card.study.records), partial=True)
+        click.echo(f"records written: {len(names)}" + "".join(f"\n  {n}" for n in names))
+        return
     res = run_study(
-        load_study(study),
+        card,
         classical_only=classical_only,
         only=list(only) or None,
         spacings=list(spacings) or None,

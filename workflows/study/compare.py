@@ -210,6 +210,14 @@ def classical_artifacts(card: StudyCard) -> dict[str, Any]:
     return out
 
 
+def _links_lost(path: str) -> bool:
+    """Whether the ensemble file ``path`` is a record that stores no configuration."""
+    if not Path(path).is_file():
+        return False
+    ens = Ensemble(path)
+    return ens.is_record and not ens.trajectories()
+
+
 def run_study(
     card: StudyCard,
     classical_only: bool = False,
@@ -260,7 +268,7 @@ def run_study(
             for i, beta in zip(card.action_spacings(a), a.betas):
                 if spacings is None or i in spacings:
                     start = card.start_of(a, i, ensembles.get(i, {}))
-                    if start is not None and Path(start).is_file() and Ensemble(start).is_record:
+                    if start is not None and _links_lost(start):
                         regenerate(Path(start), **run_options)
                     entries.append(_ensemble(card, a, i, beta, out, run_options, start))
                     ensembles.setdefault(i, {})[a.title] = entries[-1]["ensemble"]

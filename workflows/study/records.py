@@ -4,10 +4,12 @@ committed, so that the study's report survives the loss of its output directory.
 
 ``<records>/ensembles/<file>`` and ``<records>/tuning/<file>`` mirror the output directory.
 :func:`restore` copies every record whose ensemble is missing into the output directory, where
-``lqcd-hmc compare`` reuses it like the complete ensemble it summarises. A record cannot be
-continued or started from: where an action's chains start from one, :func:`regenerate` runs its
-card again. :func:`save` writes the record of every complete ensemble; an ensemble
-regenerated from the card of an existing record must reproduce it bit for bit.
+``lqcd-hmc compare`` reuses it like the complete ensemble it summarises, or continues it from a
+resumable record. A record cannot be started from: where an action's chains start from one,
+:func:`regenerate` runs its card again. :func:`save` writes the record of every complete
+ensemble, and with ``partial`` (``compare --save-records``, before the machine goes) resumable
+records of those in progress; an ensemble regenerated from the card of an existing record must
+reproduce it bit for bit.
 """
 
 from __future__ import annotations
@@ -66,20 +68,25 @@ def complete(ens: Ensemble) -> bool:
     return not ens.segments and ens.checkpoint_trajectory() >= wanted > 0
 
 
-def save(out: Path, records: Path) -> list[str]:
+def save(out: Path, records: Path, partial: bool = False) -> list[str]:
     """Write the records of the complete ensembles of ``out`` that no writer holds (new or
-    changed ones); the names of those written. A regenerated ensemble that differs from its
-    record (same card and progress) is a :class:`FormatError` and the record is kept."""
+    changed ones); with ``partial`` also resumable records of those in progress (running
+    ones at their last checkpoint). The names of those written. A regenerated ensemble that
+    differs from its record (same card and progress) is a :class:`FormatError` and the record
+    is kept."""
     written = []
     for part in PARTS:
         for path in sorted((out / part).glob("*.h5")):
-            if lock_path(path).exists():
+            if lock_path(path).exists() and not partial:
                 continue
             ens = Ensemble(path)
-            if ens.is_record or not complete(ens):
+            if ens.is_record and ens.checkpoint_trajectory() == ens.attrs["record_trajectory"]:
+                continue  # restored, nothing added
+            done = complete(ens)
+            if not done and not partial:
                 continue
             dest = records / part / path.name
-            if dest.exists():
+            if dest.exists() and done:
                 old = Ensemble(dest)
                 same = card_change(ens, _card(old)) is None
                 if same and old.checkpoint_trajectory() == ens.checkpoint_trajectory():
@@ -90,6 +97,6 @@ def save(out: Path, records: Path) -> list[str]:
                             f"record to keep the new ensemble)"
                         )
             dest.parent.mkdir(parents=True, exist_ok=True)
-            if write_record(path, dest):
+            if write_record(path, dest, resumable=not done):
                 written.append(f"{part}/{path.name}")
     return written
