@@ -121,6 +121,9 @@ def test_record_command(stored, tmp_path):
     assert res.exit_code == 0 and Ensemble(out / "e.h5").is_record, res.output
     res = CliRunner().invoke(main, ["record", str(ens), "--out", str(out)])
     assert res.exit_code == 0 and "(unchanged)" in res.output
+    info = json.loads(CliRunner().invoke(main, ["info", str(out / "e.h5"), "--json"]).output)
+    assert info["record"] is True and info["record_trajectory"] == 16
+    assert info["checksums"] == "verified" and info["configurations"] == 0
     missing = tmp_path / "missing.h5"
     res = CliRunner().invoke(main, ["record", str(ens), str(missing), "--out", str(tmp_path / "x")])
     assert res.exit_code == 1 and res.output.strip() == f"Error: {missing}: no such file"
