@@ -3,6 +3,7 @@ serves as the memory-traffic limit."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -14,15 +15,22 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def timeit(fn: Callable[[], object], repeat: int, device: torch.device) -> float:
-    """Seconds per call of ``fn`` over ``repeat`` calls, after one warm-up call."""
+def timeit(fn: Callable[[], object], repeat: int, device: torch.device, blocks: int = 3) -> float:
+    """Seconds per call of ``fn``, after one warm-up call: ``repeat`` calls in up to
+    ``blocks`` blocks, the mean of the best block. Beside other processes a block's mean jumps
+    between modes (their phases: 610 and 1370 ns/link for the same kernel, bench/RESULTS.md,
+    "Where a cold compile goes"), and the best block is the kernel's own time."""
     fn()
     sync(device)
-    t = time.perf_counter()
-    for _ in range(repeat):
-        fn()
-    sync(device)
-    return (time.perf_counter() - t) / repeat
+    n = max(1, min(blocks, repeat))
+    best = math.inf
+    for size in (repeat // n + (i < repeat % n) for i in range(n)):
+        t = time.perf_counter()
+        for _ in range(size):
+            fn()
+        sync(device)
+        best = min(best, (time.perf_counter() - t) / size)
+    return best
 
 
 def first_call(fn: Callable[[], object], device: torch.device) -> float:
