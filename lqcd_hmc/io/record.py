@@ -71,6 +71,19 @@ def _hashes(ens: Ensemble) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
     )
 
 
+def _same_record(
+    old: Ensemble, ens: Ensemble, done: int, last: np.ndarray, resumable: bool
+) -> bool:
+    """Whether ``old`` is already the record of ``ens`` at trajectory ``done``."""
+    return (
+        old.is_record
+        and old.checkpoint_trajectory() == done
+        and str(old.attrs.get("card")) == str(ens.attrs.get("card"))
+        and old.has_checkpoint() == resumable
+        and np.array_equal(_hashes(old)[3], last)
+    )
+
+
 def write_record(
     source: str | os.PathLike, dest: str | os.PathLike, resumable: bool = False
 ) -> bool:
@@ -82,13 +95,9 @@ def write_record(
     dest = Path(dest)
     traj, crc, plaq, last = _hashes(ens)
     done = ens.checkpoint_trajectory()
-    checkpoint = ens.checkpoint() if resumable else None
-    if dest.exists():
-        old = Ensemble(dest)
-        if old.is_record and old.checkpoint_trajectory() == done:
-            if str(old.attrs.get("card")) == str(ens.attrs.get("card")):
-                if old.has_checkpoint() == resumable and np.array_equal(_hashes(old)[3], last):
-                    return False
+    if dest.exists() and _same_record(Ensemble(dest), ens, done, last, resumable):
+        return False
+    checkpoint = ens.checkpoint() if resumable else None  # read only when it is written
     tables = {"mc": ens.table("mc")}
     schemas = ens.schemas()
     for name in ens.measurement_names():
