@@ -51,7 +51,7 @@ class LBFGSResult:
 
 
 def _dot(a: Tensor, b: Tensor) -> Tensor:
-    return (a * b).sum(-1)
+    return torch.linalg.vecdot(a, b)
 
 
 def _direction(g: Tensor, S: Tensor, Y: Tensor, rho: Tensor, gamma: Tensor, written: int) -> Tensor:
@@ -60,17 +60,17 @@ def _direction(g: Tensor, S: Tensor, Y: Tensor, rho: Tensor, gamma: Tensor, writ
     a pair a configuration did not keep has ``rho = 0`` and does nothing); ``H_0 = gamma 1``
     per configuration."""
     m = S.shape[0]
-    q = g.clone()
+    q = g.clone()  # updated in place: the history is read twice and nothing else is written
     order = [(written - 1 - k) % m for k in range(min(written, m))]
     alphas = []
     for slot in order:
         a = rho[slot] * _dot(S[slot], q)
-        q = q - a[:, None] * Y[slot]
+        q.addcmul_(Y[slot], a[:, None], value=-1.0)
         alphas.append(a)
-    z = gamma[:, None] * q
+    z = q.mul_(gamma[:, None])
     for slot, a in zip(reversed(order), reversed(alphas)):
-        z = z + (a - rho[slot] * _dot(Y[slot], z))[:, None] * S[slot]
-    return -z
+        z.addcmul_(S[slot], (a - rho[slot] * _dot(Y[slot], z))[:, None])
+    return z.neg_()
 
 
 def minimise(
