@@ -37,11 +37,14 @@ def _percent(d: dict[str, float] | None) -> str:
     return pm(100 * d["value"], 100 * d["error"]) if d else "n/a"
 
 
-def _points(entries: list[dict[str, Any]], ratio: str) -> list[tuple[float, float, float]]:
-    """``(a^2/t0, ratio, error)`` of the entries where both are finite."""
+def _points(
+    entries: list[dict[str, Any]], ratio: str, flow: str = OWN
+) -> list[tuple[float, float, float]]:
+    """``(a^2/t0, ratio, error)`` of the entries where both are finite, measured with
+    ``flow`` (the same flow's a^2/t0)."""
     pts = []
     for e in entries:
-        q = e[OWN]
+        q = e.get(flow) or {}
         if "a2_over_t0" in q and ratio in q:
             p = (q["a2_over_t0"]["value"], q[ratio]["value"], q[ratio]["error"])
             if all(math.isfinite(v) for v in p[:2]):
@@ -52,7 +55,8 @@ def _points(entries: list[dict[str, Any]], ratio: str) -> list[tuple[float, floa
 def _ratio_plot(
     path: Path, ratio: str, result: dict[str, Any], literature: dict[str, Any]
 ) -> Path | None:
-    """Ratio against a^2/t0 per action with its continuum line; None when nothing is finite."""
+    """Ratio against a^2/t0 per action with its continuum line, own flow filled and Wilson
+    flow open; None when nothing is finite."""
     series = {label: _points(entries, ratio) for label, entries in result["actions"].items()}
     if not any(series.values()):
         return None
@@ -65,6 +69,10 @@ def _ratio_plot(
         x, y, dy = (np.array(v, dtype=float) for v in zip(*pts))
         xmax = max(xmax, float(x.max()))
         bars = ax.errorbar(x, y, dy, fmt="o", capsize=3, label=label)
+        wilson = _points(result["actions"][label], ratio, WILSON_FLOW)
+        if wilson and wilson != pts:  # Wilson's own flow is the Wilson flow: drawn once
+            xw, yw, dyw = (np.array(v, dtype=float) for v in zip(*wilson))
+            ax.errorbar(xw, yw, dyw, fmt="o", mfc="none", capsize=3, color=bars[0].get_color())
         fit = result["continuum"][label].get(ratio)
         if fit:
             xs = np.linspace(0, 1.1 * x.max(), 20)
@@ -85,7 +93,7 @@ def _ratio_plot(
     ax.set_xlim(left=-0.02 * max(xmax, 1e-3))
     ax.set_xlabel("a^2 / t0")
     ax.set_ylabel(RATIOS[ratio][0])
-    ax.set_title(f"{RATIOS[ratio][0]}, each action with its own flow")
+    ax.set_title(f"{RATIOS[ratio][0]}: own flow (filled), Wilson flow (open)")
     ax.legend(fontsize=8)
     return save_figure(fig, path)
 
