@@ -24,7 +24,7 @@ from workflows.study.compare import estimate
 from workflows.study.continuum import joint
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
-FP = ("FP (parametrised)", "FP (L-CNN)")
+FP = ("FP (parametrised)", "FP (rectangles)", "FP (L-CNN)")
 
 
 def shrunk_card(tmp: Path) -> Path:
@@ -61,7 +61,8 @@ def cpu_study(tmp_path_factory):
     run = CliRunner().invoke(
         main,
         ["compare", str(card), "--spacing", "0", "--json"]
-        + ["--only", "Wilson", "--only", FP[0], "--only", FP[1]],
+        + ["--only", "Wilson"]
+        + [x for label in FP for x in ("--only", label)],
     )
     assert run.exit_code == 0, run.output
     first = json.loads(run.output)
@@ -72,9 +73,9 @@ def cpu_study(tmp_path_factory):
 
 def test_a_partial_call_runs_its_ensembles_alone(cpu_study):
     """The FP call (with Wilson, whose ensemble starts `fp-param`'s chains) alone, then every
-    action: the first call's ensembles are reused, the chains of `fp-param` started from the last
-    configuration of Wilson's ensemble and the L-CNN's from `fp-param`'s (the card's
-    ``starts``), and every ensemble has its record."""
+    action: the first call's ensembles are reused, the chains of both `fp-param` fits started
+    from the last configuration of Wilson's ensemble and the L-CNN's from the rectangle fit's
+    (the card's ``starts``), and every ensemble has its record."""
     card_path, first, res = cpu_study
     assert list(first["actions"]) == ["Wilson", *FP]
     assert all(len(v) == 1 for v in first["actions"].values())
@@ -83,7 +84,7 @@ def test_a_partial_call_runs_its_ensembles_alone(cpu_study):
     generated = {k: v[0]["generated"] for k, v in res["actions"].items()}
     assert not any(generated.pop(k) for k in first["actions"])
     assert all(generated.values())
-    for label, source in ((FP[0], "Wilson"), (FP[1], FP[0])):
+    for label, source in ((FP[0], "Wilson"), (FP[1], "Wilson"), (FP[2], FP[1])):
         card = tomllib.loads(Ensemble(res["actions"][label][0]["ensemble"]).attrs["card"])
         assert card["lattice"]["start"] == {"file": res["actions"][source][0]["ensemble"]}
     records = Path(load_study(card_path).study.records or "")

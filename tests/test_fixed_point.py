@@ -370,6 +370,42 @@ def test_fp_param_smearing_levels():
         FPParametrisation(1.0, coefficients=[1.0], terms=[(1, 0)], rho=[0.1, 0.1])
 
 
+def test_fp_param_rectangles(tmp_path):
+    """``rectangles``: the variable ``r = N - (Re Tr R_2x1 + Re Tr R_1x2)/2`` of each plane
+    enters the polynomial last. ``c r`` alone is the loop action of the twelve 1 x 2
+    rectangles per site with weight c/2 (an independent sum over the loops' paths); a
+    polynomial with it is gauge invariant with its force = central differences; the fit
+    recovers its coefficients from its own values and derivatives; the file keeps the flag."""
+    from helpers import check_force, check_gauge_invariance
+
+    from actions.fixed_point import FPParametrisation, polynomial_terms
+    from actions.fixed_point.parametrisation import design, fit
+
+    terms = polynomial_terms(2, 1, rectangles=True)
+    assert len(terms) == 9 and all(len(t) == 3 for t in terms)  # C(2 + 3, 3) - 1
+    f4 = random_field("SU(3)", 4, L=3, eps=0.5)  # the loop shapes are four-dimensional
+    r = FPParametrisation(1.0, coefficients=[0.3], terms=[(0, 0, 1)], rectangles=True)
+    loops = FPParametrisation(1.0, coefficients=[], terms=[], loops={"1x2": 0.15})
+    assert torch.allclose(r(f4), loops(f4), rtol=1e-13)
+    f = random_field("SU(3)", 2, L=4, eps=0.5)
+    rng = torch.Generator().manual_seed(5)
+    p = 0.1 * torch.randn(len(terms), generator=rng, dtype=torch.float64)
+    p[0] += 1.0
+    act = FPParametrisation(1.0, coefficients=p.tolist(), terms=terms, rho=0.1, rectangles=True)
+    check_gauge_invariance(act, f)
+    check_force(act, f, rtol=1e-7)
+    fields = [random_field("SU(3)", 3, L=4, eps=e) for e in (0.3, 0.6, 0.9)]
+    values, derivatives = design(lambda links: act(GaugeField(links, "SU(3)"))[:, None], fields)
+    got = fit(fields, values[:, 0], derivatives[:, 0], order=2, rho=0.1, rectangles=True)
+    assert got.terms == terms and got.rectangles
+    assert torch.allclose(got.coefficients, p, rtol=1e-7, atol=1e-9)
+    got.save(tmp_path / "c.json")
+    back = FPParametrisation(2.0, file=str(tmp_path / "c.json"))
+    assert back.rectangles and torch.equal(back(f), 2.0 * got(f))
+    with pytest.raises(ValueError, match="every term needs 3 exponents"):
+        FPParametrisation(1.0, coefficients=[1.0], terms=[(1, 0)], rectangles=True)
+
+
 @pytest.mark.parametrize(
     "name",
     ["fp_data_su3", "fp_data_su3_4x4", "fp_data_su3_4x4_rough", "fp_data_su3_4x4_band"],

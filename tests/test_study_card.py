@@ -94,8 +94,9 @@ def test_bad_study_selections(tmp_path, option, message):
 
 def test_example_study_cards_are_valid():
     """Every example study card builds every action (the FP actions from the shipped model
-    and its fp-param fit); the CPU and GPU cards hold the six actions with both flows, the
-    CPU card the continuum anchors at three spacings and the others at the two coarse ones."""
+    and its fp-param fits); the CPU and GPU cards hold the six kinds of action with both flows,
+    the CPU card the continuum anchors at three spacings, the first fp-param fit at the
+    coarsest and the others at the two coarse ones."""
     from pathlib import Path
 
     examples = Path(__file__).parent.parent / "examples"
@@ -104,7 +105,8 @@ def test_example_study_cards_are_valid():
     for name, spacings in (("cpu", 3), ("gpu", 3)):
         card = load_study(examples / f"compare_su3_{name}.toml")
         assert card.spacings == spacings and card.study.wilson_flow
-        assert [a.name for a in card.action] == [
+        names = [a.name for a in card.action]
+        assert list(dict.fromkeys(names)) == [
             "wilson",
             "symanzik",
             "iwasaki",
@@ -113,7 +115,9 @@ def test_example_study_cards_are_valid():
             "lcnn",
         ]
     cpu = load_study(examples / "compare_su3_cpu.toml")
-    assert [cpu.action_spacings(a) for a in cpu.action] == [[0, 1, 2]] * 2 + [[0, 1]] * 4
+    assert [a.name for a in cpu.action][4:] == ["fp-param", "fp-param", "lcnn"]
+    spacings = [cpu.action_spacings(a) for a in cpu.action]
+    assert spacings == [[0, 1, 2]] * 2 + [[0, 1]] * 2 + [[0], [0, 1], [0, 1]]
 
 
 def test_an_actions_flow_options_stay_with_its_own_flow():

@@ -8,7 +8,10 @@ hep-lat/0007007: a polynomial in the plaquette variables of thin and fat links,
 differentiable). Wilson is ``p_10 = 1``. With several smearing levels (``rho`` a list), ``w_i``
 is the plaquette variable after ``i`` successive stout steps and the polynomial runs over
 ``u^k w_1^l_1 w_2^l_2 ...``: more fat-link levels let the action tell apart fluctuations of
-different wavelengths, which one level fits poorly on rough fields (bench/RESULTS.md).
+different wavelengths, which one level fits poorly on rough fields (bench/RESULTS.md). With
+``rectangles`` a last variable ``r = N - (Re Tr R_{2x1} + Re Tr R_{1x2})/2``, the two thin
+rectangles of the plane at x, enters the polynomial too (``... r^m``): a loop larger than the
+plaquette in the non-quadratic part.
 Coefficients come from a linear least-squares fit to FP action values and derivatives
 (:func:`fit`); the registered action ``fp-param`` reads them from a JSON file and runs in HMC
 (force from autograd) with ``S = beta A``.
@@ -37,7 +40,7 @@ from torch import Tensor
 
 from lqcd_hmc.action import Action
 from lqcd_hmc.field import GaugeField
-from lqcd_hmc.paths import loop_traces, plaquette_paths
+from lqcd_hmc.paths import loop_traces, plaquette_paths, rectangle_paths
 from lqcd_hmc.smearing import stout
 
 from .free_fixed_point import FreeFixedPoint
@@ -45,14 +48,16 @@ from .minimise import algebra_gradient
 from .perfect import LOOPS, flux_targets, loop_coefficients, loop_densities
 
 
-def polynomial_terms(order: int, levels: int = 1) -> list[tuple[int, ...]]:
-    """Exponents ``(k, l_1, ..., l_levels)`` of ``u^k w_1^l_1 ...`` with ``1 <= sum <=
-    order``, by total degree, then lexicographically from the highest power of ``u``."""
+def polynomial_terms(
+    order: int, levels: int = 1, rectangles: bool = False
+) -> list[tuple[int, ...]]:
+    """Exponents ``(k, l_1, ..., l_levels[, m])`` of ``u^k w_1^l_1 ... [r^m]`` with ``1 <= sum
+    <= order``, by total degree, then lexicographically from the highest power of ``u``."""
     if order < 1:
         raise ValueError(f"polynomial order must be >= 1, got {order}")
     if levels < 1:
         raise ValueError(f"smearing levels must be >= 1, got {levels}")
-    exponents = itertools.product(range(order, -1, -1), repeat=levels + 1)
+    exponents = itertools.product(range(order, -1, -1), repeat=levels + 1 + int(rectangles))
     powers = [e for e in exponents if 1 <= sum(e) <= order]
     return sorted(powers, key=lambda e: (sum(e), [-x for x in e]))
 
@@ -63,10 +68,14 @@ def stout_weights(rho: float | Sequence[float]) -> list[float]:
 
 
 def basis_densities(
-    field: GaugeField, terms: Sequence[Sequence[int]], rho: float | Sequence[float]
+    field: GaugeField,
+    terms: Sequence[Sequence[int]],
+    rho: float | Sequence[float],
+    rectangles: bool = False,
 ) -> Tensor:
-    """``(1/N) sum_{mu<nu} u^k w_1^l_1 ...`` per site for every term, ``(B, n_terms, *dims)``;
-    ``w_i`` of the links after ``i`` successive stout steps of weights ``rho[:i]``."""
+    """``(1/N) sum_{mu<nu} u^k w_1^l_1 ... [r^m]`` per site for every term, ``(B, n_terms,
+    *dims)``; ``w_i`` of the links after ``i`` successive stout steps of weights ``rho[:i]``,
+    ``r`` the plane's rectangle variable (module docstring)."""
     N, D = field.N, field.D
     plaquettes = plaquette_paths(D)  # mu < nu, lexicographic
     fats = [field]
@@ -74,6 +83,9 @@ def basis_densities(
         fats.append(stout(fats[-1], r) if r else fats[-1])
     # smeared before the traces, as with one level before: its force is unchanged bit for bit
     variables = [N - loop_traces(f.links, plaquettes).double() for f in fats]
+    if rectangles:  # 2x1 then 1x2 in each plane mu < nu, the planes in the plaquettes' order
+        both = loop_traces(field.links, rectangle_paths(D)).double().unflatten(1, (-1, 2))
+        variables.append(N - both.mean(2))
     acc = None
     for plane in zip(*(v.unbind(1) for v in variables)):
         t = torch.stack([math.prod(x**e for x, e in zip(plane, term)) for term in terms], dim=1)
@@ -84,7 +96,8 @@ def basis_densities(
 
 class FPParametrisation(Action):
     """``fp-param``: ``S = beta A`` with the polynomial of the module docstring. Give
-    ``file`` (a JSON written by :meth:`save`) or ``coefficients`` with ``terms`` and ``rho``."""
+    ``file`` (a JSON written by :meth:`save`) or ``coefficients`` with ``terms``, ``rho`` and
+    ``rectangles``."""
 
     name = "fp-param"
     beta: float
@@ -100,6 +113,7 @@ class FPParametrisation(Action):
         terms: Sequence[Sequence[int]] | None = None,
         rho: float | Sequence[float] = 0.1,
         loops: Mapping[str, float] | None = None,
+        rectangles: bool = False,
     ):
         self.beta, self.file = float(beta), file
         if file is not None:
@@ -107,6 +121,7 @@ class FPParametrisation(Action):
                 spec = json.loads(Path(file).read_text())
                 coefficients, terms, rho = spec["coefficients"], spec["terms"], spec["rho"]
                 loops = spec.get("loops", {})
+                rectangles = bool(spec.get("rectangles", False))
             except (OSError, ValueError, KeyError) as exc:
                 raise ValueError(f"fp-param: cannot read coefficients from {file}: {exc}") from None
         if coefficients is None or terms is None or len(coefficients) != len(terms):
@@ -115,11 +130,13 @@ class FPParametrisation(Action):
             float(rho) if isinstance(rho, int | float) else [float(r) for r in rho]
         )
         self.terms = [tuple(int(e) for e in t) for t in terms]
+        self.rectangles = bool(rectangles)
         levels = len(stout_weights(self.rho))
-        if any(len(t) != levels + 1 for t in self.terms):
+        if any(len(t) != levels + 1 + self.rectangles for t in self.terms):
             raise ValueError(
-                f"fp-param: every term needs {levels + 1} exponents (u and {levels} smearing "
-                f"level{'s' if levels > 1 else ''})"
+                f"fp-param: every term needs {levels + 1 + self.rectangles} exponents (u, "
+                f"{levels} smearing level{'s' if levels > 1 else ''}"
+                f"{' and the rectangles' if self.rectangles else ''})"
             )
         self.coefficients = torch.tensor([float(c) for c in coefficients], dtype=torch.float64)
         loops = dict(loops or {})
@@ -141,13 +158,14 @@ class FPParametrisation(Action):
             "terms": [list(t) for t in self.terms],
             "rho": self.rho,
             "loops": self.loops,
+            "rectangles": self.rectangles,
         }
 
     def density(self, field: GaugeField) -> Tensor:
         out = torch.zeros(field.links.shape[:1] + field.dims, dtype=torch.float64)
         out = out.to(field.device)
         if self.terms:
-            b = basis_densities(field, self.terms, self.rho)
+            b = basis_densities(field, self.terms, self.rho, self.rectangles)
             out = out + torch.einsum("bt...,t->b...", b, self.coefficients.to(b.device))
         if self.loops:
             a = torch.tensor(list(self.loops.values()), dtype=torch.float64, device=field.device)
@@ -163,6 +181,7 @@ class FPParametrisation(Action):
                     "coefficients": self.coefficients.tolist(),
                     "rho": self.rho,
                     "loops": self.loops,
+                    "rectangles": self.rectangles,
                     **extra,
                 },
                 indent=1,
@@ -252,14 +271,16 @@ def fit(
     derivative_weight: float = 1.0,
     free: FreeFixedPoint | None = None,
     ridge: float = 0.0,
+    rectangles: bool = False,
 ) -> FPParametrisation:
     """Least-squares coefficients (:func:`least_squares`) for FP values ``action`` ``(n,)`` and
     derivatives ``(n, D, *dims, n_gen)`` of the configurations in ``fields`` (batches,
     concatenated in order). With ``free`` (the free FP action of the data's kernel) the fit is
     the classically perfect form of the module docstring: the loops' part is subtracted from
     the data, and constant flux n = 1, 2 is an exact constraint. ``ridge`` penalises the
-    polynomial's coefficients (:func:`least_squares`)."""
-    terms = polynomial_terms(order, len(stout_weights(rho)))
+    polynomial's coefficients (:func:`least_squares`); ``rectangles`` adds the rectangle
+    variable to the polynomial."""
+    terms = polynomial_terms(order, len(stout_weights(rho)), rectangles)
     if free is not None:
         terms = [t for t in terms if sum(t) >= 2]
     group = fields[0].group
@@ -268,6 +289,7 @@ def fit(
             GaugeField(links, group),
             terms,
             rho,
+            rectangles,
         )
         .flatten(2)
         .sum(2)
@@ -275,7 +297,9 @@ def fit(
     X, Y = design(basis, fields)
     if free is None:
         p = least_squares(X, Y, action, derivative, derivative_weight, ridge=ridge)
-        return FPParametrisation(1.0, coefficients=p.tolist(), terms=terms, rho=rho)
+        return FPParametrisation(
+            1.0, coefficients=p.tolist(), terms=terms, rho=rho, rectangles=rectangles
+        )
     a = dict(zip(LOOPS, loop_coefficients(free).tolist()))
     loops = FPParametrisation(1.0, coefficients=[], terms=[], rho=rho, loops=a)
     A2, dA2 = design(lambda links: loops(GaugeField(links, group))[:, None], fields)
@@ -291,7 +315,9 @@ def fit(
         exact=(Z, t),
         ridge=ridge,
     )
-    return FPParametrisation(1.0, coefficients=p.tolist(), terms=terms, rho=rho, loops=a)
+    return FPParametrisation(
+        1.0, coefficients=p.tolist(), terms=terms, rho=rho, loops=a, rectangles=rectangles
+    )
 
 
 def held_out_errors(

@@ -109,6 +109,12 @@ def fp_data_command(card, resume, only, output, parts, progress, quiet, as_json)
     help="penalty ridge |p|^2 on the polynomial's coefficients (keeps the flow from going stiff)",
 )
 @click.option(
+    "--rectangles",
+    is_flag=True,
+    help="the thin 2x1 and 1x2 loops of each plane (averaged) as a further variable of the "
+    "polynomial",
+)
+@click.option(
     "--holdout",
     type=float,
     default=0.25,
@@ -131,7 +137,7 @@ def fp_data_command(card, resume, only, output, parts, progress, quiet, as_json)
 @click.option("--json", "as_json", is_flag=True)
 @one_line_errors
 def fp_fit_command(
-    data, out, order, rho, ridge, holdout, classically_perfect, free_box, as_json
+    data, out, order, rho, ridge, rectangles, holdout, classically_perfect, free_box, as_json
 ) -> None:
     """Fit the fp-param coefficients to FP data (one or more files of the same FP parameters,
     rows in the order given); report held-out errors against Wilson."""
@@ -168,6 +174,7 @@ def fp_fit_command(
         rhos[0] if len(rhos) == 1 else rhos,
         free=free,
         ridge=ridge,
+        rectangles=rectangles,
     )
     res = {
         "coefficients": param.coefficients.tolist(),
@@ -176,6 +183,7 @@ def fp_fit_command(
         "train": len(train),
         "held_out": len(test),
         "ridge": ridge,
+        "rectangles": rectangles,
     }
     if len(test):
         res.update(held_out_errors(param, f, d["action"], train, test))
