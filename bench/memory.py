@@ -14,7 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-STUDY_FP = Path(__file__).resolve().parents[1] / "examples" / "fp_param_su3_4x4_o4r.json"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+STUDY_FP = EXAMPLES / "fp_param_su3_4x4_o4r.json"
+RECTANGLES_FP = EXAMPLES / "fp_param_su3_4x4_o4rr.json"
 
 CASES = [  # action, update, L, chains
     ("wilson", "hmc", 12, 4),
@@ -22,6 +24,7 @@ CASES = [  # action, update, L, chains
     ("clover", "hmc", 12, 4),
     ("fp-param", "hmc", 12, 4),
     ("fp-param-study", "hmc", 12, 4),
+    ("fp-param-rectangles", "hmc", 12, 4),
     ("lcnn", "hmc", 8, 1),
     ("lcnn", "hmc", 8, 2),
     ("wilson", "heatbath", 12, 4),
@@ -46,6 +49,8 @@ def one(name: str, algorithm: str, L: int, B: int) -> dict:
         action = FPParametrisation(5.0, coefficients=[0.6, 0.4, -0.02, 0.01], terms=terms)
     elif name == "fp-param-study":  # order 4 and the five loop shapes of the study card
         action = FPParametrisation(2.85, file=str(STUDY_FP))
+    elif name == "fp-param-rectangles":  # the same with the thin-rectangle variable
+        action = FPParametrisation(2.85, file=str(RECTANGLES_FP))
     elif name == "lcnn":
         model = LCNNFixedPoint(Architecture(D=4, group="SU(3)")).double()
         action = LCNNAction(5.0, model=model)
