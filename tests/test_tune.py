@@ -118,3 +118,26 @@ def test_a_run_named_by_a_beta_is_reused_at_its_stored_beta(tmp_path):
     assert stored_beta(path, beta) == 5.91
     card["action"]["beta"] = stored_beta(path, beta)
     assert not ensure_ensemble(validate(card), quiet=True) and path.read_bytes() == before
+
+
+def test_a_run_flowed_with_its_own_action_is_reused_from_another_first_guess(tmp_path):
+    """With ``flow = "action"`` every tuning run of one call flows with the action at the first
+    guess's beta; a run made as the first guess of an earlier call (its flow at its own beta) is
+    the same chain, since the flow does not depend on its action's beta. A flow with another
+    action is another card."""
+    from cards import small_card
+
+    from lqcd_hmc.config import validate
+    from lqcd_hmc.run import RunError, ensure_ensemble
+
+    path = tmp_path / "w.h5"
+    flow = {"name": "gradient_flow", "interval": 2, "t_max": 0.2, "epsilon": 0.05}
+    card = small_card(path, action={"beta": 2.2}, run={"trajectories": 2})
+    card["measure"] = [{**flow, "flow": {"name": "wilson", "beta": 2.2}}]
+    ensure_ensemble(validate(card), quiet=True)
+    before = path.read_bytes()
+    card["measure"] = [{**flow, "flow": {"name": "wilson", "beta": 2.1}}]
+    assert not ensure_ensemble(validate(card), quiet=True) and path.read_bytes() == before
+    card["measure"] = [{**flow, "flow": {"name": "symanzik", "beta": 2.2}}]
+    with pytest.raises(RunError, match="measure.0.flow.name"):
+        ensure_ensemble(validate(card), quiet=True)

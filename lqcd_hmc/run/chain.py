@@ -32,15 +32,25 @@ def git_revision() -> str:
 
 
 def chain_defining(card: Card, device: torch.device) -> dict[str, Any]:
-    """The parts of a card that define the Markov chain (what a resume must not change)."""
+    """The parts of a card that define the Markov chain (what a resume must not change). A
+    gradient flow's action table counts without its ``beta``: the flow equation carries
+    ``g0^2 = 2N/beta`` of its action, so it does not depend on it (:mod:`observables.flow`),
+    and a tuning run that flows with its own action then matches whatever first guess the
+    tuner started from."""
     d = card.to_dict()
     d["lattice"]["device"] = str(device)
     run = d["run"]
+    measure = [
+        {**m, "flow": {k: v for k, v in m["flow"].items() if k != "beta"}}
+        if isinstance(m.get("flow"), dict)
+        else m
+        for m in d["measure"]
+    ]
     return {
         "lattice": d["lattice"],
         "action": d["action"],
         "update": d["update"],
-        "measure": d["measure"],
+        "measure": measure,
         "run": {k: run[k] for k in ("thermalisation", "thermalisation_md", "save_interval")},
     }
 
