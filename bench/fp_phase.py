@@ -1,6 +1,7 @@
 """Hysteresis scan: is there a bulk transition in an action's coupling range?
 
     python -m bench.fp_phase --beta 3.1 3.2 3.3 [--action fp-param|lcnn] [--file C.json]
+                             [--model su3-fp-4x4]
                              [--dims 6 6 6 6] [--trajectories 100] [--chains 1]
                              [--dtype complex64] [--out fp_phase.json] [--resume]
 
@@ -36,14 +37,16 @@ FP_PARAM = "examples/fp_param_su3_4x4.json"
 MODEL = "su3-fp-4x4"
 
 
-def action_config(name: str, beta: float, file: str = FP_PARAM) -> dict[str, Any]:
+def action_config(
+    name: str, beta: float, file: str = FP_PARAM, model: str = MODEL
+) -> dict[str, Any]:
     """The action table of ``name`` at ``beta``: ``fp-param`` reads ``file`` (default: the
-    shipped model's fit), ``lcnn`` is the shipped model."""
+    shipped model's fit), ``lcnn`` is the shipped ``model``."""
     config: dict[str, Any] = {"name": name, "beta": beta}
     if name == "fp-param":
         config["file"] = file
     if name == "lcnn":
-        config["model"] = MODEL
+        config["model"] = model
     return config
 
 
@@ -64,9 +67,10 @@ def scan_beta(
     seed: int,
     dtype: str = "complex128",
     file: str = FP_PARAM,
+    model: str = MODEL,
 ) -> dict[str, Any]:
     """Plaquette histories ``(n, 2 chains)`` of one beta, cold chains first."""
-    action = build(action_config(name, beta, file))
+    action = build(action_config(name, beta, file, model))
     hmc = HMC(action, integrator="omelyan2", n_steps=10, tau=1.0)
     rng = ChainRNG(seed, 2 * chains)
     field = start_field(dims, chains, rng, dtype)
@@ -127,6 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--dtype", default="complex128", help="complex64 for the L-CNN")
     p.add_argument("--file", default=FP_PARAM, help="fp-param coefficient file")
+    p.add_argument("--model", default=MODEL, help="shipped L-CNN model (--action lcnn)")
     p.add_argument("--out", type=Path, default=Path("fp_phase.json"))
     p.add_argument("--resume", action="store_true", help="skip the betas already in --out")
     args = p.parse_args(argv)
@@ -150,10 +155,12 @@ def main(argv: list[str] | None = None) -> None:
                 args.seed,
                 args.dtype,
                 args.file,
+                args.model,
             )
         )
         meta = {
             "action": args.action,
+            "source": args.model if args.action == "lcnn" else args.file,
             "dims": args.dims,
             "chains": args.chains,
             "dtype": args.dtype,

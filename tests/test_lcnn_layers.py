@@ -20,7 +20,9 @@ from actions.lcnn import (
     Plaq,
     Poly,
     Trace,
+    laplacian,
     transport,
+    transport_hops,
 )
 from lqcd_hmc.lattice import shift
 from lqcd_hmc.loops import rectangle
@@ -183,6 +185,34 @@ def test_lcnn_action_invariances_and_force(group, D):
     cold = f.with_links(f.group.identity(f.links.shape[:-2]))
     assert act(cold).abs().max() < 1e-12
     check_force(act, f, rtol=1e-7)
+
+
+def test_laplacian_inputs_keep_constant_flux_exact():
+    """``inputs = "laplacians"``: the action is gauge and translation invariant, its force
+    matches central differences, and on constant flux (covariantly constant) the network's
+    deviation vanishes, so A is its preconditioner's there; with plaquette inputs it does not."""
+    from actions.fixed_point.perfect import flux_targets
+
+    f = random_field("SU(3)", 4, L=3, eps=0.5)
+    model = small_model(inputs="laplacians")
+    with torch.no_grad():  # deviations of order 1, as the trainer normalises them
+        model.get_buffer("scale").fill_(float(model.deviation(f.links).std()))
+    act = LCNNAction(2.0, model=model)
+    assert model.reach == 3  # plaquettes 1, Laplacians 1, one kernel of size 2
+    check_gauge_invariance(act, f)
+    moved = f.with_links(shift(f.links, 1, 1, 4))
+    assert torch.allclose(act(moved), act(f), rtol=1e-12)
+    check_force(act, f, rtol=1e-7)
+    assert act.model.deviation(f.links).abs().max() > 1e-3
+    flux, _ = flux_targets("SU(3)", dtype=torch.complex128)
+    assert act.model.deviation(flux.links).abs().max() < 1e-13
+    assert small_model().deviation(flux.links).abs().max() > 1e-4
+    # the hop matrices give the Laplacian of the reference transports
+    W = Plaq()(f.links)
+    ref = sum(transport(f.links, W, mu, s) for mu in range(4) for s in (1, -1)) / 8 - W
+    assert (laplacian(W, transport_hops(f.links)) - ref).abs().max() < 1e-13
+    with pytest.raises(ValueError, match="inputs"):
+        Architecture(D=4, group="SU(3)", inputs="loops")
 
 
 def test_untrained_polynomial_is_the_preconditioner():

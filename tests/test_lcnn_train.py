@@ -135,11 +135,13 @@ def test_train_bad_input_is_one_line(fp_data, tmp_path):
         build({"name": "lcnn", "beta": 1.0, "checkpoint": str(tmp_path / "junk.pt")})
 
 
-def test_train_on_several_files_with_an_order_4_preconditioner(fp_data, tmp_path):
+@pytest.mark.parametrize("rectangles", [False, True])
+def test_train_on_several_files_with_an_order_4_preconditioner(fp_data, tmp_path, rectangles):
     """``data.file`` as a list reads the files as one (here the 12 configurations twice: 18
     training, 6 held out); ``model.preconditioner_order = 4`` and ``preconditioner_ridge = 0.01``
-    fit the fp-param preconditioner to order 4 with that penalty: its coefficients are
-    ``fit(...)``'s on the trainer's training split."""
+    (and ``preconditioner_rectangles``) fit the fp-param preconditioner to order 4 with that
+    penalty (and the rectangle variable): its coefficients are ``fit(...)``'s on the trainer's
+    training split. ``model.inputs`` reaches the checkpoint's architecture."""
     from actions.fixed_point.free_fixed_point import of_data
     from actions.fixed_point.parametrisation import fit
     from workflows.fixed_point.files import read_fp_datasets, sha256
@@ -150,6 +152,8 @@ def test_train_on_several_files_with_an_order_4_preconditioner(fp_data, tmp_path
     one, two = f'file = "{data.as_posix()}"', f'file = ["{data.as_posix()}", "{data.as_posix()}"]'
     text = card.read_text().replace(one, two)
     extra = "free_box = 7\npreconditioner_order = 4\npreconditioner_ridge = 0.01"
+    if rectangles:
+        extra += '\npreconditioner_rectangles = true\ninputs = "laplacians"'
     card.write_text(text.replace("free_box = 7", extra))
     res = CliRunner().invoke(main, ["train", str(card), "--json"])
     assert res.exit_code == 0, res.output
@@ -167,16 +171,20 @@ def test_train_on_several_files_with_an_order_4_preconditioner(fp_data, tmp_path
         4,
         free=of_data(d["parameters"], 7),
         ridge=0.01,
+        rectangles=rectangles,
     )
     pre = obj["action"]["preconditioner"]
-    assert len(pre["terms"]) == len(ref.terms) == 12
+    assert pre["rectangles"] is rectangles
+    assert obj["architecture"]["inputs"] == ("laplacians" if rectangles else "plaquettes")
+    assert len(pre["terms"]) == len(ref.terms) == (31 if rectangles else 12)
     np.testing.assert_allclose(pre["coefficients"], ref.coefficients.tolist(), rtol=1e-8)
 
 
 def test_example_train_card_is_valid():
     from pathlib import Path
 
-    for name in ("lcnn_train.toml", "lcnn_train_su3_4x4.toml", "lcnn_train_su3_4x4_o4.toml"):
+    names = ["lcnn_train.toml"] + [f"lcnn_train_su3_4x4{s}.toml" for s in ("", "_o4", "_o4rr")]
+    for name in names:
         card = load_train_card(Path(__file__).parent.parent / "examples" / name)
         assert card.model.channels == [12, 24, 24] and card.model.kernel_sizes == [2, 2, 1]
         assert card.model.preconditioner == "fp-param"
@@ -363,26 +371,30 @@ def test_scan_fp_param_rows_match_the_trainers_baseline(trained):
     )
 
 
-def test_the_shipped_su3_model_runs_from_its_example_card(tmp_path, monkeypatch):
-    """The shipped SU(3) model from its example card, by short name, in a fresh clone: two
-    HMC trajectories on 4^4; its metadata name the FP data (the hash of the file committed in
-    data/, and its card), the training card, and held-out losses whose monitored combination
-    is below fp-param's on the same validation configurations."""
+@pytest.mark.parametrize("name", ["su3-fp-4x4", "su3-fp-4x4-o4rr"])
+def test_the_shipped_su3_model_runs_from_its_example_card(tmp_path, monkeypatch, name):
+    """A shipped SU(3) model from the example card, by short name, in a fresh clone: two
+    HMC trajectories on 4^4; its metadata name the FP data (the hashes of the files committed
+    in data/, and their card), the training card, and held-out losses whose monitored
+    combination is below fp-param's on the same validation configurations."""
     import tomllib
     from pathlib import Path
 
     from actions.lcnn.shipped import describe, resolve
     from workflows.fixed_point.files import sha256
 
-    path = resolve("su3-fp-4x4")
+    path = resolve(name)
     row = describe(path)
-    assert (row["group"], row["D"]) == ("SU(3)", 4) and len(row["data_sha256"]) == 64
     _, obj = load_checkpoint(path)
     prov, metrics = obj["provenance"], obj["metrics"]
-    assert "fp_data_su3_4x4" in prov["data"] and "[fixed_point]" in prov["data_card"]
+    files = [prov["data"]] if isinstance(prov["data"], str) else prov["data"]
+    hashes = row["data_sha256"]
+    hashes = [hashes] if isinstance(hashes, str) else hashes
+    assert (row["group"], row["D"]) == ("SU(3)", 4) and len(hashes) == len(files) >= 1
+    assert all("fp_data_su3_4x4" in f for f in files) and "[fixed_point]" in prov["data_card"]
     assert "[training]" in prov["card"]
     repo = Path(__file__).parent.parent
-    assert sha256(repo / "data" / "fp_data_su3_4x4.h5") == row["data_sha256"]
+    assert [sha256(repo / f) for f in files] == hashes
     t = tomllib.loads(prov["card"])["training"]
     norm, base = metrics["normalisation"], metrics["fp_param_validation"]
     assert metrics["epoch"] > 0  # trained past its fp-param start, and better than it:
@@ -398,6 +410,8 @@ def test_the_shipped_su3_model_runs_from_its_example_card(tmp_path, monkeypatch)
             "run.thermalisation=0",
             "--set",
             "run.trajectories=2",
+            "--set",
+            f"action.model={name}",
             "--json",
             "--quiet",
         ],

@@ -13,7 +13,9 @@ from .layers import (
     Plaq,
     Poly,
     Trace,
+    laplacian,
     transport,
+    transport_hops,
     use_fast_path,
 )
 from .network import LCNN, Architecture
@@ -31,7 +33,9 @@ __all__ = [
     "Plaq",
     "Poly",
     "Trace",
+    "laplacian",
     "transport",
+    "transport_hops",
     "use_fast_path",
     "LCNN",
     "Architecture",

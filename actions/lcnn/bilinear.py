@@ -25,12 +25,17 @@ import torch
 from torch import Tensor
 
 CHUNK_BYTES = 1 << 20
-"""Bytes of the per-chunk mixed tensor ``M`` (about half the 2 MiB L2 cache of the cores we
-measured on; ``bench.lcnn`` scans it)."""
+"""Bytes of the per-chunk mixed tensor ``M`` on a CPU (about half the 2 MiB L2 cache of the
+cores we measured on; ``bench.lcnn`` scans it)."""
+
+GPU_CHUNK_BYTES = 1 << 30
+"""The same on a GPU, where a chunk is a kernel launch: on an H200 the 8^4 force took 0.62 s
+with 1 MiB chunks and 0.049 s with 1 GiB (bench/RESULTS.md, "GPU acceptance check")."""
 
 
-def _chunk(batch: int, sites: int, per_site: int) -> int:
-    return max(1, min(sites, CHUNK_BYTES // max(1, batch * per_site)))
+def _chunk(batch: int, sites: int, per_site: int, device: torch.device) -> int:
+    limit = CHUNK_BYTES if device.type == "cpu" else GPU_CHUNK_BYTES
+    return max(1, min(sites, limit // max(1, batch * per_site)))
 
 
 def _planar(X: Tensor, order: tuple[int, ...]) -> Tensor:
@@ -59,7 +64,7 @@ def _forward(a: Tensor, A: Tensor, B: Tensor) -> Tensor:
     out = A.new_empty(n, I, S, N, N)
     if J >= K:  # M_ik = sum_j a_ijk A_j; out_i = sum_k M_ik B_k
         w = a.permute(0, 2, 1).reshape(I * K, J).t()  # MKL: faster than the (J, I K) copy
-        c = _chunk(n, S, I * K * N * N * A.element_size())
+        c = _chunk(n, S, I * K * N * N * A.element_size(), A.device)
         for s in range(0, S, c):
             e = min(S, s + c)
             x = _planar(A[:, :, s:e], (5, 0, 2, 3, 4, 1)).reshape(-1, J)  # re n c m l | J
@@ -69,7 +74,7 @@ def _forward(a: Tensor, A: Tensor, B: Tensor) -> Tensor:
             out[:, :, s:e] = _combine(Y).permute(0, 3, 1, 2, 4)
         return out
     w = a.reshape(I * J, K).t()  # M_ij = sum_k a_ijk B_k
-    c = _chunk(n, S, I * J * N * N * A.element_size())
+    c = _chunk(n, S, I * J * N * N * A.element_size(), A.device)
     for s in range(0, S, c):
         e = min(S, s + c)
         x = _planar(B[:, :, s:e], (5, 0, 2, 3, 4, 1)).reshape(-1, K)  # re n c l p | K
@@ -88,7 +93,7 @@ def _weight_grad(A: Tensor, B: Tensor, G: Tensor) -> Tensor:
     n, J, S, N, _ = A.shape
     K, I = B.shape[1], G.shape[1]
     da = torch.zeros(I * K, J, dtype=A.real.dtype, device=A.device)
-    c = _chunk(1, S, I * K * N * N * A.element_size())
+    c = _chunk(1, S, I * K * N * N * A.element_size(), A.device)
     for b in range(n):
         for s in range(0, S, c):
             e = min(S, s + c)

@@ -60,6 +60,24 @@ def transport_hops(U: Tensor) -> list[Tensor]:
     return [transport_matrices(links[mu], mu, sign) for mu in range(U.shape[1]) for sign in (1, -1)]
 
 
+def laplacian(W: Tensor, hops: list[Tensor]) -> Tensor:
+    """Covariant Laplacian per channel, ``sum_mu (T_{+mu} + T_{-mu} - 2) W(x) / (2 D)``, with the
+    hops of :func:`transport_hops` (one ``N^2 x N^2`` product per site and hop on
+    channel-last fields)."""
+    n, C, *dims, N, _ = W.shape
+    D = len(dims)
+    Wc = W.flatten(-2).movedim(1, -1)  # (n, *dims, N^2, C)
+    total = reduce(
+        torch.add,
+        (
+            hops[2 * mu + si] @ shift(Wc, mu, sign, D)
+            for mu in range(D)
+            for si, sign in ((0, 1), (1, -1))
+        ),
+    )
+    return total.movedim(-1, 1).unflatten(-1, (N, N)) / (2 * D) - W
+
+
 def mix(weight: Tensor, W: Tensor, fast: bool = True) -> Tensor:
     """Channel mixing ``sum_j w_ij W_j``: ``weight (C_out, C_in)``, ``W (B, C_in, ...)``.
     ``fast``: real weights on a complex field are one real matrix product over the real and

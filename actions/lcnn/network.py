@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from lqcd_hmc.groups import get_group
 
-from .layers import LAct, LConvBilin, LExp, Plaq, Poly, Trace, transport_hops
+from .layers import LAct, LConvBilin, LExp, Plaq, Poly, Trace, laplacian, transport_hops
 
 
 @dataclass
@@ -34,9 +34,12 @@ class Architecture:
     smearing: list[int] = field(default_factory=list)
     smearing_kernel: int = 2
     outputs: int = 1
+    inputs: str = "plaquettes"
 
     def __post_init__(self) -> None:
         self.group = str(get_group(self.group))
+        if self.inputs not in ("plaquettes", "laplacians"):
+            raise ValueError(f"inputs must be 'plaquettes' or 'laplacians', got {self.inputs!r}")
         if len(self.channels) != len(self.kernel_sizes) or not self.channels:
             raise ValueError(
                 f"channels {self.channels} and kernel_sizes {self.kernel_sizes} "
@@ -79,24 +82,40 @@ class LCNN(nn.Module):
     def reach(self) -> int | None:
         """Links within this Chebyshev distance of x determine the output at x (None with
         Polyakov loops): each smearing step adds its kernel reach and a plaquette, the
-        plaquettes one, each L-CB layer ``K - 1``."""
+        plaquettes one, their Laplacians one more, each L-CB layer ``K - 1``."""
         a = self.arch
         if a.polyakov:
             return None
-        return len(a.smearing) * a.smearing_kernel + 1 + sum(k - 1 for k in a.kernel_sizes)
+        laplacians = int(a.inputs == "laplacians")
+        return (
+            len(a.smearing) * a.smearing_kernel
+            + 1
+            + laplacians
+            + sum(k - 1 for k in a.kernel_sizes)
+        )
 
-    def features(self, U: Tensor) -> tuple[Tensor, Tensor]:
-        """Input channels after the smearing steps: plaquettes (and Polyakov loops)."""
+    def features(self, U: Tensor) -> tuple[Tensor, Tensor, list[Tensor] | None]:
+        """Links after the smearing steps, the input channels, and the hops of
+        :func:`transport_hops` where they were needed (else None). Channels: plaquettes (and
+        Polyakov loops), or with ``inputs = "laplacians"`` the covariant Laplacians of the
+        plaquettes, ``sum_mu (T_{+mu} + T_{-mu} - 2) P(x) / (2 D)`` (of the size of ``P``),
+        which vanish on covariantly constant fields (constant flux): every channel is then the
+        same there as on the cold field, so the network's deviation ``N_x - N_x[1]`` is zero and
+        the action exact on them."""
         for conv, exp in zip(self.smear_conv, self.smear_exp):
             U = exp(U, conv(U, self.plaq(U)))
-        W = self.plaq(U)
+        W, hops = self.plaq(U), None
+        if self.arch.inputs == "laplacians":
+            hops = transport_hops(U)
+            W = laplacian(W, hops)
         if self.arch.polyakov:
             W = torch.cat([W, self.poly(U)], dim=1)
-        return U, W
+        return U, W, hops
 
     def forward(self, U: Tensor) -> Tensor:
-        U, W = self.features(U)
-        hops = transport_hops(U) if max(self.arch.kernel_sizes) > 1 else None  # shared
+        U, W, hops = self.features(U)
+        if hops is None and max(self.arch.kernel_sizes) > 1:
+            hops = transport_hops(U)  # shared by the layers
         for layer, act in zip(self.layers, self.acts):
             W = act(layer(U, W, hops))
         t = self.trace(W).real

@@ -29,10 +29,12 @@ class ModelSection(CardSection):
     polyakov: bool = False
     complex_weights: bool = False
     smearing: list[PositiveInt] = []
+    inputs: Literal["plaquettes", "laplacians"] = "plaquettes"
     order: PositiveInt = 3
     preconditioner: str = "fp-param"
     preconditioner_order: PositiveInt = 3  # of the fp-param polynomial
     preconditioner_ridge: float = Field(0.0, ge=0)  # its coefficients' penalty (fp-fit --ridge)
+    preconditioner_rectangles: bool = False  # its thin-rectangle variable (fp-fit --rectangles)
     fix_b0: bool = False
     classically_perfect: bool = True
     free_box: int = Field(11, ge=5)

@@ -3,7 +3,8 @@
 1. Reads FP data (``lqcd-hmc fp-data``: links, A_FP and dA_FP/dw_a per configuration) and
    splits it into training and validation configurations (a seeded permutation).
 2. Fits the ``fp-param`` polynomial (order ``model.preconditioner_order``, default 3, rho 0.1,
-   coefficient penalty ``model.preconditioner_ridge``;
+   coefficient penalty ``model.preconditioner_ridge``, the thin-rectangle variable with
+   ``model.preconditioner_rectangles``;
    :mod:`actions.fixed_point.parametrisation`) on the training configurations. It is the
    baseline reported on the validation configurations and, by default, the preconditioner
    ``A_pre`` of the L-CNN action (the coefficients go into the checkpoint). With
@@ -72,6 +73,7 @@ def _model(card: TrainCard, data: dict[str, Any], preconditioner: dict[str, Any]
         polyakov=m.polyakov,
         complex_weights=m.complex_weights,
         smearing=list(m.smearing),
+        inputs=m.inputs,
     )
     return LCNNFixedPoint(arch, m.order, preconditioner, m.fix_b0 or m.classically_perfect)
 
@@ -180,6 +182,7 @@ class Trainer:
             card.model.preconditioner_order,
             free=free,
             ridge=card.model.preconditioner_ridge,
+            rectangles=card.model.preconditioner_rectangles,
         )
         fp_param = {
             "name": "fp-param",
