@@ -1,7 +1,8 @@
 """Stiffness of a gradient flow: the largest eigenvalue of its linearisation along the flow.
 
-    python -m bench.flow_stiffness [--flow-file C1.json C2.json ...] [--dims 6 6 6 6]
-                                   [--beta 5.7] [--sweeps 30] [--times 0 0.1 0.3]
+    python -m bench.flow_stiffness [--flow-file C1.json C2.json ...] [--model NAME ...]
+                                   [--dims 6 6 6 6] [--beta 5.7] [--sweeps 30]
+                                   [--times 0 0.1 0.3]
 
 The flow ``dV/dt = Z(V) V`` with ``Z = -g0^2 dS`` (:mod:`observables.flow`) is integrated with
 RK3, whose stability interval on the negative real axis is ``-2.51 <= eps lambda <= 0`` (the
@@ -10,11 +11,11 @@ step is bounded by ``2.51 / |lambda_max|``, where ``lambda_max`` is the eigenval
 modulus of the Jacobian ``J v = d/dh Z(exp(h v) V)|_0``. It is found by power iteration with
 central differences (``h = 1e-4``) and printed with its sign (the Rayleigh quotient; a positive
 one is an unstable direction of the flow itself), at each of ``--times`` along the flow (fixed
-steps 0.01) of one Wilson heatbath configuration, for the Wilson flow and for ``fp-param`` of
-each ``--flow-file``. Wilson's free value is ``-16`` (``-4 sum_mu sin^2(p_mu/2)`` at
-``p = (pi, ..)``), so Wilson's flow takes epsilon = 0.1 with room to spare; a fit whose
-coefficients cancel each other in large values reaches ``|lambda|`` of hundreds, where RK3
-needs steps below 0.01 (bench/RESULTS.md, "Monte Carlo with the FP actions").
+steps 0.01) of one Wilson heatbath configuration, for the Wilson flow, for ``fp-param`` of
+each ``--flow-file`` and for each shipped L-CNN ``--model``. Wilson's free value is ``-16``
+(``-4 sum_mu sin^2(p_mu/2)`` at ``p = (pi, ..)``), so Wilson's flow takes epsilon = 0.1 with
+room to spare; a fit whose coefficients cancel each other in large values reaches ``|lambda|``
+of hundreds, where RK3 needs steps below 0.01 (bench/RESULTS.md, "Monte Carlo with the FP actions").
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ def largest_eigenvalue(
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--flow-file", nargs="*", default=[], help="fp-param coefficient files")
+    p.add_argument("--model", nargs="*", default=[], help="shipped L-CNN models")
     p.add_argument("--dims", type=int, nargs=4, default=[6, 6, 6, 6])
     p.add_argument("--beta", type=float, default=5.7, help="Wilson beta of the configuration")
     p.add_argument("--sweeps", type=int, default=30, help="heatbath + 1 overrelaxation")
@@ -71,6 +73,8 @@ def main() -> None:
     flows = {"Wilson": {"name": "wilson", "beta": 6.0}}
     for f in args.flow_file:
         flows[Path(f).stem] = {"name": "fp-param", "beta": 6.0, "file": f}
+    for m in args.model:
+        flows[m] = {"name": "lcnn", "beta": 6.0, "model": m}
     print(
         f"SU(3) {args.dims}, Wilson beta {args.beta}, {args.sweeps} sweeps: largest eigenvalue "
         f"of the flow's Jacobian ({args.iterations} power iterations)"
