@@ -215,6 +215,28 @@ def test_laplacian_inputs_keep_constant_flux_exact():
         Architecture(D=4, group="SU(3)", inputs="loops")
 
 
+@pytest.mark.parametrize("inputs", ["plaquettes", "laplacians"])
+def test_reach_is_the_range_of_dependence(inputs):
+    """``LCNN.reach`` (the halo depth of domain decomposition): changing every link on sites
+    farther than it (Chebyshev distance, periodic) from x leaves the output at x unchanged,
+    changing those at exactly that distance does not."""
+    net = small_model(inputs=inputs).net
+    f = random_field("SU(3)", 4, L=9, eps=0.5)
+    r = net.reach
+    assert r == (3 if inputs == "laplacians" else 2)
+    d = torch.arange(9)
+    d = torch.minimum(d, 9 - d)
+    cheb = torch.stack(torch.meshgrid(*[d] * 4, indexing="ij")).amax(0)
+    g = torch.Generator().manual_seed(4)
+    X = f.group.project_algebra(torch.randn(f.links.shape, dtype=f.links.dtype, generator=g))
+    V = f.group.exp(0.3 * X) @ f.links
+    at_x = lambda links: net(links)[:, 0, 0, 0, 0, 0]
+    N0 = at_x(f.links)
+    for dist, changes in ((r + 1, False), (r, True)):
+        moved = torch.where((cheb >= dist)[None, None, ..., None, None], V, f.links)
+        assert bool((at_x(moved) - N0).abs().max() > 1e-6) is changes
+
+
 def test_untrained_polynomial_is_the_preconditioner():
     """``b = 0``: A is the Wilson density at beta = 1 (the default preconditioner)."""
     m = small_model()
