@@ -35,6 +35,7 @@ from lqcd_hmc.field import GaugeField
 from lqcd_hmc.loops import LineCache, clover_energy, rectangle_re_trace
 from lqcd_hmc.paths import (
     Path,
+    Sites,
     coupled_offsets,
     parallelogram_paths,
     path_product,
@@ -67,7 +68,7 @@ class LoopAction(Action):
                 acc = acc + c * (N - _re_trace(path_product(field.links, path)).double())
         return (self.beta / N) * acc
 
-    def staples(self, field: GaugeField, mu: int, sites: Tensor | None = None) -> Tensor:
+    def staples(self, field: GaugeField, mu: int, sites: Sites | None = None) -> Tensor:
         """``A_mu`` with ``S = const - sum_x Re Tr(U_mu(x) A_mu(x))`` (coefficients included)."""
         k = self.beta / field.N
         paths = [(k * c, p) for c, p in self.weighted_paths(field.D) if c]

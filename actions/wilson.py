@@ -15,7 +15,7 @@ from lqcd_hmc.action import Action
 from lqcd_hmc.field import GaugeField
 from lqcd_hmc.lattice import shift
 from lqcd_hmc.loops import plaquette_matrix, plaquette_re_trace, plaquette_staples
-from lqcd_hmc.paths import coupled_offsets, plaquette_paths
+from lqcd_hmc.paths import Sites, coupled_offsets, plaquette_paths, staples
 
 
 class Wilson(Action):
@@ -40,12 +40,13 @@ class Wilson(Action):
         assert acc is not None
         return (self.beta / N) * acc
 
-    def staples(self, field: GaugeField, mu: int, sites: Tensor | None = None) -> Tensor:
-        """``(beta/N) A_mu`` with the plaquette staple sum ``A_mu``, at the flat site indices
-        ``sites`` only if given (indexed: the heatbath's parity colours hold half the sites,
-        where the whole-lattice staples are the faster way, :func:`lqcd_hmc.paths.staples`)."""
-        A = (self.beta / field.N) * plaquette_staples(field.links, mu)
-        return A if sites is None else A.flatten(1, field.D)[:, sites]
+    def staples(self, field: GaugeField, mu: int, sites: Sites | None = None) -> Tensor:
+        """``(beta/N) A_mu`` with the plaquette staple sum ``A_mu``; at ``sites`` only if
+        given (the heatbath's parity colours: gathered, :func:`lqcd_hmc.paths.staples`)."""
+        if sites is not None:
+            paths = [(self.beta / field.N, p) for p in plaquette_paths(field.D)]
+            return staples(field.links, paths, mu, sites)
+        return (self.beta / field.N) * plaquette_staples(field.links, mu)
 
     def coupled_offsets(self, D: int, mu: int) -> set[tuple[int, ...]]:
         return coupled_offsets(plaquette_paths(D), mu, D)

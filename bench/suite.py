@@ -13,6 +13,8 @@ For SU(3) Wilson (beta 6.0) and Iwasaki (beta 2.6), in complex128 and complex64:
   ``examples/fp_param_su3_4x4_o4r.json``) against the Wilson force, both on the reference path;
 - the L-CNN force (fast and reference path, flops, rate against matmul, memory), training
   throughput and FP-data seconds, ending in the speed issue's targets (:mod:`bench.lcnn`);
+- the core-speed issue's targets against openQCD and MILC (``peers``: their figures from the
+  issue's side-by-side run, ours measured here at 8^4 and 16^4);
 - every time also as a fraction of the bandwidth limit: the bytes the kernel must move (below)
   divided by the time, over the copy bandwidth measured in the same run.
 
@@ -47,7 +49,7 @@ ACTIONS: dict[str, Callable[[], object]] = {
     "iwasaki": lambda: Iwasaki(2.6),
 }
 DTYPES = {"complex128": torch.complex128, "complex64": torch.complex64}
-SECTIONS = ("forces", "batched", "trajectories", "heatbath", "flow", "fp-param", "lcnn")
+SECTIONS = ("forces", "batched", "trajectories", "heatbath", "flow", "fp-param", "lcnn", "peers")
 # link-field sizes each kernel must move (module docstring)
 FORCE_FIELDS, TRAJECTORY_FIELDS_PER_FORCE, SWEEP_FIELDS, FLOW_STEP_FIELDS = 2, 8, 2, 15
 FORCES_PER_TRAJECTORY = 20
@@ -200,18 +202,32 @@ def batched(batches: list[int], device: torch.device, compile: bool) -> None:
             t.row(k, B, s, rate, rate / base[k], rate / base["reference"])
 
 
+def heatbath_seconds(name: str, L: int, device: torch.device) -> tuple[float, float]:
+    """Seconds of one heatbath update without overrelaxation (a heatbath sweep and the
+    reunitarisation, as a run card's ``overrelaxation = 0``) and of one overrelaxation sweep,
+    B = 1, complex128."""
+    hb = Heatbath(ACTIONS[name](), 0)
+    f = field(L, 1, torch.complex128, device)
+    hb.prepare(f.dims, device)
+    rng = ChainRNG(3, 1, device=device)
+    n = 5 if L >= 16 else 15  # the best single call: a sweep is 0.05-1 s
+    return (
+        timeit(lambda: hb.update(f, rng), n, device, blocks=n),
+        timeit(lambda: hb.sweep(f, None, heatbath=False), n, device, blocks=n),
+    )
+
+
 def heatbath(actions: list[str], sizes: list[int], device: torch.device, bw: float) -> None:
-    t = Table("Heatbath sweep (B = 1, complex128)", ["action", "L", "s", "us/link", "% of bw"])
+    t = Table(
+        "Heatbath update and overrelaxation sweep (B = 1, complex128)",
+        ["action", "L", "heatbath s", "heatbath us/link", "% of bw", "overrelaxation us/link"],
+    )
     for name in actions:
-        hb = Heatbath(ACTIONS[name](), 0)
         for L in sizes:
-            f = field(L, 1, torch.complex128, device)
-            hb.prepare(f.dims, device)
-            rng = ChainRNG(3, 1, device=device)
-            s = timeit(lambda: hb.update(f, rng), 1 if L >= 16 else 2, device)
-            t.row(
-                name, L, s, 1e6 * s / (f.D * f.volume), 100 * SWEEP_FIELDS * field_bytes(f) / s / bw
-            )
+            hb, orx = heatbath_seconds(name, L, device)
+            links = 4 * L**4
+            bytes_ = SWEEP_FIELDS * 4 * L**4 * 9 * 16
+            t.row(name, L, hb, 1e6 * hb / links, 100 * bytes_ / hb / bw, 1e6 * orx / links)
 
 
 def flow(sizes: list[int], device: torch.device, bw: float, compile: bool) -> None:
@@ -252,6 +268,68 @@ def fp_param(sizes: list[int], device: torch.device) -> None:
             w = timeit(lambda: wilson.force(f), repeats(f), device)
             a = timeit(lambda: fp.force(f), n, device)
             t.row(L, B, 1e9 * w / links, 1e9 * a / links, a / w)
+
+
+#: The peers' figures from the side-by-side run of the core-speed issue: SU(3) Wilson at
+#: beta = 6.0, double precision, one thread, medians of five, on this project's 2-core machine,
+#: openQCD 2.0 and MILC built from their public sources (this machine cannot build them: it
+#: has no network). Per work and L: (peer, seconds, goal for ours / peer).
+PEERS: dict[tuple[str, int], tuple[str, float, float]] = {
+    ("Wilson force, compiled, per link", 8): ("openQCD force0()", 361e-9, 1.5),
+    ("Wilson force, compiled, per link", 16): ("openQCD force0()", 503e-9, 1.5),
+    ("HMC trajectory, 10 Omelyan steps, compiled", 8): ("openQCD ym1", 0.165, 2.0),
+    ("HMC trajectory, 10 Omelyan steps, compiled", 16): ("openQCD ym1", 4.05, 2.0),
+    ("heatbath update per link", 8): ("MILC su3_ora", 2.0e-6, 2.0),
+    ("heatbath update per link", 16): ("MILC su3_ora", 2.7e-6, 2.0),
+    ("overrelaxation sweep per link", 8): ("MILC su3_ora", 1.3e-6, 2.0),
+    ("overrelaxation sweep per link", 16): ("MILC su3_ora", 2.3e-6, 2.0),
+}
+IWASAKI_OVER_WILSON = 3.0  # the issue's goal for the compiled improved-action force
+
+
+def peers(device: torch.device) -> None:
+    """The core-speed issue's targets: SU(3) at L = 8 and 16, B = 1, complex128, ours against
+    the peers' figures (:data:`PEERS`), and the compiled Iwasaki force against the compiled
+    Wilson force measured here."""
+    ours: dict[tuple[str, int], float] = {}
+    iwasaki: dict[int, float] = {}
+    for L in (8, 16):
+        f = field(L, 1, torch.complex128, device)
+        U, links, n = to_split(f.links), f.D * f.volume, repeats(f)
+        forces = {}
+        for name in ("wilson", "iwasaki"):
+            fused = SplitDynamics([ACTIONS[name]()], 3, compile=True)
+            forces[name] = timeit(lambda: fused.force(0, U), n, device)
+        ours["Wilson force, compiled, per link", L] = forces["wilson"] / links
+        iwasaki[L] = forces["iwasaki"] / forces["wilson"]
+        hmc = HMC(Wilson(6.0), n_steps=10, kernels="compiled")
+        rng = ChainRNG(2, 1, device=device)
+        traj = timeit(lambda: hmc.trajectory(f, rng), 2 if L >= 16 else 5, device)
+        ours["HMC trajectory, 10 Omelyan steps, compiled", L] = traj
+        hb, orx = heatbath_seconds("wilson", L, device)
+        ours["heatbath update per link", L] = hb / links
+        ours["overrelaxation sweep per link", L] = orx / links
+    print(
+        "\n### Against openQCD and MILC (targets of the core-speed issue; the peers' figures "
+        "from its side-by-side run)\n\n| work | L | ours | peer | peer's | ours / peer | goal "
+        "| met |\n|---|---|---|---|---|---|---|---|"
+    )
+    for (what, L), (peer, theirs, goal) in PEERS.items():
+        mine = ours[what, L]
+        unit, scale = ("s", 1.0) if "trajectory" in what else ("us", 1e6)
+        if "force" in what:
+            unit, scale = "ns", 1e9
+        met = "yes" if mine / theirs <= goal else "no"
+        print(
+            f"| {what} | {L} | {scale * mine:.3g} {unit} | {peer} | {scale * theirs:.3g} {unit} "
+            f"| {mine / theirs:.2f} | <= {goal:g} | {met} |"
+        )
+    for L, r in iwasaki.items():
+        met = "yes" if r <= IWASAKI_OVER_WILSON else "no"
+        print(
+            f"| Iwasaki force / Wilson force, both compiled | {L} | {r:.2f} | - | - | - "
+            f"| <= {IWASAKI_OVER_WILSON:g} | {met} |"
+        )
 
 
 def lcnn(sizes: list[int], device: torch.device, threads: int) -> None:
@@ -305,6 +383,7 @@ def main(argv: list[str] | None = None) -> None:
         "flow": lambda: flow(sizes, device, bw, compile),
         "fp-param": lambda: fp_param([L for L in sizes if L <= 8], device),
         "lcnn": lambda: lcnn(sizes, device, args.threads),
+        "peers": lambda: peers(device),
     }
     for name in sections:
         run[name]()

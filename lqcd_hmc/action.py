@@ -21,6 +21,7 @@ from torch import Tensor
 
 from .field import GaugeField
 from .lattice import tensor_sum
+from .paths import Sites
 from .registry import build_registered, registered
 
 ENTRY_POINT_GROUP = "lqcd_hmc.actions"
@@ -64,11 +65,11 @@ class Action:
         """HMC force ``F = -Pi(U G^dagger) / 2`` from autograd (see module docstring)."""
         return autograd_force(self, field)
 
-    def staples(self, field: GaugeField, mu: int, sites: Tensor | None = None) -> Tensor:
+    def staples(self, field: GaugeField, mu: int, sites: Sites | None = None) -> Tensor:
         """``A_mu(x)``, coefficients included, with ``S = const - sum_x Re Tr(U_mu(x) A_mu(x))``
         as a function of the links ``U_mu`` (only for actions linear in each link; used by the
         heatbath). Then the force is ``F_mu = Pi(U_mu A_mu)/2``. ``(B, *dims, N, N)``, or at
-        the flat site indices ``sites`` only, ``(B, n, N, N)``."""
+        ``sites`` only, ``(B, n, N, N)``."""
         raise NotImplementedError(
             f"action {self.name!r} is not linear in each link and "
             "provides no staples; the heatbath cannot update it"
@@ -150,7 +151,7 @@ class SumAction(Action):
     def has_staples(self) -> bool:
         return all(t.has_staples for t in self.terms)
 
-    def staples(self, field: GaugeField, mu: int, sites: Tensor | None = None) -> Tensor:
+    def staples(self, field: GaugeField, mu: int, sites: Sites | None = None) -> Tensor:
         if not self.has_staples:
             return Action.staples(self, field, mu)
         return tensor_sum(t.staples(field, mu, sites) for t in self.terms)

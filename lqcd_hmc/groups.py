@@ -292,6 +292,12 @@ def _exp_su3(X: Tensor) -> Tensor:
     return f0 * eye + f1 * Q + f2 * Q2
 
 
+def _row_norm(x: Tensor) -> Tensor:
+    """``|x|`` of complex rows ``(..., N)`` as ``(..., 1)``, summed over real planes
+    (``linalg.vector_norm`` of strided complex rows is 13x slower)."""
+    return torch.view_as_real(x).square().sum((-2, -1)).sqrt()[..., None]
+
+
 def _reunitarize_su3(U: Tensor) -> Tensor:
     """Gram-Schmidt on the first two rows, third row ``conj(r0 x r1)`` (det = 1): cheap and,
     for a matrix that drifted from SU(3) by rounding, within rounding of the nearest element.
@@ -304,14 +310,14 @@ def _reunitarize_su3(U: Tensor) -> Tensor:
     def usable(n: Tensor, scale: Tensor | float) -> Tensor:
         return torch.isfinite(n) & (n > 1e-300) & (n > 1e-6 * scale)
 
-    n0 = torch.linalg.vector_norm(row0, dim=-1, keepdim=True)
+    n0 = _row_norm(row0)
     r0 = torch.where(usable(n0, 0.0), row0 / n0, eye[0])
     p1 = row1 - (r0.conj() * row1).sum(-1, keepdim=True) * r0
-    s1 = torch.linalg.vector_norm(p1, dim=-1, keepdim=True)
+    s1 = _row_norm(p1)
     k = r0.abs().argmin(-1)
     pk = eye[k] - r0.gather(-1, k[..., None]).conj() * r0
-    fallback = pk / torch.linalg.vector_norm(pk, dim=-1, keepdim=True)
-    n1 = torch.linalg.vector_norm(row1, dim=-1, keepdim=True)
+    fallback = pk / _row_norm(pk)
+    n1 = _row_norm(row1)
     r1 = torch.where(usable(s1, n1), p1 / s1, fallback)
     r2 = torch.linalg.cross(r0, r1).conj()
     return torch.stack([r0, r1, r2], dim=-2)

@@ -35,6 +35,7 @@ from torch import Tensor
 
 from .action import Action
 from .field import GaugeField
+from .paths import Sites
 from .rng import ChainRNG
 from .update import Update, UpdateStats
 
@@ -73,14 +74,14 @@ def colour_masks(dims: Sequence[int], m: int, w: Sequence[int], device=None) -> 
 def _rejection(
     rng: ChainRNG,
     param: Tensor,
-    n_uniform: int,
+    u: Tensor,
     propose: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]],
 ) -> Tensor:
-    """Per site of ``param`` ``(B, M)``: a value from ``propose(u, param)`` (u: uniforms on the
-    last axis), repeated where it is rejected. Later rounds draw from each chain's generator
-    only for that chain's rejected sites, so every chain's stream is its own."""
-    B, M = param.shape
-    u = rng.uniform((M, n_uniform))
+    """Per site of ``param`` ``(B, M)``: a value from ``propose(u, param)`` (``u (B, M, n)``:
+    the first round's uniforms), repeated where it is rejected. Later rounds draw from each
+    chain's generator only for that chain's rejected sites, so every chain's stream is its
+    own."""
+    n_uniform = u.shape[-1]
     value, ok = propose(u, param)
     while not bool(ok.all()):
         for b, g in enumerate(rng.generators):
@@ -97,29 +98,42 @@ def _rejection(
 
 
 def _propose_x0(u: Tensor, a: Tensor) -> tuple[Tensor, Tensor]:
-    """x0 with density ~ sqrt(1 - x0^2) exp(a x0): Kennedy-Pendleton for a >= 1, Creutz below."""
+    """x0 with density ~ sqrt(1 - x0^2) exp(a x0): Kennedy-Pendleton for a >= 1, Creutz below
+    (computed only where some a < 1)."""
     a = a.clamp_min(1e-300)
     lam2 = -(
         torch.log1p(-u[..., 0]) + torch.cos(2 * math.pi * u[..., 1]) ** 2 * torch.log1p(-u[..., 2])
     ) / (2 * a)
     kp = 1 - 2 * lam2
     ok_kp = u[..., 3] ** 2 <= 1 - lam2
+    big = a >= 1
+    if bool(big.all()):
+        return kp, ok_kp
     cr = 1 + torch.log(torch.exp(-2 * a) + u[..., 0] * (-torch.expm1(-2 * a))) / a
     ok_cr = u[..., 3] ** 2 <= 1 - cr**2
-    big = a >= 1
     return torch.where(big, kp, cr), torch.where(big, ok_kp, ok_cr)
+
+
+def su2_heatbath_quaternions(
+    a: Tensor, rng: ChainRNG, u: tuple[Tensor, Tensor] | None = None
+) -> Tensor:
+    """Components ``(x0, x1, x2, x3)`` (last axis) of SU(2) matrices with density ``exp(a x0)``
+    (Haar measure), shape ``(B, M, 4)``. ``u``: Philox uniforms drawn ahead, ``(B, M, 4)`` for
+    the first round of x0 and ``(B, M, 2)`` for the direction; drawn here if not given, in
+    that order, so both give the same numbers."""
+    M = a.shape[1]
+    u4, u2 = (rng.uniform((M, 4)), rng.uniform((M, 2))) if u is None else u
+    x0 = _rejection(rng, a, u4, _propose_x0)
+    cos_t = 2 * u2[..., 0] - 1
+    phi = 2 * math.pi * u2[..., 1]
+    r = torch.sqrt((1 - x0**2).clamp_min(0))
+    s = torch.sqrt((1 - cos_t**2).clamp_min(0))
+    return torch.stack((x0, r * s * torch.cos(phi), r * s * torch.sin(phi), r * cos_t), -1)
 
 
 def su2_heatbath_elements(a: Tensor, rng: ChainRNG) -> Tensor:
     """SU(2) matrices ``X`` with density ``exp(a x0)`` (Haar measure), shape ``(B, M, 2, 2)``."""
-    x0 = _rejection(rng, a, 4, _propose_x0)
-    u = rng.uniform((a.shape[1], 2))
-    cos_t = 2 * u[..., 0] - 1
-    phi = 2 * math.pi * u[..., 1]
-    r = torch.sqrt((1 - x0**2).clamp_min(0))
-    s = torch.sqrt((1 - cos_t**2).clamp_min(0))
-    x1, x2, x3 = r * s * torch.cos(phi), r * s * torch.sin(phi), r * cos_t
-    return _quaternion(x0, x1, x2, x3)
+    return _quaternion(*su2_heatbath_quaternions(a, rng).unbind(-1))
 
 
 def _quaternion(x0: Tensor, x1: Tensor, x2: Tensor, x3: Tensor) -> Tensor:
@@ -160,7 +174,8 @@ def von_mises(kappa: Tensor, rng: ChainRNG) -> Tensor:
         small = kk < 1e-6  # flat: theta uniform
         return torch.where(small, math.pi * (2 * u[..., 0] - 1), theta), ok | small
 
-    return _rejection(rng, kappa.clamp_min(1e-12), 3, propose)
+    kappa = kappa.clamp_min(1e-12)
+    return _rejection(rng, kappa, rng.uniform((kappa.shape[1], 3)), propose)
 
 
 # -- the update -----------------------------------------------------------------------------
@@ -185,7 +200,7 @@ class Heatbath(Update):
         self.overrelaxation = int(overrelaxation)
         self.reunitarize = reunitarize
         self._masks: dict[tuple, list[list[Tensor]]] = {}
-        self._sites: dict[tuple, list[list[Tensor]]] = {}  # flat indices of each mask
+        self._sites: dict[tuple, list[list[Sites]]] = {}  # the sites of each mask
 
     def working_memory(self) -> float:
         """Staples and proposals of one colour at a time: 5 link fields (``bench/memory.py``,
@@ -209,7 +224,9 @@ class Heatbath(Update):
                 m, w = find_colouring(dims, self.action.coupled_offsets(len(dims), mu))
                 per_mu.append(colour_masks(dims, m, w, device))
             self._masks[key] = per_mu
-            self._sites[key] = [[m.flatten().nonzero()[:, 0] for m in ms] for ms in per_mu]
+            self._sites[key] = [
+                [Sites(m.flatten().nonzero()[:, 0], dims) for m in ms] for ms in per_mu
+            ]
         return self._masks[key]
 
     def update(
@@ -244,35 +261,70 @@ class Heatbath(Update):
         rng: ChainRNG | None,
         heatbath: bool,
         subgroups: Sequence[tuple[int, int]] | None = None,
-        sites: Tensor | None = None,
+        sites: Sites | None = None,
     ) -> None:
-        """Update ``U_mu(x)`` for the sites in ``mask`` in place (they must be independent; their
-        flat indices ``sites``, computed from the mask if not given, select the staples),
+        """Update ``U_mu(x)`` for the sites in ``mask`` in place (they must be independent;
+        ``sites`` holds them as :class:`~.paths.Sites`, made from the mask if not given),
         through the SU(2) subgroups in the given order (default: (0,1), (0,2), ..., (N-2,N-1)).
-        Each overrelaxation step is an involution; so the overrelaxation of a link is undone by
-        the same steps in reverse order."""
+        Each subgroup step ``r = [[a, b], [-b*, a*]]`` rotates rows i, j of ``[U | W]``
+        (``W = U A``) in place. Each overrelaxation step is an involution; so the
+        overrelaxation of a link is undone by the same steps in reverse order."""
         if sites is None:
-            sites = mask.flatten().nonzero()[:, 0]
+            sites = Sites(mask.flatten().nonzero()[:, 0], mask.shape)
         A = self.action.staples(GaugeField(links, group), mu, sites)
-        U = links[:, mu][:, mask]
-        W = U @ A
+        B, D, *dims, N, _ = links.shape
+        flat = links.view(B, D, -1, N, N)[:, mu]  # a view (raises if none), written below
+        U = flat.index_select(1, sites.flat)
         if group.N == 1:
-            R = _u1_rotation(W[..., 0, 0], rng, heatbath)[..., None, None]
+            R = _u1_rotation((U @ A)[..., 0, 0], rng, heatbath)[..., None, None]
             U = R * U
         else:
             if subgroups is None:
                 subgroups = list(itertools.combinations(range(group.N), 2))
-            for i, j in subgroups:
-                ij = [i, j]
-                k, V = su2_projection(W[..., ij, :][..., :, ij])
+            if heatbath:
+                assert rng is not None, "the heatbath draws random numbers"
+                # every subgroup's Philox uniforms in one draw, in the order of one draw per
+                # subgroup and purpose (4 per site for x0, then 2 for the direction)
+                M = U.shape[1]
+                u = rng.uniform((len(subgroups), 6 * M))
+            UW = torch.cat((U, U @ A), dim=-1)  # [U | W]: R acts on the rows of both
+            W = UW[..., N:]
+            for n, (i, j) in enumerate(subgroups):
+                k, p, q = _su2_part(W, i, j)
                 if heatbath:
-                    assert rng is not None, "the heatbath draws random numbers"
-                    r = su2_heatbath_elements((2 * k).double(), rng).to(U.dtype) @ V.mH
+                    assert rng is not None
+                    un = (u[:, n, : 4 * M].view(-1, M, 4), u[:, n, 4 * M :].view(-1, M, 2))
+                    x = su2_heatbath_quaternions((2 * k).double(), rng, un).to(k.dtype)
+                    ax, bx = (
+                        torch.complex(x[..., 0], x[..., 3]),
+                        torch.complex(x[..., 2], x[..., 1]),
+                    )
+                    a = ax * p.conj() + bx * q.conj()  # r = X V^dagger
+                    b = bx * p - ax * q
                 else:
-                    r = V.mH @ V.mH
-                U[..., ij, :] = r @ U[..., ij, :]  # R U and R W, R = r embedded in ij
-                W[..., ij, :] = r @ W[..., ij, :]
-        links[:, mu, mask] = U
+                    a = p.conj() ** 2 - (q.real**2 + q.imag**2)  # r = (V^dagger)^2
+                    b = -2 * q * p.real
+                _rotate_rows(UW, a, b, i, j)  # R U and R W, R = r embedded in ij
+            U = UW[..., :N]
+        flat.index_copy_(1, sites.flat, U)
+
+
+def _su2_part(W: Tensor, i: int, j: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The block ``w`` of rows and columns ``i, j`` of ``W`` as ``k V``, ``V = [[p, q], [-q*,
+    p*]]`` in SU(2) (:func:`su2_projection` without building matrices): ``(k, p, q)``."""
+    p = (W[..., i, i] + W[..., j, j].conj()) / 2
+    q = (W[..., i, j] - W[..., j, i].conj()) / 2
+    k = torch.sqrt(p.real**2 + p.imag**2 + q.real**2 + q.imag**2)
+    safe = torch.where(k > 0, k, torch.ones_like(k))
+    return k, torch.where(k > 0, p / safe, torch.ones_like(p)), q / safe
+
+
+def _rotate_rows(X: Tensor, a: Tensor, b: Tensor, i: int, j: int) -> None:
+    """``X -> r X`` in place for ``r = [[a, b], [-b*, a*]]`` acting on rows ``i, j``."""
+    a, b = a.to(X.dtype)[..., None], b.to(X.dtype)[..., None]
+    xi, xj = X[..., i, :].clone(), X[..., j, :]
+    X[..., i, :] = a * xi + b * xj
+    X[..., j, :] = a.conj() * xj - b.conj() * xi
 
 
 def _u1_rotation(W: Tensor, rng: ChainRNG | None, heatbath: bool) -> Tensor:

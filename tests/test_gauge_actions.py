@@ -20,6 +20,7 @@ from actions import (
 )
 from lqcd_hmc.action import staple_force
 from lqcd_hmc.field import GaugeField
+from lqcd_hmc.paths import Sites
 from lqcd_hmc.rng import ChainRNG
 from lqcd_hmc.smooth import abelian_flux
 
@@ -65,9 +66,9 @@ def test_staples_give_the_change_of_one_link(action):
 
 @pytest.mark.parametrize("action", [Wilson(5.7), *[a for a in ACTIONS if a.has_staples]])
 def test_staples_at_sites_are_the_whole_lattice_staples_there(action):
-    """``staples(field, mu, sites)`` (the heatbath's colours) equals the whole-lattice staples
-    indexed at ``sites`` to rounding, both for a quarter of the sites or fewer (gathered loop
-    by loop) and for half of them (indexed), in a batch of two chains on 4x4x6x4."""
+    """``staples(field, mu, sites)`` (the heatbath's colours, gathered loop by loop) equals the
+    whole-lattice staples indexed at ``sites`` to rounding, for a quarter, half and five of
+    the sites, in a batch of two chains on 4x4x6x4."""
     f = GaugeField.hot([4, 4, 6, 4], "SU(3)", ChainRNG(6, 2))
     g = torch.Generator().manual_seed(6)
     V = 4 * 4 * 6 * 4
@@ -75,7 +76,7 @@ def test_staples_at_sites_are_the_whole_lattice_staples_there(action):
         full = action.staples(f, mu).flatten(1, 4)
         for n in (V // 4, V // 2, 5):
             sites = torch.randperm(V, generator=g)[:n]
-            part = action.staples(f, mu, sites)
+            part = action.staples(f, mu, Sites(sites, f.dims))
             assert part.shape == (2, n, 3, 3)
             assert (part - full[:, sites]).abs().max() < 1e-13
 

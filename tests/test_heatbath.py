@@ -15,9 +15,10 @@ from lqcd_hmc.heatbath import (
     colour_masks,
     find_colouring,
     su2_heatbath_elements,
+    su2_projection,
     von_mises,
 )
-from lqcd_hmc.paths import shift_by
+from lqcd_hmc.paths import Sites, shift_by
 from observables import gamma_method, plaquette
 from observables.exact import plaquette_2d
 
@@ -143,3 +144,47 @@ def test_batched_chains_equal_single_chains():
     for _ in range(2):
         g, _ = hb.update(g, one)
     assert torch.equal(f.links[2], g.links[0])
+
+
+def test_subgroup_updates_are_the_matrix_products_of_cabibbo_marinari():
+    """``update_links`` rotates rows in place from the quaternion components; for one
+    subgroup (0, 2) this is ``U -> r U`` on rows 0, 2 with ``r = X V^dagger`` built from the
+    2x2 matrices (:func:`su2_projection` of ``W = U A``, :func:`su2_heatbath_elements` drawing
+    its uniforms one draw after the other), and ``r = (V^dagger)^2`` for overrelaxation."""
+    f = random_field("SU(3)", 4, eps=0.9)
+    hb = Heatbath(Wilson(5.7))
+    mu, mask = 1, hb.colour_masks(f.dims)[1][0]
+    sites = mask.flatten().nonzero()[:, 0]
+    U = f.links[:, mu].flatten(1, 4)[:, sites]
+    W = U @ Wilson(5.7).staples(f, mu, Sites(sites, f.dims))
+    k, V = su2_projection(W[..., [0, 2], :][..., :, [0, 2]])
+    for heatbath in (True, False):
+        r = su2_heatbath_elements(2 * k, ChainRNG(4, 2)) @ V.mH if heatbath else V.mH @ V.mH
+        expect = U.clone()
+        expect[..., [0, 2], :] = r @ U[..., [0, 2], :]
+        links = f.links.clone()
+        rng = ChainRNG(4, 2) if heatbath else None
+        hb.update_links(links, f.group, mu, mask, rng, heatbath, subgroups=[(0, 2)])
+        got = links[:, mu].flatten(1, 4)[:, sites]
+        assert (got - U).abs().max() > 1e-2
+        assert (got - expect).abs().max() < 1e-12
+
+
+def test_one_draw_for_all_subgroups_is_a_draw_per_subgroup():
+    """``update_links`` draws the Philox uniforms of all SU(2) subgroups at once; they are the
+    numbers of one draw per subgroup in turn (4 per site for x0, then 2 for the direction):
+    the three subgroups in one call and in three calls give the same links (to rounding: the
+    calls recompute ``W = U A``) and leave the streams in the same state."""
+    f = random_field("SU(3)", 4, eps=0.9)
+    hb = Heatbath(Wilson(5.7))
+    mask = hb.colour_masks(f.dims)[2][1]
+    together, apart = f.links.clone(), f.links.clone()
+    rng_t, rng_a = ChainRNG(9, 2), ChainRNG(9, 2)
+    hb.update_links(together, f.group, 2, mask, rng_t, heatbath=True)
+    for ij in [(0, 1), (0, 2), (1, 2)]:
+        hb.update_links(apart, f.group, 2, mask, rng_a, heatbath=True, subgroups=[ij])
+    assert (together - f.links).abs().max() > 1e-2  # the links moved
+    assert (together - apart).abs().max() < 1e-12
+    assert torch.equal(rng_t.counters, rng_a.counters)
+    for g_t, g_a in zip(rng_t.generators, rng_a.generators):
+        assert torch.equal(g_t.get_state(), g_a.get_state())
