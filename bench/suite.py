@@ -42,7 +42,7 @@ from lqcd_hmc.heatbath import Heatbath
 from lqcd_hmc.kernels import SplitDynamics, to_split
 from observables.flow import Flow
 
-from .timing import copy_bandwidth, first_call, timeit
+from .timing import copy_bandwidth, cpu_median, first_call, timeit
 
 ACTIONS: dict[str, Callable[[], object]] = {
     "wilson": lambda: Wilson(6.0),
@@ -290,29 +290,36 @@ IWASAKI_OVER_WILSON = 3.0  # the issue's goal for the compiled improved-action f
 def peers(device: torch.device) -> None:
     """The core-speed issue's targets: SU(3) at L = 8 and 16, B = 1, complex128, ours against
     the peers' figures (:data:`PEERS`), and the compiled Iwasaki force against the compiled
-    Wilson force measured here."""
+    Wilson force measured here. Ours as the peers' were taken: medians of five calls in CPU
+    seconds of this process (:func:`bench.timing.cpu_median`)."""
+    if device.type != "cpu":
+        raise SystemExit("the peers section compares CPU figures: run it with --device cpu")
     ours: dict[tuple[str, int], float] = {}
     iwasaki: dict[int, float] = {}
     for L in (8, 16):
         f = field(L, 1, torch.complex128, device)
-        U, links, n = to_split(f.links), f.D * f.volume, repeats(f)
+        U, links = to_split(f.links), f.D * f.volume
         forces = {}
         for name in ("wilson", "iwasaki"):
             fused = SplitDynamics([ACTIONS[name]()], 3, compile=True)
-            forces[name] = timeit(lambda: fused.force(0, U), n, device)
+            forces[name] = cpu_median(lambda: fused.force(0, U))
         ours["Wilson force, compiled, per link", L] = forces["wilson"] / links
         iwasaki[L] = forces["iwasaki"] / forces["wilson"]
         hmc = HMC(Wilson(6.0), n_steps=10, kernels="compiled")
         rng = ChainRNG(2, 1, device=device)
-        traj = timeit(lambda: hmc.trajectory(f, rng), 2 if L >= 16 else 5, device)
-        ours["HMC trajectory, 10 Omelyan steps, compiled", L] = traj
-        hb, orx = heatbath_seconds("wilson", L, device)
-        ours["heatbath update per link", L] = hb / links
-        ours["overrelaxation sweep per link", L] = orx / links
+        ours["HMC trajectory, 10 Omelyan steps, compiled", L] = cpu_median(
+            lambda: hmc.trajectory(f, rng)
+        )
+        hb = Heatbath(Wilson(6.0), 0)
+        hb.prepare(f.dims, device)
+        ours["heatbath update per link", L] = cpu_median(lambda: hb.update(f, rng)) / links
+        ours["overrelaxation sweep per link", L] = (
+            cpu_median(lambda: hb.sweep(f, None, heatbath=False)) / links
+        )
     print(
         "\n### Against openQCD and MILC (targets of the core-speed issue; the peers' figures "
-        "from its side-by-side run)\n\n| work | L | ours | peer | peer's | ours / peer | goal "
-        "| met |\n|---|---|---|---|---|---|---|---|"
+        "from its side-by-side run; ours: medians of five, CPU seconds)\n\n| work | L | ours "
+        "| peer | peer's | ours / peer | goal | met |\n|---|---|---|---|---|---|---|---|"
     )
     for (what, L), (peer, theirs, goal) in PEERS.items():
         mine = ours[what, L]

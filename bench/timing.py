@@ -33,6 +33,21 @@ def timeit(fn: Callable[[], object], repeat: int, device: torch.device, blocks: 
     return best
 
 
+def cpu_median(fn: Callable[[], object], repeat: int = 5, min_seconds: float = 2.0) -> float:
+    """Median CPU seconds of this process per call of ``fn`` (``time.process_time``) over at
+    least ``repeat`` calls and ``min_seconds`` in all, after one warm-up call: the method of
+    the core-speed issue's side-by-side run (medians of five, each process's time scaled by
+    its CPU share), which other processes on the cores inflate less than wall time. CPU work
+    only: it does not see a GPU's time."""
+    fn()
+    times: list[float] = []
+    while len(times) < repeat or sum(times) < min_seconds:
+        t = time.process_time()
+        fn()
+        times.append(time.process_time() - t)
+    return sorted(times)[len(times) // 2]
+
+
 def first_call(fn: Callable[[], object], device: torch.device) -> float:
     """Seconds of one call (a compiling first call, say)."""
     sync(device)
