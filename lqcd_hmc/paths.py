@@ -191,6 +191,10 @@ def _staples_at(
     links: Tensor, weighted_paths: Sequence[tuple[float, Path]], mu: int, sites: Sites
 ) -> Tensor:
     D = links.shape[1]
+    if sites.dims != tuple(links.shape[2 : 2 + D]):
+        raise ValueError(
+            f"sites of a {sites.dims} lattice, links of {tuple(links.shape[2 : 2 + D])}"
+        )
     flat = links.flatten(2, 1 + D)
     terms: dict[float, list[Tensor]] = {}  # products by coefficient: one scaling each
     for c, path in weighted_paths:
