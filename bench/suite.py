@@ -202,19 +202,16 @@ def batched(batches: list[int], device: torch.device, compile: bool) -> None:
             t.row(k, B, s, rate, rate / base[k], rate / base["reference"])
 
 
-def heatbath_seconds(name: str, L: int, device: torch.device) -> tuple[float, float]:
-    """Seconds of one heatbath update without overrelaxation (a heatbath sweep and the
-    reunitarisation, as a run card's ``overrelaxation = 0``) and of one overrelaxation sweep,
-    B = 1, complex128."""
+def heatbath_seconds(
+    name: str, f: GaugeField, device: torch.device, timer: Callable[[Callable[[], object]], float]
+) -> tuple[float, float]:
+    """Seconds (by ``timer``) of one heatbath update of ``f`` without overrelaxation (a heatbath
+    sweep and the reunitarisation, as a run card's ``overrelaxation = 0``) and of one
+    overrelaxation sweep."""
     hb = Heatbath(ACTIONS[name](), 0)
-    f = field(L, 1, torch.complex128, device)
     hb.prepare(f.dims, device)
-    rng = ChainRNG(3, 1, device=device)
-    n = 5 if L >= 16 else 15  # the best single call: a sweep is 0.05-1 s
-    return (
-        timeit(lambda: hb.update(f, rng), n, device, blocks=n),
-        timeit(lambda: hb.sweep(f, None, heatbath=False), n, device, blocks=n),
-    )
+    rng = ChainRNG(3, f.batch, device=device)
+    return timer(lambda: hb.update(f, rng)), timer(lambda: hb.sweep(f, None, heatbath=False))
 
 
 def heatbath(actions: list[str], sizes: list[int], device: torch.device, bw: float) -> None:
@@ -224,10 +221,12 @@ def heatbath(actions: list[str], sizes: list[int], device: torch.device, bw: flo
     )
     for name in actions:
         for L in sizes:
-            hb, orx = heatbath_seconds(name, L, device)
-            links = 4 * L**4
-            bytes_ = SWEEP_FIELDS * 4 * L**4 * 9 * 16
-            t.row(name, L, hb, 1e6 * hb / links, 100 * bytes_ / hb / bw, 1e6 * orx / links)
+            f = field(L, 1, torch.complex128, device)
+            n = 5 if L >= 16 else 15  # the best single call: a sweep is 0.05-1 s
+            hb, orx = heatbath_seconds(name, f, device, lambda fn: timeit(fn, n, device, blocks=n))
+            links = f.D * f.volume
+            frac = 100 * SWEEP_FIELDS * field_bytes(f) / hb / bw
+            t.row(name, L, hb, 1e6 * hb / links, frac, 1e6 * orx / links)
 
 
 def flow(sizes: list[int], device: torch.device, bw: float, compile: bool) -> None:
@@ -273,17 +272,18 @@ def fp_param(sizes: list[int], device: torch.device) -> None:
 #: The peers' figures from the side-by-side run of the core-speed issue: SU(3) Wilson at
 #: beta = 6.0, double precision, one thread, medians of five, on this project's 2-core machine,
 #: openQCD 2.0 and MILC built from their public sources (this machine cannot build them: it
-#: has no network). Per work and L: (peer, seconds, goal for ours / peer).
-PEERS: dict[tuple[str, int], tuple[str, float, float]] = {
-    ("Wilson force, compiled, per link", 8): ("openQCD force0()", 361e-9, 1.5),
-    ("Wilson force, compiled, per link", 16): ("openQCD force0()", 503e-9, 1.5),
-    ("HMC trajectory, 10 Omelyan steps, compiled", 8): ("openQCD ym1", 0.165, 2.0),
-    ("HMC trajectory, 10 Omelyan steps, compiled", 16): ("openQCD ym1", 4.05, 2.0),
-    ("heatbath update per link", 8): ("MILC su3_ora", 2.0e-6, 2.0),
-    ("heatbath update per link", 16): ("MILC su3_ora", 2.7e-6, 2.0),
-    ("overrelaxation sweep per link", 8): ("MILC su3_ora", 1.3e-6, 2.0),
-    ("overrelaxation sweep per link", 16): ("MILC su3_ora", 2.3e-6, 2.0),
+#: has no network). Per work and L: (peer, seconds, goal for ours / peer, unit printed).
+PEERS: dict[tuple[str, int], tuple[str, float, float, str]] = {
+    ("Wilson force, compiled, per link", 8): ("openQCD force0()", 361e-9, 1.5, "ns"),
+    ("Wilson force, compiled, per link", 16): ("openQCD force0()", 503e-9, 1.5, "ns"),
+    ("HMC trajectory, 10 Omelyan steps, compiled", 8): ("openQCD ym1", 0.165, 2.0, "s"),
+    ("HMC trajectory, 10 Omelyan steps, compiled", 16): ("openQCD ym1", 4.05, 2.0, "s"),
+    ("heatbath update per link", 8): ("MILC su3_ora", 2.0e-6, 2.0, "us"),
+    ("heatbath update per link", 16): ("MILC su3_ora", 2.7e-6, 2.0, "us"),
+    ("overrelaxation sweep per link", 8): ("MILC su3_ora", 1.3e-6, 2.0, "us"),
+    ("overrelaxation sweep per link", 16): ("MILC su3_ora", 2.3e-6, 2.0, "us"),
 }
+UNITS = {"s": 1.0, "us": 1e6, "ns": 1e9}
 IWASAKI_OVER_WILSON = 3.0  # the issue's goal for the compiled improved-action force
 
 
@@ -310,22 +310,16 @@ def peers(device: torch.device) -> None:
         ours["HMC trajectory, 10 Omelyan steps, compiled", L] = cpu_median(
             lambda: hmc.trajectory(f, rng)
         )
-        hb = Heatbath(Wilson(6.0), 0)
-        hb.prepare(f.dims, device)
-        ours["heatbath update per link", L] = cpu_median(lambda: hb.update(f, rng)) / links
-        ours["overrelaxation sweep per link", L] = (
-            cpu_median(lambda: hb.sweep(f, None, heatbath=False)) / links
-        )
+        hb, orx = heatbath_seconds("wilson", f, device, cpu_median)
+        ours["heatbath update per link", L] = hb / links
+        ours["overrelaxation sweep per link", L] = orx / links
     print(
         "\n### Against openQCD and MILC (targets of the core-speed issue; the peers' figures "
         "from its side-by-side run; ours: medians of five, CPU seconds)\n\n| work | L | ours "
         "| peer | peer's | ours / peer | goal | met |\n|---|---|---|---|---|---|---|---|"
     )
-    for (what, L), (peer, theirs, goal) in PEERS.items():
-        mine = ours[what, L]
-        unit, scale = ("s", 1.0) if "trajectory" in what else ("us", 1e6)
-        if "force" in what:
-            unit, scale = "ns", 1e9
+    for (what, L), (peer, theirs, goal, unit) in PEERS.items():
+        mine, scale = ours[what, L], UNITS[unit]
         met = "yes" if mine / theirs <= goal else "no"
         print(
             f"| {what} | {L} | {scale * mine:.3g} {unit} | {peer} | {scale * theirs:.3g} {unit} "

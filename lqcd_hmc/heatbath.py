@@ -147,13 +147,8 @@ def _quaternion(x0: Tensor, x1: Tensor, x2: Tensor, x3: Tensor) -> Tensor:
 
 def su2_projection(w: Tensor) -> tuple[Tensor, Tensor]:
     """``w`` (2x2) -> ``(k, V)``: the part ``[[p, q], [-q*, p*]]`` of w that ``Re Tr(r w)``
-    sees for r in SU(2), as ``k V`` with ``V`` in SU(2)."""
-    p = (w[..., 0, 0] + w[..., 1, 1].conj()) / 2
-    q = (w[..., 0, 1] - w[..., 1, 0].conj()) / 2
-    k = torch.sqrt(p.real**2 + p.imag**2 + q.real**2 + q.imag**2)
-    safe = torch.where(k > 0, k, torch.ones_like(k))
-    p, q = p / safe, q / safe
-    p = torch.where(k > 0, p, torch.ones_like(p))
+    sees for r in SU(2), as ``k V`` with ``V`` in SU(2) (:func:`_su2_part` as matrices)."""
+    k, p, q = _su2_part(w, 0, 1)
     V = torch.stack([torch.stack([p, q], -1), torch.stack([-q.conj(), p.conj()], -1)], -2)
     return k, V
 
@@ -272,8 +267,8 @@ class Heatbath(Update):
         if sites is None:
             sites = Sites(mask.flatten().nonzero()[:, 0], mask.shape)
         A = self.action.staples(GaugeField(links, group), mu, sites)
-        B, D, *dims, N, _ = links.shape
-        flat = links.view(B, D, -1, N, N)[:, mu]  # a view (raises if none), written below
+        N = group.N
+        flat = links.view(*links.shape[:2], -1, N, N)[:, mu]  # a view (raises if none)
         U = flat.index_select(1, sites.flat)
         if group.N == 1:
             R = _u1_rotation((U @ A)[..., 0, 0], rng, heatbath)[..., None, None]
