@@ -5,10 +5,12 @@ whose output directory is lost reports again from its records without running an
 
 import json
 import shutil
+from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+import torch
 from cards import small_card
 from click.testing import CliRunner
 from study_cards import write_study
@@ -139,8 +141,9 @@ def test_record_command(stored, tmp_path):
 
 def test_study_reports_again_from_its_records(tmp_path):
     """The tiny study with records, LW's chains started from wilson's ensembles: after the
-    output directory is lost, a call restores every ensemble from the records, regenerates
-    wilson's (LW starts from it; bit for bit the same) and reports the same numbers."""
+    output directory is lost, a call restores every ensemble from the records and reports the
+    same numbers without running anything; once LW's ensemble must run again, wilson's is
+    regenerated first for its start (bit for bit the same) and LW's reproduces its numbers."""
     records = tmp_path / "records"
     card = write_study(
         tmp_path / "study.toml",
@@ -154,19 +157,39 @@ def test_study_reports_again_from_its_records(tmp_path):
     names = sorted(p.name for p in (records / "ensembles").glob("*.h5"))
     assert len(names) == 4 and all(Ensemble(p).is_record for p in records.glob("*/*.h5"))
     assert sorted(one["records"]["written"]) == [f"ensembles/{n}" for n in names]
+
+    def same_numbers(two):  # timings aside
+        def mc(e):
+            return {k: v for k, v in e["mc"].items() if not k.startswith("seconds")}
+
+        for label, entries in one["actions"].items():
+            for e, f in zip(entries, two["actions"][label], strict=True):
+                assert e["quantities"] == f["quantities"] and mc(e) == mc(f)
+
     shutil.rmtree(tmp_path / "out")
     again = CliRunner().invoke(main, ["compare", str(card), "--json"])
     assert again.exit_code == 0, again.output
     two = json.loads(again.output)
     assert sorted(two["records"]["restored"]) == [f"ensembles/{n}" for n in names]
     assert not any(e["generated"] for entries in two["actions"].values() for e in entries)
-    for label, entries in one["actions"].items():
-        for e, f in zip(entries, two["actions"][label], strict=True):
-            assert e["quantities"] == f["quantities"] and e["mc"] == f["mc"]
-    wilson0 = Ensemble(one["actions"]["wilson"][0]["ensemble"])
-    assert not wilson0.is_record and wilson0.trajectories()  # regenerated for LW's start
-    assert Ensemble(one["actions"]["LW"][0]["ensemble"]).is_record
-    assert two["records"]["written"] == []  # the regenerated ensemble matched its record
+    same_numbers(two)
+    wilson0 = Path(one["actions"]["wilson"][0]["ensemble"])
+    lw0 = Path(one["actions"]["LW"][0]["ensemble"])
+    assert Ensemble(wilson0).is_record  # LW was complete: its start was not needed
+    assert two["records"]["written"] == []
+
+    lw_record = records / "ensembles" / lw0.name
+    lw_record.unlink()
+    lw0.unlink()
+    third = CliRunner().invoke(main, ["compare", str(card), "--json"])
+    assert third.exit_code == 0, third.output
+    three = json.loads(third.output)
+    assert not Ensemble(wilson0).is_record and Ensemble(wilson0).trajectories()  # regenerated
+    generated = [(k, e["generated"]) for k, v in three["actions"].items() for e in v]
+    assert generated == [("wilson", False), ("wilson", False), ("LW", True), ("LW", False)]
+    assert three["records"]["written"] == [f"ensembles/{lw0.name}"]  # wilson's matched its own
+    same_numbers(three)
+
     with h5py.File(records / "ensembles" / names[0], "a") as f:
         f["mc/plaquette"][0, 0] += 1e-3
     shutil.rmtree(tmp_path / "out")
@@ -213,3 +236,49 @@ def test_save_records_carries_a_run_in_progress(tmp_path, monkeypatch):
     assert np.array_equal(resumed.checkpoint().links, full.checkpoint().links)
     assert reproduction_difference(full, resumed) is None
     assert not Ensemble(records / "ensembles" / ens.name).has_checkpoint()  # now the final one
+
+
+def test_device_study_brings_back_complete_records(tmp_path, monkeypatch):
+    """``bench.device_study`` (here with the CPU as the device): resumable records of the
+    device's actions made on another device (here: marked as a GPU's) are set aside, the others
+    stay; it runs the named actions with their ``lattice.device`` set and packs the records of
+    the ensembles it completed into records.tar."""
+    import tarfile
+
+    from bench.device_study import main as device_study
+    from bench.device_study import set_aside
+    from workflows.study.tune import ensemble_path
+
+    monkeypatch.chdir(tmp_path)
+    records = Path("records")
+    e = tmp_path / "e.h5"
+    run_card(validate(small_card(e, run={"trajectories": 3})), quiet=True)
+
+    def record(label, beta, device):
+        dest = records / "ensembles" / ensemble_path(Path(), label, beta, [4, 4, 4, 4]).name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        write_record(e, dest, resumable=True)
+        with h5py.File(dest, "r+") as f:  # in progress, on that device
+            f.attrs["card"] = f.attrs["card"].replace("trajectories = 3", "trajectories = 9")
+            f.attrs["device"] = device
+        return dest
+
+    gpu, cpu = record("LW", 1.9, "cuda:0"), record("LW", 2.5, "cpu")
+    other, prefix = record("wilson", 1.9, "cuda:0"), record("LW x", 1.9, "cuda:0")
+    assert set_aside(records, ["LW"], torch.device("cpu"), Path("aside")) == [
+        f"ensembles/{gpu.name}"
+    ]
+    assert not gpu.exists() and (Path("aside") / "ensembles" / gpu.name).is_file()
+    assert cpu.exists() and other.exists() and prefix.exists()
+    for f in (cpu, other, prefix):
+        f.unlink()
+
+    path = write_study(tmp_path / "s.toml", Path("out"), f'records = "{records.as_posix()}"')
+    argv = [str(path), "--seconds", "600", "--out", "back", "--device", "cpu"]
+    argv += ["--device-action", "LW", "--only", "LW", "--spacing", "0"]
+    assert device_study(argv) == 0
+    lw0 = ensemble_path(Path(), "LW", 1.7, [4, 4, 4, 4]).name
+    with tarfile.open("back/records.tar") as tar:
+        assert tar.getnames() == [f"records/ensembles/{lw0}"]
+    rec = Ensemble(records / "ensembles" / lw0)
+    assert rec.is_record and 'device = "cpu"' in rec.attrs["card"]

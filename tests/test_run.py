@@ -267,3 +267,27 @@ def test_resume_refuses_another_random_stream_version(tmp_path):
     with pytest.raises(RunError, match="random streams version 1, this version of lqcd-hmc draws"):
         run_card(more, resume=True, quiet=True)
     assert path.read_bytes() == before
+
+
+def test_complete_ensemble_of_another_device_is_reused_not_continued(tmp_path):
+    """An ensemble made on another device (here: marked as made on a GPU) is reused as it is
+    when complete; continuing it is refused in one line, the file untouched."""
+    import h5py
+
+    from lqcd_hmc.run import ensure_ensemble
+
+    path = tmp_path / "gpu.h5"
+    card = validate(small_card(path))
+    run_card(card, quiet=True)
+    with h5py.File(path, "r+") as f:
+        f.attrs["device"] = "cuda:0"
+        f.attrs["card"] = f.attrs["card"].replace('device = "cpu"', 'device = "cuda"')
+    assert 'device = "cuda"' in Ensemble(path).attrs["card"]
+    before = path.read_bytes()
+    assert ensure_ensemble(card, quiet=True) is False
+    more = validate(small_card(path, run={"trajectories": 20}))
+    with pytest.raises(RunError, match=r"changes lattice\.device \('cuda:0' in the file"):
+        ensure_ensemble(more, quiet=True)
+    with pytest.raises(RunError, match="another card"):
+        ensure_ensemble(validate(small_card(path, action={"beta": 2.1})), quiet=True)
+    assert path.read_bytes() == before

@@ -71,15 +71,18 @@ def _first_difference(a: Any, b: Any, where: str = "") -> str | None:
     return None if a == b else f"{where} ({a!r} in the file, {b!r} in the card)"
 
 
-def card_change(ens: Ensemble, card: Card) -> str | None:
-    """What ``card`` changes in the chain stored in ``ens`` (None: the same chain)."""
+def card_change(ens: Ensemble, card: Card, device: bool = True) -> str | None:
+    """What ``card`` changes in the chain stored in ``ens`` (None: the same chain); with
+    ``device=False`` the device it ran on does not count (the same ensemble, which another
+    device would not continue bit for bit)."""
     stored = ens.attrs.get("card", "")
     if not stored:
         return "it holds no run card (not written by lqcd-hmc run)"
     old = validate(tomllib.loads(stored), str(ens.path))
+    here = resolve_device(card.lattice.device)
     diff = _first_difference(
-        chain_defining(old, torch.device(ens.attrs["device"])),
-        chain_defining(card, resolve_device(card.lattice.device)),
+        chain_defining(old, torch.device(ens.attrs["device"]) if device else here),
+        chain_defining(card, here),
     )
     return f"the card changes {diff}" if diff else None
 

@@ -365,26 +365,38 @@ class Runner:
 
 def stored_progress(card: Card) -> int | None:
     """Trajectories already committed to ``card.run.output`` (None when there is no file); a
-    file whose chain-defining card differs is a :class:`RunError`. Reads only."""
+    file whose chain-defining card differs is a :class:`RunError`, except a complete one
+    that differs only in its device (an ensemble made on a GPU is reused on a CPU, but not
+    continued). Reads only."""
     path = Path(card.run.output)
     if not path.exists():
         return None
     try:
         ens = Ensemble(path)
+        done = ens.checkpoint_trajectory()
         diff = card_change(ens, card)
-        if diff:
+        if diff and not (done >= _wanted(card) and card_change(ens, card, device=False) is None):
             raise RunError(f"{path} exists from another card: {diff}")
-        return ens.checkpoint_trajectory()
+        return done
     except FormatError as exc:
         raise RunError(str(exc)) from None
 
 
-def ensure_ensemble(card: Card, **kwargs: Any) -> bool:
+def _wanted(card: Card) -> int:
+    return card.run.thermalisation + card.run.trajectories
+
+
+def ensure_ensemble(
+    card: Card, prepare_start: Callable[[], None] | None = None, **kwargs: Any
+) -> bool:
     """Generate ``card``'s ensemble, continue it, or reuse it when it is complete; True when
-    trajectories were added."""
+    trajectories were added. ``prepare_start`` is called just before a new chain reads its
+    ``lattice.start`` file (to regenerate one kept only as a record, say), not otherwise."""
     done = stored_progress(card)
-    if done is not None and done >= card.run.thermalisation + card.run.trajectories:
+    if done is not None and done >= _wanted(card):
         return False
+    if done is None and prepare_start is not None:
+        prepare_start()
     run_card(card, resume=done is not None, **kwargs)
     return True
 

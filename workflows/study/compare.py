@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from observables.classical import flux_deviations, plane_wave_deviations
 from .card import StudyAction, StudyCard
 from .continuum import Points, deviation, extrapolate, joint
 from .ratios import OWN, WILSON_FLOW, ensemble_quantities
-from .records import regenerate, restore, save
+from .records import ensure_links, restore, save
 from .tune import ensemble_path, tune_beta
 
 
@@ -210,14 +211,6 @@ def classical_artifacts(card: StudyCard) -> dict[str, Any]:
     return out
 
 
-def _links_lost(path: str) -> bool:
-    """Whether the ensemble file ``path`` is a record that stores no configuration."""
-    if not Path(path).is_file():
-        return False
-    ens = Ensemble(path)
-    return ens.is_record and not ens.trajectories()
-
-
 def run_study(
     card: StudyCard,
     classical_only: bool = False,
@@ -268,9 +261,10 @@ def run_study(
             for i, beta in zip(card.action_spacings(a), a.betas):
                 if spacings is None or i in spacings:
                     start = card.start_of(a, i, ensembles.get(i, {}))
-                    if start is not None and _links_lost(start):
-                        regenerate(Path(start), **run_options)
-                    entries.append(_ensemble(card, a, i, beta, out, run_options, start))
+                    opts = dict(run_options)
+                    if start is not None:
+                        opts["prepare_start"] = partial(ensure_links, Path(start), **run_options)
+                    entries.append(_ensemble(card, a, i, beta, out, opts, start))
                     ensembles.setdefault(i, {})[a.title] = entries[-1]["ensemble"]
                     if records is not None:
                         result["records"]["written"] += save(out, records)

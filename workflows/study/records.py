@@ -5,17 +5,19 @@ committed, so that the study's report survives the loss of its output directory.
 ``<records>/ensembles/<file>`` and ``<records>/tuning/<file>`` mirror the output directory.
 :func:`restore` copies every record whose ensemble is missing into the output directory, where
 ``lqcd-hmc compare`` reuses it like the complete ensemble it summarises, or continues it from a
-resumable record. A record cannot be started from: where an action's chains start from one,
-:func:`regenerate` runs its card again. :func:`save` writes the record of every complete
-ensemble, and with ``partial`` (``compare --save-records``, before the machine goes) resumable
-records of those in progress; an ensemble regenerated from the card of an existing record must
-reproduce it bit for bit.
+resumable record. A record cannot be started from: where a new chain is about to start from
+one, :func:`ensure_links` runs its card again first (a report from complete records needs none
+of their configurations). :func:`save` writes the record of every complete ensemble, and with
+``partial`` (``compare --save-records``, before the machine goes) resumable records of those in
+progress; an ensemble regenerated from the card of an existing record must reproduce it bit
+for bit.
 """
 
 from __future__ import annotations
 
 import shutil
 import tomllib
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +55,22 @@ def _card(ens: Ensemble) -> Card:
     return validate(tomllib.loads(str(ens.attrs["card"])), str(ens.path))
 
 
-def regenerate(path: Path, **run_options: Any) -> None:
-    """Replace the record at ``path`` by its ensemble, run again from the record's card (the
+def ensure_links(path: Path, **run_options: Any) -> None:
+    """Make the ensemble file ``path`` hold its configurations: a record that stores none is
+    replaced by its ensemble, run again from the record's card after its own start file (the
     record itself stays in the records directory, and :func:`save` checks the two agree)."""
-    card = _card(Ensemble(path))
+    if not path.is_file():
+        return  # the new chain's run names the missing start file
+    ens = Ensemble(path)
+    if not ens.is_record or ens.trajectories():
+        return
+    card = _card(ens)
+    start = card.lattice.start
     path.unlink()
-    ensure_ensemble(card, **run_options)
+    prepare = (
+        None if isinstance(start, str) else partial(ensure_links, Path(start.file), **run_options)
+    )
+    ensure_ensemble(card, prepare_start=prepare, **run_options)
 
 
 def complete(ens: Ensemble) -> bool:

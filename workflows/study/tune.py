@@ -102,10 +102,14 @@ def stored_beta(path: Path, beta: float) -> float:
         return beta  # not a run of this tuner: ensure_ensemble names the problem
 
 
+def label_slug(label: str) -> str:
+    """An action's label reduced to ``[A-Za-z0-9.+-]`` for file names."""
+    return re.sub(r"[^A-Za-z0-9.+-]+", "_", label).strip("_") or "action"
+
+
 def ensemble_path(directory: Path, label: str, beta: float, dims: Sequence[int]) -> Path:
-    """``<directory>/<label>_b<beta>_<dims>.h5``, the label reduced to ``[A-Za-z0-9.+-]``."""
-    slug = re.sub(r"[^A-Za-z0-9.+-]+", "_", label).strip("_") or "action"
-    return Path(directory) / f"{slug}_b{beta:.6g}_{'x'.join(map(str, dims))}.h5"
+    """``<directory>/<label>_b<beta>_<dims>.h5`` (the label by :func:`label_slug`)."""
+    return Path(directory) / f"{label_slug(label)}_b{beta:.6g}_{'x'.join(map(str, dims))}.h5"
 
 
 def measure_scale(path: Path, observable: str) -> tuple[float, float]:
