@@ -58,9 +58,10 @@ def _marks(form: str, r: Mapping[str, Any]) -> list[tuple[float, float | None, s
 def flow(
     table: Mapping[str, np.ndarray], result: Mapping[str, Any], directory: Path, title: str
 ) -> list[Path]:
-    """``t^2 E(t)`` in both forms with t0 and w0 marked; the charge at t_max when measured."""
+    """``t^2 E(t)`` in every measured form with t0 and w0 marked; the charge at t_max when
+    measured."""
     series, marks = [], []
-    for form in ("clover", "plaquette"):
+    for form in ("clover", "plaquette", "action"):
         r = result.get(form)
         if r is None:
             continue

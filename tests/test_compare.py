@@ -276,3 +276,33 @@ def test_t0_drift_flags_a_production_that_is_not_stationary(study, monkeypatch):
     assert t0_drift(path, 6, last) < -3
     report = (card.parent / "out" / "report.md").read_text()
     assert "t0 drift [sigma]" in report and f"{calm:+.1f}" in report
+
+
+def test_action_energy_column(tmp_path):
+    """``action_energy = true``: every ensemble's own flow also measures the action's own E, and
+    the ratios from it are a third column (results, continuum fits, report). For Wilson, whose
+    own E is the plaquette form, they equal the plaquette form's analysis; for LW they differ
+    from the clover column."""
+    from workflows.study.ratios import ACTION_ENERGY, ensemble_quantities
+
+    card = write_study(
+        tmp_path / "s.toml", tmp_path / "out", 'flow = "action"\naction_energy = true'
+    )
+    res = CliRunner().invoke(main, ["compare", str(card), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    for label, entries in out["actions"].items():
+        for e in entries:
+            q, own = e[ACTION_ENERGY], e["quantities"]
+            if label == "wilson":  # after the card's 6 thermalisation trajectories
+                plaq = ensemble_quantities(e["ensemble"], after=6, energy="plaquette")
+                for k in ("t0", "w0", "w0_over_sqrt_t0"):
+                    # E_action = E_plaquette to rounding; the errors' central differences
+                    # (steps of 1e-4 standard errors) turn that into about 1e-9 relative
+                    assert q[k]["value"] == pytest.approx(plaq[k]["value"], rel=1e-12)
+                    assert q[k]["error"] == pytest.approx(plaq[k]["error"], rel=1e-8)
+            else:
+                assert q["t0"]["value"] != own["t0"]["value"]
+    assert set(out[f"continuum_{ACTION_ENERGY}"]) == {"wilson", "LW"}
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "own flow, action's E" in report and "own flow, clover E" in report

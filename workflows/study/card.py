@@ -6,7 +6,10 @@ lattice per spacing, ``flow_t_max`` = the gradient flow's
 ``t_max`` per spacing (a finer lattice needs a longer flow in lattice units: ``t0/a^2`` grows
 as ``1/a^2``), ``flow = "action"`` to flow every ensemble with its own action instead of the
 card's flow, ``wilson_flow = true`` to flow it with the Wilson action as well, into
-``measurements/gradient_flow_wilson``, ``continuum`` = the labels of the actions whose
+``measurements/gradient_flow_wilson``, ``action_energy = true`` to measure with the own flow
+also the action's own energy density ``E_action`` (classically perfect with a fixed-point
+action: :class:`observables.measurements.GradientFlow`) and report the ratios from it as a third
+column, ``continuum`` = the labels of the actions whose
 points give the common continuum estimate of every ratio, ``literature`` = known continuum
 values ``{ratio = [value, error]}``, analysis options), optional ``[match]``
 (tune every action to common ``t0/a^2`` or ``r0/a`` targets, one per spacing), optional
@@ -68,6 +71,7 @@ class StudySection(CardSection):
     flow_t_max: list[PositiveFloat] | None = None
     flow: Literal["card", "action"] = "card"
     wilson_flow: bool = False
+    action_energy: bool = False
     ratios: list[str] = list(RATIOS)
     continuum: list[str] = []
     literature: dict[str, tuple[float, float]] = {}
@@ -82,6 +86,8 @@ class StudySection(CardSection):
             raise ValueError(f"unknown ratio {bad[0]!r}; known: {', '.join(RATIOS)}")
         if self.wilson_flow and self.flow != "action":
             raise ValueError('wilson_flow = true needs flow = "action" (the card flow is one)')
+        if self.action_energy and self.flow != "action":
+            raise ValueError('action_energy = true needs flow = "action"')
         return self
 
 
@@ -252,6 +258,8 @@ class StudyCard(CardSection):
                 measure += [{**m, "flow": "wilson", "table": WILSON_FLOW} for m in flows]
             for m in flows:
                 m.update(action.flow or {}, flow=act)
+                if self.study.action_energy:
+                    m["action_energy"] = True
         lattice = {
             **self.lattice.model_dump(),
             **(action.lattice or {}),

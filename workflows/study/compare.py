@@ -7,7 +7,8 @@ Per action and spacing: the betas of the card, or (with ``[match]``) the beta th
 the ensemble ``ensembles/<label>_b<beta>_<dims>.h5`` is generated, continued or, when
 complete, reused untouched (:func:`lqcd_hmc.run.ensure_ensemble`; a file made from another
 card is an error); its quantities come from :func:`workflows.study.ratios.ensemble_quantities`
-(with ``wilson_flow`` also from the Wilson-flow table) and its Monte Carlo summary from
+(with ``wilson_flow`` also from the Wilson-flow table, with ``action_energy`` also from the
+action's own E) and its Monte Carlo summary from
 :func:`lqcd_hmc.summary.run_summary`, both after its thermalisation and the action's ``skip``
 at that spacing, and its update figures (HMC step size, forces per
 trajectory) from its card. Every ratio is extrapolated linearly in ``a^2/t0``
@@ -37,7 +38,7 @@ from observables.classical import flux_deviations, plane_wave_deviations
 
 from .card import StudyAction, StudyCard
 from .continuum import Points, deviation, extrapolate, joint
-from .ratios import OWN, WILSON_FLOW, ensemble_quantities
+from .ratios import ACTION_ENERGY, OWN, WILSON_FLOW, ensemble_quantities
 from .records import ensure_links, restore, save
 from .tune import ensemble_path, tune_beta
 
@@ -99,6 +100,8 @@ def _ensemble(
         "update": _update_figures(run_card),
         OWN: q,
     }
+    if card.study.action_energy:
+        entry[ACTION_ENERGY] = ensemble_quantities(path, **options, energy="action")
     if card.study.wilson_flow:  # Wilson's own flow is the Wilson flow
         own = action.name == "wilson"
         entry[WILSON_FLOW] = (
@@ -165,7 +168,8 @@ def _point(q: dict[str, Any] | None, ratio: str) -> tuple[float, float, float]:
 def estimate(card: StudyCard, actions: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """Per ratio, the common continuum value of the actions ``study.continuum`` (each with its
     own flow; :func:`.continuum.joint`) and every ensemble's deviation from it, ``R / R_0 - 1``,
-    with its own flow and (``wilson_flow``) with the Wilson flow."""
+    with its own flow, (``wilson_flow``) with the Wilson flow and (``action_energy``) with its
+    own flow and its own energy density."""
     out: dict[str, Any] = {}
     for r in card.study.ratios:
         series: dict[str, Points] = {}
@@ -180,7 +184,7 @@ def estimate(card: StudyCard, actions: dict[str, list[dict[str, Any]]]) -> dict[
         for label, entries in actions.items():
             for e in entries:
                 row: dict[str, Any] = {}
-                for key in (OWN, WILSON_FLOW):
+                for key in (OWN, WILSON_FLOW, ACTION_ENERGY):
                     x, y, dy = _point(e.get(key), r)
                     if math.isfinite(y):
                         d, dd = deviation(y, dy, fit["value"], fit["error"])
@@ -272,6 +276,10 @@ def run_study(
         result["continuum"] = _continuum(card, result["actions"], OWN)
         if card.study.wilson_flow:
             result["continuum_" + WILSON_FLOW] = _continuum(card, result["actions"], WILSON_FLOW)
+        if card.study.action_energy:
+            result["continuum_" + ACTION_ENERGY] = _continuum(
+                card, result["actions"], ACTION_ENERGY
+            )
         if card.study.continuum:
             result["estimate"] = estimate(card, result["actions"])
     if card.classical is not None:

@@ -1,7 +1,8 @@
 """Scales and dimensionless ratios of one ensemble, with correlated Gamma-method errors.
 
-The gradient-flow energy ``E_clover(t)``, the Wilson loops ``W(r, T)`` and the squared charge
-``Q_improved^2`` of the same configurations are the primaries of one
+The gradient-flow energy ``E_clover(t)`` (or another measured form), the Wilson loops
+``W(r, T)`` and the squared charge ``Q_improved^2`` of the same configurations are the
+primaries of one
 :func:`lqcd_hmc.statistics.derived` call (Wolff, Comput. Phys. Commun. 156 (2004) 143,
 section 3.3), so every ratio carries the correlation of its numerator and denominator and
 their autocorrelations. The functions of the means are exactly those of ``lqcd-hmc analyze``
@@ -48,6 +49,7 @@ RATIOS = {
 
 OWN = "quantities"  # a study entry's key for the quantities with the card's (or own) flow
 WILSON_FLOW = "gradient_flow_wilson"  # the study's second flow table (``wilson_flow = true``)
+ACTION_ENERGY = "quantities_action_energy"  # own flow, the action's own E (``action_energy``)
 T02 = 0.2  # the second reference value of t^2 E (t0: 0.3)
 
 
@@ -59,11 +61,13 @@ def ensemble_quantities(
     flow_table: str = "gradient_flow",
     after: int = 0,
     until: int | None = None,
+    energy: str = "clover",
 ) -> dict[str, dict[str, float]]:
     """``{name: {"value", "error", "tau_int"}}`` of the module docstring for the HDF5 ensemble
-    ``path``, the flow quantities from ``measurements/<flow_table>``, from the measurements
-    after trajectory ``after`` (up to ``until``); quantities whose measurement is missing (or
-    whose fit fails) are left out."""
+    ``path``, the flow quantities from the column ``E_<energy>`` of
+    ``measurements/<flow_table>`` (``"clover"``, ``"plaquette"``, or ``"action"`` where the
+    flow measured its action's density), from the measurements after trajectory ``after`` (up
+    to ``until``); quantities whose measurement is missing (or whose fit fails) are left out."""
     ens = Ensemble(path)
     names = ens.measurement_names()
     sources = {
@@ -84,13 +88,13 @@ def ensemble_quantities(
     if next(iter(tables.values()))["trajectory"].size < 2:
         return {}
     blocks: list[tuple[np.ndarray, Callable[[np.ndarray], dict[str, float]]]] = []
-    if "gradient_flow" in tables:
+    if "gradient_flow" in tables and f"E_{energy}" in tables["gradient_flow"]:
         flow = tables["gradient_flow"]
         scales = scales_function(flow["t"][0, 0])
         scales02 = scales_function(flow["t"][0, 0], T02)
         blocks.append(
             (
-                flow["E_clover"].transpose(2, 1, 0),
+                flow[f"E_{energy}"].transpose(2, 1, 0),
                 lambda m: {**dict(zip(("t0", "w0"), scales(m)[[0, 2]])), "t02": scales02(m)[0]},
             )
         )

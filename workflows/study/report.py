@@ -12,7 +12,7 @@ from lqcd_hmc.plotting import pyplot, save_figure
 from lqcd_hmc.statistics import with_error
 
 from .card import StudyCard
-from .ratios import OWN, RATIOS, WILSON_FLOW
+from .ratios import ACTION_ENERGY, OWN, RATIOS, WILSON_FLOW
 
 SCALE_COLUMNS = [
     ("t0", "t0/a^2"),
@@ -55,8 +55,8 @@ def _points(
 def _ratio_plot(
     path: Path, ratio: str, result: dict[str, Any], literature: dict[str, Any]
 ) -> Path | None:
-    """Ratio against a^2/t0 per action with its continuum line, own flow filled and Wilson
-    flow open; None when nothing is finite."""
+    """Ratio against a^2/t0 per action with its continuum line, own flow filled, Wilson flow
+    open, own flow with the action's own E as triangles; None when nothing is finite."""
     series = {label: _points(entries, ratio) for label, entries in result["actions"].items()}
     if not any(series.values()):
         return None
@@ -73,6 +73,11 @@ def _ratio_plot(
         if wilson and wilson != pts:  # Wilson's own flow is the Wilson flow: drawn once
             xw, yw, dyw = (np.array(v, dtype=float) for v in zip(*wilson))
             ax.errorbar(xw, yw, dyw, fmt="o", mfc="none", capsize=3, color=bars[0].get_color())
+        perfect = _points(result["actions"][label], ratio, ACTION_ENERGY)
+        if perfect:
+            xa, ya, dya = (np.array(v, dtype=float) for v in zip(*perfect))
+            xmax = max(xmax, float(xa.max()))
+            ax.errorbar(xa, ya, dya, fmt="^", capsize=3, color=bars[0].get_color())
         fit = result["continuum"][label].get(ratio)
         if fit:
             xs = np.linspace(0, 1.1 * x.max(), 20)
@@ -93,20 +98,31 @@ def _ratio_plot(
     ax.set_xlim(left=-0.02 * max(xmax, 1e-3))
     ax.set_xlabel("a^2 / t0")
     ax.set_ylabel(RATIOS[ratio][0])
-    ax.set_title(f"{RATIOS[ratio][0]}: own flow (filled), Wilson flow (open)")
+    ax.set_title(f"{RATIOS[ratio][0]}: own flow (filled), Wilson flow (open)", fontsize=9)
+    if any(_points(e, ratio, ACTION_ENERGY) for e in result["actions"].values()):
+        ax.set_title(
+            f"{RATIOS[ratio][0]}: own flow, clover E (filled), Wilson flow (open), "
+            "own flow and action's E (triangles)",
+            fontsize=8,
+        )
     ax.legend(fontsize=8)
     return save_figure(fig, path)
 
 
 def _deviation_plot(path: Path, ratio: str, estimate: dict[str, Any], own: str) -> Path | None:
     """``R / R_0 - 1`` in per cent against a^2/t0, every action: own flow filled, Wilson flow
-    open; the band is the error of the estimate ``R_0``."""
+    open, own flow with the action's own E as triangles; the band is the error of the estimate
+    ``R_0``."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     drawn = False
     for label, rows in estimate["deviations"].items():
         color = None
-        for key, fill, name in ((OWN, None, own), (WILSON_FLOW, "none", "Wilson flow")):
+        for key, fmt, fill, name in (
+            (OWN, "o", None, own),
+            (WILSON_FLOW, "o", "none", "Wilson flow"),
+            (ACTION_ENERGY, "^", None, "own flow, action's E"),
+        ):
             pts = [r[key] for r in rows if key in r and math.isfinite(r[key]["a2_over_t0"])]
             if not pts or (key == WILSON_FLOW and all(r.get(key) == r.get(OWN) for r in rows)):
                 continue  # Wilson's own flow is the Wilson flow: drawn once
@@ -114,7 +130,7 @@ def _deviation_plot(path: Path, ratio: str, estimate: dict[str, Any], own: str) 
             y = [100 * p["value"] for p in pts]
             dy = [100 * p["error"] for p in pts]
             bars = ax.errorbar(
-                x, y, dy, fmt="o", mfc=fill, color=color, capsize=3, label=f"{label}, {name}"
+                x, y, dy, fmt=fmt, mfc=fill, color=color, capsize=3, label=f"{label}, {name}"
             )
             color, drawn = bars[0].get_color(), True
     if not drawn:
@@ -212,6 +228,8 @@ def _ratio_section(card: StudyCard, result: dict[str, Any], ratio: str, plots: P
     the values with each flow and each action's own continuum line."""
     title = RATIOS[ratio][0]
     own = "own flow" if card.study.flow == "action" else "card flow"
+    if card.study.action_energy:
+        own += ", clover E"
     lines = [f"## {title}", ""]
     png = _ratio_plot(plots / f"{ratio}.png", ratio, result, card.study.literature)
     if png is not None:
@@ -231,6 +249,8 @@ def _ratio_section(card: StudyCard, result: dict[str, Any], ratio: str, plots: P
     if known is not None:
         lines += [f"Literature (infinite volume): {pm(*known)}.", ""]
     keys = [(OWN, own)] + ([(WILSON_FLOW, "Wilson flow")] if card.study.wilson_flow else [])
+    if card.study.action_energy:
+        keys.append((ACTION_ENERGY, "own flow, action's E"))
     header = ["action", "beta", "a^2/t0"] + [f"{title}, {name}" for _, name in keys]
     if est is not None:
         header += [f"deviation, {name} [%]" for _, name in keys]

@@ -1,0 +1,136 @@
+"""The gradient-flow observable's share of the lattice artifacts: each ensemble's stored
+configurations flowed with the ensemble's own flow (its ``gradient_flow`` measurement), and
+``w0/sqrt(t0)`` from three energy densities of the same flowed fields: the clover form (what
+the study reports), the plaquette form, and the flow action's own density ``E_action = g0^2
+S(V)/V`` (:class:`observables.measurements.GradientFlow`, ``action_energy``), which for a
+fixed-point action makes flow and observable classically perfect (Holland, Ipp, Müller,
+Wenger, arXiv:2504.15870).
+
+    python -m bench.flow_observables compare_su3_cpu/ensembles/*_8x8x8x8.h5
+
+Per ensemble: the ratio per configuration and chain in each form, their mean and standard error
+(stored configurations 20 trajectories apart, taken as independent), the paired difference
+``action - clover`` with its error, and the in-run clover value (every measurement of the
+production, Gamma method, :func:`workflows.study.ratios.ensemble_quantities`) plus that
+difference: the estimate of the ratio with the action's own observable on the whole ensemble.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from lqcd_hmc.field import GaugeField
+from lqcd_hmc.io import Ensemble
+from lqcd_hmc.statistics import with_error
+from observables.measurements import GradientFlow
+from observables.scales import flow_scales
+from workflows.study.ratios import ensemble_quantities
+
+FORMS = ("clover", "plaquette", "action")
+
+
+def flow_measurement(ens: Ensemble) -> GradientFlow:
+    """The ensemble's own ``gradient_flow`` measurement with ``action_energy`` on, no charge."""
+    card = tomllib.loads(str(ens.attrs["card"]))
+    (m,) = [m for m in card["measure"] if m.get("table", m["name"]) == "gradient_flow"]
+    params = {k: v for k, v in m.items() if k not in ("name", "interval", "topology", "table")}
+    return GradientFlow(**params, topology=False, action_energy=True)
+
+
+def ratios(t: np.ndarray, E: np.ndarray) -> np.ndarray:
+    """``w0/sqrt(t0)`` of every curve ``E (n, n_t)``."""
+    out = []
+    for e in E:
+        t0, w0 = flow_scales(t, e)
+        out.append(w0 / np.sqrt(t0))
+    return np.array(out)
+
+
+def mean_error(x: np.ndarray) -> tuple[float, float]:
+    return float(x.mean()), float(x.std(ddof=1) / np.sqrt(len(x)))
+
+
+def analyse(path: Path) -> dict[str, Any]:
+    """Everything of the module docstring for one ensemble file (in its stored precision)."""
+    ens = Ensemble(path)
+    group = tomllib.loads(str(ens.attrs["card"]))["lattice"]["group"]
+    meas = flow_measurement(ens)
+    after = int(ens.attrs.get("thermalisation", 0))
+    stored = [t for t in ens.trajectories() if t > after]
+    rows: dict[str, list[np.ndarray]] = {f: [] for f in FORMS}
+    start = time.perf_counter()
+    for t in tqdm(stored, desc=path.name, leave=False, disable=None):
+        links = torch.from_numpy(np.asarray(ens.config(t)[0]))
+        out = meas(GaugeField(links, group))
+        for f in FORMS:
+            rows[f].append(out[f"E_{f}"].cpu().numpy())
+    times = meas.times
+    res: dict[str, Any] = {"ensemble": path.name, "configurations": 0}
+    per = {}
+    for f in FORMS:
+        E = np.concatenate(rows[f])  # (n B, n_t)
+        per[f] = ratios(times, E)
+        t0, _ = flow_scales(times, E.mean(0))
+        res[f] = {"ratio": mean_error(per[f]), "t0": float(t0)}
+        res["configurations"] = len(E)
+    res["action_minus_clover"] = mean_error(per["action"] - per["clover"])
+    q = ensemble_quantities(path, after=after).get("w0_over_sqrt_t0")
+    if q is not None:
+        d, dd = res["action_minus_clover"]
+        res["in_run_clover"] = (q["value"], q["error"])
+        res["in_run_plus_difference"] = (q["value"] + d, float(np.hypot(q["error"], dd)))
+    res["seconds"] = time.perf_counter() - start
+    return res
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    head = (
+        "| ensemble | configs | t0/a^2 clover / action | clover | plaquette | action | "
+        "action - clover | in-run clover | in-run + difference |\n"
+        "|---|---|---|---|---|---|---|---|---|"
+    )
+
+    def fmt(p: tuple[float, float] | None) -> str:
+        return "" if p is None else with_error(*p)
+
+    lines = [head]
+    for r in results:
+        lines.append(
+            f"| {r['ensemble']} | {r['configurations']} | "
+            f"{r['clover']['t0']:.3f} / {r['action']['t0']:.3f} | "
+            + " | ".join(fmt(r[f]["ratio"]) for f in FORMS)
+            + f" | {fmt(r['action_minus_clover'])} | {fmt(r.get('in_run_clover'))} | "
+            f"{fmt(r.get('in_run_plus_difference'))} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("ensembles", nargs="+", type=Path)
+    p.add_argument("--json", type=Path, help="also write the results here")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    results = []
+    for path in args.ensembles:
+        results.append(analyse(path))
+        print(f"{path.name}: {results[-1]['seconds']:.0f} s", file=sys.stderr, flush=True)
+    print("w0/sqrt(t0), own flow, three observables (stored configurations):\n")
+    print(table(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
