@@ -5,6 +5,7 @@ analysis (``skip``) and the drift check of t0; tune-beta reuses the study's ense
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -306,3 +307,19 @@ def test_action_energy_column(tmp_path):
     assert set(out[f"continuum_{ACTION_ENERGY}"]) == {"wilson", "LW"}
     report = (tmp_path / "out" / "report.md").read_text()
     assert "own flow, action's E" in report and "own flow, clover E" in report
+
+
+def test_flow_observables_bench_on_a_study_ensemble(study):
+    """``bench.flow_observables`` on the tiny study's Wilson ensemble: its stored
+    configurations flowed again with the ensemble's own flow give the action form equal to the
+    plaquette form (Wilson's own E), and the in-run clover value is the study's."""
+    from bench.flow_observables import analyse
+
+    _, res = study
+    e = res["actions"]["wilson"][0]
+    r = analyse(Path(e["ensemble"]))
+    assert r["configurations"] == 4  # one stored production configuration of 4 chains
+    assert r["action"]["ratio"] == pytest.approx(r["plaquette"]["ratio"], rel=1e-12)
+    assert r["in_run_clover"][0] == pytest.approx(e["quantities"]["w0_over_sqrt_t0"]["value"])
+    d = r["in_run_plus_difference"][0] - r["in_run_clover"][0]
+    assert d == pytest.approx(r["action_minus_clover"][0], rel=1e-12)
