@@ -1,15 +1,16 @@
 """The gradient-flow observable's share of the lattice artifacts: each ensemble's stored
 configurations flowed with the ensemble's own flow (its ``gradient_flow`` measurement), and
-``w0/sqrt(t0)`` from three energy densities of the same flowed fields: the clover form (what
-the study reports), the plaquette form, and the flow action's own density ``E_action = g0^2
-S(V)/V`` (:class:`observables.measurements.GradientFlow`, ``action_energy``), which for a
-fixed-point action makes flow and observable classically perfect (Holland, Ipp, Müller,
-Wenger, arXiv:2504.15870).
+``w0/sqrt(t0)`` and ``sqrt(t_0.2/t0)`` from three energy densities of the same flowed fields:
+the clover form (what the study reports), the plaquette form, and the flow action's own density
+``E_action = g0^2 S(V)/V`` (:class:`observables.measurements.GradientFlow`, ``action_energy``),
+which for a fixed-point action makes flow and observable classically perfect (Holland, Ipp,
+Müller, Wenger, arXiv:2504.15870).
 
     python -m bench.flow_observables compare_su3_cpu/ensembles/*_8x8x8x8.h5
 
-Per ensemble: the ratio per configuration and chain in each form, their mean and standard error
-(stored configurations 20 trajectories apart, taken as independent), the paired difference
+Per ensemble and ratio: the ratio per configuration and chain in each form, their mean and
+standard error (stored configurations 20 trajectories apart, taken as independent; the curves
+go to ``--json``), the paired difference
 ``action - clover`` with its error, and the in-run clover value (every measurement of the
 production, Gamma method, :func:`workflows.study.ratios.ensemble_quantities`) plus that
 difference: the estimate of the ratio with the action's own observable on the whole ensemble.
@@ -34,9 +35,10 @@ from lqcd_hmc.io import Ensemble
 from lqcd_hmc.statistics import with_error
 from observables.measurements import GradientFlow
 from observables.scales import flow_scales
-from workflows.study.ratios import ensemble_quantities
+from workflows.study.ratios import T02, ensemble_quantities
 
 FORMS = ("clover", "plaquette", "action")
+RATIOS = {"w0_over_sqrt_t0": "w0/sqrt(t0)", "sqrt_t02_over_t0": "sqrt(t_0.2/t0)"}
 
 
 def flow_measurement(ens: Ensemble) -> GradientFlow:
@@ -47,13 +49,15 @@ def flow_measurement(ens: Ensemble) -> GradientFlow:
     return GradientFlow(**params, topology=False, action_energy=True)
 
 
-def ratios(t: np.ndarray, E: np.ndarray) -> np.ndarray:
-    """``w0/sqrt(t0)`` of every curve ``E (n, n_t)``."""
-    out = []
+def ratios(t: np.ndarray, E: np.ndarray) -> dict[str, np.ndarray]:
+    """``w0/sqrt(t0)`` and ``sqrt(t_0.2/t0)`` of every curve ``E (n, n_t)``."""
+    out: dict[str, list[float]] = {r: [] for r in RATIOS}
     for e in E:
         t0, w0 = flow_scales(t, e)
-        out.append(w0 / np.sqrt(t0))
-    return np.array(out)
+        t02, _ = flow_scales(t, e, T02)
+        out["w0_over_sqrt_t0"].append(w0 / np.sqrt(t0))
+        out["sqrt_t02_over_t0"].append(np.sqrt(t02 / t0))
+    return {k: np.array(v) for k, v in out.items()}
 
 
 def mean_error(x: np.ndarray) -> tuple[float, float]:
@@ -75,25 +79,32 @@ def analyse(path: Path) -> dict[str, Any]:
         for f in FORMS:
             rows[f].append(out[f"E_{f}"].cpu().numpy())
     times = meas.times
-    res: dict[str, Any] = {"ensemble": path.name, "configurations": 0}
+    res: dict[str, Any] = {"ensemble": path.name, "t": times.tolist()}
     per = {}
     for f in FORMS:
         E = np.concatenate(rows[f])  # (n B, n_t)
         per[f] = ratios(times, E)
         t0, _ = flow_scales(times, E.mean(0))
-        res[f] = {"ratio": mean_error(per[f]), "t0": float(t0)}
+        res[f] = {"t0": float(t0), "E": E.tolist()}
+        res[f].update({r: mean_error(per[f][r]) for r in RATIOS})
         res["configurations"] = len(E)
-    res["action_minus_clover"] = mean_error(per["action"] - per["clover"])
-    q = ensemble_quantities(path, after=after).get("w0_over_sqrt_t0")
-    if q is not None:
-        d, dd = res["action_minus_clover"]
-        res["in_run_clover"] = (q["value"], q["error"])
-        res["in_run_plus_difference"] = (q["value"] + d, float(np.hypot(q["error"], dd)))
+    in_run = ensemble_quantities(path, after=after)
+    for r in RATIOS:
+        d, dd = res.setdefault("action_minus_clover", {})[r] = mean_error(
+            per["action"][r] - per["clover"][r]
+        )
+        if r in in_run:
+            q = in_run[r]
+            res.setdefault("in_run_clover", {})[r] = (q["value"], q["error"])
+            res.setdefault("in_run_plus_difference", {})[r] = (
+                q["value"] + d,
+                float(np.hypot(q["error"], dd)),
+            )
     res["seconds"] = time.perf_counter() - start
     return res
 
 
-def table(results: list[dict[str, Any]]) -> str:
+def table(results: list[dict[str, Any]], ratio: str) -> str:
     head = (
         "| ensemble | configs | t0/a^2 clover / action | clover | plaquette | action | "
         "action - clover | in-run clover | in-run + difference |\n"
@@ -108,9 +119,10 @@ def table(results: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['ensemble']} | {r['configurations']} | "
             f"{r['clover']['t0']:.3f} / {r['action']['t0']:.3f} | "
-            + " | ".join(fmt(r[f]["ratio"]) for f in FORMS)
-            + f" | {fmt(r['action_minus_clover'])} | {fmt(r.get('in_run_clover'))} | "
-            f"{fmt(r.get('in_run_plus_difference'))} |"
+            + " | ".join(fmt(r[f][ratio]) for f in FORMS)
+            + f" | {fmt(r['action_minus_clover'][ratio])} | "
+            f"{fmt(r.get('in_run_clover', {}).get(ratio))} | "
+            f"{fmt(r.get('in_run_plus_difference', {}).get(ratio))} |"
         )
     return "\n".join(lines)
 
@@ -125,8 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.ensembles:
         results.append(analyse(path))
         print(f"{path.name}: {results[-1]['seconds']:.0f} s", file=sys.stderr, flush=True)
-    print("w0/sqrt(t0), own flow, three observables (stored configurations):\n")
-    print(table(results))
+    for ratio, title in RATIOS.items():
+        print(f"\n{title}, own flow, three observables (stored configurations):\n")
+        print(table(results, ratio))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0

@@ -319,7 +319,9 @@ def test_flow_observables_bench_on_a_study_ensemble(study):
     e = res["actions"]["wilson"][0]
     r = analyse(Path(e["ensemble"]))
     assert r["configurations"] == 4  # one stored production configuration of 4 chains
-    assert r["action"]["ratio"] == pytest.approx(r["plaquette"]["ratio"], rel=1e-12)
-    assert r["in_run_clover"][0] == pytest.approx(e["quantities"]["w0_over_sqrt_t0"]["value"])
-    d = r["in_run_plus_difference"][0] - r["in_run_clover"][0]
-    assert d == pytest.approx(r["action_minus_clover"][0], rel=1e-12)
+    for ratio in ("w0_over_sqrt_t0", "sqrt_t02_over_t0"):
+        assert r["action"][ratio] == pytest.approx(r["plaquette"][ratio], rel=1e-12)
+        clover = r["in_run_clover"][ratio][0]
+        assert clover == pytest.approx(e["quantities"][ratio]["value"])
+        d = r["in_run_plus_difference"][ratio][0] - clover
+        assert d == pytest.approx(r["action_minus_clover"][ratio][0], rel=1e-12)
