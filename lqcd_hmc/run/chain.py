@@ -1,6 +1,6 @@
 """What defines a Markov chain in an ensemble file: the chain-defining part of a run card
-(what ``--resume`` must not change), the card of replica r, and the source revision stored
-with every ensemble."""
+(what ``--resume`` must not change), the card of replica r, the source revision stored
+with every ensemble, and how far a stored chain has come."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import torch
 
 from ..config import Card, validate
 from ..field import resolve_device
-from ..io import Ensemble
+from ..io import Ensemble, FormatError
+from .stops import RunError
 
 
 def git_revision() -> str:
@@ -97,3 +98,27 @@ def replica_card(card: Card, replica: int) -> Card:
     tree["lattice"]["seed"] += replica
     tree["run"]["output"] = str(out.with_name(f"{out.stem}.replica{replica}{out.suffix}"))
     return validate(tree, f"replica {replica}")
+
+
+def stored_progress(card: Card) -> int | None:
+    """Trajectories already committed to ``card.run.output`` (None when there is no file); a
+    file whose chain-defining card differs is a :class:`RunError`, except a complete one
+    that differs only in its device (an ensemble made on a GPU is reused on a CPU, but not
+    continued). Reads only."""
+    path = Path(card.run.output)
+    if not path.exists():
+        return None
+    try:
+        ens = Ensemble(path)
+        done = ens.checkpoint_trajectory()
+        diff = card_change(ens, card)
+        if diff and not (done >= wanted(card) and card_change(ens, card, device=False) is None):
+            raise RunError(f"{path} exists from another card: {diff}")
+        return done
+    except FormatError as exc:
+        raise RunError(str(exc)) from None
+
+
+def wanted(card: Card) -> int:
+    """Trajectories of a complete run: thermalisation and production."""
+    return card.run.thermalisation + card.run.trajectories

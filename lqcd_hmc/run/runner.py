@@ -55,7 +55,7 @@ from ..rng import RNG_STREAMS, ChainRNG
 from ..summary import RunSummary, run_summary
 from ..update import Update
 from ..update import build as build_update
-from .chain import card_change, git_revision, replica_card
+from .chain import card_change, git_revision, replica_card, stored_progress, wanted
 from .measuring import RunMeasurements
 from .start import initial_field
 from .stops import RunError, RunInterrupted, non_finite
@@ -363,29 +363,6 @@ class Runner:
         )
 
 
-def stored_progress(card: Card) -> int | None:
-    """Trajectories already committed to ``card.run.output`` (None when there is no file); a
-    file whose chain-defining card differs is a :class:`RunError`, except a complete one
-    that differs only in its device (an ensemble made on a GPU is reused on a CPU, but not
-    continued). Reads only."""
-    path = Path(card.run.output)
-    if not path.exists():
-        return None
-    try:
-        ens = Ensemble(path)
-        done = ens.checkpoint_trajectory()
-        diff = card_change(ens, card)
-        if diff and not (done >= _wanted(card) and card_change(ens, card, device=False) is None):
-            raise RunError(f"{path} exists from another card: {diff}")
-        return done
-    except FormatError as exc:
-        raise RunError(str(exc)) from None
-
-
-def _wanted(card: Card) -> int:
-    return card.run.thermalisation + card.run.trajectories
-
-
 def ensure_ensemble(
     card: Card, prepare_start: Callable[[], None] | None = None, **kwargs: Any
 ) -> bool:
@@ -393,7 +370,7 @@ def ensure_ensemble(
     trajectories were added. ``prepare_start`` is called just before a new chain reads its
     ``lattice.start`` file (to regenerate one kept only as a record, say), not otherwise."""
     done = stored_progress(card)
-    if done is not None and done >= _wanted(card):
+    if done is not None and done >= wanted(card):
         return False
     if done is None and prepare_start is not None:
         prepare_start()
