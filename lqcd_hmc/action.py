@@ -65,6 +65,12 @@ class Action:
         """HMC force ``F = -Pi(U G^dagger) / 2`` from autograd (see module docstring)."""
         return autograd_force(self, field)
 
+    def time_scales(self) -> list[Action]:
+        """The action as a sum of terms for the levels of a multiple-time-scale integrator
+        (:mod:`lqcd_hmc.integrators`), the costliest and most slowly varying first; their sum
+        is the action. An action that does not split is its own single term."""
+        return [self]
+
     def staples(self, field: GaugeField, mu: int, sites: Sites | None = None) -> Tensor:
         """``A_mu(x)``, coefficients included, with ``S = const - sum_x Re Tr(U_mu(x) A_mu(x))``
         as a function of the links ``U_mu`` (only for actions linear in each link; used by the
@@ -136,6 +142,10 @@ class SumAction(Action):
 
     def force(self, field: GaugeField) -> Tensor:
         return tensor_sum(t.force(field) for t in self.terms)
+
+    def time_scales(self) -> list[Action]:
+        """Its terms, in the order given."""
+        return list(self.terms)
 
     def planar_loops(self, N: int) -> dict[tuple[int, int], float] | None:
         out: dict[tuple[int, int], float] = {}

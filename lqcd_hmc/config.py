@@ -21,8 +21,10 @@ from pydantic import (
     ConfigDict,
     Field,
     PositiveInt,
+    SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -99,11 +101,28 @@ class ActionCard(BaseModel):
     name: str
 
 
+class LevelCard(CardSection):
+    """One time scale of a multiple-time-scale HMC (``[[update.levels]]``, outermost first):
+    its integrator scheme and its steps per link step of the level above (per trajectory for
+    the outermost)."""
+
+    integrator: str = "omelyan2"
+    steps: PositiveInt
+
+    @field_validator("integrator")
+    @classmethod
+    def _integrator(cls, v: str) -> str:
+        get_scheme(v)
+        return v
+
+
 class UpdateCard(CardSection):
     """``algorithm``: a registered update (:mod:`lqcd_hmc.update`), or names joined by ``+``:
     ``hmc``; ``heatbath`` (one heatbath sweep + ``overrelaxation`` sweeps per update);
     ``hmc+heatbath`` (an HMC trajectory, then a heatbath update). The other keys are the
-    updates' parameters; a key that no update of ``algorithm`` takes is an error."""
+    updates' parameters; a key that no update of ``algorithm`` takes is an error. HMC on
+    several time scales: ``levels``, one table per term of the action's
+    :meth:`~lqcd_hmc.action.Action.time_scales`, in place of ``integrator`` and ``steps``."""
 
     model_config = ConfigDict(extra="allow")
     algorithm: str = "hmc"
@@ -113,6 +132,7 @@ class UpdateCard(CardSection):
     overrelaxation: int = Field(4, ge=0)
     reunitarize: bool = True
     kernels: Literal["reference", "split", "compiled"] = "reference"
+    levels: list[LevelCard] | None = None
 
     @property
     def names(self) -> list[str]:
@@ -122,6 +142,17 @@ class UpdateCard(CardSection):
     @property
     def uses_hmc(self) -> bool:
         return "hmc" in self.names
+
+    @property
+    def md_levels(self) -> list[tuple[str, int]]:
+        """``(integrator, steps)`` of each time scale of HMC, outermost first."""
+        if self.levels:
+            return [(lv.integrator, lv.steps) for lv in self.levels]
+        return [(self.integrator, self.steps)]
+
+    def describe_md(self) -> str:
+        """``"omelyan2 x 10"``, levels outermost first: ``"omelyan2 x 3 / omelyan2 x 2"``."""
+        return " / ".join(f"{name} x {n}" for name, n in self.md_levels)
 
     @field_validator("integrator")
     @classmethod
@@ -141,7 +172,24 @@ class UpdateCard(CardSection):
         extra = sorted(set(self.model_extra or {}) - taken)
         if extra:
             raise ValueError(f"{extra[0]!r} is not a parameter of algorithm {self.algorithm!r}")
+        if self.levels is not None:
+            if not self.uses_hmc:
+                raise ValueError(f"levels is not a parameter of algorithm {self.algorithm!r}")
+            if not self.levels:
+                raise ValueError("update.levels needs at least one level")
+            both = sorted({"integrator", "steps"} & self.model_fields_set)
+            if both:
+                raise ValueError(f"update.{both[0]} goes in update.levels when levels are given")
         return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """With ``levels``, the table has no single ``integrator`` and ``steps``."""
+        out = handler(self)
+        if self.levels is not None:
+            out.pop("integrator", None)
+            out.pop("steps", None)
+        return out
 
     def config(self) -> dict[str, Any]:
         """The table the updates are built from (:func:`lqcd_hmc.update.build`)."""

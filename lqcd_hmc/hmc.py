@@ -40,6 +40,21 @@ class TrajectoryStats(UpdateStats):
         return {"metropolis": self.metropolis, "dH": self.dH, "accepted": self.accepted}
 
 
+def split_levels(action: Action, levels: Sequence[Mapping[str, Any]]) -> list[Level]:
+    """The integrator levels of a card's ``levels`` tables: level l integrates the l-th term
+    of ``action.time_scales()`` (one level: the whole action)."""
+    terms = action.time_scales() if len(levels) > 1 else [action]
+    if len(terms) != len(levels):
+        raise ValueError(
+            f"update.levels has {len(levels)} levels, but action {action.name!r} splits into "
+            f"{len(terms)} time scale{'s' if len(terms) > 1 else ''}"
+        )
+    return [
+        Level(t, int(lv["steps"]), str(lv.get("integrator", "omelyan2")))
+        for t, lv in zip(terms, levels)
+    ]
+
+
 def kinetic_energy(P: Tensor) -> Tensor:
     """``-sum Tr P^2 = sum |P_ij|^2`` per chain, float64 (P anti-Hermitian)."""
     return (P.real.double() ** 2 + P.imag.double() ** 2).flatten(1).sum(1)
@@ -53,12 +68,14 @@ class HMC(Update):
     where the action is the sum of the levels' actions. ``kernels`` picks the molecular
     dynamics' arithmetic (:class:`~lqcd_hmc.integrators.Integrator`); the Hamiltonian of the
     Metropolis test is always the action's own (reference) value. In a run card's ``[update]``
-    table: ``integrator``, ``steps``, ``tau``, ``reunitarize``, ``kernels``.
+    table: ``integrator``, ``steps``, ``tau``, ``reunitarize``, ``kernels``, or for multiple
+    time scales ``levels = [{integrator, steps}, ...]`` in place of ``integrator`` and
+    ``steps``, one per term of ``action.time_scales()`` (outermost first).
     """
 
     name = "hmc"
     accept_step = True
-    config_keys = ("integrator", "steps", "tau", "reunitarize", "kernels")
+    config_keys = ("integrator", "steps", "tau", "reunitarize", "kernels", "levels")
 
     def __init__(
         self,
@@ -89,9 +106,13 @@ class HMC(Update):
 
     @classmethod
     def from_config(cls, action: Action, config: Mapping[str, Any]) -> HMC:
-        c = {k: config[k] for k in cls.config_keys if k in config}
+        c = {k: config[k] for k in cls.config_keys if config.get(k) is not None}
         if "steps" in c:
             c["n_steps"] = c.pop("steps")
+        if "levels" in c:
+            for single in ("integrator", "n_steps"):
+                c.pop(single, None)
+            c["levels"] = split_levels(action, c["levels"])
         return cls(action, **c)
 
     def momenta(self, field: GaugeField, rng: ChainRNG) -> Tensor:

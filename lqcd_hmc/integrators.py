@@ -83,6 +83,19 @@ def get_scheme(name: str | Scheme) -> Scheme:
     return SCHEMES[key]
 
 
+def forces_per_trajectory(levels: Sequence[tuple[str | Scheme, int]]) -> list[int]:
+    """Force evaluations of each level in one trajectory, for levels ``(scheme, steps)``
+    outermost first: ``n_l k_l + 1`` per integration of level l (k_l forces per step, the
+    first not shared with anything before), and level l + 1 is integrated once per link step
+    of level l."""
+    out, calls = [], 1
+    for scheme, steps in levels:
+        k = get_scheme(scheme).forces_per_step
+        out.append(calls * (steps * k + 1))
+        calls *= steps * k
+    return out
+
+
 @dataclass(init=False)
 class Level:
     """One time scale: an action term, its number of steps per enclosing step, its scheme

@@ -21,7 +21,7 @@ def decomposed(rank: int, world: int, store: str, out: str, case: dict) -> None:
         dact = DistributedAction(action, layout)
         res = {"S": dact(local), "F": layout.gather(dact.force(local), 2)}
         if case.get("trajectory"):
-            hmc = DistributedHMC(dact, integrator="omelyan2", n_steps=3, tau=0.5)
+            hmc = DistributedHMC.from_config(dact, case["update"])
             new, st = hmc.trajectory(local, ChainRNG(9, 2))
             res.update(links=layout.gather(new.links, 2), dH=st.dH, accepted=st.accepted)
         torch.save(res, os.path.join(out, f"rank{rank}.pt"))

@@ -46,8 +46,11 @@ def shrunk_card(tmp: Path) -> Path:
     for a in tree["action"]:
         if a["name"] == "fp-param":
             a["file"] = str(EXAMPLES.parent / a["file"])
-        if "update" in a:
+        if "levels" in a.get("update", {}):
+            a["update"]["levels"] = [{"steps": 1}, {"steps": 1}]
+        elif "update" in a:
             a["update"]["steps"] = 2
+        if "update" in a:
             a["run"] = {"thermalisation_md": 1}
     path = tmp / "study.toml"
     path.write_text(tomli_w.dumps(tree))
@@ -122,20 +125,32 @@ def test_analyze_knows_a_table_by_its_measurement(cpu_study):
 
 def test_monte_carlo_table_and_report(cpu_study):
     card, _, res = cpu_study
-    for label in FP:
+    """The HMC figures, the L-CNN's on two time scales (the network's term on the outer level,
+    3 forces in a trajectory, the preconditioner 2 x 3 on the inner one)."""
+    for label in FP[:2]:
         up = res["actions"][label][0]["update"]
         assert up == {
             "algorithm": "hmc",
-            "integrator": "omelyan2",
-            "steps": 2,
+            "integrator": "omelyan2 x 2",
             "step_size": 0.5,
             "forces": 5,
+            "forces_inner": [],
         }
+    assert res["actions"][FP[2]][0]["update"] == {
+        "algorithm": "hmc",
+        "integrator": "omelyan2 x 1 / omelyan2 x 1",
+        "step_size": 1.0,
+        "forces": 3,
+        "forces_inner": [6],
+    }
     assert res["actions"]["Wilson"][0]["update"] == {"algorithm": "heatbath"}
     report = (Path(res["output"]) / "report.md").read_text()
     assert "## Monte Carlo" in report and "s / Wilson's" in report
-    rows = [r for r in report.splitlines() if r.startswith("| FP (L-CNN) | 4x4x4x4 | hmc")]
+    rows = [r for r in report.splitlines() if r.startswith("| FP (rectangles) | 4x4x4x4 | hmc")]
     assert len(rows) == 1 and "| 0.5 |" in rows[0] and "| 5 |" in rows[0]
+    rows = [r for r in report.splitlines() if r.startswith("| FP (L-CNN) | 4x4x4x4 | hmc")]
+    assert len(rows) == 1 and "omelyan2 x 1 / omelyan2 x 1 | 1 |" in rows[0]
+    assert "| 3 + 6 |" in rows[0]
     assert "w0/sqrt(t0), Wilson flow" in report and "sqrt(t_0.2/t0), own flow" in report
     assert "Literature (infinite volume): 1.0195(87)." in report
 

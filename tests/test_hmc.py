@@ -61,6 +61,36 @@ def test_multiple_time_scales():
     assert torch.all((torch.log2(dH[0] / dH[1]) - 2).abs() < 0.3)
 
 
+def test_levels_from_an_update_table():
+    """``[update] levels``: level l integrates the l-th term of ``action.time_scales()``
+    (a sum's terms); the forces counted in a trajectory are
+    :func:`~lqcd_hmc.integrators.forces_per_trajectory`'s; one level takes the whole action;
+    a count that fits neither, or ``steps`` beside ``levels``, is refused."""
+    from lqcd_hmc.config import UpdateCard
+    from lqcd_hmc.integrators import forces_per_trajectory
+    from lqcd_hmc.update import build
+
+    f = random_field("SU(2)", 4, eps=0.5)
+    action = Wilson(1.5) + Wilson(1.0)
+    card = UpdateCard(levels=[{"steps": 3}, {"integrator": "leapfrog", "steps": 2}])
+    assert UpdateCard(**card.model_dump()) == card  # the stored table validates again
+    hmc = build("hmc", action, card.config())
+    assert [lv.action for lv in hmc.integrator.levels] == action.terms
+    assert [lv.n_steps for lv in hmc.integrator.levels] == [3, 2]
+    hmc.trajectory(f, ChainRNG(1, 2))
+    expected = forces_per_trajectory([("omelyan2", 3), ("leapfrog", 2)])
+    assert hmc.integrator.force_evaluations == expected == [7, 18]
+    whole = build("hmc", action, UpdateCard(levels=[{"steps": 4}]).config())
+    assert [lv.action for lv in whole.integrator.levels] == [action]
+    three = UpdateCard(levels=[{"steps": 1}] * 3).config()
+    with pytest.raises(ValueError, match="3 levels, but action 'sum' splits into 2 time"):
+        build("hmc", action, three)
+    with pytest.raises(ValueError, match="update.steps goes in update.levels"):
+        UpdateCard(steps=4, levels=[{"steps": 3}])
+    with pytest.raises(ValueError, match="levels is not a parameter of algorithm 'heatbath'"):
+        UpdateCard(algorithm="heatbath", levels=[{"steps": 3}])
+
+
 def run_chains(f, hmc, rng, n_therm, n_meas):
     """Thermalise, then return (plaquette history, exp(-dH) history), shape (B, n_meas)."""
     for _ in range(n_therm):

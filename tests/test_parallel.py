@@ -1,6 +1,6 @@
 """Domain decomposition on 2 CPU processes (Gloo, started here): the decomposed Wilson,
-Iwasaki and L-CNN actions, forces and one full HMC trajectory equal the single-process ones to
-rounding; bad grids are one-line errors."""
+Iwasaki and L-CNN actions, forces and one full HMC trajectory (the L-CNN's on two time scales)
+equal the single-process ones to rounding; bad grids are one-line errors."""
 
 import numpy as np
 import parallel_worker
@@ -37,20 +37,32 @@ def run_decomposed(tmp_path, case, world=2):
 CASES = {
     "wilson-t": {"action": {"name": "wilson", "beta": 2.3}, "grid": [1, 1, 1, 2]},
     "iwasaki-x": {"action": {"name": "iwasaki", "beta": 1.1}, "grid": [2, 1, 1, 1]},
-    "lcnn-z": {"action": small_lcnn, "grid": [1, 1, 2, 1], "dims": [4, 4, 8, 4]},
+    "lcnn-z": {  # on two time scales: the network's term, then its Wilson preconditioner
+        "action": small_lcnn,
+        "grid": [1, 1, 2, 1],
+        "dims": [4, 4, 8, 4],
+        "update": {"levels": [{"steps": 2}, {"steps": 1}], "tau": 0.5},
+    },
 }
+ONE_SCALE = {"integrator": "omelyan2", "steps": 3, "tau": 0.5}
 
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_decomposed_action_force_and_trajectory_equal_one_process(tmp_path, name):
-    case = {"dims": [4, 4, 4, 8], "group": "SU(2)", "trajectory": True, **CASES[name]}
+    case = {
+        "dims": [4, 4, 4, 8],
+        "group": "SU(2)",
+        "trajectory": True,
+        "update": ONE_SCALE,
+        **CASES[name],
+    }
     if name == "iwasaki-x":
         case["dims"] = [8, 4, 4, 4]
     ranks = run_decomposed(tmp_path, case)
     f = GaugeField.near_identity(case["dims"], case["group"], ChainRNG(3, 2), 0.4)
     action = case["action"]() if callable(case["action"]) else build(case["action"])
     S, F = action(f), action.force(f)
-    new, st = HMC(action, integrator="omelyan2", n_steps=3, tau=0.5).trajectory(f, ChainRNG(9, 2))
+    new, st = HMC.from_config(action, case["update"]).trajectory(f, ChainRNG(9, 2))
     for r in ranks:
         assert torch.allclose(r["S"], S, rtol=1e-13, atol=0)
         assert torch.allclose(r["F"], F, rtol=0, atol=1e-12 * F.abs().max())

@@ -274,20 +274,44 @@ def test_complete_ensemble_of_another_device_is_reused_not_continued(tmp_path):
     when complete; continuing it is refused in one line, the file untouched."""
     import h5py
 
-    from lqcd_hmc.run import ensure_ensemble
+    from lqcd_hmc.run import card_change, ensure_ensemble, stored_card
 
     path = tmp_path / "gpu.h5"
     card = validate(small_card(path))
     run_card(card, quiet=True)
     with h5py.File(path, "r+") as f:
-        f.attrs["device"] = "cuda:0"
+        f.attrs["device"] = "cuda"  # what a run with lattice.device = "cuda" stores
         f.attrs["card"] = f.attrs["card"].replace('device = "cpu"', 'device = "cuda"')
     assert 'device = "cuda"' in Ensemble(path).attrs["card"]
+    # its own card names the same chain, also where CUDA is not available (records.save)
+    assert card_change(Ensemble(path), stored_card(Ensemble(path))) is None
     before = path.read_bytes()
     assert ensure_ensemble(card, quiet=True) is False
     more = validate(small_card(path, run={"trajectories": 20}))
-    with pytest.raises(RunError, match=r"changes lattice\.device \('cuda:0' in the file"):
+    with pytest.raises(RunError, match=r"changes lattice\.device \('cuda' in the file"):
         ensure_ensemble(more, quiet=True)
     with pytest.raises(RunError, match="another card"):
         ensure_ensemble(validate(small_card(path, action={"beta": 2.1})), quiet=True)
+    assert path.read_bytes() == before
+
+
+def test_complete_ensemble_of_another_integrator_is_reused_not_continued(tmp_path):
+    """HMC samples the same distribution whatever its molecular dynamics: an ensemble made
+    with omelyan2 x 6 is reused as it is by a card that integrates on levels; continuing it
+    with those levels is refused in one line, the file untouched."""
+    from lqcd_hmc.run import ensure_ensemble
+
+    path = tmp_path / "md.h5"
+    run_card(validate(small_card(path)), quiet=True)
+    before = path.read_bytes()
+
+    def leveled(**changes) -> dict:
+        card = small_card(path, **changes)
+        del card["update"]["integrator"], card["update"]["steps"]
+        card["update"]["levels"] = [{"integrator": "leapfrog", "steps": 9}]
+        return card
+
+    assert ensure_ensemble(validate(leveled()), quiet=True) is False
+    with pytest.raises(RunError, match=r"changes update\."):
+        ensure_ensemble(validate(leveled(run={"trajectories": 20})), quiet=True)
     assert path.read_bytes() == before

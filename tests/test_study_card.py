@@ -54,6 +54,11 @@ from workflows.study.card import load_study
         ("flow_t_max = [1.5]", "", "study.flow_t_max has 1 entries for 2 spacings"),
         (
             "",
+            '[[action]]\nname = "iwasaki"\nbetas = [1.0, 2.0]\nstep = [0.1]',
+            "step has 1 entries for 2 spacings",
+        ),
+        (
+            "",
             '[[action]]\nname = "iwasaki"\nspacings = [1]\nbetas = [1.0]\nstarts = { 0 = "a.h5" }',
             "starts names spacing 0, which it does not run at ([1])",
         ),
@@ -76,6 +81,35 @@ def test_bad_study_cards_are_one_line_errors(tmp_path, extra_study, extra_action
     res = CliRunner().invoke(main, ["compare", str(card)])
     assert res.exit_code == 1 and message in res.output
     assert len(res.output.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_tuning_starts_from_each_spacings_step(tmp_path, monkeypatch):
+    """``step = [0.05, -0.1]``: the tuner's first two betas are ``beta`` and ``beta + step`` of
+    that spacing; a single step (or the card's ``match.step``) serves every spacing."""
+    from workflows.study import compare
+
+    extra = (
+        '[[action]]\nname = "iwasaki"\nbetas = [1.0, 2.0]\nstep = [0.05, -0.1]\n'
+        "[match]\ntargets = [1.0, 1.5]\nstep = 0.2"
+    )
+    card = load_study(write_study(tmp_path / "s.toml", tmp_path / "out", "", extra))
+    seen = []
+
+    def tune_beta(first, observable, target, directory, betas, step, **kwargs):
+        seen.append((betas, step))
+        raise StopIteration
+
+    monkeypatch.setattr(compare, "tune_beta", tune_beta)
+    for action in card.action[1:]:
+        for i, beta in enumerate(action.betas):
+            with pytest.raises(StopIteration):
+                compare._ensemble(card, action, i, beta, tmp_path / "out", {})
+    assert seen == [
+        ([1.7, 1.7 + 0.2], 0.2),
+        ([1.9, 1.9 + 0.2], 0.2),
+        ([1.0, 1.05], 0.05),
+        ([2.0, 1.9], -0.1),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -130,6 +130,11 @@ class DistributedAction(Action):
     def params(self) -> dict[str, Any]:
         return self.action.params()
 
+    def time_scales(self) -> list[Action]:
+        """The wrapped action's terms, each decomposed on the same layout."""
+        terms = self.action.time_scales()
+        return [self] if len(terms) == 1 else [DistributedAction(t, self.layout) for t in terms]
+
     def local(self, field: GaugeField) -> Tensor:
         ext = field.with_links(extend(field.links, self.layout, self.depth))
         return interior(self.action.density(ext), self.layout, self.depth).flatten(1).sum(1)

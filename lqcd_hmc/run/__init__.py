@@ -2,7 +2,14 @@
 resume) and what defines a chain in an ensemble file (:mod:`.chain`)."""
 
 from ..summary import RunSummary, run_summary
-from .chain import card_change, chain_defining, git_revision, replica_card, stored_progress
+from .chain import (
+    card_change,
+    chain_defining,
+    git_revision,
+    replica_card,
+    stored_card,
+    stored_progress,
+)
 from .runner import Runner, ensure_ensemble, run_card
 from .stops import RunError, RunInterrupted
 
@@ -18,5 +25,6 @@ __all__ = [
     "Runner",
     "ensure_ensemble",
     "run_card",
+    "stored_card",
     "stored_progress",
 ]

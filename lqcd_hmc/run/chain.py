@@ -32,14 +32,22 @@ def git_revision() -> str:
     return out.stdout.strip() if out.returncode == 0 else ""
 
 
-def chain_defining(card: Card, device: torch.device) -> dict[str, Any]:
-    """The parts of a card that define the Markov chain (what a resume must not change). A
+#: how HMC's molecular dynamics integrates: the Metropolis test makes the distribution it
+#: samples independent of them (a complete ensemble is reused across them, not continued)
+MD_KEYS = ("integrator", "steps", "tau", "levels", "kernels")
+
+
+def chain_defining(card: Card, device: torch.device, md: bool = True) -> dict[str, Any]:
+    """The parts of a card that define the Markov chain (what a resume must not change);
+    with ``md=False`` without the molecular dynamics' settings (:data:`MD_KEYS`). A
     gradient flow's action table counts without its ``beta``: the flow equation carries
     ``g0^2 = 2N/beta`` of its action, so it does not depend on it (:mod:`observables.flow`),
     and a tuning run that flows with its own action then matches whatever first guess the
     tuner started from."""
     d = card.to_dict()
     d["lattice"]["device"] = str(device)
+    if not md:
+        d["update"] = {k: v for k, v in d["update"].items() if k not in MD_KEYS}
     run = d["run"]
     measure = [
         {**m, "flow": {k: v for k, v in m["flow"].items() if k != "beta"}}
@@ -72,18 +80,27 @@ def _first_difference(a: Any, b: Any, where: str = "") -> str | None:
     return None if a == b else f"{where} ({a!r} in the file, {b!r} in the card)"
 
 
-def card_change(ens: Ensemble, card: Card, device: bool = True) -> str | None:
+def stored_card(ens: Ensemble) -> Card:
+    """The run card an ensemble was made with (a :class:`RunError` if it holds none)."""
+    text = ens.attrs.get("card", "")
+    if not text:
+        raise RunError(f"{ens.path} holds no run card (not written by lqcd-hmc run)")
+    return validate(tomllib.loads(text), str(ens.path))
+
+
+def card_change(ens: Ensemble, card: Card, exact: bool = True) -> str | None:
     """What ``card`` changes in the chain stored in ``ens`` (None: the same chain); with
-    ``device=False`` the device it ran on does not count (the same ensemble, which another
-    device would not continue bit for bit)."""
-    stored = ens.attrs.get("card", "")
-    if not stored:
+    ``exact=False`` neither the device it ran on nor the molecular dynamics' settings count
+    (the same distribution, an ensemble that another device or integrator would not
+    continue bit for bit)."""
+    if not ens.attrs.get("card", ""):
         return "it holds no run card (not written by lqcd-hmc run)"
-    old = validate(tomllib.loads(stored), str(ens.path))
-    here = resolve_device(card.lattice.device)
+    old = stored_card(ens)
+    name = card.lattice.device  # only "auto" asks this machine: cards of a GPU compare on a CPU
+    here = resolve_device(name) if name == "auto" else torch.device(name)
     diff = _first_difference(
-        chain_defining(old, torch.device(ens.attrs["device"]) if device else here),
-        chain_defining(card, here),
+        chain_defining(old, torch.device(ens.attrs["device"]) if exact else here, exact),
+        chain_defining(card, here, exact),
     )
     return f"the card changes {diff}" if diff else None
 
@@ -103,8 +120,8 @@ def replica_card(card: Card, replica: int) -> Card:
 def stored_progress(card: Card) -> int | None:
     """Trajectories already committed to ``card.run.output`` (None when there is no file); a
     file whose chain-defining card differs is a :class:`RunError`, except a complete one
-    that differs only in its device (an ensemble made on a GPU is reused on a CPU, but not
-    continued). Reads only."""
+    that differs only in its device or its molecular dynamics (an ensemble made on a GPU, or
+    with another integrator, is reused, but not continued). Reads only."""
     path = Path(card.run.output)
     if not path.exists():
         return None
@@ -112,7 +129,7 @@ def stored_progress(card: Card) -> int | None:
         ens = Ensemble(path)
         done = ens.checkpoint_trajectory()
         diff = card_change(ens, card)
-        if diff and not (done >= wanted(card) and card_change(ens, card, device=False) is None):
+        if diff and not (done >= wanted(card) and card_change(ens, card, exact=False) is None):
             raise RunError(f"{path} exists from another card: {diff}")
         return done
     except FormatError as exc:

@@ -25,7 +25,8 @@ chains there instead of ``lattice.start``: an expensive action from the thermali
 cheaper one at the same spacing, :mod:`lqcd_hmc.run.start`), optional
 ``skip = { spacing = n }`` (production trajectories left out of the analysis of that
 spacing's ensemble, where its long-distance observables were still drifting), an optional
-``step`` (the tuning step in beta, default ``match.step``), optional ``lattice`` (not ``dims``),
+``step`` (the tuning step in beta, default ``match.step``; a list gives one per spacing it
+runs at, like ``betas``), optional ``lattice`` (not ``dims``),
 ``update`` and ``run`` tables overriding the shared ones key by key (e.g. HMC with
 ``run.thermalisation_md`` for an action without staples among heatbath ones, or
 ``lattice.dtype = "complex64"`` for an expensive one), an optional ``flow`` table merged into
@@ -115,7 +116,7 @@ class StudyAction(BaseModel):
     betas: list[float] = Field(min_length=1)
     starts: dict[NonNegativeInt, str] = {}
     skip: dict[NonNegativeInt, NonNegativeInt] = {}
-    step: float | None = None
+    step: float | list[float] | None = None
     lattice: dict[str, Any] | None = None
     update: dict[str, Any] | None = None
     run: dict[str, Any] | None = None
@@ -124,6 +125,10 @@ class StudyAction(BaseModel):
     @property
     def title(self) -> str:
         return self.label or self.name
+
+    def step_at(self, k: int) -> float | None:
+        """The tuning step at the k-th spacing it runs at (None: the card's ``match.step``)."""
+        return self.step[k] if isinstance(self.step, list) else self.step
 
     def params(self) -> dict[str, Any]:
         """The action table without the study's keys (and without beta)."""
@@ -190,10 +195,13 @@ class StudyCard(CardSection):
                     f"action {a.title!r}: spacings must be distinct increasing indices "
                     f"0..{n - 1}, got {at}"
                 )
-            if len(a.betas) != len(at):
-                raise ValueError(
-                    f"action {a.title!r}: betas has {len(a.betas)} entries for {len(at)} spacings"
-                )
+            for key in ("betas", "step"):
+                values = getattr(a, key)
+                if isinstance(values, list) and len(values) != len(at):
+                    raise ValueError(
+                        f"action {a.title!r}: {key} has {len(values)} entries for "
+                        f"{len(at)} spacings"
+                    )
             for key in ("starts", "skip"):
                 extra = sorted(set(getattr(a, key)) - set(at))
                 if extra:
@@ -241,7 +249,9 @@ class StudyCard(CardSection):
         """The run card of one ensemble at spacing index ``spacing`` (validated like any run
         card), its chains started from the stored ensemble ``start`` if given (the action's
         ``starts`` resolved: :meth:`start_of`)."""
-        update = {**self.update.model_dump(), **(action.update or {})}
+        own = action.update or {}
+        single = {"integrator", "steps"} if "levels" in own else set()  # levels replace them
+        update = {**self.update.model_dump(exclude_unset=True, exclude=single), **own}
         run = {**self.run, **(action.run or {}), "output": str(output)}
         if trajectories is not None:
             run["trajectories"] = trajectories

@@ -30,9 +30,9 @@ from typing import Any
 from lqcd_hmc.action import build as build_action
 from lqcd_hmc.clitools import json_text
 from lqcd_hmc.config import Card
-from lqcd_hmc.integrators import get_scheme
+from lqcd_hmc.integrators import forces_per_trajectory
 from lqcd_hmc.io import Ensemble
-from lqcd_hmc.run import ensure_ensemble
+from lqcd_hmc.run import ensure_ensemble, stored_card
 from lqcd_hmc.summary import run_summary
 from observables.classical import flux_deviations, plane_wave_deviations
 
@@ -60,7 +60,7 @@ def _ensemble(
         first = card.ensemble_card(
             action, beta, i, out / "tuning" / "first.h5", trajectories=m.trajectories, start=start
         )
-        step = action.step or m.step
+        step = action.step_at(card.action_spacings(action).index(i)) or m.step
         res = tune_beta(
             first,
             m.observable,
@@ -97,7 +97,7 @@ def _ensemble(
         "skip": action.skip.get(i, 0),
         "mc": dataclasses.asdict(mc) if mc else None,
         "t0_drift": drift,
-        "update": _update_figures(run_card),
+        "update": _update_figures(stored_card(ens)),  # what made it (maybe another card's)
         OWN: q,
     }
     if card.study.action_energy:
@@ -127,17 +127,19 @@ def t0_drift(path: Path, after: int, last: int) -> float | None:
 
 
 def _update_figures(run_card: Card) -> dict[str, Any]:
-    """The update of an ensemble: algorithm, and for HMC the step size and the force
-    evaluations per trajectory (``steps x forces per step + 1``: the first force of a
-    trajectory is not shared with the previous one)."""
+    """The update of an ensemble: algorithm, and for HMC the integrator, the (outermost)
+    step size and the force evaluations per trajectory of each time scale
+    (:func:`~lqcd_hmc.integrators.forces_per_trajectory`; ``steps x forces per step + 1`` for
+    one: the first force of a trajectory is not shared with the previous one)."""
     up = run_card.update
     out: dict[str, Any] = {"algorithm": up.algorithm}
     if up.uses_hmc:
+        forces = forces_per_trajectory(up.md_levels)
         out.update(
-            integrator=up.integrator,
-            steps=up.steps,
-            step_size=up.tau / up.steps,
-            forces=up.steps * get_scheme(up.integrator).forces_per_step + 1,
+            integrator=up.describe_md(),
+            step_size=up.tau / up.md_levels[0][1],
+            forces=forces[0],
+            forces_inner=forces[1:],
         )
     return out
 

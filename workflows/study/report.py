@@ -185,11 +185,12 @@ def _mc_table(card: StudyCard, result: dict[str, Any]) -> list[str]:
                 [
                     label,
                     "x".join(map(str, e["dims"])),
-                    f"{up.get('algorithm', '?')}"
-                    + (f" {up['integrator']} x {up['steps']}" if hmc else ""),
+                    f"{up.get('algorithm', '?')}" + (f" {up['integrator']}" if hmc else ""),
                     f"{up['step_size']:.3g}" if hmc else "-",
                     f"{mc['acceptance']:.2f}" if mc.get("acceptance") is not None else "-",
-                    str(up["forces"]) if hmc else "-",
+                    " + ".join(map(str, [up["forces"], *up.get("forces_inner", [])]))
+                    if hmc
+                    else "-",
                     f"{sec:.3g}" if sec else "n/a",
                     f"{sec / ref:.3g}" if sec and ref else "n/a",
                     f"{t0['tau_int']:.2g}" if "tau_int" in t0 else "n/a",
@@ -285,7 +286,7 @@ def write_report(card: StudyCard, result: dict[str, Any], out: Path) -> Path:
         f"# Lattice artifacts: {', '.join(labels)}",
         "",
         f"{lat.group}, {lat.batch} chains per ensemble, update {up.algorithm}"
-        + (f" ({up.integrator}, {up.steps} steps, tau {up.tau:g})" if up.uses_hmc else "")
+        + (f" ({up.describe_md()}, tau {up.tau:g})" if up.uses_hmc else "")
         + f", {card.run.get('trajectories')} production trajectories after "
         f"{card.run.get('thermalisation', 0)}. Errors: Gamma method, chains as replicas; "
         f"ratios are derived quantities of the same configurations.",
