@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"{args.ensemble}: trajectory {cp.trajectory}, {field.batch} chains, {dtype}, "
         f"action {card['action']['name']} at beta {card['action'].get('beta')}; "
-        f"{len(terms)} time scales, outer term ||F_0||/||F|| = {share:.3f}"
+        f"{len(terms)} time scale{'s' if len(terms) > 1 else ''}, outer term "
+        f"||F_0||/||F|| = {share:.3f}"
     )
     print(f"{'levels':>8} {'forces':>10} {'|dH| per chain and trajectory':>34} {'s/traj':>8} ratio")
     first = None

@@ -59,11 +59,24 @@ def ensemble(tmp_path):
         ("action", {"gamma": 1.0}, "bad parameters for action 'wilson'"),
         ("update", {"algorithm": "metropolis"}, "update.algorithm"),
         ("update", {"overrelaxation": -1}, "update.overrelaxation"),
+        ("update", {"levels": [{"steps": 2}]}, "update.integrator goes in update.levels"),
+        ("update", {"levels": [{"steps": 0}]}, "update.levels.0.steps"),
     ],
 )
 def test_bad_card(tmp_path, section, change, expect):
     card = write_card(tmp_path / "c.toml", small_card(tmp_path / "new.h5", **{section: change}))
     invoke_fails(["run", card], expect)
+    assert not (tmp_path / "new.h5").exists()
+
+
+def test_levels_must_fit_the_actions_time_scales(tmp_path):
+    c = small_card(tmp_path / "new.h5")
+    del c["update"]["integrator"], c["update"]["steps"]
+    c["update"]["levels"] = [{"steps": 2}, {"steps": 2}]
+    invoke_fails(
+        ["run", write_card(tmp_path / "c.toml", c)],
+        "update.levels has 2 levels, but action 'wilson' splits into 1 time scale",
+    )
     assert not (tmp_path / "new.h5").exists()
 
 
