@@ -15,7 +15,9 @@ the next are merged, so a scheme costs k force evaluations per step.
 Multiple time scales (Sexton and Weingarten, Nucl. Phys. B 380 (1992) 665): the action is a sum
 of terms, level 0 the outermost (cheap-to-skip, slowly varying) one; each link step of level l
 is a full integration of level l+1 over that sub-interval, and the innermost level's link steps
-are ``U -> exp(h P) U``.
+are ``U -> exp(h P) U``. An integration of level l+1 ends with a force at the links the next
+one starts from (level l only kicks the momenta in between), so that force is reused, not
+evaluated again (:func:`forces_per_trajectory`).
 """
 
 from __future__ import annotations
@@ -85,13 +87,14 @@ def get_scheme(name: str | Scheme) -> Scheme:
 
 def forces_per_trajectory(levels: Sequence[tuple[str | Scheme, int]]) -> list[int]:
     """Force evaluations of each level in one trajectory, for levels ``(scheme, steps)``
-    outermost first: ``n_l k_l + 1`` per integration of level l (k_l forces per step, the
-    first not shared with anything before), and level l + 1 is integrated once per link step
-    of level l."""
+    outermost first: level l is integrated ``c_l`` times (``c_0 = 1``, ``c_{l+1} = c_l n_l
+    k_l``, once per link step of level l; k_l forces per step) and costs ``c_l n_l k_l + 1``:
+    one force per step, the first of the trajectory, and none at the start of a later
+    integration, whose links are those its predecessor ended on."""
     out, calls = [], 1
     for scheme, steps in levels:
         k = get_scheme(scheme).forces_per_step
-        out.append(calls * (steps * k + 1))
+        out.append(calls * steps * k + 1)
         calls *= steps * k
     return out
 
@@ -127,6 +130,8 @@ class Integrator:
         self.kernels = check_kernels(kernels)
         self.force_evaluations = [0] * len(self.levels)
         self._dynamics: dict[str, Dynamics] = {}
+        # per level, the links (and their version) of its last force, and that force
+        self._last: list[tuple[Tensor, int, Tensor] | None] = [None] * len(self.levels)
 
     def dynamics(self, group: Group) -> Dynamics:
         """The force/update provider for this group (built once per group)."""
@@ -139,7 +144,10 @@ class Integrator:
     def __call__(self, U: Tensor, P: Tensor, group: Group, tau: float) -> tuple[Tensor, Tensor]:
         """Integrate ``(U, P)`` over molecular-dynamics time ``tau`` (which may be negative)."""
         dyn = self.dynamics(group)
-        U, P = self._integrate(0, dyn.to_layout(U), dyn.to_layout(P), dyn, tau)
+        try:
+            U, P = self._integrate(0, dyn.to_layout(U), dyn.to_layout(P), dyn, tau)
+        finally:
+            self._last = [None] * len(self.levels)
         return dyn.from_layout(U), dyn.from_layout(P)
 
     def _integrate(
@@ -165,5 +173,12 @@ class Integrator:
         return dyn.step(U, P, h), P
 
     def _force(self, l: int, U: Tensor, dyn: Dynamics) -> Tensor:
+        """Level l's force at ``U``; the last one again when ``U`` is the very tensor it was
+        evaluated at, unmodified."""
+        last = self._last[l]
+        if last is not None and last[0] is U and last[1] == U._version:
+            return last[2]
         self.force_evaluations[l] += 1
-        return dyn.force(l, U)
+        F = dyn.force(l, U)
+        self._last[l] = (U, U._version, F)
+        return F

@@ -124,9 +124,9 @@ def test_analyze_knows_a_table_by_its_measurement(cpu_study):
 
 
 def test_monte_carlo_table_and_report(cpu_study):
-    card, _, res = cpu_study
     """The HMC figures, the L-CNN's on two time scales (the network's term on the outer level,
-    3 forces in a trajectory, the preconditioner 2 x 3 on the inner one)."""
+    3 forces in a trajectory, the preconditioner 2 x 2 + 1 on the inner one)."""
+    card, _, res = cpu_study
     for label in FP[:2]:
         up = res["actions"][label][0]["update"]
         assert up == {
@@ -141,7 +141,7 @@ def test_monte_carlo_table_and_report(cpu_study):
         "integrator": "omelyan2 x 1 / omelyan2 x 1",
         "step_size": 1.0,
         "forces": 3,
-        "forces_inner": [6],
+        "forces_inner": [5],
     }
     assert res["actions"]["Wilson"][0]["update"] == {"algorithm": "heatbath"}
     report = (Path(res["output"]) / "report.md").read_text()
@@ -150,7 +150,7 @@ def test_monte_carlo_table_and_report(cpu_study):
     assert len(rows) == 1 and "| 0.5 |" in rows[0] and "| 5 |" in rows[0]
     rows = [r for r in report.splitlines() if r.startswith("| FP (L-CNN) | 4x4x4x4 | hmc")]
     assert len(rows) == 1 and "omelyan2 x 1 / omelyan2 x 1 | 1 |" in rows[0]
-    assert "| 3 + 6 |" in rows[0]
+    assert "| 3 + 5 |" in rows[0]
     assert "w0/sqrt(t0), Wilson flow" in report and "sqrt(t_0.2/t0), own flow" in report
     assert "Literature (infinite volume): 1.0195(87)." in report
 

@@ -61,6 +61,29 @@ def test_multiple_time_scales():
     assert torch.all((torch.log2(dH[0] / dH[1]) - 2).abs() < 0.3)
 
 
+def test_inner_forces_are_reused_not_recomputed():
+    """An inner integration starts from the links the previous one ended on: its first force
+    is that one's last, reused. The trajectory equals one whose every force is evaluated
+    (``dyn.force`` called afresh each time) to the last bit."""
+    f = random_field("SU(3)", 4, eps=0.5)
+    levels = [Level(Iwasaki(2.6), 3, "omelyan2"), Level(Wilson(0.5), 2, "omelyan2")]
+    hmc = HMC(levels=levels, tau=1.0)
+    P = hmc.momenta(f, ChainRNG(2, 2))
+    g, P1 = hmc.molecular_dynamics(f, P)
+    assert hmc.integrator.force_evaluations == [7, 6 * 4 + 1]
+    fresh = HMC(levels=levels, tau=1.0)
+    calls = []
+
+    def every_time(level, U, dyn):  # the integrator's force without reuse
+        calls.append(level)
+        return dyn.force(level, U)
+
+    fresh.integrator._force = every_time  # type: ignore[method-assign]
+    h, P2 = fresh.molecular_dynamics(f, P)
+    assert torch.equal(h.links, g.links) and torch.equal(P2, P1)
+    assert calls.count(1) == 6 * 5 and calls.count(0) == 7
+
+
 def test_levels_from_an_update_table():
     """``[update] levels``: level l integrates the l-th term of ``action.time_scales()``
     (a sum's terms); the forces counted in a trajectory are
@@ -79,7 +102,7 @@ def test_levels_from_an_update_table():
     assert [lv.n_steps for lv in hmc.integrator.levels] == [3, 2]
     hmc.trajectory(f, ChainRNG(1, 2))
     expected = forces_per_trajectory([("omelyan2", 3), ("leapfrog", 2)])
-    assert hmc.integrator.force_evaluations == expected == [7, 18]
+    assert hmc.integrator.force_evaluations == expected == [7, 13]  # 6 x 2 + 1: 5 reused
     whole = build("hmc", action, UpdateCard(levels=[{"steps": 4}]).config())
     assert [lv.action for lv in whole.integrator.levels] == [action]
     three = UpdateCard(levels=[{"steps": 1}] * 3).config()
