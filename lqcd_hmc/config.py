@@ -301,6 +301,9 @@ def _set(tree: dict, dotted: str, value: Any) -> None:
         node[int(last)] = value
     else:
         node[last] = value
+        if dotted == "update.levels":  # they replace the card's single integrator and steps
+            node.pop("integrator", None)
+            node.pop("steps", None)
 
 
 def parse_override(item: str) -> tuple[str, Any]:

@@ -9,7 +9,7 @@ from cards import small_card, write_card
 from click.testing import CliRunner
 
 from lqcd_hmc.cli import main
-from lqcd_hmc.config import validate
+from lqcd_hmc.config import CardError, validate
 from lqcd_hmc.io import Ensemble
 from lqcd_hmc.run import RunError, run_card
 from observables import gamma_method
@@ -129,6 +129,19 @@ def test_cli_run_json_and_set(tmp_path, monkeypatch):
     assert s["trajectories"] == 6 and s["chains"] == 2 and 0 < s["plaquette"] < 1
     assert "run.trajectories = 6" not in Ensemble("e.h5").attrs["card"]
     assert "trajectories = 6" in Ensemble("e.h5").attrs["card"]
+
+
+def test_set_levels_replaces_the_cards_integrator(tmp_path):
+    """``--set update.levels=[...]`` on a card with ``integrator`` and ``steps``: the levels
+    replace them (``--set`` cannot delete keys); the stored card holds the levels only."""
+    from lqcd_hmc.config import load_card
+
+    card = write_card(tmp_path / "c.toml", small_card(tmp_path / "e.h5"))
+    c = load_card(card, ["update.levels=[{ steps = 4 }]"])
+    assert c.update.md_levels == [("omelyan2", 4)]
+    assert "integrator" not in c.to_dict()["update"] and "steps" not in c.to_dict()["update"]
+    with pytest.raises(CardError, match="update.steps goes in update.levels"):
+        load_card(card, ["update.levels=[{ steps = 4 }]", "update.steps=3"])
 
 
 def test_plain_log_lines_off_terminal(tmp_path):
