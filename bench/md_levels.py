@@ -6,10 +6,11 @@ trajectory and its cost, for several ``update.levels`` on the same configuration
 A spec ``n0/n1/...`` is omelyan2 with n0 steps on the outer level (the first term of
 ``action.time_scales()``, for ``lcnn`` the network's term) and n1 on the next; a single number
 integrates the whole action on one level. The ensemble's own action, dtype and checkpoint
-(its last configuration and chains) are used, the momenta drawn from ``--seed``. Printed per
-spec: the force evaluations of each level, |dH| per chain and trajectory, seconds per
-trajectory and their ratio to the first spec, and the share of the outer term in the force
-(||F_0|| / ||F||). The acceptance of a run is <min(1, exp(-dH))> over such trajectories.
+(its last configuration and chains) are used on ``--device``, the momenta drawn from seeds
+1, 2, ... (``--seeds`` of them). Printed per spec: the force evaluations of each level,
+|dH| per chain and trajectory, seconds per trajectory and their ratio to the first spec, and
+the share of the outer term in the force (||F_0|| / ||F||). The acceptance of a run is
+<min(1, exp(-dH))> over such trajectories.
 """
 
 from __future__ import annotations
@@ -23,10 +24,15 @@ import torch
 
 from lqcd_hmc.action import build
 from lqcd_hmc.config import UpdateCard
-from lqcd_hmc.field import GaugeField, resolve_dtype
+from lqcd_hmc.field import GaugeField, resolve_device, resolve_dtype
 from lqcd_hmc.io import Ensemble
 from lqcd_hmc.rng import ChainRNG
 from lqcd_hmc.update import build as build_update
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def norm(x: torch.Tensor) -> float:
@@ -39,13 +45,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("specs", nargs="+", help="levels: 10, 5/2, ... (omelyan2 steps)")
     ap.add_argument("--seeds", type=int, default=2, help="trajectories per spec (momenta)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:K (default cpu)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
     ens = Ensemble(args.ensemble)
     card = tomllib.loads(str(ens.attrs["card"]))
     cp = ens.checkpoint()
     dtype = resolve_dtype(card["lattice"].get("dtype", "complex128"))
-    field = GaugeField(torch.from_numpy(cp.links).to(dtype), card["lattice"]["group"])
+    links = torch.from_numpy(cp.links).to(device=device, dtype=dtype)
+    field = GaugeField(links, card["lattice"]["group"])
     action = build(card["action"])
     terms = action.time_scales()
     F = action.force(field)
@@ -64,11 +73,12 @@ def main(argv: list[str] | None = None) -> None:
         hmc = build_update("hmc", action, up.config())
         dH, seconds = [], []
         for seed in range(1, args.seeds + 1):
-            P = hmc.momenta(field, ChainRNG(seed, field.batch))
+            P = hmc.momenta(field, ChainRNG(seed, field.batch, device))
+            sync(device)
             t = time.perf_counter()
             H0 = hmc.hamiltonian(field, P)
             U, P1 = hmc.molecular_dynamics(field, P)
-            dH += (hmc.hamiltonian(U, P1) - H0).abs().tolist()
+            dH += (hmc.hamiltonian(U, P1) - H0).abs().tolist()  # .tolist() waits for the device
             seconds.append(time.perf_counter() - t)
         counts = [n // args.seeds for n in hmc.integrator.force_evaluations]
         sec = float(np.median(seconds))

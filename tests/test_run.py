@@ -328,3 +328,20 @@ def test_complete_ensemble_of_another_integrator_is_reused_not_continued(tmp_pat
     with pytest.raises(RunError, match=r"changes update\."):
         ensure_ensemble(validate(leveled(run={"trajectories": 20})), quiet=True)
     assert path.read_bytes() == before
+
+
+def test_md_levels_bench_on_a_sum_action(tmp_path, capsys):
+    """``python -m bench.md_levels``: one trajectory per spec from an ensemble's checkpoint,
+    with the forces of each level that :func:`forces_per_trajectory` counts."""
+    from bench import md_levels
+
+    path = tmp_path / "sum.h5"
+    terms = [{"name": "wilson", "beta": 1.2}, {"name": "wilson", "beta": 0.8}]
+    card = small_card(path)
+    card["action"] = {"name": "sum", "terms": terms}
+    run_card(validate(card), quiet=True)
+    capsys.readouterr()
+    md_levels.main([str(path), "4", "2/2", "--seeds", "1"])
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert [r[:2] for r in rows] == [["4", "9"], ["2/2", "5+17"]]
+    assert all(float(x) < 1 for r in rows for x in r[2:4])  # |dH| of two chains
