@@ -13,7 +13,7 @@ import math
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import tomli_w
 from pydantic import (
@@ -125,6 +125,8 @@ class UpdateCard(CardSection):
     :meth:`~lqcd_hmc.action.Action.time_scales`, in place of ``integrator`` and ``steps``."""
 
     model_config = ConfigDict(extra="allow")
+    #: the keys of a single time scale, which ``levels`` replaces
+    SINGLE_SCALE: ClassVar[tuple[str, ...]] = ("integrator", "steps")
     algorithm: str = "hmc"
     integrator: str = "omelyan2"
     steps: PositiveInt = 10
@@ -177,7 +179,7 @@ class UpdateCard(CardSection):
                 raise ValueError(f"levels is not a parameter of algorithm {self.algorithm!r}")
             if not self.levels:
                 raise ValueError("update.levels needs at least one level")
-            both = sorted({"integrator", "steps"} & self.model_fields_set)
+            both = sorted(set(self.SINGLE_SCALE) & self.model_fields_set)
             if both:
                 raise ValueError(f"update.{both[0]} goes in update.levels when levels are given")
         return self
@@ -187,8 +189,8 @@ class UpdateCard(CardSection):
         """With ``levels``, the table has no single ``integrator`` and ``steps``."""
         out = handler(self)
         if self.levels is not None:
-            out.pop("integrator", None)
-            out.pop("steps", None)
+            for key in self.SINGLE_SCALE:
+                out.pop(key, None)
         return out
 
     def config(self) -> dict[str, Any]:
@@ -286,6 +288,10 @@ class Card(CardSection):
         return self.model_dump(exclude_none=True)
 
 
+#: a card key and the keys of its section that it replaces (``--set`` removes them)
+REPLACED: dict[str, tuple[str, ...]] = {"update.levels": UpdateCard.SINGLE_SCALE}
+
+
 def _set(tree: dict, dotted: str, value: Any) -> None:
     keys = dotted.split(".")
     node = tree
@@ -300,10 +306,9 @@ def _set(tree: dict, dotted: str, value: Any) -> None:
     if isinstance(node, list):
         node[int(last)] = value
     else:
+        for key in REPLACED.get(dotted, ()):  # --set cannot delete the keys it replaces
+            node.pop(key, None)
         node[last] = value
-        if dotted == "update.levels":  # they replace the card's single integrator and steps
-            node.pop("integrator", None)
-            node.pop("steps", None)
 
 
 def parse_override(item: str) -> tuple[str, Any]:

@@ -109,9 +109,7 @@ class HMC(Update):
         c = {k: config[k] for k in cls.config_keys if config.get(k) is not None}
         if "steps" in c:
             c["n_steps"] = c.pop("steps")
-        if "levels" in c:
-            for single in ("integrator", "n_steps"):
-                c.pop(single, None)
+        if "levels" in c:  # the card has no integrator or steps then (UpdateCard)
             c["levels"] = split_levels(action, c["levels"])
         return cls(action, **c)
 

@@ -80,11 +80,14 @@ def _first_difference(a: Any, b: Any, where: str = "") -> str | None:
     return None if a == b else f"{where} ({a!r} in the file, {b!r} in the card)"
 
 
+NO_CARD = "holds no run card (not written by lqcd-hmc run)"
+
+
 def stored_card(ens: Ensemble) -> Card:
     """The run card an ensemble was made with (a :class:`RunError` if it holds none)."""
     text = ens.attrs.get("card", "")
     if not text:
-        raise RunError(f"{ens.path} holds no run card (not written by lqcd-hmc run)")
+        raise RunError(f"{ens.path} {NO_CARD}")
     return validate(tomllib.loads(text), str(ens.path))
 
 
@@ -94,7 +97,7 @@ def card_change(ens: Ensemble, card: Card, exact: bool = True) -> str | None:
     (the same distribution, an ensemble that another device or integrator would not
     continue bit for bit)."""
     if not ens.attrs.get("card", ""):
-        return "it holds no run card (not written by lqcd-hmc run)"
+        return f"it {NO_CARD}"
     old = stored_card(ens)
     name = card.lattice.device  # only "auto" asks this machine: cards of a GPU compare on a CPU
     here = resolve_device(name) if name == "auto" else torch.device(name)

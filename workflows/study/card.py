@@ -250,8 +250,8 @@ class StudyCard(CardSection):
         card), its chains started from the stored ensemble ``start`` if given (the action's
         ``starts`` resolved: :meth:`start_of`)."""
         own = action.update or {}
-        single = {"integrator", "steps"} if "levels" in own else set()  # levels replace them
-        update = {**self.update.model_dump(exclude_unset=True, exclude=single), **own}
+        replaced = set(UpdateCard.SINGLE_SCALE) if "levels" in own else set()
+        update = {**self.update.model_dump(exclude_unset=True, exclude=replaced), **own}
         run = {**self.run, **(action.run or {}), "output": str(output)}
         if trajectories is not None:
             run["trajectories"] = trajectories
