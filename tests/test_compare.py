@@ -325,3 +325,42 @@ def test_flow_observables_bench_on_a_study_ensemble(study):
         assert clover == pytest.approx(e["quantities"][ratio]["value"])
         d = r["in_run_plus_difference"][ratio][0] - clover
         assert d == pytest.approx(r["action_minus_clover"][ratio][0], rel=1e-12)
+
+
+def test_two_calls_share_one_tuning(tmp_path):
+    """Two identical ``compare`` calls with ``[match]`` at once: each makes one of the two first
+    guesses (no tuning run is written by both, one call waits for the other's), one makes the
+    production, and both finish with the report."""
+    import subprocess
+    import sys
+
+    card = write_study(
+        tmp_path / "s.toml",
+        tmp_path / "out",
+        extra_study="[match]\ntargets = [0.8, 1.0]\nstep = 0.2\ntrajectories = 30\n",
+    )
+    cmd = [sys.executable, "-m", "lqcd_hmc", "compare", str(card), "--only", "wilson"]
+    calls = [
+        subprocess.Popen(
+            [*cmd, "--spacing", "0", "--no-progress"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    out = [p.communicate(timeout=600) for p in calls]
+    assert [p.returncode for p in calls] == [0, 0], [err[-2000:] for _, err in out]
+    assert all("report:" in o for o, _ in out)
+    written = [
+        {line.split("written to ")[1] for line in err.splitlines() if "written to" in line}
+        for _, err in out
+    ]
+    tuning = [{p for p in w if "/tuning/" in p} for w in written]
+    assert tuning[0] and tuning[1] and not tuning[0] & tuning[1]
+    assert len(tuning[0] | tuning[1]) == len(list((tmp_path / "out" / "tuning").glob("*.h5")))
+    production = [{p for p in w if "/ensembles/" in p} for w in written]
+    assert len(production[0] | production[1]) == 1 and not production[0] & production[1]
+    assert "waiting for pid" in out[0][1] + out[1][1]
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert res["actions"]["wilson"][0]["tuning"]["bracketed"]

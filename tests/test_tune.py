@@ -1,12 +1,22 @@
 """The tuning of ``lqcd-hmc tune-beta``: the fit against an exactly linear ln s and its error
 against resampling, the fallback to every point, the iteration (extrapolation, bisection away
-from undefined runs, steps toward the target), and runs reused at their stored beta."""
+from undefined runs, steps toward the target), runs reused at their stored beta, and two calls
+sharing one tuning through the ensembles' locks."""
 
+import json
 import math
+import socket
+import subprocess
+import sys
+import threading
 
 import numpy as np
 import pytest
 
+from lqcd_hmc.config import validate
+from lqcd_hmc.io.lock import lock_path
+from lqcd_hmc.run import RunError
+from workflows.study import tune
 from workflows.study.tune import TunePoint, solve
 
 
@@ -50,9 +60,6 @@ def test_tuning_iterates_extrapolates_and_bisects(monkeypatch, tmp_path):
     """The tuning loop with the runs replaced by t0 = exp(c0 + c1 beta), undefined (NaN)
     above beta = 6.05: it walks out to bracket the target, bisects away from undefined betas,
     and returns the exact root; every run is one new beta."""
-    from lqcd_hmc.config import validate
-    from workflows.study import tune
-
     c0, c1 = -13.0, 2.4
     runs = {}
 
@@ -104,7 +111,6 @@ def test_a_run_named_by_a_beta_is_reused_at_its_stored_beta(tmp_path):
     as made from another card."""
     from cards import small_card
 
-    from lqcd_hmc.config import validate
     from lqcd_hmc.run import ensure_ensemble
     from workflows.study.tune import ensemble_path, stored_beta
 
@@ -127,8 +133,7 @@ def test_a_run_flowed_with_its_own_action_is_reused_from_another_first_guess(tmp
     action is another card."""
     from cards import small_card
 
-    from lqcd_hmc.config import validate
-    from lqcd_hmc.run import RunError, ensure_ensemble
+    from lqcd_hmc.run import ensure_ensemble
 
     path = tmp_path / "w.h5"
     flow = {"name": "gradient_flow", "interval": 2, "t_max": 0.2, "epsilon": 0.05}
@@ -141,3 +146,120 @@ def test_a_run_flowed_with_its_own_action_is_reused_from_another_first_guess(tmp
     card["measure"] = [{**flow, "flow": {"name": "symanzik", "beta": 2.2}}]
     with pytest.raises(RunError, match="measure.0.flow.name"):
         ensure_ensemble(validate(card), quiet=True)
+
+
+def _wilson_card():
+    return validate(
+        {
+            "lattice": {"dims": [4, 4, 4, 4]},
+            "action": {"name": "wilson", "beta": 5.9},
+            "run": {"trajectories": 2, "output": "x.h5"},
+            "measure": [{"name": "gradient_flow"}],
+        }
+    )
+
+
+def _sleeper():
+    """A live process that is not this one (the other writer)."""
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+
+def _hold_lock(path, pid):
+    """Write ``path``'s lock as held by the live process ``pid`` on this host."""
+    lock_path(path).write_text(
+        json.dumps({"pid": pid, "host": socket.gethostname(), "command": "other", "since": "t"})
+    )
+
+
+def test_two_calls_share_a_tuning(monkeypatch, tmp_path, capsys):
+    """A first guess that another live process is writing (its lock) is made last and waited
+    for: the second of two calls makes the other guess, then takes the first call's run as
+    it is once that process is gone; neither guess is made twice."""
+    c0, c1 = -13.0, 2.4
+    made, runs = [], {}
+    other = _sleeper()
+    busy = tune.ensemble_path(tmp_path, "wilson", 5.9, [4, 4, 4, 4])
+    _hold_lock(busy, other.pid)
+
+    def fake_run(card, **_):
+        assert tune.live_writer(card.run.output) is None  # never while the other writes it
+        made.append(card.action_config()["beta"])
+        runs[card.run.output] = made[-1]
+        if len(made) == 1:  # the other process ends while this one makes its guess
+            other.kill()
+            other.wait()
+        return True
+
+    monkeypatch.setattr(tune, "ensure_ensemble", fake_run)
+    monkeypatch.setattr(tune, "measure_scale", lambda p, o: (math.exp(c0 + c1 * runs[str(p)]),) * 2)
+    try:
+        r = tune.tune_beta(
+            _wilson_card(), "t0", math.exp(c0 + c1 * 5.93), tmp_path, step=0.05, poll=0.01
+        )
+    finally:
+        other.kill()
+        other.wait()
+    assert made == [5.95, 5.9]
+    assert r.bracketed and sorted(p.beta for p in r.points) == [5.9, 5.95]
+    # both busy: the order stays, and the wait names the writer
+    first, second = (_sleeper() for _ in range(2))
+    for beta, proc in [(6.1, first), (6.15, second)]:
+        _hold_lock(tune.ensemble_path(tmp_path, "wilson", beta, [4, 4, 4, 4]), proc.pid)
+    made.clear()
+
+    def end_both(card, **_):
+        made.append(card.action_config()["beta"])
+        runs[card.run.output] = made[-1]
+        second.kill()
+        second.wait()
+        return True
+
+    monkeypatch.setattr(tune, "ensure_ensemble", end_both)
+    threading.Timer(0.3, lambda: (first.kill(), first.wait())).start()
+    try:
+        tune.tune_beta(
+            _wilson_card(),
+            "t0",
+            math.exp(c0 + c1 * 6.12),
+            tmp_path,
+            betas=[6.1, 6.15],
+            poll=0.01,
+            max_runs=2,
+        )
+    finally:
+        for p in (first, second):
+            p.kill()
+            p.wait()
+    assert made == [6.1, 6.15]
+    assert f"waiting for pid {first.pid}" in capsys.readouterr().err
+
+
+def test_a_run_whose_lock_another_call_took_first_is_waited_for(monkeypatch, tmp_path):
+    """Two calls that check a guess at the same moment: the one refused by the other's lock
+    waits for it and then takes its run; a refusal with no live writer is an error."""
+    other = _sleeper()
+    calls = []
+
+    def refused_once(card, **_):
+        calls.append(card.action_config()["beta"])
+        if len(calls) == 1:
+            _hold_lock(card.run.output, other.pid)  # the other call took it just now
+            threading.Timer(0.2, lambda: (other.kill(), other.wait())).start()
+            raise RunError("is being written by pid ...")
+        return True
+
+    monkeypatch.setattr(tune, "ensure_ensemble", refused_once)
+    path = tune.ensemble_path(tmp_path, "wilson", 5.9, [4, 4, 4, 4])
+    try:
+        tune.ensure_shared(tune.card_at(_wilson_card(), 5.9, path), 0.01, quiet=True)
+    finally:
+        other.kill()
+        other.wait()
+    assert calls == [5.9, 5.9]
+
+    def refused(card, **_):
+        raise RunError("exists without its ensemble file")
+
+    monkeypatch.setattr(tune, "ensure_ensemble", refused)
+    with pytest.raises(RunError, match="without its ensemble"):
+        tune.ensure_shared(tune.card_at(_wilson_card(), 5.9, path), 0.01, quiet=True)

@@ -6,7 +6,9 @@ to the lock's name, which fails if the lock exists). A lock is *stale* when its 
 host and its pid is not alive (a writer that was killed); a stale lock is taken over. A lock
 held by a live process, or by another host (whose processes this host cannot see), is refused
 with one line naming the owner. Readers take no lock: writers never modify a file in place
-(:mod:`.atomic`), so a reader sees a whole state.
+(:mod:`.atomic`), so a reader sees a whole state. :func:`wait_for_writer` lets a process that
+needs a file another live process is writing (two ``lqcd-hmc compare`` calls tuning one action)
+wait for that writer to let go.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -116,3 +119,30 @@ class EnsembleLock:
         tb: TracebackType | None,
     ) -> None:
         self.release()
+
+
+def live_writer(path: str | os.PathLike) -> dict | None:
+    """The owner of ``path``'s lock when another live process holds it (its pid, host, command
+    and start); None when the file is free, its lock stale, or held by this process."""
+    owner = EnsembleLock(path).owner()
+    if owner is None or (owner and EnsembleLock._stale(owner)):
+        return None
+    if owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
+        return None
+    return owner
+
+
+def wait_for_writer(
+    path: str | os.PathLike, poll: float = 30.0, say: Callable[[str], None] | None = None
+) -> None:
+    """Return once no other live process writes ``path`` (checked every ``poll`` seconds);
+    ``say`` gets one line when the wait begins."""
+    owner = live_writer(path)
+    if owner is not None and say is not None:
+        say(
+            f"waiting for pid {owner.get('pid')} on {owner.get('host')} to finish {path} "
+            f"(since {owner.get('since')}; {owner.get('command')})"
+        )
+    while owner is not None:
+        time.sleep(poll)
+        owner = live_writer(path)

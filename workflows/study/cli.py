@@ -99,7 +99,8 @@ def tune_beta_command(
     "--only",
     multiple=True,
     metavar="LABEL",
-    help="run only this action's ensembles (repeatable; two processes can share a study)",
+    help="run only this action's ensembles (repeatable; two processes can share a study, "
+    "also one action's tuning)",
 )
 @click.option(
     "--spacing",

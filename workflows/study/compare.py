@@ -5,12 +5,13 @@ and a Markdown report with PNGs in the study's output directory.
 Per action and spacing: the betas of the card, or (with ``[match]``) the beta that
 :func:`workflows.study.tune.tune_beta` finds for the target (its runs under ``tuning/``);
 the ensemble ``ensembles/<label>_b<beta>_<dims>.h5`` is generated, continued or, when
-complete, reused untouched (:func:`lqcd_hmc.run.ensure_ensemble`; a file made from another
-card is an error); its quantities come from :func:`workflows.study.ratios.ensemble_quantities`
-(with ``wilson_flow`` also from the Wilson-flow table, with ``action_energy`` also from the
-action's own E) and its Monte Carlo summary from
-:func:`lqcd_hmc.summary.run_summary`, both after its thermalisation and the action's ``skip``
-at that spacing, and its update figures (HMC step size, forces per
+complete, reused untouched (:func:`workflows.study.tune.ensure_shared`; a file made from
+another card is an error, one that another live process writes is waited for: two calls with
+the same ``--only`` share an action's tuning runs, and the second then waits); its quantities
+come from :func:`workflows.study.ratios.ensemble_quantities` (with ``wilson_flow`` also from the
+Wilson-flow table, with ``action_energy`` also from the action's own E) and its Monte Carlo
+summary from :func:`lqcd_hmc.summary.run_summary`, both after its thermalisation and the
+action's ``skip`` at that spacing, and its update figures (HMC step size, forces per
 trajectory) from its card. Every ratio is extrapolated linearly in ``a^2/t0``
 (:mod:`workflows.study.continuum`), per action and flow; with ``study.continuum`` the listed
 actions give a common estimate and every ensemble its deviation from it (:func:`estimate`).
@@ -32,7 +33,7 @@ from lqcd_hmc.clitools import json_text
 from lqcd_hmc.config import Card
 from lqcd_hmc.integrators import forces_per_trajectory
 from lqcd_hmc.io import Ensemble
-from lqcd_hmc.run import ensure_ensemble, stored_card
+from lqcd_hmc.run import stored_card
 from lqcd_hmc.summary import run_summary
 from observables.classical import flux_deviations, plane_wave_deviations
 
@@ -40,7 +41,7 @@ from .card import StudyAction, StudyCard
 from .continuum import Points, deviation, extrapolate, joint
 from .ratios import ACTION_ENERGY, OWN, WILSON_FLOW, ensemble_quantities
 from .records import ensure_links, restore, save
-from .tune import ensemble_path, tune_beta
+from .tune import ensemble_path, ensure_shared, tune_beta
 
 
 def _ensemble(
@@ -76,7 +77,7 @@ def _ensemble(
         beta, tuning = round(res.beta, 4), res.as_dict()
     path = ensemble_path(out / "ensembles", action.title, beta, dims)
     run_card = card.ensemble_card(action, beta, i, path, start=start)
-    generated = ensure_ensemble(run_card, **run_options)
+    generated = ensure_shared(run_card, **run_options)
     ens = Ensemble(path)
     analysed_after = int(ens.attrs.get("thermalisation", 0)) + action.skip.get(i, 0)
     mc = run_summary(ens, analysed_after)

@@ -13,13 +13,16 @@ is followed by a step toward the target). The error of beta*
 is the fit's statistical error propagated to the root: ``beta* = (ln s* - c0)/c1``,
 ``var = J Cov(c) J^T`` with ``J = -(1, beta*)/c1`` (first order). Ensembles are kept
 (``<directory>/<label>_b<beta>_<dims>.h5``) and reused by later calls and by
-``lqcd-hmc compare``.
+``lqcd-hmc compare``. Two calls can share a tuning: a run another live process is writing (its
+lock, :mod:`lqcd_hmc.io.lock`) is taken last and waited for, so the second call makes the
+second first guess while the first makes the first, and each then reuses the other's run.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import sys
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -32,7 +35,8 @@ from lqcd_hmc.action import build as build_action
 from lqcd_hmc.analysis import analyze_ensemble
 from lqcd_hmc.config import Card, validate
 from lqcd_hmc.io import Ensemble, FormatError
-from lqcd_hmc.run import ensure_ensemble
+from lqcd_hmc.io.lock import live_writer, wait_for_writer
+from lqcd_hmc.run import RunError, ensure_ensemble
 from lqcd_hmc.statistics import with_error
 
 SCALES: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, float]]]] = {
@@ -112,6 +116,50 @@ def ensemble_path(directory: Path, label: str, beta: float, dims: Sequence[int])
     return Path(directory) / f"{label_slug(label)}_b{beta:.6g}_{'x'.join(map(str, dims))}.h5"
 
 
+def _say(run_options: dict[str, Any]) -> Callable[[str], None] | None:
+    if run_options.get("quiet", False):
+        return None
+    return lambda line: print(f"lqcd-hmc: {line}", file=sys.stderr, flush=True)
+
+
+def _try_ensure(card: Card, run_options: dict[str, Any]) -> bool:
+    """:func:`lqcd_hmc.run.ensure_ensemble` of ``card``, or False when another live process
+    writes its file (also one that took the lock between the check and this run's start)."""
+    if live_writer(card.run.output) is not None:
+        return False
+    try:
+        ensure_ensemble(card, **run_options)
+    except RunError:
+        if live_writer(card.run.output) is None:
+            raise
+        return False
+    return True
+
+
+def _make_shared(cards: Sequence[Card], poll: float, run_options: dict[str, Any]) -> None:
+    """Make or reuse the run of every card; those another live process is writing come after
+    the others, and are waited for when nothing else is left (two calls tuning one action
+    make the first guesses side by side)."""
+    left = list(cards)
+    while left:
+        left = [c for c in left if not _try_ensure(c, run_options)]
+        if left:
+            wait_for_writer(left[0].run.output, poll, _say(run_options))
+
+
+def ensure_shared(card: Card, poll: float = 30.0, **run_options: Any) -> bool:
+    """:func:`lqcd_hmc.run.ensure_ensemble` of ``card`` once no other live process writes its
+    file (also one that took the lock between the check and this call's start): that run is
+    then reused, or continued if that process was stopped. ``poll``: seconds between checks."""
+    while True:
+        wait_for_writer(card.run.output, poll, _say(run_options))
+        try:
+            return ensure_ensemble(card, **run_options)
+        except RunError:
+            if live_writer(card.run.output) is None:
+                raise
+
+
 def measure_scale(path: Path, observable: str) -> tuple[float, float]:
     """``(value, error)`` of ``observable`` in the analysis of ``path``."""
     name, pick = SCALES[observable]
@@ -183,10 +231,12 @@ def tune_beta(
     max_runs: int = 5,
     label: str | None = None,
     dims: Sequence[int] | None = None,
+    poll: float = 30.0,
     **run_options: Any,
 ) -> TuneResult:
     """Run (or reuse) ensembles of ``card`` until ``target`` lies between measured scales;
-    ``run_options`` go to :func:`lqcd_hmc.run.run_card` (progress, quiet)."""
+    ``run_options`` go to :func:`lqcd_hmc.run.run_card` (progress, quiet). Runs that another
+    process is writing come last, and are waited for (every ``poll`` seconds) when needed."""
     if observable not in SCALES:
         raise TuneError(f"unknown target {observable!r}; use t0=VALUE or r0=VALUE")
     if not target > 0:
@@ -203,11 +253,12 @@ def tune_beta(
     undefined: list[float] = []
     runs = 0
     while True:
-        for beta in todo:
+        paths = [ensemble_path(directory, label, beta, dims) for beta in todo]
+        cards = [card_at(card, stored_beta(p, b), p, dims) for b, p in zip(todo, paths)]
+        _make_shared(cards, poll, run_options)
+        for beta, path in zip(todo, paths):
             runs += 1
-            path = ensemble_path(directory, label, beta, dims)
             beta = stored_beta(path, beta)
-            ensure_ensemble(card_at(card, beta, path, dims), **run_options)
             value, error = measure_scale(path, observable)
             if math.isfinite(value) and value > 0:
                 points.append(TunePoint(float(beta), value, error, str(path)))
