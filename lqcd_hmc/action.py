@@ -206,5 +206,11 @@ def build(config: Mapping[str, Any]) -> Action:
     """Build an action from ``{"name": ..., **parameters}``; ``{"name": "sum", "terms": [...]}``
     adds actions. Names come from entry points (:mod:`.registry`)."""
     if config.get("name") == "sum":
+        extra = sorted(set(config) - {"name", "terms"})
+        if extra:
+            raise ValueError(
+                f"bad parameters for action 'sum': {', '.join(extra)} (only 'terms'; set each "
+                f"term's own parameters)"
+            )
         return SumAction([build(t) for t in config.get("terms", [])])
     return build_registered(ENTRY_POINT_GROUP, "action", config)

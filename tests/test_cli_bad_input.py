@@ -57,6 +57,11 @@ def ensemble(tmp_path):
         ("run", {"trajectories": -1}, "run.trajectories"),
         ("action", {"name": "wilsn"}, "unknown action 'wilsn'"),
         ("action", {"gamma": 1.0}, "bad parameters for action 'wilson'"),
+        (
+            "action",
+            {"name": "sum", "terms": [{"name": "wilson", "beta": 2.0}]},  # the card's beta stays
+            "bad parameters for action 'sum': beta (only 'terms'",
+        ),
         ("update", {"algorithm": "metropolis"}, "update.algorithm"),
         ("update", {"overrelaxation": -1}, "update.overrelaxation"),
         ("update", {"levels": [{"steps": 2}]}, "update.integrator goes in update.levels"),

@@ -28,11 +28,12 @@ def test_terms_sum_to_the_action_and_its_force(symmetrise):
     assert net.force(f).abs().max() > 0.05 * F.abs().max()  # the network's term matters
 
 
-def test_two_time_scales_are_reversible_and_second_order():
+@pytest.mark.parametrize("inner", ["omelyan2", "leapfrog"])
+def test_two_time_scales_are_reversible_and_second_order(inner):
     """Outer level the network's term, inner level the preconditioner (its steps a fraction
-    of the outer ones, its error negligible): back and forth returns to the start, and
-    halving the outer step divides |dH| by 4 (log2 ratio within 0.3; |dH| ~ 0.03 and 0.007,
-    where the steps are small enough for the asymptotic law)."""
+    of the outer ones, its error negligible), Omelyan or leapfrog inside: back and forth
+    returns to the start, and halving the outer step divides |dH| by 4 (log2 ratio within
+    0.3; |dH| ~ 0.03 and 0.007, where the steps are small enough for the asymptotic law)."""
     f = random_field("SU(3)", 4, L=2, eps=0.3, batch=2)
     model = random_model()
     with torch.no_grad():
@@ -41,7 +42,7 @@ def test_two_time_scales_are_reversible_and_second_order():
     net, pre = action.time_scales()
     dH = []
     for n in (16, 32):
-        hmc = HMC(action, levels=[Level(net, n, "omelyan2"), Level(pre, 4, "omelyan2")])
+        hmc = HMC(action, levels=[Level(net, n, "omelyan2"), Level(pre, 4, inner)])
         P = hmc.momenta(f, ChainRNG(4, 2))
         g, P1 = hmc.molecular_dynamics(f, P)
         dH.append((hmc.hamiltonian(g, P1) - hmc.hamiltonian(f, P)).abs())
