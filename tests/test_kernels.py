@@ -8,10 +8,12 @@ from helpers import random_field
 
 from actions import DBW2, Clover, Iwasaki, LuscherWeisz, Symanzik, TadpoleSymanzik, Wilson
 from lqcd_hmc import HMC, ChainRNG, GaugeField
+from lqcd_hmc.action import Action
 from lqcd_hmc.groups import SU, U1, get_group
 from lqcd_hmc.kernels import SplitDynamics, from_split, planar_terms, to_split
 from lqcd_hmc.kernels import split as sp
-from lqcd_hmc.kernels.planar import loop_action
+from lqcd_hmc.kernels.planar import gradient_force, loop_action, rectangle_force
+from lqcd_hmc.loops import rectangle_re_trace
 
 PLANAR = [
     Wilson(5.9),
@@ -86,6 +88,49 @@ def test_planar_action_and_force_equal_reference(action, group):
     F_ref = action.force(f)
     assert F.abs().max() > 1.0
     assert (F - F_ref).abs().max() < 1e-12
+
+
+@pytest.mark.parametrize(
+    "group,dims", [("SU(3)", [4, 6, 3, 5]), ("SU(2)", [5, 4, 6]), ("U(1)", [6, 4])]
+)
+def test_rectangle_force_is_the_gradient_of_its_loops(group, dims):
+    """The closed-form plaquette-and-rectangle force equals the autograd force of
+    :func:`loop_action` with unequal coefficients of the two rectangle orientations, on
+    lattices of unequal extents (one of 3, where a rectangle wraps), to 1e-14."""
+    f = GaugeField.hot(dims, group, ChainRNG(3, 2))
+    U = to_split(f.links)
+    loops, k = ((1, 1), (2, 1), (1, 2)), torch.tensor([1.3, 0.3, -0.7], dtype=torch.float64)
+    with torch.enable_grad():
+        V = U.detach().requires_grad_(True)
+        (G,) = torch.autograd.grad(loop_action(V, loops, k).sum(), V)
+    F = rectangle_force(U, k)
+    assert F.abs().max() > 0.5
+    assert (F - gradient_force(U, G)).abs().max() < 1e-14
+
+
+class _Squares(Action):
+    """Plaquettes and 2x2 loops: a planar action outside the closed forms."""
+
+    name = "squares"
+
+    def planar_loops(self, N):
+        return {(1, 1): 1.1, (2, 2): -0.2}
+
+    def density(self, field):
+        cache = {}
+        out = 0.0
+        for mu in range(field.D):
+            for nu in range(mu + 1, field.D):
+                for (R, T), k in self.planar_loops(field.N).items():
+                    tr = rectangle_re_trace(field.links, mu, nu, R, T, cache).double()
+                    out = out + k * (field.N - tr)
+        return out
+
+
+def test_other_planar_loops_take_the_autograd_force():
+    f = random_field("SU(3)", 4, L=5)
+    F = SplitDynamics([_Squares()], 3, compile=False).force(0, to_split(f.links))
+    assert (from_split(F) - _Squares().force(f)).abs().max() < 1e-12
 
 
 def test_planar_force_in_complex64():

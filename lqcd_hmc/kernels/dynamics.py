@@ -3,8 +3,9 @@ and the link update ``U -> exp(h P) U``, eager or compiled with ``torch.compile`
 
 The reference path (:class:`ReferenceDynamics`: complex tensors, each action's own ``force``)
 stays the definition; :class:`SplitDynamics` computes the same numbers (tests: 1e-12 in
-complex128) in a layout Inductor can fuse. Wilson uses the closed-form force; other planar-loop
-actions differentiate
+complex128) in a layout Inductor can fuse. Wilson and the plaquette-and-rectangle actions
+(tree-level Symanzik, Iwasaki, DBW2) use closed-form forces (:func:`.planar.wilson_force`,
+:func:`.planar.rectangle_force`); other planar-loop actions differentiate
 :func:`.planar.loop_action` with autograd (compiled forward and backward).
 """
 
@@ -20,7 +21,7 @@ from torch import Tensor
 from ..action import Action
 from ..field import GaugeField
 from ..groups import Group
-from .planar import Loops, gradient_force, loop_action, wilson_force
+from .planar import Loops, gradient_force, loop_action, rectangle_force, wilson_force
 from .split import exp_algebra, from_split, mul, to_split
 
 KERNELS = ("reference", "split", "compiled")
@@ -96,26 +97,43 @@ def _planar_gradient_force(
     return project(V.detach(), G)
 
 
+RECTANGLES: Loops = ((1, 1), (2, 1), (1, 2))  # the loops of :func:`.planar.rectangle_force`
+
+
+def _closed_form(loops: Loops, k: list[float]) -> tuple[str, Loops, list[float]]:
+    """The force a level's loops take: ``wilson``, ``rectangles`` (coefficients in the order
+    of :data:`RECTANGLES`, 0 for a missing loop) or ``loops`` (autograd)."""
+    if loops == ((1, 1),):
+        return "wilson", loops, k
+    if set(loops) <= set(RECTANGLES):
+        kk = dict(zip(loops, k))
+        return "rectangles", RECTANGLES, [kk.get(RT, 0.0) for RT in RECTANGLES]
+    return "loops", loops, k
+
+
 class SplitDynamics:
     """Force per integrator level and link update on split fields ``(2, N, N, B, D, *dims)``."""
 
     def __init__(self, actions: Sequence[Action], N: int, compile: bool):
-        self.terms = [planar_terms(a, N) for a in actions]
+        self.terms = [_closed_form(*planar_terms(a, N)) for a in actions]
         self._k: dict[tuple[int, torch.device], Tensor] = {}
         wrap = compiled if compile else (lambda f: f)
-        self._wilson, self._action = wrap(wilson_force), wrap(loop_action)
+        self._wilson, self._rectangles = wrap(wilson_force), wrap(rectangle_force)
+        self._action = wrap(loop_action)
         self._project, self._step = wrap(gradient_force), wrap(_link_step)
 
     to_layout = staticmethod(to_split)
     from_layout = staticmethod(from_split)
 
     def force(self, level: int, U: Tensor) -> Tensor:
-        loops, k = self.terms[level]
+        kind, loops, k = self.terms[level]
         kt = self._k.get((level, U.device))
         if kt is None:
             kt = self._k[(level, U.device)] = torch.tensor(k, dtype=torch.float64, device=U.device)
-        if loops == ((1, 1),):
+        if kind == "wilson":
             return self._wilson(U, kt)
+        if kind == "rectangles":
+            return self._rectangles(U, kt)
         return _planar_gradient_force(U, loops, kt, self._action, self._project)
 
     def step(self, U: Tensor, P: Tensor, h: float) -> Tensor:

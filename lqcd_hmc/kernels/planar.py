@@ -70,6 +70,61 @@ def wilson_force(U: Tensor, k: Tensor) -> Tensor:
     return (0.5 * k).to(U.dtype) * project_algebra(torch.stack(cast(list[Tensor], M), dim=4))
 
 
+def rectangle_force(U: Tensor, k: Tensor) -> Tensor:
+    """Closed-form force of the plaquettes and 2x1 rectangles, ``k = (k_11, k_21, k_12)``
+    (:meth:`lqcd_hmc.action.Action.planar_loops`): ``F_mu = Pi(U_mu V_mu)/2`` with the staple
+    sum ``V_mu`` such that each loop through ``U_mu(x)`` is ``U_mu(x)`` times its staple.
+
+    Per ordered pair ``(mu, nu)`` and side (``+nu``, then ``-nu`` with ``nu`` reversed), from
+    the 1x1 staple ``S(x) = U_nu(x+mu) U_mu(x+nu)^dag U_nu(x)^dag`` and the plaquettes
+    ``P = U_mu S``, ``Q = S U_mu`` that it closes, the three rectangle staples are (the links
+    between neighbouring staples cancel)::
+
+        P(x+mu) S(x)                  U_mu(x) in front of a 2x1 rectangle along mu
+        S(x) Q(x-mu)                  U_mu(x) behind it
+        U_nu(x+mu) S(x+nu) U_nu(x)^dag    U_mu(x) at the foot of a 1x2 rectangle along nu
+
+    8 products per ordered pair and side, 4 shared between the staples of two planes' links:
+    184 SU(N) products per site in 4D against 42 for :func:`wilson_force` (the autograd force
+    of :func:`loop_action`, the generic path, runs the loop products three times over)."""
+    D = U.shape[4]
+    k11, k21, k12 = k[0].to(U.dtype), k[1].to(U.dtype), k[2].to(U.dtype)
+    V: list[Tensor | None] = [None] * D
+
+    def add(mu: int, term: Tensor) -> None:
+        V_mu = V[mu]
+        V[mu] = term if V_mu is None else V_mu + term
+
+    def rectangles(U_mu: Tensor, U_nu: Tensor, S: Tensor, mu: int, nu: int, up: bool) -> Tensor:
+        """The staples of ``U_mu(x)`` on one side of the plane: 1x1, 2x1 along mu, 1x2."""
+        along, across = (k21, k12) if mu < nu else (k12, k21)
+        P, Q = mul(U_mu, S), mul(S, U_mu)
+        long = mul(roll(P, mu, 1, D), S) + mul(S, roll(Q, mu, -1, D))
+        if up:
+            tall = mul(mul(roll(U_nu, mu, 1, D), roll(S, nu, 1, D)), dag(U_nu))
+        else:  # U_nu(x+mu-nu)^dag S(x-nu) U_nu(x-nu): built at y = x - nu, moved to x
+            tall = roll(mul(mul(dag(roll(U_nu, mu, 1, D)), S), U_nu), nu, -1, D)
+        return k11 * S + along * long + across * tall
+
+    for mu in range(D):
+        for nu in range(mu + 1, D):
+            U_mu, U_nu = U[:, :, :, :, mu], U[:, :, :, :, nu]
+            # pair products shared by the staples of the mu and the nu links of the plane
+            A = mul(dag(roll(U_mu, nu, 1, D)), dag(U_nu))  # U_mu(x+nu)^dag U_nu(x)^dag
+            B = mul(dag(roll(U_nu, mu, 1, D)), dag(U_mu))  # U_nu(x+mu)^dag U_mu(x)^dag
+            S_mu_up = mul(roll(U_nu, mu, 1, D), A)
+            S_nu_dn_at = mul(A, U_mu)  # at y: the -mu staple of U_nu(y + mu)
+            S_nu_up = mul(roll(U_mu, nu, 1, D), B)
+            S_mu_dn_at = mul(B, U_nu)  # at y: the -nu staple of U_mu(y + nu)
+            S_mu_dn, S_nu_dn = roll(S_mu_dn_at, nu, -1, D), roll(S_nu_dn_at, mu, -1, D)
+            add(mu, rectangles(U_mu, U_nu, S_mu_up, mu, nu, True))
+            add(mu, rectangles(U_mu, U_nu, S_mu_dn, mu, nu, False))
+            add(nu, rectangles(U_nu, U_mu, S_nu_up, nu, mu, True))
+            add(nu, rectangles(U_nu, U_mu, S_nu_dn, nu, mu, False))
+    M = [mul(U[:, :, :, :, mu], cast(Tensor, V[mu])) for mu in range(D)]
+    return 0.5 * project_algebra(torch.stack(M, dim=4))
+
+
 def gradient_force(U: Tensor, G: Tensor) -> Tensor:
     """``F = -Pi(U G^dag)/2`` from the real gradient ``G = (dS/dRe U, dS/dIm U)`` (the
     convention of :func:`lqcd_hmc.action.autograd_force`)."""
