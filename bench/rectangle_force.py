@@ -1,10 +1,12 @@
-"""The compiled plaquette-and-rectangle force in closed form against the compiled Wilson force
-and the autograd force of the loop products it replaced, on one hot SU(3) field per size.
+"""The compiled plaquette-and-rectangle force in closed form (one compiled kernel for every
+plane, :func:`lqcd_hmc.kernels.planar.rectangle_force`) against the compiled Wilson force and
+the autograd force of the loop products it replaced, on one hot SU(3) field per size.
 
     python -m bench.rectangle_force --sizes 8 16 [--action iwasaki] [--dtype complex128]
 
 Printed per size: each kernel's first call (its compile, cold or from the persistent cache,
-:func:`lqcd_hmc.kernels.dynamics.compile_cache`), its median CPU time per link
+:func:`lqcd_hmc.kernels.dynamics.compile_cache`; set ``TORCHINDUCTOR_CACHE_DIR`` to an empty
+folder for a cold one), its median CPU time per link
 (:func:`bench.timing.cpu_median`, one thread, B = 1) and its ratio to the Wilson force, and
 the largest difference between the closed form and the autograd force.
 """
@@ -22,7 +24,14 @@ from lqcd_hmc.action import build
 from lqcd_hmc.field import resolve_dtype
 from lqcd_hmc.kernels import to_split
 from lqcd_hmc.kernels.dynamics import RECTANGLES, _planar_gradient_force, compiled
-from lqcd_hmc.kernels.planar import gradient_force, loop_action, rectangle_force, wilson_force
+from lqcd_hmc.kernels.planar import (
+    gradient_force,
+    loop_action,
+    plane_rectangle_staples,
+    rectangle_force,
+    staple_force,
+    wilson_force,
+)
 
 from .timing import cpu_median
 
@@ -39,14 +48,18 @@ def main(argv: list[str] | None = None) -> None:
     if not loops or not set(loops) <= set(RECTANGLES):
         raise SystemExit(f"{args.action!r} is not a plaquette-and-rectangle action")
     k = torch.tensor([loops.get(RT, 0.0) for RT in RECTANGLES], dtype=torch.float64)
-    W, R = compiled(wilson_force), compiled(rectangle_force)
+    W, plane, finish = (
+        compiled(wilson_force),
+        compiled(plane_rectangle_staples),
+        compiled(staple_force),
+    )
     A, P = compiled(loop_action), compiled(gradient_force)
     for L in args.sizes:
         f = GaugeField.hot([L] * 4, "SU(3)", ChainRNG(1, 1), dtype=resolve_dtype(args.dtype))
         U = to_split(f.links)
         kernels: dict[str, Callable[[], torch.Tensor]] = {
             "Wilson": lambda: W(U, k[:1]),
-            "closed form": lambda: R(U, k),
+            "closed form": lambda: rectangle_force(U, k, plane, finish),
             "autograd": lambda: _planar_gradient_force(U, RECTANGLES, k, A, P),
         }
         ns: dict[str, float] = {}

@@ -21,7 +21,15 @@ from torch import Tensor
 from ..action import Action
 from ..field import GaugeField
 from ..groups import Group
-from .planar import Loops, gradient_force, loop_action, rectangle_force, wilson_force
+from .planar import (
+    Loops,
+    gradient_force,
+    loop_action,
+    plane_rectangle_staples,
+    rectangle_force,
+    staple_force,
+    wilson_force,
+)
 from .split import exp_algebra, from_split, mul, to_split
 
 KERNELS = ("reference", "split", "compiled")
@@ -118,7 +126,8 @@ class SplitDynamics:
         self.terms = [_closed_form(*planar_terms(a, N)) for a in actions]
         self._k: dict[tuple[int, torch.device], Tensor] = {}
         wrap = compiled if compile else (lambda f: f)
-        self._wilson, self._rectangles = wrap(wilson_force), wrap(rectangle_force)
+        self._wilson = wrap(wilson_force)
+        self._plane, self._finish = wrap(plane_rectangle_staples), wrap(staple_force)
         self._action = wrap(loop_action)
         self._project, self._step = wrap(gradient_force), wrap(_link_step)
 
@@ -133,7 +142,7 @@ class SplitDynamics:
         if kind == "wilson":
             return self._wilson(U, kt)
         if kind == "rectangles":
-            return self._rectangles(U, kt)
+            return rectangle_force(U, kt, self._plane, self._finish)
         return _planar_gradient_force(U, loops, kt, self._action, self._project)
 
     def step(self, U: Tensor, P: Tensor, h: float) -> Tensor:
