@@ -1,6 +1,7 @@
 """The compiled plaquette-and-rectangle force in closed form (one compiled kernel for every
-plane, :func:`lqcd_hmc.kernels.planar.rectangle_force`) against the compiled Wilson force and
-the autograd force of the loop products it replaced, on one hot SU(3) field per size.
+plane, :func:`lqcd_hmc.kernels.planar.plane_force`) against the compiled Wilson force (the
+same scheme with the plaquette staples alone) and the autograd force of the loop products it
+replaced, on one hot SU(3) field per size.
 
     python -m bench.rectangle_force --sizes 8 16 [--action iwasaki] [--dtype complex128]
 
@@ -27,10 +28,10 @@ from lqcd_hmc.kernels.dynamics import RECTANGLES, _planar_gradient_force, compil
 from lqcd_hmc.kernels.planar import (
     gradient_force,
     loop_action,
+    plane_force,
+    plane_plaquette_staples,
     plane_rectangle_staples,
-    rectangle_force,
     staple_force,
-    wilson_force,
 )
 
 from .timing import cpu_median
@@ -48,18 +49,15 @@ def main(argv: list[str] | None = None) -> None:
     if not loops or not set(loops) <= set(RECTANGLES):
         raise SystemExit(f"{args.action!r} is not a plaquette-and-rectangle action")
     k = torch.tensor([loops.get(RT, 0.0) for RT in RECTANGLES], dtype=torch.float64)
-    W, plane, finish = (
-        compiled(wilson_force),
-        compiled(plane_rectangle_staples),
-        compiled(staple_force),
-    )
+    wplane = compiled(plane_plaquette_staples)
+    plane, finish = compiled(plane_rectangle_staples), compiled(staple_force)
     A, P = compiled(loop_action), compiled(gradient_force)
     for L in args.sizes:
         f = GaugeField.hot([L] * 4, "SU(3)", ChainRNG(1, 1), dtype=resolve_dtype(args.dtype))
         U = to_split(f.links)
         kernels: dict[str, Callable[[], torch.Tensor]] = {
-            "Wilson": lambda: W(U, k[:1]),
-            "closed form": lambda: rectangle_force(U, k, plane, finish),
+            "Wilson": lambda: plane_force(U, k[:1], wplane, finish),
+            "closed form": lambda: plane_force(U, k, plane, finish),
             "autograd": lambda: _planar_gradient_force(U, RECTANGLES, k, A, P),
         }
         ns: dict[str, float] = {}

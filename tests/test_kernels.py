@@ -12,7 +12,12 @@ from lqcd_hmc.action import Action
 from lqcd_hmc.groups import SU, U1, get_group
 from lqcd_hmc.kernels import SplitDynamics, from_split, planar_terms, to_split
 from lqcd_hmc.kernels import split as sp
-from lqcd_hmc.kernels.planar import gradient_force, loop_action, rectangle_force
+from lqcd_hmc.kernels.planar import (
+    gradient_force,
+    loop_action,
+    plane_force,
+    plane_rectangle_staples,
+)
 from lqcd_hmc.loops import rectangle_re_trace
 
 PLANAR = [
@@ -103,7 +108,7 @@ def test_rectangle_force_is_the_gradient_of_its_loops(group, dims):
     with torch.enable_grad():
         V = U.detach().requires_grad_(True)
         (G,) = torch.autograd.grad(loop_action(V, loops, k).sum(), V)
-    F = rectangle_force(U, k)
+    F = plane_force(U, k, plane_rectangle_staples)
     assert F.abs().max() > 0.5
     assert (F - gradient_force(U, G)).abs().max() < 1e-14
 

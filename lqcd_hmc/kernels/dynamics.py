@@ -4,9 +4,10 @@ and the link update ``U -> exp(h P) U``, eager or compiled with ``torch.compile`
 The reference path (:class:`ReferenceDynamics`: complex tensors, each action's own ``force``)
 stays the definition; :class:`SplitDynamics` computes the same numbers (tests: 1e-12 in
 complex128) in a layout Inductor can fuse. Wilson and the plaquette-and-rectangle actions
-(tree-level Symanzik, Iwasaki, DBW2) use closed-form forces (:func:`.planar.wilson_force`,
-:func:`.planar.rectangle_force`); other planar-loop actions differentiate
-:func:`.planar.loop_action` with autograd (compiled forward and backward).
+(tree-level Symanzik, Iwasaki, DBW2) use closed-form forces from the staples of one plane at a
+time, one compiled kernel for every plane (:func:`.planar.plane_force`); other planar-loop
+actions differentiate :func:`.planar.loop_action` with autograd (compiled forward and
+backward).
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ from .planar import (
     Loops,
     gradient_force,
     loop_action,
+    plane_force,
+    plane_plaquette_staples,
     plane_rectangle_staples,
-    rectangle_force,
     staple_force,
-    wilson_force,
 )
 from .split import exp_algebra, from_split, mul, to_split
 
@@ -105,7 +106,7 @@ def _planar_gradient_force(
     return project(V.detach(), G)
 
 
-RECTANGLES: Loops = ((1, 1), (2, 1), (1, 2))  # the loops of :func:`.planar.rectangle_force`
+RECTANGLES: Loops = ((1, 1), (2, 1), (1, 2))  # of :func:`.planar.plane_rectangle_staples`
 
 
 def _closed_form(loops: Loops, k: list[float]) -> tuple[str, Loops, list[float]]:
@@ -126,8 +127,11 @@ class SplitDynamics:
         self.terms = [_closed_form(*planar_terms(a, N)) for a in actions]
         self._k: dict[tuple[int, torch.device], Tensor] = {}
         wrap = compiled if compile else (lambda f: f)
-        self._wilson = wrap(wilson_force)
-        self._plane, self._finish = wrap(plane_rectangle_staples), wrap(staple_force)
+        self._plaquettes, self._rectangles = (
+            wrap(plane_plaquette_staples),
+            wrap(plane_rectangle_staples),
+        )
+        self._finish = wrap(staple_force)
         self._action = wrap(loop_action)
         self._project, self._step = wrap(gradient_force), wrap(_link_step)
 
@@ -140,9 +144,9 @@ class SplitDynamics:
         if kt is None:
             kt = self._k[(level, U.device)] = torch.tensor(k, dtype=torch.float64, device=U.device)
         if kind == "wilson":
-            return self._wilson(U, kt)
+            return plane_force(U, kt, self._plaquettes, self._finish)
         if kind == "rectangles":
-            return rectangle_force(U, kt, self._plane, self._finish)
+            return plane_force(U, kt, self._rectangles, self._finish)
         return _planar_gradient_force(U, loops, kt, self._action, self._project)
 
     def step(self, U: Tensor, P: Tensor, h: float) -> Tensor:

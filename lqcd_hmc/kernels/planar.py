@@ -10,7 +10,6 @@ shape ``(2, N, N, B, D, *dims)``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import cast
 
 import torch
 from torch import Tensor
@@ -52,30 +51,11 @@ def loop_action(U: Tensor, loops: Loops, k: Tensor) -> Tensor:
     return acc
 
 
-def wilson_force(U: Tensor, k: Tensor) -> Tensor:
-    """Closed-form force of ``k sum (N - Re Tr U_p)``: ``F_mu = (k/2) Pi(M_mu)`` where, with
-    ``P = U_{mu nu}(x)``, ``M_mu`` collects ``P(x)`` and ``U_nu(x-nu)^dag P(x-nu)^dag
-    U_nu(x-nu)`` and ``M_nu`` collects ``P(x)^dag`` and ``U_mu(x-mu)^dag P(x-mu) U_mu(x-mu)``
-    (the same 7 products per plane as :meth:`actions.wilson.Wilson.force`)."""
-    D = U.shape[4]
-    M: list[Tensor | None] = [None] * D
-    for mu in range(D):
-        for nu in range(mu + 1, D):
-            U_mu, U_nu = U[:, :, :, :, mu], U[:, :, :, :, nu]
-            P = mul(mul(U_mu, roll(U_nu, mu, 1, D)), dag(mul(U_nu, roll(U_mu, nu, 1, D))))
-            m_mu = P + roll(mul(mul(dag(U_nu), dag(P)), U_nu), nu, -1, D)
-            m_nu = dag(P) + roll(mul(mul(dag(U_mu), P), U_mu), mu, -1, D)
-            M_mu, M_nu = M[mu], M[nu]
-            M[mu] = m_mu if M_mu is None else M_mu + m_mu
-            M[nu] = m_nu if M_nu is None else M_nu + m_nu
-    return (0.5 * k).to(U.dtype) * project_algebra(torch.stack(cast(list[Tensor], M), dim=4))
-
-
 def plane_rectangle_staples(U_a: Tensor, U_b: Tensor, k: Tensor) -> tuple[Tensor, Tensor]:
     """The plaquette and rectangle staples in one plane, ``k = (k_11, k_21, k_12)``
     (:meth:`lqcd_hmc.action.Action.planar_loops`): ``(V_a, V_b)`` for the links ``U_a``, ``U_b``
     of shape ``(2, N, N, B, *dims)`` whose directions are the first two site axes, so that
-    one compiled kernel serves every plane (:func:`rectangle_force` moves each plane there).
+    one compiled kernel serves every plane (:func:`plane_force` moves each plane there).
     Each loop through ``U_a(x)`` is ``U_a(x)`` times its staple.
 
     Per link direction ``mu`` of the plane, other direction ``nu`` and side (``+nu``, then
@@ -90,7 +70,7 @@ def plane_rectangle_staples(U_a: Tensor, U_b: Tensor, k: Tensor) -> tuple[Tensor
 
     6 products per side and 6 for the four 1x1 staples, whose pair products the ``a`` and
     ``b`` links share: 30 per plane, 184 SU(N) products per site in 4D with the final
-    ``U V`` against 42 for :func:`wilson_force`."""
+    ``U V``, against 40 for :func:`plane_plaquette_staples`."""
     D = U_a.dim() - 4
     k11, k21, k12 = k[0].to(U_a.dtype), k[1].to(U_a.dtype), k[2].to(U_a.dtype)
 
@@ -116,22 +96,39 @@ def plane_rectangle_staples(U_a: Tensor, U_b: Tensor, k: Tensor) -> tuple[Tensor
     return V_a, V_b
 
 
+def plane_plaquette_staples(U_a: Tensor, U_b: Tensor, k: Tensor) -> tuple[Tensor, Tensor]:
+    """The plaquette staples in one plane (``k = (k_11,)``), laid out as in
+    :func:`plane_rectangle_staples`: the four 1x1 staples from two shared pair products, 6
+    products per plane, 40 per site in 4D with the final ``U V``."""
+    D = U_a.dim() - 4
+    k11 = k[0].to(U_a.dtype)
+    a, b = 0, 1
+    A = mul(dag(roll(U_a, b, 1, D)), dag(U_b))  # U_a(x+b)^dag U_b(x)^dag
+    B = mul(dag(roll(U_b, a, 1, D)), dag(U_a))  # U_b(x+a)^dag U_a(x)^dag
+    V_a = mul(roll(U_b, a, 1, D), A) + roll(mul(B, U_b), b, -1, D)
+    V_b = mul(roll(U_a, b, 1, D), B) + roll(mul(A, U_a), a, -1, D)
+    return k11 * V_a, k11 * V_b
+
+
 def staple_force(U: Tensor, V: Tensor) -> Tensor:
     """``F_mu = Pi(U_mu V_mu)/2`` from the staple sums ``V`` (the layout of ``U``)."""
     return 0.5 * project_algebra(mul(U, V))
 
 
-def rectangle_force(
+PlaneStaples = Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
+
+
+def plane_force(
     U: Tensor,
     k: Tensor,
-    plane: Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor]] = plane_rectangle_staples,
+    plane: PlaneStaples,
     finish: Callable[[Tensor, Tensor], Tensor] = staple_force,
 ) -> Tensor:
-    """Closed-form force of the plaquettes and 2x1 rectangles (``k`` as in
-    :func:`plane_rectangle_staples`): each plane's links moved so that its directions are the
-    first two site axes, ``plane`` (that function, or its compiled kernel: one for every
-    plane of a hypercubic lattice, a small graph that compiles in a fraction of the whole
-    force's time) gives their staples, moved back and summed, and ``finish`` the force."""
+    """Closed-form force from one plane's staples, ``plane`` = :func:`plane_plaquette_staples`
+    or :func:`plane_rectangle_staples` (``k`` as there), eager or compiled: each plane's links
+    moved so that its directions are the first two site axes (one compiled kernel then serves
+    every plane of a hypercubic lattice: a small graph, which compiles in a fraction of the
+    whole force's time), their staples moved back and summed, and ``finish`` the force."""
     D = U.shape[4]
     V = torch.zeros_like(U)
     for mu in range(D):
