@@ -23,16 +23,8 @@ import torch
 from lqcd_hmc import ChainRNG, GaugeField
 from lqcd_hmc.action import build
 from lqcd_hmc.field import resolve_dtype
-from lqcd_hmc.kernels import to_split
+from lqcd_hmc.kernels import planar, to_split
 from lqcd_hmc.kernels.dynamics import RECTANGLES, _planar_gradient_force, compiled
-from lqcd_hmc.kernels.planar import (
-    gradient_force,
-    loop_action,
-    plane_force,
-    plane_plaquette_staples,
-    plane_rectangle_staples,
-    staple_force,
-)
 
 from .timing import cpu_median
 
@@ -49,15 +41,18 @@ def main(argv: list[str] | None = None) -> None:
     if not loops or not set(loops) <= set(RECTANGLES):
         raise SystemExit(f"{args.action!r} is not a plaquette-and-rectangle action")
     k = torch.tensor([loops.get(RT, 0.0) for RT in RECTANGLES], dtype=torch.float64)
-    wplane = compiled(plane_plaquette_staples)
-    plane, finish = compiled(plane_rectangle_staples), compiled(staple_force)
-    A, P = compiled(loop_action), compiled(gradient_force)
+    wplane, plane = (
+        compiled(planar.plane_plaquette_staples),
+        compiled(planar.plane_rectangle_staples),
+    )
+    finish = compiled(planar.staple_force)
+    A, P = compiled(planar.loop_action), compiled(planar.gradient_force)
     for L in args.sizes:
         f = GaugeField.hot([L] * 4, "SU(3)", ChainRNG(1, 1), dtype=resolve_dtype(args.dtype))
         U = to_split(f.links)
         kernels: dict[str, Callable[[], torch.Tensor]] = {
-            "Wilson": lambda: plane_force(U, k[:1], wplane, finish),
-            "closed form": lambda: plane_force(U, k, plane, finish),
+            "Wilson": lambda: planar.plane_force(U, k[:1], wplane, finish),
+            "closed form": lambda: planar.plane_force(U, k, plane, finish),
             "autograd": lambda: _planar_gradient_force(U, RECTANGLES, k, A, P),
         }
         ns: dict[str, float] = {}
