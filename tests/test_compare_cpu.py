@@ -196,3 +196,59 @@ def test_deviations_from_the_estimate(tmp_path):
     assert d["value"] == pytest.approx(0.003) and d["a2_over_t0"] == 1.0
     assert d["error"] == pytest.approx(math.hypot(0.001 / 1.02, 1.003 * est["error"] / 1.02))
     assert "gradient_flow_wilson" not in est["deviations"]["Wilson"][0]
+
+
+def test_summary_at_the_coarsest_spacing(tmp_path):
+    """The report's coarsest-spacing section: the first spacing's ensembles only, ordered by
+    the size of their deviation with their own flow, and per flow the smallest deviation and
+    the actions within 1 % (central value) and within 1 % by two standard errors."""
+    from workflows.study.ratios import OWN, WILSON_FLOW
+    from workflows.study.report import coarsest_summary
+
+    card = load_study(shrunk_card(tmp_path))
+    card.study.ratios = ["w0_over_sqrt_t0"]
+    coarse, fine = card.dims(0), [6, 6, 6, 6]
+    card.study.dims = [coarse, fine, fine]
+
+    def dev(own, wilson):
+        return {
+            OWN: {"value": own[0], "error": own[1]},
+            WILSON_FLOW: {"value": wilson, "error": 0.002},
+        }
+
+    actions = {
+        "Wilson": [{"dims": coarse}, {"dims": fine}],
+        "DBW2": [{"dims": coarse}],
+        "FP (L-CNN)": [{"dims": coarse}],
+        "FP (rectangles)": [{"dims": coarse}],
+    }
+    deviations = {
+        "Wilson": [dev((0.18, 0.03), -0.06), dev((0.001, 0.001), 0.0)],  # the fine one: ignored
+        "DBW2": [dev((-0.098, 0.009), -0.11)],
+        "FP (L-CNN)": [dev((0.006, 0.001), -0.03)],
+        "FP (rectangles)": [dev((0.001, 0.011), -0.033)],
+    }
+    result = {
+        "ratios": ["w0_over_sqrt_t0"],
+        "actions": actions,
+        "estimate": {"w0_over_sqrt_t0": {"deviations": deviations}},
+    }
+    lines = coarsest_summary(card, result)
+    assert lines[:2] == ["## At the coarsest spacing", ""]
+    rows = [line for line in lines if line.startswith("| ") and "action" not in line]
+    assert [r.split(" | ")[0][2:] for r in rows] == [
+        "FP (rectangles)",
+        "FP (L-CNN)",
+        "DBW2",
+        "Wilson",
+    ]
+    assert rows[1] == "| FP (L-CNN) | 0.60(10) | -3.00(20) |"
+    own = next(line for line in lines if line.startswith("- own flow"))
+    assert own == (
+        "- own flow: smallest FP (rectangles) (0.1(11) %); within 1 %: FP (rectangles), "
+        "FP (L-CNN); of these within 1 % by two standard errors: FP (L-CNN)."
+    )
+    wilson = next(line for line in lines if line.startswith("- Wilson flow"))
+    assert wilson.startswith("- Wilson flow: smallest FP (L-CNN) (-3.00(20) %); within 1 %: none")
+    result["estimate"] = {}
+    assert coarsest_summary(card, result) == []

@@ -277,6 +277,58 @@ def _ratio_section(card: StudyCard, result: dict[str, Any], ratio: str, plots: P
     return lines
 
 
+def coarsest_summary(card: StudyCard, result: dict[str, Any]) -> list[str]:
+    """The deviations from the continuum estimate at the coarsest spacing (the first of
+    ``study.dims``), per ratio and flow, the actions ordered by the size of the deviation with
+    their own flow, and one line per flow: the smallest deviation and the actions whose
+    central value lies within 1 %, and of those the ones within 1 % by two standard errors."""
+    dims = card.dims(0)
+    lines: list[str] = []
+    for ratio in result["ratios"]:
+        est = result.get("estimate", {}).get(ratio)
+        if est is None:
+            continue
+        keys = [(OWN, "own flow")]
+        keys += [(WILSON_FLOW, "Wilson flow")] if card.study.wilson_flow else []
+        keys += [(ACTION_ENERGY, "own flow, action's E")] if card.study.action_energy else []
+        devs: dict[str, dict[str, Any]] = {}
+        for label, entries in result["actions"].items():
+            for i, e in enumerate(entries):
+                if list(e["dims"]) == dims:
+                    devs[label] = est["deviations"][label][i]
+        if not devs:
+            continue
+        size = {label: abs(d[OWN]["value"]) if OWN in d else math.inf for label, d in devs.items()}
+        order = sorted(devs, key=size.__getitem__)
+        title = RATIOS[ratio][0]
+        lines += [f"{title} on {'x'.join(map(str, dims))}, deviation from the continuum [%]:", ""]
+        lines += _table(
+            ["action"] + [name for _, name in keys],
+            [[label] + [_percent(devs[label].get(k)) for k, _ in keys] for label in order],
+        )
+        lines.append("")
+        for key, name in keys:
+            got = {label: d[key] for label, d in devs.items() if key in d}
+            if not got:
+                continue
+            best = min(got, key=lambda label: abs(got[label]["value"]))
+            within = [label for label in order if label in got and abs(got[label]["value"]) < 0.01]
+            sure = [
+                label
+                for label in within
+                if abs(got[label]["value"]) + 2 * got[label]["error"] < 0.01
+            ]
+            lines.append(
+                f"- {name}: smallest {best} ({_percent(got[best])} %); within 1 %: "
+                f"{', '.join(within) or 'none'}; of these within 1 % by two standard errors: "
+                f"{', '.join(sure) or 'none'}."
+            )
+        lines.append("")
+    if lines:
+        lines = ["## At the coarsest spacing", ""] + lines
+    return lines
+
+
 def write_report(card: StudyCard, result: dict[str, Any], out: Path) -> Path:
     """``out/report.md`` (and its PNGs in ``out/plots``)."""
     plots = out / "plots"
@@ -332,6 +384,7 @@ def write_report(card: StudyCard, result: dict[str, Any], out: Path) -> Path:
             rows,
         ) + [""]
         lines += ["## Monte Carlo", ""] + _mc_table(card, result) + [""]
+        lines += coarsest_summary(card, result)
         for ratio in result["ratios"]:
             lines += _ratio_section(card, result, ratio, plots)
     classical = result.get("classical")
