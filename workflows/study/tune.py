@@ -122,18 +122,18 @@ def _say(run_options: dict[str, Any]) -> Callable[[str], None] | None:
     return lambda line: print(f"lqcd-hmc: {line}", file=sys.stderr, flush=True)
 
 
-def _try_ensure(card: Card, run_options: dict[str, Any]) -> bool:
-    """:func:`lqcd_hmc.run.ensure_ensemble` of ``card``, or False when another live process
-    writes its file (also one that took the lock between the check and this run's start)."""
+def _try_ensure(card: Card, run_options: dict[str, Any]) -> bool | None:
+    """:func:`lqcd_hmc.run.ensure_ensemble` of ``card`` (True when trajectories were added),
+    or None when another live process writes its file (also one that took the lock between
+    the check and this run's start)."""
     if live_writer(card.run.output) is not None:
-        return False
+        return None
     try:
-        ensure_ensemble(card, **run_options)
+        return ensure_ensemble(card, **run_options)
     except RunError:
         if live_writer(card.run.output) is None:
             raise
-        return False
-    return True
+        return None
 
 
 def _make_shared(cards: Sequence[Card], poll: float, run_options: dict[str, Any]) -> None:
@@ -142,22 +142,18 @@ def _make_shared(cards: Sequence[Card], poll: float, run_options: dict[str, Any]
     make the first guesses side by side)."""
     left = list(cards)
     while left:
-        left = [c for c in left if not _try_ensure(c, run_options)]
+        left = [c for c in left if _try_ensure(c, run_options) is None]
         if left:
             wait_for_writer(left[0].run.output, poll, _say(run_options))
 
 
 def ensure_shared(card: Card, poll: float = 30.0, **run_options: Any) -> bool:
     """:func:`lqcd_hmc.run.ensure_ensemble` of ``card`` once no other live process writes its
-    file (also one that took the lock between the check and this call's start): that run is
-    then reused, or continued if that process was stopped. ``poll``: seconds between checks."""
-    while True:
+    file: that run is then reused, or continued if that process was stopped. ``poll``:
+    seconds between checks."""
+    while (generated := _try_ensure(card, run_options)) is None:
         wait_for_writer(card.run.output, poll, _say(run_options))
-        try:
-            return ensure_ensemble(card, **run_options)
-        except RunError:
-            if live_writer(card.run.output) is None:
-                raise
+    return generated
 
 
 def measure_scale(path: Path, observable: str) -> tuple[float, float]:
