@@ -270,10 +270,11 @@ def parallelogram_paths(D: int) -> list[Path]:
 
 
 def link_table(links: Tensor) -> Tensor:
-    """The rows that :func:`gathered_product` reads: every link ``U_mu(x)`` (row ``mu V + x``)
-    and its Hermitian conjugate (row ``D V + mu V + x``), ``(2 D V, B, N, N)``, with x the
-    row-major site index and V the volume. Rows come first: the backward pass of a gather
-    along the first axis adds whole ``B N^2`` blocks, 3-5 times faster than along the second."""
+    """The rows that gathers of path links read (:func:`path_rows`): every link ``U_mu(x)``
+    (row ``mu V + x``) and its Hermitian conjugate (row ``D V + mu V + x``),
+    ``(2 D V, B, N, N)``, with x the row-major site index and V the volume. Rows come first:
+    the backward pass of a gather along the first axis adds whole ``B N^2`` blocks, 3-5 times
+    faster than along the second."""
     flat = links.flatten(1, -3).transpose(0, 1)
     return torch.cat((flat, flat.mH), dim=0)
 
@@ -293,13 +294,3 @@ def path_rows(dims: Sequence[int], starts: Tensor, path: Path) -> Tensor:
         if s > 0:
             x[:, mu] += 1
     return torch.stack(rows)
-
-
-def gathered_product(table: Tensor, rows: Tensor) -> Tensor:
-    """The ordered products of the links ``table[rows[k]]`` over k, ``(S, B, N, N)``: path
-    products at chosen start sites only (:func:`path_rows`); the backward pass scatters into
-    the table once per step."""
-    out = table.index_select(0, rows[0])
-    for r in rows[1:]:
-        out = out @ table.index_select(0, r)
-    return out

@@ -11,7 +11,10 @@ from helpers import random_field
 
 from actions import Wilson
 from actions.fixed_point import Blocking, FixedPoint, max_trace_projection
+from actions.fixed_point.blocking import optimal_phases
+from actions.fixed_point.lbfgs import group_move
 from lqcd_hmc import ChainRNG, GaugeField
+from lqcd_hmc.groups import project_to_group
 from lqcd_hmc.loops import real_trace_product
 from lqcd_hmc.smooth import abelian_flux
 
@@ -71,6 +74,33 @@ def test_max_trace_projection_is_the_maximum(group):
     assert (real_trace_product(H, Q) <= best + 1e-12).all()
 
 
+@pytest.mark.parametrize("N", [3, 4])
+def test_optimal_phases_are_the_maximum(N):
+    """The stationary point in the singular basis equals the maximum that subgroup sweeps from
+    the polar projection reach, to 1e-13, on blocked Haar-random fields; where its branches
+    cannot reach the determinant's phase (Q = exp(0.9 i) diag(1, 1, 0.01, ...): 3 x 0.9 is
+    beyond pi/2 + 2 arcsin(0.01)) it is the polar projection and the sweeps find the maximum."""
+    Q = Blocking().blocked(GaugeField.hot([4] * 4, f"SU({N})", ChainRNG(3, 2)).links)
+    W = optimal_phases(Q)
+    assert torch.allclose(W.mH @ W, torch.eye(N, dtype=W.dtype).expand_as(W), atol=1e-13)
+    assert (torch.linalg.det(W) - 1).abs().max() < 1e-13
+    swept = polar_then_sweeps(Q)
+    assert (real_trace_product(swept, Q) - real_trace_product(W, Q)).abs().max() < 1e-13
+    diag = torch.ones(N, dtype=torch.complex128)
+    diag[-1] = 0.01
+    far = torch.diag(diag * torch.polar(torch.tensor(1.0), torch.tensor(0.9)))
+    far = far.expand(2, N, N)
+    assert torch.allclose(optimal_phases(far), polar_then_sweeps(far, sweeps=0))
+    best = real_trace_product(max_trace_projection(far, N), far)
+    assert (best > real_trace_product(optimal_phases(far), far) + 0.01).all()
+    assert (best - real_trace_product(polar_then_sweeps(far), far)).abs().max() < 1e-13
+
+
+def polar_then_sweeps(Q, sweeps=100):
+    """The former maximiser: subgroup sweeps from the polar projection."""
+    return max_trace_projection(Q, Q.shape[-1], sweeps, start=project_to_group(Q, Q.shape[-1]))
+
+
 def test_fp_equation_needs_four_dimensions():
     """In D = 2 the coupling has a dimension: a smooth field's action falls by 4 per blocking
     step, so the fixed-beta FP equation is refused there."""
@@ -123,6 +153,72 @@ def test_derivatives_match_finite_differences():
     assert fd == pytest.approx(exact, rel=1e-4), (fd, exact)
 
 
+def _evaluations(fp, V, fine, index):
+    """F and its algebra gradients at the fields ``fine`` (coarsest first) of configurations
+    ``index`` of V."""
+    return fp._evaluate(V)([u[index] for u in fine], index)
+
+
+@pytest.mark.parametrize(
+    ("group", "levels", "finest"),
+    [
+        ("SU(3)", 1, {"name": "symanzik", "beta": 1.0}),
+        ("SU(2)", 2, {"name": "iwasaki", "beta": 2.0}),
+        ("SU(3)", 1, {"name": "wilson", "beta": 0.7}),
+    ],
+)
+def test_split_kernels_equal_the_reference_functional(group, levels, finest):
+    """One evaluation of F and its algebra gradients with A_0 from the closed-form split
+    kernels equals autograd of the whole functional to 1e-12 (unequal extents), for the whole
+    batch and for the configurations still running in a shrunken one."""
+    dims = [2, 4, 2, 2]
+    V = GaugeField.near_identity(dims, group, ChainRNG(5, 3), 0.5)
+    fine = [
+        GaugeField.near_identity([L * 2**lv for L in dims], group, ChainRNG(6 + lv, 3), 0.4).links
+        for lv in range(1, levels + 1)
+    ]
+    ref = FixedPoint(levels=levels, finest=finest)
+    split = FixedPoint(levels=levels, finest=finest, kernels="split")
+    for index in (torch.arange(3), torch.tensor([0, 2])):
+        (F0, g0), (F1, g1) = (_evaluations(fp, V, fine, index) for fp in (ref, split))
+        assert torch.allclose(F1, F0, rtol=1e-12, atol=0)
+        for a, b in zip(g1, g0):
+            assert (a - b).abs().max() <= 1e-12 * b.abs().max()
+    shape = (*fine[0].shape[:-2], V.group.n_generators)
+    w = 0.3 * torch.randn(shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    moved = split._split_move(V.group)(w, fine[0])
+    assert (moved - group_move(V.group)(w, fine[0])).abs().max() < 1e-14
+
+
+def test_fp_solve_with_split_kernels():
+    """The whole solve with the split kernels reaches the reference's minimum: A_FP to 1e-12,
+    its derivatives within the gradient tolerance's reach (1e-8 on the fine links)."""
+    V = random_field("SU(3)", 4, L=2, eps=0.5)
+    a, b = (FixedPoint(kernels=k)(V) for k in ("reference", "split"))
+    assert a.converged and b.converged
+    assert torch.allclose(b.action, a.action, rtol=1e-12, atol=0)
+    assert (b.derivative - a.derivative).abs().max() < 1e-7
+
+
+@pytest.mark.slow
+def test_compiled_kernels_equal_the_reference_functional():
+    """The same with the compiled kernels (SU(3), fine 4^4)."""
+    V = random_field("SU(3)", 4, L=2, eps=0.5)
+    fine = [random_field("SU(3)", 4, L=4, eps=0.4, seed=3).links]
+    index = torch.arange(2)
+    F0, (g0,) = _evaluations(FixedPoint(), V, fine, index)
+    F1, (g1,) = _evaluations(FixedPoint(kernels="compiled"), V, fine, index)
+    assert torch.allclose(F1, F0, rtol=1e-12, atol=0)
+    assert (g1 - g0).abs().max() <= 1e-12 * g0.abs().max()
+
+
+def test_split_kernels_need_a_planar_finest_action():
+    with pytest.raises(ValueError, match="not a sum of planar loops"):
+        FixedPoint(finest={"name": "clover", "beta": 1.0}, kernels="split")
+    with pytest.raises(ValueError, match="unknown kernels"):
+        FixedPoint(kernels="fast")
+
+
 def test_fp_data_file_and_resume(fp_data):
     from click.testing import CliRunner
 
@@ -151,6 +247,10 @@ def test_fp_data_file_and_resume(fp_data):
     res = CliRunner().invoke(main, ["fp-data", str(card)])
     assert res.exit_code == 1 and "pass --resume" in res.output
     res = CliRunner().invoke(main, ["fp-data", str(card), "--resume", "--json"])
+    assert res.exit_code == 0 and '"items": []' in res.output
+    split = fp_data / "split.toml"  # other kernels: the same FP values, the file continues
+    split.write_text(card.read_text().replace("[fixed_point]", '[fixed_point]\nkernels = "split"'))
+    res = CliRunner().invoke(main, ["fp-data", str(split), "--resume", "--json"])
     assert res.exit_code == 0 and '"items": []' in res.output
     changed = fp_data / "changed.toml"
     changed.write_text(card.read_text().replace("kappa", "kappa").replace("seed = 11", "seed = 12"))

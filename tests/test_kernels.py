@@ -15,7 +15,9 @@ from lqcd_hmc.kernels import split as sp
 from lqcd_hmc.kernels.planar import (
     gradient_force,
     loop_action,
+    plane_action_force,
     plane_force,
+    plane_rectangle_loops,
     plane_rectangle_staples,
 )
 from lqcd_hmc.loops import rectangle_re_trace
@@ -89,10 +91,14 @@ def test_planar_action_and_force_equal_reference(action, group):
     S = _split_action(action, U)
     S_ref = action(f)
     assert ((S - S_ref).abs() / S_ref.abs()).max() < 1e-12
-    F = from_split(SplitDynamics([action], f.N, compile=False).force(0, U))
+    dynamics = SplitDynamics([action], f.N, compile=False)
+    F = from_split(dynamics.force(0, U))
     F_ref = action.force(f)
     assert F.abs().max() > 1.0
     assert (F - F_ref).abs().max() < 1e-12
+    S2, F2 = dynamics.action_and_force(0, U)  # the loop traces from the staple kernels
+    assert ((S2 - S_ref).abs() / S_ref.abs()).max() < 1e-12
+    assert (from_split(F2) - F_ref).abs().max() < 1e-12
 
 
 @pytest.mark.parametrize(
@@ -111,6 +117,9 @@ def test_rectangle_force_is_the_gradient_of_its_loops(group, dims):
     F = plane_force(U, k, plane_rectangle_staples)
     assert F.abs().max() > 0.5
     assert (F - gradient_force(U, G)).abs().max() < 1e-14
+    S, F2 = plane_action_force(U, k, plane_rectangle_loops)
+    assert torch.allclose(S, loop_action(U, loops, k), rtol=1e-13, atol=0)
+    assert torch.equal(F2, F)
 
 
 class _Squares(Action):
@@ -134,8 +143,12 @@ class _Squares(Action):
 
 def test_other_planar_loops_take_the_autograd_force():
     f = random_field("SU(3)", 4, L=5)
-    F = SplitDynamics([_Squares()], 3, compile=False).force(0, to_split(f.links))
+    dynamics = SplitDynamics([_Squares()], 3, compile=False)
+    F = dynamics.force(0, to_split(f.links))
     assert (from_split(F) - _Squares().force(f)).abs().max() < 1e-12
+    S, F2 = dynamics.action_and_force(0, to_split(f.links))
+    assert torch.allclose(S, _Squares()(f), rtol=1e-13, atol=0)
+    assert torch.equal(F2, F)
 
 
 def test_planar_force_in_complex64():

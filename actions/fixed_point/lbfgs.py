@@ -37,6 +37,19 @@ Evaluate = Callable[[list[Tensor], Tensor], tuple[Tensor, list[Tensor]]]
 tensor, ``(b, ..., n_gen)``) of the configurations ``index`` of the batch, whose links are
 given."""
 
+Move = Callable[[Tensor, Tensor], Tensor]
+"""``(w, U) -> exp(i w_a T_a) U`` for coordinates ``w`` ``(b, ..., n_gen)`` and links ``U``
+``(b, ..., N, N)``."""
+
+
+def group_move(group: Group) -> Move:
+    """``exp(i w_a T_a) U`` by ``group.exp``."""
+
+    def move(w: Tensor, u: Tensor) -> Tensor:
+        return group.exp(group.from_coords(w, u.dtype)) @ u
+
+    return move
+
 
 @dataclass
 class LBFGSResult:
@@ -83,10 +96,13 @@ def minimise(
     c1: float = 1e-4,
     rounding: float = 1e-12,
     max_backtracks: int = 30,
+    move: Move | None = None,
 ) -> LBFGSResult:
     """Minimise ``F`` over ``links`` for every configuration of the batch (module docstring).
     A configuration for which ``max_backtracks`` cuts of the step find no decrease stops where
-    it is, with ``iterations = max_iterations`` (so it counts as not converged)."""
+    it is, with ``iterations = max_iterations`` (so it counts as not converged). ``move``
+    moves the links (default: :func:`group_move`)."""
+    move = move or group_move(group)
     links = [u.detach().clone() for u in links]
     B, device = links[0].shape[0], links[0].device
     shapes = [u.shape[:-2] + (group.n_generators,) for u in links]
@@ -98,10 +114,7 @@ def minimise(
 
     def moved(us: list[Tensor], d: Tensor, alpha: Tensor) -> list[Tensor]:
         parts = (alpha[:, None] * d).split(sizes, dim=1)
-        return [
-            group.exp(group.from_coords(p.reshape(u.shape[0], *s[1:]), u.dtype)) @ u
-            for p, u, s in zip(parts, us, shapes)
-        ]
+        return [move(p.reshape(u.shape[0], *s[1:]), u) for p, u, s in zip(parts, us, shapes)]
 
     everyone = torch.arange(B, device=device)
     F, grads = evaluate(links, everyone)

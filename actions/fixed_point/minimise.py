@@ -18,6 +18,13 @@ F near its minimum); convergence when the largest algebra derivative ``|dF/dw_a(
 all levels and links is below ``tolerance``. Measured on SU(3) coarse 4^4 (bench/RESULTS.md,
 "FP data").
 
+Kernels: ``"reference"`` differentiates the whole functional with autograd; ``"split"`` and
+``"compiled"`` evaluate ``A_0`` and its force by the closed-form split-layout kernels of the
+planar actions (:class:`lqcd_hmc.kernels.dynamics.SplitDynamics`; compiled: 1.6x faster than
+its autograd on the 8^4 fine lattice, bench/RESULTS.md) one configuration at a time, so that
+the compiled kernels see one shape however many configurations of a batch still run; the
+blocking terms stay with autograd. Tests pin them to the reference to 1e-12.
+
 Derivatives: at the minimum only the last kernel depends on V, so
 ``dA_FP/dw_a(V) = dT[U_1*, V]/dw_a`` for ``V -> exp(i w_a T_a) V``: one float64 per link and
 generator, the convention of :meth:`lqcd_hmc.action.Action.force`.
@@ -34,9 +41,12 @@ from torch import Tensor
 
 from lqcd_hmc.action import Action, build
 from lqcd_hmc.field import GaugeField
+from lqcd_hmc.groups import Group
+from lqcd_hmc.kernels.dynamics import SplitDynamics, check_kernels, planar_terms
+from lqcd_hmc.kernels.split import from_split, to_split
 
 from .blocking import Blocking
-from .lbfgs import Evaluate, minimise
+from .lbfgs import Evaluate, Move, minimise
 
 
 def unblock(coarse: GaugeField) -> GaugeField:
@@ -62,8 +72,11 @@ def unblock(coarse: GaugeField) -> GaugeField:
 def algebra_gradient(links: Tensor, grad: Tensor, field: GaugeField) -> Tensor:
     """``dF/dw_a`` per link and generator from the autograd gradient ``G`` of F w.r.t. the
     links: the coordinates of ``-Pi(U G^dag)/2`` (:func:`lqcd_hmc.action.autograd_force`)."""
-    F = -0.5 * field.group.project_algebra(links @ grad.mH)
-    return field.group.to_coords(F)
+    return field.group.to_coords(_algebra_force(links, grad, field.group))
+
+
+def _algebra_force(links: Tensor, grad: Tensor, group: Group) -> Tensor:
+    return -0.5 * group.project_algebra(links @ grad.mH)
 
 
 @dataclass
@@ -95,6 +108,7 @@ class FixedPoint:
         max_iterations: int = 5000,
         history: int = 50,
         rounding: float = 1e-12,
+        kernels: str = "reference",
     ):
         if levels < 1:
             raise ValueError(f"the FP equation needs at least one finer level, got {levels}")
@@ -113,17 +127,57 @@ class FixedPoint:
         self.finest_beta: float = self.finest.beta
         self.tolerance, self.max_iterations = float(tolerance), int(max_iterations)
         self.history, self.rounding = int(history), float(rounding)
+        self.kernels = check_kernels(kernels)
+        self._split: dict[int, SplitDynamics] = {}  # per N
+        if self.kernels != "reference":
+            planar_terms(self.finest, 3)  # a one-line error for an action without planar loops
 
     def functional(self, levels: list[GaugeField], coarse: GaugeField) -> Tensor:
         """``A_0[U_L] + T[U_L, U_{L-1}] + ... + T[U_1, V]`` per configuration."""
-        F = self.finest(levels[-1]) / self.finest_beta
-        outer = [coarse, *levels[:-1]]
-        for fine, crs in zip(levels, outer):
-            F = F + self.blocking(fine, crs)
-        return F
+        return self.finest(levels[-1]) / self.finest_beta + self._blocking_terms(levels, coarse)
+
+    def _blocking_terms(self, levels: list[GaugeField], coarse: GaugeField) -> Tensor:
+        """``T[U_L, U_{L-1}] + ... + T[U_1, V]`` per configuration."""
+        T = self.blocking(levels[0], coarse)
+        for fine, crs in zip(levels[1:], levels[:-1]):
+            T = T + self.blocking(fine, crs)
+        return T
+
+    def _dynamics(self, N: int) -> SplitDynamics:
+        if N not in self._split:
+            self._split[N] = SplitDynamics([self.finest], N, compile=self.kernels == "compiled")
+        return self._split[N]
+
+    def _finest_split(self, links: Tensor, group: Group) -> tuple[Tensor, Tensor]:
+        """``A_0/beta_0`` ``(B,)`` and its algebra force ``(B, D, *dims, N, N)`` by the split
+        kernels, one configuration at a time (one compiled shape)."""
+        dyn = self._dynamics(group.N)
+        values, forces = [], []
+        for b in range(links.shape[0]):
+            value, force = dyn.action_and_force(0, to_split(links[b : b + 1]))
+            values.append(value)
+            forces.append(from_split(force))
+        return torch.cat(values) / self.finest_beta, torch.cat(forces) / self.finest_beta
+
+    def _split_move(self, group: Group) -> Move:
+        """The minimiser's ``exp(i w_a T_a) U`` by the split kernels' link update, one
+        configuration at a time."""
+        dyn = self._dynamics(group.N)
+
+        def move(w: Tensor, u: Tensor) -> Tensor:
+            X = group.from_coords(w, u.dtype)
+            return torch.cat(
+                [
+                    from_split(dyn.step(to_split(u[b : b + 1]), to_split(X[b : b + 1]), 1.0))
+                    for b in range(u.shape[0])
+                ]
+            )
+
+        return move
 
     def _evaluate(self, coarse: GaugeField) -> Evaluate:
         """F and its algebra gradients on the configurations ``index`` of the batch."""
+        split = self.kernels != "reference"
 
         def evaluate(links: list[Tensor], index: Tensor) -> tuple[Tensor, list[Tensor]]:
             crs = (
@@ -131,9 +185,17 @@ class FixedPoint:
             )
             with torch.enable_grad():
                 leaves = [u.detach().requires_grad_(True) for u in links]
-                F = self.functional([crs.with_links(u) for u in leaves], crs)
+                fields = [crs.with_links(u) for u in leaves]
+                if split:
+                    F = self._blocking_terms(fields, crs)
+                else:
+                    F = self.functional(fields, crs)
                 grads = torch.autograd.grad(F.sum(), leaves)
-            return F.detach(), [algebra_gradient(u.detach(), g, crs) for u, g in zip(leaves, grads)]
+            X = [_algebra_force(u.detach(), g, crs.group) for u, g in zip(leaves, grads)]
+            if split:
+                A0, X0 = self._finest_split(links[-1].detach(), crs.group)
+                F, X[-1] = F + A0, X[-1] + X0
+            return F.detach(), [crs.group.to_coords(x) for x in X]
 
         return evaluate
 
@@ -160,6 +222,7 @@ class FixedPoint:
             self.max_iterations,
             self.history,
             rounding=self.rounding,
+            move=None if self.kernels == "reference" else self._split_move(coarse.group),
         )
         fine = [coarse.with_links(u) for u in r.links]
         with torch.no_grad():

@@ -26,8 +26,11 @@ from .planar import (
     Loops,
     gradient_force,
     loop_action,
+    plane_action_force,
     plane_force,
+    plane_plaquette_loops,
     plane_plaquette_staples,
+    plane_rectangle_loops,
     plane_rectangle_staples,
     staple_force,
 )
@@ -131,6 +134,10 @@ class SplitDynamics:
             wrap(plane_plaquette_staples),
             wrap(plane_rectangle_staples),
         )
+        self._plaquette_loops, self._rectangle_loops = (
+            wrap(plane_plaquette_loops),
+            wrap(plane_rectangle_loops),
+        )
         self._finish = wrap(staple_force)
         self._action = wrap(loop_action)
         self._project, self._step = wrap(gradient_force), wrap(_link_step)
@@ -140,14 +147,30 @@ class SplitDynamics:
 
     def force(self, level: int, U: Tensor) -> Tensor:
         kind, loops, k = self.terms[level]
-        kt = self._k.get((level, U.device))
-        if kt is None:
-            kt = self._k[(level, U.device)] = torch.tensor(k, dtype=torch.float64, device=U.device)
+        kt = self._coefficients(level, k, U.device)
         if kind == "wilson":
             return plane_force(U, kt, self._plaquettes, self._finish)
         if kind == "rectangles":
             return plane_force(U, kt, self._rectangles, self._finish)
         return _planar_gradient_force(U, loops, kt, self._action, self._project)
+
+    def action_and_force(self, level: int, U: Tensor) -> tuple[Tensor, Tensor]:
+        """The level's action per configuration, ``(B,)`` float64, and its force: for the
+        closed forms the loop traces come with the staples (:func:`.planar.plane_action_force`),
+        otherwise :func:`.planar.loop_action` and its gradient."""
+        kind, loops, k = self.terms[level]
+        kt = self._coefficients(level, k, U.device)
+        if kind == "loops":
+            return self._action(U, loops, kt), self.force(level, U)
+        if kind == "wilson":
+            return plane_action_force(U, kt, self._plaquette_loops, self._finish)
+        return plane_action_force(U, kt, self._rectangle_loops, self._finish)
+
+    def _coefficients(self, level: int, k: list[float], device: torch.device) -> Tensor:
+        kt = self._k.get((level, device))
+        if kt is None:
+            kt = self._k[(level, device)] = torch.tensor(k, dtype=torch.float64, device=device)
+        return kt
 
     def step(self, U: Tensor, P: Tensor, h: float) -> Tensor:
         return self._step(U, P, h)
