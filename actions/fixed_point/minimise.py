@@ -18,12 +18,13 @@ F near its minimum); convergence when the largest algebra derivative ``|dF/dw_a(
 all levels and links is below ``tolerance``. Measured on SU(3) coarse 4^4 (bench/RESULTS.md,
 "FP data").
 
-Kernels: ``"reference"`` differentiates the whole functional with autograd; ``"split"`` and
-``"compiled"`` evaluate ``A_0`` and its force by the closed-form split-layout kernels of the
-planar actions (:class:`lqcd_hmc.kernels.dynamics.SplitDynamics`; compiled: 1.6x faster than
-its autograd on the 8^4 fine lattice, bench/RESULTS.md) one configuration at a time, so that
-the compiled kernels see one shape however many configurations of a batch still run; the
-blocking terms stay with autograd. Tests pin them to the reference to 1e-12.
+Kernels: ``"reference"`` differentiates the whole functional with autograd; ``"split"`` (eager,
+for tests) and ``"compiled"`` evaluate ``A_0`` and its force by the closed-form split-layout
+kernels of the planar actions (:meth:`lqcd_hmc.kernels.dynamics.SplitDynamics.action_and_force`;
+compiled: 1.9x faster than autograd on the 8^4 fine lattice) and move the links by their link
+update, one configuration at a time, so that the compiled kernels see one shape however many
+configurations of a batch still run; the blocking terms stay with autograd. Tests pin them to
+the reference to 1e-12 (bench/RESULTS.md, "FP data at the goal").
 
 Derivatives: at the minimum only the last kernel depends on V, so
 ``dA_FP/dw_a(V) = dT[U_1*, V]/dw_a`` for ``V -> exp(i w_a T_a) V``: one float64 per link and
