@@ -13,7 +13,8 @@ on one CUDA device.
    action, size and dtype, minutes each, so not by default), HMC trajectories, heatbath sweeps,
    each with its fraction of the copy bandwidth measured in the same run; then the L-CNN
    force, training and FP-data section (:func:`bench.lcnn.report`, lattices up to 8^4, B = 1
-   and 16 on a GPU; its per-case subprocesses use the same device).
+   and 16 on a GPU; its per-case subprocesses use the same device; the FP data with the
+   reference kernels, and with ``--compile`` also the compiled ones).
 
 Everything printed also goes to ``--out`` (default ``gpu_acceptance.md``). Exit status 1 if a
 check of part 1 fails; the tables are written either way.
@@ -106,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         suite.heatbath(actions, sizes[:2], device, bw)
         print("\n### L-CNN force, training and FP data\n")
         batches = [1, 16] if device.type == "cuda" else [1]
-        report([L for L in (4, 8) if L <= max(sizes)], batches, device)
+        fp_kernels = ("reference", "compiled") if args.compile else ("reference",)
+        report([L for L in (4, 8) if L <= max(sizes)], batches, device, fp_kernels=fp_kernels)
         verdict = "passed" if ok else "FAILED"
         print(f"\nacceptance: checks {verdict}; {time.perf_counter() - start:.0f} s")
     return 0 if ok else 1

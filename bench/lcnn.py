@@ -269,8 +269,10 @@ def report(
     threads: int = 1,
     dtype: str = "complex128",
     fp_data: bool = True,
+    fp_kernels: tuple[str, ...] = ("reference", "compiled"),
 ) -> None:
-    """Every table of the module docstring, then the targets."""
+    """Every table of the module docstring, then the targets (the FP-data target row: the
+    last of ``fp_kernels``)."""
     n_par = sum(p.numel() for p in model(device).parameters())
     print(
         f"SU(3), L-CNN 12/24/24 channels, kernels 2/2/1 ({n_par} parameters), "
@@ -331,7 +333,7 @@ def report(
     rows.append(("training configurations/s (4^4)", ">=", 10.0, speed))
     if fp_data:
         for batch in fp_batches(device):
-            for kernels in ("reference", "compiled"):
+            for kernels in fp_kernels:
                 fp = fp_data_seconds(device, batch, kernels)
                 print(
                     f"FP data, SU(3) coarse 4^4, "
