@@ -48,7 +48,9 @@ def plaquettes(links: Tensor) -> np.ndarray:
 def coverage(model_name: str, data_files: list[Path], bands: list[float]) -> list[dict[str, Any]]:
     """Per plaquette band: held-out configurations, their Wilson betas, and L1, L2 of the model
     and of fp-param."""
-    model, obj = load_checkpoint(resolve(model_name))
+    model, obj = load_checkpoint(
+        Path(model_name) if model_name.endswith(".pt") else resolve(model_name)
+    )
     want = obj["provenance"]["data_sha256"]
     want = [want] if isinstance(want, str) else want
     if [sha256(f) for f in data_files] != want:
@@ -87,7 +89,7 @@ def coverage(model_name: str, data_files: list[Path], bands: list[float]) -> lis
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("ensembles", nargs="*")
-    ap.add_argument("--model", default="su3-fp-4x4")
+    ap.add_argument("--model", default="su3-fp-4x4", help="a shipped model's name or a .pt file")
     ap.add_argument("--data", nargs="+", default=["data/fp_data_su3_4x4.h5"])
     ap.add_argument("--bands", default=",".join(map(str, BANDS)))
     ap.add_argument("--json", action="store_true")

@@ -2,19 +2,21 @@
 the targets of the speed issue (target, measured figure, ratio) from the same run.
 
     python -m bench.lcnn [--sizes 4,8] [--batches 1,16] [--device cpu] [--threads 1]
-                         [--no-fp-data]
+                         [--dtype complex128] [--models 12-24-24/2-2-1,...] [--no-fp-data]
 
-For SU(3) with the default architecture (L-CB layers with 12, 24, 24 channels, kernel sizes 2, 2,
-1; Wilson preconditioner) on Haar-random fields: seconds per call of the action value and of the
-autograd force, each as a ratio to one Wilson force on the same field in the same process, and the
-memory of the force: the activations autograd keeps (:func:`activation_mib`) and the peak. Each
-(lattice, batch) runs in a fresh process, whose first force call is its memory peak: CPU, the
-resident set's high-water mark over that call less the resident set before it
-(:func:`resident_mib`); CUDA, ``max_memory_allocated``. Where a batch does not fit in memory the
-action runs with ``max_batch`` (the ``chunk`` column). With B = 1 the reference path's force is
-timed in the same process (``ref F [s]``). The arithmetic: real flops per site of the value and of
-the force as executed on the fast path (:func:`flops_per_site`), the force's achieved rate
-(``Gflop/s``) and its fraction of the core's float64 matmul rate (``% matmul``,
+For SU(3) with each of ``--models`` (:func:`model`; default the speed issue's reference
+architecture: L-CB layers with 12, 24, 24 channels, kernel sizes 2, 2, 1, Wilson preconditioner;
+also other sizes, or trained checkpoints as HMC runs them, whose accuracy the architecture scan
+measures, ``bench.lcnn_scan``) on Haar-random fields: seconds per call of the action value and
+of the autograd force, each as a ratio to one Wilson force on the same field in the same
+process, and the memory of the force: the activations autograd keeps (:func:`activation_mib`)
+and the peak. Each (lattice, batch) runs in a fresh process, whose first force call is its
+memory peak: CPU, the resident set's high-water mark over that call less the resident set before
+it (:func:`resident_mib`); CUDA, ``max_memory_allocated``. Where a batch does not fit in memory
+the action runs with ``max_batch`` (the ``chunk`` column). With B = 1 the reference path's force
+is timed in the same process (``ref F [s]``). The arithmetic: real flops per site of the value
+and of the force as executed on the fast path (:func:`flops_per_site`), the force's achieved
+rate (``Gflop/s``) and its fraction of the core's float64 matmul rate (``% matmul``,
 :func:`matmul_rate`). Then training throughput (configurations per second of one optimiser step
 with the double-backpropagated loss) and the seconds of FP data per SU(3) coarse 4^4
 configuration (one level, tolerance 1e-8, the default kernel and finest action), solved alone
@@ -29,6 +31,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -38,17 +41,42 @@ from torch.utils.flop_counter import flop_registry
 
 from actions import Wilson
 from actions.fixed_point.minimise import FixedPoint
-from actions.lcnn import Architecture, LCNNAction, LCNNFixedPoint, use_fast_path
+from actions.lcnn import Architecture, LCNNAction, LCNNFixedPoint, load_checkpoint, use_fast_path
+from actions.lcnn.shipped import resolve
 from lqcd_hmc import ChainRNG, GaugeField
 from lqcd_hmc.heatbath import Heatbath
 from workflows.training.losses import losses
 
 from .timing import timeit
 
+REFERENCE = "12-24-24/2-2-1"
+"""The speed issue's reference architecture, ``channels/kernel sizes`` (the default of Holland,
+Ipp, Müller, Wenger, arXiv:2401.06481)."""
 
-def model(device: torch.device) -> LCNNFixedPoint:
+
+def parse_architecture(spec: str) -> tuple[list[int], list[int]]:
+    """``"12-24-24/2-2-1"`` -> channels ``[12, 24, 24]``, kernel sizes ``[2, 2, 1]``."""
+    channels, _, kernels = spec.partition("/")
+    try:
+        c, k = [int(x) for x in channels.split("-")], [int(x) for x in kernels.split("-")]
+    except ValueError:
+        c = k = []
+    if not c or len(c) != len(k):
+        raise ValueError(f"architecture {spec!r}: expected channels/kernel sizes, e.g. {REFERENCE}")
+    return c, k
+
+
+def model(device: torch.device, source: str = REFERENCE) -> LCNNFixedPoint:
+    """The timed model: an architecture ``C-C-C/K-K-K`` (:func:`parse_architecture`; plaquette
+    inputs, Wilson preconditioner, random weights of seed 0), or a trained checkpoint as HMC
+    runs it (a shipped model's name or a ``.pt`` path: its inputs and preconditioner)."""
+    if "/" not in source or source.endswith(".pt"):
+        path = Path(source) if source.endswith(".pt") else resolve(source)
+        return load_checkpoint(path)[0].to(device)
+    channels, kernels = parse_architecture(source)
     torch.manual_seed(0)
-    m = LCNNFixedPoint(Architecture(D=4, group="SU(3)"), preconditioner="wilson")
+    arch = Architecture(D=4, group="SU(3)", channels=channels, kernel_sizes=kernels)
+    m = LCNNFixedPoint(arch, preconditioner="wilson")
     with torch.no_grad():
         m.b.copy_(torch.tensor([0.1, -0.01, 0.001]))
     return m.to(device)
@@ -81,9 +109,9 @@ def activation_mib(act: LCNNAction, f: GaugeField) -> float:
     return sum(seen.values()) / 2**20
 
 
-def case(L: int, B: int, device: torch.device, dtype: str, chunk: int) -> dict:
+def case(L: int, B: int, device: torch.device, dtype: str, chunk: int, source: str) -> dict:
     """One lattice and batch, in this (fresh) process, ``chunk`` configurations per pass."""
-    act, wil = LCNNAction(6.0, model=model(device), max_batch=chunk), Wilson(6.0)
+    act, wil = LCNNAction(6.0, model=model(device, source), max_batch=chunk), Wilson(6.0)
     f = GaugeField.hot([L] * 4, "SU(3)", ChainRNG(1, B, device), dtype)
     wil.force(f)
     if device.type == "cuda":
@@ -139,12 +167,12 @@ class RealFlops(TorchDispatchMode):
         return out
 
 
-def flops_per_site(device: torch.device, dtype: str) -> tuple[float, float]:
+def flops_per_site(device: torch.device, dtype: str, source: str) -> tuple[float, float]:
     """Real flops per site and configuration of the action's value and of its force (forward
     and backward to the links, no weight gradients) on the fast path, on a 4^4 lattice: the
     matrix products as executed (:class:`RealFlops`). Element-wise work (activations, traces,
     sums, the complex combination of real products) is not counted."""
-    act = LCNNAction(6.0, model=model(device))  # parameters frozen
+    act = LCNNAction(6.0, model=model(device, source))  # parameters frozen
     f = GaugeField.hot([4] * 4, "SU(3)", ChainRNG(1, 1, device), dtype)
     with RealFlops() as value, torch.no_grad():
         act(f)
@@ -160,14 +188,15 @@ def matmul_rate(device: torch.device, n: int = 1024) -> float:
     return 2 * n**3 / timeit(lambda: a @ a, 5, device)
 
 
-def training(device: torch.device) -> list[dict]:
-    """Configurations per second of one AdamW step with the double-backpropagated loss, and
-    its real flops per site and configuration (:class:`RealFlops`)."""
-    m = model(device)
+def training(device: torch.device, dtype: str, source: str) -> list[dict]:
+    """Configurations per second of one AdamW step with the double-backpropagated loss on
+    fields of ``dtype`` (weights in float64, as the trainer keeps them), and its real flops per
+    site and configuration (:class:`RealFlops`)."""
+    m = model(device, source)
     opt = torch.optim.AdamW(m.parameters(), lr=1e-3)
     out = []
     for L, B in ((2, 8), (4, 4)):
-        f = GaugeField.hot([L] * 4, "SU(3)", ChainRNG(2, B, device))
+        f = GaugeField.hot([L] * 4, "SU(3)", ChainRNG(2, B, device), dtype)
         A = torch.rand(B, dtype=torch.float64, device=device) * f.volume
         dA = torch.randn(B, 4, *[L] * 4, 8, dtype=torch.float64, device=device)
 
@@ -242,11 +271,14 @@ def available_mib(device: torch.device) -> float:
     return int(info["MemAvailable"].split()[0]) / 1024
 
 
-def run_case(L: int, B: int, chunk: int, device: torch.device, threads: int, dtype: str) -> dict:
+def run_case(
+    L: int, B: int, chunk: int, device: torch.device, threads: int, dtype: str, source: str
+) -> dict:
     """:func:`case` in a fresh process (its memory peak is its own)."""
     out = subprocess.run(
         [sys.executable, "-m", "bench.lcnn", "--case", f"{L},{B},{chunk}"]
-        + ["--device", str(device), "--threads", str(threads), "--dtype", dtype],
+        + ["--device", str(device), "--threads", str(threads), "--dtype", dtype]
+        + ["--models", source],
         capture_output=True,
         text=True,
         check=True,
@@ -262,6 +294,18 @@ def targets(rows: list[tuple[str, str, float, float]]) -> None:
         print(f"| {what} | {op} {goal:g} | {value:.3g} | {value / goal:.2f} | {met} |")
 
 
+def describe_model(m: LCNNFixedPoint, source: str) -> str:
+    """One line naming the timed model: its architecture, inputs, preconditioner, parameters."""
+    a, pre = m.arch, m.preconditioner
+    n_par = sum(p.numel() for p in m.parameters())
+    name = pre["name"] + (" with rectangles" if pre.get("rectangles") else "")
+    return (
+        f"{source}: L-CNN {'/'.join(map(str, a.channels))} channels, kernels "
+        f"{'/'.join(map(str, a.kernel_sizes))}, {a.inputs} inputs, {name} preconditioner "
+        f"({n_par} parameters)"
+    )
+
+
 def report(
     sizes: list[int],
     batches: list[int],
@@ -270,67 +314,19 @@ def report(
     dtype: str = "complex128",
     fp_data: bool = True,
     fp_kernels: tuple[str, ...] = ("reference", "compiled"),
+    models: tuple[str, ...] = (REFERENCE,),
 ) -> None:
-    """Every table of the module docstring, then the targets (the FP-data target row: the
-    last of ``fp_kernels``)."""
-    n_par = sum(p.numel() for p in model(device).parameters())
-    print(
-        f"SU(3), L-CNN 12/24/24 channels, kernels 2/2/1 ({n_par} parameters), "
-        f"{device}, {dtype}, {threads} thread(s)"
-    )
-    value, force = flops_per_site(device, dtype)
+    """Every table of the module docstring for each of ``models`` (:func:`model`), then the
+    targets: the force and training rows of each model, the FP-data row (the last of
+    ``fp_kernels``)."""
     peak = matmul_rate(device)
     print(
-        f"arithmetic per site (fast path): value {value / 1e6:.2f} Mflop, force "
-        f"{force / 1e6:.2f} Mflop; float64 matmul (1024^2) {peak / 1e9:.1f} Gflop/s"
+        f"SU(3), {device}, {dtype}, {threads} thread(s); float64 matmul (1024^2) "
+        f"{peak / 1e9:.1f} Gflop/s"
     )
-    print(
-        "\n| lattice | B | chunk | Wilson F [s] | A / F_W | F / F_W | F [s/config] | "
-        "ref F [s] | ref / fast | F activations MiB/site | F peak MiB/site | Gflop/s | "
-        "% matmul |\n" + "|---" * 13 + "|",
-        flush=True,
-    )
-    measured: dict[tuple[int, int], dict] = {}
-    for L in sizes:
-        for B in batches:
-            per_config = MIB_PER_SITE[dtype] * L**4
-            chunk = min(B, int(0.7 * available_mib(device) / per_config))
-            if chunk < 1:
-                print(f"| {L}^4 | {B} | skipped: one configuration needs {per_config:.0f} MiB |")
-                continue
-            r = measured[L, B] = run_case(L, B, chunk, device, threads, dtype)
-            rate = r["rate"] = force * L**4 / r["force_s_per_config"]
-            r["peak_MiB_per_site"] = r["peak_MiB"] / (L**4 * chunk)
-            r["activation_MiB_per_site"] = r["activation_MiB"] / (L**4 * chunk)
-            print(
-                f"| {L}^4 | {B} | {chunk} | {r['wilson_force_s']:.4f} | "
-                f"{r['action_ratio']:.1f} | {r['force_ratio']:.1f} | "
-                f"{r['force_s_per_config']:.3f} | {r['reference_force_s']:.3f} | "
-                f"{r['reference_force_s'] / r['force_s_per_config']:.1f} | "
-                f"{r['activation_MiB_per_site']:.3f} | {r['peak_MiB_per_site']:.3f} | "
-                f"{rate / 1e9:.2f} | "
-                f"{100 * rate / peak:.1f}% |",
-                flush=True,
-            )
-    train = training(device)
-    for r in train:
-        bound = peak / (r["flop_per_site"] * r["L"] ** 4)
-        print(
-            f"training {r['L']}^4, batch {r['B']}: {r['configurations_per_second']:.2f} "
-            f"configurations/s; {r['flop_per_site'] / 1e6:.1f} Mflop per site, so at most "
-            f"{bound:.1f} configurations/s at 100 % of the matmul rate"
-        )
     rows: list[tuple[str, str, float, float]] = []
-    if measured:  # the largest lattice, its smallest batch (B = 1 is the issue's reference)
-        L, B = max(measured, key=lambda k: (k[0], -k[1]))
-        r = measured[L, B]
-        rows += [
-            (f"force rate, % of matmul ({L}^4, B = {B})", ">=", 30.0, 100 * r["rate"] / peak),
-            (f"force s per {L}^4 configuration (B = {B})", "<=", 0.7, r["force_s_per_config"]),
-            (f"force activations MiB/site ({L}^4)", "<=", 0.1, r["activation_MiB_per_site"]),
-        ]
-    speed = train[-1]["configurations_per_second"]
-    rows.append(("training configurations/s (4^4)", ">=", 10.0, speed))
+    for source in models:
+        rows += model_report(source, sizes, batches, device, threads, dtype, peak)
     if fp_data:
         for batch in fp_batches(device):
             for kernels in fp_kernels:
@@ -351,6 +347,74 @@ def report(
     targets(rows)
 
 
+def model_report(
+    source: str,
+    sizes: list[int],
+    batches: list[int],
+    device: torch.device,
+    threads: int,
+    dtype: str,
+    peak: float,
+) -> list[tuple[str, str, float, float]]:
+    """The force table and training throughput of one model; its rows of the targets."""
+    print("\n" + describe_model(model(device, source), source))
+    value, force = flops_per_site(device, dtype, source)
+    print(
+        f"arithmetic per site (fast path): value {value / 1e6:.2f} Mflop, force "
+        f"{force / 1e6:.2f} Mflop"
+    )
+    print(
+        "\n| lattice | B | chunk | Wilson F [s] | A / F_W | F / F_W | F [s/config] | "
+        "ref F [s] | ref / fast | F activations MiB/site | F peak MiB/site | Gflop/s | "
+        "% matmul |\n" + "|---" * 13 + "|",
+        flush=True,
+    )
+    measured: dict[tuple[int, int], dict] = {}
+    for L in sizes:
+        for B in batches:
+            per_config = MIB_PER_SITE[dtype] * L**4
+            chunk = min(B, int(0.7 * available_mib(device) / per_config))
+            if chunk < 1:
+                print(f"| {L}^4 | {B} | skipped: one configuration needs {per_config:.0f} MiB |")
+                continue
+            r = measured[L, B] = run_case(L, B, chunk, device, threads, dtype, source)
+            rate = r["rate"] = force * L**4 / r["force_s_per_config"]
+            r["peak_MiB_per_site"] = r["peak_MiB"] / (L**4 * chunk)
+            r["activation_MiB_per_site"] = r["activation_MiB"] / (L**4 * chunk)
+            print(
+                f"| {L}^4 | {B} | {chunk} | {r['wilson_force_s']:.4f} | "
+                f"{r['action_ratio']:.1f} | {r['force_ratio']:.1f} | "
+                f"{r['force_s_per_config']:.3f} | {r['reference_force_s']:.3f} | "
+                f"{r['reference_force_s'] / r['force_s_per_config']:.1f} | "
+                f"{r['activation_MiB_per_site']:.3f} | {r['peak_MiB_per_site']:.3f} | "
+                f"{rate / 1e9:.2f} | "
+                f"{100 * rate / peak:.1f}% |",
+                flush=True,
+            )
+    train = training(device, dtype, source)
+    for r in train:
+        bound = peak / (r["flop_per_site"] * r["L"] ** 4)
+        print(
+            f"training {r['L']}^4, batch {r['B']}: {r['configurations_per_second']:.2f} "
+            f"configurations/s; {r['flop_per_site'] / 1e6:.1f} Mflop per site, so at most "
+            f"{bound:.1f} configurations/s at 100 % of the matmul rate",
+            flush=True,
+        )
+    tag = "" if source == REFERENCE else f", {source}"
+    rows: list[tuple[str, str, float, float]] = []
+    if measured:  # the largest lattice, its smallest batch (B = 1 is the issue's reference)
+        L, B = max(measured, key=lambda k: (k[0], -k[1]))
+        r = measured[L, B]
+        rows += [
+            (f"force rate, % of matmul ({L}^4, B = {B}{tag})", ">=", 30.0, 100 * r["rate"] / peak),
+            (f"force s per {L}^4 configuration (B = {B}{tag})", "<=", 0.7, r["force_s_per_config"]),
+            (f"force activations MiB/site ({L}^4{tag})", "<=", 0.1, r["activation_MiB_per_site"]),
+        ]
+    speed = train[-1]["configurations_per_second"]
+    rows.append((f"training configurations/s (4^4{tag})", ">=", 10.0, speed))
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="4,8")
@@ -358,6 +422,12 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--dtype", default="complex128")
+    ap.add_argument(
+        "--models",
+        default=REFERENCE,
+        help=f"comma-separated architectures C-C-C/K-K-K or trained checkpoints (a shipped "
+        f"name or a .pt path), each timed in turn (default: {REFERENCE})",
+    )
     ap.add_argument("--no-fp-data", action="store_true", help="skip the FP-data timing (~2 min)")
     ap.add_argument("--case", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -365,7 +435,7 @@ def main() -> None:
     device = torch.device(args.device)
     if args.case:
         L, B, chunk = (int(s) for s in args.case.split(","))
-        print(json.dumps(case(L, B, device, args.dtype, chunk)))
+        print(json.dumps(case(L, B, device, args.dtype, chunk, args.models)))
         return
     report(
         [int(s) for s in args.sizes.split(",")],
@@ -374,6 +444,7 @@ def main() -> None:
         args.threads,
         args.dtype,
         not args.no_fp_data,
+        models=tuple(args.models.split(",")),
     )
 
 

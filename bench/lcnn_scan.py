@@ -4,7 +4,7 @@ trained on one FP data file with one split, and ``fp-param`` of orders 2 and 3 f
 same training configurations (the comparison of Holland, Ipp, Müller, Wenger, arXiv:2401.06481,
 figure 4).
 
-    python -m bench.lcnn_scan DATA.h5 --out DIR [--card examples/lcnn_train.toml]
+    python -m bench.lcnn_scan [DATA.h5 ...] --out DIR [--card examples/lcnn_train.toml]
                               [--epochs 100] [--sizes NAME,...] [--plot scan.png]
                               [--also LABEL=CHECKPOINT ...]
 
@@ -38,25 +38,28 @@ from actions.lcnn import LCNNAction, load_checkpoint
 from lqcd_hmc import ChainRNG, GaugeField
 from lqcd_hmc.io.weights import load_weights
 from lqcd_hmc.plotting import pyplot, save_figure
-from workflows.fixed_point.files import read_fp_data
+from workflows.fixed_point.files import read_fp_datasets
 from workflows.training import load_train_card, train
 from workflows.training.card import TrainCard
 from workflows.training.losses import evaluate, split
 
-from .lcnn import RealFlops
+from .lcnn import RealFlops, parse_architecture
 
 # Wilson configurations below this beta are left out of the "smooth" held-out losses
 SMOOTH_BETA = 6.0
 
 # name: (channels, kernel sizes); the default model of the reference work is "12-24-24/2-2-1"
 SIZES: dict[str, tuple[list[int], list[int]]] = {
-    "4-4/2-1": ([4, 4], [2, 1]),
-    "8-8/2-1": ([8, 8], [2, 1]),
-    "8-16/2-2": ([8, 16], [2, 2]),
-    "8-16-16/2-2-1": ([8, 16, 16], [2, 2, 1]),
-    "12-24-24/2-2-1": ([12, 24, 24], [2, 2, 1]),
-    "16-32-32/2-2-1": ([16, 32, 32], [2, 2, 1]),
-    "12-24-24-24/2-2-1-1": ([12, 24, 24, 24], [2, 2, 1, 1]),
+    name: parse_architecture(name)
+    for name in (
+        "4-4/2-1",
+        "8-8/2-1",
+        "8-16/2-2",
+        "8-16-16/2-2-1",
+        "12-24-24/2-2-1",
+        "16-32-32/2-2-1",
+        "12-24-24-24/2-2-1-1",
+    )
 }
 
 
@@ -98,11 +101,16 @@ def train_size(base: dict[str, Any], name: str, out: Path, epochs: int) -> dict[
     }
 
 
+def _files(tc: TrainCard) -> list[str]:
+    """The card's FP data files as a list (``data.file`` may name one)."""
+    return [tc.data.file] if isinstance(tc.data.file, str) else list(tc.data.file)
+
+
 def held_out(base: dict[str, Any], smooth: bool) -> tuple[GaugeField, Tensor, Tensor]:
     """The card's validation configurations with their A_FP and derivatives; ``smooth``: only
     those that are not Wilson beta < 6 (the rough ones dominate L2, see bench/RESULTS.md)."""
     tc = TrainCard.model_validate(base)
-    data = read_fp_data(tc.data.file)
+    data = read_fp_datasets(_files(tc))
     _, idx = split(data["fields"].batch, tc.data.validation, tc.data.seed)
     if smooth:
         idx = idx[~(data["beta"][idx] < SMOOTH_BETA)]  # NaN (not a Wilson ensemble) is kept
@@ -156,7 +164,7 @@ def fp_param_rows(base: dict[str, Any]) -> list[dict[str, Any]]:
     classically perfect form the trainer fits, unless the card turns it off), evaluated on its
     validation configurations (the split of :func:`workflows.training.losses.split`)."""
     tc = TrainCard.model_validate(base)
-    data = read_fp_data(tc.data.file)
+    data = read_fp_datasets(_files(tc))
     fields, A, dA = data["fields"], data["action"].double(), data["derivative"].double()
     train_idx, val_idx = split(fields.batch, tc.data.validation, tc.data.seed)
     free = of_data(data["parameters"], tc.model.free_box) if tc.model.classically_perfect else None
@@ -247,7 +255,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("data")
+    ap.add_argument("data", nargs="*", help="FP data files (default: the card's data.file)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--card", default="examples/lcnn_train.toml")
     ap.add_argument("--epochs", type=int, default=100)
@@ -268,7 +276,9 @@ def main() -> None:
         ap.error(f"unknown sizes {unknown}; known: {', '.join(SIZES)}")
     torch.set_num_threads(1)
     base = tomllib.loads(Path(args.card).read_text())
-    base["data"] = {**base.get("data", {}), "file": str(Path(args.data).resolve())}
+    if args.data:
+        files = [str(Path(f).resolve()) for f in args.data]
+        base["data"] = {**base.get("data", {}), "file": files[0] if len(files) == 1 else files}
     out = Path(args.out)
     for name in args.sizes.split(","):
         row = size_dir(out, name) / "row.json"

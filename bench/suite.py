@@ -11,8 +11,9 @@ For SU(3) Wilson (beta 6.0) and Iwasaki (beta 2.6), in complex128 and complex64:
 - heatbath sweep time per link, Wilson flow RK3 step time (reference and compiled);
 - the force of the study's ``fp-param`` action (order 4, ridge 0.01, with its five loop shapes:
   ``examples/fp_param_su3_4x4_o4r.json``) against the Wilson force, both on the reference path;
-- the L-CNN force (fast and reference path, flops, rate against matmul, memory), training
-  throughput and FP-data seconds, ending in the speed issue's targets (:mod:`bench.lcnn`);
+- the L-CNN force (fast and reference path, flops, rate against matmul, memory) and training
+  throughput of the reference architecture, the smallest one and its shipped model, and the
+  FP-data seconds, ending in the speed issue's targets (:mod:`bench.lcnn`);
 - the core-speed issue's targets against openQCD and MILC (``peers``: their figures from the
   issue's side-by-side run, ours measured here at 8^4 and 16^4);
 - every time also as a fraction of the bandwidth limit: the bytes the kernel must move (below)
@@ -333,13 +334,20 @@ def peers(device: torch.device) -> None:
         )
 
 
+LCNN_MODELS = ("12-24-24/2-2-1", "4-4/2-1", "su3-fp-4x4-o4rr-small")
+"""The L-CNN section's models: the speed issue's reference architecture, the smallest of the
+scan (the shipped accuracy, bench/RESULTS.md "Small L-CNNs") and its shipped model as HMC runs
+it (with the rectangle-fit preconditioner)."""
+
+
 def lcnn(sizes: list[int], device: torch.device, threads: int) -> None:
-    """The L-CNN and FP-data section: :func:`bench.lcnn.report` at B = 1 (its tables end with
-    the speed issue's targets, measured figures and ratios)."""
+    """The L-CNN and FP-data section: :func:`bench.lcnn.report` at B = 1 for
+    :data:`LCNN_MODELS` (its tables end with the speed issue's targets, measured figures and
+    ratios)."""
     from .lcnn import report
 
     print("\n### L-CNN force, training and FP data (targets of the speed issue)\n")
-    report([L for L in sizes if L <= 8], [1], device, threads)
+    report([L for L in sizes if L <= 8], [1], device, threads, models=LCNN_MODELS)
 
 
 def main(argv: list[str] | None = None) -> None:

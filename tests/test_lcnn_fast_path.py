@@ -1,7 +1,8 @@
 """The L-CNN's fast path against its reference path (the definition), complex128, to 1e-12
 relative: the bilinear layer (both contraction orders, every gradient and the double backward
 of training), the convolution (kernel sizes 2 and 3), the whole action's value, force and
-training gradients, the site chunking, and the complex64 path's accuracy."""
+training gradients, the site chunking, the complex64 path's accuracy, and the bilinear layer's
+choice of path by its output channels."""
 
 import pytest
 import torch
@@ -19,6 +20,13 @@ from actions.lcnn import (
 )
 from lqcd_hmc.field import GaugeField
 from workflows.training.losses import losses
+
+
+@pytest.fixture(autouse=True)
+def fast_path_everywhere(monkeypatch):
+    """These tests pin the fast path on small layers, where ``LBilin`` would otherwise take the
+    reference path (:func:`actions.lcnn.bilinear.pays`); the dispatch has its own test."""
+    monkeypatch.setattr(bilinear_module, "FAST_ROWS_CPU", {})
 
 
 def rel(a, b):
@@ -60,6 +68,32 @@ def test_bilinear_fast_path_equals_reference(ca, cb, out, identity):
 
     for fast, ref in zip(*both_paths(layer, run)):
         assert rel(fast, ref) < 1e-12
+
+
+def test_bilinear_takes_the_fast_path_where_it_pays(monkeypatch):
+    """On a CPU the chunked path serves layers of at least 8 (float64) or 12 (float32) output
+    channels and the reference path the smaller ones (:data:`FAST_ROWS_CPU`, measured); the
+    result is the same either way."""
+    monkeypatch.setattr(bilinear_module, "FAST_ROWS_CPU", {torch.float64: 8, torch.float32: 12})
+    calls = []
+    real = bilinear_module.bilinear
+    monkeypatch.setattr(
+        "actions.lcnn.layers.bilinear", lambda *a: calls.append(a[0].shape[0]) or real(*a)
+    )
+    for out, dtype, fast in (
+        (7, torch.complex128, False),
+        (8, torch.complex128, True),
+        (8, torch.complex64, False),
+        (12, torch.complex64, True),
+    ):
+        calls.clear()
+        layer = LBilin(3, 2, out)
+        A, B = (channels(1, c, s).to(dtype) for c, s in ((3, 1), (2, 2)))
+        y = layer(A, B)
+        assert calls == ([out] if fast else [])
+        use_fast_path(layer, False)
+        tol = 1e-12 if dtype == torch.complex128 else 1e-5
+        assert rel(y, layer(A, B)) < tol
 
 
 def test_bilinear_chunks_do_not_change_the_result(monkeypatch):

@@ -371,7 +371,28 @@ def test_scan_fp_param_rows_match_the_trainers_baseline(trained):
     )
 
 
-@pytest.mark.parametrize("name", ["su3-fp-4x4", "su3-fp-4x4-o4rr"])
+def test_the_lcnn_bench_times_architectures_and_checkpoints():
+    """``python -m bench.lcnn --models``: an architecture ``C-C/K-K`` (random weights, Wilson
+    preconditioner) or a trained checkpoint as HMC runs it; a malformed one is refused."""
+    from bench.lcnn import describe_model, model, parse_architecture
+
+    assert parse_architecture("12-24-24/2-2-1") == ([12, 24, 24], [2, 2, 1])
+    for bad in ("12-24/2", "a/b", "12", "4-4/"):
+        with pytest.raises(ValueError, match="expected channels/kernel sizes"):
+            parse_architecture(bad)
+    cpu = torch.device("cpu")
+    m = model(cpu, "4-4/2-1")
+    assert (m.arch.channels, m.arch.kernel_sizes, m.preconditioner["name"]) == (
+        [4, 4],
+        [2, 1],
+        "wilson",
+    )
+    s = model(cpu, "su3-fp-4x4-o4rr-small")
+    assert s.arch.inputs == "laplacians"
+    assert "fp-param with rectangles preconditioner (1600 parameters)" in describe_model(s, "x")
+
+
+@pytest.mark.parametrize("name", ["su3-fp-4x4", "su3-fp-4x4-o4rr", "su3-fp-4x4-o4rr-small"])
 def test_the_shipped_su3_model_runs_from_its_example_card(tmp_path, monkeypatch, name):
     """A shipped SU(3) model from the example card, by short name, in a fresh clone: two
     HMC trajectories on 4^4; its metadata name the FP data (the hashes of the files committed

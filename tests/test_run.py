@@ -342,6 +342,25 @@ def test_md_levels_bench_on_a_sum_action(tmp_path, capsys):
     run_card(validate(card), quiet=True)
     capsys.readouterr()
     md_levels.main([str(path), "4", "2/2", "--seeds", "1"])
-    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[4:]]
     assert [r[:2] for r in rows] == [["4", "9"], ["2/2", "5+17"]]
     assert all(float(x) < 1 for r in rows for x in r[2:4])  # |dH| of two chains
+    # other actions on the same configuration and momenta: the same sum as one Wilson term
+    # has the same dH; its seconds are relative to the first action's
+    md_levels.main(
+        [str(path), "4", "--seeds", "1"]
+        + [
+            "--action",
+            '{name = "sum", terms = [{name = "wilson", beta = 1.2}, '
+            '{name = "wilson", beta = 0.8}]}',
+            "--action",
+            '{name = "wilson", beta = 2.0}',
+        ]
+    )
+    out = capsys.readouterr().out.splitlines()
+    assert [line.startswith("action {") for line in out].count(True) == 2
+    one, two = out[4].split(), out[8].split()
+    assert one[:2] == two[:2] == ["4", "9"]
+    assert float(one[2]) == pytest.approx(float(two[2]), rel=1e-8)
+    with pytest.raises(SystemExit):
+        md_levels.main([str(path), "4", "--action", "name = wilson"])

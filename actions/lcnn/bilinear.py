@@ -14,7 +14,7 @@ torch's convention for complex tensors). The first two are this same bilinear ma
 weights, so the backward is itself differentiable (double backpropagation in training).
 
 The reference path (``LBilin`` with ``fast=False``) is the definition; tests pin this one to it
-to 1e-12 in complex128.
+to 1e-12 in complex128. ``LBilin`` takes this path only where it is the faster one (:func:`pays`).
 """
 
 from __future__ import annotations
@@ -31,6 +31,26 @@ cores we measured on; ``bench.lcnn`` scans it)."""
 GPU_CHUNK_BYTES = 1 << 30
 """The same on a GPU, where a chunk is a kernel launch: on an H200 the 8^4 force took 0.62 s
 with 1 MiB chunks and 0.049 s with 1 GiB (bench/RESULTS.md, "GPU acceptance check")."""
+
+
+FAST_ROWS_CPU = {torch.float64: 8, torch.float32: 12}
+"""The fewest output channels ``I`` for which this path beats the reference path on a CPU. Its
+per-site products are ``(I x K) (K x 2 N)`` blocks; with fewer rows than about one AVX-512
+register holds (8 float64, 16 float32) the batched small products run far below the core's
+rate, and the reference path's whole-lattice complex products are faster. Measured on 8^4
+(``python -m bench.lcnn_bilinear``, value and input gradients): ``I = 4``, the reference 3.4-4.3x
+faster; ``I = 7``, 2.6-2.9x; ``I = 8``, this path 1.4-1.8x faster in float64, the reference
+1.35-1.6x in float32; float32 ``I = 11`` even (0.97-1.66 between runs), ``I = 12`` this path
+1.7x (bench/RESULTS.md, "Small L-CNNs")."""
+
+
+def pays(out_channels: int, like: Tensor) -> bool:
+    """Whether this path is the faster one for a layer of ``out_channels`` outputs on fields
+    like ``like``: on a CPU from :data:`FAST_ROWS_CPU`, elsewhere always (on a GPU a chunk is a
+    kernel launch, and the fast path was measured there with the default architecture)."""
+    if like.device.type != "cpu":
+        return True
+    return out_channels >= FAST_ROWS_CPU.get(like.real.dtype, 0)
 
 
 def _chunk(batch: int, sites: int, per_site: int, device: torch.device) -> int:

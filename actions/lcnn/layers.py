@@ -29,7 +29,7 @@ from lqcd_hmc.groups import Group, get_group
 from lqcd_hmc.lattice import shift
 from lqcd_hmc.loops import line
 
-from .bilinear import bilinear
+from .bilinear import bilinear, pays
 
 
 def transport(U: Tensor, W: Tensor, mu: int, sign: int) -> Tensor:
@@ -242,7 +242,9 @@ class LBilin(nn.Module):
     whichever materialises fewer matrices (``C_out x min(C_A, C_B)``) per site, in complex
     arithmetic on the whole lattice. Fast path (``fast``, real weights; the default):
     :func:`actions.lcnn.bilinear.bilinear`, the same sums in real arithmetic on chunks of sites
-    with a hand-written backward that keeps only the inputs."""
+    with a hand-written backward that keeps only the inputs, where it is the faster one
+    (:func:`actions.lcnn.bilinear.pays`: on a CPU from 8 output channels in float64, 12 in
+    float32)."""
 
     def __init__(
         self,
@@ -264,7 +266,7 @@ class LBilin(nn.Module):
 
     def forward(self, A: Tensor, B: Tensor) -> Tensor:
         A, B = self._extend(A), self._extend(B)
-        if self.fast and not self.weight.is_complex():
+        if self.fast and not self.weight.is_complex() and pays(self.out_channels, A):
             return bilinear(self.weight, A, B)
         a = self.weight.to(A.dtype)
         N = A.shape[-1]
