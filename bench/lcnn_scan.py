@@ -30,6 +30,7 @@ from typing import Any
 
 import tomli_w
 import torch
+from matplotlib.ticker import NullFormatter
 from torch import Tensor
 
 from actions.fixed_point.free_fixed_point import of_data
@@ -228,6 +229,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
                     label=f"{r['name']}, {'all' if mfc is None else 'no beta < 6'}",
                 )
         ax.set(xscale="log", yscale="log", xlabel="parameters", ylabel=f"held-out {label}")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # a decade's 2..9 labels overlap
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8)
     fig.suptitle("L-CNN FP action, SU(3) coarse 4^4: held-out accuracy against size")
