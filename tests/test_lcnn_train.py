@@ -392,7 +392,9 @@ def test_the_lcnn_bench_times_architectures_and_checkpoints():
     assert "fp-param with rectangles preconditioner (1600 parameters)" in describe_model(s, "x")
 
 
-@pytest.mark.parametrize("name", ["su3-fp-4x4", "su3-fp-4x4-o4rr", "su3-fp-4x4-o4rr-small"])
+@pytest.mark.parametrize(
+    "name", ["su3-fp-4x4", "su3-fp-4x4-o4rr", "su3-fp-4x4-o4rr-small", "su3-fp-4x4-o4rr-8"]
+)
 def test_the_shipped_su3_model_runs_from_its_example_card(tmp_path, monkeypatch, name):
     """A shipped SU(3) model from the example card, by short name, in a fresh clone: two
     HMC trajectories on 4^4; its metadata name the FP data (the hashes of the files committed
