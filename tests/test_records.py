@@ -236,6 +236,18 @@ def test_save_records_carries_a_run_in_progress(tmp_path, monkeypatch):
     assert np.array_equal(resumed.checkpoint().links, full.checkpoint().links)
     assert reproduction_difference(full, resumed) is None
     assert not Ensemble(records / "ensembles" / ens.name).has_checkpoint()  # now the final one
+    # a regeneration of it in progress (killed again) never replaces the complete record
+    from workflows.study.records import save
+
+    ens.unlink()
+    calls.clear()
+    monkeypatch.setattr(Runner, "_update", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_card(card.ensemble_card(a, a.betas[0], 0, ens), quiet=True)
+    assert Ensemble(ens).checkpoint_trajectory() == 6
+    before = (records / "ensembles" / ens.name).read_bytes()
+    assert f"ensembles/{ens.name}" not in save(tmp_path / "out", records, partial=True)
+    assert (records / "ensembles" / ens.name).read_bytes() == before
 
 
 def test_device_study_brings_back_complete_records(tmp_path, monkeypatch):

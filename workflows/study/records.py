@@ -83,9 +83,10 @@ def complete(ens: Ensemble) -> bool:
 def save(out: Path, records: Path, partial: bool = False) -> list[str]:
     """Write the records of the complete ensembles of ``out`` that no writer holds (new or
     changed ones); with ``partial`` also resumable records of those in progress (running
-    ones at their last checkpoint). The names of those written. A regenerated ensemble that
-    differs from its record (same card and progress) is a :class:`FormatError` and the record
-    is kept."""
+    ones at their last checkpoint), except where the records hold the complete ensemble (a
+    regeneration in progress, e.g. to start another chain from it). The names of those
+    written. A regenerated ensemble that differs from its record (same card and progress) is a
+    :class:`FormatError` and the record is kept."""
     written = []
     for part in PARTS:
         for path in sorted((out / part).glob("*.h5")):
@@ -98,6 +99,8 @@ def save(out: Path, records: Path, partial: bool = False) -> list[str]:
             if not done and not partial:
                 continue
             dest = records / part / path.name
+            if not done and dest.exists() and complete(Ensemble(dest)):
+                continue  # a regeneration in progress never replaces the complete record
             if dest.exists() and done:
                 old = Ensemble(dest)
                 same = card_change(ens, _card(old)) is None
