@@ -36,7 +36,8 @@ from lqcd_hmc import ChainRNG, GaugeField
 from lqcd_hmc.kernels import SplitDynamics, from_split, to_split
 
 from . import suite
-from .lcnn import model, report
+from .lcnn import report
+from .lcnn_models import model
 from .timing import copy_bandwidth
 
 TOLERANCE = 1e-12

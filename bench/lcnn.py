@@ -30,8 +30,6 @@ import argparse
 import json
 import subprocess
 import sys
-import time
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -40,46 +38,13 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 from actions import Wilson
-from actions.fixed_point.minimise import FixedPoint
-from actions.lcnn import Architecture, LCNNAction, LCNNFixedPoint, load_checkpoint, use_fast_path
-from actions.lcnn.shipped import resolve
+from actions.lcnn import LCNNAction, use_fast_path
 from lqcd_hmc import ChainRNG, GaugeField
-from lqcd_hmc.heatbath import Heatbath
 from workflows.training.losses import losses
 
+from .fp_data_speed import fp_batches, fp_data_seconds
+from .lcnn_models import REFERENCE, describe_model, model
 from .timing import timeit
-
-REFERENCE = "12-24-24/2-2-1"
-"""The speed issue's reference architecture, ``channels/kernel sizes`` (the default of Holland,
-Ipp, Müller, Wenger, arXiv:2401.06481)."""
-
-
-def parse_architecture(spec: str) -> tuple[list[int], list[int]]:
-    """``"12-24-24/2-2-1"`` -> channels ``[12, 24, 24]``, kernel sizes ``[2, 2, 1]``."""
-    channels, _, kernels = spec.partition("/")
-    try:
-        c, k = [int(x) for x in channels.split("-")], [int(x) for x in kernels.split("-")]
-    except ValueError:
-        c = k = []
-    if not c or len(c) != len(k):
-        raise ValueError(f"architecture {spec!r}: expected channels/kernel sizes, e.g. {REFERENCE}")
-    return c, k
-
-
-def model(device: torch.device, source: str = REFERENCE) -> LCNNFixedPoint:
-    """The timed model: an architecture ``C-C-C/K-K-K`` (:func:`parse_architecture`; plaquette
-    inputs, Wilson preconditioner, random weights of seed 0), or a trained checkpoint as HMC
-    runs it (a shipped model's name or a ``.pt`` path: its inputs and preconditioner)."""
-    if "/" not in source or source.endswith(".pt"):
-        path = Path(source) if source.endswith(".pt") else resolve(source)
-        return load_checkpoint(path)[0].to(device)
-    channels, kernels = parse_architecture(source)
-    torch.manual_seed(0)
-    arch = Architecture(D=4, group="SU(3)", channels=channels, kernel_sizes=kernels)
-    m = LCNNFixedPoint(arch, preconditioner="wilson")
-    with torch.no_grad():
-        m.b.copy_(torch.tensor([0.1, -0.01, 0.001]))
-    return m.to(device)
 
 
 def resident_mib(reset_peak: bool = False, peak: bool = False) -> float:
@@ -219,46 +184,6 @@ def training(device: torch.device, dtype: str, source: str) -> list[dict]:
     return out
 
 
-def fp_data_seconds(
-    device: torch.device, batch: int = 1, kernels: str = "compiled"
-) -> dict[str, float]:
-    """Seconds per configuration, L-BFGS iterations (the most in the batch) and evaluations of
-    the functional (value and gradient; per configuration) of the FP data of ``batch`` SU(3)
-    coarse 4^4 configurations solved as one batch (Wilson beta = 6, 20 heatbath sweeps from
-    hot; chain 0 is the same configuration for every batch), one level, tolerance 1e-8, A_0 by
-    ``kernels`` (:class:`~actions.fixed_point.minimise.FixedPoint`), timed in a second solve;
-    the seconds of the first solve (with ``compiled``: the compilation, or loading it from the
-    cache, once per process); and of one evaluation on the 8^4 fine lattice of chain 0, timed
-    alone."""
-    rng = ChainRNG(4, batch, device)
-    f = GaugeField.hot([4] * 4, "SU(3)", rng)
-    hb = Heatbath(Wilson(6.0), 2)
-    hb.prepare(f.dims, device)
-    for _ in range(20):
-        f, _ = hb.update(f, rng)
-    fp = FixedPoint(tolerance=1e-8, kernels=kernels)
-    seconds = []
-    for _ in range(2):
-        t = time.perf_counter()
-        r = fp(f)
-        seconds.append((time.perf_counter() - t) / batch)
-    f0, one = f.with_links(f.links[:1]), torch.zeros(1, dtype=torch.long, device=device)
-    evaluate, fine = fp._evaluate(f0), r.fine[0].links.detach()[:1]
-    return {
-        "seconds": seconds[1],
-        "first_solve_s": seconds[0],
-        "iterations": int(r.iterations.max()),
-        "evaluations": float(r.evaluations.double().mean()),
-        "evaluation_s": timeit(lambda: evaluate([fine], one), 5, device),
-    }
-
-
-def fp_batches(device: torch.device) -> tuple[int, ...]:
-    """Batches of the FP-data timing: alone and four at once on a CPU (where a batch costs what
-    its configurations cost alone), alone and 16 at once on a GPU (where batching fills it)."""
-    return (1, 16) if device.type == "cuda" else (1, 4)
-
-
 # peak force memory per lattice site of the default model, measured on 8^4 with B = 1
 MIB_PER_SITE = {"complex128": 0.25, "complex64": 0.13}
 
@@ -292,18 +217,6 @@ def targets(rows: list[tuple[str, str, float, float]]) -> None:
     for what, op, goal, value in rows:
         met = "yes" if (value <= goal if op == "<=" else value >= goal) else "no"
         print(f"| {what} | {op} {goal:g} | {value:.3g} | {value / goal:.2f} | {met} |")
-
-
-def describe_model(m: LCNNFixedPoint, source: str) -> str:
-    """One line naming the timed model: its architecture, inputs, preconditioner, parameters."""
-    a, pre = m.arch, m.preconditioner
-    n_par = sum(p.numel() for p in m.parameters())
-    name = pre["name"] + (" with rectangles" if pre.get("rectangles") else "")
-    return (
-        f"{source}: L-CNN {'/'.join(map(str, a.channels))} channels, kernels "
-        f"{'/'.join(map(str, a.kernel_sizes))}, {a.inputs} inputs, {name} preconditioner "
-        f"({n_par} parameters)"
-    )
 
 
 def report(

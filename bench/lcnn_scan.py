@@ -44,7 +44,8 @@ from workflows.training import load_train_card, train
 from workflows.training.card import TrainCard
 from workflows.training.losses import evaluate, split
 
-from .lcnn import RealFlops, parse_architecture
+from .lcnn import RealFlops
+from .lcnn_models import parse_architecture
 
 # Wilson configurations below this beta are left out of the "smooth" held-out losses
 SMOOTH_BETA = 6.0

@@ -374,7 +374,7 @@ def test_scan_fp_param_rows_match_the_trainers_baseline(trained):
 def test_the_lcnn_bench_times_architectures_and_checkpoints():
     """``python -m bench.lcnn --models``: an architecture ``C-C/K-K`` (random weights, Wilson
     preconditioner) or a trained checkpoint as HMC runs it; a malformed one is refused."""
-    from bench.lcnn import describe_model, model, parse_architecture
+    from bench.lcnn_models import describe_model, model, parse_architecture
 
     assert parse_architecture("12-24-24/2-2-1") == ([12, 24, 24], [2, 2, 1])
     for bad in ("12-24/2", "a/b", "12", "4-4/"):
