@@ -106,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
             proc.send_signal(signal.SIGINT)  # as Ctrl-C: the last checkpoint stays
             code = proc.wait()
         print(f"compare exited with {code}", flush=True)
-        save(out, records)  # complete ensembles only
+        for line in save(out, records).kept:  # complete ensembles only
+            print(f"record kept: {line}", flush=True)
         after = _digests(records)
         new = sorted(k for k, v in after.items() if before.get(k) != v)
         print(f"records new or changed: {new or 'none'}", flush=True)

@@ -69,6 +69,7 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
         "dims": [int(d) for d in a["dims"]],
         "batch": int(a["batch"]),
         "dtype": str(a["dtype"]),
+        "start": _start(a),
         "configurations": len(trajs),
         "trajectories": trajs,
         "mc_trajectories": int(len(mc.get("trajectory", []))),
@@ -81,4 +82,15 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
         "checksums": integrity.text(),
         "datasets_verified": integrity.checked,
         "checksums_absent": integrity.absent,
+    }
+
+
+def _start(attrs: Any) -> dict[str, Any] | None:
+    """The stored configuration a chain started from (its trajectory and per-chain
+    checksums), None for a cold or hot start or a file older than this record."""
+    if "start_checksum" not in attrs:
+        return None
+    return {
+        "trajectory": int(attrs["start_trajectory"]),
+        "checksums": [int(c) for c in np.atleast_1d(attrs["start_checksum"])],
     }

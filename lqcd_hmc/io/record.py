@@ -148,3 +148,33 @@ def reproduction_difference(ensemble: Ensemble, record: Ensemble) -> str | None:
     if not np.array_equal(mine[3], theirs[3]):
         return "the last links differ"
     return None
+
+
+def divergence(ensemble: Ensemble, record: Ensemble) -> tuple[str, bool]:
+    """Where and why a regenerated ``ensemble``'s chains part from ``record``'s: the first
+    update whose plaquettes differ and by how much, and whether the chains started from other
+    links (``start_checksum``) or were made by other code (``git_revision``). The flag says
+    whether such a cause was found. A chain is regenerated bit for bit only from the record's
+    start and with its revision's arithmetic (docs/conventions.md, section 6); a change of
+    rounding parts the chains by 1e-16 at the first update, and they drift apart from there."""
+    a, b = ensemble.table("mc"), record.table("mc")
+    n = min(len(a["trajectory"]), len(b["trajectory"]))
+    pa, pb = np.asarray(a["plaquette"])[:n], np.asarray(b["plaquette"])[:n]
+    parted = np.flatnonzero((pa != pb).reshape(n, -1).any(axis=1))
+    where = (
+        f"the plaquettes part at update {int(a['trajectory'][parted[0]])} by "
+        f"{np.abs(pa[parted[0]] - pb[parted[0]]).max():.1e}"
+        if parted.size
+        else "the plaquettes agree"
+    )
+    causes = []
+    starts = [e.attrs.get("start_checksum") for e in (ensemble, record)]
+    if starts[0] is not None and starts[1] is not None:
+        if not np.array_equal(starts[0], starts[1]):
+            causes.append("it started from other links than the record's chains")
+    elif starts[0] is not None or starts[1] is not None:
+        causes.append("whether they started from the same links is not recorded")
+    revs = [str(e.attrs.get("git_revision", "")) or "unknown" for e in (ensemble, record)]
+    if revs[0] != revs[1] or "unknown" in revs:
+        causes.append(f"it was made at revision {revs[0]}, the record at {revs[1]}")
+    return "; ".join([where, *causes]), bool(causes)

@@ -18,18 +18,26 @@ from .stops import RunError
 
 
 def git_revision() -> str:
-    """The git revision of the package source, if it is a git checkout ("" otherwise)."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-    except (OSError, subprocess.SubprocessError):
+    """The git revision of the package source, with ``+dirty`` where tracked files differ
+    from it ("" if it is not a git checkout): the code whose arithmetic made an ensemble."""
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(
+                ["git", *args],
+                cwd=Path(__file__).parent,
+                capture_output=True,
+                text=True,
+                timeout=5,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    head = git("rev-parse", "HEAD")
+    if not head:
         return ""
-    return out.stdout.strip() if out.returncode == 0 else ""
+    return head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 #: how HMC's molecular dynamics integrates: the Metropolis test makes the distribution it

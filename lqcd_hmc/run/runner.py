@@ -175,7 +175,7 @@ class Runner:
     def _fresh(self) -> tuple[Ensemble | None, GaugeField, ChainRNG, int]:
         lat = self.card.lattice
         rng = ChainRNG(lat.seed, lat.batch, self.device)
-        field = initial_field(lat, rng, self.dtype, self.device)
+        field, provenance = initial_field(lat, rng, self.dtype, self.device)
         ens = None
         if self.writer:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -184,7 +184,9 @@ class Runner:
                 raise RunError(f"{seg} exists without its ensemble file {self.path}; move it away")
             try:
                 ens = Ensemble.create(
-                    self.path, self._attrs(), checkpoint=self._checkpoint(0, field, rng)
+                    self.path,
+                    self._attrs() | provenance,
+                    checkpoint=self._checkpoint(0, field, rng),
                 )
             except OSError as exc:
                 raise RunError(

@@ -3,12 +3,15 @@ links), ``"hot"`` (Haar-random links from each chain's own generator) or a store
 ``start = { file = "ensemble.h5", trajectory = 80 }`` (default: the last one stored), like a
 start from a configuration file in openQCD or Chroma. A stored start is read before anything
 is written; its per-chain checksums must be present and match, and its group, lattice and number
-of chains must be the card's. A configuration stored in another precision is cast and projected
-back onto the group (:meth:`~lqcd_hmc.groups.Group.reunitarize`)."""
+of chains must be the card's. The new ensemble records which links it started from
+(``start_trajectory`` and the per-chain ``start_checksum``, docs/conventions.md, section 4).
+A configuration stored in another precision is cast and projected back onto the group
+(:meth:`~lqcd_hmc.groups.Group.reunitarize`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,19 +26,21 @@ from .stops import RunError
 
 def initial_field(
     lattice: LatticeCard, rng: ChainRNG, dtype: torch.dtype, device: torch.device
-) -> GaugeField:
-    """The configuration a new chain starts from (module docstring)."""
+) -> tuple[GaugeField, dict[str, Any]]:
+    """The configuration a new chain starts from and the attributes that record it (none for
+    a cold or hot start; module docstring)."""
     if lattice.start == "cold":
-        return GaugeField.cold(lattice.dims, lattice.group, lattice.batch, dtype, device)
+        return GaugeField.cold(lattice.dims, lattice.group, lattice.batch, dtype, device), {}
     if lattice.start == "hot":
-        return GaugeField.hot(lattice.dims, lattice.group, rng, dtype)
+        return GaugeField.hot(lattice.dims, lattice.group, rng, dtype), {}
     return stored_field(lattice.start, lattice, dtype, device)
 
 
 def stored_field(
     start: StartFile, lattice: LatticeCard, dtype: torch.dtype, device: torch.device
-) -> GaugeField:
-    """The configuration ``start`` names, checked against the card; a one-line
+) -> tuple[GaugeField, dict[str, Any]]:
+    """The configuration ``start`` names, checked against the card, and its trajectory and
+    checksums as the new ensemble's ``start_trajectory`` and ``start_checksum``; a one-line
     :class:`RunError` names what does not fit."""
     where = f"lattice.start: {start.file}"
     if not Path(start.file).is_file():
@@ -52,7 +57,7 @@ def stored_field(
             raise RunError(
                 f"{where}: no configuration at trajectory {t} (stored: {stored[0]}..{stored[-1]})"
             )
-        links, _ = ens.config(t, verify=True)
+        links, attrs = ens.config(t, verify=True)
     except KeyError:
         raise RunError(f"{where}: configuration {t} carries no checksum to verify") from None
     except FormatError as exc:
@@ -67,6 +72,7 @@ def stored_field(
         if found[key] != value:
             raise RunError(f"{where}: its {key} is {found[key]}, the card's {value}")
     field = GaugeField(torch.from_numpy(links).to(device=device), lattice.group)
+    provenance = {"start_trajectory": int(t), "start_checksum": np.asarray(attrs["checksum"])}
     if field.links.dtype == dtype:
-        return field
-    return field.with_links(field.links.to(dtype)).reunitarize()
+        return field, provenance
+    return field.with_links(field.links.to(dtype)).reunitarize(), provenance

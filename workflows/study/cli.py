@@ -133,8 +133,10 @@ def compare_command(
     if save_records:
         if card.study.records is None:
             raise ValueError("--save-records needs study.records in the card")
-        names = save(Path(card.study.output), Path(card.study.records), partial=True)
-        click.echo(f"records written: {len(names)}" + "".join(f"\n  {n}" for n in names))
+        saved = save(Path(card.study.output), Path(card.study.records), partial=True)
+        click.echo(f"records written: {len(saved.written)}")
+        for line in [*saved.written, *(f"record kept: {k}" for k in saved.kept)]:
+            click.echo(f"  {line}")
         return
     res = run_study(
         card,

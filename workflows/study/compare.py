@@ -253,7 +253,7 @@ def run_study(
     restored = [] if records is None else restore(records, out)
     result: dict[str, Any] = {
         "output": str(out),
-        "records": {"restored": restored, "written": []},
+        "records": {"restored": restored, "written": [], "kept": []},
         "group": card.lattice.group,
         "ratios": card.study.ratios,
         "actions": {},
@@ -274,7 +274,9 @@ def run_study(
                     entries.append(_ensemble(card, a, i, beta, out, opts, start))
                     ensembles.setdefault(i, {})[a.title] = entries[-1]["ensemble"]
                     if records is not None:
-                        result["records"]["written"] += save(out, records)
+                        saved = save(out, records)
+                        result["records"]["written"] += saved.written
+                        result["records"]["kept"] += saved.kept
             result["actions"][a.title] = entries
         result["continuum"] = _continuum(card, result["actions"], OWN)
         if card.study.wilson_flow:

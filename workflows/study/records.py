@@ -9,8 +9,8 @@ resumable record. A record cannot be started from: where a new chain is about to
 one, :func:`ensure_links` runs its card again first (a report from complete records needs none
 of their configurations). :func:`save` writes the record of every complete ensemble, and with
 ``partial`` (``compare --save-records``, before the machine goes) resumable records of those in
-progress; an ensemble regenerated from the card of an existing record must reproduce it bit
-for bit.
+progress. An ensemble regenerated from the card of an existing record reproduces it bit for
+bit from the same start with the same code; one that does not leaves the record as it is.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ import shutil
 import tomllib
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from lqcd_hmc.config import Card, validate
 from lqcd_hmc.io import Ensemble, FormatError
 from lqcd_hmc.io.atomic import replacing
 from lqcd_hmc.io.lock import lock_path
-from lqcd_hmc.io.record import reproduction_difference, write_record
+from lqcd_hmc.io.record import divergence, reproduction_difference, write_record
 from lqcd_hmc.run import card_change, ensure_ensemble
 
 PARTS = ("ensembles", "tuning")
@@ -80,14 +80,26 @@ def complete(ens: Ensemble) -> bool:
     return not ens.segments and ens.checkpoint_trajectory() >= wanted > 0
 
 
-def save(out: Path, records: Path, partial: bool = False) -> list[str]:
+class Saved(NamedTuple):
+    """What :func:`save` did: the records written, and the regenerated ensembles that are other
+    chains than their records (where, and why) and left the records as they were."""
+
+    written: list[str]
+    kept: list[str]
+
+
+def save(out: Path, records: Path, partial: bool = False) -> Saved:
     """Write the records of the complete ensembles of ``out`` that no writer holds (new or
     changed ones); with ``partial`` also resumable records of those in progress (running
     ones at their last checkpoint), except where the records hold the complete ensemble (a
-    regeneration in progress, e.g. to start another chain from it). The names of those
-    written. A regenerated ensemble that differs from its record (same card and progress) is a
-    :class:`FormatError` and the record is kept."""
-    written = []
+    regeneration in progress, e.g. to start another chain from it). A regenerated ensemble
+    that differs from its record (same card and progress) leaves the record as it is: where it
+    started from other links or was made by other code (:func:`~lqcd_hmc.io.record.divergence`)
+    it is listed in ``kept``, otherwise, after the other records are written, it is a
+    :class:`FormatError` (the same start and code must reproduce the record bit for bit)."""
+    written: list[str] = []
+    kept: list[str] = []
+    defects: list[str] = []
     for part in PARTS:
         for path in sorted((out / part).glob("*.h5")):
             if lock_path(path).exists() and not partial:
@@ -107,11 +119,16 @@ def save(out: Path, records: Path, partial: bool = False) -> list[str]:
                 if same and old.checkpoint_trajectory() == ens.checkpoint_trajectory():
                     diff = reproduction_difference(ens, old)
                     if diff:
-                        raise FormatError(
-                            f"{path} does not reproduce its record {dest}: {diff} (remove the "
-                            f"record to keep the new ensemble)"
-                        )
+                        why, explained = divergence(ens, old)
+                        text = f"{path} is another chain than its record {dest}: {diff}; {why}"
+                        (kept if explained else defects).append(text)
+                        continue
             dest.parent.mkdir(parents=True, exist_ok=True)
             if write_record(path, dest, resumable=not done):
                 written.append(f"{part}/{path.name}")
-    return written
+    if defects:
+        raise FormatError(
+            f"{defects[0]}: the same start and code do not reproduce the record (remove the "
+            f"record to keep the new ensemble)"
+        )
+    return Saved(written, kept)
