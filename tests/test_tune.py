@@ -263,3 +263,39 @@ def test_a_run_whose_lock_another_call_took_first_is_waited_for(monkeypatch, tmp
     monkeypatch.setattr(tune, "ensure_ensemble", refused)
     with pytest.raises(RunError, match="without its ensemble"):
         tune.ensure_shared(tune.card_at(_wilson_card(), 5.9, path), 0.01, quiet=True)
+
+
+def test_a_complete_first_guess_aims_the_second(monkeypatch, tmp_path):
+    """A first guess whose run is complete before the second is made sends the second toward
+    the target (here below it, although the step is +0.05), so two runs bracket it; where the
+    first is not complete, or a run of the card's second guess exists, the second guess is the
+    card's, and here a third run is needed."""
+    c0, c1 = -13.0, 2.4
+    runs = {}
+    first = tune.ensemble_path(tmp_path, "wilson", 5.9, [4, 4, 4, 4])
+
+    def fake_run(card, **_):
+        runs[card.run.output] = card.action_config()["beta"]
+        return True
+
+    monkeypatch.setattr(tune, "ensure_ensemble", fake_run)
+    monkeypatch.setattr(
+        tune, "measure_scale", lambda p, o: (math.exp(c0 + c1 * runs[str(p)]), 0.01)
+    )
+    target = math.exp(c0 + c1 * 5.88)
+    whole = tune.wanted(tune.card_at(_wilson_card(), 5.9, first))
+    for done, made in [(whole, [5.85, 5.9]), (whole - 1, [5.875, 5.9, 5.95])]:
+        runs.clear()
+        runs[str(first)] = 5.9  # made before, complete or not
+        monkeypatch.setattr(
+            tune, "stored_progress", lambda c, d=done: d if c.run.output == str(first) else None
+        )
+        r = tune.tune_beta(_wilson_card(), "t0", target, tmp_path, step=0.05, max_runs=4)
+        assert r.bracketed and r.beta == pytest.approx(5.88, abs=1e-9)
+        assert sorted(runs.values()) == made
+    second = tune.ensemble_path(tmp_path, "wilson", 5.95, [4, 4, 4, 4])
+    second.touch()  # another call's second guess: shared, not replaced
+    monkeypatch.setattr(tune, "stored_progress", lambda c: whole)
+    assert tune.first_guesses(
+        _wilson_card(), 5.9, 0.05, tmp_path, "wilson", [4, 4, 4, 4], ("t0", target)
+    ) == [5.9, 5.95]

@@ -15,7 +15,9 @@ is the fit's statistical error propagated to the root: ``beta* = (ln s* - c0)/c1
 (``<directory>/<label>_b<beta>_<dims>.h5``) and reused by later calls and by
 ``lqcd-hmc compare``. Two calls can share a tuning: a run another live process is writing (its
 lock, :mod:`lqcd_hmc.io.lock`) is taken last and waited for, so the second call makes the
-second first guess while the first makes the first, and each then reuses the other's run.
+second first guess while the first makes the first, and each then reuses the other's run. A
+call that finds the first guess's run complete and no run of the second makes the second on
+the target's side of the first (:func:`first_guesses`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from lqcd_hmc.config import Card, validate
 from lqcd_hmc.io import Ensemble, FormatError
 from lqcd_hmc.io.lock import live_writer, wait_for_writer
 from lqcd_hmc.run import RunError, ensure_ensemble
+from lqcd_hmc.run.chain import stored_progress, wanted
 from lqcd_hmc.statistics import with_error
 
 SCALES: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, float]]]] = {
@@ -217,6 +220,31 @@ def _beyond(beta: float, points: Sequence[TunePoint], target: float) -> bool:
     return (beta > hi.beta and target <= hi.value) or (beta < lo.beta and target >= lo.value)
 
 
+def first_guesses(
+    card: Card,
+    beta0: float,
+    step: float,
+    directory: Path,
+    label: str,
+    dims: Sequence[int],
+    aim: tuple[str, float],
+) -> list[float]:
+    """``[beta0, beta0 + step]``, made side by side (two calls share them), unless the run of
+    ``beta0`` is complete and none of ``beta0 + step`` exists: then the second guess is
+    ``|step|`` from ``beta0`` toward the target ``aim = (observable, value)``, which that run
+    tells (a second guess beyond the first on the target's far side costs a third run)."""
+    first = ensemble_path(directory, label, beta0, dims)
+    if ensemble_path(directory, label, beta0 + step, dims).exists() or live_writer(first):
+        return [beta0, beta0 + step]
+    at = card_at(card, beta0, first, dims)
+    if (stored_progress(at) or 0) < wanted(at):
+        return [beta0, beta0 + step]
+    value, _ = measure_scale(first, aim[0])
+    if not (math.isfinite(value) and value > 0):
+        return [beta0, beta0 + step]
+    return [beta0, round(beta0 + (abs(step) if aim[1] > value else -abs(step)), 6)]
+
+
 def tune_beta(
     card: Card,
     observable: str,
@@ -242,9 +270,12 @@ def tune_beta(
     beta0 = build_action(card.action_config()).beta
     if beta0 is None:
         raise TuneError(f"action {card.action.name!r} has no coupling beta to tune")
-    todo = list(betas) if betas else [beta0, beta0 + step]
     label = label or card.action.name
     dims = list(dims or card.lattice.dims)
+    if betas:
+        todo = list(betas)
+    else:
+        todo = first_guesses(card, beta0, step, directory, label, dims, (observable, target))
     points: list[TunePoint] = []
     undefined: list[float] = []
     runs = 0
