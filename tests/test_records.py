@@ -284,6 +284,11 @@ def test_divergence_says_where_and_why_chains_part(stored, tmp_path, monkeypatch
     assert explained and why.startswith("the plaquettes part at update 1 by ")
     assert float(why.split(" by ")[1].split(";")[0]) < 1e-14
     assert f"made at revision {'f' * 40}, the record at {revision}" in why
+    threads = int(Ensemble(rec).attrs["threads"])
+    with h5py.File(tmp_path / "r.h5", "a") as f:
+        f.attrs["threads"] = threads + 1
+    why, _ = divergence(Ensemble(tmp_path / "r.h5"), Ensemble(rec))
+    assert f"it ran on {threads + 1} threads, the record on {threads}" in why
     monkeypatch.undo()
     starts = {}
     for name, t in (("a.h5", 16), ("b.h5", 13)):

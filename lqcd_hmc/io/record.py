@@ -153,9 +153,10 @@ def reproduction_difference(ensemble: Ensemble, record: Ensemble) -> str | None:
 def divergence(ensemble: Ensemble, record: Ensemble) -> tuple[str, bool]:
     """Where and why a regenerated ``ensemble``'s chains part from ``record``'s: the first
     update whose plaquettes differ and by how much, and whether the chains started from other
-    links (``start_checksum``) or were made by other code (``git_revision``). The flag says
+    links (``start_checksum``), ran on another number of CPU threads (``threads``) or were made
+    by other code (``git_revision``). The flag says
     whether such a cause was found. A chain is regenerated bit for bit only from the record's
-    start and with its revision's arithmetic (docs/conventions.md, section 6); a change of
+    start, with its thread count and its revision's arithmetic (docs/conventions.md, section 6); a change of
     rounding parts the chains by 1e-16 at the first update, and they drift apart from there."""
     a, b = ensemble.table("mc"), record.table("mc")
     n = min(len(a["trajectory"]), len(b["trajectory"]))
@@ -174,6 +175,9 @@ def divergence(ensemble: Ensemble, record: Ensemble) -> tuple[str, bool]:
             causes.append("it started from other links than the record's chains")
     elif starts[0] is not None or starts[1] is not None:
         causes.append("whether they started from the same links is not recorded")
+    threads = [e.attrs.get("threads") for e in (ensemble, record)]
+    if None not in threads and threads[0] != threads[1]:
+        causes.append(f"it ran on {threads[0]} threads, the record on {threads[1]}")
     revs = [str(e.attrs.get("git_revision", "")) or "unknown" for e in (ensemble, record)]
     if revs[0] != revs[1] or "unknown" in revs:
         causes.append(f"it was made at revision {revs[0]}, the record at {revs[1]}")

@@ -158,6 +158,7 @@ class Runner:
             "thermalisation": self.card.run.thermalisation,
             "replica": self.replica,
             "rng_streams": RNG_STREAMS,
+            "threads": torch.get_num_threads(),  # a CPU's reductions round by thread count
         }
 
     @staticmethod
