@@ -154,10 +154,10 @@ def divergence(ensemble: Ensemble, record: Ensemble) -> tuple[str, bool]:
     """Where and why a regenerated ``ensemble``'s chains part from ``record``'s: the first
     update whose plaquettes differ and by how much, and whether the chains started from other
     links (``start_checksum``), ran on another number of CPU threads (``threads``) or were made
-    by other code (``git_revision``). The flag says
-    whether such a cause was found. A chain is regenerated bit for bit only from the record's
-    start, with its thread count and its revision's arithmetic (docs/conventions.md, section 6); a change of
-    rounding parts the chains by 1e-16 at the first update, and they drift apart from there."""
+    by other code (``git_revision``). The flag says whether such a cause was found. A chain is
+    regenerated bit for bit only from the record's start, with its thread count and its
+    revision's arithmetic (docs/conventions.md, section 6); a change of rounding parts the
+    chains by 1e-16 at the first update, and they drift apart from there."""
     a, b = ensemble.table("mc"), record.table("mc")
     n = min(len(a["trajectory"]), len(b["trajectory"]))
     pa, pb = np.asarray(a["plaquette"])[:n], np.asarray(b["plaquette"])[:n]
