@@ -35,10 +35,13 @@ def test_start_is_the_stored_configuration(tmp_path, stored):
     ens = Ensemble(stored)
     for trajectory, t in ((10, {"trajectory": 10}), (16, {})):
         card = start_card(tmp_path, stored, start=t)
-        f = initial_field(card.lattice, ChainRNG(1, 2), torch.complex128, torch.device("cpu"))
-        assert np.array_equal(f.links.numpy(), ens.config(trajectory)[0])
+        f, made = initial_field(card.lattice, ChainRNG(1, 2), torch.complex128, torch.device("cpu"))
+        links, attrs = ens.config(trajectory)
+        assert np.array_equal(f.links.numpy(), links)
+        assert made["start_trajectory"] == trajectory
+        assert np.array_equal(made["start_checksum"], attrs["checksum"])
     card = start_card(tmp_path, stored, dtype="complex64")
-    f = initial_field(card.lattice, ChainRNG(1, 2), torch.complex64, torch.device("cpu"))
+    f, _ = initial_field(card.lattice, ChainRNG(1, 2), torch.complex64, torch.device("cpu"))
     assert f.links.dtype == torch.complex64
     assert (f.links.to(torch.complex128) - torch.from_numpy(ens.config(16)[0])).abs().max() < 1e-6
     assert f.unitarity_violation().max() < 1e-6
