@@ -10,7 +10,8 @@ one, :func:`ensure_links` runs its card again first (a report from complete reco
 of their configurations). :func:`save` writes the record of every complete ensemble, and with
 ``partial`` (``compare --save-records``, before the machine goes) resumable records of those in
 progress. An ensemble regenerated from the card of an existing record reproduces it bit for
-bit from the same start with the same code; one that does not leaves the record as it is.
+bit from the same start, on as many CPU threads, with the same code; one that does not leaves
+the record as it is.
 """
 
 from __future__ import annotations
@@ -94,9 +95,10 @@ def save(out: Path, records: Path, partial: bool = False) -> Saved:
     ones at their last checkpoint), except where the records hold the complete ensemble (a
     regeneration in progress, e.g. to start another chain from it). A regenerated ensemble
     that differs from its record (same card and progress) leaves the record as it is: where it
-    started from other links or was made by other code (:func:`~lqcd_hmc.io.record.divergence`)
-    it is listed in ``kept``, otherwise, after the other records are written, it is a
-    :class:`FormatError` (the same start and code must reproduce the record bit for bit)."""
+    started from other links, ran on other threads or was made by other code
+    (:func:`~lqcd_hmc.io.record.divergence`) it is listed in ``kept``, otherwise, after the
+    other records are written, it is a :class:`FormatError` (the same start, threads and code
+    must reproduce the record bit for bit)."""
     written: list[str] = []
     kept: list[str] = []
     defects: list[str] = []
