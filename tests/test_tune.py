@@ -299,3 +299,27 @@ def test_a_complete_first_guess_aims_the_second(monkeypatch, tmp_path):
     assert tune.first_guesses(
         _wilson_card(), 5.9, 0.05, tmp_path, "wilson", [4, 4, 4, 4], ("t0", target)
     ) == [5.9, 5.95]
+
+
+def test_compare_tunes_through_first_guesses(monkeypatch, tmp_path):
+    """``compare``'s tuning takes its first guesses from :func:`tune.first_guesses` (no fixed
+    pair), so a complete first run aims the second there too."""
+    from study_cards import write_study
+
+    from workflows.study import compare
+    from workflows.study.card import load_study
+
+    extra = "[match]\ntargets = [0.8, 1.0]\nstep = 0.2\n"
+    card = load_study(write_study(tmp_path / "s.toml", tmp_path / "out", extra_study=extra))
+    a = card.action[0]
+
+    class Aimed(Exception):
+        pass
+
+    def aimed(*args):
+        raise Aimed(*args)
+
+    monkeypatch.setattr(tune, "first_guesses", aimed)
+    with pytest.raises(Aimed) as caught:
+        compare._ensemble(card, a, 0, a.betas[0], tmp_path / "out", {})
+    assert caught.value.args[1:3] == (a.betas[0], 0.2)

@@ -67,7 +67,6 @@ def _ensemble(
             m.observable,
             m.targets[i],
             out / "tuning",
-            betas=[beta, beta + step],
             step=step,
             max_runs=m.max_runs,
             label=action.title,
