@@ -144,7 +144,7 @@ def reproduction_difference(ensemble: Ensemble, record: Ensemble) -> str | None:
         return "other configurations stored"
     for t, a, b in zip(mine[0], mine[1], theirs[1], strict=True):
         if not np.array_equal(a, b):
-            return f"configuration {int(t)} differs (checksums {list(a)} vs {list(b)})"
+            return f"configuration {int(t)} differs (checksums {a.tolist()} vs {b.tolist()})"
     if not np.array_equal(mine[3], theirs[3]):
         return "the last links differ"
     return None
