@@ -15,6 +15,7 @@ from study_cards import write_study
 from lqcd_hmc.analysis import analyze_ensemble
 from lqcd_hmc.cli import main
 from lqcd_hmc.config import dump_card
+from lqcd_hmc.io import Ensemble
 from workflows.study.card import load_study
 from workflows.study.continuum import extrapolate
 
@@ -46,6 +47,13 @@ def test_compare_writes_report_results_and_plots(study):
         assert title in report
     assert (out / "plots" / "plane_waves.png").exists()
     assert (out / "plots" / "sqrt_t0_over_r0.png").exists()
+    # the hours of updates: each ensemble's mc seconds, their total under the Monte Carlo table
+    entries = [e for entries in res["actions"].values() for e in entries]
+    for e in entries:
+        seconds = Ensemble(e["ensemble"]).table("mc")["seconds"]
+        assert e["hours"] == {"tuning": 0, "ensemble": pytest.approx(sum(seconds) / 3600)}
+    total = sum(e["hours"]["ensemble"] for e in entries)
+    assert f"Updates took {total:.1f} h in 4 ensembles and 0.0 h in 0 tuning runs" in report
 
 
 def test_second_call_reuses_every_ensemble(study):

@@ -28,6 +28,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from lqcd_hmc.action import build as build_action
 from lqcd_hmc.clitools import json_text
 from lqcd_hmc.config import Card
@@ -98,6 +100,10 @@ def _ensemble(
         "mc": dataclasses.asdict(mc) if mc else None,
         "t0_drift": drift,
         "update": _update_figures(stored_card(ens)),  # what made it (maybe another card's)
+        "hours": {
+            "tuning": sum(update_hours(p["ensemble"]) for p in (tuning or {}).get("points", [])),
+            "ensemble": update_hours(path),
+        },
         OWN: q,
     }
     if card.study.action_energy:
@@ -108,6 +114,12 @@ def _ensemble(
             q if own else ensemble_quantities(path, **options, flow_table=WILSON_FLOW)
         )
     return entry
+
+
+def update_hours(path: str | Path) -> float:
+    """Wall-clock hours of every update stored in an ensemble or record (its ``mc/seconds``,
+    thermalisation included; measurements and analysis are not timed)."""
+    return float(np.sum(Ensemble(path).table("mc")["seconds"])) / 3600
 
 
 def t0_drift(path: Path, after: int, last: int) -> float | None:

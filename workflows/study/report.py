@@ -37,8 +37,10 @@ def _percent(d: dict[str, float] | None) -> str:
 
 def _mc_table(card: StudyCard, result: dict[str, Any]) -> list[str]:
     """Per ensemble: the update, HMC step size, acceptance and forces per trajectory, seconds
-    per update and their ratio to Wilson's on the same lattice, tau_int of t0 and the drift of
-    t0 between the two halves of the production (:func:`.compare.t0_drift`)."""
+    per update and their ratio to Wilson's on the same lattice, tau_int of t0, the drift of
+    t0 between the two halves of the production (:func:`.compare.t0_drift`), and the hours of
+    updates of its tuning runs and of the ensemble (:func:`.compare.update_hours`); below,
+    their total."""
     names = {a.title: a.name for a in card.action}
     wilson = {
         tuple(e["dims"]): (e["mc"] or {}).get("seconds_per_trajectory")
@@ -67,6 +69,7 @@ def _mc_table(card: StudyCard, result: dict[str, Any]) -> list[str]:
                     f"{sec / ref:.3g}" if sec and ref else "n/a",
                     f"{t0['tau_int']:.2g}" if "tau_int" in t0 else "n/a",
                     f"{e['t0_drift']:+.1f}" if e.get("t0_drift") is not None else "n/a",
+                    _hours(e.get("hours")),
                 ]
             )
     return _table(
@@ -81,8 +84,27 @@ def _mc_table(card: StudyCard, result: dict[str, Any]) -> list[str]:
             "s / Wilson's",
             "tau_int(t0)",
             "t0 drift [sigma]",
+            "hours: tuning + ensemble",
         ],
         rows,
+    ) + ["", _total_hours(result)]
+
+
+def _hours(h: dict[str, float] | None) -> str:
+    return f"{h['tuning']:.1f} + {h['ensemble']:.1f}" if h else "n/a"
+
+
+def _total_hours(result: dict[str, Any]) -> str:
+    """One line: the study's hours of updates in its ensembles and tuning runs (measurements
+    are not timed)."""
+    entries = [e for es in result["actions"].values() for e in es if e.get("hours")]
+    runs = sum(len((e.get("tuning") or {}).get("points", [])) for e in entries)
+    ensembles = sum(e["hours"]["ensemble"] for e in entries)
+    tuning = sum(e["hours"]["tuning"] for e in entries)
+    return (
+        f"Updates took {ensembles:.1f} h in {len(entries)} ensembles and {tuning:.1f} h in "
+        f"{runs} tuning runs, wall clock as the mc tables record it (beside whatever else ran; "
+        f"the measurements are not timed)."
     )
 
 
