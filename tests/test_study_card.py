@@ -84,8 +84,10 @@ def test_bad_study_cards_are_one_line_errors(tmp_path, extra_study, extra_action
 
 
 def test_tuning_starts_from_each_spacings_step(tmp_path, monkeypatch):
-    """``step = [0.05, -0.1]``: the tuner's first two betas are ``beta`` and ``beta + step`` of
-    that spacing; a single step (or the card's ``match.step``) serves every spacing."""
+    """``step = [0.05, -0.1]``: the tuner starts at that spacing's ``beta`` with that spacing's
+    step (its second guess ``beta + step``, or ``|step|`` toward the target once the first run
+    is complete: ``tune.first_guesses``); a single step (or the card's ``match.step``) serves
+    every spacing."""
     from workflows.study import compare
 
     extra = (
@@ -95,8 +97,8 @@ def test_tuning_starts_from_each_spacings_step(tmp_path, monkeypatch):
     card = load_study(write_study(tmp_path / "s.toml", tmp_path / "out", "", extra))
     seen = []
 
-    def tune_beta(first, observable, target, directory, betas, step, **kwargs):
-        seen.append((betas, step))
+    def tune_beta(first, observable, target, directory, step, **kwargs):
+        seen.append((first.action_config()["beta"], step))
         raise StopIteration
 
     monkeypatch.setattr(compare, "tune_beta", tune_beta)
@@ -104,12 +106,7 @@ def test_tuning_starts_from_each_spacings_step(tmp_path, monkeypatch):
         for i, beta in enumerate(action.betas):
             with pytest.raises(StopIteration):
                 compare._ensemble(card, action, i, beta, tmp_path / "out", {})
-    assert seen == [
-        ([1.7, 1.7 + 0.2], 0.2),
-        ([1.9, 1.9 + 0.2], 0.2),
-        ([1.0, 1.05], 0.05),
-        ([2.0, 1.9], -0.1),
-    ]
+    assert seen == [(1.7, 0.2), (1.9, 0.2), (1.0, 0.05), (2.0, -0.1)]
 
 
 @pytest.mark.parametrize(
