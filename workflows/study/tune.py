@@ -220,6 +220,12 @@ def _beyond(beta: float, points: Sequence[TunePoint], target: float) -> bool:
     return (beta > hi.beta and target <= hi.value) or (beta < lo.beta and target >= lo.value)
 
 
+def step_toward(beta: float, value: float, target: float, step: float) -> float:
+    """``beta`` moved by ``|step|`` toward ``target`` from a run that measured ``value`` (the
+    scale grows with beta), rounded as run names are."""
+    return round(beta + (abs(step) if target > value else -abs(step)), 6)
+
+
 def first_guesses(
     card: Card,
     beta0: float,
@@ -242,7 +248,7 @@ def first_guesses(
     value, _ = measure_scale(first, aim[0])
     if not (math.isfinite(value) and value > 0):
         return [beta0, beta0 + step]
-    return [beta0, round(beta0 + (abs(step) if aim[1] > value else -abs(step)), 6)]
+    return [beta0, step_toward(beta0, value, aim[1], step)]
 
 
 def tune_beta(
@@ -311,7 +317,7 @@ def tune_beta(
                 todo = [round((bad + near) / 2, 6)]
             else:  # one defined run: a step toward the target (s grows with beta)
                 p0 = points[0]
-                todo = [round(p0.beta + (abs(step) if target > p0.value else -abs(step)), 6)]
+                todo = [step_toward(p0.beta, p0.value, target, step)]
             continue
         values = [p.value for p in points]
         bracketed = min(values) <= target <= max(values)
