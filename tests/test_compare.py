@@ -47,13 +47,25 @@ def test_compare_writes_report_results_and_plots(study):
         assert title in report
     assert (out / "plots" / "plane_waves.png").exists()
     assert (out / "plots" / "sqrt_t0_over_r0.png").exists()
-    # the hours of updates: each ensemble's mc seconds, their total under the Monte Carlo table
+    # the hours of updates (each ensemble's mc seconds) and of measurements (its timing table,
+    # every measurement timed), their totals under the Monte Carlo table
     entries = [e for entries in res["actions"].values() for e in entries]
     for e in entries:
-        seconds = Ensemble(e["ensemble"]).table("mc")["seconds"]
-        assert e["hours"] == {"tuning": 0, "ensemble": pytest.approx(sum(seconds) / 3600)}
+        ens = Ensemble(e["ensemble"])
+        seconds, timing = ens.table("mc")["seconds"], ens.table("timing")
+        assert e["hours"] == {
+            "tuning": 0,
+            "ensemble": pytest.approx(sum(seconds) / 3600),
+            "measuring": pytest.approx(sum(timing["measure_seconds"]) / 3600),
+            "untimed": 0,
+        }
+        assert 0 < e["hours"]["measuring"] < sum(timing["seconds"]) / 3600
     total = sum(e["hours"]["ensemble"] for e in entries)
-    assert f"Updates took {total:.1f} h in 4 ensembles and 0.0 h in 0 tuning runs" in report
+    measuring = sum(e["hours"]["measuring"] for e in entries)
+    assert (
+        f"Updates took {total:.1f} h in 4 ensembles and 0.0 h in 0 tuning runs, measurements "
+        f"{measuring:.1f} h" in report
+    )
 
 
 def test_second_call_reuses_every_ensemble(study):

@@ -36,14 +36,29 @@ class Pending:
     measurements: dict[str, list[tuple[int, dict[str, np.ndarray]]]] = field(default_factory=dict)
     schemas: dict[str, str] = field(default_factory=dict)
     replace: set[str] = field(default_factory=set)
+    timing: list[dict[str, Any]] = field(default_factory=list)
+    """Rows of ``/timing``: per checkpoint the updates ``first .. trajectory`` it commits, the
+    wall ``seconds`` they took since the previous checkpoint (or the run's start) and the
+    ``measure_seconds`` of them spent measuring."""
 
     def nbytes(self) -> int:
         """Bytes of the data held."""
         n = sum(links.nbytes for _, links, _ in self.configs)
-        n += sum(np.asarray(v).nbytes for r in self.mc for v in r.values())
+        n += sum(np.asarray(v).nbytes for r in (*self.mc, *self.timing) for v in r.values())
         for rows in self.measurements.values():
             n += sum(np.asarray(v).nbytes for _, cols in rows for v in cols.values())
         return n
+
+    def timed(self, first: int, trajectory: int, seconds: float, measure_seconds: float) -> None:
+        """Add the ``/timing`` row of the checkpoint at ``trajectory``."""
+        self.timing.append(
+            {
+                "first": np.int64(first),
+                "trajectory": np.int64(trajectory),
+                "seconds": np.float64(seconds),
+                "measure_seconds": np.float64(measure_seconds),
+            }
+        )
 
     def clear(self) -> None:
         """Forget the rows (the schemas stay: they belong to the run)."""
@@ -51,6 +66,7 @@ class Pending:
         self.mc.clear()
         self.measurements.clear()
         self.replace.clear()
+        self.timing.clear()
 
 
 def checksums(links: np.ndarray) -> np.ndarray:
@@ -126,9 +142,9 @@ def write_pending(f: h5py.File, pending: Pending, checkpoint: Checkpoint | None)
     for traj, links, plaq in pending.configs:
         ds = create_sealed(f["configs"], f"{traj:08d}", links)
         ds.attrs.update({"trajectory": traj, "plaquette": plaq, "checksum": checksums(links)})
-    if pending.mc:
-        for key in pending.mc[0]:
-            append_rows(f["mc"], key, np.stack([np.asarray(r[key]) for r in pending.mc]))
+    for name, table in (("mc", pending.mc), ("timing", pending.timing)):
+        for key in table[0] if table else ():
+            append_rows(f.require_group(name), key, np.stack([np.asarray(r[key]) for r in table]))
     for name in pending.replace:
         if name in f["measurements"]:
             del f["measurements"][name]
@@ -145,8 +161,9 @@ def merge_segment(dst: h5py.File, src: h5py.File) -> None:
     """Append a segment's configurations, tables and checkpoint to ``dst``."""
     for key in src["configs"]:
         src.copy(src["configs"][key], dst["configs"], key)
-    for key, ds in src["mc"].items():
-        append_rows(dst["mc"], key, ds[()])
+    for name in ("mc", "timing"):
+        for key, ds in src[name].items() if name in src else ():
+            append_rows(dst.require_group(name), key, ds[()])
     for name, g in src["measurements"].items():
         schema = g.attrs.get("schema")
         dg = measurement_group(dst["measurements"], name, None if schema is None else str(schema))

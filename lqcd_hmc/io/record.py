@@ -10,6 +10,7 @@ hashes::
     /                    attrs: as the ensemble's, and record = 1, record_trajectory
     /configs/            empty (a resumed run stores its later configurations here)
     /mc/, /measurements/ as the ensemble's (segments merged), each dataset sealed
+    /timing/             as the ensemble's, where it has one (wall seconds per checkpoint)
     /record/configs/     trajectory (n,), checksum (n, B) crc32, plaquette (n, B)
     /record/checkpoint/  checksum (B,) crc32 of the links after record_trajectory
     /checkpoint/         only if resumable: as the ensemble's
@@ -99,6 +100,8 @@ def write_record(
         return False
     checkpoint = ens.checkpoint() if resumable else None  # read only when it is written
     tables = {"mc": ens.table("mc")}
+    if timing := ens.table("timing"):  # files of older versions have none
+        tables["timing"] = timing
     schemas = ens.schemas()
     for name in ens.measurement_names():
         tables[f"measurements/{name}"] = ens.table(f"measurements/{name}")
@@ -112,7 +115,7 @@ def write_record(
         for where, cols in tables.items():
             g = f.require_group(where)
             name = where.split("/", 1)[-1]
-            if where != "mc" and name in schemas:
+            if where.startswith("measurements/") and name in schemas:
                 g.attrs["schema"] = schemas[name]
             for col, values in cols.items():
                 append_rows(g, col, values)  # resizable, as a resumed run appends rows

@@ -268,8 +268,9 @@ class Runner:
                 desc=self.path.name,
                 dynamic_ncols=True,
             )
-        started = time.perf_counter()
+        started = since = time.perf_counter()
         t_first = last_commit = t
+        measuring = 0.0  # seconds spent measuring since the last checkpoint
         while t < self.total:
             t += 1
             field, record = self._update(field, rng, t)
@@ -292,7 +293,9 @@ class Runner:
             whole = self._global(field) if due or save or commit else None
             if ens is not None and whole is not None:
                 for name, meas in due:
+                    t_meas = time.perf_counter()
                     cols = {k: v.detach().cpu().numpy() for k, v in meas(whole).items()}
+                    measuring += time.perf_counter() - t_meas
                     problem = non_finite(cols)
                     if problem:
                         raise RunError(
@@ -304,6 +307,9 @@ class Runner:
                 if save:
                     pending.configs.append((t, whole.links.cpu().numpy(), plaq.cpu().numpy()))
                 if commit:
+                    now = time.perf_counter()
+                    pending.timed(last_commit + 1, t, now - since, measuring)
+                    since, measuring = now, 0.0
                     self._write(
                         lambda: ens.append(
                             pending,

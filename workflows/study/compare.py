@@ -100,10 +100,7 @@ def _ensemble(
         "mc": dataclasses.asdict(mc) if mc else None,
         "t0_drift": drift,
         "update": _update_figures(stored_card(ens)),  # what made it (maybe another card's)
-        "hours": {
-            "tuning": sum(update_hours(p["ensemble"]) for p in (tuning or {}).get("points", [])),
-            "ensemble": update_hours(path),
-        },
+        "hours": study_hours(path, [p["ensemble"] for p in (tuning or {}).get("points", [])]),
         OWN: q,
     }
     if card.study.action_energy:
@@ -116,10 +113,36 @@ def _ensemble(
     return entry
 
 
-def update_hours(path: str | Path) -> float:
-    """Wall-clock hours of every update stored in an ensemble or record (its ``mc/seconds``,
-    thermalisation included; measurements and analysis are not timed)."""
-    return float(np.sum(Ensemble(path).table("mc")["seconds"])) / 3600
+def run_hours(path: str | Path) -> tuple[float, float, int]:
+    """Wall-clock hours of an ensemble's or record's updates (its ``mc/seconds``,
+    thermalisation included) and of its measurements (``timing/measure_seconds``), and how many
+    measurements no ``timing`` row covers (those of files written before ``/timing`` existed,
+    docs/conventions.md, section 4). A measurement is a production update with any table."""
+    ens = Ensemble(path)
+    updates = float(np.sum(ens.table("mc")["seconds"])) / 3600
+    timing = ens.table("timing")
+    measured = {
+        int(t)
+        for n in ens.measurement_names()
+        for t in ens.table(f"measurements/{n}")["trajectory"]
+    }
+    spans = zip(timing.get("first", []), timing.get("trajectory", []))
+    timed = {t for first, last in spans for t in measured if first <= t <= last}
+    return updates, float(np.sum(timing.get("measure_seconds", 0.0))) / 3600, len(measured - timed)
+
+
+def study_hours(path: str | Path, tuning: list[str]) -> dict[str, float]:
+    """The ``hours`` of a report entry: of updates in its tuning runs and in the ensemble, of
+    measurements in both where timed, and the number of ``untimed`` measurements
+    (:func:`run_hours`)."""
+    runs = [run_hours(p) for p in tuning]
+    updates, measuring, untimed = run_hours(path)
+    return {
+        "tuning": sum(r[0] for r in runs),
+        "ensemble": updates,
+        "measuring": measuring + sum(r[1] for r in runs),
+        "untimed": untimed + sum(r[2] for r in runs),
+    }
 
 
 def t0_drift(path: Path, after: int, last: int) -> float | None:

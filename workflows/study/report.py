@@ -38,9 +38,9 @@ def _percent(d: dict[str, float] | None) -> str:
 def _mc_table(card: StudyCard, result: dict[str, Any]) -> list[str]:
     """Per ensemble: the update, HMC step size, acceptance and forces per trajectory, seconds
     per update and their ratio to Wilson's on the same lattice, tau_int of t0, the drift of
-    t0 between the two halves of the production (:func:`.compare.t0_drift`), and the hours of
-    updates of its tuning runs and of the ensemble (:func:`.compare.update_hours`); below,
-    their total."""
+    t0 between the two halves of the production (:func:`.compare.t0_drift`), the hours of
+    updates of its tuning runs and of the ensemble and the hours of their measurements
+    (:func:`.compare.study_hours`); below, their total."""
     names = {a.title: a.name for a in card.action}
     wilson = {
         tuple(e["dims"]): (e["mc"] or {}).get("seconds_per_trajectory")
@@ -69,7 +69,7 @@ def _mc_table(card: StudyCard, result: dict[str, Any]) -> list[str]:
                     f"{sec / ref:.3g}" if sec and ref else "n/a",
                     f"{t0['tau_int']:.2g}" if "tau_int" in t0 else "n/a",
                     f"{e['t0_drift']:+.1f}" if e.get("t0_drift") is not None else "n/a",
-                    _hours(e.get("hours")),
+                    *_hours(e.get("hours")),
                 ]
             )
     return _table(
@@ -84,27 +84,38 @@ def _mc_table(card: StudyCard, result: dict[str, Any]) -> list[str]:
             "s / Wilson's",
             "tau_int(t0)",
             "t0 drift [sigma]",
-            "hours: tuning + ensemble",
+            "hours of updates: tuning + ensemble",
+            "hours measuring",
         ],
         rows,
     ) + ["", _total_hours(result)]
 
 
-def _hours(h: dict[str, float] | None) -> str:
-    return f"{h['tuning']:.1f} + {h['ensemble']:.1f}" if h else "n/a"
+def _hours(h: dict[str, float] | None) -> list[str]:
+    if not h:
+        return ["n/a", "n/a"]
+    untimed = f" ({h['untimed']} untimed)" if h.get("untimed") else ""
+    return [f"{h['tuning']:.1f} + {h['ensemble']:.1f}", f"{h['measuring']:.1f}{untimed}"]
 
 
 def _total_hours(result: dict[str, Any]) -> str:
-    """One line: the study's hours of updates in its ensembles and tuning runs (measurements
-    are not timed)."""
+    """One line: the study's hours of updates in its ensembles and tuning runs and of their
+    measurements where the files timed them."""
     entries = [e for es in result["actions"].values() for e in es if e.get("hours")]
     runs = sum(len((e.get("tuning") or {}).get("points", [])) for e in entries)
-    ensembles = sum(e["hours"]["ensemble"] for e in entries)
-    tuning = sum(e["hours"]["tuning"] for e in entries)
+    hours = {k: sum(e["hours"].get(k, 0) for e in entries) for k in ("ensemble", "tuning")}
+    measuring = sum(e["hours"].get("measuring", 0) for e in entries)
+    untimed = sum(e["hours"].get("untimed", 0) for e in entries)
     return (
-        f"Updates took {ensembles:.1f} h in {len(entries)} ensembles and {tuning:.1f} h in "
-        f"{runs} tuning runs, wall clock as the mc tables record it (beside whatever else ran; "
-        f"the measurements are not timed)."
+        f"Updates took {hours['ensemble']:.1f} h in {len(entries)} ensembles and "
+        f"{hours['tuning']:.1f} h in {runs} tuning runs, measurements {measuring:.1f} h, wall "
+        f"clock as the files record it (beside whatever else ran"
+        + (
+            f"; {untimed} measurements of files written before lqcd-hmc timed them are not "
+            f"counted)."
+            if untimed
+            else ")."
+        )
     )
 
 
