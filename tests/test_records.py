@@ -331,6 +331,11 @@ def test_save_keeps_a_record_its_regeneration_does_not_reproduce(tmp_path, monke
     assert res.exit_code == 0 and "records written: 0" in res.output, res.output
     assert "record kept: " in res.output and "the plaquettes part at update 1 by" in res.output
     assert f"made at revision {'f' * 40}" in res.output and rec.read_bytes() == before
+    # each ensemble's save sees the kept record again; the result lists it once
+    res = CliRunner().invoke(main, ["compare", str(path), "--only", a.title, "--json"])
+    assert res.exit_code == 0, res.output
+    kept = json.loads(res.output)["records"]["kept"]
+    assert len(kept) == 1 and "another chain than its record" in kept[0]
     monkeypatch.undo()
     ens.unlink()
     run_card(card.ensemble_card(a, a.betas[0], 0, ens), quiet=True)  # the same chain: altered

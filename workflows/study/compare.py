@@ -310,7 +310,8 @@ def run_study(
                     if records is not None:
                         saved = save(out, records)
                         result["records"]["written"] += saved.written
-                        result["records"]["kept"] += saved.kept
+                        kept = result["records"]["kept"]  # each save sees every file again
+                        kept += [k for k in saved.kept if k not in kept]
             result["actions"][a.title] = entries
         result["continuum"] = _continuum(card, result["actions"], OWN)
         if card.study.wilson_flow:

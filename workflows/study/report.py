@@ -95,7 +95,8 @@ def _hours(h: dict[str, float] | None) -> list[str]:
     if not h:
         return ["n/a", "n/a"]
     untimed = f" ({h['untimed']} untimed)" if h.get("untimed") else ""
-    return [f"{h['tuning']:.1f} + {h['ensemble']:.1f}", f"{h['measuring']:.1f}{untimed}"]
+    measured = f"{h['measuring']:.1f}" if h["measuring"] or not untimed else "-"
+    return [f"{h['tuning']:.1f} + {h['ensemble']:.1f}", measured + untimed]
 
 
 def _total_hours(result: dict[str, Any]) -> str:
