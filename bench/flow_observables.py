@@ -13,7 +13,10 @@ standard error (stored configurations 20 trajectories apart, taken as independen
 go to ``--json``), the paired difference
 ``action - clover`` with its error, and the in-run clover value (every measurement of the
 production, Gamma method, :func:`workflows.study.ratios.ensemble_quantities`) plus that
-difference: the estimate of the ratio with the action's own observable on the whole ensemble.
+difference: the estimate of the ratio with the action's own observable on the whole ensemble
+(the difference of the mean curves' ratios, jackknife error: single curves on small boxes need
+not reach t0). ``compare`` does the same with ``study.action_energy = "stored"``, cached
+(:mod:`workflows.study.stored_energy`).
 """
 
 from __future__ import annotations
@@ -22,77 +25,35 @@ import argparse
 import json
 import sys
 import time
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from lqcd_hmc.field import GaugeField
 from lqcd_hmc.io import Ensemble
 from lqcd_hmc.statistics import with_error
-from observables.measurements import GradientFlow
-from observables.scales import flow_scales
-from workflows.study.ratios import T02, ensemble_quantities
+from workflows.study.ratios import ensemble_quantities
+from workflows.study.stored_energy import FORMS, form_results, mean_error, per_configuration
 
-FORMS = ("clover", "plaquette", "action")
-RATIOS = {"w0_over_sqrt_t0": "w0/sqrt(t0)", "sqrt_t02_over_t0": "sqrt(t_0.2/t0)"}
-
-
-def flow_measurement(ens: Ensemble) -> GradientFlow:
-    """The ensemble's own ``gradient_flow`` measurement with ``action_energy`` on, no charge."""
-    card = tomllib.loads(str(ens.attrs["card"]))
-    (m,) = [m for m in card["measure"] if m.get("table", m["name"]) == "gradient_flow"]
-    params = {k: v for k, v in m.items() if k not in ("name", "interval", "topology", "table")}
-    return GradientFlow(**params, topology=False, action_energy=True)
-
-
-def ratios(t: np.ndarray, E: np.ndarray) -> dict[str, np.ndarray]:
-    """``w0/sqrt(t0)`` and ``sqrt(t_0.2/t0)`` of every curve ``E (n, n_t)``."""
-    out: dict[str, list[float]] = {r: [] for r in RATIOS}
-    for e in E:
-        t0, w0 = flow_scales(t, e)
-        t02, _ = flow_scales(t, e, T02)
-        out["w0_over_sqrt_t0"].append(w0 / np.sqrt(t0))
-        out["sqrt_t02_over_t0"].append(np.sqrt(t02 / t0))
-    return {k: np.array(v) for k, v in out.items()}
-
-
-def mean_error(x: np.ndarray) -> tuple[float, float]:
-    return float(x.mean()), float(x.std(ddof=1) / np.sqrt(len(x)))
+TITLES = {"w0_over_sqrt_t0": "w0/sqrt(t0)", "sqrt_t02_over_t0": "sqrt(t_0.2/t0)"}
 
 
 def analyse(path: Path) -> dict[str, Any]:
-    """Everything of the module docstring for one ensemble file (in its stored precision)."""
-    ens = Ensemble(path)
-    group = tomllib.loads(str(ens.attrs["card"]))["lattice"]["group"]
-    meas = flow_measurement(ens)
-    after = int(ens.attrs.get("thermalisation", 0))
-    stored = [t for t in ens.trajectories() if t > after]
-    rows: dict[str, list[np.ndarray]] = {f: [] for f in FORMS}
+    """Everything of the module docstring for one ensemble file (in its stored precision):
+    :func:`workflows.study.stored_energy.per_configuration` without a cache."""
     start = time.perf_counter()
-    for t in tqdm(stored, desc=path.name, leave=False, disable=None):
-        links = torch.from_numpy(np.asarray(ens.config(t)[0]))
-        out = meas(GaugeField(links, group))
-        for f in FORMS:
-            rows[f].append(out[f"E_{f}"].cpu().numpy())
-    times = meas.times
-    res: dict[str, Any] = {"ensemble": path.name, "t": times.tolist()}
-    per = {}
+    curves = per_configuration(path)
+    forms = form_results(curves)
+    res: dict[str, Any] = {"ensemble": path.name, "t": curves["t"]}
     for f in FORMS:
-        E = np.concatenate(rows[f])  # (n B, n_t)
-        per[f] = ratios(times, E)
-        t0, _ = flow_scales(times, E.mean(0))
-        res[f] = {"t0": float(t0), "E": E.tolist()}
-        res[f].update({r: mean_error(per[f][r]) for r in RATIOS})
-        res["configurations"] = len(E)
-    in_run = ensemble_quantities(path, after=after)
-    for r in RATIOS:
-        d, dd = res.setdefault("action_minus_clover", {})[r] = mean_error(
-            per["action"][r] - per["clover"][r]
-        )
+        res[f] = {"t0": forms[f]["t0"], "E": forms[f]["E"].tolist()}
+        res[f].update({r: mean_error(np.asarray(forms[f][r])) for r in TITLES})
+    res["configurations"] = forms["configurations"]
+    res["action_minus_clover"] = forms["action_minus_clover"]
+    in_run = ensemble_quantities(path, after=int(Ensemble(path).attrs.get("thermalisation", 0)))
+    for r in TITLES:
+        d, dd = res["action_minus_clover"][r]
         if r in in_run:
             q = in_run[r]
             res.setdefault("in_run_clover", {})[r] = (q["value"], q["error"])
@@ -137,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.ensembles:
         results.append(analyse(path))
         print(f"{path.name}: {results[-1]['seconds']:.0f} s", file=sys.stderr, flush=True)
-    for ratio, title in RATIOS.items():
+    for ratio, title in TITLES.items():
         print(f"\n{title}, own flow, three observables (stored configurations):\n")
         print(table(results, ratio))
     if args.json:

@@ -202,7 +202,7 @@ def test_summary_at_the_coarsest_spacing(tmp_path):
     """The report's coarsest-spacing section: the first spacing's ensembles only, ordered by
     the size of their deviation with their own flow, and per flow the smallest deviation and
     the actions within 1 % (central value) and within 1 % by two standard errors."""
-    from workflows.study.ratios import OWN, WILSON_FLOW
+    from workflows.study.ratios import ACTION_ENERGY, OWN, WILSON_FLOW
     from workflows.study.report import coarsest_summary
 
     card = load_study(shrunk_card(tmp_path))
@@ -210,11 +210,11 @@ def test_summary_at_the_coarsest_spacing(tmp_path):
     coarse, fine = card.dims(0), [6, 6, 6, 6]
     card.study.dims = [coarse, fine, fine]
 
-    def dev(own, wilson):
+    def dev(own, wilson, energy=None):
         return {
             OWN: {"value": own[0], "error": own[1]},
             WILSON_FLOW: {"value": wilson, "error": 0.002},
-        }
+        } | ({ACTION_ENERGY: {"value": energy[0], "error": energy[1]}} if energy else {})
 
     actions = {
         "Wilson": [{"dims": coarse}, {"dims": fine}],
@@ -225,7 +225,7 @@ def test_summary_at_the_coarsest_spacing(tmp_path):
     deviations = {
         "Wilson": [dev((0.18, 0.03), -0.06), dev((0.001, 0.001), 0.0)],  # the fine one: ignored
         "DBW2": [dev((-0.098, 0.009), -0.11)],
-        "FP (L-CNN)": [dev((0.006, 0.001), -0.03)],
+        "FP (L-CNN)": [dev((0.006, 0.001), -0.03, (0.007, 0.010))],  # the card's stored E
         "FP (rectangles)": [dev((0.001, 0.011), -0.033)],
     }
     result = {
@@ -242,7 +242,8 @@ def test_summary_at_the_coarsest_spacing(tmp_path):
         "DBW2",
         "Wilson",
     ]
-    assert rows[1] == "| FP (L-CNN) | 0.60(10) | -3.00(20) |"
+    assert rows[1] == "| FP (L-CNN) | 0.60(10) | -3.00(20) | 0.7(10) |"
+    assert rows[0].endswith("| n/a |")  # no own E where none was at hand
     own = next(line for line in lines if line.startswith("- own flow"))
     assert own == (
         "- own flow: smallest FP (rectangles) (0.1(11) %); within 1 %: FP (rectangles), "
@@ -250,5 +251,10 @@ def test_summary_at_the_coarsest_spacing(tmp_path):
     )
     wilson = next(line for line in lines if line.startswith("- Wilson flow"))
     assert wilson.startswith("- Wilson flow: smallest FP (L-CNN) (-3.00(20) %); within 1 %: none")
+    energy = next(line for line in lines if line.startswith("- own flow, action's E"))
+    assert energy.startswith(
+        "- own flow, action's E (stored configurations): smallest FP (L-CNN) (0.7(10) %); "
+        "within 1 %: FP (L-CNN)"
+    )
     result["estimate"] = {}
     assert coarsest_summary(card, result) == []

@@ -20,6 +20,9 @@ from workflows.study.card import load_study
         ("", '[[action]]\nname = "iwasaki"\nbeta = 2.0\nbetas = [1.0, 2.0]', "not beta"),
         ('continuum = ["nope"]', "", "study.continuum: no action is labelled 'nope'"),
         ("wilson_flow = true", "", 'wilson_flow = true needs flow = "action"'),
+        ("action_energy = true", "", 'action_energy = true needs flow = "action"'),
+        ('action_energy = "stored"', "", 'action_energy = "stored" needs flow = "action"'),
+        ('action_energy = "later"', "", "action_energy"),
         (
             "",
             '[[action]]\nname = "iwasaki"\nbetas = [1.0, 2.0]\nflow = { epsilon = 0.01 }',

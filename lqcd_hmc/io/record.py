@@ -25,6 +25,7 @@ The run card regenerates the configurations bit for bit (section 6), and
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def record_hashes(record: Ensemble) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     return record.read(load)
 
 
-def _hashes(ens: Ensemble) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def configuration_hashes(ens: Ensemble) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Trajectories, per-chain checksums and plaquettes of the configurations (the recorded
     ones of a record, then those stored), and the checksum of the last links; only attributes
     and the small checksum datasets are read."""
@@ -81,7 +82,7 @@ def _same_record(
         and old.checkpoint_trajectory() == done
         and str(old.attrs.get("card")) == str(ens.attrs.get("card"))
         and old.has_checkpoint() == resumable
-        and np.array_equal(_hashes(old)[3], last)
+        and np.array_equal(configuration_hashes(old)[3], last)
     )
 
 
@@ -94,7 +95,7 @@ def write_record(
     verified on the way."""
     ens = Ensemble(source)
     dest = Path(dest)
-    traj, crc, plaq, last = _hashes(ens)
+    traj, crc, plaq, last = configuration_hashes(ens)
     done = ens.checkpoint_trajectory()
     if dest.exists() and _same_record(Ensemble(dest), ens, done, last, resumable):
         return False
@@ -142,7 +143,7 @@ def reproduction_difference(ensemble: Ensemble, record: Ensemble) -> str | None:
             f"trajectory {ensemble.checkpoint_trajectory()} reached, the record's "
             f"{record.checkpoint_trajectory()}"
         )
-    mine, theirs = _hashes(ensemble), _hashes(record)
+    mine, theirs = configuration_hashes(ensemble), configuration_hashes(record)
     if not np.array_equal(mine[0], theirs[0]):
         return "other configurations stored"
     for t, a, b in zip(mine[0], mine[1], theirs[1], strict=True):
@@ -156,8 +157,9 @@ def reproduction_difference(ensemble: Ensemble, record: Ensemble) -> str | None:
 def divergence(ensemble: Ensemble, record: Ensemble) -> tuple[str, bool]:
     """Where and why a regenerated ``ensemble``'s chains part from ``record``'s: the first
     update whose plaquettes differ and by how much, and whether the chains started from other
-    links (``start_checksum``), ran on another number of CPU threads (``threads``) or were made
-    by other code (``git_revision``). The flag says whether such a cause was found. A chain is
+    links (``start_checksum``), ran on another number of CPU threads (``threads``), were made
+    by other code (``git_revision``) or were resumed by other code or on other threads than
+    they began with (``resumes``). The flag says whether such a cause was found. A chain is
     regenerated bit for bit only from the record's start, with its thread count and its
     revision's arithmetic (docs/conventions.md, section 6); a change of rounding parts the
     chains by 1e-16 at the first update, and they drift apart from there."""
@@ -184,4 +186,14 @@ def divergence(ensemble: Ensemble, record: Ensemble) -> tuple[str, bool]:
     revs = [str(e.attrs.get("git_revision", "")) or "unknown" for e in (ensemble, record)]
     if revs[0] != revs[1] or "unknown" in revs:
         causes.append(f"it was made at revision {revs[0]}, the record at {revs[1]}")
+    for e, who in ((ensemble, "it"), (record, "the record")):
+        for r in json.loads(str(e.attrs.get("resumes", "[]"))):
+            if (r["git_revision"], r["threads"]) != (
+                e.attrs.get("git_revision"),
+                e.attrs.get("threads"),
+            ):
+                causes.append(
+                    f"{who} was resumed after trajectory {r['trajectory']} at revision "
+                    f"{r['git_revision'] or 'unknown'} on {r['threads']} threads"
+                )
     return "; ".join([where, *causes]), bool(causes)

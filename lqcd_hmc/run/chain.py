@@ -1,9 +1,11 @@
 """What defines a Markov chain in an ensemble file: the chain-defining part of a run card
-(what ``--resume`` must not change), the card of replica r, the source revision stored
-with every ensemble, and how far a stored chain has come."""
+(what ``--resume`` must not change), the card of replica r, the source revision and thread
+count stored with every ensemble and every resume of it, and how far a stored chain has
+come."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import tomllib
 from pathlib import Path
@@ -38,6 +40,16 @@ def git_revision() -> str:
     if not head:
         return ""
     return head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def resumed(ens: Ensemble, trajectory: int) -> dict[str, str]:
+    """The root attribute ``resumes`` once ``ens`` is resumed after ``trajectory``: the JSON
+    list of every resume's trajectory, ``git_revision`` and ``threads``, as ``git_revision``
+    and ``threads`` say of the start. A chain resumed by code or on threads that round
+    otherwise is regenerated bit for bit only that way (docs/conventions.md, section 6)."""
+    resumes = json.loads(str(ens.attrs.get("resumes", "[]")))
+    here = {"git_revision": git_revision(), "threads": torch.get_num_threads()}
+    return {"resumes": json.dumps([*resumes, {"trajectory": trajectory, **here}])}
 
 
 #: how HMC's molecular dynamics integrates: the Metropolis test makes the distribution it

@@ -55,7 +55,7 @@ from ..rng import RNG_STREAMS, ChainRNG
 from ..summary import RunSummary, run_summary
 from ..update import Update
 from ..update import build as build_update
-from .chain import card_change, git_revision, replica_card, stored_progress, wanted
+from .chain import card_change, git_revision, replica_card, resumed, stored_progress, wanted
 from .measuring import RunMeasurements
 from .start import initial_field
 from .stops import RunError, RunInterrupted, non_finite
@@ -97,6 +97,7 @@ class Runner:
                 [card.lattice.seed + r for r in range(par.replicas)],
             )
         self.card = card = replica_card(card, self.replica)
+        self.segment_attrs = {"card": dump_card(card)}  # and, once resumed, ``resumes``
         self.writer = self.layout.position == 0
         self.resume = resume
         self.log = log or sys.stderr
@@ -211,6 +212,7 @@ class Runner:
             )
         if self.writer:
             self.measurements.continue_tables(ens, None if self.quiet else self.log)
+            self.segment_attrs |= resumed(ens, ens.checkpoint_trajectory())
         self.layout.barrier()  # every rank has checked before the writer cleans
         if self.writer:
             ens.clean()
@@ -314,7 +316,7 @@ class Runner:
                         lambda: ens.append(
                             pending,
                             self._checkpoint(t, whole, rng),
-                            attrs={"card": dump_card(self.card)},
+                            attrs=self.segment_attrs,
                         ),
                         f"the checkpoint at trajectory {t}",
                         last_commit,

@@ -9,7 +9,9 @@ card's flow, ``wilson_flow = true`` to flow it with the Wilson action as well, i
 ``measurements/gradient_flow_wilson``, ``action_energy = true`` to measure with the own flow
 also the action's own energy density ``E_action`` (classically perfect with a fixed-point
 action: :class:`observables.measurements.GradientFlow`) and report the ratios from it as a third
-column, ``continuum`` = the labels of the actions whose
+column, or ``action_energy = "stored"`` to take that column from the stored configurations
+flowed again after the run (:mod:`workflows.study.stored_energy`: ensembles that did not
+measure it), ``continuum`` = the labels of the actions whose
 points give the common continuum estimate of every ratio, ``literature`` = known continuum
 values ``{ratio = [value, error]}``, analysis options), optional ``[match]``
 (tune every action to common ``t0/a^2`` or ``r0/a`` targets, one per spacing), optional
@@ -72,7 +74,7 @@ class StudySection(CardSection):
     flow_t_max: list[PositiveFloat] | None = None
     flow: Literal["card", "action"] = "card"
     wilson_flow: bool = False
-    action_energy: bool = False
+    action_energy: bool | Literal["stored"] = False
     ratios: list[str] = list(RATIOS)
     continuum: list[str] = []
     literature: dict[str, tuple[float, float]] = {}
@@ -88,7 +90,8 @@ class StudySection(CardSection):
         if self.wilson_flow and self.flow != "action":
             raise ValueError('wilson_flow = true needs flow = "action" (the card flow is one)')
         if self.action_energy and self.flow != "action":
-            raise ValueError('action_energy = true needs flow = "action"')
+            value = "true" if self.action_energy is True else f'"{self.action_energy}"'
+            raise ValueError(f'action_energy = {value} needs flow = "action"')
         return self
 
 
@@ -268,7 +271,7 @@ class StudyCard(CardSection):
                 measure += [{**m, "flow": "wilson", "table": WILSON_FLOW} for m in flows]
             for m in flows:
                 m.update(action.flow or {}, flow=act)
-                if self.study.action_energy:
+                if self.study.action_energy is True:  # "stored": not in the run
                     m["action_energy"] = True
         lattice = {
             **self.lattice.model_dump(),

@@ -10,7 +10,9 @@ another card is an error, one that another live process writes is waited for: tw
 the same ``--only`` share an action's tuning runs, and the second then waits); its quantities
 come from :func:`workflows.study.ratios.ensemble_quantities` (with ``wilson_flow`` also from the
 Wilson-flow table, with ``action_energy`` also from the action's own E) and its Monte Carlo
-summary from :func:`lqcd_hmc.summary.run_summary`, both after its thermalisation and the
+summary from :func:`lqcd_hmc.summary.run_summary` (with ``action_energy = "stored"`` the own
+E from its stored configurations, :mod:`workflows.study.stored_energy`, cached beside the
+records), both after its thermalisation and the
 action's ``skip`` at that spacing, and its update figures (HMC step size, forces per
 trajectory) from its card. Every ratio is extrapolated linearly in ``a^2/t0``
 (:mod:`workflows.study.continuum`), per action and flow; with ``study.continuum`` the listed
@@ -39,6 +41,7 @@ from lqcd_hmc.run import stored_card
 from lqcd_hmc.summary import run_summary
 from observables.classical import flux_deviations, plane_wave_deviations
 
+from . import stored_energy
 from .card import StudyAction, StudyCard
 from .continuum import Points, deviation, extrapolate, joint
 from .ratios import ACTION_ENERGY, OWN, WILSON_FLOW, ensemble_quantities
@@ -103,8 +106,11 @@ def _ensemble(
         "hours": study_hours(path, [p["ensemble"] for p in (tuning or {}).get("points", [])]),
         OWN: q,
     }
-    if card.study.action_energy:
+    if card.study.action_energy is True:
         entry[ACTION_ENERGY] = ensemble_quantities(path, **options, energy="action")
+    elif card.study.action_energy == "stored":
+        cache = Path(card.study.records or out) / "stored_energy"
+        entry[ACTION_ENERGY] = stored_energy.quantities(path, q, cache)
     if card.study.wilson_flow:  # Wilson's own flow is the Wilson flow
         own = action.name == "wilson"
         entry[WILSON_FLOW] = (

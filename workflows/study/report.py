@@ -130,6 +130,13 @@ def _chi(fit: dict[str, Any]) -> str:
     return f"{fit['chi2_dof']:.2f}" if math.isfinite(fit["chi2_dof"]) else "-"
 
 
+def _energy_title(card: StudyCard) -> str:
+    """The title of the action's-own-E column: measured in the run or on the stored
+    configurations afterwards (:mod:`.stored_energy`)."""
+    stored = card.study.action_energy == "stored"
+    return "own flow, action's E" + (" (stored configurations)" if stored else "")
+
+
 def _ratio_section(card: StudyCard, result: dict[str, Any], ratio: str, plots: Path) -> list[str]:
     """One ratio: its plot against a^2/t0, the deviations from the continuum estimate (plot),
     the values with each flow and each action's own continuum line."""
@@ -157,7 +164,7 @@ def _ratio_section(card: StudyCard, result: dict[str, Any], ratio: str, plots: P
         lines += [f"Literature (infinite volume): {pm(*known)}.", ""]
     keys = [(OWN, own)] + ([(WILSON_FLOW, "Wilson flow")] if card.study.wilson_flow else [])
     if card.study.action_energy:
-        keys.append((ACTION_ENERGY, "own flow, action's E"))
+        keys.append((ACTION_ENERGY, _energy_title(card)))
     header = ["action", "beta", "a^2/t0"] + [f"{title}, {name}" for _, name in keys]
     if est is not None:
         header += [f"deviation, {name} [%]" for _, name in keys]
@@ -196,7 +203,7 @@ def coarsest_summary(card: StudyCard, result: dict[str, Any]) -> list[str]:
             continue
         keys = [(OWN, "own flow")]
         keys += [(WILSON_FLOW, "Wilson flow")] if card.study.wilson_flow else []
-        keys += [(ACTION_ENERGY, "own flow, action's E")] if card.study.action_energy else []
+        keys += [(ACTION_ENERGY, _energy_title(card))] if card.study.action_energy else []
         devs: dict[str, dict[str, Any]] = {}
         for label, entries in result["actions"].items():
             for i, e in enumerate(entries):
