@@ -5,6 +5,7 @@ come."""
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import tomllib
@@ -19,9 +20,12 @@ from ..io import Ensemble, FormatError
 from .stops import RunError
 
 
+@functools.cache
 def git_revision() -> str:
-    """The git revision of the package source, with ``+dirty`` where tracked files differ
-    from it ("" if it is not a git checkout): the code whose arithmetic made an ensemble."""
+    """The git revision of the package source, with ``+dirty`` where tracked files differed
+    from it ("" if it is not a git checkout), as it was when this process imported the package
+    (the module calls it then): the code whose arithmetic this process runs, whatever the
+    checkout holds by the time it creates or resumes an ensemble."""
 
     def git(*args: str) -> str | None:
         try:
@@ -40,6 +44,9 @@ def git_revision() -> str:
     if not head:
         return ""
     return head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+git_revision()
 
 
 def resumed(ens: Ensemble, trajectory: int) -> dict[str, str]:
