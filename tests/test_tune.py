@@ -323,3 +323,32 @@ def test_compare_tunes_through_first_guesses(monkeypatch, tmp_path):
     with pytest.raises(Aimed) as caught:
         compare._ensemble(card, a, 0, a.betas[0], tmp_path / "out", {})
     assert caught.value.args[1:3] == (a.betas[0], 0.2)
+
+
+def test_a_run_within_its_error_of_the_target_ends_the_tuning(monkeypatch, tmp_path):
+    """``within``: two runs below the target, the nearer within 1 standard error of it (the
+    L-CNN's 10^4 tuning: 1.445(27) at 2.64, 1.512(74) at 2.72 against 1.5625), end the tuning
+    at the nearer run's beta instead of a third run beyond them; with a tighter ``within``, or
+    none, the tuning walks on; runs that bracket the target are interpolated either way."""
+    measured = {2.64: (1.445, 0.027), 2.72: (1.512, 0.074), 2.78: (1.70, 0.05)}
+    runs = {}
+
+    def fake_run(card, **_):
+        runs[card.run.output] = card.action_config()["beta"]
+        return True
+
+    monkeypatch.setattr(tune, "ensure_ensemble", fake_run)
+    monkeypatch.setattr(tune, "measure_scale", lambda p, o: measured[runs[str(p)]])
+    monkeypatch.setattr(tune, "solve", lambda points, target: (2.78, 0.05))  # beyond the runs
+    card = _wilson_card()
+    r = tune.tune_beta(card, "t0", 1.5625, tmp_path, betas=[2.64, 2.72], within=1.0)
+    assert (r.beta, r.bracketed, r.within) == (2.72, False, 1.0)
+    assert sorted(runs.values()) == [2.64, 2.72]
+    assert "the run within 1 standard errors of the target" in r.table()
+    for within in (0.5, None):
+        runs.clear()
+        r = tune.tune_beta(card, "t0", 1.5625, tmp_path, betas=[2.64, 2.72], within=within)
+        assert r.bracketed and r.within is None and sorted(runs.values()) == [2.64, 2.72, 2.78]
+    runs.clear()
+    r = tune.tune_beta(card, "t0", 1.5625, tmp_path, betas=[2.64, 2.78], within=1.0)
+    assert r.bracketed and r.within is None

@@ -120,6 +120,7 @@ class StudyAction(BaseModel):
     starts: dict[NonNegativeInt, str] = {}
     skip: dict[NonNegativeInt, NonNegativeInt] = {}
     step: float | list[float] | None = None
+    within: PositiveFloat | None = None  # tuning: a run this many errors from the target ends it
     lattice: dict[str, Any] | None = None
     update: dict[str, Any] | None = None
     run: dict[str, Any] | None = None

@@ -74,6 +74,7 @@ def _ensemble(
             out / "tuning",
             step=step,
             max_runs=m.max_runs,
+            within=action.within,
             label=action.title,
             dims=dims,
             **run_options,

@@ -68,6 +68,7 @@ class TuneResult:
     error: float
     bracketed: bool
     points: list[TunePoint] = field(default_factory=list)
+    within: float | None = None  # the run taken lies within this many errors of the target
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,6 +81,8 @@ class TuneResult:
             for p in sorted(self.points, key=lambda p: p.beta)
         ]
         how = "interpolated" if self.bracketed else "EXTRAPOLATED (target outside the runs)"
+        if self.within is not None:
+            how = f"the run within {self.within:g} standard errors of the target"
         rows.append(
             f"beta at {self.observable} = {self.target:g}: {with_error(self.beta, self.error)} "
             f"({how})"
@@ -262,11 +265,15 @@ def tune_beta(
     label: str | None = None,
     dims: Sequence[int] | None = None,
     poll: float = 30.0,
+    within: float | None = None,
     **run_options: Any,
 ) -> TuneResult:
-    """Run (or reuse) ensembles of ``card`` until ``target`` lies between measured scales;
-    ``run_options`` go to :func:`lqcd_hmc.run.run_card` (progress, quiet). Runs that another
-    process is writing come last, and are waited for (every ``poll`` seconds) when needed."""
+    """Run (or reuse) ensembles of ``card`` until ``target`` lies between measured scales, or
+    (``within``) while it does not, until a run's scale lies within ``within`` standard errors
+    of it: that run's beta is the answer (its error the fit's at the target), and no run
+    beyond the measured ones is made; ``run_options`` go to :func:`lqcd_hmc.run.run_card`
+    (progress, quiet). Runs that another process is writing come last, and are waited for
+    (every ``poll`` seconds) when needed."""
     if observable not in SCALES:
         raise TuneError(f"unknown target {observable!r}; use t0=VALUE or r0=VALUE")
     if not target > 0:
@@ -324,6 +331,10 @@ def tune_beta(
         beta, err = solve(points, target)
         if bracketed or runs >= max_runs:
             return TuneResult(observable, target, beta, err, bracketed, points)
+        close = [p for p in points if within and abs(p.value - target) <= within * p.error]
+        if close:
+            run = min(close, key=lambda p: abs(p.value - target) / p.error)
+            return TuneResult(observable, target, run.beta, err, False, points, within)
         lo, hi = min(p.beta for p in points), max(p.beta for p in points)
         span, gap = max(hi - lo, abs(step)), abs(step) / 2
         # s grows with beta: go below the runs for a smaller target, above for a larger one
