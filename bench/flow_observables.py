@@ -34,9 +34,14 @@ import torch
 from lqcd_hmc.io import Ensemble
 from lqcd_hmc.statistics import with_error
 from workflows.study.ratios import ensemble_quantities
-from workflows.study.stored_energy import FORMS, form_results, mean_error, per_configuration
+from workflows.study.stored_energy import FORMS, form_results, per_configuration
 
 TITLES = {"w0_over_sqrt_t0": "w0/sqrt(t0)", "sqrt_t02_over_t0": "sqrt(t_0.2/t0)"}
+
+
+def mean_error(x: np.ndarray) -> tuple[float, float]:
+    """Mean and standard error of per-curve values (configurations taken as independent)."""
+    return float(x.mean()), float(x.std(ddof=1) / np.sqrt(len(x)))
 
 
 def analyse(path: Path) -> dict[str, Any]:

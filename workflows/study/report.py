@@ -104,19 +104,13 @@ def _total_hours(result: dict[str, Any]) -> str:
     measurements where the files timed them."""
     entries = [e for es in result["actions"].values() for e in es if e.get("hours")]
     runs = sum(len((e.get("tuning") or {}).get("points", [])) for e in entries)
-    hours = {k: sum(e["hours"].get(k, 0) for e in entries) for k in ("ensemble", "tuning")}
-    measuring = sum(e["hours"].get("measuring", 0) for e in entries)
-    untimed = sum(e["hours"].get("untimed", 0) for e in entries)
+    h = {k: sum(e["hours"][k] for e in entries) for k in ("ensemble", "tuning", "measuring")}
+    untimed = sum(e["hours"]["untimed"] for e in entries)
+    note = f"; {untimed} measurements of files written before they were timed are not counted"
     return (
-        f"Updates took {hours['ensemble']:.1f} h in {len(entries)} ensembles and "
-        f"{hours['tuning']:.1f} h in {runs} tuning runs, measurements {measuring:.1f} h, wall "
-        f"clock as the files record it (beside whatever else ran"
-        + (
-            f"; {untimed} measurements of files written before lqcd-hmc timed them are not "
-            f"counted)."
-            if untimed
-            else ")."
-        )
+        f"Updates took {h['ensemble']:.1f} h in {len(entries)} ensembles and {h['tuning']:.1f} h "
+        f"in {runs} tuning runs, measurements {h['measuring']:.1f} h, wall clock as the files "
+        f"record it (beside whatever else ran{note if untimed else ''})."
     )
 
 

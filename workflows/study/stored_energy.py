@@ -112,10 +112,6 @@ def per_configuration(path: Path, cache: Path | None = None) -> dict[str, Any]:
     return {"t": done["t"], "configs": {t: configs[t] for t in sorted(configs, key=int)}}
 
 
-def mean_error(x: np.ndarray) -> tuple[float, float]:
-    return float(x.mean()), float(x.std(ddof=1) / np.sqrt(len(x)))
-
-
 def paired_difference(
     t: np.ndarray, A: np.ndarray, C: np.ndarray, ratio: str
 ) -> tuple[float, float]:
