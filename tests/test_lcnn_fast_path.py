@@ -71,9 +71,9 @@ def test_bilinear_fast_path_equals_reference(ca, cb, out, identity):
 
 
 def test_bilinear_takes_the_fast_path_where_it_pays(monkeypatch):
-    """On a CPU the chunked path serves layers of at least 8 (float64) or 12 (float32) output
-    channels and the reference path the smaller ones (:data:`FAST_ROWS_CPU`, measured); the
-    result is the same either way."""
+    """On a CPU the chunked path serves layers from a number of output channels on (here 8 in
+    float64 and 12 in float32; :data:`FAST_ROWS_CPU` holds the measured ones) and the reference
+    path the smaller ones; the result is the same either way."""
     monkeypatch.setattr(bilinear_module, "FAST_ROWS_CPU", {torch.float64: 8, torch.float32: 12})
     calls = []
     real = bilinear_module.bilinear

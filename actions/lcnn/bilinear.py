@@ -33,15 +33,15 @@ GPU_CHUNK_BYTES = 1 << 30
 with 1 MiB chunks and 0.049 s with 1 GiB (bench/RESULTS.md, "GPU acceptance check")."""
 
 
-FAST_ROWS_CPU = {torch.float64: 8, torch.float32: 12}
+FAST_ROWS_CPU = {torch.float64: 8, torch.float32: 8}
 """The fewest output channels ``I`` for which this path beats the reference path on a CPU. Its
-per-site products are ``(I x K) (K x 2 N)`` blocks; with fewer rows than about one AVX-512
-register holds (8 float64, 16 float32) the batched small products run far below the core's
-rate, and the reference path's whole-lattice complex products are faster. Measured on 8^4
-(``python -m bench.lcnn_bilinear``, value and input gradients): ``I = 4``, the reference 3.4-4.3x
-faster; ``I = 7``, 2.6-2.9x; ``I = 8``, this path 1.4-1.8x faster in float64, the reference
-1.35-1.6x in float32; float32 ``I = 11`` even (0.97-1.66 between runs), ``I = 12`` this path
-1.7x (bench/RESULTS.md, "Small L-CNNs")."""
+per-site products have ``I`` columns; with fewer than about half an AVX-512 register (8
+float64, 16 float32) they run far below the core's rate, and the reference path's
+whole-lattice complex products are faster. Measured on 8^4 (``python -m bench.lcnn_bilinear``,
+value and input gradients, 2026-12-05, stop 49): ``I = 4``, the reference 1.9-3.1x faster;
+``I = 7``, 1.03-1.15x; ``I = 8``, this path 1.04x (``in_a = 24``) to 1.30x (16) faster in
+float32 and 1.4-2.0x in float64; ``I = 12``, 1.75x and 3.5x; ``I = 24``, 5x (bench/RESULTS.md,
+"The bilinear layer's per-site products")."""
 
 
 def pays(out_channels: int, like: Tensor) -> bool:
@@ -65,43 +65,46 @@ def _planar(X: Tensor, order: tuple[int, ...]) -> Tensor:
 
 
 def _combine(Y: Tensor) -> Tensor:
-    """``Y (re, ..., C, re', N)``: products of real planes -> the complex product
-    ``(..., C, N)``."""
-    return torch.complex(Y[0, ..., 0, :] - Y[1, ..., 1, :], Y[0, ..., 1, :] + Y[1, ..., 0, :])
+    """``Y (re, n, c, N, re', N, I)``: products of real planes -> the complex product
+    ``(n, c, N, N, I)``."""
+    return torch.complex(Y[0, :, :, :, 0] - Y[1, :, :, :, 1], Y[0, :, :, :, 1] + Y[1, :, :, :, 0])
 
 
 def _forward(a: Tensor, A: Tensor, B: Tensor) -> Tensor:
     """``A (n, J, S, N, N)``, ``B (n, K, S, N, N)``, ``a (I, J, K)`` real -> ``(n, I, S, N, N)``.
 
     The weight product runs on the real and imaginary planes of the mixed operand (rows
-    ordered plane, configuration, site, colours), which leaves per plane, site and colour pair
-    a contiguous ``I x K`` (or ``I x J``) block; the per-site products run on those blocks
-    against the other operand's planes, ``(I x K) (K x 2 N)``, summed over the shared colour
-    index, and the four plane products make the complex result (:func:`_combine`)."""
+    ordered plane, configuration, site, colours; columns other channel, then output channel),
+    which leaves per plane, site and free colour index a contiguous ``(N K) x I`` (or
+    ``(N J) x I``) block whose rows are the index summed over in the per-site product, colour
+    and channel together. That product takes the other operand's planes as the left factor,
+    ``(2 N x N K) (N K x I)``: the output channels run along the rows of the small products,
+    which is several times faster than ``I``-row blocks against ``2 N`` columns. The four
+    plane products make the complex result."""
     A, B = A.resolve_conj(), B.resolve_conj()
     n, J, S, N, _ = A.shape
     K, I = B.shape[1], a.shape[0]
     out = A.new_empty(n, I, S, N, N)
-    if J >= K:  # M_ik = sum_j a_ijk A_j; out_i = sum_k M_ik B_k
-        w = a.permute(0, 2, 1).reshape(I * K, J).t()  # MKL: faster than the (J, I K) copy
+    if J >= K:  # M_ik = sum_j a_ijk A_j; out_i(m, p) = sum_{l,k} M_ik(m, l) B_k(l, p)
+        w = a.permute(2, 0, 1).reshape(K * I, J).t()  # (J, k i); MKL: faster than a copy
         c = _chunk(n, S, I * K * N * N * A.element_size(), A.device)
         for s in range(0, S, c):
             e = min(S, s + c)
             x = _planar(A[:, :, s:e], (5, 0, 2, 3, 4, 1)).reshape(-1, J)  # re n c m l | J
-            M = (x @ w).view(2, n, e - s, N, N, I, K)  # re n c m l i k
-            Bc = _planar(B[:, :, s:e], (0, 2, 3, 1, 5, 4)).reshape(1, n, e - s, 1, N, K, 2 * N)
-            Y = (M @ Bc).sum(4).view(2, n, e - s, N, I, 2, N)  # re n c m i re' p
-            out[:, :, s:e] = _combine(Y).permute(0, 3, 1, 2, 4)
+            M = (x @ w).view(2, n, e - s, N, N * K, I)  # re n c m (l k) i
+            Bt = _planar(B[:, :, s:e], (0, 2, 5, 4, 3, 1)).reshape(1, n, e - s, 1, 2 * N, N * K)
+            Y = (Bt @ M).view(2, n, e - s, N, 2, N, I)  # re n c m re' p i
+            out[:, :, s:e] = _combine(Y).permute(0, 4, 1, 2, 3)  # n c m p i -> n i c m p
         return out
-    w = a.reshape(I * J, K).t()  # M_ij = sum_k a_ijk B_k
+    w = a.permute(2, 1, 0).reshape(K, J * I)  # M_ij = sum_k a_ijk B_k; (K, j i)
     c = _chunk(n, S, I * J * N * N * A.element_size(), A.device)
-    for s in range(0, S, c):
+    for s in range(0, S, c):  # out_i(m, p) = sum_{j,l} A_j(m, l) M_ij(l, p)
         e = min(S, s + c)
-        x = _planar(B[:, :, s:e], (5, 0, 2, 3, 4, 1)).reshape(-1, K)  # re n c l p | K
-        M = (x @ w).view(2, n, e - s, N, N, I, J)  # re n c l p i j
-        At = _planar(A[:, :, s:e], (0, 2, 4, 1, 5, 3)).reshape(1, n, e - s, N, 1, J, 2 * N)
-        Y = (M @ At).sum(3).view(2, n, e - s, N, I, 2, N)  # re n c p i re' m
-        out[:, :, s:e] = _combine(Y).permute(0, 3, 1, 4, 2)  # n c p i m -> n i c m p
+        x = _planar(B[:, :, s:e], (5, 0, 2, 4, 3, 1)).reshape(-1, K)  # re n c p l | K
+        M = (x @ w).view(2, n, e - s, N, N * J, I)  # re n c p (l j) i
+        At = _planar(A[:, :, s:e], (0, 2, 5, 3, 4, 1)).reshape(1, n, e - s, 1, 2 * N, N * J)
+        Y = (At @ M).view(2, n, e - s, N, 2, N, I)  # re n c p re' m i
+        out[:, :, s:e] = _combine(Y).permute(0, 4, 1, 3, 2)  # n c p m i -> n i c m p
     return out
 
 

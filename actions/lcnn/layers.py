@@ -243,8 +243,7 @@ class LBilin(nn.Module):
     arithmetic on the whole lattice. Fast path (``fast``, real weights; the default):
     :func:`actions.lcnn.bilinear.bilinear`, the same sums in real arithmetic on chunks of sites
     with a hand-written backward that keeps only the inputs, where it is the faster one
-    (:func:`actions.lcnn.bilinear.pays`: on a CPU from 8 output channels in float64, 12 in
-    float32)."""
+    (:func:`actions.lcnn.bilinear.pays`: on a CPU from 8 output channels)."""
 
     def __init__(
         self,
