@@ -35,9 +35,9 @@ with 1 MiB chunks and 0.049 s with 1 GiB (bench/RESULTS.md, "GPU acceptance chec
 
 FAST_ROWS_CPU = {torch.float64: 8, torch.float32: 8}
 """The fewest output channels ``I`` for which this path beats the reference path on a CPU. Its
-per-site products have ``I`` columns; with fewer than about half an AVX-512 register (8
-float64, 16 float32) they run far below the core's rate, and the reference path's
-whole-lattice complex products are faster. Measured on 8^4 (``python -m bench.lcnn_bilinear``,
+per-site products have ``I`` columns; with fewer than 8 they run far below the core's rate
+(an AVX-512 register holds 8 float64 or 16 float32), and the reference path's whole-lattice
+complex products are faster. Measured on 8^4 (``python -m bench.lcnn_bilinear``,
 value and input gradients, 2026-12-05, stop 49): ``I = 4``, the reference 1.9-3.1x faster;
 ``I = 7``, 1.03-1.15x; ``I = 8``, this path 1.04x (``in_a = 24``) to 1.30x (16) faster in
 float32 and 1.4-2.0x in float64; ``I = 12``, 1.75x and 3.5x; ``I = 24``, 5x (bench/RESULTS.md,
@@ -78,8 +78,8 @@ def _forward(a: Tensor, A: Tensor, B: Tensor) -> Tensor:
     which leaves per plane, site and free colour index a contiguous ``(N K) x I`` (or
     ``(N J) x I``) block whose rows are the index summed over in the per-site product, colour
     and channel together. That product takes the other operand's planes as the left factor,
-    ``(2 N x N K) (N K x I)``: the output channels run along the rows of the small products,
-    which is several times faster than ``I``-row blocks against ``2 N`` columns. The four
+    ``(2 N x N K) (N K x I)``: the output channels run along the columns of the small
+    products, which is several times faster than ``I``-row blocks against ``2 N`` columns. The four
     plane products make the complex result."""
     A, B = A.resolve_conj(), B.resolve_conj()
     n, J, S, N, _ = A.shape
