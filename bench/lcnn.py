@@ -40,6 +40,7 @@ from torch.utils.flop_counter import flop_registry
 from actions import Wilson
 from actions.lcnn import LCNNAction, use_fast_path
 from lqcd_hmc import ChainRNG, GaugeField
+from lqcd_hmc.allocator import loaded, use_tcmalloc
 from workflows.training.losses import losses
 
 from .fp_data_speed import fp_batches, fp_data_seconds
@@ -234,7 +235,8 @@ def report(
     ``fp_kernels``)."""
     peak = matmul_rate(device)
     print(
-        f"SU(3), {device}, {dtype}, {threads} thread(s); float64 matmul (1024^2) "
+        f"SU(3), {device}, {dtype}, {threads} thread(s), allocator {loaded()}; "
+        f"float64 matmul (1024^2) "
         f"{peak / 1e9:.1f} Gflop/s"
     )
     rows: list[tuple[str, str, float, float]] = []
@@ -362,4 +364,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    use_tcmalloc()
     main()

@@ -39,6 +39,7 @@ import torch
 from actions import Iwasaki, Wilson
 from actions.fixed_point.parametrisation import FPParametrisation
 from lqcd_hmc import HMC, ChainRNG, GaugeField
+from lqcd_hmc.allocator import loaded
 from lqcd_hmc.heatbath import Heatbath
 from lqcd_hmc.kernels import SplitDynamics, to_split
 from observables.flow import Flow
@@ -104,7 +105,8 @@ def machine(device: torch.device, bandwidth: float) -> None:
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "none"
     print(
         f"# speed suite\n\nmachine: {cpu}, {os.cpu_count()} cores; GPU: {gpu}; torch "
-        f"{torch.__version__}; intra-op threads {torch.get_num_threads()}; device {device}\n"
+        f"{torch.__version__}; intra-op threads {torch.get_num_threads()}; device {device}; "
+        f"allocator {loaded()}\n"
         f"copy bandwidth (read + write): {bandwidth / 1e9:.2f} GB/s"
     )
 

@@ -8,6 +8,7 @@ import subprocess
 import torch
 from cards import small_card
 
+from lqcd_hmc.allocator import loaded
 from lqcd_hmc.config import validate
 from lqcd_hmc.io import Ensemble
 from lqcd_hmc.io.record import divergence
@@ -42,7 +43,7 @@ def test_divergence_names_a_resume_by_other_code(tmp_path, monkeypatch):
             monkeypatch.setattr(chain, "git_revision", lambda: "f" * 40)
         run_card(validate(small_card(tmp_path / name)), resume=True, quiet=True)
         monkeypatch.undo()
-    here = {"trajectory": 11, "threads": torch.get_num_threads()}
+    here = {"trajectory": 11, "threads": torch.get_num_threads(), "allocator": loaded()}
     resumes = json.loads(Ensemble(tmp_path / "other.h5").attrs["resumes"])
     assert resumes == [here | {"git_revision": "f" * 40}]
     why, explained = divergence(Ensemble(ens), Ensemble(tmp_path / "other.h5"))

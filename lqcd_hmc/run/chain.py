@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from ..allocator import loaded
 from ..config import Card, validate
 from ..field import resolve_device
 from ..io import Ensemble, FormatError
@@ -51,11 +52,16 @@ git_revision()
 
 def resumed(ens: Ensemble, trajectory: int) -> dict[str, str]:
     """The root attribute ``resumes`` once ``ens`` is resumed after ``trajectory``: the JSON
-    list of every resume's trajectory, ``git_revision`` and ``threads``, as ``git_revision``
-    and ``threads`` say of the start. A chain resumed by code or on threads that round
-    otherwise is regenerated bit for bit only that way (docs/conventions.md, section 6)."""
+    list of every resume's trajectory, ``git_revision``, ``threads`` and ``allocator``
+    (:func:`lqcd_hmc.allocator.loaded`), as the root attributes of those names say of the
+    start. A chain resumed by code or on threads that round otherwise is regenerated bit for
+    bit only that way (docs/conventions.md, section 6)."""
     resumes = json.loads(str(ens.attrs.get("resumes", "[]")))
-    here = {"git_revision": git_revision(), "threads": torch.get_num_threads()}
+    here = {
+        "git_revision": git_revision(),
+        "threads": torch.get_num_threads(),
+        "allocator": loaded(),
+    }
     return {"resumes": json.dumps([*resumes, {"trajectory": trajectory, **here}])}
 
 

@@ -35,6 +35,7 @@ from torch import Tensor
 
 from .. import __version__
 from ..action import build as build_action
+from ..allocator import loaded
 from ..config import Card, dump_card
 from ..field import GaugeField, resolve_device, resolve_dtype
 from ..groups import get_group
@@ -160,6 +161,7 @@ class Runner:
             "replica": self.replica,
             "rng_streams": RNG_STREAMS,
             "threads": torch.get_num_threads(),  # a CPU's reductions round by thread count
+            "allocator": loaded(),  # the wall times' context, not the arithmetic's
         }
 
     @staticmethod
