@@ -33,6 +33,11 @@ def test_timing_rows_cover_every_update_and_time_the_measurements(tmp_path):
     updates, measuring, untimed = run_hours(path)
     assert untimed == 0 and measuring * 3600 == pytest.approx(t["measure_seconds"].sum())
     assert updates * 3600 == pytest.approx(Ensemble(path).table("mc")["seconds"].sum())
+    full, one = (
+        Ensemble(path).table("measurements/wilson_loops", c) for c in (None, ["trajectory"])
+    )
+    assert len(full) > 1 and list(one) == ["trajectory"]  # what run_hours reads of a table
+    assert one["trajectory"].tolist() == full["trajectory"].tolist()
 
     old = tmp_path / "old.h5"
     run_card(card(old, 7), quiet=True)

@@ -344,7 +344,7 @@ def test_a_run_within_its_error_of_the_target_ends_the_tuning(monkeypatch, tmp_p
     r = tune.tune_beta(card, "t0", 1.5625, tmp_path, betas=[2.64, 2.72], within=1.0)
     assert (r.beta, r.bracketed, r.within) == (2.72, False, 1.0)
     assert sorted(runs.values()) == [2.64, 2.72]
-    assert "the run within 1 standard errors of the target" in r.table()
+    assert "the run within 1 standard error of the target" in r.table()
     for within in (0.5, None):
         runs.clear()
         r = tune.tune_beta(card, "t0", 1.5625, tmp_path, betas=[2.64, 2.72], within=within)

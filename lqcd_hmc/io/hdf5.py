@@ -31,7 +31,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -333,17 +333,18 @@ class Ensemble:
 
         return self._open(self._files()[-1], load)
 
-    def table(self, group: str) -> dict[str, np.ndarray]:
-        """All datasets of ``mc`` or ``measurements/<name>``, concatenated over the segments;
-        their checksums are verified."""
+    def table(self, group: str, columns: Collection[str] | None = None) -> dict[str, np.ndarray]:
+        """The datasets of ``mc`` or ``measurements/<name>`` (all, or those named in
+        ``columns``), concatenated over the segments; their checksums are verified."""
         parts: dict[str, list[np.ndarray]] = {}
 
         def load(f: h5py.File, where: str) -> dict[str, np.ndarray]:
             if group not in f:
                 return {}
-            for ds in f[group].values():
+            wanted = {k: ds for k, ds in f[group].items() if columns is None or k in columns}
+            for ds in wanted.values():
                 verify_dataset(ds, where)
-            return {k: v[()] for k, v in f[group].items()}
+            return {k: ds[()] for k, ds in wanted.items()}
 
         for p in self._files():
             got = self._open(p, lambda f: load(f, str(p)))

@@ -131,7 +131,7 @@ def run_hours(path: str | Path) -> tuple[float, float, int]:
     measured = {
         int(t)
         for n in ens.measurement_names()
-        for t in ens.table(f"measurements/{n}")["trajectory"]
+        for t in ens.table(f"measurements/{n}", ["trajectory"])["trajectory"]
     }
     spans = zip(timing.get("first", []), timing.get("trajectory", []))
     timed = {t for first, last in spans for t in measured if first <= t <= last}

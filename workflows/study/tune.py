@@ -82,7 +82,8 @@ class TuneResult:
         ]
         how = "interpolated" if self.bracketed else "EXTRAPOLATED (target outside the runs)"
         if self.within is not None:
-            how = f"the run within {self.within:g} standard errors of the target"
+            errors = "standard error" if self.within == 1 else "standard errors"
+            how = f"the run within {self.within:g} {errors} of the target"
         rows.append(
             f"beta at {self.observable} = {self.target:g}: {with_error(self.beta, self.error)} "
             f"({how})"
