@@ -4,8 +4,8 @@ A lattice field on the CPU is a large tensor (one SU(3) field on 10^4 with 2 cha
 in complex64; an L-CNN activation of 24 channels: 35 MB), above glibc's ``mmap`` threshold (at
 most 32 MiB, and 128 KiB until a freed block raises it). glibc maps every such allocation
 afresh and unmaps it when freed, so every first touch of each of its 4 KiB pages is a page
-fault that the kernel fills with zeros. In an L-CNN force on 10^4 that was a third of the
-time, in the kernel (bench/RESULTS.md, "The memory allocator"). tcmalloc keeps freed spans
+fault that the kernel fills with zeros. In an L-CNN force on 10^4 that was 2.1 s of 7.4 s,
+in the kernel (bench/RESULTS.md, "The memory allocator"). tcmalloc keeps freed spans
 and hands them out again without a fault; it changes no arithmetic (PyTorch aligns its CPU
 buffers to 64 bytes with either allocator).
 

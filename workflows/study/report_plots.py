@@ -40,7 +40,7 @@ def ratio_plot(
     if not any(series.values()):
         return None
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(8.5, 4.2))
     xmax = 0.0
     for k, (label, pts) in enumerate(series.items()):
         if not pts:
@@ -84,19 +84,29 @@ def ratio_plot(
             "own flow and action's E (triangles)",
             fontsize=8,
         )
-    ax.legend(fontsize=8)
+    _legend_outside(fig, ax)
     return save_figure(fig, path)
 
 
+def _legend_outside(fig, ax, handles: list | None = None) -> None:
+    """The legend right of the axes, where it hides no point."""
+    ax.legend(
+        handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False
+    )
+    fig.subplots_adjust(left=0.1, right=0.68, bottom=0.13, top=0.9)
+
+
 def deviation_plot(path: Path, ratio: str, estimate: dict[str, Any], own: str) -> Path | None:
-    """``R / R_0 - 1`` in per cent against a^2/t0, every action: own flow filled, Wilson flow
-    open, own flow with the action's own E as triangles; the band is the error of the estimate
-    ``R_0``."""
+    """``R / R_0 - 1`` in per cent against a^2/t0, every action in its colour: own flow filled,
+    Wilson flow open, own flow with the action's own E as triangles; the band is the error of
+    the estimate ``R_0``. The legend names the actions by colour and the columns by marker."""
+    from matplotlib.lines import Line2D
+
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    drawn = False
+    fig, ax = plt.subplots(figsize=(8.5, 4.2))
+    colors: dict[str, str] = {}
+    styles: dict[str, tuple[str, str | None]] = {}
     for label, rows in estimate["deviations"].items():
-        color = None
         for key, fmt, fill, name in (
             (OWN, "o", None, own),
             (WILSON_FLOW, "o", "none", "Wilson flow"),
@@ -108,11 +118,10 @@ def deviation_plot(path: Path, ratio: str, estimate: dict[str, Any], own: str) -
             x = [p["a2_over_t0"] for p in pts]
             y = [100 * p["value"] for p in pts]
             dy = [100 * p["error"] for p in pts]
-            bars = ax.errorbar(
-                x, y, dy, fmt=fmt, mfc=fill, color=color, capsize=3, label=f"{label}, {name}"
-            )
-            color, drawn = bars[0].get_color(), True
-    if not drawn:
+            bars = ax.errorbar(x, y, dy, fmt=fmt, mfc=fill, color=colors.get(label), capsize=3)
+            colors.setdefault(label, bars[0].get_color())
+            styles.setdefault(name, (fmt, fill))
+    if not colors:
         plt.close(fig)
         return None
     rel = 100 * estimate["error"] / abs(estimate["value"])
@@ -122,7 +131,12 @@ def deviation_plot(path: Path, ratio: str, estimate: dict[str, Any], own: str) -
     ax.set_xlabel("a^2 / t0")
     ax.set_ylabel(f"{RATIOS[ratio][0]} / continuum - 1 [%]")
     ax.set_title(f"{RATIOS[ratio][0]}: deviation from {pm(estimate['value'], estimate['error'])}")
-    ax.legend(fontsize=7)
+    handles = [Line2D([], [], color=c, marker="s", ls="", label=a) for a, c in colors.items()]
+    handles += [
+        Line2D([], [], color="0.35", marker=fmt, mfc=fill, ls="", label=name)
+        for name, (fmt, fill) in styles.items()
+    ]
+    _legend_outside(fig, ax, handles)
     return save_figure(fig, path)
 
 
