@@ -4,19 +4,19 @@ t0/a^2 = 1, 4.2 on 12^4), with its own flow measuring the clover and the action'
 (``action_energy = true``) in the run.
 
     python -m bench.box_size compare_su3_cpu/ensembles/Wilson_b5.6904_8x8x8x8.h5 \
-        --sizes 8,10,12 [--out box_size]
+        --sizes 8,10,12 [--interval 2] [--trajectories 80] [--kernels compiled] [--out DIR]
 
-The ensemble (or its record) gives the card: action, beta, update, chains, seed, the run's
-thermalisation and the flow's steps (production ``--trajectories``, default 80 against
-the study's 40); the flow is measured every
-``--interval`` updates (the study: 4), the Wilson loops and the Wilson-flow table are left
-out. Each size is its own resumable ensemble in ``--out`` (a killed call continues). Printed
-per size: t0/a^2, L/sqrt(8 t0) and w0/sqrt(t0) and sqrt(t_0.2/t0) with the clover and the own
-E (Gamma method, chains as replicas, :func:`workflows.study.ratios.ensemble_quantities`), and
-their changes against the smallest box. The study's own-E rows moved between its two
-coarsest spacings for every action (bench/RESULTS.md, "Monte Carlo with the FP actions"):
-a box that is 3-4 % larger in units of the own-E t0 at 8^4 than at 10^4 is one candidate,
-which this measures at fixed lattice spacing.
+The ensemble (or its record) gives the card: action, beta, update, chains, seed,
+thermalisation and the flow's steps. The production has ``--trajectories`` updates (the
+study: 40 for the staple actions), the own flow is measured every ``--interval`` (the
+study: 4), the Wilson loops and the Wilson-flow table are left out. A card that starts from a
+stored configuration (the study's FP actions) takes ``--start``, an ensemble of each size
+with ``{L}`` for its extent. Each size is its own resumable ensemble in ``--out`` (a killed
+call continues). Printed per size: t0/a^2, L/sqrt(8 t0), w0/sqrt(t0) and sqrt(t_0.2/t0) with
+the clover and the own E (Gamma method, chains as replicas,
+:func:`workflows.study.ratios.ensemble_quantities`), and their changes against the smallest
+box. The study's two spacings differ in box by 1-6 % in units of each action's own t0; this
+measures what the box does at fixed lattice spacing (bench/RESULTS.md, "The box's share").
 """
 
 from __future__ import annotations
