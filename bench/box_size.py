@@ -139,10 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.ensemble.is_file():
         print(f"box_size: no such ensemble {args.ensemble}", file=sys.stderr)
         return 1
-    torch.set_num_threads(args.threads)
-    sizes = [int(s) for s in args.sizes.split(",")]
-    args.out.mkdir(parents=True, exist_ok=True)
-    try:  # every card valid before the first run
+    try:  # every card valid before the first run, and before anything is written
+        sizes = [int(s) for s in args.sizes.split(",")]
         cards = [
             box_card(
                 args.ensemble,
@@ -157,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         ]
     except ValueError as exc:
         print(f"box_size: {exc}", file=sys.stderr)
-        return 1  # validate all
+        return 1
+    torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
     results = []
     for L, card in zip(sizes, cards):
         start = time.perf_counter()

@@ -70,4 +70,6 @@ def test_a_card_that_starts_from_a_file_needs_a_start_of_each_size(source, tmp_p
         box_card(fp, 6, tmp_path, 1, 8, "reference")
     assert main([str(fp), "--out", str(tmp_path / "out")]) == 1
     assert capsys.readouterr().err.count("\n") == 1
-    assert not (tmp_path / "out" / "FP_b2.0_8x8.h5").exists()
+    assert not (tmp_path / "out").exists()  # nothing written before the cards are valid
+    assert main([str(source), "--sizes", "4,six", "--out", str(tmp_path / "out")]) == 1
+    assert "invalid literal" in capsys.readouterr().err and not (tmp_path / "out").exists()
