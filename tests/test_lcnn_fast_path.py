@@ -70,6 +70,31 @@ def test_bilinear_fast_path_equals_reference(ca, cb, out, identity):
         assert rel(fast, ref) < 1e-12
 
 
+@pytest.mark.parametrize("chunk_bytes", [1 << 30, 2 * 5 * 4 * 8 * 7])
+def test_traced_bilinear_equals_the_trace_of_the_reference(monkeypatch, chunk_bytes):
+    """``Re Tr W''_i / N`` from the Gram matrices of the inputs (what the last layer computes)
+    against the trace of the reference layer's output: value, gradients of inputs and weights,
+    and the double backward of training; in one chunk and in chunks of 7 sites."""
+    monkeypatch.setattr(bilinear_module, "CHUNK_BYTES", chunk_bytes)
+    torch.manual_seed(0)
+    layer = LBilin(4, 3, 5)
+    A, B = channels(2, 4, 1), channels(2, 3, 2)
+    g = torch.randn(2, 5, 3, 2, 4, 3, dtype=torch.float64)
+
+    def run(trace):
+        t = trace()
+        dA, dB, da = torch.autograd.grad((t * g).sum(), [A, B, layer.weight], create_graph=True)
+        (dd,) = torch.autograd.grad((dA.abs() ** 2).sum() + (dB.abs() ** 2).sum(), layer.weight)
+        return t, dA, dB, da, dd
+
+    fast = run(lambda: layer.real_trace(A, B))
+    use_fast_path(layer, False)
+    ref = run(lambda: torch.diagonal(layer(A, B), dim1=-2, dim2=-1).sum(-1).real / 3)
+    assert fast[0].shape == (2, 5, 3, 2, 4, 3)
+    for f, r in zip(fast, ref):
+        assert rel(f, r) < 1e-12
+
+
 def test_bilinear_takes_the_fast_path_where_it_pays(monkeypatch):
     """On a CPU the chunked path serves layers from a number of output channels on (here 8 in
     float64 and 12 in float32; :data:`FAST_ROWS_CPU` holds the measured ones) and the reference

@@ -24,6 +24,7 @@ from actions.lcnn import (
     transport,
     transport_hops,
 )
+from actions.lcnn.transport import transport_matrices
 from lqcd_hmc.lattice import shift
 from lqcd_hmc.loops import rectangle
 from lqcd_hmc.rng import ChainRNG
@@ -129,6 +130,23 @@ def test_transport_along_minus_mu_undoes_plus_mu():
     W = Plaq()(f.links)
     back = transport(f.links, transport(f.links, W, 2, 1), 2, -1)
     assert (back - W).abs().max() < 1e-12
+
+
+def test_hop_matrices_transport_and_their_derivatives():
+    """The hop matrix applied to ``vec W`` is the transport; its hand-written backward (and the
+    backward's own derivative, which training's double backpropagation takes) against finite
+    differences."""
+    f = random_field("SU(3)", 4, L=2, eps=0.8)
+    W = Plaq()(f.links)[:, :2]
+    for mu, sign in ((1, 1), (3, -1)):
+        R = transport_hops(f.links)[2 * mu + (sign < 0)]
+        Wc = shift(W, mu, sign, 4).flatten(-2).movedim(1, -1)
+        got = (R @ Wc).movedim(-1, 1).unflatten(-1, (3, 3))
+        assert (got - transport(f.links, W, mu, sign)).abs().max() < 1e-14
+    V = f.links[:, 1, :1, :1, :1, :2].clone().requires_grad_(True)
+    hop = lambda V: transport_matrices(V, 1, -1)  # noqa: E731
+    assert torch.autograd.gradcheck(hop, (V,))
+    assert torch.autograd.gradgradcheck(hop, (V,))
 
 
 def test_rectangle_from_lconv_and_lbilin():

@@ -1,7 +1,8 @@
-"""L-CNNs: gauge equivariant layers (:mod:`.layers`; the bilinear layer's fast path in
-:mod:`.bilinear`; ``use_fast_path(module, False)`` selects the reference path), the network
-(:mod:`.network`), the L-CNN fixed-point action ``lcnn`` (:mod:`.action`). Its offline
-trainer (``lqcd-hmc train``) is a workflow: :mod:`workflows.training`."""
+"""L-CNNs: gauge equivariant layers (:mod:`.layers`; parallel transport in :mod:`.transport`;
+the bilinear layer's fast path in :mod:`.bilinear`; ``use_fast_path(module, False)`` selects
+the reference path), the network (:mod:`.network`), the L-CNN fixed-point action ``lcnn``
+(:mod:`.action`). Its offline trainer (``lqcd-hmc train``) is a workflow:
+:mod:`workflows.training`."""
 
 from .action import LCNNAction, LCNNFixedPoint, load_checkpoint, save_checkpoint
 from .layers import (
@@ -13,12 +14,10 @@ from .layers import (
     Plaq,
     Poly,
     Trace,
-    laplacian,
-    transport,
-    transport_hops,
     use_fast_path,
 )
 from .network import LCNN, Architecture
+from .transport import laplacian, transport, transport_hops
 
 __all__ = [
     "LCNNAction",

@@ -29,53 +29,8 @@ from lqcd_hmc.groups import Group, get_group
 from lqcd_hmc.lattice import shift
 from lqcd_hmc.loops import line
 
-from .bilinear import bilinear, pays
-
-
-def transport(U: Tensor, W: Tensor, mu: int, sign: int) -> Tensor:
-    """One hop: ``T_{+mu} W(x) = U_mu(x) W(x+mu) U_mu(x)^dagger`` (sign > 0) or
-    ``T_{-mu} W(x) = U_mu(x-mu)^dagger W(x-mu) U_mu(x-mu)`` (sign < 0), every channel at once."""
-    D = U.shape[1]
-    Um = U[:, mu].unsqueeze(1)
-    if sign > 0:
-        return torch.einsum("bx...mn,bc...np,bx...qp->bc...mq", Um, shift(W, mu, 1, D), Um.conj())
-    return shift(torch.einsum("bx...nm,bc...np,bx...pq->bc...mq", Um.conj(), W, Um), mu, -1, D)
-
-
-def transport_matrices(U_mu: Tensor, mu: int, sign: int) -> Tensor:
-    """The hop ``T_{sign mu}`` as a ``N^2 x N^2`` matrix per site acting on ``vec W`` (row-major),
-    ``T W(x) = R(x) vec W(x + sign mu)``: ``R = V (x) V^*`` with ``V = U_mu(x)`` (sign > 0) or
-    ``V = U_mu(x - mu)^dagger`` (sign < 0), so ``(V W V^dagger)_{mq} = sum V_mn W_np V^*_qp``.
-    ``U_mu``: the links of direction mu, ``(B, *dims, N, N)``. Shape ``(B, *dims, N^2, N^2)``;
-    one matrix per site serves every channel."""
-    D, N = U_mu.dim() - 3, U_mu.shape[-1]
-    V = U_mu if sign > 0 else shift(U_mu, mu, -1, D).mH
-    return torch.einsum("...mn,...qp->...mqnp", V, V.conj()).reshape(*V.shape[:-2], N * N, N * N)
-
-
-def transport_hops(U: Tensor) -> list[Tensor]:
-    """:func:`transport_matrices` of every hop, in the order ``(mu, +), (mu, -)`` for
-    ``mu = 0, ..., D - 1``: computed once per network evaluation and shared by its layers."""
-    links = U.unbind(1)  # unbind, not indexing: its backward is one stack, not D zero fills
-    return [transport_matrices(links[mu], mu, sign) for mu in range(U.shape[1]) for sign in (1, -1)]
-
-
-def laplacian(W: Tensor, hops: list[Tensor]) -> Tensor:
-    """Covariant Laplacian per channel, ``sum_mu (T_{+mu} + T_{-mu} - 2) W(x) / (2 D)``, with the
-    hops of :func:`transport_hops` (one ``N^2 x N^2`` product per site and hop on
-    channel-last fields)."""
-    n, C, *dims, N, _ = W.shape
-    D = len(dims)
-    Wc = W.flatten(-2).movedim(1, -1)  # (n, *dims, N^2, C)
-    total = reduce(
-        torch.add,
-        (
-            hops[2 * mu + si] @ shift(Wc, mu, sign, D)
-            for mu in range(D)
-            for si, sign in ((0, 1), (1, -1))
-        ),
-    )
-    return total.movedim(-1, 1).unflatten(-1, (N, N)) / (2 * D) - W
+from .bilinear import bilinear, pays, trace_bilinear
+from .transport import transport, transport_hops
 
 
 def mix(weight: Tensor, W: Tensor, fast: bool = True) -> Tensor:
@@ -281,6 +236,15 @@ class LBilin(nn.Module):
         col = B.movedim(1, -3).reshape(*B.shape[:1], *B.shape[2:-2], -1, N)
         return M @ col.unsqueeze(1)
 
+    def real_trace(self, A: Tensor, B: Tensor) -> Tensor:
+        """``Re Tr W''_i / N``, ``(B, C_out, *dims)`` real: on the fast path (real weights)
+        :func:`actions.lcnn.bilinear.trace_bilinear`, ``sum_jk a_ijk Re Tr(A_j B_k) / N``,
+        which never forms ``W''`` (what a last layer needs, whose output is only traced)."""
+        if not self.fast or self.weight.is_complex():
+            return Trace()(self(A, B)).real
+        A, B = self._extend(A), self._extend(B)
+        return trace_bilinear(self.weight, A, B) / A.shape[-1]
+
     def extra_repr(self) -> str:
         return f"{self.in_a}, {self.in_b}, {self.out_channels}, identity={self.identity}"
 
@@ -320,6 +284,12 @@ class LConvBilin(nn.Module):
         Wt = torch.cat([W, W.mH], dim=1)
         return self.bilin(Wt, self.conv(U, Wt, hops))
 
+    def real_trace(self, U: Tensor, W: Tensor, hops: list[Tensor] | None = None) -> Tensor:
+        """``Re Tr W'_i / N`` of :meth:`forward`'s output without forming it
+        (:meth:`LBilin.real_trace`), ``(B, C_out, *dims)`` real."""
+        Wt = torch.cat([W, W.mH], dim=1)
+        return self.bilin.real_trace(Wt, self.conv(U, Wt, hops))
+
 
 _ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "sigmoid": torch.sigmoid,
@@ -345,13 +315,19 @@ class LAct(nn.Module):
         self.scale = nn.Parameter(torch.ones(channels, dtype=torch.float64))
         self.shift = nn.Parameter(torch.zeros(channels, dtype=torch.float64))
 
+    def _gate(self, x: Tensor) -> Tensor:
+        view = (-1,) + (1,) * (x.dim() - 2)
+        g = _ACTIVATIONS[self.activation]
+        return g(self.scale.to(x.dtype).view(view) * x + self.shift.to(x.dtype).view(view))
+
     def forward(self, W: Tensor) -> Tensor:
         x = torch.diagonal(W, dim1=-2, dim2=-1).sum(-1).real / W.shape[-1]
-        view = (-1,) + (1,) * (x.dim() - 2)
-        g = _ACTIVATIONS[self.activation](
-            self.scale.to(x.dtype).view(view) * x + self.shift.to(x.dtype).view(view)
-        )
-        return g[..., None, None] * W
+        return self._gate(x)[..., None, None] * W
+
+    def real_trace(self, x: Tensor) -> Tensor:
+        """``Re Tr W'_i / N`` of the output from ``x_i = Re Tr W_i / N`` of the input,
+        ``g(a_i x_i + c_i) x_i`` (the gate is real), ``(B, C, *dims)``."""
+        return self._gate(x) * x
 
     def extra_repr(self) -> str:
         return f"{self.scale.numel()}, activation={self.activation!r}"

@@ -1,6 +1,6 @@
 """The L-CNN: plaquettes (and Polyakov loops) in, gauge-invariant per-site scalars out.
 
-``Plaq [+ Poly] -> (LConvBilin -> LAct) x n -> Trace -> Re -> linear readout``, with optional
+``Plaq [+ Poly] -> (LConvBilin -> LAct) x n -> Re Tr -> linear readout``, with optional
 smearing steps before it (``Plaq -> LConvBilin -> LExp`` replaces the links), following
 Holland, Ipp, Müller, Wenger, arXiv:2401.06481 (default: three L-CB layers with 12, 24, 24
 channels and kernel sizes 2, 2, 1). Only ``Re Tr`` is read out, so with real weights the output
@@ -17,7 +17,8 @@ from torch import Tensor, nn
 
 from lqcd_hmc.groups import get_group
 
-from .layers import LAct, LConvBilin, LExp, Plaq, Poly, Trace, laplacian, transport_hops
+from .layers import LAct, LConvBilin, LExp, Plaq, Poly
+from .transport import laplacian, transport_hops
 
 
 @dataclass
@@ -60,7 +61,7 @@ class LCNN(nn.Module):
         super().__init__()
         self.arch = arch
         D = arch.D
-        self.plaq, self.poly, self.trace = Plaq(), Poly(), Trace()
+        self.plaq, self.poly = Plaq(), Poly()
         n_in = D * (D - 1)
         self.smear_conv = nn.ModuleList(
             LConvBilin(n_in, c, arch.smearing_kernel, D, arch.complex_weights)
@@ -116,7 +117,10 @@ class LCNN(nn.Module):
         U, W, hops = self.features(U)
         if hops is None and max(self.arch.kernel_sizes) > 1:
             hops = transport_hops(U)  # shared by the layers
-        for layer, act in zip(self.layers, self.acts):
+        *inner, last = zip(self.layers, self.acts)
+        for layer, act in inner:
             W = act(layer(U, W, hops))
-        t = self.trace(W).real
+        # only Re Tr of the last layer is read out: formed from traces of products, never the
+        # products themselves (LBilin.real_trace)
+        t = last[1].real_trace(last[0].real_trace(U, W, hops))
         return torch.einsum("oc,bc...->bo...", self.readout.to(t.dtype), t)
