@@ -117,10 +117,11 @@ class LCNN(nn.Module):
         U, W, hops = self.features(U)
         if hops is None and max(self.arch.kernel_sizes) > 1:
             hops = transport_hops(U)  # shared by the layers
-        *inner, last = zip(self.layers, self.acts)
-        for layer, act in inner:
+        layers: list[LConvBilin] = list(self.layers)  # type: ignore[arg-type]
+        acts: list[LAct] = list(self.acts)  # type: ignore[arg-type]
+        for layer, act in zip(layers[:-1], acts[:-1]):
             W = act(layer(U, W, hops))
         # only Re Tr of the last layer is read out: formed from traces of products, never the
         # products themselves (LBilin.real_trace)
-        t = last[1].real_trace(last[0].real_trace(U, W, hops))
+        t = acts[-1].real_trace(layers[-1].real_trace(U, W, hops))
         return torch.einsum("oc,bc...->bo...", self.readout.to(t.dtype), t)
