@@ -15,7 +15,9 @@ from actions.lcnn import (
     LCNNAction,
     LCNNFixedPoint,
     LConv,
+    LConvBilin,
     Plaq,
+    plaquette_adjoint,
     use_fast_path,
 )
 from lqcd_hmc.field import GaugeField
@@ -186,6 +188,44 @@ def test_action_force_and_training_gradients_equal_the_reference():
     assert sum(g is not None for g in fast) >= 10
     for a, b in zip(fast, ref):
         assert rel(a, b) < 1e-12
+
+
+def test_folded_first_layer_equals_the_unfolded_one():
+    """On inputs that hold their own adjoints (the plaquettes), ``LConvBilin`` with
+    ``adjoint`` runs on half the channels with summed weights: value, traced value and the
+    gradients of links, inputs and weights as without it."""
+    torch.manual_seed(0)
+    f = random_field("SU(3)", 4, L=3, eps=0.7, batch=2)
+    U = f.links.clone().requires_grad_(True)
+    layer = LConvBilin(12, 5, 2, 4)
+    params = list(layer.parameters())
+
+    def run(adjoint):
+        W = Plaq()(U)
+        y, t = layer(U, W, adjoint=adjoint), layer.real_trace(U, W, adjoint=adjoint)
+        loss = (y.abs() ** 2).sum() + t.sum()
+        return y, t, *torch.autograd.grad(loss, [U, *params])
+
+    for folded, full in zip(run(plaquette_adjoint(4)), run(None)):
+        assert rel(folded, full) < 1e-12
+
+
+@pytest.mark.parametrize("arch", [dict(inputs="laplacians"), dict(smearing=[3])])
+def test_laplacian_inputs_and_smearing_equal_the_reference(arch):
+    """The folded first layer on Laplacian inputs and in a smearing step, the whole action's
+    value and force against the reference path."""
+    torch.manual_seed(2)
+    m = LCNNFixedPoint(
+        Architecture(D=4, group="SU(3)", channels=[4, 5], kernel_sizes=[2, 1], **arch)
+    )
+    with torch.no_grad():
+        m.b.copy_(torch.tensor([0.3, -0.1, 0.02]))
+        for e in m.net.smear_exp:
+            e.weight.normal_(0, 0.1)
+    f = random_field("SU(3)", 4, L=3, eps=0.7)
+    act = LCNNAction(2.5, model=m)
+    for fast, ref in zip(*both_paths(m, lambda: (act(f), act.force(f)))):
+        assert rel(fast, ref) < 1e-12
 
 
 def test_complex64_force_keeps_single_precision_accuracy():

@@ -1,18 +1,17 @@
-"""L-CNNs: gauge equivariant layers (:mod:`.layers`; parallel transport in :mod:`.transport`;
-the bilinear layer's fast path in :mod:`.bilinear`; ``use_fast_path(module, False)`` selects
-the reference path), the network (:mod:`.network`), the L-CNN fixed-point action ``lcnn``
-(:mod:`.action`). Its offline trainer (``lqcd-hmc train``) is a workflow:
-:mod:`workflows.training`."""
+"""L-CNNs: input layers (:mod:`.inputs`), gauge equivariant layers (:mod:`.layers`; parallel
+transport in :mod:`.transport`; the bilinear layer's fast path in :mod:`.bilinear`;
+``use_fast_path(module, False)`` selects the reference path), the network (:mod:`.network`),
+the L-CNN fixed-point action ``lcnn`` (:mod:`.action`). Its offline trainer (``lqcd-hmc
+train``) is a workflow: :mod:`workflows.training`."""
 
 from .action import LCNNAction, LCNNFixedPoint, load_checkpoint, save_checkpoint
+from .inputs import Plaq, Poly, plaquette_adjoint
 from .layers import (
     LAct,
     LBilin,
     LConv,
     LConvBilin,
     LExp,
-    Plaq,
-    Poly,
     Trace,
     use_fast_path,
 )
@@ -31,6 +30,7 @@ __all__ = [
     "LExp",
     "Plaq",
     "Poly",
+    "plaquette_adjoint",
     "Trace",
     "laplacian",
     "transport",

@@ -27,7 +27,6 @@ from torch import Tensor, nn
 
 from lqcd_hmc.groups import Group, get_group
 from lqcd_hmc.lattice import shift
-from lqcd_hmc.loops import line
 
 from .bilinear import bilinear, pays, trace_bilinear
 from .transport import transport, transport_hops
@@ -66,33 +65,6 @@ def _weight(shape: tuple[int, ...], fan_in: int, complex_weights: bool) -> nn.Pa
     return nn.Parameter(torch.randn(shape, dtype=dtype) / math.sqrt(fan_in))
 
 
-class Plaq(nn.Module):
-    """All plaquettes at x in both orientations: channels ``U_{mu nu}(x)`` for ``mu < nu`` in
-    lexicographic order, then ``U_{nu mu}(x) = U_{mu nu}(x)^dagger`` in the same order;
-    ``D (D - 1)`` channels."""
-
-    def forward(self, U: Tensor) -> Tensor:
-        D = U.shape[1]
-        links = U.unbind(1)
-        loops = []
-        for mu in range(D):
-            for nu in range(mu + 1, D):
-                Un = shift(links[nu], mu, 1, D)
-                Um = shift(links[mu], nu, 1, D)
-                loops.append(links[mu] @ Un @ Um.mH @ links[nu].mH)
-        P = torch.stack(loops, dim=1)
-        return torch.cat([P, P.mH], dim=1)
-
-
-class Poly(nn.Module):
-    """Polyakov loops through x in every direction,
-    ``W_mu(x) = U_mu(x) U_mu(x+mu) ... U_mu(x+(L_mu-1) mu)``; ``D`` channels."""
-
-    def forward(self, U: Tensor) -> Tensor:
-        D = U.shape[1]
-        return torch.stack([line(U[:, mu], mu, U.shape[2 + mu], D) for mu in range(D)], dim=1)
-
-
 class LConv(nn.Module):
     """Gauge equivariant convolution (Favoni et al., eq. 3):
     ``W'_i(x) = b_i 1 + sum_j w0_ij W_j(x) + sum_{mu, s = +-1} sum_{k=1}^{K-1} w_ij(mu, s, k)
@@ -128,23 +100,31 @@ class LConv(nn.Module):
         self.bias = _weight((out_channels,), fan_in, complex_weights) if bias else None
         self.fast = True
 
-    def forward(self, U: Tensor, W: Tensor, hops: list[Tensor] | None = None) -> Tensor:
+    def forward(
+        self,
+        U: Tensor,
+        W: Tensor,
+        hops: list[Tensor] | None = None,
+        weights: tuple[Tensor, Tensor] | None = None,
+    ) -> Tensor:
         """``hops``: :func:`transport_hops` of ``U`` where the caller has them (the fast path
-        computes them otherwise)."""
+        computes them otherwise). ``weights``: ``(weight0, weight)`` in place of the module's,
+        for inputs of other channels (:meth:`LConvBilin.forward`'s folded weights)."""
         mix_ = partial(mix, fast=self.fast)
-        out = mix_(self.weight0, W)
+        w0, wk = weights if weights is not None else (self.weight0, self.weight)
+        out = mix_(w0, W)
         if self.bias is not None:
             eye = torch.eye(W.shape[-1], dtype=W.dtype, device=W.device)
             out = out + self.bias.to(W.dtype).view(-1, *[1] * (W.dim() - 2)) * eye
         K = self.kernel_size
         if K == 1:
             return out
-        mix_first = self.out_channels <= self.in_channels
-        if mix_first and self.fast and not self.weight.is_complex():
-            return out + self._transported(hops or transport_hops(U), W)
+        mix_first = self.out_channels <= W.shape[1]
+        if mix_first and self.fast and not wk.is_complex():
+            return out + self._transported(hops or transport_hops(U), W, wk)
         for mu in range(self.D):
             for si, sign in enumerate((1, -1)):
-                w = self.weight[mu, si]
+                w = wk[mu, si]
                 if mix_first:
                     acc = mix_(w[K - 2], W)
                     for k in range(K - 3, -1, -1):
@@ -157,13 +137,13 @@ class LConv(nn.Module):
                         out = out + mix_(w[k], Y)
         return out
 
-    def _transported(self, hops: list[Tensor], W: Tensor) -> Tensor:
+    def _transported(self, hops: list[Tensor], W: Tensor, weight: Tensor) -> Tensor:
         """Fast path of the transported terms: per offset a real channel-mixing product, then
         per hop one ``(N^2 x N^2) (N^2 x C_out)`` product per site (``hops``,
         :func:`transport_hops`) on channel-last fields, Horner-fashion as above."""
         n, C, *dims, N, _ = W.shape
         K, O, D = self.kernel_size, self.out_channels, self.D
-        weights = self.weight.reshape(-1, O, C).unbind(0)
+        weights = weight.reshape(-1, O, C).unbind(0)
 
         def y(mu: int, si: int, k: int) -> Tensor:  # Y_k channel-last, (n, *dims, N^2, C_out)
             return mix(weights[(2 * mu + si) * (K - 1) + k], W).flatten(-2).movedim(1, -1)
@@ -218,11 +198,14 @@ class LBilin(nn.Module):
     def _extend(self, W: Tensor) -> Tensor:
         return torch.cat([W, identity_like(W)], dim=1) if self.identity else W
 
-    def forward(self, A: Tensor, B: Tensor) -> Tensor:
+    def forward(self, A: Tensor, B: Tensor, weight: Tensor | None = None) -> Tensor:
+        """``weight``: in place of the module's, for inputs of other channels
+        (:meth:`LConvBilin.forward`'s folded weights)."""
+        w = self.weight if weight is None else weight
         A, B = self._extend(A), self._extend(B)
-        if self.fast and not self.weight.is_complex() and pays(self.out_channels, A):
-            return bilinear(self.weight, A, B)
-        a = self.weight.to(A.dtype)
+        if self.fast and not w.is_complex() and pays(self.out_channels, A):
+            return bilinear(w, A, B)
+        a = w.to(A.dtype)
         N = A.shape[-1]
         if A.shape[1] <= B.shape[1]:
             # M_ij = sum_k a_ijk B_k stacked over j: (B, C_out, *dims, C_A N, N); the sum over
@@ -236,14 +219,15 @@ class LBilin(nn.Module):
         col = B.movedim(1, -3).reshape(*B.shape[:1], *B.shape[2:-2], -1, N)
         return M @ col.unsqueeze(1)
 
-    def real_trace(self, A: Tensor, B: Tensor) -> Tensor:
+    def real_trace(self, A: Tensor, B: Tensor, weight: Tensor | None = None) -> Tensor:
         """``Re Tr W''_i / N``, ``(B, C_out, *dims)`` real: on the fast path (real weights)
         :func:`actions.lcnn.bilinear.trace_bilinear`, ``sum_jk a_ijk Re Tr(A_j B_k) / N``,
         which never forms ``W''`` (what a last layer needs, whose output is only traced)."""
-        if not self.fast or self.weight.is_complex():
-            return Trace()(self(A, B)).real
+        w = self.weight if weight is None else weight
+        if not self.fast or w.is_complex():
+            return Trace()(self(A, B, w)).real
         A, B = self._extend(A), self._extend(B)
-        return trace_bilinear(self.weight, A, B) / A.shape[-1]
+        return trace_bilinear(w, A, B) / A.shape[-1]
 
     def extra_repr(self) -> str:
         return f"{self.in_a}, {self.in_b}, {self.out_channels}, identity={self.identity}"
@@ -280,15 +264,48 @@ class LConvBilin(nn.Module):
             complex_weights=complex_weights,
         )
 
-    def forward(self, U: Tensor, W: Tensor, hops: list[Tensor] | None = None) -> Tensor:
-        Wt = torch.cat([W, W.mH], dim=1)
-        return self.bilin(Wt, self.conv(U, Wt, hops))
+    def _operands(
+        self, U: Tensor, W: Tensor, hops: list[Tensor] | None, adjoint: list[int] | None
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """The bilinear layer's two inputs and its weight (None: the module's). With
+        ``adjoint`` (fast path), ``W~ = (W, W[adjoint])`` repeats W's channels, so each linear
+        map on ``W~`` is one on ``W`` with the weights of a channel and of its repeat summed,
+        ``w'_j = w_j + w_{C + adjoint(j)}``: half the input channels, the same result."""
+        if adjoint is None or not self.bilin.fast:
+            Wt = torch.cat([W, W.mH.resolve_conj()], dim=1)
+            return Wt, self.conv(U, Wt, hops), None
+        C, p = W.shape[1], torch.tensor(adjoint, device=W.device)
 
-    def real_trace(self, U: Tensor, W: Tensor, hops: list[Tensor] | None = None) -> Tensor:
+        def fold(w: Tensor, dim: int) -> Tensor:
+            return w.narrow(dim, 0, C) + w.narrow(dim, C, C).index_select(dim, p)
+
+        conv = self.conv(U, W, hops, (fold(self.conv.weight0, -1), fold(self.conv.weight, -1)))
+        a = self.bilin.weight
+        return W, conv, torch.cat([fold(a, 1), a[:, 2 * C :]], dim=1)
+
+    def forward(
+        self,
+        U: Tensor,
+        W: Tensor,
+        hops: list[Tensor] | None = None,
+        adjoint: list[int] | None = None,
+    ) -> Tensor:
+        """``adjoint``: the channel permutation with ``W[:, adjoint] = W^dagger``, where the
+        inputs hold their own adjoints (the plaquettes in both orientations and their
+        Laplacians, :func:`actions.lcnn.inputs.plaquette_adjoint`); the fast path then runs on
+        half the channels."""
+        return self.bilin(*self._operands(U, W, hops, adjoint))
+
+    def real_trace(
+        self,
+        U: Tensor,
+        W: Tensor,
+        hops: list[Tensor] | None = None,
+        adjoint: list[int] | None = None,
+    ) -> Tensor:
         """``Re Tr W'_i / N`` of :meth:`forward`'s output without forming it
         (:meth:`LBilin.real_trace`), ``(B, C_out, *dims)`` real."""
-        Wt = torch.cat([W, W.mH], dim=1)
-        return self.bilin.real_trace(Wt, self.conv(U, Wt, hops))
+        return self.bilin.real_trace(*self._operands(U, W, hops, adjoint))
 
 
 _ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {

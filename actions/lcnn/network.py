@@ -17,7 +17,8 @@ from torch import Tensor, nn
 
 from lqcd_hmc.groups import get_group
 
-from .layers import LAct, LConvBilin, LExp, Plaq, Poly
+from .inputs import Plaq, Poly, plaquette_adjoint
+from .layers import LAct, LConvBilin, LExp
 from .transport import laplacian, transport_hops
 
 
@@ -104,7 +105,7 @@ class LCNN(nn.Module):
         same there as on the cold field, so the network's deviation ``N_x - N_x[1]`` is zero and
         the action exact on them."""
         for conv, exp in zip(self.smear_conv, self.smear_exp):
-            U = exp(U, conv(U, self.plaq(U)))
+            U = exp(U, conv(U, self.plaq(U), adjoint=plaquette_adjoint(self.arch.D)))
         W, hops = self.plaq(U), None
         if self.arch.inputs == "laplacians":
             hops = transport_hops(U)
@@ -119,9 +120,12 @@ class LCNN(nn.Module):
             hops = transport_hops(U)  # shared by the layers
         layers: list[LConvBilin] = list(self.layers)  # type: ignore[arg-type]
         acts: list[LAct] = list(self.acts)  # type: ignore[arg-type]
+        # the plaquettes (and their Laplacians) hold their own adjoints: the first layer runs
+        # on half its input channels (LConvBilin.forward)
+        adjoint = None if self.arch.polyakov else plaquette_adjoint(self.arch.D)
         for layer, act in zip(layers[:-1], acts[:-1]):
-            W = act(layer(U, W, hops))
+            W, adjoint = act(layer(U, W, hops, adjoint)), None
         # only Re Tr of the last layer is read out: formed from traces of products, never the
         # products themselves (LBilin.real_trace)
-        t = acts[-1].real_trace(layers[-1].real_trace(U, W, hops))
+        t = acts[-1].real_trace(layers[-1].real_trace(U, W, hops, adjoint))
         return torch.einsum("oc,bc...->bo...", self.readout.to(t.dtype), t)
