@@ -130,15 +130,36 @@ def _weight_grad(A: Tensor, B: Tensor, G: Tensor) -> Tensor:
     return da.view(I, K, J).transpose(1, 2)
 
 
-class _Bilinear(torch.autograd.Function):
-    @staticmethod
-    def forward(a: Tensor, A: Tensor, B: Tensor) -> Tensor:
-        return _forward(a, A, B)
+class _WeightedProduct(torch.autograd.Function):
+    """What :class:`_Bilinear` and :class:`_TraceBilinear` share: ``apply(a, A, B)`` keeps
+    only its inputs, and computes the weight gradient only where this backward pass uses it
+    (the force of training's first pass differentiates to the links alone: 0.15 s per layer
+    call skipped there)."""
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Tensor, Tensor, Tensor], output: Tensor) -> None:
         ctx.save_for_backward(*inputs)
-        ctx.weight_node = inputs[0].grad_fn  # never a leaf's (see bilinear)
+        ctx.weight_node = inputs[0].grad_fn  # never a leaf's (see _weight_operand)
+
+    @staticmethod
+    def weight_wanted(ctx: Any) -> bool:
+        node = ctx.weight_node
+        return bool(ctx.needs_input_grad[0]) and (
+            node is None or torch._C._will_engine_execute_node(node)
+        )
+
+
+def _weight_operand(a: Tensor, like: Tensor) -> Tensor:
+    """The weights in the fields' real dtype, never a leaf: the engine answers
+    :meth:`_WeightedProduct.weight_wanted` for non-leaf nodes only."""
+    w = a.to(like.real.dtype)
+    return w.view_as(w) if w.is_leaf and w.requires_grad else w
+
+
+class _Bilinear(_WeightedProduct):
+    @staticmethod
+    def forward(a: Tensor, A: Tensor, B: Tensor) -> Tensor:
+        return _forward(a, A, B)
 
     @staticmethod
     def backward(ctx: Any, G: Tensor) -> tuple[Tensor | None, ...]:
@@ -148,10 +169,7 @@ class _Bilinear(torch.autograd.Function):
             dA = bilinear(a.permute(1, 0, 2), G, B.mH)
         if ctx.needs_input_grad[2]:
             dB = bilinear(a.permute(2, 1, 0), A.mH, G)
-        # the weight gradient only where this backward pass uses it: the force of training's
-        # first pass differentiates to the links alone (0.15 s per layer call skipped there)
-        node = ctx.weight_node
-        if ctx.needs_input_grad[0] and (node is None or torch._C._will_engine_execute_node(node)):
+        if _WeightedProduct.weight_wanted(ctx):
             da = _weight_grad(A, B, G)
         return da, dA, dB
 
@@ -160,9 +178,7 @@ def bilinear(a: Tensor, A: Tensor, B: Tensor) -> Tensor:
     """``out_i = sum_{j,k} a_ijk A_j B_k`` per site: ``a (I, J, K)`` real, ``A (n, J, *dims,
     N, N)`` and ``B (n, K, *dims, N, N)`` complex, result ``(n, I, *dims, N, N)``."""
     n, J, *dims, N, _ = A.shape
-    w = a.to(A.real.dtype)
-    if w.is_leaf and w.requires_grad:  # a view: the engine answers for non-leaf nodes only
-        w = w.view_as(w)
+    w = _weight_operand(a, A)
     out = _Bilinear.apply(w, A.reshape(n, J, -1, N, N), B.reshape(n, B.shape[1], -1, N, N))
     return out.view(n, a.shape[0], *dims, N, N)
 
@@ -190,29 +206,21 @@ def _trace_forward(a: Tensor, A: Tensor, B: Tensor) -> Tensor:
     return torch.cat(parts, dim=1).transpose(1, 2)
 
 
-class _TraceBilinear(torch.autograd.Function):
-    """Keeps only the inputs; the backward is made of differentiable operations (training's
-    double backward): with ``dG_jk = sum_i g_i a_ijk``, ``dA_j = sum_k dG_jk B_k^dagger``,
-    ``dB_k = sum_j dG_jk A_j^dagger``, ``da_ijk = sum_x g_i G_jk`` (G recomputed per chunk)."""
+class _TraceBilinear(_WeightedProduct):
+    """The backward is made of differentiable operations (training's double backward): with
+    ``dG_jk = sum_i g_i a_ijk``, ``dA_j = sum_k dG_jk B_k^dagger``, ``dB_k = sum_j dG_jk
+    A_j^dagger``, ``da_ijk = sum_x g_i G_jk`` (G recomputed per chunk)."""
 
     @staticmethod
     def forward(a: Tensor, A: Tensor, B: Tensor) -> Tensor:
         return _trace_forward(a, A, B)
 
     @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Tensor, Tensor, Tensor], output: Tensor) -> None:
-        ctx.save_for_backward(*inputs)
-        ctx.weight_node = inputs[0].grad_fn  # never a leaf's (see trace_bilinear)
-
-    @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
         a, A, B = ctx.saved_tensors
         n, J, S, N, _ = A.shape
         K, I = B.shape[1], a.shape[0]
-        node = ctx.weight_node
-        weight = ctx.needs_input_grad[0] and (
-            node is None or torch._C._will_engine_execute_node(node)
-        )
+        weight = _WeightedProduct.weight_wanted(ctx)
         Ar, Bt = _trace_planes(A, B)
         gt, a2 = g.transpose(1, 2), a.reshape(I, J * K)
         c = _chunk(n, S, J * K * Ar.element_size(), A.device)
@@ -243,8 +251,6 @@ def trace_bilinear(a: Tensor, A: Tensor, B: Tensor) -> Tensor:
     flops per site, against the ``2 I J K 2 N^2`` of :func:`bilinear`'s weight contraction alone
     (a tenth for the default network's last layer, ``I = 24``)."""
     n, J, *dims, N, _ = A.shape
-    w = a.to(A.real.dtype)
-    if w.is_leaf and w.requires_grad:  # a view: the engine answers for non-leaf nodes only
-        w = w.view_as(w)
+    w = _weight_operand(a, A)
     out = _TraceBilinear.apply(w, A.reshape(n, J, -1, N, N), B.reshape(n, B.shape[1], -1, N, N))
     return out.reshape(n, a.shape[0], *dims)
