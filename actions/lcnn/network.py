@@ -108,8 +108,11 @@ class LCNN(nn.Module):
             U = exp(U, conv(U, self.plaq(U), adjoint=plaquette_adjoint(self.arch.D)))
         W, hops = self.plaq(U), None
         if self.arch.inputs == "laplacians":
-            hops = transport_hops(U)
-            W = laplacian(W, hops)
+            # transport commutes with the adjoint: the Laplacians of the plaquettes' adjoints
+            # are the adjoints of theirs, so only the first half is transported
+            hops, n = transport_hops(U), W.shape[1] // 2
+            L = laplacian(W[:, :n], hops)
+            W = torch.cat([L, L.mH.resolve_conj()], dim=1)
         if self.arch.polyakov:
             W = torch.cat([W, self.poly(U)], dim=1)
         return U, W, hops
