@@ -17,7 +17,9 @@ from actions.lcnn import (
     LConv,
     LConvBilin,
     Plaq,
+    laplacian,
     plaquette_adjoint,
+    transport_hops,
     use_fast_path,
 )
 from lqcd_hmc.field import GaugeField
@@ -226,6 +228,9 @@ def test_laplacian_inputs_and_smearing_equal_the_reference(arch):
     act = LCNNAction(2.5, model=m)
     for fast, ref in zip(*both_paths(m, lambda: (act(f), act.force(f)))):
         assert rel(fast, ref) < 1e-12
+    if arch.get("inputs") == "laplacians":  # only the plaquettes are transported, not adjoints
+        every = laplacian(Plaq()(f.links), transport_hops(f.links))
+        assert rel(m.net.features(f.links)[1], every) < 1e-12
 
 
 def test_complex64_force_keeps_single_precision_accuracy():
