@@ -32,6 +32,7 @@ import itertools
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
+from functools import reduce
 from pathlib import Path
 from typing import Any
 
@@ -86,12 +87,10 @@ def basis_densities(
     if rectangles:  # 2x1 then 1x2 in each plane mu < nu, the planes in the plaquettes' order
         both = loop_traces(field.links, rectangle_paths(D)).double().unflatten(1, (-1, 2))
         variables.append(N - both.mean(2))
-    acc = None
-    for plane in zip(*(v.unbind(1) for v in variables)):
-        t = torch.stack([math.prod(x**e for x, e in zip(plane, term)) for term in terms], dim=1)
-        acc = t if acc is None else acc + t
-    assert acc is not None
-    return acc / N
+    # every plane at once, then the planes summed in order: the same operations on each
+    # element as one plane at a time, so the same numbers bit for bit, in a sixth of the calls
+    t = torch.stack([math.prod(x**e for x, e in zip(variables, term)) for term in terms], dim=1)
+    return reduce(torch.add, t.unbind(2)) / N
 
 
 class FPParametrisation(Action):
