@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 from collections.abc import Callable, Mapping, Sequence
 from functools import reduce
 from pathlib import Path
@@ -89,7 +88,9 @@ def basis_densities(
         variables.append(N - both.mean(2))
     # every plane at once, then the planes summed in order: the same operations on each
     # element as one plane at a time, so the same numbers bit for bit, in a sixth of the calls
-    t = torch.stack([math.prod(x**e for x, e in zip(variables, term)) for term in terms], dim=1)
+    t = torch.stack(
+        [reduce(torch.mul, (x**e for x, e in zip(variables, term))) for term in terms], 1
+    )
     return reduce(torch.add, t.unbind(2)) / N
 
 
