@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from functools import partial
 
 import torch
 from torch import Tensor
 
-from actions.lcnn import LCNNAction, plaquette_adjoint, transport_hops
+from actions.lcnn import LCNNAction, transport_hops
 from lqcd_hmc import ChainRNG, GaugeField
 from lqcd_hmc.allocator import use_tcmalloc
 
@@ -55,22 +56,17 @@ def parts(act: LCNNAction, f: GaugeField) -> list[tuple[str, Callable[[], object
         _, W, hops = net.features(f.links)
         hops = hops or transport_hops(f.links)
         inputs = [W]
-        for layer, a in zip(net.layers[:-1], net.acts[:-1]):
-            inputs.append(a(layer(f.links, inputs[-1], hops)))
-    adjoint: list[int] | None = None if m.arch.polyakov else plaquette_adjoint(m.arch.D)
+        for i in range(len(net.layers) - 1):
+            inputs.append(net.block(i, f.links, inputs[-1], hops))
     n = len(net.layers)
-    for i, (layer, a) in enumerate(zip(net.layers, net.acts)):
-        X = inputs[i].clone().requires_grad_(True)
-        adj = adjoint if i == 0 else None
+    for i, X in enumerate(inputs):
+        X = X.clone().requires_grad_(True)
+        name = f"layer {i + 1} of {n}"
+        if i == 0 and not m.arch.polyakov:
+            name += " (half the channels)"
         if i == n - 1:
-            fn = lambda layer=layer, a=a, X=X, adj=adj: a.real_trace(  # noqa: E731
-                layer.real_trace(f.links, X, hops, adj)
-            )
-            name = f"layer {i + 1} of {n}, Re Tr only"
-        else:
-            fn = lambda layer=layer, a=a, X=X, adj=adj: a(layer(f.links, X, hops, adj))  # noqa: E731
-            name = f"layer {i + 1} of {n}" + (" (half the channels)" if adj else "")
-        out.append((name, backward(fn, X)))
+            name += ", Re Tr only"
+        out.append((name, backward(partial(net.block, i, f.links, X, hops), X)))
     out.append(("preconditioner", backward(lambda: m.pre.density(f.with_links(U)), U)))
     return out
 

@@ -18,6 +18,11 @@ class Plaq(nn.Module):
     ``D (D - 1)`` channels."""
 
     def forward(self, U: Tensor) -> Tensor:
+        return with_adjoints(self.oriented(U))
+
+    @staticmethod
+    def oriented(U: Tensor) -> Tensor:
+        """The first half of the channels: ``U_{mu nu}(x)`` for ``mu < nu``."""
         D = U.shape[1]
         links = U.unbind(1)
         loops = []
@@ -26,8 +31,12 @@ class Plaq(nn.Module):
                 Un = shift(links[nu], mu, 1, D)
                 Um = shift(links[mu], nu, 1, D)
                 loops.append(links[mu] @ Un @ Um.mH @ links[nu].mH)
-        P = torch.stack(loops, dim=1)
-        return torch.cat([P, P.mH], dim=1)
+        return torch.stack(loops, dim=1)
+
+
+def with_adjoints(P: Tensor) -> Tensor:
+    """``(P, P^dagger)`` along the channels: the layout :func:`plaquette_adjoint` describes."""
+    return torch.cat([P, P.mH.resolve_conj()], dim=1)
 
 
 class Poly(nn.Module):

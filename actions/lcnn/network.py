@@ -10,14 +10,14 @@ is invariant under charge conjugation ``U -> U*`` as well as under gauge transfo
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
 
 from lqcd_hmc.groups import get_group
 
-from .inputs import Plaq, Poly, plaquette_adjoint
+from .inputs import Plaq, Poly, plaquette_adjoint, with_adjoints
 from .layers import LAct, LConvBilin, LExp
 from .transport import laplacian, transport_hops
 
@@ -109,10 +109,9 @@ class LCNN(nn.Module):
         W, hops = self.plaq(U), None
         if self.arch.inputs == "laplacians":
             # transport commutes with the adjoint: the Laplacians of the plaquettes' adjoints
-            # are the adjoints of theirs, so only the first half is transported
-            hops, n = transport_hops(U), W.shape[1] // 2
-            L = laplacian(W[:, :n], hops)
-            W = torch.cat([L, L.mH.resolve_conj()], dim=1)
+            # are the adjoints of theirs, so only the plaquettes are transported
+            hops = transport_hops(U)
+            W = with_adjoints(laplacian(self.plaq.oriented(U), hops))
         if self.arch.polyakov:
             W = torch.cat([W, self.poly(U)], dim=1)
         return U, W, hops
@@ -121,14 +120,20 @@ class LCNN(nn.Module):
         U, W, hops = self.features(U)
         if hops is None and max(self.arch.kernel_sizes) > 1:
             hops = transport_hops(U)  # shared by the layers
-        layers: list[LConvBilin] = list(self.layers)  # type: ignore[arg-type]
-        acts: list[LAct] = list(self.acts)  # type: ignore[arg-type]
-        # the plaquettes (and their Laplacians) hold their own adjoints: the first layer runs
-        # on half its input channels (LConvBilin.forward)
-        adjoint = None if self.arch.polyakov else plaquette_adjoint(self.arch.D)
-        for layer, act in zip(layers[:-1], acts[:-1]):
-            W, adjoint = act(layer(U, W, hops, adjoint)), None
-        # only Re Tr of the last layer is read out: formed from traces of products, never the
-        # products themselves (LBilin.real_trace)
-        t = acts[-1].real_trace(layers[-1].real_trace(U, W, hops, adjoint))
-        return torch.einsum("oc,bc...->bo...", self.readout.to(t.dtype), t)
+        for i in range(len(self.layers)):
+            W = self.block(i, U, W, hops)
+        return torch.einsum("oc,bc...->bo...", self.readout.to(W.dtype), W)
+
+    def block(self, i: int, U: Tensor, W: Tensor, hops: list[Tensor] | None) -> Tensor:
+        """L-CB layer ``i`` and its activation as :meth:`forward` runs them. The first runs on
+        half its input channels where the inputs hold their own adjoints (the plaquettes and
+        their Laplacians, :meth:`LConvBilin.forward`). The last gives only ``Re Tr / N``,
+        ``(B, C, *dims)`` real, all the readout takes: formed from traces of products, never
+        the products themselves (:meth:`LBilin.real_trace`)."""
+        layer = cast(LConvBilin, self.layers[i])
+        act = cast(LAct, self.acts[i])
+        first = i == 0 and not self.arch.polyakov
+        adjoint = plaquette_adjoint(self.arch.D) if first else None
+        if i == len(self.layers) - 1:
+            return act.real_trace(layer.real_trace(U, W, hops, adjoint))
+        return act(layer(U, W, hops, adjoint))
