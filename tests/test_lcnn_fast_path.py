@@ -18,11 +18,13 @@ from actions.lcnn import (
     LConvBilin,
     Plaq,
     laplacian,
+    native,
     plaquette_adjoint,
     transport_hops,
     use_fast_path,
 )
 from lqcd_hmc.field import GaugeField
+from lqcd_hmc.kernels.native import SWITCH
 from workflows.training.losses import losses
 
 
@@ -31,6 +33,17 @@ def fast_path_everywhere(monkeypatch):
     """These tests pin the fast path on small layers, where ``LBilin`` would otherwise take the
     reference path (:func:`actions.lcnn.bilinear.pays`); the dispatch has its own test."""
     monkeypatch.setattr(bilinear_module, "FAST_ROWS_CPU", {})
+
+
+@pytest.fixture(params=["native", "torch"])
+def bilinear_kernel(request, monkeypatch):
+    """The bilinear layer's fast path with the C kernel (:mod:`actions.lcnn.native`, skipped
+    where it cannot be built) and with the chunked PyTorch path that serves elsewhere."""
+    if request.param == "torch":
+        monkeypatch.setenv(SWITCH, "0")
+    elif not native.available(torch.empty(1, 1, 1, 3, 3, dtype=torch.complex128)):
+        pytest.skip("no native kernel on this machine")
+    return request.param
 
 
 def rel(a, b):
@@ -54,9 +67,10 @@ def channels(n, C, seed):
 
 @pytest.mark.parametrize("ca,cb,out", [(7, 3, 4), (3, 7, 4), (5, 5, 2)])
 @pytest.mark.parametrize("identity", [True, False])
-def test_bilinear_fast_path_equals_reference(ca, cb, out, identity):
+def test_bilinear_fast_path_equals_reference(ca, cb, out, identity, bilinear_kernel):
     """Value, gradients of inputs and weights, and the gradient of a function of the input
-    gradients with respect to the weights (what training's derivative loss needs)."""
+    gradients with respect to the weights (what training's derivative loss needs); the input
+    gradients also as a force takes them, with no graph (the native kernel's adjoint flags)."""
     torch.manual_seed(0)
     layer = LBilin(ca, cb, out, identity=identity)
     A, B = channels(2, ca, 1), channels(2, cb, 2)
@@ -68,7 +82,8 @@ def test_bilinear_fast_path_equals_reference(ca, cb, out, identity):
             (y * G.conj()).real.sum(), [A, B, layer.weight], create_graph=True
         )
         (dd,) = torch.autograd.grad((dA.abs() ** 2).sum() + (dB.abs() ** 2).sum(), layer.weight)
-        return y, dA, dB, da, dd
+        force = torch.autograd.grad((layer(A, B) * G.conj()).real.sum(), [A, B])
+        return y, dA, dB, da, dd, *force
 
     for fast, ref in zip(*both_paths(layer, run)):
         assert rel(fast, ref) < 1e-12
@@ -100,9 +115,13 @@ def test_traced_bilinear_equals_the_trace_of_the_reference(monkeypatch, chunk_by
 
 
 def test_bilinear_takes_the_fast_path_where_it_pays(monkeypatch):
-    """On a CPU the chunked path serves layers from a number of output channels on (here 8 in
-    float64 and 12 in float32; :data:`FAST_ROWS_CPU` holds the measured ones) and the reference
-    path the smaller ones; the result is the same either way."""
+    """On a CPU without the native kernel the chunked path serves layers from a number of
+    output channels on (here 8 in float64 and 12 in float32; :data:`FAST_ROWS_CPU` holds the
+    measured ones) and the reference path the smaller ones; the result is the same either
+    way. The native kernel serves every size."""
+    like = torch.empty(1, 1, 1, 3, 3, dtype=torch.complex64)
+    assert bilinear_module.pays(1, like) == native.available(like)
+    monkeypatch.setenv(SWITCH, "0")
     monkeypatch.setattr(bilinear_module, "FAST_ROWS_CPU", {torch.float64: 8, torch.float32: 12})
     calls = []
     real = bilinear_module.bilinear
@@ -128,7 +147,9 @@ def test_bilinear_takes_the_fast_path_where_it_pays(monkeypatch):
 
 
 def test_bilinear_chunks_do_not_change_the_result(monkeypatch):
-    """Many small chunks (a ragged last one) against one chunk for all sites."""
+    """Many small chunks (a ragged last one) against one chunk for all sites (the PyTorch
+    path; the native kernel takes one site at a time)."""
+    monkeypatch.setenv(SWITCH, "0")
     torch.manual_seed(0)
     layer = LBilin(6, 4, 3)
     A, B = channels(2, 6, 1), channels(2, 4, 2)
@@ -170,7 +191,7 @@ def model(seed=0):
     return m
 
 
-def test_action_force_and_training_gradients_equal_the_reference():
+def test_action_force_and_training_gradients_equal_the_reference(bilinear_kernel):
     m = model()
     f = random_field("SU(3)", 4, L=3, eps=0.7, batch=2)
     act = LCNNAction(2.5, model=m)

@@ -24,6 +24,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from . import native
+
 CHUNK_BYTES = 1 << 20
 """Bytes of the per-chunk mixed tensor ``M`` on a CPU (about half the 2 MiB L2 cache of the
 cores we measured on; ``bench.lcnn`` scans it)."""
@@ -48,7 +50,7 @@ def pays(out_channels: int, like: Tensor) -> bool:
     """Whether this path is the faster one for a layer of ``out_channels`` outputs on fields
     like ``like``: on a CPU from :data:`FAST_ROWS_CPU`, elsewhere always (on a GPU a chunk is a
     kernel launch, and the fast path was measured there with the default architecture)."""
-    if like.device.type != "cpu":
+    if like.device.type != "cpu" or native.available(like):
         return True
     return out_channels >= FAST_ROWS_CPU.get(like.real.dtype, 0)
 
@@ -156,30 +158,63 @@ def _weight_operand(a: Tensor, like: Tensor) -> Tensor:
     return w.view_as(w) if w.is_leaf and w.requires_grad else w
 
 
+def _extended(X: Tensor, identity: bool) -> Tensor:
+    """``X (n, C, S, N, N)`` with the identity appended as channel ``C`` where ``identity``."""
+    if not identity:
+        return X
+    n, _, S, N, _ = X.shape
+    eye = torch.eye(N, dtype=X.dtype, device=X.device).expand(n, 1, S, N, N)
+    return torch.cat([X.resolve_conj(), eye], dim=1)
+
+
 class _Bilinear(_WeightedProduct):
+    """``apply(a, A, B, id_a, id_b)``: A (B) extended by the identity as its last channel
+    where ``id_a`` (``id_b``), which then has no gradient (the layers' linear terms and bias,
+    with no copy of the inputs on the native path)."""
+
     @staticmethod
-    def forward(a: Tensor, A: Tensor, B: Tensor) -> Tensor:
-        return _forward(a, A, B)
+    def forward(a: Tensor, A: Tensor, B: Tensor, id_a: bool, id_b: bool) -> Tensor:
+        if native.available(A):
+            return native.bilinear(a, A, B, id_x=id_a, id_y=id_b)
+        return _forward(a, _extended(A, id_a), _extended(B, id_b))
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
+        _WeightedProduct.setup_context(ctx, inputs[:3], output)
+        ctx.identity = inputs[3:]
 
     @staticmethod
     def backward(ctx: Any, G: Tensor) -> tuple[Tensor | None, ...]:
         a, A, B = ctx.saved_tensors
+        id_a, id_b = ctx.identity
         da = dA = dB = None
-        if ctx.needs_input_grad[1]:
-            dA = bilinear(a.permute(1, 0, 2), G, B.mH)
-        if ctx.needs_input_grad[2]:
-            dB = bilinear(a.permute(2, 1, 0), A.mH, G)
+        # dA_j = sum_ik a_ijk G_i B_k^dagger, dB_k = sum_ij a_ijk A_j^dagger G_i for the stored
+        # channels; the adjoints by flag, not by copy, where nothing differentiates this pass
+        aA = a.permute(1, 0, 2)[: A.shape[1]]
+        aB = a.permute(2, 1, 0)[: B.shape[1]]
+        if not torch.is_grad_enabled() and native.available(G):
+            if ctx.needs_input_grad[1]:
+                dA = native.bilinear(aA, G, B, adj_y=True, id_y=id_b)
+            if ctx.needs_input_grad[2]:
+                dB = native.bilinear(aB, A, G, adj_x=True, id_x=id_a)
+        else:
+            if ctx.needs_input_grad[1]:
+                dA = bilinear(aA, G, B.mH, id_b=id_b)
+            if ctx.needs_input_grad[2]:
+                dB = bilinear(aB, A.mH, G, id_a=id_a)
         if _WeightedProduct.weight_wanted(ctx):
-            da = _weight_grad(A, B, G)
-        return da, dA, dB
+            da = _weight_grad(_extended(A, id_a), _extended(B, id_b), G)
+        return da, dA, dB, None, None
 
 
-def bilinear(a: Tensor, A: Tensor, B: Tensor) -> Tensor:
-    """``out_i = sum_{j,k} a_ijk A_j B_k`` per site: ``a (I, J, K)`` real, ``A (n, J, *dims,
-    N, N)`` and ``B (n, K, *dims, N, N)`` complex, result ``(n, I, *dims, N, N)``."""
-    n, J, *dims, N, _ = A.shape
+def bilinear(a: Tensor, A: Tensor, B: Tensor, id_a: bool = False, id_b: bool = False) -> Tensor:
+    """``out_i = sum_{j,k} a_ijk A_j B_k`` per site: ``a (I, J, K)`` real, ``A (n, J - id_a,
+    *dims, N, N)`` and ``B (n, K - id_b, *dims, N, N)`` complex, extended by the identity as
+    their last channel where ``id_a`` (``id_b``); result ``(n, I, *dims, N, N)``."""
+    n, _, *dims, N, _ = A.shape
     w = _weight_operand(a, A)
-    out = _Bilinear.apply(w, A.reshape(n, J, -1, N, N), B.reshape(n, B.shape[1], -1, N, N))
+    A, B = A.reshape(n, A.shape[1], -1, N, N), B.reshape(n, B.shape[1], -1, N, N)
+    out = _Bilinear.apply(w, A, B, id_a, id_b)
     return out.view(n, a.shape[0], *dims, N, N)
 
 

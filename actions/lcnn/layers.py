@@ -202,9 +202,9 @@ class LBilin(nn.Module):
         """``weight``: in place of the module's, for inputs of other channels
         (:meth:`LConvBilin.forward`'s folded weights)."""
         w = self.weight if weight is None else weight
-        A, B = self._extend(A), self._extend(B)
         if self.fast and not w.is_complex() and pays(self.out_channels, A):
-            return bilinear(w, A, B)
+            return bilinear(w, A, B, self.identity, self.identity)
+        A, B = self._extend(A), self._extend(B)
         a = w.to(A.dtype)
         N = A.shape[-1]
         if A.shape[1] <= B.shape[1]:

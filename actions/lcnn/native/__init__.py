@@ -1,0 +1,81 @@
+"""The bilinear layer's per-site products in C on a CPU (``bilinear.c``, built on first use by
+:func:`lqcd_hmc.kernels.native.load`).
+
+:func:`bilinear` computes ``out_i = sum_{j,k} a_ijk X_j Y_k`` with ``X_j`` or ``Y_k`` replaced
+by their adjoints on request (the backward pass's ``G B^dagger`` and ``A^dagger G`` without a
+copy), site by site: per row of the result one real ``(2N x J)(J x K I)`` product held in the
+core's cache, then ``(M_re + i M_im) Y`` over the output channels in vectors. Nothing of the
+size of the lattice is made but the result. It serves :mod:`actions.lcnn.bilinear` where
+:func:`available`; the PyTorch path there is the same arithmetic and tests pin both to the
+reference layer.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from lqcd_hmc.kernels.native import load
+
+SOURCE = Path(__file__).with_name("bilinear.c")
+COLOURS = (2, 3)
+_TYPES = {torch.complex64: "f32", torch.complex128: "f64"}
+
+
+def _library() -> ctypes.CDLL | None:
+    lib = load(SOURCE)
+    if lib is not None:
+        lib.lcnn_bilinear_scratch.restype = ctypes.c_long
+        lib.lcnn_vector_bytes.restype = ctypes.c_long
+    return lib
+
+
+def available(like: Tensor) -> bool:
+    """Whether :func:`bilinear` runs for fields like ``like`` (a CPU, complex64 or complex128,
+    SU(2) or SU(3), and a compiled library)."""
+    return (
+        like.device.type == "cpu"
+        and like.dtype in _TYPES
+        and like.shape[-1] in COLOURS
+        and _library() is not None
+    )
+
+
+def bilinear(
+    a: Tensor,
+    X: Tensor,
+    Y: Tensor,
+    adj_x: bool = False,
+    adj_y: bool = False,
+    id_x: bool = False,
+    id_y: bool = False,
+) -> Tensor:
+    """``out_i = sum_{j,k} a_ijk X'_j Y'_k`` with ``X' = X^dagger`` where ``adj_x``, and X
+    extended by the identity as its last channel where ``id_x`` (likewise ``Y``): ``a (I, J,
+    K)`` real, ``X (n, J - id_x, S, N, N)``, ``Y (n, K - id_y, S, N, N)``, result ``(n, I, S,
+    N, N)``; no autograd (the caller's function holds the backward)."""
+    lib = _library()
+    assert lib is not None
+    n, _, S, N, _ = X.shape
+    J, K, I = a.shape[1], a.shape[2], a.shape[0]
+    real = X.real.dtype
+    lanes = int(lib.lcnn_vector_bytes()) * 8 // torch.finfo(real).bits
+    Ip = -(-I // lanes) * lanes
+    w = torch.zeros(J, K, Ip, dtype=real)
+    w[:, :, :I] = a.detach().to(real).permute(1, 2, 0)
+    x = torch.view_as_real(X.detach().resolve_conj().contiguous())
+    y = torch.view_as_real(Y.detach().resolve_conj().contiguous())
+    out = torch.empty(n, I, S, N, N, 2, dtype=real)
+    scratch = torch.empty(int(lib.lcnn_bilinear_scratch(N, J, K, Ip)), dtype=real)
+    fn = getattr(lib, f"lcnn_bilinear_{_TYPES[X.dtype]}_n{N}")
+    ptr = ctypes.c_void_p
+    fn(
+        *(ptr(t.data_ptr()) for t in (w, x, y, out)),
+        *(ctypes.c_long(v) for v in (n, S, J, K, I, Ip)),
+        *(ctypes.c_int(int(f)) for f in (adj_x, adj_y, id_x, id_y)),
+        ptr(scratch.data_ptr()),
+    )
+    return torch.view_as_complex(out)

@@ -1,0 +1,73 @@
+"""The bilinear layer's C kernel (:mod:`actions.lcnn.native`) against the definition
+``out_i = sum_jk a_ijk X_j Y_k`` written as one einsum, for SU(2) and SU(3), both precisions,
+adjoint and identity flags and output channels that are no multiple of the vector width; and
+its build (:mod:`lqcd_hmc.kernels.native`): cached per source, off by ``LQCD_HMC_NATIVE=0``,
+a warning and the PyTorch path where no compiler works."""
+
+import pytest
+import torch
+
+from actions.lcnn import native
+from lqcd_hmc.kernels import native as build
+
+pytestmark = pytest.mark.skipif(
+    not native.available(torch.empty(1, 1, 1, 3, 3, dtype=torch.complex128)),
+    reason="no native kernel on this machine",
+)
+
+
+def definition(a, X, Y, adj_x, adj_y, id_x, id_y):
+    n, _, S, N, _ = X.shape
+    eye = torch.eye(N, dtype=X.dtype).expand(n, 1, S, N, N)
+    X, Y = (Z.mH if adj else Z for Z, adj in ((X, adj_x), (Y, adj_y)))
+    X = torch.cat([X, eye], 1) if id_x else X
+    Y = torch.cat([Y, eye], 1) if id_y else Y
+    return torch.einsum("ijk,bjsml,bkslp->bismp", a.to(X.dtype), X, Y)
+
+
+@pytest.mark.parametrize("N", [2, 3])
+@pytest.mark.parametrize("dtype,tol", [(torch.complex128, 1e-13), (torch.complex64, 1e-5)])
+@pytest.mark.parametrize("flags", [(0, 0, 0, 0), (1, 0, 0, 1), (0, 1, 1, 0), (1, 1, 1, 1)])
+def test_kernel_equals_the_definition(N, dtype, tol, flags):
+    torch.manual_seed(N)
+    J, K, I = 5, 7, 3  # I = 3: the kernel's vectors are padded past the output channels
+    adj_x, adj_y, id_x, id_y = flags
+    X = torch.randn(2, J - id_x, 11, N, N, dtype=dtype)
+    Y = torch.randn(2, K - id_y, 11, N, N, dtype=dtype)
+    a = torch.randn(I, J, K, dtype=torch.float64)
+    out = native.bilinear(a, X, Y, *map(bool, flags))
+    ref = definition(a, X, Y, *flags)
+    assert out.shape == (2, I, 11, N, N)
+    assert float((out - ref).abs().max() / ref.abs().max()) < tol
+
+
+def test_kernel_reads_conjugate_views_and_many_channels():
+    """Inputs that are lazy conjugates or strided views, and a layer of the default size."""
+    torch.manual_seed(0)
+    X = torch.randn(1, 25, 6, 3, 3, dtype=torch.complex128).conj()
+    Y = torch.randn(1, 24, 6, 3, 3, dtype=torch.complex128).transpose(-1, -2)
+    a = torch.randn(24, 25, 25, dtype=torch.float64)
+    ref = definition(a, X, Y, 0, 0, 0, 1)
+    assert float((native.bilinear(a, X, Y, id_y=True) - ref).abs().max() / ref.abs().max()) < 1e-13
+
+
+def test_switch_turns_the_kernel_off(monkeypatch):
+    monkeypatch.setenv(build.SWITCH, "0")
+    assert not native.available(torch.empty(1, 1, 1, 3, 3, dtype=torch.complex128))
+
+
+def test_build_is_cached_and_a_missing_compiler_warns(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(build, "_LOADED", {})
+    assert build.load(native.SOURCE) is not None
+    (built,) = (tmp_path / "lqcd-hmc" / "native").glob("bilinear-*.so")
+    stamp = built.stat().st_mtime_ns
+    monkeypatch.setattr(build, "_LOADED", {})
+    assert build.load(native.SOURCE) is not None
+    assert built.stat().st_mtime_ns == stamp  # loaded, not rebuilt
+    monkeypatch.setattr(build, "_LOADED", {})
+    monkeypatch.setenv("CC", "false")  # a compiler that always fails: a new cache key
+    with pytest.warns(RuntimeWarning, match="bilinear.c unavailable"):
+        assert build.load(native.SOURCE) is None
+    assert not native.available(torch.empty(1, 1, 1, 3, 3, dtype=torch.complex128))
+    assert [p.name for p in built.parent.iterdir()] == [built.name]  # no partial file left
