@@ -2,12 +2,14 @@
 ``out_i = sum_jk a_ijk X_j Y_k`` written as one einsum, for SU(2) and SU(3), both precisions,
 adjoint and identity flags and output channels that are no multiple of the vector width; and
 its build (:mod:`lqcd_hmc.kernels.native`): cached per source, off by ``LQCD_HMC_NATIVE=0``,
-a warning and the PyTorch path where no compiler works."""
+a warning and the PyTorch path where no compiler works; and the convolution's one-hop
+kernel against the reference convolution."""
 
 import pytest
 import torch
 
-from actions.lcnn import native
+from actions.lcnn import LConv, Plaq, native, use_fast_path
+from lqcd_hmc import ChainRNG, GaugeField
 from lqcd_hmc.kernels import native as build
 
 pytestmark = pytest.mark.skipif(
@@ -60,14 +62,58 @@ def test_build_is_cached_and_a_missing_compiler_warns(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(build, "_LOADED", {})
     assert build.load(native.SOURCE) is not None
-    (built,) = (tmp_path / "lqcd-hmc" / "native").glob("bilinear-*.so")
+    (built,) = (tmp_path / "lqcd-hmc" / "native").glob("lcnn-*.so")
     stamp = built.stat().st_mtime_ns
     monkeypatch.setattr(build, "_LOADED", {})
     assert build.load(native.SOURCE) is not None
     assert built.stat().st_mtime_ns == stamp  # loaded, not rebuilt
     monkeypatch.setattr(build, "_LOADED", {})
     monkeypatch.setenv("CC", "false")  # a compiler that always fails: a new cache key
-    with pytest.warns(RuntimeWarning, match="bilinear.c unavailable"):
+    with pytest.warns(RuntimeWarning, match="lcnn.c unavailable"):
         assert build.load(native.SOURCE) is None
     assert not native.available(torch.empty(1, 1, 1, 3, 3, dtype=torch.complex128))
     assert [p.name for p in built.parent.iterdir()] == [built.name]  # no partial file left
+
+
+@pytest.mark.parametrize(
+    "group,dims", [("SU(3)", (2, 3, 4, 5)), ("SU(2)", (3, 4, 2)), ("SU(3)", (4, 3))]
+)
+@pytest.mark.parametrize("dtype,tol", [(torch.complex128, 1e-13), (torch.complex64, 2e-6)])
+def test_hop_convolution_equals_the_reference(group, dims, dtype, tol):
+    """Frozen weights take the native kernels (:mod:`actions.lcnn.hopconv`): value and the
+    gradients of links and inputs against the reference path, on anisotropic lattices (every
+    direction's neighbours and boundaries), 4, 3 and 2 dimensions."""
+    f = GaugeField.hot(list(dims), group, ChainRNG(3, 2), dtype=dtype)
+    U = f.links.clone().requires_grad_(True)
+    W = Plaq()(f.links).detach().requires_grad_(True)
+    torch.manual_seed(0)
+    conv = LConv(W.shape[1], 5, 2, len(dims)).requires_grad_(False)
+    G = torch.randn(2, 5, *dims, *W.shape[-2:], dtype=dtype)
+    assert conv._native(W, conv.weight) and not conv.uses_hops(W)
+
+    def run():
+        y = conv(U, W)
+        return (y, *torch.autograd.grad((y * G.conj()).real.sum(), [U, W]))
+
+    fast = run()
+    use_fast_path(conv, False)
+    for a, b in zip(fast, run()):
+        assert float((a - b).abs().max() / b.abs().max()) < tol
+
+
+def test_hop_convolution_second_derivative_equals_the_reference():
+    """A graph of its backward pass (a force differentiated again) takes PyTorch's transports
+    and gives the reference path's second derivatives."""
+    f = GaugeField.hot([3, 2, 3], "SU(3)", ChainRNG(1, 1))
+    torch.manual_seed(0)
+    conv = LConv(6, 3, 2, 3).requires_grad_(False)
+    U = f.links.clone().requires_grad_(True)
+
+    def run():
+        (g,) = torch.autograd.grad(conv(U, Plaq()(U)).real.sum(), U, create_graph=True)
+        return torch.autograd.grad((g.abs() ** 2).sum(), U)[0]
+
+    fast = run()
+    use_fast_path(conv, False)
+    ref = run()
+    assert float((fast - ref).abs().max() / ref.abs().max()) < 1e-12

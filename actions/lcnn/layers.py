@@ -29,6 +29,8 @@ from lqcd_hmc.groups import Group, get_group
 from lqcd_hmc.lattice import shift
 
 from .bilinear import bilinear, pays, trace_bilinear
+from .hopconv import available as hop_available
+from .hopconv import hop_convolution
 from .transport import transport, transport_hops
 
 
@@ -112,12 +114,13 @@ class LConv(nn.Module):
         for inputs of other channels (:meth:`LConvBilin.forward`'s folded weights)."""
         mix_ = partial(mix, fast=self.fast)
         w0, wk = weights if weights is not None else (self.weight0, self.weight)
-        out = mix_(w0, W)
+        K = self.kernel_size
+        hopping = self._native(W, wk)
+        out = hop_convolution(U, W, w0, wk) if hopping else mix_(w0, W)
         if self.bias is not None:
             eye = torch.eye(W.shape[-1], dtype=W.dtype, device=W.device)
             out = out + self.bias.to(W.dtype).view(-1, *[1] * (W.dim() - 2)) * eye
-        K = self.kernel_size
-        if K == 1:
+        if K == 1 or hopping:
             return out
         mix_first = self.out_channels <= W.shape[1]
         if mix_first and self.fast and not wk.is_complex():
@@ -136,6 +139,15 @@ class LConv(nn.Module):
                         Y = transport(U, Y, mu, sign)
                         out = out + mix_(w[k], Y)
         return out
+
+    def _native(self, W: Tensor, weight: Tensor) -> bool:
+        """Whether the fast path takes the native kernels (:mod:`.hopconv`: kernel size 2,
+        real frozen weights, a CPU with a compiled library)."""
+        return self.fast and self.kernel_size == 2 and hop_available(W, weight)
+
+    def uses_hops(self, W: Tensor) -> bool:
+        """Whether :meth:`forward` on fields like ``W`` takes :func:`transport_hops`."""
+        return self.kernel_size > 1 and not self._native(W, self.weight)
 
     def _transported(self, hops: list[Tensor], W: Tensor, weight: Tensor) -> Tensor:
         """Fast path of the transported terms: per offset a real channel-mixing product, then

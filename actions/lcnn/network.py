@@ -118,7 +118,7 @@ class LCNN(nn.Module):
 
     def forward(self, U: Tensor) -> Tensor:
         U, W, hops = self.features(U)
-        if hops is None and max(self.arch.kernel_sizes) > 1:
+        if hops is None and any(cast(LConvBilin, m).conv.uses_hops(W) for m in self.layers):
             hops = transport_hops(U)  # shared by the layers
         for i in range(len(self.layers)):
             W = self.block(i, U, W, hops)

@@ -1,5 +1,6 @@
-"""The bilinear layer's per-site products in C on a CPU (``bilinear.c``, built on first use by
-:func:`lqcd_hmc.kernels.native.load`).
+"""The L-CNN's per-site kernels in C on a CPU (``lcnn.c``, built on first use by
+:func:`lqcd_hmc.kernels.native.load`): the bilinear layer's products and the convolution's
+one-hop transports.
 
 :func:`bilinear` computes ``out_i = sum_{j,k} a_ijk X_j Y_k`` with ``X_j`` or ``Y_k`` replaced
 by their adjoints on request (the backward pass's ``G B^dagger`` and ``A^dagger G`` without a
@@ -8,6 +9,10 @@ core's cache, then ``(M_re + i M_im) Y`` over the output channels in vectors. No
 size of the lattice is made but the result. It serves :mod:`actions.lcnn.bilinear` where
 :func:`available`; the PyTorch path there is the same arithmetic and tests pin both to the
 reference layer.
+
+:func:`hops` and :func:`hops_backward` sum the one-hop transports of channel-mixed fields,
+``Y_0(x) + sum_h T_h Y_h(x)``, with each link read once per site and hop (no shifted copies,
+no ``N^2 x N^2`` hop matrices); see ``hops_impl.h`` for the layouts and the backward pass.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from torch import Tensor
 
 from lqcd_hmc.kernels.native import load
 
-SOURCE = Path(__file__).with_name("bilinear.c")
+SOURCE = Path(__file__).with_name("lcnn.c")
 COLOURS = (2, 3)
 _TYPES = {torch.complex64: "f32", torch.complex128: "f64"}
 
@@ -62,7 +67,7 @@ def bilinear(
     n, _, S, N, _ = X.shape
     J, K, I = a.shape[1], a.shape[2], a.shape[0]
     real = X.real.dtype
-    lanes = int(lib.lcnn_vector_bytes()) * 8 // torch.finfo(real).bits
+    lanes = _lanes(lib, real)
     Ip = -(-I // lanes) * lanes
     w = torch.zeros(J, K, Ip, dtype=real)
     w[:, :, :I] = a.detach().to(real).permute(1, 2, 0)
@@ -79,3 +84,60 @@ def bilinear(
         ptr(scratch.data_ptr()),
     )
     return torch.view_as_complex(out)
+
+
+def _lanes(lib: ctypes.CDLL, real: torch.dtype) -> int:
+    return int(lib.lcnn_vector_bytes()) * 8 // torch.finfo(real).bits
+
+
+def padded_channels(C: int, like: Tensor) -> int:
+    """``C`` rounded up to the kernel's vector width for fields like ``like``."""
+    lib = _library()
+    assert lib is not None
+    lanes = _lanes(lib, like.real.dtype)
+    return -(-C // lanes) * lanes
+
+
+def _hop_args(U: Tensor, C: int) -> tuple:
+    n, D, *dims, N, _ = U.shape
+    L = (ctypes.c_long * len(dims))(*dims)
+    return ctypes.c_long(n), ctypes.c_long(D), L, ctypes.c_long(C)
+
+
+def _name(kind: str, U: Tensor) -> str:
+    return f"lcnn_{kind}_{_TYPES[U.dtype]}_n{U.shape[-1]}"
+
+
+def hops(U: Tensor, Y: Tensor) -> Tensor:
+    """``out(x) = Y_0(x) + sum_h T_h Y_h(x)``: ``U (n, D, *dims, N, N)`` complex, ``Y (n, S,
+    N^2, 2, (2 D + 1) C)`` real (block 0 the local term, block ``1 + h`` hop ``h = (mu, +),
+    (mu, -)``, ``C`` from :func:`padded_channels`), result ``(n, S, N^2, 2, C)`` real."""
+    lib = _library()
+    assert lib is not None
+    n, D = U.shape[:2]
+    C = Y.shape[-1] // (2 * D + 1)
+    u = torch.view_as_real(U.detach().resolve_conj().contiguous())
+    y = Y.detach().contiguous()
+    out = torch.empty(*Y.shape[:-1], C, dtype=Y.dtype)
+    ptr = ctypes.c_void_p
+    getattr(lib, _name("hops", U))(
+        ptr(u.data_ptr()), ptr(y.data_ptr()), ptr(out.data_ptr()), *_hop_args(U, C)
+    )
+    return out
+
+
+def hops_backward(U: Tensor, Y: Tensor, G: Tensor) -> tuple[Tensor, Tensor]:
+    """The gradients of :func:`hops` with respect to ``U`` and ``Y`` from the gradient ``G``
+    of its result (torch's convention for complex tensors)."""
+    lib = _library()
+    assert lib is not None
+    C = G.shape[-1]
+    u = torch.view_as_real(U.detach().resolve_conj().contiguous())
+    y, g = Y.detach().contiguous(), G.detach().contiguous()
+    dY = torch.empty_like(y)
+    dU = torch.zeros_like(u)
+    ptr = ctypes.c_void_p
+    getattr(lib, _name("hops_backward", U))(
+        *(ptr(t.data_ptr()) for t in (u, y, g, dY, dU)), *_hop_args(U, C)
+    )
+    return torch.view_as_complex(dU), dY

@@ -1,4 +1,4 @@
-/* One specialisation of the bilinear kernel (bilinear.c includes this file once per element
+/* One specialisation of the bilinear kernel (lcnn.c includes this file once per element
  * type T, vector type V/VU of VL lanes and colour number N; FN is the function's name).
  *
  * out_i = sum_{j,k} a_ijk X_j Y_k per site, X_j -> X_j^dagger where adj_x, Y_k -> Y_k^dagger
