@@ -38,7 +38,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 from actions import Wilson
-from actions.lcnn import LCNNAction, use_fast_path
+from actions.lcnn import LCNNAction, native, use_fast_path
 from lqcd_hmc import ChainRNG, GaugeField
 from lqcd_hmc.allocator import loaded, use_tcmalloc
 from workflows.training.losses import losses
@@ -116,11 +116,24 @@ def case(L: int, B: int, device: torch.device, dtype: str, chunk: int, source: s
 class RealFlops(TorchDispatchMode):
     """Real flops of the matrix products dispatched inside it (``torch.utils.flop_counter``'s
     formulas, ``2 M N K`` each), times 4 where an operand is complex (a complex multiply-add
-    is 8 real flops)."""
+    is 8 real flops), and those the L-CNN's native kernels report
+    (:func:`actions.lcnn.native.counting`)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.total = 0
+        self._native = native.counting(self._add)
+
+    def _add(self, flops: int) -> None:
+        self.total += flops
+
+    def __enter__(self) -> RealFlops:
+        self._native.__enter__()
+        return super().__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        super().__exit__(*exc)
+        self._native.__exit__(*exc)
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}

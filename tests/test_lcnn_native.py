@@ -1,5 +1,5 @@
-"""The bilinear layer's C kernel (:mod:`actions.lcnn.native`) against the definition
-``out_i = sum_jk a_ijk X_j Y_k`` written as one einsum, for SU(2) and SU(3), both precisions,
+"""The bilinear layer's C kernels (:mod:`actions.lcnn.native`) against the definition
+``out_i = sum_jk a_ijk X_j Y_k`` written as one einsum (and its trace, with gradients), for SU(2) and SU(3), both precisions,
 adjoint and identity flags and output channels that are no multiple of the vector width; and
 its build (:mod:`lqcd_hmc.kernels.native`): cached per source, off by ``LQCD_HMC_NATIVE=0``,
 a warning and the PyTorch path where no compiler works; and the convolution's one-hop
@@ -41,6 +41,26 @@ def test_kernel_equals_the_definition(N, dtype, tol, flags):
     ref = definition(a, X, Y, *flags)
     assert out.shape == (2, I, 11, N, N)
     assert float((out - ref).abs().max() / ref.abs().max()) < tol
+
+
+@pytest.mark.parametrize("N", [2, 3])
+@pytest.mark.parametrize("dtype,tol", [(torch.complex128, 1e-13), (torch.complex64, 1e-5)])
+@pytest.mark.parametrize("flags", [(0, 0), (1, 1), (1, 0)])
+def test_traced_kernel_equals_the_definition(N, dtype, tol, flags):
+    """``sum_jk a_ijk Re Tr(X_j Y_k)`` and its gradients with respect to X and Y (autograd of
+    the einsum)."""
+    torch.manual_seed(N)
+    id_x, id_y = flags
+    X = torch.randn(2, 6, 7, N, N, dtype=dtype, requires_grad=True)
+    Y = torch.randn(2, 5, 7, N, N, dtype=dtype, requires_grad=True)
+    a = torch.randn(3, 6 + id_x, 5 + id_y, dtype=torch.float64)
+    ref = definition(a, X, Y, 0, 0, id_x, id_y).diagonal(dim1=-2, dim2=-1).sum(-1).real
+    g = torch.randn_like(ref)
+    grads = torch.autograd.grad(ref, [X, Y], g)
+    out = native.trace_bilinear(a, X, Y, *map(bool, flags))
+    dX, dY = native.trace_bilinear_backward(a, X, Y, g, *map(bool, flags))
+    for mine, theirs in zip((out, dX, dY), (ref, *grads)):
+        assert float((mine - theirs).abs().max() / theirs.abs().max()) < tol
 
 
 def test_kernel_reads_conjugate_views_and_many_channels():
@@ -98,7 +118,7 @@ def test_hop_convolution_equals_the_reference(group, dims, dtype, tol):
     fast = run()
     use_fast_path(conv, False)
     for a, b in zip(fast, run()):
-        assert float((a - b).abs().max() / b.abs().max()) < tol
+        assert float((a - b).detach().abs().max() / b.detach().abs().max()) < tol
 
 
 def test_hop_convolution_second_derivative_equals_the_reference():

@@ -242,50 +242,81 @@ def _trace_forward(a: Tensor, A: Tensor, B: Tensor) -> Tensor:
 
 
 class _TraceBilinear(_WeightedProduct):
-    """The backward is made of differentiable operations (training's double backward): with
-    ``dG_jk = sum_i g_i a_ijk``, ``dA_j = sum_k dG_jk B_k^dagger``, ``dB_k = sum_j dG_jk
-    A_j^dagger``, ``da_ijk = sum_x g_i G_jk`` (G recomputed per chunk)."""
+    """``apply(a, A, B, id_a, id_b)`` as :class:`_Bilinear`. The backward is made of
+    differentiable operations (training's double backward): with ``dG_jk = sum_i g_i a_ijk``,
+    ``dA_j = sum_k dG_jk B_k^dagger``, ``dB_k = sum_j dG_jk A_j^dagger``, ``da_ijk = sum_x g_i
+    G_jk`` (G recomputed per chunk); the native kernel's where nothing differentiates it and
+    the weights need no gradient."""
 
     @staticmethod
-    def forward(a: Tensor, A: Tensor, B: Tensor) -> Tensor:
-        return _trace_forward(a, A, B)
+    def forward(a: Tensor, A: Tensor, B: Tensor, id_a: bool, id_b: bool) -> Tensor:
+        if native.available(A):
+            return native.trace_bilinear(a, A, B, id_a, id_b)
+        return _trace_forward(a, _extended(A, id_a), _extended(B, id_b))
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
+        _WeightedProduct.setup_context(ctx, inputs[:3], output)
+        ctx.identity = inputs[3:]
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
         a, A, B = ctx.saved_tensors
-        n, J, S, N, _ = A.shape
-        K, I = B.shape[1], a.shape[0]
+        id_a, id_b = ctx.identity
         weight = _WeightedProduct.weight_wanted(ctx)
-        Ar, Bt = _trace_planes(A, B)
-        gt, a2 = g.transpose(1, 2), a.reshape(I, J * K)
-        c = _chunk(n, S, J * K * Ar.element_size(), A.device)
-        dAr, dBt, da = [], [], None
-        for s in range(0, S, c):
-            Ac, Bc, gc = Ar[:, s : s + c], Bt[:, s : s + c], gt[:, s : s + c]
-            dG = (gc @ a2).unflatten(-1, (J, K))
-            dAr.append(dG @ Bc.mT)
-            dBt.append(Ac.mT @ dG)
-            if weight:
-                d = gc.flatten(0, 1).t() @ (Ac @ Bc).flatten(0, 1).flatten(1)
-                da = d if da is None else da + d
-        # (n, S, J, [m l re]) -> (n, J, S, m, l); (n, S, [m l re], K) -> conj, (l, m) order
-        dA = torch.view_as_complex(torch.cat(dAr, 1).unflatten(-1, (N, N, 2)).contiguous())
-        dB = torch.cat(dBt, 1).unflatten(2, (N, N, 2)).movedim(-1, 1)
-        dB = torch.view_as_complex(dB.contiguous()).conj().mT
+        if not (weight or torch.is_grad_enabled()) and native.available(A):
+            dA, dB = native.trace_bilinear_backward(a, A, B, g, id_a, id_b)
+            return None, dA, dB, None, None
+        da, dA, dB = _trace_backward(ctx, a, _extended(A, id_a), _extended(B, id_b), g, weight)
         return (
-            None if da is None else da.view(I, J, K),
-            dA.transpose(1, 2) if ctx.needs_input_grad[1] else None,
-            dB if ctx.needs_input_grad[2] else None,
+            da,
+            None if dA is None else dA[:, : A.shape[1]],
+            None if dB is None else dB[:, : B.shape[1]],
+            None,
+            None,
         )
 
 
-def trace_bilinear(a: Tensor, A: Tensor, B: Tensor) -> Tensor:
+def _trace_backward(
+    ctx: Any, a: Tensor, A: Tensor, B: Tensor, g: Tensor, weight: bool
+) -> tuple[Tensor | None, ...]:
+    """:class:`_TraceBilinear`'s PyTorch backward on the extended inputs: ``(da, dA, dB)``."""
+    n, J, S, N, _ = A.shape
+    K, I = B.shape[1], a.shape[0]
+    Ar, Bt = _trace_planes(A, B)
+    gt, a2 = g.transpose(1, 2), a.reshape(I, J * K)
+    c = _chunk(n, S, J * K * Ar.element_size(), A.device)
+    dAr, dBt, da = [], [], None
+    for s in range(0, S, c):
+        Ac, Bc, gc = Ar[:, s : s + c], Bt[:, s : s + c], gt[:, s : s + c]
+        dG = (gc @ a2).unflatten(-1, (J, K))
+        dAr.append(dG @ Bc.mT)
+        dBt.append(Ac.mT @ dG)
+        if weight:
+            d = gc.flatten(0, 1).t() @ (Ac @ Bc).flatten(0, 1).flatten(1)
+            da = d if da is None else da + d
+    # (n, S, J, [m l re]) -> (n, J, S, m, l); (n, S, [m l re], K) -> conj, (l, m) order
+    dA = torch.view_as_complex(torch.cat(dAr, 1).unflatten(-1, (N, N, 2)).contiguous())
+    dB = torch.cat(dBt, 1).unflatten(2, (N, N, 2)).movedim(-1, 1)
+    dB = torch.view_as_complex(dB.contiguous()).conj().mT
+    return (
+        None if da is None else da.view(I, J, K),
+        dA.transpose(1, 2) if ctx.needs_input_grad[1] else None,
+        dB if ctx.needs_input_grad[2] else None,
+    )
+
+
+def trace_bilinear(
+    a: Tensor, A: Tensor, B: Tensor, id_a: bool = False, id_b: bool = False
+) -> Tensor:
     """``out_i = sum_{j,k} a_ijk Re Tr(A_j B_k)`` per site, without forming the products: ``a (I,
-    J, K)`` real, ``A (n, J, *dims, N, N)`` and ``B (n, K, *dims, N, N)`` complex, result ``(n,
-    I, *dims)`` real. Equals ``Re Tr`` of :func:`bilinear`'s output for ``2 J K (2 N^2 + I)``
-    flops per site, against the ``2 I J K 2 N^2`` of :func:`bilinear`'s weight contraction alone
-    (a tenth for the default network's last layer, ``I = 24``)."""
-    n, J, *dims, N, _ = A.shape
+    J, K)`` real, ``A (n, J - id_a, *dims, N, N)`` and ``B (n, K - id_b, *dims, N, N)`` complex,
+    extended by the identity as their last channel where ``id_a`` (``id_b``), result ``(n, I,
+    *dims)`` real. Equals ``Re Tr`` of :func:`bilinear`'s output for ``2 J K (2 N^2 + I)`` flops
+    per site, against the ``2 I J K 2 N^2`` of :func:`bilinear`'s weight contraction alone (a
+    tenth for the default network's last layer, ``I = 24``)."""
+    n, _, *dims, N, _ = A.shape
     w = _weight_operand(a, A)
-    out = _TraceBilinear.apply(w, A.reshape(n, J, -1, N, N), B.reshape(n, B.shape[1], -1, N, N))
+    A, B = A.reshape(n, A.shape[1], -1, N, N), B.reshape(n, B.shape[1], -1, N, N)
+    out = _TraceBilinear.apply(w, A, B, id_a, id_b)
     return out.reshape(n, a.shape[0], *dims)

@@ -238,8 +238,7 @@ class LBilin(nn.Module):
         w = self.weight if weight is None else weight
         if not self.fast or w.is_complex():
             return Trace()(self(A, B, w)).real
-        A, B = self._extend(A), self._extend(B)
-        return trace_bilinear(w, A, B) / A.shape[-1]
+        return trace_bilinear(w, A, B, self.identity, self.identity) / A.shape[-1]
 
     def extra_repr(self) -> str:
         return f"{self.in_a}, {self.in_b}, {self.out_channels}, identity={self.identity}"

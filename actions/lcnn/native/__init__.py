@@ -18,6 +18,8 @@ no ``N^2 x N^2`` hop matrices); see ``hops_impl.h`` for the layouts and the back
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -28,6 +30,26 @@ from lqcd_hmc.kernels.native import load
 SOURCE = Path(__file__).with_name("lcnn.c")
 COLOURS = (2, 3)
 _TYPES = {torch.complex64: "f32", torch.complex128: "f64"}
+
+
+_COUNTERS: list[Callable[[int], None]] = []
+
+
+@contextmanager
+def counting(add: Callable[[int], None]) -> Iterator[None]:
+    """Within it, every kernel call passes ``add`` its real flops (multiply and add counted
+    apart; the products' flops as a profiler of the PyTorch path counts them), so a flop
+    count of the native path sees them (``bench.lcnn``)."""
+    _COUNTERS.append(add)
+    try:
+        yield
+    finally:
+        _COUNTERS.remove(add)
+
+
+def _count(flops: int) -> None:
+    for add in _COUNTERS:
+        add(flops)
 
 
 def _library() -> ctypes.CDLL | None:
@@ -83,6 +105,7 @@ def bilinear(
         *(ctypes.c_int(int(f)) for f in (adj_x, adj_y, id_x, id_y)),
         ptr(scratch.data_ptr()),
     )
+    _count(n * S * (4 * N * N * J * K * I + 8 * N**3 * K * I))
     return torch.view_as_complex(out)
 
 
@@ -123,6 +146,7 @@ def hops(U: Tensor, Y: Tensor) -> Tensor:
     getattr(lib, _name("hops", U))(
         ptr(u.data_ptr()), ptr(y.data_ptr()), ptr(out.data_ptr()), *_hop_args(U, C)
     )
+    _count(Y.shape[0] * Y.shape[1] * 2 * D * C * 16 * U.shape[-1] ** 3)  # V W, then W V^dagger
     return out
 
 
@@ -140,4 +164,69 @@ def hops_backward(U: Tensor, Y: Tensor, G: Tensor) -> tuple[Tensor, Tensor]:
     getattr(lib, _name("hops_backward", U))(
         *(ptr(t.data_ptr()) for t in (u, y, g, dY, dU)), *_hop_args(U, C)
     )
+    # G V, V Y, V^dagger (G V), (G V) Y^dagger, G^dagger (V Y)
+    _count(Y.shape[0] * Y.shape[1] * 2 * U.shape[1] * C * 40 * U.shape[-1] ** 3)
     return torch.view_as_complex(dU), dY
+
+
+def _round(C: int, lanes: int) -> int:
+    return -(-C // lanes) * lanes
+
+
+def trace_bilinear(a: Tensor, X: Tensor, Y: Tensor, id_x: bool, id_y: bool) -> Tensor:
+    """``out_i = sum_{j,k} a_ijk Re Tr(X_j Y_k)`` (X, Y extended by the identity where
+    ``id_x``, ``id_y``): ``a (I, J, K)`` real, ``X (n, J - id_x, S, N, N)``, ``Y (n, K - id_y,
+    S, N, N)``, result ``(n, I, S)`` real (``trace_impl.h``)."""
+    lib = _library()
+    assert lib is not None
+    n, _, S, N, _ = X.shape
+    I, J, K = a.shape
+    real = X.real.dtype
+    lanes = _lanes(lib, real)
+    Ip, Kp = _round(I, lanes), _round(K, lanes)
+    w = torch.zeros(J, K, Ip, dtype=real)
+    w[:, :, :I] = a.detach().to(real).permute(1, 2, 0)
+    x = torch.view_as_real(X.detach().resolve_conj().contiguous())
+    y = torch.view_as_real(Y.detach().resolve_conj().contiguous())
+    out = torch.empty(n, I, S, dtype=real)
+    scratch = torch.empty(J * 2 * N * N + (2 * N * N + J) * Kp + Ip, dtype=real)
+    ptr = ctypes.c_void_p
+    getattr(lib, _name("trace", X))(
+        *(ptr(t.data_ptr()) for t in (w, x, y, out)),
+        *(ctypes.c_long(v) for v in (n, S, J, K, I, Ip, Kp)),
+        *(ctypes.c_int(int(f)) for f in (id_x, id_y)),
+        ptr(scratch.data_ptr()),
+    )
+    _count(n * S * 2 * J * K * (2 * N * N + I))
+    return out
+
+
+def trace_bilinear_backward(
+    a: Tensor, X: Tensor, Y: Tensor, g: Tensor, id_x: bool, id_y: bool
+) -> tuple[Tensor, Tensor]:
+    """The gradients of :func:`trace_bilinear` with respect to the stored channels of ``X``
+    and ``Y`` from the gradient ``g`` of its result."""
+    lib = _library()
+    assert lib is not None
+    n, _, S, N, _ = X.shape
+    I, J, K = a.shape
+    real = X.real.dtype
+    lanes = _lanes(lib, real)
+    Kp, Rp = _round(K, lanes), _round(2 * N * N, lanes)
+    wt = torch.zeros(I, J, Kp, dtype=real)
+    wt[:, :, :K] = a.detach().to(real)
+    x = torch.view_as_real(X.detach().resolve_conj().contiguous())
+    y = torch.view_as_real(Y.detach().resolve_conj().contiguous())
+    gg = g.detach().to(real).contiguous()
+    dx, dy = torch.empty_like(x), torch.empty_like(y)
+    E2 = 2 * N * N
+    scratch = torch.empty(J * E2 + E2 * Kp + Kp * Rp + J * Kp + J * Rp + E2 * Kp, dtype=real)
+    ptr = ctypes.c_void_p
+    getattr(lib, _name("trace_backward", X))(
+        *(ptr(t.data_ptr()) for t in (wt, x, y, gg, dx, dy)),
+        *(ctypes.c_long(v) for v in (n, S, J, K, I, Kp, Rp)),
+        *(ctypes.c_int(int(f)) for f in (id_x, id_y)),
+        ptr(scratch.data_ptr()),
+    )
+    _count(n * S * 2 * J * K * (I + 4 * N * N))
+    return torch.view_as_complex(dx), torch.view_as_complex(dy)

@@ -6,6 +6,7 @@
  *   lcnn_bilinear_T_nN (bilinear_impl.h), lcnn_bilinear_scratch(N, J, K, Ip), the scratch
  *   elements a bilinear call needs;
  *   lcnn_hops_T_nN, lcnn_hops_backward_T_nN (hops_impl.h);
+ *   lcnn_trace_T_nN, lcnn_trace_backward_T_nN (trace_impl.h);
  *   lcnn_vector_bytes(), the width of the vectors (vectors.h) that channel counts are
  *   padded to.
  */
@@ -39,26 +40,44 @@ static inline long neighbour(long s, long mu, int fwd, const long *L, const long
 #define FWD lcnn_hops_f32_n3
 #define BWD lcnn_hops_backward_f32_n3
 #define LOADV load_v_f32_n3
+#define TFWD lcnn_trace_f32_n3
+#define TBWD lcnn_trace_backward_f32_n3
+#define TPACK trace_pack_f32_n3
+#define TGRAM trace_gram_f32_n3
 #include "bilinear_impl.h"
 #include "hops_impl.h"
+#include "trace_impl.h"
 #undef N
 #undef FN
 #undef FWD
 #undef BWD
 #undef LOADV
+#undef TFWD
+#undef TBWD
+#undef TPACK
+#undef TGRAM
 
 #define N 2
 #define FN lcnn_bilinear_f32_n2
 #define FWD lcnn_hops_f32_n2
 #define BWD lcnn_hops_backward_f32_n2
 #define LOADV load_v_f32_n2
+#define TFWD lcnn_trace_f32_n2
+#define TBWD lcnn_trace_backward_f32_n2
+#define TPACK trace_pack_f32_n2
+#define TGRAM trace_gram_f32_n2
 #include "bilinear_impl.h"
 #include "hops_impl.h"
+#include "trace_impl.h"
 #undef N
 #undef FN
 #undef FWD
 #undef BWD
 #undef LOADV
+#undef TFWD
+#undef TBWD
+#undef TPACK
+#undef TGRAM
 
 #undef T
 #undef V
@@ -75,26 +94,44 @@ static inline long neighbour(long s, long mu, int fwd, const long *L, const long
 #define FWD lcnn_hops_f64_n3
 #define BWD lcnn_hops_backward_f64_n3
 #define LOADV load_v_f64_n3
+#define TFWD lcnn_trace_f64_n3
+#define TBWD lcnn_trace_backward_f64_n3
+#define TPACK trace_pack_f64_n3
+#define TGRAM trace_gram_f64_n3
 #include "bilinear_impl.h"
 #include "hops_impl.h"
+#include "trace_impl.h"
 #undef N
 #undef FN
 #undef FWD
 #undef BWD
 #undef LOADV
+#undef TFWD
+#undef TBWD
+#undef TPACK
+#undef TGRAM
 
 #define N 2
 #define FN lcnn_bilinear_f64_n2
 #define FWD lcnn_hops_f64_n2
 #define BWD lcnn_hops_backward_f64_n2
 #define LOADV load_v_f64_n2
+#define TFWD lcnn_trace_f64_n2
+#define TBWD lcnn_trace_backward_f64_n2
+#define TPACK trace_pack_f64_n2
+#define TGRAM trace_gram_f64_n2
 #include "bilinear_impl.h"
 #include "hops_impl.h"
+#include "trace_impl.h"
 #undef N
 #undef FN
 #undef FWD
 #undef BWD
 #undef LOADV
+#undef TFWD
+#undef TBWD
+#undef TPACK
+#undef TGRAM
 
 #undef T
 #undef V
