@@ -1,9 +1,10 @@
-"""The bilinear layer's C kernels (:mod:`actions.lcnn.native`) against the definition
-``out_i = sum_jk a_ijk X_j Y_k`` written as one einsum (and its trace, with gradients), for SU(2) and SU(3), both precisions,
-adjoint and identity flags and output channels that are no multiple of the vector width; and
-its build (:mod:`lqcd_hmc.kernels.native`): cached per source, off by ``LQCD_HMC_NATIVE=0``,
-a warning and the PyTorch path where no compiler works; and the convolution's one-hop
-kernel against the reference convolution."""
+"""The L-CNN's C kernels (:mod:`actions.lcnn.native`) against their definitions written as
+einsums: the bilinear layer ``out_i = sum_jk a_ijk X_j Y_k`` and its trace (with gradients),
+for SU(2) and SU(3), both precisions, adjoint and identity flags and output channels that are
+no multiple of the vector width; the convolution's one-hop kernel against the reference
+convolution (value, gradients, second derivatives); and the build
+(:mod:`lqcd_hmc.kernels.native`): cached per source, off by ``LQCD_HMC_NATIVE=0``, a warning
+and the PyTorch path where no compiler works."""
 
 import pytest
 import torch
