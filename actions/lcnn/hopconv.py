@@ -5,7 +5,7 @@ where the backward pass is itself differentiated).
 ``W'_i(x) = sum_j w0_ij W_j(x) + sum_{mu, s = +-1} T_{s mu} sum_j w_ij(mu, s) W_j(x)``
 (Favoni et al., eq. 3, without the bias): the channel mixing of every offset is one real
 matrix product over sites, colours and real and imaginary parts, ``(n S N^2 2, C_in)
-(C_in, (2 D + 1) C_out)``; the transports are :func:`.native.hops`. Only the inputs are kept
+(C_in, C_out)``, per offset; the transports are :func:`.native.hops`. Only the inputs are kept
 for the backward pass (the mixed fields are recomputed: one matrix product).
 """
 
@@ -37,8 +37,7 @@ def _channel_first(X: Tensor, C: int, like: Tensor) -> Tensor:
 
 def _reference(U: Tensor, W: Tensor, w: Tensor) -> Tensor:
     """What :func:`.native.hops` computes, from :func:`.transport.transport`."""
-    n, D = U.shape[:2]
-    blocks = (_channel_last(W) @ w).unflatten(-1, (2 * D + 1, -1)).unbind(-2)
+    blocks = [_channel_last(W) @ wh for wh in w.unbind(0)]
     out = blocks[0]
     for h, Y in enumerate(blocks[1:]):
         T = transport(U, _channel_first(Y, Y.shape[-1], W), h // 2, 1 - 2 * (h % 2))
@@ -46,14 +45,24 @@ def _reference(U: Tensor, W: Tensor, w: Tensor) -> Tensor:
     return out
 
 
+def _mixed(X: Tensor, w: Tensor) -> Tensor:
+    """``X (n, S, N^2, 2, C_in)`` times each block of ``w (2 D + 1, C_in, C)``: ``(2 D + 1, n,
+    S, N^2, 2, C)``, a site's block of one offset contiguous (one matrix product per block)."""
+    Y = X.new_empty(w.shape[0], *X.shape[:-1], w.shape[-1])
+    rows = X.reshape(-1, X.shape[-1])
+    for h in range(w.shape[0]):
+        torch.mm(rows, w[h], out=Y[h].view(-1, w.shape[-1]))
+    return Y
+
+
 class _HopConvolution(torch.autograd.Function):
-    """``apply(U, W, w)``: :func:`.native.hops` of the mixed fields ``_channel_last(W) @ w``.
+    """``apply(U, W, w)``: :func:`.native.hops` of the mixed fields ``_mixed(_channel_last(W), w)``.
     The backward pass is :func:`.native.hops_backward`, or, where it is itself differentiated
     (``create_graph``), the same derivatives from :func:`_reference`."""
 
     @staticmethod
     def forward(U: Tensor, W: Tensor, w: Tensor) -> Tensor:
-        return native.hops(U, _channel_last(W) @ w)
+        return native.hops(U, _mixed(_channel_last(W), w))
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Tensor, Tensor, Tensor], output: Tensor) -> None:
@@ -70,12 +79,17 @@ class _HopConvolution(torch.autograd.Function):
             grads = iter(torch.autograd.grad(out, wanted, G, create_graph=True))
             return tuple(next(grads) if need else None for need in ctx.needs_input_grad)
         X = _channel_last(W)
-        dU, dY = native.hops_backward(U, X @ w, G)
+        dU, dY = native.hops_backward(U, _mixed(X, w), G)
+        rows, C_in = X.reshape(-1, X.shape[-1]), X.shape[-1]
+        blocks = [d.reshape(-1, dY.shape[-1]) for d in dY.unbind(0)]
         dW = dw = None
         if ctx.needs_input_grad[1]:
-            dW = _channel_first(dY @ w.t(), W.shape[1], W)
+            dX = blocks[0] @ w[0].t()
+            for d, wh in zip(blocks[1:], w[1:].unbind(0)):
+                dX.addmm_(d, wh.t())
+            dW = _channel_first(dX.view(X.shape), W.shape[1], W)
         if ctx.needs_input_grad[2]:
-            dw = X.reshape(-1, X.shape[-1]).t() @ dY.reshape(-1, dY.shape[-1])
+            dw = torch.stack([rows.t() @ d for d in blocks]).view(-1, C_in, dY.shape[-1])
         return dU if ctx.needs_input_grad[0] else None, dW, dw
 
 
@@ -93,7 +107,6 @@ def hop_convolution(U: Tensor, W: Tensor, weight0: Tensor, weight: Tensor) -> Te
     D = U.shape[1]
     Cp = native.padded_channels(C_out, W)
     blocks = torch.cat([weight0[None], weight.reshape(2 * D, C_out, C_in)]).to(W.real.dtype)
-    w = W.real.new_zeros(2 * D + 1, Cp, C_in)
-    w[:, :C_out] = blocks
-    out = _HopConvolution.apply(U, W, w.permute(2, 0, 1).reshape(C_in, -1))
-    return _channel_first(out, C_out, W)
+    w = W.real.new_zeros(2 * D + 1, C_in, Cp)
+    w[:, :, :C_out] = blocks.transpose(1, 2)
+    return _channel_first(_HopConvolution.apply(U, W, w), C_out, W)

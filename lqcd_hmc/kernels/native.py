@@ -67,7 +67,8 @@ def _build(source: Path, target: Path, compiler: list[str]) -> None:
         cmd = [*compiler, *FLAGS, "-o", tmp, str(source)]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         if done.returncode != 0:
-            raise OSError(done.stderr.strip().splitlines()[-1] if done.stderr else "failed")
+            errors = [ln for ln in done.stderr.splitlines() if "error" in ln]
+            raise OSError((errors or done.stderr.strip().splitlines() or ["failed"])[0])
         os.replace(tmp, target)  # atomic: a concurrent build or load sees all or nothing
     finally:
         if os.path.exists(tmp):

@@ -132,21 +132,21 @@ def _name(kind: str, U: Tensor) -> str:
 
 
 def hops(U: Tensor, Y: Tensor) -> Tensor:
-    """``out(x) = Y_0(x) + sum_h T_h Y_h(x)``: ``U (n, D, *dims, N, N)`` complex, ``Y (n, S,
-    N^2, 2, (2 D + 1) C)`` real (block 0 the local term, block ``1 + h`` hop ``h = (mu, +),
+    """``out(x) = Y_0(x) + sum_h T_h Y_h(x)``: ``U (n, D, *dims, N, N)`` complex, ``Y (2 D +
+    1, n, S, N^2, 2, C)`` real (block 0 the local term, block ``1 + h`` hop ``h = (mu, +),
     (mu, -)``, ``C`` from :func:`padded_channels`), result ``(n, S, N^2, 2, C)`` real."""
     lib = _library()
     assert lib is not None
     n, D = U.shape[:2]
-    C = Y.shape[-1] // (2 * D + 1)
+    C = Y.shape[-1]
     u = torch.view_as_real(U.detach().resolve_conj().contiguous())
     y = Y.detach().contiguous()
-    out = torch.empty(*Y.shape[:-1], C, dtype=Y.dtype)
+    out = torch.empty(Y.shape[1:], dtype=Y.dtype)
     ptr = ctypes.c_void_p
     getattr(lib, _name("hops", U))(
         ptr(u.data_ptr()), ptr(y.data_ptr()), ptr(out.data_ptr()), *_hop_args(U, C)
     )
-    _count(Y.shape[0] * Y.shape[1] * 2 * D * C * 16 * U.shape[-1] ** 3)  # V W, then W V^dagger
+    _count(n * Y.shape[2] * 2 * D * C * 16 * U.shape[-1] ** 3)  # V W, then W V^dagger
     return out
 
 
@@ -164,8 +164,9 @@ def hops_backward(U: Tensor, Y: Tensor, G: Tensor) -> tuple[Tensor, Tensor]:
     getattr(lib, _name("hops_backward", U))(
         *(ptr(t.data_ptr()) for t in (u, y, g, dY, dU)), *_hop_args(U, C)
     )
-    # G V, V Y, V^dagger (G V), (G V) Y^dagger, G^dagger (V Y)
-    _count(Y.shape[0] * Y.shape[1] * 2 * U.shape[1] * C * 40 * U.shape[-1] ** 3)
+    # V^dagger G, (V^dagger G) V, the channel sums M = G Y^dagger
+    N = U.shape[-1]
+    _count(Y.shape[1] * Y.shape[2] * 2 * U.shape[1] * C * (16 * N**3 + 8 * N**4))
     return torch.view_as_complex(dU), dY
 
 
@@ -189,7 +190,7 @@ def trace_bilinear(a: Tensor, X: Tensor, Y: Tensor, id_x: bool, id_y: bool) -> T
     x = torch.view_as_real(X.detach().resolve_conj().contiguous())
     y = torch.view_as_real(Y.detach().resolve_conj().contiguous())
     out = torch.empty(n, I, S, dtype=real)
-    scratch = torch.empty(J * 2 * N * N + (2 * N * N + J) * Kp + Ip, dtype=real)
+    scratch = torch.empty(J * 2 * N * N + (2 * N * N + 1) * Kp + J * K + Ip, dtype=real)
     ptr = ctypes.c_void_p
     getattr(lib, _name("trace", X))(
         *(ptr(t.data_ptr()) for t in (w, x, y, out)),
@@ -220,7 +221,7 @@ def trace_bilinear_backward(
     gg = g.detach().to(real).contiguous()
     dx, dy = torch.empty_like(x), torch.empty_like(y)
     E2 = 2 * N * N
-    scratch = torch.empty(J * E2 + E2 * Kp + Kp * Rp + J * Kp + J * Rp + E2 * Kp, dtype=real)
+    scratch = torch.empty(J * E2 + 2 * E2 * Kp + Kp * Rp + J * Kp + J * Rp + I, dtype=real)
     ptr = ctypes.c_void_p
     getattr(lib, _name("trace_backward", X))(
         *(ptr(t.data_ptr()) for t in (wt, x, y, gg, dx, dy)),

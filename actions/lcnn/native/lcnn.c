@@ -40,10 +40,13 @@ static inline long neighbour(long s, long mu, int fwd, const long *L, const long
 #define FWD lcnn_hops_f32_n3
 #define BWD lcnn_hops_backward_f32_n3
 #define LOADV load_v_f32_n3
+#define TRANSPORT_ROW transport_row_f32_n3
+#define HSUM hsum_f32_n3
+#define ROW row_f32_n3
 #define TFWD lcnn_trace_f32_n3
 #define TBWD lcnn_trace_backward_f32_n3
 #define TPACK trace_pack_f32_n3
-#define TGRAM trace_gram_f32_n3
+#define TVECMAT trace_vecmat_f32_n3
 #include "bilinear_impl.h"
 #include "hops_impl.h"
 #include "trace_impl.h"
@@ -52,20 +55,26 @@ static inline long neighbour(long s, long mu, int fwd, const long *L, const long
 #undef FWD
 #undef BWD
 #undef LOADV
+#undef TRANSPORT_ROW
+#undef HSUM
+#undef ROW
 #undef TFWD
 #undef TBWD
 #undef TPACK
-#undef TGRAM
+#undef TVECMAT
 
 #define N 2
 #define FN lcnn_bilinear_f32_n2
 #define FWD lcnn_hops_f32_n2
 #define BWD lcnn_hops_backward_f32_n2
 #define LOADV load_v_f32_n2
+#define TRANSPORT_ROW transport_row_f32_n2
+#define HSUM hsum_f32_n2
+#define ROW row_f32_n2
 #define TFWD lcnn_trace_f32_n2
 #define TBWD lcnn_trace_backward_f32_n2
 #define TPACK trace_pack_f32_n2
-#define TGRAM trace_gram_f32_n2
+#define TVECMAT trace_vecmat_f32_n2
 #include "bilinear_impl.h"
 #include "hops_impl.h"
 #include "trace_impl.h"
@@ -74,10 +83,13 @@ static inline long neighbour(long s, long mu, int fwd, const long *L, const long
 #undef FWD
 #undef BWD
 #undef LOADV
+#undef TRANSPORT_ROW
+#undef HSUM
+#undef ROW
 #undef TFWD
 #undef TBWD
 #undef TPACK
-#undef TGRAM
+#undef TVECMAT
 
 #undef T
 #undef V
@@ -94,10 +106,13 @@ static inline long neighbour(long s, long mu, int fwd, const long *L, const long
 #define FWD lcnn_hops_f64_n3
 #define BWD lcnn_hops_backward_f64_n3
 #define LOADV load_v_f64_n3
+#define TRANSPORT_ROW transport_row_f64_n3
+#define HSUM hsum_f64_n3
+#define ROW row_f64_n3
 #define TFWD lcnn_trace_f64_n3
 #define TBWD lcnn_trace_backward_f64_n3
 #define TPACK trace_pack_f64_n3
-#define TGRAM trace_gram_f64_n3
+#define TVECMAT trace_vecmat_f64_n3
 #include "bilinear_impl.h"
 #include "hops_impl.h"
 #include "trace_impl.h"
@@ -106,20 +121,26 @@ static inline long neighbour(long s, long mu, int fwd, const long *L, const long
 #undef FWD
 #undef BWD
 #undef LOADV
+#undef TRANSPORT_ROW
+#undef HSUM
+#undef ROW
 #undef TFWD
 #undef TBWD
 #undef TPACK
-#undef TGRAM
+#undef TVECMAT
 
 #define N 2
 #define FN lcnn_bilinear_f64_n2
 #define FWD lcnn_hops_f64_n2
 #define BWD lcnn_hops_backward_f64_n2
 #define LOADV load_v_f64_n2
+#define TRANSPORT_ROW transport_row_f64_n2
+#define HSUM hsum_f64_n2
+#define ROW row_f64_n2
 #define TFWD lcnn_trace_f64_n2
 #define TBWD lcnn_trace_backward_f64_n2
 #define TPACK trace_pack_f64_n2
-#define TGRAM trace_gram_f64_n2
+#define TVECMAT trace_vecmat_f64_n2
 #include "bilinear_impl.h"
 #include "hops_impl.h"
 #include "trace_impl.h"
@@ -128,10 +149,13 @@ static inline long neighbour(long s, long mu, int fwd, const long *L, const long
 #undef FWD
 #undef BWD
 #undef LOADV
+#undef TRANSPORT_ROW
+#undef HSUM
+#undef ROW
 #undef TFWD
 #undef TBWD
 #undef TPACK
-#undef TGRAM
+#undef TVECMAT
 
 #undef T
 #undef V

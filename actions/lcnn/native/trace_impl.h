@@ -46,34 +46,55 @@ static void TPACK(const T *restrict X, const T *restrict Y, long b, long s, long
                 yt[k * Rp + r] = 0;
 }
 
-/* G[j][k] = sum_r x[j][r] y[r][k], over k in vectors */
-static void TGRAM(const T *restrict x, const T *restrict y, T *restrict G, long J, long Kp)
+/* out[0 .. nv VL) = sum_{q < nq} c[q sc] M[q ld + (0 .. nv VL)]: a row vector times a matrix,
+ * four output vectors at a time (four independent chains of multiply-adds) */
+static void TVECMAT(const T *restrict c, long sc, const T *restrict M, long ld, long nq,
+                    long nv, T *restrict out)
 {
-    for (long j = 0; j < J; j++)
-        for (long k = 0; k < Kp; k += VL) {
-            V acc = {0};
-            for (int r = 0; r < 2 * N * N; r++)
-                acc += x[j * 2 * N * N + r] * *(const VU *)(y + r * Kp + k);
-            *(VU *)(G + j * Kp + k) = acc;
+    long v = 0;
+    for (; v + 4 <= nv; v += 4) {
+        V a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+        for (long q = 0; q < nq; q++) {
+            const T f = c[q * sc];
+            const T *m = M + q * ld + v * VL;
+            a0 += f * *(const VU *)m;
+            a1 += f * *(const VU *)(m + VL);
+            a2 += f * *(const VU *)(m + 2 * VL);
+            a3 += f * *(const VU *)(m + 3 * VL);
         }
+        *(VU *)(out + v * VL) = a0;
+        *(VU *)(out + (v + 1) * VL) = a1;
+        *(VU *)(out + (v + 2) * VL) = a2;
+        *(VU *)(out + (v + 3) * VL) = a3;
+    }
+    for (; v < nv; v++) {
+        V a0 = {0}, a1 = {0};
+        long q = 0;
+        for (; q + 2 <= nq; q += 2) {
+            a0 += c[q * sc] * *(const VU *)(M + q * ld + v * VL);
+            a1 += c[(q + 1) * sc] * *(const VU *)(M + (q + 1) * ld + v * VL);
+        }
+        if (q < nq)
+            a0 += c[q * sc] * *(const VU *)(M + q * ld + v * VL);
+        *(VU *)(out + v * VL) = a0 + a1;
+    }
 }
 
 void TFWD(const T *restrict w, const T *restrict X, const T *restrict Y, T *restrict out,
           long n, long S, long J, long K, long I, long Ip, long Kp, int id_x, int id_y,
           T *restrict scratch)
 {
-    T *x = scratch, *y = x + J * 2 * N * N, *G = y + 2 * N * N * Kp, *o = G + J * Kp;
+    const long E2 = 2 * N * N;
+    T *x = scratch, *y = x + J * E2, *G = y + E2 * Kp, *Gc = G + Kp, *o = Gc + J * K;
     for (long b = 0; b < n; b++)
         for (long s = 0; s < S; s++) {
             TPACK(X, Y, b, s, S, J, K, Kp, 0, id_x, id_y, x, y, 0);
-            TGRAM(x, y, G, J, Kp);
-            for (long i = 0; i < Ip; i += VL) {
-                V acc = {0};
-                for (long j = 0; j < J; j++)
-                    for (long k = 0; k < K; k++)
-                        acc += G[j * Kp + k] * *(const VU *)(w + (j * K + k) * Ip + i);
-                *(VU *)(o + i) = acc;
+            for (long j = 0; j < J; j++) { /* G_jk = sum_r x[j][r] y[r][k] */
+                TVECMAT(x + j * E2, 1, y, Kp, E2, Kp / VL, G);
+                for (long k = 0; k < K; k++)
+                    Gc[j * K + k] = G[k];
             }
+            TVECMAT(Gc, 1, w, Ip, J * K, Ip / VL, o);
             for (long i = 0; i < I; i++)
                 out[(b * I + i) * S + s] = o[i];
         }
@@ -85,31 +106,18 @@ void TBWD(const T *restrict wt, const T *restrict X, const T *restrict Y, const 
 {
     const long E = N * N, Jx = J - id_x, Ky = K - id_y;
     T *x = scratch, *y = x + J * 2 * E, *yt = y + 2 * E * Kp, *dG = yt + Kp * Rp;
-    T *dx = dG + J * Kp, *dy = dx + J * Rp;
+    T *dx = dG + J * Kp, *dy = dx + J * Rp, *gs = dy + 2 * E * Kp;
     for (long b = 0; b < n; b++)
         for (long s = 0; s < S; s++) {
             TPACK(X, Y, b, s, S, J, K, Kp, Rp, id_x, id_y, x, y, yt);
-            for (long j = 0; j < J; j++) /* dG = sum_i g_i a_i.. */
-                for (long k = 0; k < Kp; k += VL) {
-                    V acc = {0};
-                    for (long i = 0; i < I; i++)
-                        acc += g[(b * I + i) * S + s] * *(const VU *)(wt + (i * J + j) * Kp + k);
-                    *(VU *)(dG + j * Kp + k) = acc;
-                }
+            for (long i = 0; i < I; i++)
+                gs[i] = g[(b * I + i) * S + s];
+            for (long j = 0; j < J; j++) /* dG[j][k] = sum_i g_i a_ijk */
+                TVECMAT(gs, 1, wt + j * Kp, J * Kp, I, Kp / VL, dG + j * Kp);
             for (long j = 0; j < Jx; j++) /* dx[j][r] = sum_k dG[j][k] y[r][k] */
-                for (long r = 0; r < Rp; r += VL) {
-                    V acc = {0};
-                    for (long k = 0; k < K; k++)
-                        acc += dG[j * Kp + k] * *(const VU *)(yt + k * Rp + r);
-                    *(VU *)(dx + j * Rp + r) = acc;
-                }
+                TVECMAT(dG + j * Kp, 1, yt, Rp, K, Rp / VL, dx + j * Rp);
             for (int r = 0; r < 2 * E; r++) /* dy[r][k] = sum_j x[j][r] dG[j][k] */
-                for (long k = 0; k < Kp; k += VL) {
-                    V acc = {0};
-                    for (long j = 0; j < J; j++)
-                        acc += x[j * 2 * E + r] * *(const VU *)(dG + j * Kp + k);
-                    *(VU *)(dy + r * Kp + k) = acc;
-                }
+                TVECMAT(x + r, 2 * E, dG, Kp, J, Kp / VL, dy + r * Kp);
             for (long j = 0; j < Jx; j++) {
                 T *dst = dX + ((b * Jx + j) * S + s) * 2 * E;
                 for (int e = 0; e < 2 * E; e++)
