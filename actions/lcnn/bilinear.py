@@ -264,9 +264,10 @@ class _TraceBilinear(_WeightedProduct):
         a, A, B = ctx.saved_tensors
         id_a, id_b = ctx.identity
         weight = _WeightedProduct.weight_wanted(ctx)
+        wanted = ctx.needs_input_grad[1:3]
         if not (weight or torch.is_grad_enabled()) and native.available(A):
-            dA, dB = native.trace_bilinear_backward(a, A, B, g, id_a, id_b)
-            return None, dA, dB, None, None
+            grads = native.trace_bilinear_backward(a, A, B, g, id_a, id_b)
+            return None, *(d if w else None for d, w in zip(grads, wanted)), None, None
         da, dA, dB = _trace_backward(ctx, a, _extended(A, id_a), _extended(B, id_b), g, weight)
         return (
             da,

@@ -2,11 +2,11 @@
 weights (HMC forces; training keeps :class:`.layers.LConv`'s PyTorch path, which is faster
 where the backward pass is itself differentiated).
 
-``W'_i(x) = sum_j w0_ij W_j(x) + sum_{mu, s = +-1} T_{s mu} sum_j w_ij(mu, s) W_j(x)``
-(Favoni et al., eq. 3, without the bias): the channel mixing of every offset is one real
-matrix product over sites, colours and real and imaginary parts, ``(n S N^2 2, C_in)
-(C_in, C_out)``, per offset; the transports are :func:`.native.hops`. Only the inputs are kept
-for the backward pass (the mixed fields are recomputed: one matrix product).
+``W'_i(x) = sum_j w0_ij W_j(x) + sum_{mu, s = +-1} sum_j w_ij(mu, s) T_{s mu} W_j(x)``
+(Favoni et al., eq. 3, without the bias; transport and channel mixing commute): per site the
+transported neighbours and the site itself form one row, ``(2 N^2, (2 D + 1) C_in)``, times
+the stacked weights of all offsets (:func:`.native.convolution`). Only the inputs are kept for
+the backward pass.
 """
 
 from __future__ import annotations
@@ -20,12 +20,14 @@ from . import native
 from .transport import transport
 
 
-def _channel_last(W: Tensor) -> Tensor:
-    """``W (n, C, *dims, N, N)`` complex -> real ``(n, S, N^2, 2, C)``, contiguous (the
-    operand of one matrix product over its rows)."""
-    n, C = W.shape[:2]
-    X = torch.view_as_real(W.resolve_conj()).reshape(n, C, -1, W.shape[-1] ** 2, 2)
-    return X.permute(0, 2, 3, 4, 1).contiguous()
+def _channel_last(W: Tensor, C: int) -> Tensor:
+    """``W (n, C_in, *dims, N, N)`` complex -> real ``(n, S, N^2, 2, C)``, zero channels past
+    ``C_in``, contiguous."""
+    n, C_in = W.shape[:2]
+    X = torch.view_as_real(W.resolve_conj()).reshape(n, C_in, -1, W.shape[-1] ** 2, 2)
+    out = X.new_zeros(n, X.shape[2], X.shape[3], 2, C)
+    out[..., :C_in] = X.permute(0, 2, 3, 4, 1)
+    return out
 
 
 def _channel_first(X: Tensor, C: int, like: Tensor) -> Tensor:
@@ -36,33 +38,37 @@ def _channel_first(X: Tensor, C: int, like: Tensor) -> Tensor:
 
 
 def _reference(U: Tensor, W: Tensor, w: Tensor) -> Tensor:
-    """What :func:`.native.hops` computes, from :func:`.transport.transport`."""
-    blocks = [_channel_last(W) @ wh for wh in w.unbind(0)]
-    out = blocks[0]
-    for h, Y in enumerate(blocks[1:]):
-        T = transport(U, _channel_first(Y, Y.shape[-1], W), h // 2, 1 - 2 * (h % 2))
-        out = out + _channel_last(T)
+    """What :func:`.native.convolution` computes, from :func:`.transport.transport`: complex
+    ``(n, Co, *dims, N, N)`` for the stacked weights ``w ((2 D + 1) C_in, Co)``."""
+    blocks = w.unflatten(0, (-1, W.shape[1])).to(W.dtype)
+    out = torch.einsum("jo,bj...->bo...", blocks[0], W)
+    for h, wh in enumerate(blocks[1:]):
+        out = out + torch.einsum("jo,bj...->bo...", wh, transport(U, W, h // 2, 1 - 2 * (h % 2)))
     return out
 
 
-def _mixed(X: Tensor, w: Tensor) -> Tensor:
-    """``X (n, S, N^2, 2, C_in)`` times each block of ``w (2 D + 1, C_in, C)``: ``(2 D + 1, n,
-    S, N^2, 2, C)``, a site's block of one offset contiguous (one matrix product per block)."""
-    Y = X.new_empty(w.shape[0], *X.shape[:-1], w.shape[-1])
-    rows = X.reshape(-1, X.shape[-1])
-    for h in range(w.shape[0]):
-        torch.mm(rows, w[h], out=Y[h].view(-1, w.shape[-1]))
-    return Y
+def _padded(w: Tensor, W: Tensor) -> Tensor:
+    """The stacked weights ``((2 D + 1) C_in, Co)`` as ``(2 D + 1, Ci, Cp)``, both channel
+    counts padded with zeros to the kernel's vector width."""
+    C_in, Co = W.shape[1], w.shape[1]
+    Ci, Cp = native.padded_channels(C_in, W), native.padded_channels(Co, W)
+    wp = w.new_zeros(w.shape[0] // C_in, Ci, Cp)
+    wp[:, :C_in, :Co] = w.unflatten(0, (-1, C_in))
+    return wp
 
 
-class _HopConvolution(torch.autograd.Function):
-    """``apply(U, W, w)``: :func:`.native.hops` of the mixed fields ``_mixed(_channel_last(W), w)``.
-    The backward pass is :func:`.native.hops_backward`, or, where it is itself differentiated
-    (``create_graph``), the same derivatives from :func:`_reference`."""
+class _Convolution(torch.autograd.Function):
+    """``apply(U, W, w)``: :func:`.native.convolution` of ``W (n, C_in, *dims, N, N)`` with
+    the stacked weights ``w ((2 D + 1) C_in, Co)``, complex ``(n, Co, *dims, N, N)``. The
+    backward pass is :func:`.native.convolution_backward`, or, where it is itself
+    differentiated (``create_graph``) or the weights want a gradient, the same derivatives
+    from :func:`_reference`."""
 
     @staticmethod
     def forward(U: Tensor, W: Tensor, w: Tensor) -> Tensor:
-        return native.hops(U, _mixed(_channel_last(W), w))
+        wp = _padded(w, W)
+        out = native.convolution(U, _channel_last(W, wp.shape[1]), wp.flatten(0, 1))
+        return _channel_first(out, w.shape[1], W)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Tensor, Tensor, Tensor], output: Tensor) -> None:
@@ -71,26 +77,21 @@ class _HopConvolution(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, G: Tensor) -> tuple[Tensor | None, ...]:
         U, W, w = ctx.saved_tensors
-        if torch.is_grad_enabled():  # a graph of this pass: PyTorch's transports, differentiable
+        if torch.is_grad_enabled() or ctx.needs_input_grad[2]:
             # fresh views: the derivatives along each input alone (W may depend on U)
             inputs = [t.view_as(t) for t in (U, W, w)]
             wanted = [t for t, need in zip(inputs, ctx.needs_input_grad) if need]
-            out = _reference(*inputs)
-            grads = iter(torch.autograd.grad(out, wanted, G, create_graph=True))
+            grads = iter(
+                torch.autograd.grad(
+                    _reference(*inputs), wanted, G, create_graph=torch.is_grad_enabled()
+                )
+            )
             return tuple(next(grads) if need else None for need in ctx.needs_input_grad)
-        X = _channel_last(W)
-        dU, dY = native.hops_backward(U, _mixed(X, w), G)
-        rows, C_in = X.reshape(-1, X.shape[-1]), X.shape[-1]
-        blocks = [d.reshape(-1, dY.shape[-1]) for d in dY.unbind(0)]
-        dW = dw = None
-        if ctx.needs_input_grad[1]:
-            dX = blocks[0] @ w[0].t()
-            for d, wh in zip(blocks[1:], w[1:].unbind(0)):
-                dX.addmm_(d, wh.t())
-            dW = _channel_first(dX.view(X.shape), W.shape[1], W)
-        if ctx.needs_input_grad[2]:
-            dw = torch.stack([rows.t() @ d for d in blocks]).view(-1, C_in, dY.shape[-1])
-        return dU if ctx.needs_input_grad[0] else None, dW, dw
+        wp = _padded(w, W)
+        X, Gp = _channel_last(W, wp.shape[1]), _channel_last(G, wp.shape[2])
+        dU, dX = native.convolution_backward(U, X, wp.flatten(0, 1), Gp)
+        dW = _channel_first(dX, W.shape[1], W) if ctx.needs_input_grad[1] else None
+        return dU if ctx.needs_input_grad[0] else None, dW, None
 
 
 def available(W: Tensor, weight: Tensor) -> bool:
@@ -100,13 +101,11 @@ def available(W: Tensor, weight: Tensor) -> bool:
 
 
 def hop_convolution(U: Tensor, W: Tensor, weight0: Tensor, weight: Tensor) -> Tensor:
-    """``sum_j w0_ij W_j + sum_{mu, s} T_{s mu} sum_j w_ij(mu, s) W_j``: ``U (n, D, *dims, N,
+    """``sum_j w0_ij W_j + sum_{mu, s} sum_j w_ij(mu, s) T_{s mu} W_j``: ``U (n, D, *dims, N,
     N)``, ``W (n, C_in, *dims, N, N)``, ``weight0 (C_out, C_in)``, ``weight (D, 2, 1, C_out,
     C_in)`` (:class:`.layers.LConv`'s, kernel size 2), result ``(n, C_out, *dims, N, N)``."""
     C_out, C_in = weight0.shape
     D = U.shape[1]
-    Cp = native.padded_channels(C_out, W)
-    blocks = torch.cat([weight0[None], weight.reshape(2 * D, C_out, C_in)]).to(W.real.dtype)
-    w = W.real.new_zeros(2 * D + 1, C_in, Cp)
-    w[:, :, :C_out] = blocks.transpose(1, 2)
-    return _channel_first(_HopConvolution.apply(U, W, w), C_out, W)
+    blocks = torch.cat([weight0[None], weight.reshape(2 * D, C_out, C_in)])
+    w = blocks.transpose(1, 2).reshape(-1, C_out).to(W.real.dtype)
+    return _Convolution.apply(U, W, w)

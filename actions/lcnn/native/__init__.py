@@ -1,6 +1,6 @@
 """The L-CNN's per-site kernels in C on a CPU (``lcnn.c``, built on first use by
-:func:`lqcd_hmc.kernels.native.load`): the bilinear layer's products and the convolution's
-one-hop transports.
+:func:`lqcd_hmc.kernels.native.load`): the bilinear layer's products, their traces, and the
+convolution of kernel size 2.
 
 :func:`bilinear` computes ``out_i = sum_{j,k} a_ijk X_j Y_k`` with ``X_j`` or ``Y_k`` replaced
 by their adjoints on request (the backward pass's ``G B^dagger`` and ``A^dagger G`` without a
@@ -10,9 +10,10 @@ size of the lattice is made but the result. It serves :mod:`actions.lcnn.bilinea
 :func:`available`; the PyTorch path there is the same arithmetic and tests pin both to the
 reference layer.
 
-:func:`hops` and :func:`hops_backward` sum the one-hop transports of channel-mixed fields,
-``Y_0(x) + sum_h T_h Y_h(x)``, with each link read once per site and hop (no shifted copies,
-no ``N^2 x N^2`` hop matrices); see ``hops_impl.h`` for the layouts and the backward pass.
+:func:`convolution` transports each site's neighbours (``V X V^dagger``, each link read
+once per site and hop: no shifted copies, no ``N^2 x N^2`` hop matrices) into a row held in
+the core's cache and multiplies it by the stacked weights of all offsets; see ``conv_impl.h``
+for the layouts and the backward pass.
 """
 
 from __future__ import annotations
@@ -121,53 +122,70 @@ def padded_channels(C: int, like: Tensor) -> int:
     return -(-C // lanes) * lanes
 
 
-def _hop_args(U: Tensor, C: int) -> tuple:
+def _lattice(U: Tensor) -> tuple:
     n, D, *dims, N, _ = U.shape
-    L = (ctypes.c_long * len(dims))(*dims)
-    return ctypes.c_long(n), ctypes.c_long(D), L, ctypes.c_long(C)
+    return ctypes.c_long(n), ctypes.c_long(D), (ctypes.c_long * len(dims))(*dims)
 
 
 def _name(kind: str, U: Tensor) -> str:
     return f"lcnn_{kind}_{_TYPES[U.dtype]}_n{U.shape[-1]}"
 
 
-def hops(U: Tensor, Y: Tensor) -> Tensor:
-    """``out(x) = Y_0(x) + sum_h T_h Y_h(x)``: ``U (n, D, *dims, N, N)`` complex, ``Y (2 D +
-    1, n, S, N^2, 2, C)`` real (block 0 the local term, block ``1 + h`` hop ``h = (mu, +),
-    (mu, -)``, ``C`` from :func:`padded_channels`), result ``(n, S, N^2, 2, C)`` real."""
+def _conv_flops(U: Tensor, Ci: int, Co: int) -> int:
+    """Real flops per call of :func:`convolution` (transports ``V X``, ``(V X) V^dagger``; the
+    row times the weights)."""
+    n, D, *dims, N, _ = U.shape
+    S = int(torch.tensor(dims).prod())
+    return n * S * (2 * D * Ci * 16 * N**3 + 2 * (2 * N * N) * (2 * D + 1) * Ci * Co)
+
+
+def convolution(U: Tensor, X: Tensor, w: Tensor) -> Tensor:
+    """``out(x) = sum_h (T_h X)(x) w_h`` (``T_0 = 1``; ``conv_impl.h``): ``U (n, D, *dims, N,
+    N)`` complex, ``X (n, S, N^2, 2, Ci)`` real, ``w ((2 D + 1) Ci, Co)`` real (block ``h`` the
+    weights of offset ``h``: 0 local, ``1 + (mu, +), 1 + (mu, -)``), ``Ci`` and ``Co`` from
+    :func:`padded_channels`; result ``(n, S, N^2, 2, Co)`` real."""
     lib = _library()
     assert lib is not None
-    n, D = U.shape[:2]
-    C = Y.shape[-1]
+    Ci, Co = X.shape[-1], w.shape[-1]
     u = torch.view_as_real(U.detach().resolve_conj().contiguous())
-    y = Y.detach().contiguous()
-    out = torch.empty(Y.shape[1:], dtype=Y.dtype)
+    x, ww = X.detach().contiguous(), w.detach().contiguous()
+    out = X.new_empty(*X.shape[:-1], Co)
+    scratch = X.new_empty(2 * U.shape[-1] ** 2 * ww.shape[0])
     ptr = ctypes.c_void_p
-    getattr(lib, _name("hops", U))(
-        ptr(u.data_ptr()), ptr(y.data_ptr()), ptr(out.data_ptr()), *_hop_args(U, C)
+    getattr(lib, _name("conv", U))(
+        *(ptr(t.data_ptr()) for t in (u, x, ww, out)),
+        *_lattice(U),
+        ctypes.c_long(Ci),
+        ctypes.c_long(Co),
+        ptr(scratch.data_ptr()),
     )
-    _count(n * Y.shape[2] * 2 * D * C * 16 * U.shape[-1] ** 3)  # V W, then W V^dagger
+    _count(_conv_flops(U, Ci, Co))
     return out
 
 
-def hops_backward(U: Tensor, Y: Tensor, G: Tensor) -> tuple[Tensor, Tensor]:
-    """The gradients of :func:`hops` with respect to ``U`` and ``Y`` from the gradient ``G``
-    of its result (torch's convention for complex tensors)."""
+def convolution_backward(U: Tensor, X: Tensor, w: Tensor, G: Tensor) -> tuple[Tensor, Tensor]:
+    """The gradients of :func:`convolution` with respect to ``U`` and ``X`` from the gradient
+    ``G`` of its result (torch's convention for complex tensors)."""
     lib = _library()
     assert lib is not None
-    C = G.shape[-1]
+    Ci, Co = X.shape[-1], w.shape[-1]
     u = torch.view_as_real(U.detach().resolve_conj().contiguous())
-    y, g = Y.detach().contiguous(), G.detach().contiguous()
-    dY = torch.empty_like(y)
-    dU = torch.zeros_like(u)
+    x, g = X.detach().contiguous(), G.detach().contiguous()
+    wt = w.detach().t().contiguous()
+    dX, dU = torch.zeros_like(x), torch.zeros_like(u)
+    scratch = X.new_empty(2 * U.shape[-1] ** 2 * wt.shape[1])
     ptr = ctypes.c_void_p
-    getattr(lib, _name("hops_backward", U))(
-        *(ptr(t.data_ptr()) for t in (u, y, g, dY, dU)), *_hop_args(U, C)
+    getattr(lib, _name("conv_backward", U))(
+        *(ptr(t.data_ptr()) for t in (u, x, wt, g, dX, dU)),
+        *_lattice(U),
+        ctypes.c_long(Ci),
+        ctypes.c_long(Co),
+        ptr(scratch.data_ptr()),
     )
-    # V^dagger G, (V^dagger G) V, the channel sums M = G Y^dagger
-    N = U.shape[-1]
-    _count(Y.shape[1] * Y.shape[2] * 2 * U.shape[1] * C * (16 * N**3 + 8 * N**4))
-    return torch.view_as_complex(dU), dY
+    # G w^T and V^dagger dZ V as the forward pass; the channel sums M = dZ X^dagger per hop
+    n, D, *dims, N, _ = U.shape
+    _count(_conv_flops(U, Ci, Co) + n * int(torch.tensor(dims).prod()) * 2 * D * Ci * 8 * N**4)
+    return torch.view_as_complex(dU), dX
 
 
 def _round(C: int, lanes: int) -> int:

@@ -5,7 +5,7 @@
  * Exported, for T in {f32, f64} and N in {2, 3}:
  *   lcnn_bilinear_T_nN (bilinear_impl.h), lcnn_bilinear_scratch(N, J, K, Ip), the scratch
  *   elements a bilinear call needs;
- *   lcnn_hops_T_nN, lcnn_hops_backward_T_nN (hops_impl.h);
+ *   lcnn_conv_T_nN, lcnn_conv_backward_T_nN (conv_impl.h);
  *   lcnn_trace_T_nN, lcnn_trace_backward_T_nN (trace_impl.h);
  *   lcnn_vector_bytes(), the width of the vectors (vectors.h) that channel counts are
  *   padded to.
@@ -18,6 +18,16 @@ long lcnn_vector_bytes(void) { return VBYTES; }
 long lcnn_bilinear_scratch(long N, long J, long K, long Ip)
 {
     return 2 * N * K * Ip + 2 * N * J + 2 * K * N * N + 2 * N * N * Ip;
+}
+
+/* the site strides st of a C-order lattice of extents L, and its volume S */
+static void strides(long D, const long *L, long st[8], long *S)
+{
+    *S = 1;
+    for (long mu = D - 1; mu >= 0; mu--) {
+        st[mu] = *S;
+        *S *= L[mu];
+    }
 }
 
 /* the site next to s in direction mu, forward or backward, periodic (C-order sites, strides
@@ -37,18 +47,19 @@ static inline long neighbour(long s, long mu, int fwd, const long *L, const long
 
 #define N 3
 #define FN lcnn_bilinear_f32_n3
-#define FWD lcnn_hops_f32_n3
-#define BWD lcnn_hops_backward_f32_n3
+#define FWD lcnn_conv_f32_n3
+#define BWD lcnn_conv_backward_f32_n3
 #define LOADV load_v_f32_n3
 #define TRANSPORT_ROW transport_row_f32_n3
 #define HSUM hsum_f32_n3
 #define ROW row_f32_n3
+#define ROWS_GEMM rows_gemm_f32_n3
 #define TFWD lcnn_trace_f32_n3
 #define TBWD lcnn_trace_backward_f32_n3
 #define TPACK trace_pack_f32_n3
 #define TVECMAT trace_vecmat_f32_n3
 #include "bilinear_impl.h"
-#include "hops_impl.h"
+#include "conv_impl.h"
 #include "trace_impl.h"
 #undef N
 #undef FN
@@ -58,6 +69,7 @@ static inline long neighbour(long s, long mu, int fwd, const long *L, const long
 #undef TRANSPORT_ROW
 #undef HSUM
 #undef ROW
+#undef ROWS_GEMM
 #undef TFWD
 #undef TBWD
 #undef TPACK
@@ -65,18 +77,19 @@ static inline long neighbour(long s, long mu, int fwd, const long *L, const long
 
 #define N 2
 #define FN lcnn_bilinear_f32_n2
-#define FWD lcnn_hops_f32_n2
-#define BWD lcnn_hops_backward_f32_n2
+#define FWD lcnn_conv_f32_n2
+#define BWD lcnn_conv_backward_f32_n2
 #define LOADV load_v_f32_n2
 #define TRANSPORT_ROW transport_row_f32_n2
 #define HSUM hsum_f32_n2
 #define ROW row_f32_n2
+#define ROWS_GEMM rows_gemm_f32_n2
 #define TFWD lcnn_trace_f32_n2
 #define TBWD lcnn_trace_backward_f32_n2
 #define TPACK trace_pack_f32_n2
 #define TVECMAT trace_vecmat_f32_n2
 #include "bilinear_impl.h"
-#include "hops_impl.h"
+#include "conv_impl.h"
 #include "trace_impl.h"
 #undef N
 #undef FN
@@ -86,6 +99,7 @@ static inline long neighbour(long s, long mu, int fwd, const long *L, const long
 #undef TRANSPORT_ROW
 #undef HSUM
 #undef ROW
+#undef ROWS_GEMM
 #undef TFWD
 #undef TBWD
 #undef TPACK
@@ -103,18 +117,19 @@ static inline long neighbour(long s, long mu, int fwd, const long *L, const long
 
 #define N 3
 #define FN lcnn_bilinear_f64_n3
-#define FWD lcnn_hops_f64_n3
-#define BWD lcnn_hops_backward_f64_n3
+#define FWD lcnn_conv_f64_n3
+#define BWD lcnn_conv_backward_f64_n3
 #define LOADV load_v_f64_n3
 #define TRANSPORT_ROW transport_row_f64_n3
 #define HSUM hsum_f64_n3
 #define ROW row_f64_n3
+#define ROWS_GEMM rows_gemm_f64_n3
 #define TFWD lcnn_trace_f64_n3
 #define TBWD lcnn_trace_backward_f64_n3
 #define TPACK trace_pack_f64_n3
 #define TVECMAT trace_vecmat_f64_n3
 #include "bilinear_impl.h"
-#include "hops_impl.h"
+#include "conv_impl.h"
 #include "trace_impl.h"
 #undef N
 #undef FN
@@ -124,6 +139,7 @@ static inline long neighbour(long s, long mu, int fwd, const long *L, const long
 #undef TRANSPORT_ROW
 #undef HSUM
 #undef ROW
+#undef ROWS_GEMM
 #undef TFWD
 #undef TBWD
 #undef TPACK
@@ -131,18 +147,19 @@ static inline long neighbour(long s, long mu, int fwd, const long *L, const long
 
 #define N 2
 #define FN lcnn_bilinear_f64_n2
-#define FWD lcnn_hops_f64_n2
-#define BWD lcnn_hops_backward_f64_n2
+#define FWD lcnn_conv_f64_n2
+#define BWD lcnn_conv_backward_f64_n2
 #define LOADV load_v_f64_n2
 #define TRANSPORT_ROW transport_row_f64_n2
 #define HSUM hsum_f64_n2
 #define ROW row_f64_n2
+#define ROWS_GEMM rows_gemm_f64_n2
 #define TFWD lcnn_trace_f64_n2
 #define TBWD lcnn_trace_backward_f64_n2
 #define TPACK trace_pack_f64_n2
 #define TVECMAT trace_vecmat_f64_n2
 #include "bilinear_impl.h"
-#include "hops_impl.h"
+#include "conv_impl.h"
 #include "trace_impl.h"
 #undef N
 #undef FN
@@ -152,6 +169,7 @@ static inline long neighbour(long s, long mu, int fwd, const long *L, const long
 #undef TRANSPORT_ROW
 #undef HSUM
 #undef ROW
+#undef ROWS_GEMM
 #undef TFWD
 #undef TBWD
 #undef TPACK

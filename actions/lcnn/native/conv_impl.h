@@ -1,0 +1,235 @@
+/* One specialisation of the convolution kernels (lcnn.c includes this file once per element
+ * type T, vector types V/VU of VL lanes and colour number N; the macros in lcnn.c name its
+ * functions).
+ *
+ * The L-CNN convolution of kernel size 2 (layers.py, LConv), transports first:
+ *   out(x) = sum_h Z_h(x) w_h,  Z_0 = X,  Z_h(x) = T_h X(x)  (h = 1 .. 2D),
+ *   T_{+mu} X(x) = V X(x + mu) V^dagger, V = U_mu(x),
+ *   T_{-mu} X(x) = V X(x - mu) V^dagger, V = U_mu(x - mu)^dagger,
+ * hops 1 + (mu, +), 1 + (mu, -) for mu = 0 .. D-1; per site the row (Z_0 ... Z_2D) times the
+ * stacked weights is one real (2 N^2 x (2D+1) Ci)((2D+1) Ci x Co) product in the core's
+ * cache. Layouts (T arrays, C order, 2 = real and imaginary part, E = N^2; Ci and Co
+ * multiples of VL, padded with zero channels):
+ *   U (n, D, S, N, N, 2)   X, dX (n, S, E, 2, Ci)   out, G (n, S, E, 2, Co)
+ *   w (H Ci, Co) and wt (Co, H Ci), H = 2D + 1, w[(h, j)][i] = w_h(i, j)
+ *   dX and dU (n, D, S, N, N, 2) are accumulated into (the caller zeroes them).
+ * The backward pass, with G the gradient of out in torch's convention for complex tensors:
+ *   dZ_h(x) = G(x) w_h^T;  dX(x) += dZ_0(x);  dX(x + h) += V^dagger dZ_h(x) V;
+ *   dV = sum_c dZ_c V X_c^dagger + dZ_c^dagger V X_c  (X = X(x + h))
+ *      = sum_{q,p} V_qp (M_{aq,kp} + conj M_{qa,pk}),  M_{e,f} = sum_c dZ_c(e) conj X_c(f);
+ *   dU_mu(x) += dV (hop +mu), dU_mu(x - mu) += dV^dagger (hop -mu).
+ */
+
+typedef struct {
+    V r[N], i[N];
+} ROW;
+
+static void LOADV(const T *u, int fwd, T vr[N][N], T vi[N][N])
+{
+    for (int a = 0; a < N; a++)
+        for (int c = 0; c < N; c++) {
+            const long e = fwd ? (a * N + c) * 2 : (c * N + a) * 2;
+            vr[a][c] = u[e];
+            vi[a][c] = fwd ? u[e + 1] : -u[e + 1];
+        }
+}
+
+/* acc + (V W V^dagger)(m, .) for row m, over channels c .. c + VL of W (ld elements between
+ * its (entry, part) rows); the row is passed by value, so that it stays in registers */
+static inline ROW TRANSPORT_ROW(const T vr[N][N], const T vi[N][N], const T *restrict W,
+                                long ld, long c, int m, ROW acc)
+{
+    V zr[N] = {0}, zi[N] = {0}; /* (V W)(m, .) */
+    _Pragma("GCC unroll 16") for (int k = 0; k < N; k++)
+    {
+        const T a = vr[m][k], b = vi[m][k];
+        _Pragma("GCC unroll 16") for (int p = 0; p < N; p++)
+        {
+            const V wr = *(const VU *)(W + ((k * N + p) * 2) * ld + c);
+            const V wi = *(const VU *)(W + ((k * N + p) * 2 + 1) * ld + c);
+            zr[p] += a * wr - b * wi;
+            zi[p] += a * wi + b * wr;
+        }
+    }
+    _Pragma("GCC unroll 16") for (int q = 0; q < N; q++)
+        _Pragma("GCC unroll 16") for (int p = 0; p < N; p++)
+        {
+            const T a = vr[q][p], b = vi[q][p];
+            acc.r[q] += zr[p] * a + zi[p] * b;
+            acc.i[q] += zi[p] * a - zr[p] * b;
+        }
+    return acc;
+}
+
+/* out[r][.] (ldo) = sum_q A[r][q] (lda) B[q][.] (ldb) for the 2 N^2 rows r, nq inner terms and
+ * nv output vectors: N rows by two vectors in registers */
+static void ROWS_GEMM(const T *restrict A, long lda, const T *restrict B, long ldb, long nq,
+                      long nv, T *restrict out, long ldo)
+{
+    for (int r0 = 0; r0 < 2 * N * N; r0 += N) {
+        long c = 0;
+        for (; c + 2 <= nv; c += 2) {
+            V a0[N] = {0}, a1[N] = {0};
+            for (long q = 0; q < nq; q++) {
+                const V b0 = *(const VU *)(B + q * ldb + c * VL);
+                const V b1 = *(const VU *)(B + q * ldb + (c + 1) * VL);
+                _Pragma("GCC unroll 16") for (int r = 0; r < N; r++)
+                {
+                    const T f = A[(r0 + r) * lda + q];
+                    a0[r] += f * b0;
+                    a1[r] += f * b1;
+                }
+            }
+            for (int r = 0; r < N; r++) {
+                *(VU *)(out + (r0 + r) * ldo + c * VL) = a0[r];
+                *(VU *)(out + (r0 + r) * ldo + (c + 1) * VL) = a1[r];
+            }
+        }
+        for (; c < nv; c++) {
+            V a0[N] = {0};
+            for (long q = 0; q < nq; q++) {
+                const V b0 = *(const VU *)(B + q * ldb + c * VL);
+                for (int r = 0; r < N; r++)
+                    a0[r] += A[(r0 + r) * lda + q] * b0;
+            }
+            for (int r = 0; r < N; r++)
+                *(VU *)(out + (r0 + r) * ldo + c * VL) = a0[r];
+        }
+    }
+}
+
+static inline T HSUM(V v)
+{
+    T s = 0;
+    for (int l = 0; l < VL; l++)
+        s += v[l];
+    return s;
+}
+
+void FWD(const T *restrict U, const T *restrict X, const T *restrict w, T *restrict out,
+         long n, long D, const long *L, long Ci, long Co, T *restrict scratch)
+{
+    long st[8], S;
+    strides(D, L, st, &S);
+    const long E = N * N, H = 2 * D + 1, ldz = H * Ci;
+    T *Z = scratch; /* (2 E, H Ci): the row (Z_0 ... Z_2D) of one site */
+    for (long b = 0; b < n; b++)
+        for (long s = 0; s < S; s++) {
+            const T *Xs = X + (b * S + s) * E * 2 * Ci;
+            for (long r = 0; r < 2 * E; r++)
+                for (long c = 0; c < Ci; c++)
+                    Z[r * ldz + c] = Xs[r * Ci + c];
+            for (long h = 0; h < 2 * D; h++) {
+                const long mu = h / 2, y = neighbour(s, mu, h % 2 == 0, L, st);
+                T vr[N][N], vi[N][N];
+                LOADV(U + ((b * D + mu) * S + (h % 2 == 0 ? s : y)) * E * 2, h % 2 == 0, vr, vi);
+                const T *Xy = X + (b * S + y) * E * 2 * Ci;
+                T *Zh = Z + (1 + h) * Ci;
+                for (long c = 0; c < Ci; c += VL)
+                    for (int m = 0; m < N; m++) {
+                        const ROW acc = TRANSPORT_ROW(vr, vi, Xy, Ci, c, m, (ROW){0});
+                        for (int q = 0; q < N; q++) {
+                            *(VU *)(Zh + ((m * N + q) * 2) * ldz + c) = acc.r[q];
+                            *(VU *)(Zh + ((m * N + q) * 2 + 1) * ldz + c) = acc.i[q];
+                        }
+                    }
+            }
+            ROWS_GEMM(Z, ldz, w, Co, ldz, Co / VL, out + (b * S + s) * E * 2 * Co, Co);
+        }
+}
+
+void BWD(const T *restrict U, const T *restrict X, const T *restrict wt, const T *restrict G,
+         T *restrict dX, T *restrict dU, long n, long D, const long *L, long Ci, long Co,
+         T *restrict scratch)
+{
+    long st[8], S;
+    strides(D, L, st, &S);
+    const long E = N * N, H = 2 * D + 1, ldz = H * Ci;
+    T *dZ = scratch; /* (2 E, H Ci) */
+    for (long b = 0; b < n; b++)
+        for (long s = 0; s < S; s++) {
+            ROWS_GEMM(G + (b * S + s) * E * 2 * Co, Co, wt, ldz, Co, ldz / VL, dZ, ldz);
+            T *dXs = dX + (b * S + s) * E * 2 * Ci;
+            for (long r = 0; r < 2 * E; r++)
+                for (long c = 0; c < Ci; c++)
+                    dXs[r * Ci + c] += dZ[r * ldz + c];
+            for (long h = 0; h < 2 * D; h++) {
+                const long mu = h / 2;
+                const int fwd = h % 2 == 0;
+                const long y = neighbour(s, mu, fwd, L, st);
+                T vr[N][N], vi[N][N], hr[N][N], hi[N][N];
+                LOADV(U + ((b * D + mu) * S + (fwd ? s : y)) * E * 2, fwd, vr, vi);
+                for (int a = 0; a < N; a++) /* V^dagger */
+                    for (int k = 0; k < N; k++) {
+                        hr[a][k] = vr[k][a];
+                        hi[a][k] = -vi[k][a];
+                    }
+                const T *Xy = X + (b * S + y) * E * 2 * Ci, *dZh = dZ + (1 + h) * Ci;
+                T *dXy = dX + (b * S + y) * E * 2 * Ci;
+                for (long c = 0; c < Ci; c += VL) /* dX(x + h) += V^dagger dZ_h V */
+                    for (int m = 0; m < N; m++) {
+                        ROW acc;
+                        for (int q = 0; q < N; q++) {
+                            acc.r[q] = *(const VU *)(dXy + ((m * N + q) * 2) * Ci + c);
+                            acc.i[q] = *(const VU *)(dXy + ((m * N + q) * 2 + 1) * Ci + c);
+                        }
+                        acc = TRANSPORT_ROW(hr, hi, dZh, ldz, c, m, acc);
+                        for (int q = 0; q < N; q++) {
+                            *(VU *)(dXy + ((m * N + q) * 2) * Ci + c) = acc.r[q];
+                            *(VU *)(dXy + ((m * N + q) * 2 + 1) * Ci + c) = acc.i[q];
+                        }
+                    }
+                T Mr[N * N][N * N], Mi[N * N][N * N];
+                for (int e = 0; e < E; e++)
+                    for (int f = 0; f < E; f += N) {
+                        V sr[N] = {0}, si[N] = {0};
+                        for (long c = 0; c < Ci; c += VL) {
+                            const V gr = *(const VU *)(dZh + (e * 2) * ldz + c);
+                            const V gi = *(const VU *)(dZh + (e * 2 + 1) * ldz + c);
+                            _Pragma("GCC unroll 16") for (int t = 0; t < N; t++)
+                            {
+                                const V xr = *(const VU *)(Xy + ((f + t) * 2) * Ci + c);
+                                const V xi = *(const VU *)(Xy + ((f + t) * 2 + 1) * Ci + c);
+                                sr[t] += gr * xr + gi * xi;
+                                si[t] += gi * xr - gr * xi;
+                            }
+                        }
+                        for (int t = 0; t < N; t++) {
+                            Mr[e][f + t] = HSUM(sr[t]);
+                            Mi[e][f + t] = HSUM(si[t]);
+                        }
+                    }
+                /* dV(a, k) = sum_{q,p} V_qp A_{qp,ak}, A_{qp,ak} = M_{aq,kp} + conj M_{qa,pk},
+                 * over (a, k) in vectors */
+                enum { EP = (N * N + VL - 1) / VL * VL };
+                T Ar[N * N][EP], Ai[N * N][EP];
+                for (int q = 0; q < N; q++)
+                    for (int p = 0; p < N; p++)
+                        for (int e = 0; e < EP; e++) {
+                            const int a = e / N, k = e % N, ok = e < N * N;
+                            const int e1 = a * N + q, f1 = k * N + p, e2 = q * N + a, f2 = p * N + k;
+                            Ar[q * N + p][e] = ok ? Mr[e1][f1] + Mr[e2][f2] : 0;
+                            Ai[q * N + p][e] = ok ? Mi[e1][f1] - Mi[e2][f2] : 0;
+                        }
+                T dr[EP], di[EP];
+                for (int e = 0; e < EP; e += VL) {
+                    V sr = {0}, si = {0};
+                    for (int f = 0; f < N * N; f++) {
+                        const T xr = vr[f / N][f % N], xi = vi[f / N][f % N];
+                        const V ar = *(const VU *)(Ar[f] + e), ai = *(const VU *)(Ai[f] + e);
+                        sr += xr * ar - xi * ai;
+                        si += xr * ai + xi * ar;
+                    }
+                    *(VU *)(dr + e) = sr;
+                    *(VU *)(di + e) = si;
+                }
+                T *du = dU + ((b * D + mu) * S + (fwd ? s : y)) * E * 2;
+                for (int a = 0; a < N; a++)
+                    for (int k = 0; k < N; k++) {
+                        const long e = fwd ? (a * N + k) * 2 : (k * N + a) * 2;
+                        du[e] += dr[a * N + k];
+                        du[e + 1] += fwd ? di[a * N + k] : -di[a * N + k];
+                    }
+            }
+        }
+}
