@@ -1,5 +1,6 @@
 """The L-CNN's C kernels (:mod:`actions.lcnn.native`) against their definitions written as
-einsums: the bilinear layer ``out_i = sum_jk a_ijk X_j Y_k`` and its trace (with gradients),
+einsums: the bilinear layer ``out_i = sum_jk a_ijk X_j Y_k``, its backward pass and its trace
+(with gradients),
 for SU(2) and SU(3), both precisions, adjoint and identity flags and output channels that are
 no multiple of the vector width; the convolution's one-hop kernel against the reference
 convolution (value, gradients, second derivatives); and the build
@@ -62,6 +63,24 @@ def test_traced_kernel_equals_the_definition(N, dtype, tol, flags):
     dX, dY = native.trace_bilinear_backward(a, X, Y, g, *map(bool, flags))
     for mine, theirs in zip((out, dX, dY), (ref, *grads)):
         assert float((mine - theirs).abs().max() / theirs.abs().max()) < tol
+
+
+@pytest.mark.parametrize("N", [2, 3])
+@pytest.mark.parametrize("dtype,tol", [(torch.complex128, 1e-13), (torch.complex64, 1e-5)])
+@pytest.mark.parametrize("flags", [(0, 0), (1, 1), (0, 1)])
+def test_backward_kernel_equals_autograd_of_the_definition(N, dtype, tol, flags):
+    """Both input gradients from one weight contraction, ``H_jk = sum_i a_ijk G_i``."""
+    torch.manual_seed(N)
+    id_a, id_b = flags
+    A = torch.randn(2, 7 - id_a, 11, N, N, dtype=dtype, requires_grad=True)
+    B = torch.randn(2, 6 - id_b, 11, N, N, dtype=dtype, requires_grad=True)
+    a = torch.randn(5, 7, 6, dtype=torch.float64)
+    out = definition(a, A, B, 0, 0, id_a, id_b)
+    G = torch.randn_like(out)
+    grads = torch.autograd.grad((out * G.conj()).real.sum(), [A, B])
+    mine = native.bilinear_backward(a, A, B, G, *map(bool, flags))
+    for m, r in zip(mine, grads):
+        assert float((m - r).abs().max() / r.abs().max()) < tol
 
 
 def test_kernel_reads_conjugate_views_and_many_channels():

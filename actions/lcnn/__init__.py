@@ -1,5 +1,7 @@
 """L-CNNs: input layers (:mod:`.inputs`), gauge equivariant layers (:mod:`.layers`; parallel
-transport in :mod:`.transport`; the bilinear layer's fast path in :mod:`.bilinear`;
+transport in :mod:`.transport`; the bilinear layer's fast path in :mod:`.bilinear`; the C
+kernels that serve the fast path on a CPU in :mod:`.native`, the convolution's in
+:mod:`.hopconv`;
 ``use_fast_path(module, False)`` selects the reference path), the network (:mod:`.network`),
 the L-CNN fixed-point action ``lcnn`` (:mod:`.action`). Its offline trainer (``lqcd-hmc
 train``) is a workflow: :mod:`workflows.training`."""

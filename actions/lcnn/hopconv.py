@@ -67,7 +67,8 @@ class _Convolution(torch.autograd.Function):
     @staticmethod
     def forward(U: Tensor, W: Tensor, w: Tensor) -> Tensor:
         wp = _padded(w, W)
-        out = native.convolution(U, _channel_last(W, wp.shape[1]), wp.flatten(0, 1))
+        channels = (W.shape[1], w.shape[1])
+        out = native.convolution(U, _channel_last(W, wp.shape[1]), wp.flatten(0, 1), channels)
         return _channel_first(out, w.shape[1], W)
 
     @staticmethod
@@ -89,7 +90,8 @@ class _Convolution(torch.autograd.Function):
             return tuple(next(grads) if need else None for need in ctx.needs_input_grad)
         wp = _padded(w, W)
         X, Gp = _channel_last(W, wp.shape[1]), _channel_last(G, wp.shape[2])
-        dU, dX = native.convolution_backward(U, X, wp.flatten(0, 1), Gp)
+        channels = (W.shape[1], w.shape[1])
+        dU, dX = native.convolution_backward(U, X, wp.flatten(0, 1), Gp, channels)
         dW = _channel_first(dX, W.shape[1], W) if ctx.needs_input_grad[1] else None
         return dU if ctx.needs_input_grad[0] else None, dW, None
 

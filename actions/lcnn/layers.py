@@ -78,7 +78,8 @@ class LConv(nn.Module):
     ``C_out <= C_in``, and on the inputs (one transported copy at a time) otherwise; no
     ``(offsets x channels)`` stack of transported copies is ever built. Fast path (``fast``,
     real weights, ``C_out <= C_in``; the default): real channel mixing and one
-    ``N^2 x N^2`` transport matrix per site and hop (:meth:`_transported`)."""
+    ``N^2 x N^2`` transport matrix per site and hop (:meth:`_transported`); with kernel size 2
+    and frozen weights on a CPU, one C kernel for all offsets (:mod:`actions.lcnn.hopconv`)."""
 
     def __init__(
         self,
@@ -188,9 +189,10 @@ class LBilin(nn.Module):
     Reference path: ``sum_j A_j (sum_k a_ijk B_k)`` or ``sum_k (sum_j a_ijk A_j) B_k``,
     whichever materialises fewer matrices (``C_out x min(C_A, C_B)``) per site, in complex
     arithmetic on the whole lattice. Fast path (``fast``, real weights; the default):
-    :func:`actions.lcnn.bilinear.bilinear`, the same sums in real arithmetic on chunks of sites
-    with a hand-written backward that keeps only the inputs, where it is the faster one
-    (:func:`actions.lcnn.bilinear.pays`: on a CPU from 8 output channels)."""
+    :func:`actions.lcnn.bilinear.bilinear`, the same sums in real arithmetic (per site in C
+    on a CPU, :mod:`actions.lcnn.native`; else on chunks of sites) with a hand-written
+    backward that keeps only the inputs, where it is the faster one
+    (:func:`actions.lcnn.bilinear.pays`)."""
 
     def __init__(
         self,

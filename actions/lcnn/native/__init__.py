@@ -110,6 +110,37 @@ def bilinear(
     return torch.view_as_complex(out)
 
 
+def bilinear_backward(
+    a: Tensor, A: Tensor, B: Tensor, G: Tensor, id_a: bool, id_b: bool
+) -> tuple[Tensor, Tensor]:
+    """The gradients of :func:`bilinear` (``adj`` flags off) with respect to the stored
+    channels of ``A`` and ``B`` from the gradient ``G`` of its result: ``dA_j = sum_k H_jk
+    B_k^dagger``, ``dB_k = sum_j A_j^dagger H_jk`` with ``H_jk = sum_i a_ijk G_i``, one weight
+    contraction for both (``bilinear_bwd_impl.h``)."""
+    lib = _library()
+    assert lib is not None
+    n, _, S, N, _ = A.shape
+    I, J, K = a.shape
+    real = A.real.dtype
+    Kp = _round(K, _lanes(lib, real))
+    w = torch.zeros(I, J, Kp, dtype=real)
+    w[:, :, :K] = a.detach().to(real)
+    x, y, g = (torch.view_as_real(t.detach().resolve_conj().contiguous()) for t in (A, B, G))
+    dA, dB = torch.empty_like(x), torch.empty_like(y)
+    E2 = 2 * N * N
+    scratch = torch.empty(2 * N * J * Kp + 2 * N * I + 2 * E2 * Kp + J * E2, dtype=real)
+    ptr = ctypes.c_void_p
+    getattr(lib, f"lcnn_bilinear_backward_{_TYPES[A.dtype]}_n{N}")(
+        *(ptr(t.data_ptr()) for t in (w, x, y, g, dA, dB)),
+        *(ctypes.c_long(v) for v in (n, S, J, K, I, Kp)),
+        *(ctypes.c_int(int(f)) for f in (id_a, id_b)),
+        ptr(scratch.data_ptr()),
+    )
+    # H: 2 N^2 I J K; dA and dB: 8 N^3 J K each
+    _count(n * S * (4 * N * N * I * J * K + 16 * N**3 * J * K))
+    return torch.view_as_complex(dA), torch.view_as_complex(dB)
+
+
 def _lanes(lib: ctypes.CDLL, real: torch.dtype) -> int:
     return int(lib.lcnn_vector_bytes()) * 8 // torch.finfo(real).bits
 
@@ -139,11 +170,12 @@ def _conv_flops(U: Tensor, Ci: int, Co: int) -> int:
     return n * S * (2 * D * Ci * 16 * N**3 + 2 * (2 * N * N) * (2 * D + 1) * Ci * Co)
 
 
-def convolution(U: Tensor, X: Tensor, w: Tensor) -> Tensor:
+def convolution(U: Tensor, X: Tensor, w: Tensor, channels: tuple[int, int]) -> Tensor:
     """``out(x) = sum_h (T_h X)(x) w_h`` (``T_0 = 1``; ``conv_impl.h``): ``U (n, D, *dims, N,
     N)`` complex, ``X (n, S, N^2, 2, Ci)`` real, ``w ((2 D + 1) Ci, Co)`` real (block ``h`` the
     weights of offset ``h``: 0 local, ``1 + (mu, +), 1 + (mu, -)``), ``Ci`` and ``Co`` from
-    :func:`padded_channels`; result ``(n, S, N^2, 2, Co)`` real."""
+    :func:`padded_channels`; result ``(n, S, N^2, 2, Co)`` real. ``channels``: the unpadded
+    ``(C_in, C_out)``, whose arithmetic :func:`counting` reports."""
     lib = _library()
     assert lib is not None
     Ci, Co = X.shape[-1], w.shape[-1]
@@ -159,11 +191,13 @@ def convolution(U: Tensor, X: Tensor, w: Tensor) -> Tensor:
         ctypes.c_long(Co),
         ptr(scratch.data_ptr()),
     )
-    _count(_conv_flops(U, Ci, Co))
+    _count(_conv_flops(U, *channels))
     return out
 
 
-def convolution_backward(U: Tensor, X: Tensor, w: Tensor, G: Tensor) -> tuple[Tensor, Tensor]:
+def convolution_backward(
+    U: Tensor, X: Tensor, w: Tensor, G: Tensor, channels: tuple[int, int]
+) -> tuple[Tensor, Tensor]:
     """The gradients of :func:`convolution` with respect to ``U`` and ``X`` from the gradient
     ``G`` of its result (torch's convention for complex tensors)."""
     lib = _library()
@@ -184,7 +218,8 @@ def convolution_backward(U: Tensor, X: Tensor, w: Tensor, G: Tensor) -> tuple[Te
     )
     # G w^T and V^dagger dZ V as the forward pass; the channel sums M = dZ X^dagger per hop
     n, D, *dims, N, _ = U.shape
-    _count(_conv_flops(U, Ci, Co) + n * int(torch.tensor(dims).prod()) * 2 * D * Ci * 8 * N**4)
+    C_in = channels[0]
+    _count(_conv_flops(U, *channels) + n * int(torch.tensor(dims).prod()) * 2 * D * C_in * 8 * N**4)
     return torch.view_as_complex(dU), dX
 
 

@@ -4,7 +4,7 @@
  *
  * Exported, for T in {f32, f64} and N in {2, 3}:
  *   lcnn_bilinear_T_nN (bilinear_impl.h), lcnn_bilinear_scratch(N, J, K, Ip), the scratch
- *   elements a bilinear call needs;
+ *   elements a bilinear call needs; lcnn_bilinear_backward_T_nN (bilinear_bwd_impl.h);
  *   lcnn_conv_T_nN, lcnn_conv_backward_T_nN (conv_impl.h);
  *   lcnn_trace_T_nN, lcnn_trace_backward_T_nN (trace_impl.h);
  *   lcnn_vector_bytes(), the width of the vectors (vectors.h) that channel counts are
@@ -47,6 +47,7 @@ static inline long neighbour(long s, long mu, int fwd, const long *L, const long
 
 #define N 3
 #define FN lcnn_bilinear_f32_n3
+#define BBWD lcnn_bilinear_backward_f32_n3
 #define FWD lcnn_conv_f32_n3
 #define BWD lcnn_conv_backward_f32_n3
 #define LOADV load_v_f32_n3
@@ -59,10 +60,12 @@ static inline long neighbour(long s, long mu, int fwd, const long *L, const long
 #define TPACK trace_pack_f32_n3
 #define TVECMAT trace_vecmat_f32_n3
 #include "bilinear_impl.h"
+#include "bilinear_bwd_impl.h"
 #include "conv_impl.h"
 #include "trace_impl.h"
 #undef N
 #undef FN
+#undef BBWD
 #undef FWD
 #undef BWD
 #undef LOADV
@@ -77,6 +80,7 @@ static inline long neighbour(long s, long mu, int fwd, const long *L, const long
 
 #define N 2
 #define FN lcnn_bilinear_f32_n2
+#define BBWD lcnn_bilinear_backward_f32_n2
 #define FWD lcnn_conv_f32_n2
 #define BWD lcnn_conv_backward_f32_n2
 #define LOADV load_v_f32_n2
@@ -89,10 +93,12 @@ static inline long neighbour(long s, long mu, int fwd, const long *L, const long
 #define TPACK trace_pack_f32_n2
 #define TVECMAT trace_vecmat_f32_n2
 #include "bilinear_impl.h"
+#include "bilinear_bwd_impl.h"
 #include "conv_impl.h"
 #include "trace_impl.h"
 #undef N
 #undef FN
+#undef BBWD
 #undef FWD
 #undef BWD
 #undef LOADV
@@ -117,6 +123,7 @@ static inline long neighbour(long s, long mu, int fwd, const long *L, const long
 
 #define N 3
 #define FN lcnn_bilinear_f64_n3
+#define BBWD lcnn_bilinear_backward_f64_n3
 #define FWD lcnn_conv_f64_n3
 #define BWD lcnn_conv_backward_f64_n3
 #define LOADV load_v_f64_n3
@@ -129,10 +136,12 @@ static inline long neighbour(long s, long mu, int fwd, const long *L, const long
 #define TPACK trace_pack_f64_n3
 #define TVECMAT trace_vecmat_f64_n3
 #include "bilinear_impl.h"
+#include "bilinear_bwd_impl.h"
 #include "conv_impl.h"
 #include "trace_impl.h"
 #undef N
 #undef FN
+#undef BBWD
 #undef FWD
 #undef BWD
 #undef LOADV
@@ -147,6 +156,7 @@ static inline long neighbour(long s, long mu, int fwd, const long *L, const long
 
 #define N 2
 #define FN lcnn_bilinear_f64_n2
+#define BBWD lcnn_bilinear_backward_f64_n2
 #define FWD lcnn_conv_f64_n2
 #define BWD lcnn_conv_backward_f64_n2
 #define LOADV load_v_f64_n2
@@ -159,10 +169,12 @@ static inline long neighbour(long s, long mu, int fwd, const long *L, const long
 #define TPACK trace_pack_f64_n2
 #define TVECMAT trace_vecmat_f64_n2
 #include "bilinear_impl.h"
+#include "bilinear_bwd_impl.h"
 #include "conv_impl.h"
 #include "trace_impl.h"
 #undef N
 #undef FN
+#undef BBWD
 #undef FWD
 #undef BWD
 #undef LOADV
