@@ -61,6 +61,17 @@ def _library() -> ctypes.CDLL | None:
     return lib
 
 
+def _loaded() -> ctypes.CDLL:
+    lib = _library()
+    assert lib is not None, "native kernels called where available() is False"
+    return lib
+
+
+def _reals(*fields: Tensor) -> list[Tensor]:
+    """Contiguous real views ``(..., 2)`` of complex fields, detached (a kernel's operands)."""
+    return [torch.view_as_real(t.detach().resolve_conj().contiguous()) for t in fields]
+
+
 def available(like: Tensor) -> bool:
     """Whether :func:`bilinear` runs for fields like ``like`` (a CPU, complex64 or complex128,
     SU(2) or SU(3), and a compiled library)."""
@@ -85,8 +96,7 @@ def bilinear(
     extended by the identity as its last channel where ``id_x`` (likewise ``Y``): ``a (I, J,
     K)`` real, ``X (n, J - id_x, S, N, N)``, ``Y (n, K - id_y, S, N, N)``, result ``(n, I, S,
     N, N)``; no autograd (the caller's function holds the backward)."""
-    lib = _library()
-    assert lib is not None
+    lib = _loaded()
     n, _, S, N, _ = X.shape
     J, K, I = a.shape[1], a.shape[2], a.shape[0]
     real = X.real.dtype
@@ -94,8 +104,7 @@ def bilinear(
     Ip = -(-I // lanes) * lanes
     w = torch.zeros(J, K, Ip, dtype=real)
     w[:, :, :I] = a.detach().to(real).permute(1, 2, 0)
-    x = torch.view_as_real(X.detach().resolve_conj().contiguous())
-    y = torch.view_as_real(Y.detach().resolve_conj().contiguous())
+    x, y = _reals(X, Y)
     out = torch.empty(n, I, S, N, N, 2, dtype=real)
     scratch = torch.empty(int(lib.lcnn_bilinear_scratch(N, J, K, Ip)), dtype=real)
     fn = getattr(lib, f"lcnn_bilinear_{_TYPES[X.dtype]}_n{N}")
@@ -117,15 +126,14 @@ def bilinear_backward(
     channels of ``A`` and ``B`` from the gradient ``G`` of its result: ``dA_j = sum_k H_jk
     B_k^dagger``, ``dB_k = sum_j A_j^dagger H_jk`` with ``H_jk = sum_i a_ijk G_i``, one weight
     contraction for both (``bilinear_bwd_impl.h``)."""
-    lib = _library()
-    assert lib is not None
+    lib = _loaded()
     n, _, S, N, _ = A.shape
     I, J, K = a.shape
     real = A.real.dtype
     Kp = _round(K, _lanes(lib, real))
     w = torch.zeros(I, J, Kp, dtype=real)
     w[:, :, :K] = a.detach().to(real)
-    x, y, g = (torch.view_as_real(t.detach().resolve_conj().contiguous()) for t in (A, B, G))
+    x, y, g = _reals(A, B, G)
     dA, dB = torch.empty_like(x), torch.empty_like(y)
     E2 = 2 * N * N
     scratch = torch.empty(2 * N * J * Kp + 2 * N * I + 2 * E2 * Kp + J * E2, dtype=real)
@@ -147,8 +155,7 @@ def _lanes(lib: ctypes.CDLL, real: torch.dtype) -> int:
 
 def padded_channels(C: int, like: Tensor) -> int:
     """``C`` rounded up to the kernel's vector width for fields like ``like``."""
-    lib = _library()
-    assert lib is not None
+    lib = _loaded()
     lanes = _lanes(lib, like.real.dtype)
     return -(-C // lanes) * lanes
 
@@ -176,10 +183,9 @@ def convolution(U: Tensor, X: Tensor, w: Tensor, channels: tuple[int, int]) -> T
     weights of offset ``h``: 0 local, ``1 + (mu, +), 1 + (mu, -)``), ``Ci`` and ``Co`` from
     :func:`padded_channels`; result ``(n, S, N^2, 2, Co)`` real. ``channels``: the unpadded
     ``(C_in, C_out)``, whose arithmetic :func:`counting` reports."""
-    lib = _library()
-    assert lib is not None
+    lib = _loaded()
     Ci, Co = X.shape[-1], w.shape[-1]
-    u = torch.view_as_real(U.detach().resolve_conj().contiguous())
+    (u,) = _reals(U)
     x, ww = X.detach().contiguous(), w.detach().contiguous()
     out = X.new_empty(*X.shape[:-1], Co)
     scratch = X.new_empty(2 * U.shape[-1] ** 2 * ww.shape[0])
@@ -200,10 +206,9 @@ def convolution_backward(
 ) -> tuple[Tensor, Tensor]:
     """The gradients of :func:`convolution` with respect to ``U`` and ``X`` from the gradient
     ``G`` of its result (torch's convention for complex tensors)."""
-    lib = _library()
-    assert lib is not None
+    lib = _loaded()
     Ci, Co = X.shape[-1], w.shape[-1]
-    u = torch.view_as_real(U.detach().resolve_conj().contiguous())
+    (u,) = _reals(U)
     x, g = X.detach().contiguous(), G.detach().contiguous()
     wt = w.detach().t().contiguous()
     dX, dU = torch.zeros_like(x), torch.zeros_like(u)
@@ -231,8 +236,7 @@ def trace_bilinear(a: Tensor, X: Tensor, Y: Tensor, id_x: bool, id_y: bool) -> T
     """``out_i = sum_{j,k} a_ijk Re Tr(X_j Y_k)`` (X, Y extended by the identity where
     ``id_x``, ``id_y``): ``a (I, J, K)`` real, ``X (n, J - id_x, S, N, N)``, ``Y (n, K - id_y,
     S, N, N)``, result ``(n, I, S)`` real (``trace_impl.h``)."""
-    lib = _library()
-    assert lib is not None
+    lib = _loaded()
     n, _, S, N, _ = X.shape
     I, J, K = a.shape
     real = X.real.dtype
@@ -240,8 +244,7 @@ def trace_bilinear(a: Tensor, X: Tensor, Y: Tensor, id_x: bool, id_y: bool) -> T
     Ip, Kp = _round(I, lanes), _round(K, lanes)
     w = torch.zeros(J, K, Ip, dtype=real)
     w[:, :, :I] = a.detach().to(real).permute(1, 2, 0)
-    x = torch.view_as_real(X.detach().resolve_conj().contiguous())
-    y = torch.view_as_real(Y.detach().resolve_conj().contiguous())
+    x, y = _reals(X, Y)
     out = torch.empty(n, I, S, dtype=real)
     scratch = torch.empty(J * 2 * N * N + (2 * N * N + 1) * Kp + J * K + Ip, dtype=real)
     ptr = ctypes.c_void_p
@@ -260,8 +263,7 @@ def trace_bilinear_backward(
 ) -> tuple[Tensor, Tensor]:
     """The gradients of :func:`trace_bilinear` with respect to the stored channels of ``X``
     and ``Y`` from the gradient ``g`` of its result."""
-    lib = _library()
-    assert lib is not None
+    lib = _loaded()
     n, _, S, N, _ = X.shape
     I, J, K = a.shape
     real = X.real.dtype
@@ -269,8 +271,7 @@ def trace_bilinear_backward(
     Kp, Rp = _round(K, lanes), _round(2 * N * N, lanes)
     wt = torch.zeros(I, J, Kp, dtype=real)
     wt[:, :, :K] = a.detach().to(real)
-    x = torch.view_as_real(X.detach().resolve_conj().contiguous())
-    y = torch.view_as_real(Y.detach().resolve_conj().contiguous())
+    x, y = _reals(X, Y)
     gg = g.detach().to(real).contiguous()
     dx, dy = torch.empty_like(x), torch.empty_like(y)
     E2 = 2 * N * N

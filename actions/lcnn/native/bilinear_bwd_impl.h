@@ -1,5 +1,5 @@
-/* One specialisation of the bilinear layer's backward pass (lcnn.c includes this file once per
- * element type T, vector types V/VU of VL lanes and colour number N; BBWD names it).
+/* One specialisation of the bilinear layer's backward pass (specialise.h includes this file
+ * once per element type T, vector types V/VU of VL lanes and colour number N; BBWD names it).
  *
  * For out_i = sum_{j,k} a_ijk A_j B_k (A, B extended by the identity as their last channel
  * where id_a, id_b) and G_i the gradient of out_i (torch's convention for complex tensors):
@@ -51,32 +51,7 @@ void BBWD(const T *restrict w, const T *restrict A, const T *restrict B, const T
                         g[(N + p) * I + i] = src[2 * p + 1];
                     }
                 }
-                long c = 0; /* H(m, .): two vectors of columns at a time, 2N rows */
-                for (; c + 2 <= nv; c += 2) {
-                    V acc0[R] = {0}, acc1[R] = {0};
-                    for (long i = 0; i < I; i++) {
-                        const V w0 = *(const VU *)(w + i * row + c * VL);
-                        const V w1 = *(const VU *)(w + i * row + (c + 1) * VL);
-                        for (int r = 0; r < R; r++) {
-                            acc0[r] += g[r * I + i] * w0;
-                            acc1[r] += g[r * I + i] * w1;
-                        }
-                    }
-                    for (int r = 0; r < R; r++) {
-                        *(VU *)(H + r * row + c * VL) = acc0[r];
-                        *(VU *)(H + r * row + (c + 1) * VL) = acc1[r];
-                    }
-                }
-                for (; c < nv; c++) {
-                    V acc0[R] = {0};
-                    for (long i = 0; i < I; i++) {
-                        const V w0 = *(const VU *)(w + i * row + c * VL);
-                        for (int r = 0; r < R; r++)
-                            acc0[r] += g[r * I + i] * w0;
-                    }
-                    for (int r = 0; r < R; r++)
-                        *(VU *)(H + r * row + c * VL) = acc0[r];
-                }
+                ROWS_GEMM(g, I, w, row, I, nv, H, row); /* H(m, .) */
                 /* dB_k(l, p) += sum_j conj A_j(m, l) H_jk(m, p) */
                 for (int l = 0; l < N; l++)
                     for (long k = 0; k < Kp; k += VL) {

@@ -1,4 +1,4 @@
-/* One specialisation of the bilinear kernel (lcnn.c includes this file once per element
+/* One specialisation of the bilinear kernel (specialise.h includes this file once per element
  * type T, vector type V/VU of VL lanes and colour number N; FN is the function's name).
  *
  * out_i = sum_{j,k} a_ijk X_j Y_k per site, X_j -> X_j^dagger where adj_x, Y_k -> Y_k^dagger
@@ -54,34 +54,7 @@ void FN(const T *restrict w, const T *restrict X, const T *restrict Y, T *restri
                         x[(N + l) * J + j] = adj_x ? -src[e + 1] : src[e + 1];
                     }
                 }
-                /* stage 1: two vectors of columns at a time, 2N rows in registers */
-                long c = 0;
-                for (; c + 2 <= nv; c += 2) {
-                    V acc0[R] = {0}, acc1[R] = {0};
-                    for (long j = 0; j < J; j++) {
-                        const V w0 = *(const VU *)(w + j * row + c * VL);
-                        const V w1 = *(const VU *)(w + j * row + (c + 1) * VL);
-                        for (int r = 0; r < R; r++) {
-                            const T xr = x[r * J + j];
-                            acc0[r] += xr * w0;
-                            acc1[r] += xr * w1;
-                        }
-                    }
-                    for (int r = 0; r < R; r++) {
-                        *(VU *)(M + r * row + c * VL) = acc0[r];
-                        *(VU *)(M + r * row + (c + 1) * VL) = acc1[r];
-                    }
-                }
-                for (; c < nv; c++) {
-                    V acc0[R] = {0};
-                    for (long j = 0; j < J; j++) {
-                        const V w0 = *(const VU *)(w + j * row + c * VL);
-                        for (int r = 0; r < R; r++)
-                            acc0[r] += x[r * J + j] * w0;
-                    }
-                    for (int r = 0; r < R; r++)
-                        *(VU *)(M + r * row + c * VL) = acc0[r];
-                }
+                ROWS_GEMM(x, J, w, row, J, nv, M, row); /* stage 1 */
                 /* stage 2: out_i(m, p) over i in vectors */
                 for (long iv = 0; iv < iv_n; iv++) {
                     V re[N] = {0}, im[N] = {0};

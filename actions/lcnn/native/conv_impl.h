@@ -1,5 +1,5 @@
-/* One specialisation of the convolution kernels (lcnn.c includes this file once per element
- * type T, vector types V/VU of VL lanes and colour number N; the macros in lcnn.c name its
+/* One specialisation of the convolution kernels (specialise.h includes this file once per
+ * element type T, vector types V/VU of VL lanes and colour number N, and names its
  * functions).
  *
  * The L-CNN convolution of kernel size 2 (layers.py, LConv), transports first:
@@ -61,43 +61,6 @@ static inline ROW TRANSPORT_ROW(const T vr[N][N], const T vi[N][N], const T *res
     return acc;
 }
 
-/* out[r][.] (ldo) = sum_q A[r][q] (lda) B[q][.] (ldb) for the 2 N^2 rows r, nq inner terms and
- * nv output vectors: N rows by two vectors in registers */
-static void ROWS_GEMM(const T *restrict A, long lda, const T *restrict B, long ldb, long nq,
-                      long nv, T *restrict out, long ldo)
-{
-    for (int r0 = 0; r0 < 2 * N * N; r0 += N) {
-        long c = 0;
-        for (; c + 2 <= nv; c += 2) {
-            V a0[N] = {0}, a1[N] = {0};
-            for (long q = 0; q < nq; q++) {
-                const V b0 = *(const VU *)(B + q * ldb + c * VL);
-                const V b1 = *(const VU *)(B + q * ldb + (c + 1) * VL);
-                _Pragma("GCC unroll 16") for (int r = 0; r < N; r++)
-                {
-                    const T f = A[(r0 + r) * lda + q];
-                    a0[r] += f * b0;
-                    a1[r] += f * b1;
-                }
-            }
-            for (int r = 0; r < N; r++) {
-                *(VU *)(out + (r0 + r) * ldo + c * VL) = a0[r];
-                *(VU *)(out + (r0 + r) * ldo + (c + 1) * VL) = a1[r];
-            }
-        }
-        for (; c < nv; c++) {
-            V a0[N] = {0};
-            for (long q = 0; q < nq; q++) {
-                const V b0 = *(const VU *)(B + q * ldb + c * VL);
-                for (int r = 0; r < N; r++)
-                    a0[r] += A[(r0 + r) * lda + q] * b0;
-            }
-            for (int r = 0; r < N; r++)
-                *(VU *)(out + (r0 + r) * ldo + c * VL) = a0[r];
-        }
-    }
-}
-
 static inline T HSUM(V v)
 {
     T s = 0;
@@ -134,7 +97,9 @@ void FWD(const T *restrict U, const T *restrict X, const T *restrict w, T *restr
                         }
                     }
             }
-            ROWS_GEMM(Z, ldz, w, Co, ldz, Co / VL, out + (b * S + s) * E * 2 * Co, Co);
+            T *os = out + (b * S + s) * E * 2 * Co;
+            for (int r = 0; r < 2 * E; r += 2 * N)
+                ROWS_GEMM(Z + r * ldz, ldz, w, Co, ldz, Co / VL, os + r * Co, Co);
         }
 }
 
@@ -148,7 +113,9 @@ void BWD(const T *restrict U, const T *restrict X, const T *restrict wt, const T
     T *dZ = scratch; /* (2 E, H Ci) */
     for (long b = 0; b < n; b++)
         for (long s = 0; s < S; s++) {
-            ROWS_GEMM(G + (b * S + s) * E * 2 * Co, Co, wt, ldz, Co, ldz / VL, dZ, ldz);
+            const T *Gs = G + (b * S + s) * E * 2 * Co;
+            for (int r = 0; r < 2 * E; r += 2 * N)
+                ROWS_GEMM(Gs + r * Co, Co, wt, ldz, Co, ldz / VL, dZ + r * ldz, ldz);
             T *dXs = dX + (b * S + s) * E * 2 * Ci;
             for (long r = 0; r < 2 * E; r++)
                 for (long c = 0; c < Ci; c++)

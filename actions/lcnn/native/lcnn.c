@@ -8,7 +8,7 @@
  *   lcnn_conv_T_nN, lcnn_conv_backward_T_nN (conv_impl.h);
  *   lcnn_trace_T_nN, lcnn_trace_backward_T_nN (trace_impl.h);
  *   lcnn_vector_bytes(), the width of the vectors (vectors.h) that channel counts are
- *   padded to.
+ *   padded to. specialise.h names and includes the kernels of one type and N.
  */
 
 #include "vectors.h"
@@ -41,153 +41,35 @@ static inline long neighbour(long s, long mu, int fwd, const long *L, const long
 }
 
 #define T float
+#define TS f32
 #define V vf32
 #define VU vf32u
 #define VL (VBYTES / 4)
-
 #define N 3
-#define FN lcnn_bilinear_f32_n3
-#define BBWD lcnn_bilinear_backward_f32_n3
-#define FWD lcnn_conv_f32_n3
-#define BWD lcnn_conv_backward_f32_n3
-#define LOADV load_v_f32_n3
-#define TRANSPORT_ROW transport_row_f32_n3
-#define HSUM hsum_f32_n3
-#define ROW row_f32_n3
-#define ROWS_GEMM rows_gemm_f32_n3
-#define TFWD lcnn_trace_f32_n3
-#define TBWD lcnn_trace_backward_f32_n3
-#define TPACK trace_pack_f32_n3
-#define TVECMAT trace_vecmat_f32_n3
-#include "bilinear_impl.h"
-#include "bilinear_bwd_impl.h"
-#include "conv_impl.h"
-#include "trace_impl.h"
+#include "specialise.h"
 #undef N
-#undef FN
-#undef BBWD
-#undef FWD
-#undef BWD
-#undef LOADV
-#undef TRANSPORT_ROW
-#undef HSUM
-#undef ROW
-#undef ROWS_GEMM
-#undef TFWD
-#undef TBWD
-#undef TPACK
-#undef TVECMAT
-
 #define N 2
-#define FN lcnn_bilinear_f32_n2
-#define BBWD lcnn_bilinear_backward_f32_n2
-#define FWD lcnn_conv_f32_n2
-#define BWD lcnn_conv_backward_f32_n2
-#define LOADV load_v_f32_n2
-#define TRANSPORT_ROW transport_row_f32_n2
-#define HSUM hsum_f32_n2
-#define ROW row_f32_n2
-#define ROWS_GEMM rows_gemm_f32_n2
-#define TFWD lcnn_trace_f32_n2
-#define TBWD lcnn_trace_backward_f32_n2
-#define TPACK trace_pack_f32_n2
-#define TVECMAT trace_vecmat_f32_n2
-#include "bilinear_impl.h"
-#include "bilinear_bwd_impl.h"
-#include "conv_impl.h"
-#include "trace_impl.h"
+#include "specialise.h"
 #undef N
-#undef FN
-#undef BBWD
-#undef FWD
-#undef BWD
-#undef LOADV
-#undef TRANSPORT_ROW
-#undef HSUM
-#undef ROW
-#undef ROWS_GEMM
-#undef TFWD
-#undef TBWD
-#undef TPACK
-#undef TVECMAT
-
 #undef T
+#undef TS
 #undef V
 #undef VU
 #undef VL
 
 #define T double
+#define TS f64
 #define V vf64
 #define VU vf64u
 #define VL (VBYTES / 8)
-
 #define N 3
-#define FN lcnn_bilinear_f64_n3
-#define BBWD lcnn_bilinear_backward_f64_n3
-#define FWD lcnn_conv_f64_n3
-#define BWD lcnn_conv_backward_f64_n3
-#define LOADV load_v_f64_n3
-#define TRANSPORT_ROW transport_row_f64_n3
-#define HSUM hsum_f64_n3
-#define ROW row_f64_n3
-#define ROWS_GEMM rows_gemm_f64_n3
-#define TFWD lcnn_trace_f64_n3
-#define TBWD lcnn_trace_backward_f64_n3
-#define TPACK trace_pack_f64_n3
-#define TVECMAT trace_vecmat_f64_n3
-#include "bilinear_impl.h"
-#include "bilinear_bwd_impl.h"
-#include "conv_impl.h"
-#include "trace_impl.h"
+#include "specialise.h"
 #undef N
-#undef FN
-#undef BBWD
-#undef FWD
-#undef BWD
-#undef LOADV
-#undef TRANSPORT_ROW
-#undef HSUM
-#undef ROW
-#undef ROWS_GEMM
-#undef TFWD
-#undef TBWD
-#undef TPACK
-#undef TVECMAT
-
 #define N 2
-#define FN lcnn_bilinear_f64_n2
-#define BBWD lcnn_bilinear_backward_f64_n2
-#define FWD lcnn_conv_f64_n2
-#define BWD lcnn_conv_backward_f64_n2
-#define LOADV load_v_f64_n2
-#define TRANSPORT_ROW transport_row_f64_n2
-#define HSUM hsum_f64_n2
-#define ROW row_f64_n2
-#define ROWS_GEMM rows_gemm_f64_n2
-#define TFWD lcnn_trace_f64_n2
-#define TBWD lcnn_trace_backward_f64_n2
-#define TPACK trace_pack_f64_n2
-#define TVECMAT trace_vecmat_f64_n2
-#include "bilinear_impl.h"
-#include "bilinear_bwd_impl.h"
-#include "conv_impl.h"
-#include "trace_impl.h"
+#include "specialise.h"
 #undef N
-#undef FN
-#undef BBWD
-#undef FWD
-#undef BWD
-#undef LOADV
-#undef TRANSPORT_ROW
-#undef HSUM
-#undef ROW
-#undef ROWS_GEMM
-#undef TFWD
-#undef TBWD
-#undef TPACK
-#undef TVECMAT
-
 #undef T
+#undef TS
 #undef V
 #undef VU
 #undef VL

@@ -1,4 +1,4 @@
-/* One specialisation of the traced bilinear kernels (lcnn.c includes this file once per
+/* One specialisation of the traced bilinear kernels (specialise.h includes this file once per
  * element type T, vector types V/VU of VL lanes and colour number N; TFWD and TBWD name them).
  *
  * out_i = sum_{j,k} a_ijk Re Tr(X_j Y_k) per site, from the Gram matrix

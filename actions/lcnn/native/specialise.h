@@ -1,0 +1,43 @@
+/* Every kernel once for the element type T (name suffix TS), vector types V/VU of VL lanes and
+ * colour number N, which lcnn.c defines before it includes this file: the functions of one
+ * specialisation are named <base>_<TS>_n<N>. */
+
+#ifndef NAME
+#define NAME__(base, ts, n) base##_##ts##_n##n
+#define NAME_(base, ts, n) NAME__(base, ts, n)
+#define NAME(base) NAME_(base, TS, N)
+#endif
+
+#define ROWS_GEMM NAME(rows_gemm)
+#define FN NAME(lcnn_bilinear)
+#define BBWD NAME(lcnn_bilinear_backward)
+#define FWD NAME(lcnn_conv)
+#define BWD NAME(lcnn_conv_backward)
+#define LOADV NAME(load_v)
+#define TRANSPORT_ROW NAME(transport_row)
+#define HSUM NAME(hsum)
+#define ROW NAME(row)
+#define TFWD NAME(lcnn_trace)
+#define TBWD NAME(lcnn_trace_backward)
+#define TPACK NAME(trace_pack)
+#define TVECMAT NAME(trace_vecmat)
+
+#include "gemm_impl.h"
+#include "bilinear_impl.h"
+#include "bilinear_bwd_impl.h"
+#include "conv_impl.h"
+#include "trace_impl.h"
+
+#undef ROWS_GEMM
+#undef FN
+#undef BBWD
+#undef FWD
+#undef BWD
+#undef LOADV
+#undef TRANSPORT_ROW
+#undef HSUM
+#undef ROW
+#undef TFWD
+#undef TBWD
+#undef TPACK
+#undef TVECMAT
