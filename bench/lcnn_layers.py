@@ -8,10 +8,12 @@ On a Haar-random SU(3) field of one configuration (``--model`` as in :mod:`bench
 architecture ``C-C-C/K-K-K`` or a trained checkpoint), milliseconds per call (best of three
 blocks, :func:`bench.timing.timeit`) of: the action's force; the network alone (its value's
 gradient with respect to the links); the input layer (the plaquettes, and their Laplacians
-where the model takes them); the hop matrices; each L-CB layer with its activation on its
-inputs from one forward pass, the first on half its channels where its inputs hold their own
-adjoints and the last as ``Re Tr`` only, as the network runs them; the preconditioner's
-density and gradient. Each backward pass starts from ones on the part's output.
+where the model takes them, with their hop matrices); the hop matrices where the layers take
+them (the native convolution does not, :mod:`actions.lcnn.hopconv`); each L-CB layer with its
+activation on its inputs from one forward pass, the first on half its channels where its inputs
+hold their own adjoints and the last as ``Re Tr`` only, as the network runs them; the
+preconditioner's density and gradient. Each backward pass starts from ones on the part's
+output.
 """
 
 from __future__ import annotations
@@ -50,10 +52,11 @@ def parts(act: LCNNAction, f: GaugeField) -> list[tuple[str, Callable[[], object
         ("action force (as HMC takes it)", lambda: act.force(f)),
         ("network alone", backward(lambda: net(U), U)),
         ("input layer", backward(lambda: net.features(U)[1], U)),
-        ("hop matrices", backward(lambda: torch.stack(transport_hops(U)), U)),
     ]
     with torch.no_grad():
         _, W, hops = net.features(f.links)
+        if hops is None and any(layer.conv.uses_hops(W) for layer in net.layers):
+            out.append(("hop matrices", backward(lambda: torch.stack(transport_hops(U)), U)))
         hops = hops or transport_hops(f.links)
         inputs = [W]
         for i in range(len(net.layers) - 1):

@@ -393,9 +393,10 @@ def test_the_lcnn_bench_times_architectures_and_checkpoints():
 
 
 def test_the_layer_bench_times_each_part_as_the_network_runs_it():
-    """``python -m bench.lcnn_layers``: the force, the network, its input layer and hops,
-    each L-CB layer (the first on half its channels, the last as ``Re Tr``) and the
-    preconditioner, each a call that runs forward and backward."""
+    """``python -m bench.lcnn_layers``: the force, the network, its input layer, the hops
+    where the layers take them (not on the native convolution), each L-CB layer (the first on
+    half its channels, the last as ``Re Tr``) and the preconditioner, each a call that runs
+    forward and backward."""
     from actions.lcnn import LCNNAction
     from bench.lcnn_layers import parts
     from bench.lcnn_models import model
@@ -404,8 +405,8 @@ def test_the_layer_bench_times_each_part_as_the_network_runs_it():
     act = LCNNAction(6.0, model=model(torch.device("cpu"), "4-4-4/2-2-1"))
     f = GaugeField.hot([2] * 4, "SU(3)", ChainRNG(1, 1), "complex128")
     timed = parts(act, f)
-    assert [name for name, _ in timed][3:] == [
-        "hop matrices",
+    hops = any(layer.conv.uses_hops(f.links) for layer in act.model.net.layers)
+    assert [name for name, _ in timed][3:] == ["hop matrices"] * hops + [
         "layer 1 of 3 (half the channels)",
         "layer 2 of 3",
         "layer 3 of 3, Re Tr only",
