@@ -149,8 +149,9 @@ class RealFlops(TorchDispatchMode):
 def flops_per_site(device: torch.device, dtype: str, source: str) -> tuple[float, float]:
     """Real flops per site and configuration of the action's value and of its force (forward
     and backward to the links, no weight gradients) on the fast path, on a 4^4 lattice: the
-    matrix products as executed (:class:`RealFlops`). Element-wise work (activations, traces,
-    sums, the complex combination of real products) is not counted."""
+    matrix products as executed (:class:`RealFlops`), those of the native kernels included
+    (their products without the padding to the vector width). Element-wise work (activations,
+    traces, sums, the complex combination of real products) is not counted."""
     act = LCNNAction(6.0, model=model(device, source))  # parameters frozen
     f = GaugeField.hot([4] * 4, "SU(3)", ChainRNG(1, 1, device), dtype)
     with RealFlops() as value, torch.no_grad():

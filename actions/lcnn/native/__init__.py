@@ -10,10 +10,16 @@ size of the lattice is made but the result. It serves :mod:`actions.lcnn.bilinea
 :func:`available`; the PyTorch path there is the same arithmetic and tests pin both to the
 reference layer.
 
+:func:`bilinear_backward` gives both input gradients from one weight contraction,
+:func:`trace_bilinear` and :func:`trace_bilinear_backward` the last layer's ``Re Tr`` from one
+Gram matrix per site (``bilinear_bwd_impl.h``, ``trace_impl.h``).
+
 :func:`convolution` transports each site's neighbours (``V X V^dagger``, each link read
 once per site and hop: no shifted copies, no ``N^2 x N^2`` hop matrices) into a row held in
 the core's cache and multiplies it by the stacked weights of all offsets; see ``conv_impl.h``
 for the layouts and the backward pass.
+
+The kernels use one core each; every call reports its flops to :func:`counting`.
 """
 
 from __future__ import annotations
@@ -100,8 +106,7 @@ def bilinear(
     n, _, S, N, _ = X.shape
     J, K, I = a.shape[1], a.shape[2], a.shape[0]
     real = X.real.dtype
-    lanes = _lanes(lib, real)
-    Ip = -(-I // lanes) * lanes
+    Ip = _round(I, _lanes(lib, real))
     w = torch.zeros(J, K, Ip, dtype=real)
     w[:, :, :I] = a.detach().to(real).permute(1, 2, 0)
     x, y = _reals(X, Y)
