@@ -59,8 +59,9 @@ of ``H`` to 32, and its products ran near the core's peak already)."""
 
 def pays(out_channels: int, like: Tensor) -> bool:
     """Whether this path is the faster one for a layer of ``out_channels`` outputs on fields
-    like ``like``: always where the native kernels run (:func:`.native.available`: 3-6x the
-    reference on 3 to 24 outputs), on another CPU from :data:`FAST_ROWS_CPU`, elsewhere always
+    like ``like``: always where the native kernels run (:func:`.native.available`: 1.35-5.1x
+    the reference on 4 to 24 outputs, 8^4, ``python -m bench.lcnn_bilinear``, stop 53), on
+    another CPU from :data:`FAST_ROWS_CPU`, elsewhere always
     (on a GPU a chunk is a kernel launch, and the fast path was measured there with the
     default architecture)."""
     if like.device.type != "cpu" or native.available(like):
