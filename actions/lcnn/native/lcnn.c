@@ -1,6 +1,6 @@
-/* The L-CNN's per-site kernels on a CPU (actions/lcnn/native/__init__.py compiles this file
- * with the machine's C compiler and calls it through ctypes; actions/lcnn/bilinear.py and
- * actions/lcnn/layers.py hold the PyTorch paths they reproduce).
+/* The L-CNN's per-site kernels on a CPU (lqcd_hmc/kernels/native.py compiles this file with
+ * the machine's C compiler, actions/lcnn/native/__init__.py calls it through ctypes;
+ * actions/lcnn/bilinear.py, hopconv.py and layers.py hold the PyTorch paths they reproduce).
  *
  * Exported, for T in {f32, f64} and N in {2, 3}:
  *   lcnn_bilinear_T_nN (bilinear_impl.h), lcnn_bilinear_scratch(N, J, K, Ip), the scratch
