@@ -119,10 +119,10 @@ def test_bilinear_takes_the_fast_path_where_it_pays(monkeypatch):
     output channels on (here 8 in float64 and 12 in float32; :data:`FAST_ROWS_CPU` holds the
     measured ones) and the reference path the smaller ones; the result is the same either
     way. The native kernel serves every size."""
+    monkeypatch.setattr(bilinear_module, "FAST_ROWS_CPU", {torch.float64: 8, torch.float32: 12})
     like = torch.empty(1, 1, 1, 3, 3, dtype=torch.complex64)
     assert bilinear_module.pays(1, like) == native.available(like)
     monkeypatch.setenv(SWITCH, "0")
-    monkeypatch.setattr(bilinear_module, "FAST_ROWS_CPU", {torch.float64: 8, torch.float32: 12})
     calls = []
     real = bilinear_module.bilinear
     monkeypatch.setattr(
