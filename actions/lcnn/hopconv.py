@@ -25,6 +25,8 @@ def _channel_last(W: Tensor, C: int) -> Tensor:
     ``C_in``, contiguous."""
     n, C_in = W.shape[:2]
     X = torch.view_as_real(W.resolve_conj()).reshape(n, C_in, -1, W.shape[-1] ** 2, 2)
+    if C == C_in:
+        return X.permute(0, 2, 3, 4, 1).contiguous()
     out = X.new_zeros(n, X.shape[2], X.shape[3], 2, C)
     out[..., :C_in] = X.permute(0, 2, 3, 4, 1)
     return out

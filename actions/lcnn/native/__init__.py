@@ -182,26 +182,31 @@ def _conv_flops(U: Tensor, Ci: int, Co: int) -> int:
     return n * S * (2 * D * Ci * 16 * N**3 + 2 * (2 * N * N) * (2 * D + 1) * Ci * Co)
 
 
+def _convolve(kind: str, U: Tensor, operands: list[Tensor], Ci: int, Co: int, rows: int) -> None:
+    """Call the convolution kernel ``kind`` on ``operands`` (contiguous, in its argument
+    order) with a scratch row of ``rows`` columns."""
+    scratch = operands[1].new_empty(2 * U.shape[-1] ** 2 * rows)
+    ptr = ctypes.c_void_p
+    getattr(_loaded(), _name(kind, U))(
+        *(ptr(t.data_ptr()) for t in operands),
+        *_lattice(U),
+        ctypes.c_long(Ci),
+        ctypes.c_long(Co),
+        ptr(scratch.data_ptr()),
+    )
+
+
 def convolution(U: Tensor, X: Tensor, w: Tensor, channels: tuple[int, int]) -> Tensor:
     """``out(x) = sum_h (T_h X)(x) w_h`` (``T_0 = 1``; ``conv_impl.h``): ``U (n, D, *dims, N,
     N)`` complex, ``X (n, S, N^2, 2, Ci)`` real, ``w ((2 D + 1) Ci, Co)`` real (block ``h`` the
     weights of offset ``h``: 0 local, ``1 + (mu, +), 1 + (mu, -)``), ``Ci`` and ``Co`` from
     :func:`padded_channels`; result ``(n, S, N^2, 2, Co)`` real. ``channels``: the unpadded
     ``(C_in, C_out)``, whose arithmetic :func:`counting` reports."""
-    lib = _loaded()
     Ci, Co = X.shape[-1], w.shape[-1]
     (u,) = _reals(U)
     x, ww = X.detach().contiguous(), w.detach().contiguous()
     out = X.new_empty(*X.shape[:-1], Co)
-    scratch = X.new_empty(2 * U.shape[-1] ** 2 * ww.shape[0])
-    ptr = ctypes.c_void_p
-    getattr(lib, _name("conv", U))(
-        *(ptr(t.data_ptr()) for t in (u, x, ww, out)),
-        *_lattice(U),
-        ctypes.c_long(Ci),
-        ctypes.c_long(Co),
-        ptr(scratch.data_ptr()),
-    )
+    _convolve("conv", U, [u, x, ww, out], Ci, Co, ww.shape[0])
     _count(_conv_flops(U, *channels))
     return out
 
@@ -211,21 +216,12 @@ def convolution_backward(
 ) -> tuple[Tensor, Tensor]:
     """The gradients of :func:`convolution` with respect to ``U`` and ``X`` from the gradient
     ``G`` of its result (torch's convention for complex tensors)."""
-    lib = _loaded()
     Ci, Co = X.shape[-1], w.shape[-1]
     (u,) = _reals(U)
     x, g = X.detach().contiguous(), G.detach().contiguous()
     wt = w.detach().t().contiguous()
     dX, dU = torch.zeros_like(x), torch.zeros_like(u)
-    scratch = X.new_empty(2 * U.shape[-1] ** 2 * wt.shape[1])
-    ptr = ctypes.c_void_p
-    getattr(lib, _name("conv_backward", U))(
-        *(ptr(t.data_ptr()) for t in (u, x, wt, g, dX, dU)),
-        *_lattice(U),
-        ctypes.c_long(Ci),
-        ctypes.c_long(Co),
-        ptr(scratch.data_ptr()),
-    )
+    _convolve("conv_backward", U, [u, x, wt, g, dX, dU], Ci, Co, wt.shape[1])
     # G w^T and V^dagger dZ V as the forward pass; the channel sums M = dZ X^dagger per hop
     n, D, *dims, N, _ = U.shape
     C_in = channels[0]

@@ -8,7 +8,8 @@
  *   lcnn_conv_T_nN, lcnn_conv_backward_T_nN (conv_impl.h);
  *   lcnn_trace_T_nN, lcnn_trace_backward_T_nN (trace_impl.h);
  *   lcnn_vector_bytes(), the width of the vectors (vectors.h) that channel counts are
- *   padded to. specialise.h names and includes the kernels of one type and N.
+ *   padded to. types.h makes the vector types of one element type, specialise.h names and
+ *   includes the kernels of one type and N.
  */
 
 #include "vectors.h"
@@ -42,34 +43,8 @@ static inline long neighbour(long s, long mu, int fwd, const long *L, const long
 
 #define T float
 #define TS f32
-#define V vf32
-#define VU vf32u
-#define VL (VBYTES / 4)
-#define N 3
-#include "specialise.h"
-#undef N
-#define N 2
-#include "specialise.h"
-#undef N
-#undef T
-#undef TS
-#undef V
-#undef VU
-#undef VL
+#include "types.h"
 
 #define T double
 #define TS f64
-#define V vf64
-#define VU vf64u
-#define VL (VBYTES / 8)
-#define N 3
-#include "specialise.h"
-#undef N
-#define N 2
-#include "specialise.h"
-#undef N
-#undef T
-#undef TS
-#undef V
-#undef VU
-#undef VL
+#include "types.h"

@@ -1,5 +1,5 @@
 /* Every kernel once for the element type T (name suffix TS), vector types V/VU of VL lanes and
- * colour number N, which lcnn.c defines before it includes this file: the functions of one
+ * colour number N, which types.h defines before it includes this file: the functions of one
  * specialisation are named <base>_<TS>_n<N>. */
 
 #ifndef NAME

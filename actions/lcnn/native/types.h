@@ -1,0 +1,24 @@
+/* Every kernel for the element type T (name suffix TS), which lcnn.c defines before it
+ * includes this file: the vector types V (aligned) and VU (unaligned loads and stores) of VL
+ * lanes, then specialise.h for N = 3 and N = 2. T and TS are undefined at the end. */
+
+#define TYPE__(base, ts) base##_##ts
+#define TYPE_(base, ts) TYPE__(base, ts)
+typedef T TYPE_(vec, TS) __attribute__((vector_size(VBYTES)));
+typedef T TYPE_(vecu, TS) __attribute__((vector_size(VBYTES), aligned(sizeof(T))));
+#define V TYPE_(vec, TS)
+#define VU TYPE_(vecu, TS)
+#define VL ((int)(VBYTES / sizeof(T)))
+
+#define N 3
+#include "specialise.h"
+#undef N
+#define N 2
+#include "specialise.h"
+#undef N
+
+#undef V
+#undef VU
+#undef VL
+#undef T
+#undef TS
