@@ -41,7 +41,7 @@ from actions import Wilson
 from actions.lcnn import LCNNAction, native, use_fast_path
 from lqcd_hmc import ChainRNG, GaugeField
 from lqcd_hmc.allocator import loaded, use_tcmalloc
-from workflows.training.losses import losses
+from workflows.training.losses import backpropagate, losses
 
 from .fp_data_speed import fp_batches, fp_data_seconds
 from .lcnn_models import REFERENCE, describe_model, model
@@ -183,7 +183,7 @@ def training(device: torch.device, dtype: str, source: str) -> list[dict]:
         def step():
             L1, L2 = losses(m, f, A, dA, create_graph=True)
             opt.zero_grad()
-            (L1 + L2).backward()
+            backpropagate(L1 + L2, m.parameters())
             opt.step()
 
         with RealFlops() as flops:

@@ -25,7 +25,7 @@ from actions.lcnn import (
 )
 from lqcd_hmc.field import GaugeField
 from lqcd_hmc.kernels.native import SWITCH
-from workflows.training.losses import losses
+from workflows.training.losses import backpropagate, losses
 
 
 @pytest.fixture(autouse=True)
@@ -211,6 +211,23 @@ def test_action_force_and_training_gradients_equal_the_reference(bilinear_kernel
     assert sum(g is not None for g in fast) >= 10
     for a, b in zip(fast, ref):
         assert rel(a, b) < 1e-12
+
+
+def test_backpropagate_gives_the_parameters_their_full_gradients():
+    """The trainer's :func:`backpropagate` (the loss's gradient carried to the parameters
+    alone) equals a plain ``backward``, which also differentiates to the links."""
+    f = random_field("SU(3)", 4, L=3, eps=0.7, batch=2)
+    A = torch.tensor([40.0, 55.0], dtype=torch.float64)
+    dA = torch.randn(2, 4, 3, 3, 3, 3, 8, dtype=torch.float64)
+    grads = []
+    for step in (lambda L: L.backward(), lambda L: backpropagate(L, m.parameters())):
+        m = model().train()
+        L1, L2 = losses(m, f, A, dA, create_graph=True)
+        step(L1 + L2)
+        grads.append([p.grad for p in m.parameters()])
+    assert [g is None for g in grads[0]] == [g is None for g in grads[1]]
+    for a, b in zip(*grads):
+        assert a is None or rel(b, a) < 1e-13
 
 
 def test_folded_first_layer_equals_the_unfolded_one():

@@ -1,6 +1,6 @@
 """The L-CNN's C kernels (:mod:`actions.lcnn.native`) against their definitions written as
-einsums: the bilinear layer ``out_i = sum_jk a_ijk X_j Y_k``, its backward pass and its trace
-(with gradients),
+einsums: the bilinear layer ``out_i = sum_jk a_ijk X_j Y_k``, its backward pass, its weight
+gradient and its trace (with gradients),
 for SU(2) and SU(3), both precisions, adjoint and identity flags and output channels that are
 no multiple of the vector width; the convolution's one-hop kernel against the reference
 convolution (value, gradients, second derivatives); and the build
@@ -81,6 +81,26 @@ def test_backward_kernel_equals_autograd_of_the_definition(N, dtype, tol, flags)
     mine = native.bilinear_backward(a, A, B, G, *map(bool, flags))
     for m, r in zip(mine, grads):
         assert float((m - r).abs().max() / r.abs().max()) < tol
+
+
+@pytest.mark.parametrize("N", [2, 3])
+@pytest.mark.parametrize("dtype,tol", [(torch.complex128, 1e-13), (torch.complex64, 1e-5)])
+@pytest.mark.parametrize("flags", [(0, 0), (1, 1), (1, 0), (0, 1)])
+def test_weight_gradient_kernel_equals_autograd_of_the_definition(N, dtype, tol, flags):
+    """``da_ijk = Re sum_x <A_j, G_i B_k^dagger>`` summed over configurations and sites, with
+    output channels (5) that are no multiple of the vector width and more input channels than
+    one block of rows (9 = 2 x 4 + 1)."""
+    torch.manual_seed(N)
+    id_a, id_b = flags
+    A = torch.randn(2, 9 - id_a, 13, N, N, dtype=dtype)
+    B = torch.randn(2, 6 - id_b, 13, N, N, dtype=dtype)
+    a = torch.randn(5, 9, 6, dtype=torch.float64, requires_grad=True)
+    out = definition(a, A, B, 0, 0, id_a, id_b)
+    G = torch.randn_like(out)
+    (ref,) = torch.autograd.grad((out * G.conj()).real.sum(), [a])
+    mine = native.bilinear_weight_grad(A, B, G, *map(bool, flags))
+    assert mine.shape == a.shape and mine.dtype == A.real.dtype
+    assert float((mine - ref).abs().max() / ref.abs().max()) < tol
 
 
 def test_kernel_reads_conjugate_views_and_many_channels():

@@ -219,7 +219,10 @@ class _Bilinear(_WeightedProduct):
             if ctx.needs_input_grad[2]:
                 dB = bilinear(aB, A.mH, G, id_a=id_a)
         if _WeightedProduct.weight_wanted(ctx):
-            da = _weight_grad(_extended(A, id_a), _extended(B, id_b), G)
+            if not torch.is_grad_enabled() and native.available(G):
+                da = native.bilinear_weight_grad(A, B, G, id_a, id_b)
+            else:
+                da = _weight_grad(_extended(A, id_a), _extended(B, id_b), G)
         return da, dA, dB, None, None
 
 

@@ -57,7 +57,7 @@ from lqcd_hmc.io.weights import load_weights
 from workflows.fixed_point.files import read_fp_datasets, sha256
 
 from .card import TrainCard, TrainingSection
-from .losses import evaluate, losses, split
+from .losses import backpropagate, evaluate, losses, split
 
 
 def _model(card: TrainCard, data: dict[str, Any], preconditioner: dict[str, Any]) -> LCNNFixedPoint:
@@ -323,7 +323,7 @@ class Trainer:
             if self.smooth is not None:
                 loss = loss + t.w_smooth * self.smooth_loss()
             self.opt.zero_grad(set_to_none=True)
-            loss.backward()
+            backpropagate(loss, (p for g in self.opt.param_groups for p in g["params"]))
             self.opt.step()
             s1, s2 = s1 + L1.detach() * len(idx), s2 + L2.detach() * len(idx)
         seconds = time.perf_counter() - t0

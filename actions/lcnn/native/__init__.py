@@ -11,6 +11,7 @@ size of the lattice is made but the result. It serves :mod:`actions.lcnn.bilinea
 reference layer.
 
 :func:`bilinear_backward` gives both input gradients from one weight contraction,
+:func:`bilinear_weight_grad` the weight gradient summed over sites in the core's cache,
 :func:`trace_bilinear` and :func:`trace_bilinear_backward` the last layer's ``Re Tr`` from one
 Gram matrix per site (``bilinear_bwd_impl.h``, ``trace_impl.h``).
 
@@ -152,6 +153,31 @@ def bilinear_backward(
     # H: 2 N^2 I J K; dA and dB: 8 N^3 J K each
     _count(n * S * (4 * N * N * I * J * K + 16 * N**3 * J * K))
     return torch.view_as_complex(dA), torch.view_as_complex(dB)
+
+
+def bilinear_weight_grad(A: Tensor, B: Tensor, G: Tensor, id_a: bool, id_b: bool) -> Tensor:
+    """The gradient of :func:`bilinear` (``adj`` flags off) with respect to its weights from
+    the gradient ``G (n, I, S, N, N)`` of its result: ``da_ijk = Re sum_{n,x} <A_j, G_i
+    B_k^dagger>`` over the extended channels, ``(I, J, K)`` in the fields' real dtype
+    (``bilinear_wgrad_impl.h``)."""
+    lib = _loaded()
+    n, Ja, S, N, _ = A.shape
+    J, K, I = Ja + id_a, B.shape[1] + id_b, G.shape[1]
+    real = A.real.dtype
+    Ip = _round(I, _lanes(lib, real))
+    x, y, g = _reals(A, B, G)
+    da = torch.zeros(J, K, Ip, dtype=real)
+    E2 = 2 * N * N
+    scratch = torch.empty(E2 * K * Ip + E2 * Ip + K * E2 + J * E2, dtype=real)
+    ptr = ctypes.c_void_p
+    getattr(lib, _name("bilinear_weight_grad", A))(
+        *(ptr(t.data_ptr()) for t in (x, y, g, da)),
+        *(ctypes.c_long(v) for v in (n, S, J, K, I, Ip)),
+        *(ctypes.c_int(int(f)) for f in (id_a, id_b)),
+        ptr(scratch.data_ptr()),
+    )
+    _count(n * S * (8 * N**3 * K * I + 4 * N * N * J * K * I))
+    return da[:, :, :I].permute(2, 0, 1)
 
 
 def _lanes(lib: ctypes.CDLL, real: torch.dtype) -> int:

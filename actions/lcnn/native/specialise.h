@@ -11,6 +11,8 @@
 #define ROWS_GEMM NAME(rows_gemm)
 #define FN NAME(lcnn_bilinear)
 #define BBWD NAME(lcnn_bilinear_backward)
+#define WGRAD NAME(lcnn_bilinear_weight_grad)
+#define WBLOCK NAME(wgrad_block)
 #define FWD NAME(lcnn_conv)
 #define BWD NAME(lcnn_conv_backward)
 #define LOADV NAME(load_v)
@@ -25,12 +27,15 @@
 #include "gemm_impl.h"
 #include "bilinear_impl.h"
 #include "bilinear_bwd_impl.h"
+#include "bilinear_wgrad_impl.h"
 #include "conv_impl.h"
 #include "trace_impl.h"
 
 #undef ROWS_GEMM
 #undef FN
 #undef BBWD
+#undef WGRAD
+#undef WBLOCK
 #undef FWD
 #undef BWD
 #undef LOADV
