@@ -161,19 +161,51 @@ def test_hop_convolution_equals_the_reference(group, dims, dtype, tol):
         assert float((a - b).detach().abs().max() / b.detach().abs().max()) < tol
 
 
-def test_hop_convolution_second_derivative_equals_the_reference():
-    """A graph of its backward pass (a force differentiated again) takes PyTorch's transports
-    and gives the reference path's second derivatives."""
-    f = GaugeField.hot([3, 2, 3], "SU(3)", ChainRNG(1, 1))
+def dot(a, b):
+    return (a.conj() * b).real.sum()
+
+
+@pytest.mark.parametrize(
+    "group,dims", [("SU(3)", (2, 3, 4, 5)), ("SU(2)", (3, 4, 2)), ("SU(3)", (4, 3))]
+)
+@pytest.mark.parametrize("dtype,tol", [(torch.complex128, 1e-13), (torch.complex64, 1e-5)])
+def test_hop_convolution_training_derivatives_equal_the_reference(
+    group, dims, dtype, tol, monkeypatch
+):
+    """Training's double backpropagation through the native convolution (trained weights):
+    the links' and inputs' gradients with a graph, and the gradients of a loss made of them
+    and of the value, with respect to inputs, upstream gradient and weights, against the
+    reference path, on anisotropic lattices. Where the loss gradient goes to those alone (as
+    :func:`workflows.training.losses.backpropagate` sends it) the native tangent kernels give
+    it; the links' second derivatives come from the reference transports."""
+    import actions.lcnn.hopconv as hopconv
+
+    f = GaugeField.hot(list(dims), group, ChainRNG(3, 2), dtype=dtype)
     torch.manual_seed(0)
-    conv = LConv(6, 3, 2, 3).requires_grad_(False)
+    N = f.links.shape[-1]
     U = f.links.clone().requires_grad_(True)
+    W = torch.randn(2, 4, *dims, N, N, dtype=dtype, requires_grad=True)
+    G = torch.randn(2, 5, *dims, N, N, dtype=dtype, requires_grad=True)
+    R1, R2, G2 = torch.randn_like(U), torch.randn_like(W), torch.randn_like(G)
+    conv = LConv(4, 5, 2, len(dims))
+    assert conv._native(W, conv.weight)
 
-    def run():
-        (g,) = torch.autograd.grad(conv(U, Plaq()(U)).real.sum(), U, create_graph=True)
-        return torch.autograd.grad((g.abs() ** 2).sum(), U)[0]
+    def run(links):
+        y = conv(U, W)
+        dU, dW = torch.autograd.grad(dot(G, y), [U, W], create_graph=True)
+        loss = dot(R1, dU) + dot(R2, dW) + dot(G2, y)
+        inputs = [W, G, *conv.parameters()] + ([U] if links else [])
+        return (y, dU, dW, *torch.autograd.grad(loss, inputs))
 
-    fast = run()
-    use_fast_path(conv, False)
-    ref = run()
-    assert float((fast - ref).abs().max() / ref.abs().max()) < 1e-12
+    reference = hopconv._reference_gradients
+    for links in (False, True):
+        if not links:  # the native kernels alone
+            monkeypatch.setattr(hopconv, "_reference_gradients", None)
+        fast = run(links)
+        monkeypatch.setattr(hopconv, "_reference_gradients", reference)
+        use_fast_path(conv, False)
+        ref = run(links)
+        use_fast_path(conv, True)
+        assert len(fast) == 8 + links
+        for a, b in zip(fast, ref):
+            assert float((a - b).detach().abs().max() / b.detach().abs().max()) < tol

@@ -1,6 +1,6 @@
-"""The L-CNN convolution of kernel size 2 on the native path (:mod:`.native`), for frozen
-weights (HMC forces; training keeps :class:`.layers.LConv`'s PyTorch path, which is faster
-where the backward pass is itself differentiated).
+"""The L-CNN convolution of kernel size 2 on the native path (:mod:`.native`), for HMC
+forces and for training, whose loss differentiates the force again (double backpropagation:
+:class:`_Convolution`'s backward pass is made of native functions that have backward passes).
 
 ``W'_i(x) = sum_j w0_ij W_j(x) + sum_{mu, s = +-1} sum_j w_ij(mu, s) T_{s mu} W_j(x)``
 (Favoni et al., eq. 3, without the bias; transport and channel mixing commute): per site the
@@ -11,6 +11,7 @@ the backward pass.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -59,12 +60,69 @@ def _padded(w: Tensor, W: Tensor) -> Tensor:
     return wp
 
 
+def _unpadded(dw: Tensor, C_in: int, Co: int) -> Tensor:
+    """Padded stacked weights ``((2 D + 1) Ci, Cp)`` -> ``((2 D + 1) C_in, Co)``."""
+    H = dw.shape[0] // native.padded_channels(C_in, dw)
+    return dw.unflatten(0, (H, -1))[:, :C_in, :Co].reshape(H * C_in, Co)
+
+
+def _adjoint(w: Tensor, C_in: int) -> Tensor:
+    """The stacked weights of the adjoint convolution, ``((2 D + 1) Co, C_in)``: the adjoint
+    of ``T_{+mu}`` is ``T_{-mu}`` at the neighbour (``<G, V X V^dagger> = <V^dagger G V, X>``),
+    so block ``h`` holds ``w_h'^T`` of the opposite hop ``h'``, the local block ``w_0^T``."""
+    H = w.shape[0] // C_in
+    opposite = [0] + [1 + (h ^ 1) for h in range(H - 1)]
+    return w.unflatten(0, (H, C_in))[opposite].transpose(1, 2).reshape(-1, C_in)
+
+
+def _operand(t: Tensor) -> Tensor:
+    """``t``, as a view where it is a leaf that requires a gradient: the engine answers
+    :func:`_wanted` for non-leaf nodes only."""
+    return t.view_as(t) if t.is_leaf and t.requires_grad else t
+
+
+def _save(ctx: Any, inputs: tuple[Tensor, ...]) -> None:
+    ctx.save_for_backward(*inputs)
+    ctx.nodes = [t.grad_fn for t in inputs]
+
+
+def _wanted(ctx: Any) -> list[bool]:
+    """Per input, whether this backward pass's engine uses its gradient (training's loss
+    gradient goes to the weights alone, :func:`workflows.training.losses.backpropagate`)."""
+    return [
+        bool(need) and (node is None or torch._C._will_engine_execute_node(node))
+        for need, node in zip(ctx.needs_input_grad, ctx.nodes)
+    ]
+
+
+def _reference_gradients(
+    fn: Callable[..., Tensor], inputs: tuple[Tensor, ...], want: list[bool], grad: Tensor
+) -> tuple[Tensor | None, ...]:
+    """The wanted gradients of ``<grad, fn(*inputs)>`` by autograd through ``fn`` (made of
+    :func:`_reference`), differentiable where this backward pass is (``create_graph``)."""
+    create = torch.is_grad_enabled()
+    with torch.enable_grad():
+        views = [t.view_as(t) for t in inputs]  # the derivatives along each input alone
+        wanted = [v for v, need in zip(views, want) if need]
+        grads = iter(torch.autograd.grad(fn(*views), wanted, grad, create_graph=create))
+    return tuple(next(grads) if need else None for need in want)
+
+
+def _reference_link_gradient(U: Tensor, W: Tensor, G: Tensor, w: Tensor) -> Tensor:
+    """What :class:`_LinkGradient` computes, from :func:`_reference`."""
+    (dU,) = torch.autograd.grad(_reference(U, W, w), U, G, create_graph=True)
+    return dU
+
+
 class _Convolution(torch.autograd.Function):
     """``apply(U, W, w)``: :func:`.native.convolution` of ``W (n, C_in, *dims, N, N)`` with
-    the stacked weights ``w ((2 D + 1) C_in, Co)``, complex ``(n, Co, *dims, N, N)``. The
-    backward pass is :func:`.native.convolution_backward`, or, where it is itself
-    differentiated (``create_graph``) or the weights want a gradient, the same derivatives
-    from :func:`_reference`."""
+    the stacked weights ``w ((2 D + 1) C_in, Co)``, complex ``(n, Co, *dims, N, N)``.
+
+    Backward: :func:`.native.convolution_backward` and
+    :func:`.native.convolution_weight_grad`. Where the backward pass is itself differentiated
+    (training's first pass, ``create_graph``) it is made of differentiable native functions:
+    ``dW`` is this convolution with the adjoint weights (:func:`_adjoint`), ``dU`` is
+    :class:`_LinkGradient`; a differentiated weight gradient comes from :func:`_reference`."""
 
     @staticmethod
     def forward(U: Tensor, W: Tensor, w: Tensor) -> Tensor:
@@ -75,33 +133,81 @@ class _Convolution(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Tensor, Tensor, Tensor], output: Tensor) -> None:
-        ctx.save_for_backward(*inputs)
+        _save(ctx, inputs)
 
     @staticmethod
     def backward(ctx: Any, G: Tensor) -> tuple[Tensor | None, ...]:
         U, W, w = ctx.saved_tensors
-        if torch.is_grad_enabled() or ctx.needs_input_grad[2]:
-            # fresh views: the derivatives along each input alone (W may depend on U)
-            inputs = [t.view_as(t) for t in (U, W, w)]
-            wanted = [t for t, need in zip(inputs, ctx.needs_input_grad) if need]
-            grads = iter(
-                torch.autograd.grad(
-                    _reference(*inputs), wanted, G, create_graph=torch.is_grad_enabled()
-                )
+        want = _wanted(ctx)
+        C_in, Co = W.shape[1], w.shape[1]
+        if torch.is_grad_enabled():
+            if want[2]:
+                return _reference_gradients(_reference, (U, W, w), want, G)
+            dW = _Convolution.apply(U, G, _adjoint(w, C_in)) if want[1] else None
+            dU = _LinkGradient.apply(U, W, G, w) if want[0] else None
+            return dU, dW, None
+        wp = _padded(w, W)
+        X, Gp = _channel_last(W, wp.shape[1]), _channel_last(G, wp.shape[2])
+        dU = dW = dw = None
+        if want[0] or want[1]:
+            dU, dX = native.convolution_backward(
+                U, X, wp.flatten(0, 1), Gp, (C_in, Co), links=want[0], inputs=want[1]
             )
-            return tuple(next(grads) if need else None for need in ctx.needs_input_grad)
+            dW = None if dX is None else _channel_first(dX, C_in, W)
+        if want[2]:
+            dw = _unpadded(native.convolution_weight_grad(U, X, Gp, (C_in, Co)), C_in, Co)
+        return dU, dW, dw
+
+
+class _LinkGradient(torch.autograd.Function):
+    """``apply(U, W, G, w)``: the gradient of ``<G, conv(U, W, w)>`` with respect to ``U``
+    (``<A, B> = Re tr A^dagger B`` summed over sites and channels), as
+    :func:`.native.convolution_backward` gives it. It is linear in ``G``, ``W`` and ``w``, and
+    with ``R`` the gradient of its result, ``<R, dU> = <G, C'>``, ``C'`` the convolution's
+    derivative along the links' direction ``R`` (the tangent convolution of
+    :func:`.native.convolution`). So ``dG = C'(W)``, ``dW = C'^T(G)``, the tangent
+    convolution with the adjoint weights, and ``dw`` the tangent row times ``G``
+    (:func:`.native.convolution_weight_grad`). Second derivatives in ``U``, and a backward
+    pass that is itself differentiated, come from :func:`_reference`."""
+
+    @staticmethod
+    def forward(U: Tensor, W: Tensor, G: Tensor, w: Tensor) -> Tensor:
         wp = _padded(w, W)
         X, Gp = _channel_last(W, wp.shape[1]), _channel_last(G, wp.shape[2])
         channels = (W.shape[1], w.shape[1])
-        dU, dX = native.convolution_backward(U, X, wp.flatten(0, 1), Gp, channels)
-        dW = _channel_first(dX, W.shape[1], W) if ctx.needs_input_grad[1] else None
-        return dU if ctx.needs_input_grad[0] else None, dW, None
+        dU, _ = native.convolution_backward(U, X, wp.flatten(0, 1), Gp, channels, inputs=False)
+        assert dU is not None
+        return dU
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Tensor, ...], output: Tensor) -> None:
+        _save(ctx, inputs)
+
+    @staticmethod
+    def backward(ctx: Any, R: Tensor) -> tuple[Tensor | None, ...]:
+        U, W, G, w = ctx.saved_tensors
+        want = _wanted(ctx)
+        if torch.is_grad_enabled() or want[0]:
+            return _reference_gradients(_reference_link_gradient, (U, W, G, w), want, R)
+        C_in, Co = W.shape[1], w.shape[1]
+        wp = _padded(w, W)
+        X, Gp = _channel_last(W, wp.shape[1]), _channel_last(G, wp.shape[2])
+        dW = dG = dw = None
+        if want[1]:
+            wa = _padded(_adjoint(w, C_in), G).flatten(0, 1)
+            dW = _channel_first(native.convolution(U, Gp, wa, (Co, C_in), dU=R), C_in, W)
+        if want[2]:
+            dG = _channel_first(native.convolution(U, X, wp.flatten(0, 1), (C_in, Co), dU=R), Co, G)
+        if want[3]:
+            dw = native.convolution_weight_grad(U, X, Gp, (C_in, Co), dU=R)
+            dw = _unpadded(dw, C_in, Co)
+        return None, dW, dG, dw
 
 
 def available(W: Tensor, weight: Tensor) -> bool:
     """Whether :func:`hop_convolution` serves these fields and hop weights: the native
-    kernels run for them (:func:`.native.available`) and the weights are real and frozen."""
-    return not (weight.is_complex() or weight.requires_grad) and native.available(W)
+    kernels run for them (:func:`.native.available`) and the weights are real."""
+    return not weight.is_complex() and native.available(W)
 
 
 def hop_convolution(U: Tensor, W: Tensor, weight0: Tensor, weight: Tensor) -> Tensor:
@@ -112,4 +218,4 @@ def hop_convolution(U: Tensor, W: Tensor, weight0: Tensor, weight: Tensor) -> Te
     D = U.shape[1]
     blocks = torch.cat([weight0[None], weight.reshape(2 * D, C_out, C_in)])
     w = blocks.transpose(1, 2).reshape(-1, C_out).to(W.real.dtype)
-    return _Convolution.apply(U, W, w)
+    return _Convolution.apply(_operand(U), _operand(W), _operand(w))

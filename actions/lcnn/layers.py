@@ -79,7 +79,7 @@ class LConv(nn.Module):
     ``(offsets x channels)`` stack of transported copies is ever built. Fast path (``fast``,
     real weights, ``C_out <= C_in``; the default): real channel mixing and one
     ``N^2 x N^2`` transport matrix per site and hop (:meth:`_transported`); with kernel size 2
-    and frozen weights on a CPU, one C kernel for all offsets (:mod:`actions.lcnn.hopconv`)."""
+    and real weights on a CPU, one C kernel for all offsets (:mod:`actions.lcnn.hopconv`)."""
 
     def __init__(
         self,
@@ -143,7 +143,7 @@ class LConv(nn.Module):
 
     def _native(self, W: Tensor, weight: Tensor) -> bool:
         """Whether the fast path takes the native kernels (:mod:`.hopconv`: kernel size 2,
-        real frozen weights, a CPU with a compiled library)."""
+        real weights, a CPU with a compiled library)."""
         return self.fast and self.kernel_size == 2 and hop_available(W, weight)
 
     def uses_hops(self, W: Tensor) -> bool:

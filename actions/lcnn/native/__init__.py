@@ -26,6 +26,7 @@ The kernels use one core each; every call reports its flops to :func:`counting`.
 from __future__ import annotations
 
 import ctypes
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -200,21 +201,24 @@ def _name(kind: str, U: Tensor) -> str:
     return f"lcnn_{kind}_{_TYPES[U.dtype]}_n{U.shape[-1]}"
 
 
-def _conv_flops(U: Tensor, Ci: int, Co: int) -> int:
-    """Real flops per call of :func:`convolution` (transports ``V X``, ``(V X) V^dagger``; the
-    row times the weights)."""
+def _conv_flops(U: Tensor, Ci: int, Co: int, tangent: bool = False) -> int:
+    """Real flops per call of :func:`convolution` (transports ``V X``, ``(V X) V^dagger``, both
+    twice along a tangent; the row times the weights)."""
     n, D, *dims, N, _ = U.shape
-    S = int(torch.tensor(dims).prod())
-    return n * S * (2 * D * Ci * 16 * N**3 + 2 * (2 * N * N) * (2 * D + 1) * Ci * Co)
+    S = math.prod(dims)
+    transports = 2 * D * Ci * 16 * N**3 * (2 if tangent else 1)
+    return n * S * (transports + 2 * (2 * N * N) * (2 * D + 1) * Ci * Co)
 
 
-def _convolve(kind: str, U: Tensor, operands: list[Tensor], Ci: int, Co: int, rows: int) -> None:
+def _convolve(
+    kind: str, U: Tensor, operands: list[Tensor | None], Ci: int, Co: int, rows: int
+) -> None:
     """Call the convolution kernel ``kind`` on ``operands`` (contiguous, in its argument
-    order) with a scratch row of ``rows`` columns."""
-    scratch = operands[1].new_empty(2 * U.shape[-1] ** 2 * rows)
+    order; None for NULL) with a scratch row of ``rows`` columns."""
+    scratch = U.real.new_empty(2 * U.shape[-1] ** 2 * rows)
     ptr = ctypes.c_void_p
     getattr(_loaded(), _name(kind, U))(
-        *(ptr(t.data_ptr()) for t in operands),
+        *(ptr(None if t is None else t.data_ptr()) for t in operands),
         *_lattice(U),
         ctypes.c_long(Ci),
         ctypes.c_long(Co),
@@ -222,37 +226,69 @@ def _convolve(kind: str, U: Tensor, operands: list[Tensor], Ci: int, Co: int, ro
     )
 
 
-def convolution(U: Tensor, X: Tensor, w: Tensor, channels: tuple[int, int]) -> Tensor:
+def _tangent(dU: Tensor | None) -> Tensor | None:
+    return None if dU is None else _reals(dU)[0]
+
+
+def convolution(
+    U: Tensor, X: Tensor, w: Tensor, channels: tuple[int, int], dU: Tensor | None = None
+) -> Tensor:
     """``out(x) = sum_h (T_h X)(x) w_h`` (``T_0 = 1``; ``conv_impl.h``): ``U (n, D, *dims, N,
     N)`` complex, ``X (n, S, N^2, 2, Ci)`` real, ``w ((2 D + 1) Ci, Co)`` real (block ``h`` the
     weights of offset ``h``: 0 local, ``1 + (mu, +), 1 + (mu, -)``), ``Ci`` and ``Co`` from
-    :func:`padded_channels`; result ``(n, S, N^2, 2, Co)`` real. ``channels``: the unpadded
-    ``(C_in, C_out)``, whose arithmetic :func:`counting` reports."""
+    :func:`padded_channels`; result ``(n, S, N^2, 2, Co)`` real. With a tangent ``dU`` (shaped
+    like ``U``): the derivative of ``out`` along the links' direction ``dU``, whose local term
+    is zero. ``channels``: the unpadded ``(C_in, C_out)``, whose arithmetic :func:`counting`
+    reports."""
     Ci, Co = X.shape[-1], w.shape[-1]
     (u,) = _reals(U)
     x, ww = X.detach().contiguous(), w.detach().contiguous()
     out = X.new_empty(*X.shape[:-1], Co)
-    _convolve("conv", U, [u, x, ww, out], Ci, Co, ww.shape[0])
-    _count(_conv_flops(U, *channels))
+    _convolve("conv", U, [u, _tangent(dU), x, ww, out], Ci, Co, ww.shape[0])
+    _count(_conv_flops(U, *channels, tangent=dU is not None))
     return out
 
 
 def convolution_backward(
-    U: Tensor, X: Tensor, w: Tensor, G: Tensor, channels: tuple[int, int]
-) -> tuple[Tensor, Tensor]:
+    U: Tensor,
+    X: Tensor,
+    w: Tensor,
+    G: Tensor,
+    channels: tuple[int, int],
+    links: bool = True,
+    inputs: bool = True,
+) -> tuple[Tensor | None, Tensor | None]:
     """The gradients of :func:`convolution` with respect to ``U`` and ``X`` from the gradient
-    ``G`` of its result (torch's convention for complex tensors)."""
+    ``G`` of its result (torch's convention for complex tensors), each where asked for
+    (``links``, ``inputs``; else None)."""
     Ci, Co = X.shape[-1], w.shape[-1]
     (u,) = _reals(U)
     x, g = X.detach().contiguous(), G.detach().contiguous()
     wt = w.detach().t().contiguous()
-    dX, dU = torch.zeros_like(x), torch.zeros_like(u)
+    dX = torch.zeros_like(x) if inputs else None
+    dU = torch.zeros_like(u) if links else None
     _convolve("conv_backward", U, [u, x, wt, g, dX, dU], Ci, Co, wt.shape[1])
     # G w^T and V^dagger dZ V as the forward pass; the channel sums M = dZ X^dagger per hop
     n, D, *dims, N, _ = U.shape
-    C_in = channels[0]
-    _count(_conv_flops(U, *channels) + n * int(torch.tensor(dims).prod()) * 2 * D * C_in * 8 * N**4)
-    return torch.view_as_complex(dU), dX
+    gram = n * math.prod(dims) * 2 * D * channels[0] * 8 * N**4 if links else 0
+    _count(_conv_flops(U, *channels) + gram)
+    return None if dU is None else torch.view_as_complex(dU), dX
+
+
+def convolution_weight_grad(
+    U: Tensor, X: Tensor, G: Tensor, channels: tuple[int, int], dU: Tensor | None = None
+) -> Tensor:
+    """The gradient of :func:`convolution` (with the same tangent ``dU``, if any) with respect
+    to its stacked weights, ``((2 D + 1) Ci, Co)``: ``dw[(h, j)][i] = Re sum_{n,x} <Z_hj,
+    G_i>``, the row of transported inputs times ``G`` summed over configurations and sites."""
+    Ci, Co = X.shape[-1], G.shape[-1]
+    (u,) = _reals(U)
+    x, g = X.detach().contiguous(), G.detach().contiguous()
+    H = 2 * U.shape[1] + 1
+    dw = x.new_zeros(H * Ci, Co)
+    _convolve("conv_weight_grad", U, [u, _tangent(dU), x, g, dw], Ci, Co, H * Ci)
+    _count(_conv_flops(U, *channels, tangent=dU is not None))
+    return dw
 
 
 def _round(C: int, lanes: int) -> int:

@@ -14,24 +14,25 @@
  * Flops per site: 8 N^3 K I (stage 1) + 4 N^2 J K I (stage 2).
  */
 
-#define E2 (2 * N * N)
+#define WDEPTH (2 * N * N)
 #define WROWS 4
 
-/* da[j][c] += sum_q a[j][q] z[q][c] for rows j0 <= j < j0 + nr (nr <= WROWS), column vectors
- * c0 and c0 + 1 (two == 1) or c0 alone; a (J x E2), z (E2 x ld), da (J x ld) */
-static inline void WBLOCK(const T *restrict a, const T *restrict z, T *restrict da, long ld,
-                          long j0, int nr, long c0, int two)
+/* da[j][c] += sum_q a[j sj + q sq] z[q][c] for rows j0 <= j < j0 + nr (nr <= WROWS), column
+ * vectors c0 and c0 + 1 (two == 1) or c0 alone, q < WDEPTH = 2 N^2; z (WDEPTH x ld), da (rows
+ * x ld); the convolution's weight gradient takes it too (conv_impl.h) */
+static inline void WBLOCK(const T *restrict a, long sj, long sq, const T *restrict z,
+                          T *restrict da, long ld, long j0, int nr, long c0, int two)
 {
     V acc0[WROWS], acc1[WROWS];
     for (int r = 0; r < nr; r++) {
         acc0[r] = *(const VU *)(da + (j0 + r) * ld + c0 * VL);
         acc1[r] = two ? *(const VU *)(da + (j0 + r) * ld + (c0 + 1) * VL) : acc0[r] * 0;
     }
-    for (int q = 0; q < E2; q++) {
+    for (int q = 0; q < WDEPTH; q++) {
         const V b0 = *(const VU *)(z + q * ld + c0 * VL);
         const V b1 = two ? *(const VU *)(z + q * ld + (c0 + 1) * VL) : b0;
         for (int r = 0; r < nr; r++) {
-            const T f = a[(j0 + r) * E2 + q];
+            const T f = a[(j0 + r) * sj + q * sq];
             acc0[r] += f * b0;
             acc1[r] += f * b1;
         }
@@ -48,30 +49,30 @@ void WGRAD(const T *restrict A, const T *restrict B, const T *restrict G, T *res
            T *restrict scratch)
 {
     const long Ja = J - id_a, Kb = K - id_b, ld = K * Ip, nv = ld / VL, iv_n = Ip / VL;
-    T *restrict z = scratch;           /* E2 x K x Ip */
-    T *restrict g = z + E2 * ld;       /* N x N x 2 x Ip: G_i(m, p) over i */
-    T *restrict bc = g + E2 * Ip;      /* K x N x N x 2: B_k(l, p) */
-    T *restrict a = bc + K * E2;       /* J x E2: A_j(m, l) */
-    for (long e = 0; e < E2 * Ip; e++)
+    T *restrict z = scratch;           /* WDEPTH x K x Ip */
+    T *restrict g = z + WDEPTH * ld;       /* N x N x 2 x Ip: G_i(m, p) over i */
+    T *restrict bc = g + WDEPTH * Ip;      /* K x N x N x 2: B_k(l, p) */
+    T *restrict a = bc + K * WDEPTH;       /* J x WDEPTH: A_j(m, l) */
+    for (long e = 0; e < WDEPTH * Ip; e++)
         g[e] = 0; /* lanes i >= I stay zero */
     for (long b = 0; b < n; b++)
         for (long s = 0; s < S; s++) {
             for (long i = 0; i < I; i++) {
-                const T *src = G + ((b * I + i) * S + s) * E2;
-                for (int e = 0; e < E2; e++)
+                const T *src = G + ((b * I + i) * S + s) * WDEPTH;
+                for (int e = 0; e < WDEPTH; e++)
                     g[e * Ip + i] = src[e];
             }
             for (long k = 0; k < K; k++)
                 for (int e = 0; e < N * N; e++) {
-                    const T *src = B + ((b * Kb + k) * S + s) * E2;
-                    bc[k * E2 + 2 * e] = k < Kb ? src[2 * e] : e % (N + 1) == 0;
-                    bc[k * E2 + 2 * e + 1] = k < Kb ? src[2 * e + 1] : 0;
+                    const T *src = B + ((b * Kb + k) * S + s) * WDEPTH;
+                    bc[k * WDEPTH + 2 * e] = k < Kb ? src[2 * e] : e % (N + 1) == 0;
+                    bc[k * WDEPTH + 2 * e + 1] = k < Kb ? src[2 * e + 1] : 0;
                 }
             for (long j = 0; j < J; j++)
                 for (int e = 0; e < N * N; e++) {
-                    const T *src = A + ((b * Ja + j) * S + s) * E2;
-                    a[j * E2 + 2 * e] = j < Ja ? src[2 * e] : e % (N + 1) == 0;
-                    a[j * E2 + 2 * e + 1] = j < Ja ? src[2 * e + 1] : 0;
+                    const T *src = A + ((b * Ja + j) * S + s) * WDEPTH;
+                    a[j * WDEPTH + 2 * e] = j < Ja ? src[2 * e] : e % (N + 1) == 0;
+                    a[j * WDEPTH + 2 * e + 1] = j < Ja ? src[2 * e + 1] : 0;
                 }
             /* 1. Z_ik(m, l) = sum_p G_i(m, p) conj B_k(l, p) */
             for (int m = 0; m < N; m++)
@@ -83,7 +84,7 @@ void WGRAD(const T *restrict A, const T *restrict B, const T *restrict G, T *res
                     }
                     for (long k = 0; k < K; k++)
                         for (int l = 0; l < N; l++) {
-                            const T *bk = bc + k * E2 + l * N * 2;
+                            const T *bk = bc + k * WDEPTH + l * N * 2;
                             V re = gr[0] * bk[0] + gi[0] * bk[1];
                             V im = gi[0] * bk[0] - gr[0] * bk[1];
                             for (int p = 1; p < N; p++) {
@@ -100,12 +101,9 @@ void WGRAD(const T *restrict A, const T *restrict B, const T *restrict G, T *res
                 const int nr = J - j0 < WROWS ? (int)(J - j0) : WROWS;
                 long c = 0;
                 for (; c + 2 <= nv; c += 2)
-                    WBLOCK(a, z, da, ld, j0, nr, c, 1);
+                    WBLOCK(a, WDEPTH, 1, z, da, ld, j0, nr, c, 1);
                 if (c < nv)
-                    WBLOCK(a, z, da, ld, j0, nr, c, 0);
+                    WBLOCK(a, WDEPTH, 1, z, da, ld, j0, nr, c, 0);
             }
         }
 }
-
-#undef WROWS
-#undef E2

@@ -8,16 +8,21 @@
  *   T_{-mu} X(x) = V X(x - mu) V^dagger, V = U_mu(x - mu)^dagger,
  * hops 1 + (mu, +), 1 + (mu, -) for mu = 0 .. D-1; per site the row (Z_0 ... Z_2D) times the
  * stacked weights is one real (2 N^2 x (2D+1) Ci)((2D+1) Ci x Co) product in the core's
- * cache. Layouts (T arrays, C order, 2 = real and imaginary part, E = N^2; Ci and Co
- * multiples of VL, padded with zero channels):
- *   U (n, D, S, N, N, 2)   X, dX (n, S, E, 2, Ci)   out, G (n, S, E, 2, Co)
+ * cache. With a tangent field dU (not NULL), the row is the derivative of that row along the
+ * links' direction dU instead: Z_0 = 0, Z_h = dV X V^dagger + V X dV^dagger, dV from dU as V
+ * from U (training's second derivatives, actions/lcnn/hopconv.py). Layouts (T arrays, C order,
+ * 2 = real and imaginary part, E = N^2; Ci and Co multiples of VL, padded with zero channels):
+ *   U, dU (n, D, S, N, N, 2)   X, dX (n, S, E, 2, Ci)   out, G (n, S, E, 2, Co)
  *   w (H Ci, Co) and wt (Co, H Ci), H = 2D + 1, w[(h, j)][i] = w_h(i, j)
- *   dX and dU (n, D, S, N, N, 2) are accumulated into (the caller zeroes them).
+ *   dX and dU (n, D, S, N, N, 2) are accumulated into (the caller zeroes them); either may
+ *   be NULL (not computed).
  * The backward pass, with G the gradient of out in torch's convention for complex tensors:
  *   dZ_h(x) = G(x) w_h^T;  dX(x) += dZ_0(x);  dX(x + h) += V^dagger dZ_h(x) V;
  *   dV = sum_c dZ_c V X_c^dagger + dZ_c^dagger V X_c  (X = X(x + h))
  *      = sum_{q,p} V_qp (M_{aq,kp} + conj M_{qa,pk}),  M_{e,f} = sum_c dZ_c(e) conj X_c(f);
  *   dU_mu(x) += dV (hop +mu), dU_mu(x - mu) += dV^dagger (hop -mu).
+ * The weight gradient (CWGRAD): dw[(h, j)][i] += sum_{n,x} Re <Z_hj(x), G_i(x)>, the row
+ * (or its tangent) times G summed over configurations and sites.
  */
 
 typedef struct {
@@ -34,15 +39,16 @@ static void LOADV(const T *u, int fwd, T vr[N][N], T vi[N][N])
         }
 }
 
-/* acc + (V W V^dagger)(m, .) for row m, over channels c .. c + VL of W (ld elements between
+/* acc + (A W B^dagger)(m, .) for row m, over channels c .. c + VL of W (ld elements between
  * its (entry, part) rows); the row is passed by value, so that it stays in registers */
-static inline ROW TRANSPORT_ROW(const T vr[N][N], const T vi[N][N], const T *restrict W,
-                                long ld, long c, int m, ROW acc)
+static inline ROW TRANSPORT_ROW(const T ar[N][N], const T ai[N][N], const T br[N][N],
+                                const T bi[N][N], const T *restrict W, long ld, long c, int m,
+                                ROW acc)
 {
-    V zr[N] = {0}, zi[N] = {0}; /* (V W)(m, .) */
+    V zr[N] = {0}, zi[N] = {0}; /* (A W)(m, .) */
     _Pragma("GCC unroll 16") for (int k = 0; k < N; k++)
     {
-        const T a = vr[m][k], b = vi[m][k];
+        const T a = ar[m][k], b = ai[m][k];
         _Pragma("GCC unroll 16") for (int p = 0; p < N; p++)
         {
             const V wr = *(const VU *)(W + ((k * N + p) * 2) * ld + c);
@@ -54,7 +60,7 @@ static inline ROW TRANSPORT_ROW(const T vr[N][N], const T vi[N][N], const T *res
     _Pragma("GCC unroll 16") for (int q = 0; q < N; q++)
         _Pragma("GCC unroll 16") for (int p = 0; p < N; p++)
         {
-            const T a = vr[q][p], b = vi[q][p];
+            const T a = br[q][p], b = bi[q][p];
             acc.r[q] += zr[p] * a + zi[p] * b;
             acc.i[q] += zi[p] * a - zr[p] * b;
         }
@@ -69,37 +75,76 @@ static inline T HSUM(V v)
     return s;
 }
 
-void FWD(const T *restrict U, const T *restrict X, const T *restrict w, T *restrict out,
-         long n, long D, const long *L, long Ci, long Co, T *restrict scratch)
+/* the row (Z_0 ... Z_2D) of site s of configuration b into Z (2 E, H Ci), or its tangent
+ * along dU where dU is not NULL */
+static void ZROW(const T *restrict U, const T *restrict dU, const T *restrict X, long b, long s,
+                 long S, long D, const long *L, const long *st, long Ci, T *restrict Z)
+{
+    const long E = N * N, ldz = (2 * D + 1) * Ci;
+    const T *Xs = X + (b * S + s) * E * 2 * Ci;
+    for (long r = 0; r < 2 * E; r++)
+        for (long c = 0; c < Ci; c++)
+            Z[r * ldz + c] = dU ? 0 : Xs[r * Ci + c];
+    for (long h = 0; h < 2 * D; h++) {
+        const long mu = h / 2, y = neighbour(s, mu, h % 2 == 0, L, st);
+        const long link = ((b * D + mu) * S + (h % 2 == 0 ? s : y)) * E * 2;
+        T vr[N][N], vi[N][N], dr[N][N], di[N][N];
+        LOADV(U + link, h % 2 == 0, vr, vi);
+        if (dU)
+            LOADV(dU + link, h % 2 == 0, dr, di);
+        const T *Xy = X + (b * S + y) * E * 2 * Ci;
+        T *Zh = Z + (1 + h) * Ci;
+        for (long c = 0; c < Ci; c += VL)
+            for (int m = 0; m < N; m++) {
+                ROW acc = {0};
+                if (dU) {
+                    acc = TRANSPORT_ROW(dr, di, vr, vi, Xy, Ci, c, m, acc);
+                    acc = TRANSPORT_ROW(vr, vi, dr, di, Xy, Ci, c, m, acc);
+                } else
+                    acc = TRANSPORT_ROW(vr, vi, vr, vi, Xy, Ci, c, m, acc);
+                for (int q = 0; q < N; q++) {
+                    *(VU *)(Zh + ((m * N + q) * 2) * ldz + c) = acc.r[q];
+                    *(VU *)(Zh + ((m * N + q) * 2 + 1) * ldz + c) = acc.i[q];
+                }
+            }
+    }
+}
+
+void FWD(const T *restrict U, const T *restrict dU, const T *restrict X, const T *restrict w,
+         T *restrict out, long n, long D, const long *L, long Ci, long Co, T *restrict scratch)
 {
     long st[8], S;
     strides(D, L, st, &S);
-    const long E = N * N, H = 2 * D + 1, ldz = H * Ci;
+    const long E = N * N, ldz = (2 * D + 1) * Ci;
     T *Z = scratch; /* (2 E, H Ci): the row (Z_0 ... Z_2D) of one site */
     for (long b = 0; b < n; b++)
         for (long s = 0; s < S; s++) {
-            const T *Xs = X + (b * S + s) * E * 2 * Ci;
-            for (long r = 0; r < 2 * E; r++)
-                for (long c = 0; c < Ci; c++)
-                    Z[r * ldz + c] = Xs[r * Ci + c];
-            for (long h = 0; h < 2 * D; h++) {
-                const long mu = h / 2, y = neighbour(s, mu, h % 2 == 0, L, st);
-                T vr[N][N], vi[N][N];
-                LOADV(U + ((b * D + mu) * S + (h % 2 == 0 ? s : y)) * E * 2, h % 2 == 0, vr, vi);
-                const T *Xy = X + (b * S + y) * E * 2 * Ci;
-                T *Zh = Z + (1 + h) * Ci;
-                for (long c = 0; c < Ci; c += VL)
-                    for (int m = 0; m < N; m++) {
-                        const ROW acc = TRANSPORT_ROW(vr, vi, Xy, Ci, c, m, (ROW){0});
-                        for (int q = 0; q < N; q++) {
-                            *(VU *)(Zh + ((m * N + q) * 2) * ldz + c) = acc.r[q];
-                            *(VU *)(Zh + ((m * N + q) * 2 + 1) * ldz + c) = acc.i[q];
-                        }
-                    }
-            }
+            ZROW(U, dU, X, b, s, S, D, L, st, Ci, Z);
             T *os = out + (b * S + s) * E * 2 * Co;
             for (int r = 0; r < 2 * E; r += 2 * N)
                 ROWS_GEMM(Z + r * ldz, ldz, w, Co, ldz, Co / VL, os + r * Co, Co);
+        }
+}
+
+void CWGRAD(const T *restrict U, const T *restrict dU, const T *restrict X, const T *restrict G,
+            T *restrict dw, long n, long D, const long *L, long Ci, long Co, T *restrict scratch)
+{
+    long st[8], S;
+    strides(D, L, st, &S);
+    const long E = N * N, ldz = (2 * D + 1) * Ci, nv = Co / VL;
+    T *Z = scratch;
+    for (long b = 0; b < n; b++)
+        for (long s = 0; s < S; s++) {
+            ZROW(U, dU, X, b, s, S, D, L, st, Ci, Z);
+            const T *Gs = G + (b * S + s) * E * 2 * Co;
+            for (long j0 = 0; j0 < ldz; j0 += WROWS) {
+                const int nr = ldz - j0 < WROWS ? (int)(ldz - j0) : WROWS;
+                long c = 0;
+                for (; c + 2 <= nv; c += 2)
+                    WBLOCK(Z, 1, ldz, Gs, dw, Co, j0, nr, c, 1);
+                if (c < nv)
+                    WBLOCK(Z, 1, ldz, Gs, dw, Co, j0, nr, c, 0);
+            }
         }
 }
 
@@ -116,8 +161,8 @@ void BWD(const T *restrict U, const T *restrict X, const T *restrict wt, const T
             const T *Gs = G + (b * S + s) * E * 2 * Co;
             for (int r = 0; r < 2 * E; r += 2 * N)
                 ROWS_GEMM(Gs + r * Co, Co, wt, ldz, Co, ldz / VL, dZ + r * ldz, ldz);
-            T *dXs = dX + (b * S + s) * E * 2 * Ci;
-            for (long r = 0; r < 2 * E; r++)
+            T *dXs = dX ? dX + (b * S + s) * E * 2 * Ci : NULL;
+            for (long r = 0; dX && r < 2 * E; r++)
                 for (long c = 0; c < Ci; c++)
                     dXs[r * Ci + c] += dZ[r * ldz + c];
             for (long h = 0; h < 2 * D; h++) {
@@ -132,20 +177,22 @@ void BWD(const T *restrict U, const T *restrict X, const T *restrict wt, const T
                         hi[a][k] = -vi[k][a];
                     }
                 const T *Xy = X + (b * S + y) * E * 2 * Ci, *dZh = dZ + (1 + h) * Ci;
-                T *dXy = dX + (b * S + y) * E * 2 * Ci;
-                for (long c = 0; c < Ci; c += VL) /* dX(x + h) += V^dagger dZ_h V */
+                T *dXy = dX ? dX + (b * S + y) * E * 2 * Ci : NULL;
+                for (long c = 0; dX && c < Ci; c += VL) /* dX(x + h) += V^dagger dZ_h V */
                     for (int m = 0; m < N; m++) {
                         ROW acc;
                         for (int q = 0; q < N; q++) {
                             acc.r[q] = *(const VU *)(dXy + ((m * N + q) * 2) * Ci + c);
                             acc.i[q] = *(const VU *)(dXy + ((m * N + q) * 2 + 1) * Ci + c);
                         }
-                        acc = TRANSPORT_ROW(hr, hi, dZh, ldz, c, m, acc);
+                        acc = TRANSPORT_ROW(hr, hi, hr, hi, dZh, ldz, c, m, acc);
                         for (int q = 0; q < N; q++) {
                             *(VU *)(dXy + ((m * N + q) * 2) * Ci + c) = acc.r[q];
                             *(VU *)(dXy + ((m * N + q) * 2 + 1) * Ci + c) = acc.i[q];
                         }
                     }
+                if (!dU)
+                    continue;
                 T Mr[N * N][N * N], Mi[N * N][N * N];
                 for (int e = 0; e < E; e++)
                     for (int f = 0; f < E; f += N) {

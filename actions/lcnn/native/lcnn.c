@@ -13,6 +13,8 @@
  *   includes the kernels of one type and N.
  */
 
+#include <stddef.h>
+
 #include "vectors.h"
 
 long lcnn_vector_bytes(void) { return VBYTES; }

@@ -15,6 +15,8 @@
 #define WBLOCK NAME(wgrad_block)
 #define FWD NAME(lcnn_conv)
 #define BWD NAME(lcnn_conv_backward)
+#define CWGRAD NAME(lcnn_conv_weight_grad)
+#define ZROW NAME(conv_row)
 #define LOADV NAME(load_v)
 #define TRANSPORT_ROW NAME(transport_row)
 #define HSUM NAME(hsum)
@@ -38,6 +40,10 @@
 #undef WBLOCK
 #undef FWD
 #undef BWD
+#undef CWGRAD
+#undef ZROW
+#undef WROWS
+#undef WDEPTH
 #undef LOADV
 #undef TRANSPORT_ROW
 #undef HSUM
