@@ -158,9 +158,9 @@ def test_bilinear_chunks_do_not_change_the_result(monkeypatch):
     gw = torch.autograd.grad(whole.real.sum() + whole.imag.sum(), [A, B])
     monkeypatch.setattr(bilinear_module, "CHUNK_BYTES", 7 * 2 * 4 * 5 * 9 * 16)
     cpu = torch.device("cpu")
-    assert bilinear_module._chunk(2, 72, 4 * 5 * 9 * 16, cpu) == 7
+    assert bilinear_module.site_chunk(2, 72, 4 * 5 * 9 * 16, cpu) == 7
     # a GPU takes whole-lattice chunks up to GPU_CHUNK_BYTES (a chunk is a kernel launch)
-    assert bilinear_module._chunk(2, 72, 4 * 5 * 9 * 16, torch.device("meta")) == 72
+    assert bilinear_module.site_chunk(2, 72, 4 * 5 * 9 * 16, torch.device("meta")) == 72
     part = layer(A, B)
     gp = torch.autograd.grad(part.real.sum() + part.imag.sum(), [A, B])
     assert rel(part, whole) < 1e-14

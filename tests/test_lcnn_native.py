@@ -49,19 +49,20 @@ def test_kernel_equals_the_definition(N, dtype, tol, flags):
 @pytest.mark.parametrize("dtype,tol", [(torch.complex128, 1e-13), (torch.complex64, 1e-5)])
 @pytest.mark.parametrize("flags", [(0, 0), (1, 1), (1, 0)])
 def test_traced_kernel_equals_the_definition(N, dtype, tol, flags):
-    """``sum_jk a_ijk Re Tr(X_j Y_k)`` and its gradients with respect to X and Y (autograd of
-    the einsum)."""
+    """``sum_jk a_ijk Re Tr(X_j Y_k)`` and its gradients with respect to X, Y and the weights
+    (autograd of the einsum)."""
     torch.manual_seed(N)
     id_x, id_y = flags
     X = torch.randn(2, 6, 7, N, N, dtype=dtype, requires_grad=True)
     Y = torch.randn(2, 5, 7, N, N, dtype=dtype, requires_grad=True)
-    a = torch.randn(3, 6 + id_x, 5 + id_y, dtype=torch.float64)
+    a = torch.randn(3, 6 + id_x, 5 + id_y, dtype=torch.float64, requires_grad=True)
     ref = definition(a, X, Y, 0, 0, id_x, id_y).diagonal(dim1=-2, dim2=-1).sum(-1).real
     g = torch.randn_like(ref)
-    grads = torch.autograd.grad(ref, [X, Y], g)
+    grads = torch.autograd.grad(ref, [X, Y, a], g)
     out = native.trace_bilinear(a, X, Y, *map(bool, flags))
     dX, dY = native.trace_bilinear_backward(a, X, Y, g, *map(bool, flags))
-    for mine, theirs in zip((out, dX, dY), (ref, *grads)):
+    da = native.trace_bilinear_weight_grad(X, Y, g, *map(bool, flags))
+    for mine, theirs in zip((out, dX, dY, da), (ref, *grads)):
         assert float((mine - theirs).detach().abs().max() / theirs.detach().abs().max()) < tol
 
 
@@ -197,15 +198,48 @@ def test_hop_convolution_training_derivatives_equal_the_reference(
         inputs = [W, G, *conv.parameters()] + ([U] if links else [])
         return (y, dU, dW, *torch.autograd.grad(loss, inputs))
 
-    reference = hopconv._reference_gradients
+    reference = hopconv.reference_gradients
     for links in (False, True):
         if not links:  # the native kernels alone
-            monkeypatch.setattr(hopconv, "_reference_gradients", None)
+            monkeypatch.setattr(hopconv, "reference_gradients", None)
         fast = run(links)
-        monkeypatch.setattr(hopconv, "_reference_gradients", reference)
+        monkeypatch.setattr(hopconv, "reference_gradients", reference)
         use_fast_path(conv, False)
         ref = run(links)
         use_fast_path(conv, True)
         assert len(fast) == 8 + links
         for a, b in zip(fast, ref):
             assert float((a - b).detach().abs().max() / b.detach().abs().max()) < tol
+
+
+@pytest.mark.parametrize("N", [2, 3])
+@pytest.mark.parametrize("dtype,tol", [(torch.complex128, 1e-13), (torch.complex64, 1e-5)])
+@pytest.mark.parametrize("flags", [(1, 1), (0, 1), (1, 0), (0, 0)])
+def test_traced_training_derivatives_equal_the_torch_path(N, dtype, tol, flags, monkeypatch):
+    """Training's double backpropagation through the last layer's traced product: the native
+    differentiable backward (:class:`actions.lcnn.traced._TraceBackward`) against the chunked
+    PyTorch path (``LQCD_HMC_NATIVE=0``), for the value, the input gradients with a graph,
+    and the gradients of a loss made of them with respect to weights, inputs and the upstream
+    gradient."""
+    import actions.lcnn.traced as traced
+
+    torch.manual_seed(N)
+    id_a, id_b = flags
+    A = torch.randn(2, 6 - id_a, 3, 4, N, N, dtype=dtype, requires_grad=True)
+    B = torch.randn(2, 5 - id_b, 3, 4, N, N, dtype=dtype, requires_grad=True)
+    a = torch.randn(4, 6, 5, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(2, 4, 3, 4, dtype=torch.float64, requires_grad=True)
+    RA, RB, g2 = torch.randn_like(A), torch.randn_like(B), torch.randn_like(g)
+
+    def run():
+        out = traced.trace_bilinear(a, A, B, bool(id_a), bool(id_b))
+        dA, dB = torch.autograd.grad((out * g.to(out.dtype)).sum(), [A, B], create_graph=True)
+        loss = dot(RA, dA) + dot(RB, dB) + (out * g2.to(out.dtype)).sum()
+        return (out, dA, dB, *torch.autograd.grad(loss, [a, A, B, g]))
+
+    monkeypatch.setattr(traced, "reference_gradients", None)  # the native functions alone
+    fast = run()
+    monkeypatch.setenv(build.SWITCH, "0")
+    ref = run()
+    for x, y in zip(fast, ref):
+        assert float((x - y).detach().abs().max() / y.detach().abs().max()) < tol

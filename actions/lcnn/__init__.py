@@ -1,7 +1,8 @@
 """L-CNNs: input layers (:mod:`.inputs`), gauge equivariant layers (:mod:`.layers`; parallel
-transport in :mod:`.transport`; the bilinear layer's fast path in :mod:`.bilinear`; the C
-kernels that serve the fast path on a CPU in :mod:`.native`, the convolution's in
-:mod:`.hopconv`;
+transport in :mod:`.transport`; the bilinear layer's fast path in :mod:`.bilinear`, the last
+layer's traced product in :mod:`.traced`; the C kernels that serve the fast path on a CPU in
+:mod:`.native`, the convolution's in :mod:`.hopconv`; what their autograd functions share in
+:mod:`.autograd`;
 ``use_fast_path(module, False)`` selects the reference path), the network (:mod:`.network`),
 the L-CNN fixed-point action ``lcnn`` (:mod:`.action`). Its offline trainer (``lqcd-hmc
 train``) is a workflow: :mod:`workflows.training`."""

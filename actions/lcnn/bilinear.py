@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from . import native
+from .autograd import operand, save, wanted
 
 CHUNK_BYTES = 1 << 20
 """Bytes of the per-chunk mixed tensor ``M`` on a CPU (about half the 2 MiB L2 cache of the
@@ -69,7 +70,8 @@ def pays(out_channels: int, like: Tensor) -> bool:
     return out_channels >= FAST_ROWS_CPU.get(like.real.dtype, 0)
 
 
-def _chunk(batch: int, sites: int, per_site: int, device: torch.device) -> int:
+def site_chunk(batch: int, sites: int, per_site: int, device: torch.device) -> int:
+    """Sites per chunk: ``per_site`` bytes per site and configuration within the limit."""
     limit = CHUNK_BYTES if device.type == "cpu" else GPU_CHUNK_BYTES
     return max(1, min(sites, limit // max(1, batch * per_site)))
 
@@ -103,7 +105,7 @@ def _forward(a: Tensor, A: Tensor, B: Tensor) -> Tensor:
     out = A.new_empty(n, I, S, N, N)
     if J >= K:  # M_ik = sum_j a_ijk A_j; out_i(m, p) = sum_{l,k} M_ik(m, l) B_k(l, p)
         w = a.permute(2, 0, 1).reshape(K * I, J).t()  # (J, k i); MKL: faster than a copy
-        c = _chunk(n, S, I * K * N * N * A.element_size(), A.device)
+        c = site_chunk(n, S, I * K * N * N * A.element_size(), A.device)
         for s in range(0, S, c):
             e = min(S, s + c)
             x = _planar(A[:, :, s:e], (5, 0, 2, 3, 4, 1)).reshape(-1, J)  # re n c m l | J
@@ -113,7 +115,7 @@ def _forward(a: Tensor, A: Tensor, B: Tensor) -> Tensor:
             out[:, :, s:e] = _combine(Y).permute(0, 4, 1, 2, 3)  # n c m p i -> n i c m p
         return out
     w = a.permute(2, 1, 0).reshape(K, J * I)  # M_ij = sum_k a_ijk B_k; (K, j i)
-    c = _chunk(n, S, I * J * N * N * A.element_size(), A.device)
+    c = site_chunk(n, S, I * J * N * N * A.element_size(), A.device)
     for s in range(0, S, c):  # out_i(m, p) = sum_{j,l} A_j(m, l) M_ij(l, p)
         e = min(S, s + c)
         x = _planar(B[:, :, s:e], (5, 0, 2, 4, 3, 1)).reshape(-1, K)  # re n c p l | K
@@ -132,7 +134,7 @@ def _weight_grad(A: Tensor, B: Tensor, G: Tensor) -> Tensor:
     n, J, S, N, _ = A.shape
     K, I = B.shape[1], G.shape[1]
     da = torch.zeros(I * K, J, dtype=A.real.dtype, device=A.device)
-    c = _chunk(1, S, I * K * N * N * A.element_size(), A.device)
+    c = site_chunk(1, S, I * K * N * N * A.element_size(), A.device)
     for b in range(n):
         for s in range(0, S, c):
             e = min(S, s + c)
@@ -146,33 +148,24 @@ def _weight_grad(A: Tensor, B: Tensor, G: Tensor) -> Tensor:
     return da.view(I, K, J).transpose(1, 2)
 
 
-class _WeightedProduct(torch.autograd.Function):
-    """What :class:`_Bilinear` and :class:`_TraceBilinear` share: ``apply(a, A, B)`` keeps
-    only its inputs, and computes the weight gradient only where this backward pass uses it
-    (the force of training's first pass differentiates to the links alone: 0.15 s per layer
-    call skipped there)."""
+class WeightedProduct(torch.autograd.Function):
+    """What :class:`_Bilinear` and :class:`_TraceBilinear` share: ``apply(a, A, B, id_a,
+    id_b)`` keeps only its inputs, and computes each gradient only where this backward pass
+    uses it (:func:`.autograd.wanted`: the force of training's first pass differentiates to
+    the links alone, its second pass to the weights alone)."""
 
     @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Tensor, Tensor, Tensor], output: Tensor) -> None:
-        ctx.save_for_backward(*inputs)
-        ctx.weight_node = inputs[0].grad_fn  # never a leaf's (see _weight_operand)
-
-    @staticmethod
-    def weight_wanted(ctx: Any) -> bool:
-        node = ctx.weight_node
-        return bool(ctx.needs_input_grad[0]) and (
-            node is None or torch._C._will_engine_execute_node(node)
-        )
+    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
+        save(ctx, inputs[:3])
+        ctx.identity = inputs[3:]
 
 
-def _weight_operand(a: Tensor, like: Tensor) -> Tensor:
-    """The weights in the fields' real dtype, never a leaf: the engine answers
-    :meth:`_WeightedProduct.weight_wanted` for non-leaf nodes only."""
-    w = a.to(like.real.dtype)
-    return w.view_as(w) if w.is_leaf and w.requires_grad else w
+def weight_operand(a: Tensor, like: Tensor) -> Tensor:
+    """The weights in the fields' real dtype, never a leaf (:func:`.autograd.operand`)."""
+    return operand(a.to(like.real.dtype))
 
 
-def _extended(X: Tensor, identity: bool) -> Tensor:
+def extended(X: Tensor, identity: bool) -> Tensor:
     """``X (n, C, S, N, N)`` with the identity appended as channel ``C`` where ``identity``."""
     if not identity:
         return X
@@ -181,7 +174,7 @@ def _extended(X: Tensor, identity: bool) -> Tensor:
     return torch.cat([X.resolve_conj(), eye], dim=1)
 
 
-class _Bilinear(_WeightedProduct):
+class _Bilinear(WeightedProduct):
     """``apply(a, A, B, id_a, id_b)``: A (B) extended by the identity as its last channel
     where ``id_a`` (``id_b``), which then has no gradient (the layers' linear terms and bias,
     with no copy of the inputs on the native path)."""
@@ -190,39 +183,35 @@ class _Bilinear(_WeightedProduct):
     def forward(a: Tensor, A: Tensor, B: Tensor, id_a: bool, id_b: bool) -> Tensor:
         if native.available(A):
             return native.bilinear(a, A, B, id_x=id_a, id_y=id_b)
-        return _forward(a, _extended(A, id_a), _extended(B, id_b))
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
-        _WeightedProduct.setup_context(ctx, inputs[:3], output)
-        ctx.identity = inputs[3:]
+        return _forward(a, extended(A, id_a), extended(B, id_b))
 
     @staticmethod
     def backward(ctx: Any, G: Tensor) -> tuple[Tensor | None, ...]:
         a, A, B = ctx.saved_tensors
         id_a, id_b = ctx.identity
+        want = wanted(ctx)
         da = dA = dB = None
         # dA_j = sum_ik a_ijk G_i B_k^dagger, dB_k = sum_ij a_ijk A_j^dagger G_i for the stored
         # channels; the adjoints by flag, not by copy, where nothing differentiates this pass
         aA = a.permute(1, 0, 2)[: A.shape[1]]
         aB = a.permute(2, 1, 0)[: B.shape[1]]
         if not torch.is_grad_enabled() and native.available(G):
-            if all(ctx.needs_input_grad[1:3]) and A.real.dtype in SHARED_CONTRACTION:
+            if all(want[1:3]) and A.real.dtype in SHARED_CONTRACTION:
                 dA, dB = native.bilinear_backward(a, A, B, G, id_a, id_b)
-            if ctx.needs_input_grad[1] and dA is None:
+            if want[1] and dA is None:
                 dA = native.bilinear(aA, G, B, adj_y=True, id_y=id_b)
-            if ctx.needs_input_grad[2] and dB is None:
+            if want[2] and dB is None:
                 dB = native.bilinear(aB, A, G, adj_x=True, id_x=id_a)
         else:
-            if ctx.needs_input_grad[1]:
+            if want[1]:
                 dA = bilinear(aA, G, B.mH, id_b=id_b)
-            if ctx.needs_input_grad[2]:
+            if want[2]:
                 dB = bilinear(aB, A.mH, G, id_a=id_a)
-        if _WeightedProduct.weight_wanted(ctx):
+        if want[0]:
             if not torch.is_grad_enabled() and native.available(G):
                 da = native.bilinear_weight_grad(A, B, G, id_a, id_b)
             else:
-                da = _weight_grad(_extended(A, id_a), _extended(B, id_b), G)
+                da = _weight_grad(extended(A, id_a), extended(B, id_b), G)
         return da, dA, dB, None, None
 
 
@@ -231,112 +220,7 @@ def bilinear(a: Tensor, A: Tensor, B: Tensor, id_a: bool = False, id_b: bool = F
     *dims, N, N)`` and ``B (n, K - id_b, *dims, N, N)`` complex, extended by the identity as
     their last channel where ``id_a`` (``id_b``); result ``(n, I, *dims, N, N)``."""
     n, _, *dims, N, _ = A.shape
-    w = _weight_operand(a, A)
+    w = weight_operand(a, A)
     A, B = A.reshape(n, A.shape[1], -1, N, N), B.reshape(n, B.shape[1], -1, N, N)
     out = _Bilinear.apply(w, A, B, id_a, id_b)
     return out.view(n, a.shape[0], *dims, N, N)
-
-
-def _trace_planes(A: Tensor, B: Tensor) -> tuple[Tensor, Tensor]:
-    """``A (n, J, S, N, N)``, ``B (n, K, S, N, N)`` -> real ``(n, S, J, 2 N^2)`` and
-    ``(n, S, 2 N^2, K)`` whose product per site is ``Re Tr(A_j B_k)``: entry ``(m, l, re)`` of
-    the first holds ``(Re, Im) A_j(m, l)``, of the second ``(Re, -Im) B_k(l, m)``."""
-    n, J, S, N, _ = A.shape
-    Ar = torch.view_as_real(A.resolve_conj()).transpose(1, 2).reshape(n, S, J, 2 * N * N)
-    Bt = torch.view_as_real(B.mT.conj().resolve_conj()).permute(0, 2, 3, 4, 5, 1)
-    return Ar, Bt.reshape(n, S, 2 * N * N, B.shape[1])
-
-
-def _trace_forward(a: Tensor, A: Tensor, B: Tensor) -> Tensor:
-    """``(n, I, S)``: per chunk of sites the Gram matrices ``G_jk = Re Tr(A_j B_k)`` (one
-    ``(J x 2 N^2) (2 N^2 x K)`` product per site), then ``sum_jk a_ijk G_jk``, one dense
-    product over the chunk's sites."""
-    n, J, S, N, _ = A.shape
-    K, I = B.shape[1], a.shape[0]
-    Ar, Bt = _trace_planes(A, B)
-    w = a.reshape(I, J * K).t()
-    c = _chunk(n, S, J * K * Ar.element_size(), A.device)
-    parts = [(Ar[:, s : s + c] @ Bt[:, s : s + c]).flatten(2) @ w for s in range(0, S, c)]
-    return torch.cat(parts, dim=1).transpose(1, 2)
-
-
-class _TraceBilinear(_WeightedProduct):
-    """``apply(a, A, B, id_a, id_b)`` as :class:`_Bilinear`. The backward is made of
-    differentiable operations (training's double backward): with ``dG_jk = sum_i g_i a_ijk``,
-    ``dA_j = sum_k dG_jk B_k^dagger``, ``dB_k = sum_j dG_jk A_j^dagger``, ``da_ijk = sum_x g_i
-    G_jk`` (G recomputed per chunk); the native kernel's where nothing differentiates it and
-    the weights need no gradient."""
-
-    @staticmethod
-    def forward(a: Tensor, A: Tensor, B: Tensor, id_a: bool, id_b: bool) -> Tensor:
-        if native.available(A):
-            return native.trace_bilinear(a, A, B, id_a, id_b)
-        return _trace_forward(a, _extended(A, id_a), _extended(B, id_b))
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
-        _WeightedProduct.setup_context(ctx, inputs[:3], output)
-        ctx.identity = inputs[3:]
-
-    @staticmethod
-    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
-        a, A, B = ctx.saved_tensors
-        id_a, id_b = ctx.identity
-        weight = _WeightedProduct.weight_wanted(ctx)
-        wanted = ctx.needs_input_grad[1:3]
-        if not (weight or torch.is_grad_enabled()) and native.available(A):
-            grads = native.trace_bilinear_backward(a, A, B, g, id_a, id_b)
-            return None, *(d if w else None for d, w in zip(grads, wanted)), None, None
-        da, dA, dB = _trace_backward(ctx, a, _extended(A, id_a), _extended(B, id_b), g, weight)
-        return (
-            da,
-            None if dA is None else dA[:, : A.shape[1]],
-            None if dB is None else dB[:, : B.shape[1]],
-            None,
-            None,
-        )
-
-
-def _trace_backward(
-    ctx: Any, a: Tensor, A: Tensor, B: Tensor, g: Tensor, weight: bool
-) -> tuple[Tensor | None, ...]:
-    """:class:`_TraceBilinear`'s PyTorch backward on the extended inputs: ``(da, dA, dB)``."""
-    n, J, S, N, _ = A.shape
-    K, I = B.shape[1], a.shape[0]
-    Ar, Bt = _trace_planes(A, B)
-    gt, a2 = g.transpose(1, 2), a.reshape(I, J * K)
-    c = _chunk(n, S, J * K * Ar.element_size(), A.device)
-    dAr, dBt, da = [], [], None
-    for s in range(0, S, c):
-        Ac, Bc, gc = Ar[:, s : s + c], Bt[:, s : s + c], gt[:, s : s + c]
-        dG = (gc @ a2).unflatten(-1, (J, K))
-        dAr.append(dG @ Bc.mT)
-        dBt.append(Ac.mT @ dG)
-        if weight:
-            d = gc.flatten(0, 1).t() @ (Ac @ Bc).flatten(0, 1).flatten(1)
-            da = d if da is None else da + d
-    # (n, S, J, [m l re]) -> (n, J, S, m, l); (n, S, [m l re], K) -> conj, (l, m) order
-    dA = torch.view_as_complex(torch.cat(dAr, 1).unflatten(-1, (N, N, 2)).contiguous())
-    dB = torch.cat(dBt, 1).unflatten(2, (N, N, 2)).movedim(-1, 1)
-    dB = torch.view_as_complex(dB.contiguous()).conj().mT
-    return (
-        None if da is None else da.view(I, J, K),
-        dA.transpose(1, 2) if ctx.needs_input_grad[1] else None,
-        dB if ctx.needs_input_grad[2] else None,
-    )
-
-
-def trace_bilinear(
-    a: Tensor, A: Tensor, B: Tensor, id_a: bool = False, id_b: bool = False
-) -> Tensor:
-    """``out_i = sum_{j,k} a_ijk Re Tr(A_j B_k)`` per site, without forming the products: ``a (I,
-    J, K)`` real, ``A (n, J - id_a, *dims, N, N)`` and ``B (n, K - id_b, *dims, N, N)`` complex,
-    extended by the identity as their last channel where ``id_a`` (``id_b``), result ``(n, I,
-    *dims)`` real. Equals ``Re Tr`` of :func:`bilinear`'s output for ``2 J K (2 N^2 + I)`` flops
-    per site, against the ``2 I J K 2 N^2`` of :func:`bilinear`'s weight contraction alone (a
-    tenth for the default network's last layer, ``I = 24``)."""
-    n, _, *dims, N, _ = A.shape
-    w = _weight_operand(a, A)
-    A, B = A.reshape(n, A.shape[1], -1, N, N), B.reshape(n, B.shape[1], -1, N, N)
-    out = _TraceBilinear.apply(w, A, B, id_a, id_b)
-    return out.reshape(n, a.shape[0], *dims)

@@ -11,13 +11,13 @@ the backward pass.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from . import native
+from .autograd import differentiable, operand, reference_gradients, save, wanted
 from .transport import transport
 
 
@@ -75,41 +75,9 @@ def _adjoint(w: Tensor, C_in: int) -> Tensor:
     return w.unflatten(0, (H, C_in))[opposite].transpose(1, 2).reshape(-1, C_in)
 
 
-def _operand(t: Tensor) -> Tensor:
-    """``t``, as a view where it is a leaf that requires a gradient: the engine answers
-    :func:`_wanted` for non-leaf nodes only."""
-    return t.view_as(t) if t.is_leaf and t.requires_grad else t
-
-
-def _save(ctx: Any, inputs: tuple[Tensor, ...]) -> None:
-    ctx.save_for_backward(*inputs)
-    ctx.nodes = [t.grad_fn for t in inputs]
-
-
-def _wanted(ctx: Any) -> list[bool]:
-    """Per input, whether this backward pass's engine uses its gradient (training's loss
-    gradient goes to the weights alone, :func:`workflows.training.losses.backpropagate`)."""
-    return [
-        bool(need) and (node is None or torch._C._will_engine_execute_node(node))
-        for need, node in zip(ctx.needs_input_grad, ctx.nodes)
-    ]
-
-
-def _reference_gradients(
-    fn: Callable[..., Tensor], inputs: tuple[Tensor, ...], want: list[bool], grad: Tensor
-) -> tuple[Tensor | None, ...]:
-    """The wanted gradients of ``<grad, fn(*inputs)>`` by autograd through ``fn`` (made of
-    :func:`_reference`), differentiable where this backward pass is (``create_graph``)."""
-    create = torch.is_grad_enabled()
-    with torch.enable_grad():
-        views = [t.view_as(t) for t in inputs]  # the derivatives along each input alone
-        wanted = [v for v, need in zip(views, want) if need]
-        grads = iter(torch.autograd.grad(fn(*views), wanted, grad, create_graph=create))
-    return tuple(next(grads) if need else None for need in want)
-
-
 def _reference_link_gradient(U: Tensor, W: Tensor, G: Tensor, w: Tensor) -> Tensor:
     """What :class:`_LinkGradient` computes, from :func:`_reference`."""
+    U = differentiable(U)
     (dU,) = torch.autograd.grad(_reference(U, W, w), U, G, create_graph=True)
     return dU
 
@@ -133,16 +101,16 @@ class _Convolution(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Tensor, Tensor, Tensor], output: Tensor) -> None:
-        _save(ctx, inputs)
+        save(ctx, inputs)
 
     @staticmethod
     def backward(ctx: Any, G: Tensor) -> tuple[Tensor | None, ...]:
         U, W, w = ctx.saved_tensors
-        want = _wanted(ctx)
+        want = wanted(ctx)
         C_in, Co = W.shape[1], w.shape[1]
         if torch.is_grad_enabled():
             if want[2]:
-                return _reference_gradients(_reference, (U, W, w), want, G)
+                return reference_gradients(_reference, (U, W, w), want, G)
             dW = _Convolution.apply(U, G, _adjoint(w, C_in)) if want[1] else None
             dU = _LinkGradient.apply(U, W, G, w) if want[0] else None
             return dU, dW, None
@@ -181,14 +149,14 @@ class _LinkGradient(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Tensor, ...], output: Tensor) -> None:
-        _save(ctx, inputs)
+        save(ctx, inputs)
 
     @staticmethod
     def backward(ctx: Any, R: Tensor) -> tuple[Tensor | None, ...]:
         U, W, G, w = ctx.saved_tensors
-        want = _wanted(ctx)
+        want = wanted(ctx)
         if torch.is_grad_enabled() or want[0]:
-            return _reference_gradients(_reference_link_gradient, (U, W, G, w), want, R)
+            return reference_gradients(_reference_link_gradient, (U, W, G, w), want, R)
         C_in, Co = W.shape[1], w.shape[1]
         wp = _padded(w, W)
         X, Gp = _channel_last(W, wp.shape[1]), _channel_last(G, wp.shape[2])
@@ -218,4 +186,4 @@ def hop_convolution(U: Tensor, W: Tensor, weight0: Tensor, weight: Tensor) -> Te
     D = U.shape[1]
     blocks = torch.cat([weight0[None], weight.reshape(2 * D, C_out, C_in)])
     w = blocks.transpose(1, 2).reshape(-1, C_out).to(W.real.dtype)
-    return _Convolution.apply(_operand(U), _operand(W), _operand(w))
+    return _Convolution.apply(operand(U), operand(W), operand(w))

@@ -28,9 +28,10 @@ from torch import Tensor, nn
 from lqcd_hmc.groups import Group, get_group
 from lqcd_hmc.lattice import shift
 
-from .bilinear import bilinear, pays, trace_bilinear
+from .bilinear import bilinear, pays
 from .hopconv import available as hop_available
 from .hopconv import hop_convolution
+from .traced import trace_bilinear
 from .transport import transport, transport_hops
 
 
@@ -235,7 +236,7 @@ class LBilin(nn.Module):
 
     def real_trace(self, A: Tensor, B: Tensor, weight: Tensor | None = None) -> Tensor:
         """``Re Tr W''_i / N``, ``(B, C_out, *dims)`` real: on the fast path (real weights)
-        :func:`actions.lcnn.bilinear.trace_bilinear`, ``sum_jk a_ijk Re Tr(A_j B_k) / N``,
+        :func:`actions.lcnn.traced.trace_bilinear`, ``sum_jk a_ijk Re Tr(A_j B_k) / N``,
         which never forms ``W''`` (what a last layer needs, whose output is only traced)."""
         w = self.weight if weight is None else weight
         if not self.fast or w.is_complex():

@@ -12,8 +12,9 @@ reference layer.
 
 :func:`bilinear_backward` gives both input gradients from one weight contraction,
 :func:`bilinear_weight_grad` the weight gradient summed over sites in the core's cache,
-:func:`trace_bilinear` and :func:`trace_bilinear_backward` the last layer's ``Re Tr`` from one
-Gram matrix per site (``bilinear_bwd_impl.h``, ``trace_impl.h``).
+:func:`trace_bilinear`, :func:`trace_bilinear_backward` and :func:`trace_bilinear_weight_grad`
+the last layer's ``Re Tr`` from one Gram matrix per site (``bilinear_bwd_impl.h``,
+``trace_impl.h``).
 
 :func:`convolution` transports each site's neighbours (``V X V^dagger``, each link read
 once per site and hop: no shifted copies, no ``N^2 x N^2`` hop matrices) into a row held in
@@ -348,3 +349,29 @@ def trace_bilinear_backward(
     )
     _count(n * S * 2 * J * K * (I + 4 * N * N))
     return torch.view_as_complex(dx), torch.view_as_complex(dy)
+
+
+def trace_bilinear_weight_grad(X: Tensor, Y: Tensor, g: Tensor, id_x: bool, id_y: bool) -> Tensor:
+    """The gradient of :func:`trace_bilinear` with respect to its weights from the gradient
+    ``g (n, I, S)`` of its result: ``da_ijk = sum_{n,x} g_i Re Tr(X_j Y_k)`` over the extended
+    channels, ``(I, J, K)`` (``trace_impl.h``)."""
+    lib = _loaded()
+    n, Jx, S, N, _ = X.shape
+    J, K, I = Jx + id_x, Y.shape[1] + id_y, g.shape[1]
+    real = X.real.dtype
+    lanes = _lanes(lib, real)
+    Kp, JKp = _round(K, lanes), _round(J * K, lanes)
+    x, y = _reals(X, Y)
+    gg = g.detach().to(real).contiguous()
+    da = torch.zeros(I, JKp, dtype=real)
+    E2 = 2 * N * N
+    scratch = torch.empty(J * E2 + E2 * Kp + Kp + JKp, dtype=real)
+    ptr = ctypes.c_void_p
+    getattr(lib, _name("trace_weight_grad", X))(
+        *(ptr(t.data_ptr()) for t in (x, y, gg, da)),
+        *(ctypes.c_long(v) for v in (n, S, J, K, I, Kp, JKp)),
+        *(ctypes.c_int(int(f)) for f in (id_x, id_y)),
+        ptr(scratch.data_ptr()),
+    )
+    _count(n * S * 2 * J * K * (2 * N * N + I))
+    return da[:, : J * K].view(I, J, K)

@@ -23,6 +23,7 @@
 #define ROW NAME(row)
 #define TFWD NAME(lcnn_trace)
 #define TBWD NAME(lcnn_trace_backward)
+#define TWGRAD NAME(lcnn_trace_weight_grad)
 #define TPACK NAME(trace_pack)
 #define TVECMAT NAME(trace_vecmat)
 
@@ -50,5 +51,6 @@
 #undef ROW
 #undef TFWD
 #undef TBWD
+#undef TWGRAD
 #undef TPACK
 #undef TVECMAT

@@ -1,5 +1,6 @@
 /* One specialisation of the traced bilinear kernels (specialise.h includes this file once per
- * element type T, vector types V/VU of VL lanes and colour number N; TFWD and TBWD name them).
+ * element type T, vector types V/VU of VL lanes and colour number N; TFWD, TBWD and TWGRAD
+ * name them).
  *
  * out_i = sum_{j,k} a_ijk Re Tr(X_j Y_k) per site, from the Gram matrix
  * G_jk = Re Tr(X_j Y_k) = sum_r x[j][r] y[r][k], r = (m, l, re/im), x[j][(m,l)] = X_j(m, l),
@@ -9,6 +10,7 @@
  *   X (n, J - id_x, S, N, N, 2)  Y (n, K - id_y, S, N, N, 2)  out, g (n, I, S)
  * Backward, with g the gradient of out: dG_jk = sum_i g_i a_ijk, dX_j = sum_k dG_jk Y_k^dagger,
  * dY_k = sum_j dG_jk X_j^dagger, as the real products dx = dG y^T and dy = x^T dG.
+ * The weight gradient (TWGRAD): da_ijk = sum_{n,x} g_i G_jk.
  * Ip, Kp and Rp (>= 2 N^2) are multiples of VL.
  */
 
@@ -131,6 +133,33 @@ void TBWD(const T *restrict wt, const T *restrict X, const T *restrict Y, const 
                         dst[e] = dy[r * Kp + k];
                         dst[e + 1] = -dy[(r + 1) * Kp + k];
                     }
+            }
+        }
+}
+
+/* The weight gradient: da[i][(j, k)] += sum_{b,x} g_i G_jk, per site the Gram matrix as in TFWD
+ * and a rank-one update of da (I, JKp), JKp >= J K a multiple of VL */
+void TWGRAD(const T *restrict X, const T *restrict Y, const T *restrict g, T *restrict da, long n,
+            long S, long J, long K, long I, long Kp, long JKp, int id_x, int id_y,
+            T *restrict scratch)
+{
+    const long E2 = 2 * N * N;
+    T *x = scratch, *y = x + J * E2, *G = y + E2 * Kp, *Gc = G + Kp;
+    for (long e = 0; e < JKp; e++)
+        Gc[e] = 0; /* entries past J K stay zero */
+    for (long b = 0; b < n; b++)
+        for (long s = 0; s < S; s++) {
+            TPACK(X, Y, b, s, S, J, K, Kp, 0, id_x, id_y, x, y, 0);
+            for (long j = 0; j < J; j++) {
+                TVECMAT(x + j * E2, 1, y, Kp, E2, Kp / VL, G);
+                for (long k = 0; k < K; k++)
+                    Gc[j * K + k] = G[k];
+            }
+            for (long i = 0; i < I; i++) {
+                const T f = g[(b * I + i) * S + s];
+                T *d = da + i * JKp;
+                for (long e = 0; e < JKp; e += VL)
+                    *(VU *)(d + e) = *(const VU *)(d + e) + f * *(const VU *)(Gc + e);
             }
         }
 }
