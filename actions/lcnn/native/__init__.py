@@ -296,6 +296,13 @@ def _round(C: int, lanes: int) -> int:
     return -(-C // lanes) * lanes
 
 
+def _trace_scratch(lib: ctypes.CDLL, X: Tensor, *sizes: int) -> Tensor:
+    """Scratch for a traced kernel: ``lcnn_trace_scratch`` of ``(J, I, Ip, Kp, Rp, JKp)``."""
+    fn = getattr(lib, _name("trace_scratch", X))
+    fn.restype = ctypes.c_long
+    return X.real.new_empty(int(fn(*(ctypes.c_long(v) for v in sizes))))
+
+
 def trace_bilinear(a: Tensor, X: Tensor, Y: Tensor, id_x: bool, id_y: bool) -> Tensor:
     """``out_i = sum_{j,k} a_ijk Re Tr(X_j Y_k)`` (X, Y extended by the identity where
     ``id_x``, ``id_y``): ``a (I, J, K)`` real, ``X (n, J - id_x, S, N, N)``, ``Y (n, K - id_y,
@@ -310,7 +317,7 @@ def trace_bilinear(a: Tensor, X: Tensor, Y: Tensor, id_x: bool, id_y: bool) -> T
     w[:, :, :I] = a.detach().to(real).permute(1, 2, 0)
     x, y = _reals(X, Y)
     out = torch.empty(n, I, S, dtype=real)
-    scratch = torch.empty(J * 2 * N * N + (2 * N * N + 1) * Kp + J * K + Ip, dtype=real)
+    scratch = _trace_scratch(lib, X, J, I, Ip, Kp, 0, J * K)
     ptr = ctypes.c_void_p
     getattr(lib, _name("trace", X))(
         *(ptr(t.data_ptr()) for t in (w, x, y, out)),
@@ -338,8 +345,7 @@ def trace_bilinear_backward(
     x, y = _reals(X, Y)
     gg = g.detach().to(real).contiguous()
     dx, dy = torch.empty_like(x), torch.empty_like(y)
-    E2 = 2 * N * N
-    scratch = torch.empty(J * E2 + 2 * E2 * Kp + Kp * Rp + J * Kp + J * Rp + I, dtype=real)
+    scratch = _trace_scratch(lib, X, J, I, 0, Kp, Rp, 0)
     ptr = ctypes.c_void_p
     getattr(lib, _name("trace_backward", X))(
         *(ptr(t.data_ptr()) for t in (wt, x, y, gg, dx, dy)),
@@ -364,8 +370,7 @@ def trace_bilinear_weight_grad(X: Tensor, Y: Tensor, g: Tensor, id_x: bool, id_y
     x, y = _reals(X, Y)
     gg = g.detach().to(real).contiguous()
     da = torch.zeros(I, JKp, dtype=real)
-    E2 = 2 * N * N
-    scratch = torch.empty(J * E2 + E2 * Kp + Kp + JKp, dtype=real)
+    scratch = _trace_scratch(lib, X, J, I, 0, Kp, 0, JKp)
     ptr = ctypes.c_void_p
     getattr(lib, _name("trace_weight_grad", X))(
         *(ptr(t.data_ptr()) for t in (x, y, gg, da)),

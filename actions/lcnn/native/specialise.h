@@ -25,7 +25,9 @@
 #define TBWD NAME(lcnn_trace_backward)
 #define TWGRAD NAME(lcnn_trace_weight_grad)
 #define TPACK NAME(trace_pack)
-#define TVECMAT NAME(trace_vecmat)
+#define TGRAM NAME(trace_gram)
+#define TSCRATCH NAME(lcnn_trace_scratch)
+#define TZERO NAME(trace_zero)
 
 #include "gemm_impl.h"
 #include "bilinear_impl.h"
@@ -53,4 +55,6 @@
 #undef TBWD
 #undef TWGRAD
 #undef TPACK
-#undef TVECMAT
+#undef TGRAM
+#undef TSCRATCH
+#undef TZERO

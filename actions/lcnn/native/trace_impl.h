@@ -11,7 +11,9 @@
  * Backward, with g the gradient of out: dG_jk = sum_i g_i a_ijk, dX_j = sum_k dG_jk Y_k^dagger,
  * dY_k = sum_j dG_jk X_j^dagger, as the real products dx = dG y^T and dy = x^T dG.
  * The weight gradient (TWGRAD): da_ijk = sum_{n,x} g_i G_jk.
- * Ip, Kp and Rp (>= 2 N^2) are multiples of VL.
+ * Ip, Kp, Rp (>= 2 N^2) and JKp (>= J K) are multiples of VL. Every product is a ROWS_GEMM of
+ * 2N rows: the Gram matrix in blocks of rows j (x padded to Jp rows), the weight contractions
+ * (o = Gc w, dG = g wt) over blocks of 2N sites, dx and dy per site.
  */
 
 static void TPACK(const T *restrict X, const T *restrict Y, long b, long s, long S, long J,
@@ -48,57 +50,56 @@ static void TPACK(const T *restrict X, const T *restrict Y, long b, long s, long
                 yt[k * Rp + r] = 0;
 }
 
-/* out[0 .. nv VL) = sum_{q < nq} c[q sc] M[q ld + (0 .. nv VL)]: a row vector times a matrix,
- * four output vectors at a time (four independent chains of multiply-adds) */
-static void TVECMAT(const T *restrict c, long sc, const T *restrict M, long ld, long nq,
-                    long nv, T *restrict out)
+#define R (2 * N)
+
+/* scratch elements of one call of TFWD, TBWD or TWGRAD (the largest) */
+long TSCRATCH(long J, long I, long Ip, long Kp, long Rp, long JKp)
 {
-    long v = 0;
-    for (; v + 4 <= nv; v += 4) {
-        V a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-        for (long q = 0; q < nq; q++) {
-            const T f = c[q * sc];
-            const T *m = M + q * ld + v * VL;
-            a0 += f * *(const VU *)m;
-            a1 += f * *(const VU *)(m + VL);
-            a2 += f * *(const VU *)(m + 2 * VL);
-            a3 += f * *(const VU *)(m + 3 * VL);
-        }
-        *(VU *)(out + v * VL) = a0;
-        *(VU *)(out + (v + 1) * VL) = a1;
-        *(VU *)(out + (v + 2) * VL) = a2;
-        *(VU *)(out + (v + 3) * VL) = a3;
-    }
-    for (; v < nv; v++) {
-        V a0 = {0}, a1 = {0};
-        long q = 0;
-        for (; q + 2 <= nq; q += 2) {
-            a0 += c[q * sc] * *(const VU *)(M + q * ld + v * VL);
-            a1 += c[(q + 1) * sc] * *(const VU *)(M + (q + 1) * ld + v * VL);
-        }
-        if (q < nq)
-            a0 += c[q * sc] * *(const VU *)(M + q * ld + v * VL);
-        *(VU *)(out + v * VL) = a0 + a1;
-    }
+    const long E2 = 2 * N * N, Jp = (J + R - 1) / R * R;
+    const long fwd = Jp * E2 + E2 * Kp + Jp * Kp + R * JKp + R * Ip;
+    const long bwd = Jp * E2 + E2 * Kp + Kp * Rp + R * I + R * J * Kp + Jp * Kp + Jp * Rp
+                     + E2 * Jp + E2 * Kp;
+    const long wgrad = Jp * E2 + E2 * Kp + Jp * Kp + R * JKp + R * I;
+    return fwd > bwd ? (fwd > wgrad ? fwd : wgrad) : (bwd > wgrad ? bwd : wgrad);
+}
+
+/* the Gram matrix G_jk of site s into row gc[0 .. J K) (x: Jp x E2, rows past J zero) */
+static void TGRAM(const T *restrict X, const T *restrict Y, long b, long s, long S, long J,
+                  long K, long Kp, int id_x, int id_y, T *restrict x, T *restrict y,
+                  T *restrict G, T *restrict gc)
+{
+    const long E2 = 2 * N * N, Jp = (J + R - 1) / R * R;
+    TPACK(X, Y, b, s, S, J, K, Kp, 0, id_x, id_y, x, y, 0);
+    for (long j = 0; j < Jp; j += R)
+        ROWS_GEMM(x + j * E2, E2, y, Kp, E2, Kp / VL, G + j * Kp, Kp);
+    for (long j = 0; j < J; j++)
+        for (long k = 0; k < K; k++)
+            gc[j * K + k] = G[j * Kp + k];
+}
+
+static void TZERO(T *p, long n)
+{
+    for (long e = 0; e < n; e++)
+        p[e] = 0;
 }
 
 void TFWD(const T *restrict w, const T *restrict X, const T *restrict Y, T *restrict out,
           long n, long S, long J, long K, long I, long Ip, long Kp, int id_x, int id_y,
           T *restrict scratch)
 {
-    const long E2 = 2 * N * N;
-    T *x = scratch, *y = x + J * E2, *G = y + E2 * Kp, *Gc = G + Kp, *o = Gc + J * K;
+    const long E2 = 2 * N * N, Jp = (J + R - 1) / R * R, JK = J * K;
+    T *x = scratch, *y = x + Jp * E2, *G = y + E2 * Kp, *Gc = G + Jp * Kp, *o = Gc + R * JK;
+    TZERO(x, Jp * E2);
     for (long b = 0; b < n; b++)
-        for (long s = 0; s < S; s++) {
-            TPACK(X, Y, b, s, S, J, K, Kp, 0, id_x, id_y, x, y, 0);
-            for (long j = 0; j < J; j++) { /* G_jk = sum_r x[j][r] y[r][k] */
-                TVECMAT(x + j * E2, 1, y, Kp, E2, Kp / VL, G);
-                for (long k = 0; k < K; k++)
-                    Gc[j * K + k] = G[k];
-            }
-            TVECMAT(Gc, 1, w, Ip, J * K, Ip / VL, o);
-            for (long i = 0; i < I; i++)
-                out[(b * I + i) * S + s] = o[i];
+        for (long s0 = 0; s0 < S; s0 += R) {
+            const long ns = S - s0 < R ? S - s0 : R;
+            TZERO(Gc, R * JK);
+            for (long t = 0; t < ns; t++)
+                TGRAM(X, Y, b, s0 + t, S, J, K, Kp, id_x, id_y, x, y, G, Gc + t * JK);
+            ROWS_GEMM(Gc, JK, w, Ip, JK, Ip / VL, o, Ip); /* o = Gc w, 2N sites */
+            for (long t = 0; t < ns; t++)
+                for (long i = 0; i < I; i++)
+                    out[(b * I + i) * S + s0 + t] = o[t * Ip + i];
         }
 }
 
@@ -106,60 +107,77 @@ void TBWD(const T *restrict wt, const T *restrict X, const T *restrict Y, const 
           T *restrict dX, T *restrict dY, long n, long S, long J, long K, long I, long Kp,
           long Rp, int id_x, int id_y, T *restrict scratch)
 {
-    const long E = N * N, Jx = J - id_x, Ky = K - id_y;
-    T *x = scratch, *y = x + J * 2 * E, *yt = y + 2 * E * Kp, *dG = yt + Kp * Rp;
-    T *dx = dG + J * Kp, *dy = dx + J * Rp, *gs = dy + 2 * E * Kp;
+    const long E = N * N, E2 = 2 * E, Jx = J - id_x, Ky = K - id_y, Jp = (J + R - 1) / R * R;
+    const long JKp = J * Kp;
+    T *x = scratch, *y = x + Jp * E2, *yt = y + E2 * Kp, *gs = yt + Kp * Rp;
+    T *dGb = gs + R * I, *dG = dGb + R * JKp, *dx = dG + Jp * Kp, *xt = dx + Jp * Rp;
+    T *dy = xt + E2 * Jp;
+    TZERO(x, Jp * E2);
+    TZERO(dG, Jp * Kp); /* rows past J stay zero */
     for (long b = 0; b < n; b++)
-        for (long s = 0; s < S; s++) {
-            TPACK(X, Y, b, s, S, J, K, Kp, Rp, id_x, id_y, x, y, yt);
-            for (long i = 0; i < I; i++)
-                gs[i] = g[(b * I + i) * S + s];
-            for (long j = 0; j < J; j++) /* dG[j][k] = sum_i g_i a_ijk */
-                TVECMAT(gs, 1, wt + j * Kp, J * Kp, I, Kp / VL, dG + j * Kp);
-            for (long j = 0; j < Jx; j++) /* dx[j][r] = sum_k dG[j][k] y[r][k] */
-                TVECMAT(dG + j * Kp, 1, yt, Rp, K, Rp / VL, dx + j * Rp);
-            for (int r = 0; r < 2 * E; r++) /* dy[r][k] = sum_j x[j][r] dG[j][k] */
-                TVECMAT(x + r, 2 * E, dG, Kp, J, Kp / VL, dy + r * Kp);
-            for (long j = 0; j < Jx; j++) {
-                T *dst = dX + ((b * Jx + j) * S + s) * 2 * E;
-                for (int e = 0; e < 2 * E; e++)
-                    dst[e] = dx[j * Rp + e];
-            }
-            for (long k = 0; k < Ky; k++) {
-                T *dst = dY + ((b * Ky + k) * S + s) * 2 * E;
-                for (int m = 0; m < N; m++)
-                    for (int l = 0; l < N; l++) {
-                        const long r = (m * N + l) * 2, e = (l * N + m) * 2;
-                        dst[e] = dy[r * Kp + k];
-                        dst[e + 1] = -dy[(r + 1) * Kp + k];
-                    }
+        for (long s0 = 0; s0 < S; s0 += R) {
+            const long ns = S - s0 < R ? S - s0 : R;
+            for (long t = 0; t < R; t++)
+                for (long i = 0; i < I; i++)
+                    gs[t * I + i] = t < ns ? g[(b * I + i) * S + s0 + t] : 0;
+            ROWS_GEMM(gs, I, wt, JKp, I, JKp / VL, dGb, JKp); /* dG_jk = sum_i g_i a_ijk */
+            for (long t = 0; t < ns; t++) {
+                const long s = s0 + t;
+                TPACK(X, Y, b, s, S, J, K, Kp, Rp, id_x, id_y, x, y, yt);
+                for (long e = 0; e < JKp; e++)
+                    dG[e] = dGb[t * JKp + e];
+                for (long j = 0; j < Jp; j += R) /* dx[j][r] = sum_k dG[j][k] y[r][k] */
+                    ROWS_GEMM(dG + j * Kp, Kp, yt, Rp, Kp, Rp / VL, dx + j * Rp, Rp);
+                for (long j = 0; j < Jp; j++)
+                    for (long r = 0; r < E2; r++)
+                        xt[r * Jp + j] = x[j * E2 + r];
+                for (long r = 0; r < E2; r += R) /* dy[r][k] = sum_j x[j][r] dG[j][k] */
+                    ROWS_GEMM(xt + r * Jp, Jp, dG, Kp, Jp, Kp / VL, dy + r * Kp, Kp);
+                for (long j = 0; j < Jx; j++) {
+                    T *dst = dX + ((b * Jx + j) * S + s) * E2;
+                    for (int e = 0; e < E2; e++)
+                        dst[e] = dx[j * Rp + e];
+                }
+                for (long k = 0; k < Ky; k++) {
+                    T *dst = dY + ((b * Ky + k) * S + s) * E2;
+                    for (int m = 0; m < N; m++)
+                        for (int l = 0; l < N; l++) {
+                            const long r = (m * N + l) * 2, e = (l * N + m) * 2;
+                            dst[e] = dy[r * Kp + k];
+                            dst[e + 1] = -dy[(r + 1) * Kp + k];
+                        }
+                }
             }
         }
 }
 
-/* The weight gradient: da[i][(j, k)] += sum_{b,x} g_i G_jk, per site the Gram matrix as in TFWD
- * and a rank-one update of da (I, JKp), JKp >= J K a multiple of VL */
+/* The weight gradient: da[i][(j, k)] += sum_{b,x} g_i G_jk, the Gram matrices of 2N sites at a
+ * time, then da (I, JKp) updated once per block */
 void TWGRAD(const T *restrict X, const T *restrict Y, const T *restrict g, T *restrict da, long n,
             long S, long J, long K, long I, long Kp, long JKp, int id_x, int id_y,
             T *restrict scratch)
 {
-    const long E2 = 2 * N * N;
-    T *x = scratch, *y = x + J * E2, *G = y + E2 * Kp, *Gc = G + Kp;
-    for (long e = 0; e < JKp; e++)
-        Gc[e] = 0; /* entries past J K stay zero */
+    const long E2 = 2 * N * N, Jp = (J + R - 1) / R * R;
+    T *x = scratch, *y = x + Jp * E2, *G = y + E2 * Kp, *Gc = G + Jp * Kp, *gs = Gc + R * JKp;
+    TZERO(x, Jp * E2);
+    TZERO(Gc, R * JKp); /* entries past J K stay zero */
     for (long b = 0; b < n; b++)
-        for (long s = 0; s < S; s++) {
-            TPACK(X, Y, b, s, S, J, K, Kp, 0, id_x, id_y, x, y, 0);
-            for (long j = 0; j < J; j++) {
-                TVECMAT(x + j * E2, 1, y, Kp, E2, Kp / VL, G);
-                for (long k = 0; k < K; k++)
-                    Gc[j * K + k] = G[k];
+        for (long s0 = 0; s0 < S; s0 += R) {
+            const long ns = S - s0 < R ? S - s0 : R;
+            for (long t = 0; t < R; t++) {
+                for (long i = 0; i < I; i++)
+                    gs[t * I + i] = t < ns ? g[(b * I + i) * S + s0 + t] : 0;
+                if (t < ns)
+                    TGRAM(X, Y, b, s0 + t, S, J, K, Kp, id_x, id_y, x, y, G, Gc + t * JKp);
             }
-            for (long i = 0; i < I; i++) {
-                const T f = g[(b * I + i) * S + s];
-                T *d = da + i * JKp;
-                for (long e = 0; e < JKp; e += VL)
-                    *(VU *)(d + e) = *(const VU *)(d + e) + f * *(const VU *)(Gc + e);
-            }
+            for (long i = 0; i < I; i++)
+                for (long e = 0; e < JKp; e += VL) {
+                    V acc = *(const VU *)(da + i * JKp + e);
+                    for (int t = 0; t < R; t++)
+                        acc += gs[t * I + i] * *(const VU *)(Gc + t * JKp + e);
+                    *(VU *)(da + i * JKp + e) = acc;
+                }
         }
 }
+
+#undef R
