@@ -170,8 +170,9 @@ def matmul_rate(device: torch.device, n: int = 1024) -> float:
 
 def training(device: torch.device, dtype: str, source: str) -> list[dict]:
     """Configurations per second of one AdamW step with the double-backpropagated loss on
-    fields of ``dtype`` (weights in float64, as the trainer keeps them), and its real flops per
-    site and configuration (:class:`RealFlops`)."""
+    fields of ``dtype`` (weights in float64, as the trainer keeps them; the best of three
+    blocks of two steps, :func:`timeit`), and its real flops per site and configuration
+    (:class:`RealFlops`)."""
     m = model(device, source)
     opt = torch.optim.AdamW(m.parameters(), lr=1e-3)
     out = []
@@ -192,7 +193,7 @@ def training(device: torch.device, dtype: str, source: str) -> list[dict]:
             {
                 "L": L,
                 "B": B,
-                "configurations_per_second": B / timeit(step, 2, device),
+                "configurations_per_second": B / timeit(step, 6, device),
                 "flop_per_site": flops.total / (B * L**4),
             }
         )

@@ -159,6 +159,12 @@ class WeightedProduct(torch.autograd.Function):
         save(ctx, inputs[:3])
         ctx.identity = inputs[3:]
 
+    @staticmethod
+    def unpack(ctx: Any) -> tuple[Tensor, Tensor, Tensor, bool, bool, list[bool]]:
+        """``(a, A, B, id_a, id_b, wanted)`` of a backward pass."""
+        a, A, B = ctx.saved_tensors
+        return a, A, B, *ctx.identity, wanted(ctx)
+
 
 def weight_operand(a: Tensor, like: Tensor) -> Tensor:
     """The weights in the fields' real dtype, never a leaf (:func:`.autograd.operand`)."""
@@ -187,9 +193,7 @@ class _Bilinear(WeightedProduct):
 
     @staticmethod
     def backward(ctx: Any, G: Tensor) -> tuple[Tensor | None, ...]:
-        a, A, B = ctx.saved_tensors
-        id_a, id_b = ctx.identity
-        want = wanted(ctx)
+        a, A, B, id_a, id_b, want = WeightedProduct.unpack(ctx)
         da = dA = dB = None
         # dA_j = sum_ik a_ijk G_i B_k^dagger, dB_k = sum_ij a_ijk A_j^dagger G_i for the stored
         # channels; the adjoints by flag, not by copy, where nothing differentiates this pass

@@ -56,9 +56,7 @@ class _TraceBilinear(WeightedProduct):
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
-        a, A, B = ctx.saved_tensors
-        id_a, id_b = ctx.identity
-        want = wanted(ctx)
+        a, A, B, id_a, id_b, want = WeightedProduct.unpack(ctx)
         da = dA = dB = None
         if native.available(A) and not (torch.is_grad_enabled() and want[0]):
             if torch.is_grad_enabled():
