@@ -243,3 +243,27 @@ def test_traced_training_derivatives_equal_the_torch_path(N, dtype, tol, flags, 
     ref = run()
     for x, y in zip(fast, ref):
         assert float((x - y).detach().abs().max() / y.detach().abs().max()) < tol
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.complex128, 1e-13), (torch.complex64, 1e-5)])
+def test_native_laplacian_equals_the_hop_matrices(dtype, tol):
+    """The Laplacian inputs as the native convolution (:func:`actions.lcnn.hopconv.hop_laplacian`)
+    against the hop matrices (:func:`actions.lcnn.laplacian`): value, the links' gradient, and
+    a second derivative (a loss of that gradient), on an anisotropic lattice."""
+    from actions.lcnn import laplacian, transport_hops
+    from actions.lcnn.hopconv import hop_laplacian
+
+    f = GaugeField.hot([2, 3, 4, 3], "SU(3)", ChainRNG(5, 2), dtype=dtype)
+    torch.manual_seed(1)
+    G = torch.randn(2, 6, 2, 3, 4, 3, 3, 3, dtype=dtype)
+
+    def run(fn):
+        U = f.links.clone().requires_grad_(True)
+        out = fn(U, Plaq().oriented(U))
+        (dU,) = torch.autograd.grad(dot(G, out), U, create_graph=True)
+        return out, dU, torch.autograd.grad((dU.abs() ** 2).sum(), U)[0]
+
+    native_path = run(hop_laplacian)
+    hop_matrices = run(lambda U, P: laplacian(P, transport_hops(U)))
+    for a, b in zip(native_path, hop_matrices):
+        assert float((a - b).detach().abs().max() / b.detach().abs().max()) < tol

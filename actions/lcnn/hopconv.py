@@ -187,3 +187,14 @@ def hop_convolution(U: Tensor, W: Tensor, weight0: Tensor, weight: Tensor) -> Te
     blocks = torch.cat([weight0[None], weight.reshape(2 * D, C_out, C_in)])
     w = blocks.transpose(1, 2).reshape(-1, C_out).to(W.real.dtype)
     return _Convolution.apply(operand(U), operand(W), operand(w))
+
+
+def hop_laplacian(U: Tensor, W: Tensor) -> Tensor:
+    """The covariant Laplacian of every channel, ``sum_mu (T_{+mu} + T_{-mu} - 2) W / (2 D)``
+    (:func:`.transport.laplacian`), as this convolution with the weights ``-1`` (local) and
+    ``1 / (2 D)`` (each hop) on the diagonal of the channels: no hop matrices, and
+    differentiable twice like the network's convolutions. Where :func:`available`."""
+    C, D = W.shape[1], U.shape[1]
+    eye = torch.eye(C, dtype=W.real.dtype, device=W.device)
+    w = torch.cat([-eye] + [eye / (2 * D)] * (2 * D))
+    return _Convolution.apply(operand(U), operand(W), w)

@@ -17,6 +17,8 @@ from torch import Tensor, nn
 
 from lqcd_hmc.groups import get_group
 
+from . import native
+from .hopconv import hop_laplacian
 from .inputs import Plaq, Poly, plaquette_adjoint, with_adjoints
 from .layers import LAct, LConvBilin, LExp
 from .transport import laplacian, transport_hops
@@ -103,15 +105,20 @@ class LCNN(nn.Module):
         plaquettes, ``sum_mu (T_{+mu} + T_{-mu} - 2) P(x) / (2 D)`` (of the size of ``P``),
         which vanish on covariantly constant fields (constant flux): every channel is then the
         same there as on the cold field, so the network's deviation ``N_x - N_x[1]`` is zero and
-        the action exact on them."""
+        the action exact on them. The Laplacians are the native convolution
+        (:func:`.hopconv.hop_laplacian`) where the kernels run, else hop matrices."""
         for conv, exp in zip(self.smear_conv, self.smear_exp):
             U = exp(U, conv(U, self.plaq(U), adjoint=plaquette_adjoint(self.arch.D)))
         W, hops = self.plaq(U), None
         if self.arch.inputs == "laplacians":
             # transport commutes with the adjoint: the Laplacians of the plaquettes' adjoints
             # are the adjoints of theirs, so only the plaquettes are transported
-            hops = transport_hops(U)
-            W = with_adjoints(laplacian(self.plaq.oriented(U), hops))
+            P = self.plaq.oriented(U)
+            if native.available(P):  # as a convolution, no hop matrices
+                W = with_adjoints(hop_laplacian(U, P))
+            else:
+                hops = transport_hops(U)
+                W = with_adjoints(laplacian(P, hops))
         if self.arch.polyakov:
             W = torch.cat([W, self.poly(U)], dim=1)
         return U, W, hops
