@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from .lattice import lattice_axis, tensor_sum
+from .products import product
 
 Path = tuple[int, ...]
 
@@ -85,26 +86,27 @@ class OpenPaths:
         self._shifted: dict[tuple[int, tuple[int, ...]], Tensor] = {}
         self._products: dict[Path, Tensor] = {}
 
-    def link(self, step: int, pos: tuple[int, ...]) -> Tensor:
-        """The link of one step taken at offset ``pos``: ``U_mu(x + pos)`` or
-        ``U_mu(x + pos - mu)^dagger``."""
+    def link(self, step: int, pos: tuple[int, ...]) -> tuple[Tensor, bool]:
+        """The link of one step taken at offset ``pos``, ``U_mu(x + pos)`` or
+        ``U_mu(x + pos - mu)^dagger``: the shifted link and whether its adjoint is meant."""
         mu = abs(step) - 1
         at = pos if step > 0 else tuple(p - (d == mu) for d, p in enumerate(pos))
         key = (mu, at)
         if key not in self._shifted:
             self._shifted[key] = shift_by(self.links[mu], at, self.D)
-        U = self._shifted[key]
-        return U if step > 0 else U.mH
+        return self._shifted[key], step < 0
 
     def product(self, path: Path) -> Tensor:
         """The ordered product along ``path``: the products of :func:`path_product`, in the same
-        order."""
+        order (:func:`lqcd_hmc.products.product`, natively on a CPU)."""
         if path not in self._products:
             if len(path) == 1:
-                out = self.link(path[0], (0,) * self.D)
+                U, adjoint = self.link(path[0], (0,) * self.D)
+                out = U.mH if adjoint else U
             else:
                 pos = positions(path, self.D)[-2]
-                out = self.product(path[:-1]) @ self.link(path[-1], pos)
+                U, adjoint = self.link(path[-1], pos)
+                out = product(self.product(path[:-1]), U, adj_b=adjoint)
             self._products[path] = out
         return self._products[path]
 

@@ -1,5 +1,6 @@
-"""Closed-loop traces from shared half-path products (``lqcd_hmc.paths.loop_traces``) against
-the plain ordered products (``path_product``), which define them."""
+"""Closed-loop traces from shared half-path products (``lqcd_hmc.paths.loop_traces``, the
+products native on a CPU) against the plain ordered products (``path_product``, torch's
+``matmul``), which define them."""
 
 import pytest
 import torch
@@ -25,9 +26,11 @@ def reference(links: torch.Tensor, paths) -> torch.Tensor:
     ],
 )
 def test_loop_traces_equal_path_products_with_gradients(group, dims, paths):
-    """Values to 1e-13 and the gradient of a random weighted sum to 1e-12, on Haar-random
-    fields (two chains, unequal extents): the five FP shapes in 4D (94 loops), rectangles and
-    parallelograms in 3D, rectangles in 2D."""
+    """Values to 1e-13, the gradient of a random weighted sum to 1e-12 and a second derivative
+    (of the gradient's squared norm) to 1e-11, relative to their largest entry where that
+    exceeds 1, on Haar-random fields (two chains, unequal extents): the five FP shapes in 4D
+    (94 loops), rectangles and parallelograms in 3D, rectangles in 2D. SU(2) and SU(3) take
+    the native products (:mod:`lqcd_hmc.products`), U(1) torch's."""
     f = GaugeField.hot(dims, group, ChainRNG(3, 2))
     gen = torch.Generator().manual_seed(3)
     weights = torch.randn(len(paths), dtype=torch.float64, generator=gen)
@@ -36,11 +39,12 @@ def test_loop_traces_equal_path_products_with_gradients(group, dims, paths):
         links = f.links.detach().requires_grad_(True)
         values = fn(links, paths)
         assert values.shape == (2, len(paths), *dims)
-        (g,) = torch.autograd.grad(torch.einsum("bp...,p->", values, weights), links)
-        grads.append((values.detach(), g))
-    (a, ga), (b, gb) = grads
-    assert (a - b).abs().max() < 1e-13
-    assert (ga - gb).abs().max() < 1e-12
+        total = torch.einsum("bp...,p->", values, weights)
+        (g,) = torch.autograd.grad(total, links, create_graph=True)
+        (h,) = torch.autograd.grad((g.abs() ** 2).sum(), links)  # a second derivative
+        grads.append((values.detach(), g.detach(), h))
+    for mine, theirs, tol in zip(*grads, (1e-13, 1e-12, 1e-11)):
+        assert (mine - theirs).abs().max() < tol * max(1.0, float(theirs.abs().max()))
 
 
 def test_loop_traces_refuse_open_paths():

@@ -31,8 +31,9 @@ from . import native
 from .autograd import operand, save, wanted
 
 CHUNK_BYTES = 1 << 20
-"""Bytes of the per-chunk mixed tensor ``M`` on a CPU (about half the 2 MiB L2 cache of the
-cores we measured on; ``bench.lcnn`` scans it)."""
+"""Bytes of the per-chunk mixed tensor ``M`` on a CPU: about half the 2 MiB L2 cache of the
+cores it was chosen on (``bench.lcnn``'s chunk column scans it). The AMD Zen 3 cores of the
+later runs have 512 KiB; there the native kernels serve, and this path was not tuned again."""
 
 GPU_CHUNK_BYTES = 1 << 30
 """The same on a GPU, where a chunk is a kernel launch: on an H200 the 8^4 force took 0.62 s

@@ -1,0 +1,64 @@
+"""Batched small-matrix products (:mod:`lqcd_hmc.products`, natively on a CPU) against torch's
+``matmul``: values, gradients and second derivatives (the backward pass is made of the same
+products), every adjoint flag, SU(2) and SU(3) shapes, both precisions; the fallback where the
+kernel does not serve."""
+
+import pytest
+import torch
+
+from lqcd_hmc import products
+from lqcd_hmc.kernels.native import SWITCH
+
+pytestmark = pytest.mark.skipif(
+    not products.available(*[torch.empty(1, 3, 3, dtype=torch.complex128)] * 2),
+    reason="no native kernel on this machine",
+)
+
+
+def dot(a, b):
+    return (a.conj() * b).real.sum()
+
+
+@pytest.mark.parametrize("N", [2, 3])
+@pytest.mark.parametrize("dtype,tol", [(torch.complex128, 1e-13), (torch.complex64, 1e-5)])
+@pytest.mark.parametrize("adj_a", [False, True])
+@pytest.mark.parametrize("adj_b", [False, True])
+def test_product_and_its_derivatives_equal_matmul(N, dtype, tol, adj_a, adj_b):
+    """``op(A) op(B)`` on 2 x 5 x 3 matrices (a batch that is no multiple of the vector lanes),
+    its gradients with a graph, and the gradients of a loss made of them and of the value."""
+    torch.manual_seed(N)
+    A = torch.randn(2, 5, 3, N, N, dtype=dtype, requires_grad=True)
+    B = torch.randn(2, 5, 3, N, N, dtype=dtype, requires_grad=True)
+    G, R1, R2 = (torch.randn_like(A) for _ in range(3))
+
+    def run(fn):
+        C = fn(A, B)
+        dA, dB = torch.autograd.grad(dot(G, C), [A, B], create_graph=True)
+        loss = dot(R1, dA) + dot(R2, dB) + dot(C, C)
+        return (C, dA, dB, *torch.autograd.grad(loss, [A, B]))
+
+    native = run(lambda a, b: products.product(a, b, adj_a, adj_b))
+    reference = run(lambda a, b: (a.mH if adj_a else a) @ (b.mH if adj_b else b))
+    assert native[0].grad_fn.name() == "_ProductBackward"
+    for x, y in zip(native, reference):
+        assert float((x - y).detach().abs().max() / y.detach().abs().max()) < tol
+
+
+def test_product_reads_conjugate_views():
+    A = torch.randn(7, 3, 3, dtype=torch.complex128).conj()
+    B = torch.randn(7, 3, 3, dtype=torch.complex128).mT
+    assert torch.allclose(products.product(A, B, adj_b=True), A @ B.mH, rtol=0, atol=1e-14)
+
+
+def test_other_operands_take_matmul(monkeypatch):
+    """U(1) (1 x 1), broadcast shapes and real dtypes are torch's; so is everything with the
+    native kernels switched off."""
+    one = torch.randn(4, 1, 1, dtype=torch.complex128)
+    assert not products.available(one, one)
+    A = torch.randn(4, 3, 3, dtype=torch.complex128)
+    assert not products.available(A, A[:1])
+    assert not products.available(A.real, A.real)
+    monkeypatch.setenv(SWITCH, "0")
+    assert not products.available(A, A)
+    out = products.product(A, A, adj_a=True)
+    assert out.grad_fn is None and torch.allclose(out, A.mH @ A, rtol=0, atol=1e-14)
