@@ -62,6 +62,10 @@ def test_traced_kernel_equals_the_definition(N, dtype, tol, flags):
     out = native.trace_bilinear(a, X, Y, *map(bool, flags))
     dX, dY = native.trace_bilinear_backward(a, X, Y, g, *map(bool, flags))
     da = native.trace_bilinear_weight_grad(X, Y, g, *map(bool, flags))
+    onlyX, noY = native.trace_bilinear_backward(a, X, Y, g, *map(bool, flags), (True, False))
+    noX, onlyY = native.trace_bilinear_backward(a, X, Y, g, *map(bool, flags), (False, True))
+    assert noX is None and noY is None
+    assert torch.equal(onlyX, dX) and torch.equal(onlyY, dY)  # each alone, the same numbers
     for mine, theirs in zip((out, dX, dY, da), (ref, *grads)):
         assert float((mine - theirs).detach().abs().max() / theirs.detach().abs().max()) < tol
 

@@ -62,7 +62,7 @@ class _TraceBilinear(WeightedProduct):
             if torch.is_grad_enabled():
                 dA, dB = _TraceBackward.apply(a, A, B, g, id_a, id_b)
             elif want[1] or want[2]:
-                dA, dB = native.trace_bilinear_backward(a, A, B, g, id_a, id_b)
+                dA, dB = native.trace_bilinear_backward(a, A, B, g, id_a, id_b, (want[1], want[2]))
             if want[0]:
                 da = native.trace_bilinear_weight_grad(A, B, g, id_a, id_b)
         else:
@@ -112,9 +112,9 @@ class _TraceBackward(torch.autograd.Function):
             da[:, :Ja] += native.trace_bilinear_weight_grad(RA, B, g, False, id_b)
             da[:, :, :Kb] += native.trace_bilinear_weight_grad(A, RB, g, id_a, False)
         if want[1]:
-            dA = native.trace_bilinear_backward(aB, A, RB, g, id_a, False)[0]
+            dA = native.trace_bilinear_backward(aB, A, RB, g, id_a, False, (True, False))[0]
         if want[2]:
-            dB = native.trace_bilinear_backward(aA, RA, B, g, False, id_b)[1]
+            dB = native.trace_bilinear_backward(aA, RA, B, g, False, id_b, (False, True))[1]
         if want[3]:
             dg = native.trace_bilinear(aA, RA, B, False, id_b)
             dg = dg + native.trace_bilinear(aB, A, RB, id_a, False)

@@ -330,10 +330,16 @@ def trace_bilinear(a: Tensor, X: Tensor, Y: Tensor, id_x: bool, id_y: bool) -> T
 
 
 def trace_bilinear_backward(
-    a: Tensor, X: Tensor, Y: Tensor, g: Tensor, id_x: bool, id_y: bool
-) -> tuple[Tensor, Tensor]:
+    a: Tensor,
+    X: Tensor,
+    Y: Tensor,
+    g: Tensor,
+    id_x: bool,
+    id_y: bool,
+    wanted: tuple[bool, bool] = (True, True),
+) -> tuple[Tensor | None, Tensor | None]:
     """The gradients of :func:`trace_bilinear` with respect to the stored channels of ``X``
-    and ``Y`` from the gradient ``g`` of its result."""
+    and ``Y`` from the gradient ``g`` of its result, each where ``wanted`` (else None)."""
     lib = _loaded()
     n, _, S, N, _ = X.shape
     I, J, K = a.shape
@@ -344,17 +350,20 @@ def trace_bilinear_backward(
     wt[:, :, :K] = a.detach().to(real)
     x, y = _reals(X, Y)
     gg = g.detach().to(real).contiguous()
-    dx, dy = torch.empty_like(x), torch.empty_like(y)
+    dx, dy = (torch.empty_like(t) if w else None for t, w in zip((x, y), wanted))
     scratch = _trace_scratch(lib, X, J, I, 0, Kp, Rp, 0)
     ptr = ctypes.c_void_p
     getattr(lib, _name("trace_backward", X))(
-        *(ptr(t.data_ptr()) for t in (wt, x, y, gg, dx, dy)),
+        *(ptr(None if t is None else t.data_ptr()) for t in (wt, x, y, gg, dx, dy)),
         *(ctypes.c_long(v) for v in (n, S, J, K, I, Kp, Rp)),
         *(ctypes.c_int(int(f)) for f in (id_x, id_y)),
         ptr(scratch.data_ptr()),
     )
-    _count(n * S * 2 * J * K * (I + 4 * N * N))
-    return torch.view_as_complex(dx), torch.view_as_complex(dy)
+    _count(n * S * 2 * J * K * (I + 2 * N * N * sum(wanted)))
+    return (
+        None if dx is None else torch.view_as_complex(dx),
+        None if dy is None else torch.view_as_complex(dy),
+    )
 
 
 def trace_bilinear_weight_grad(X: Tensor, Y: Tensor, g: Tensor, id_x: bool, id_y: bool) -> Tensor:

@@ -10,7 +10,8 @@
  *   X (n, J - id_x, S, N, N, 2)  Y (n, K - id_y, S, N, N, 2)  out, g (n, I, S)
  * Backward, with g the gradient of out: dG_jk = sum_i g_i a_ijk, dX_j = sum_k dG_jk Y_k^dagger,
  * dY_k = sum_j dG_jk X_j^dagger, as the real products dx = dG y^T and dy = x^T dG.
- * The weight gradient (TWGRAD): da_ijk = sum_{n,x} g_i G_jk.
+ * TBWD skips dX or dY where it is NULL. The weight gradient (TWGRAD): da_ijk = sum_{n,x} g_i
+ * G_jk.
  * Ip, Kp, Rp (>= 2 N^2) and JKp (>= J K) are multiples of VL. Every product is a ROWS_GEMM of
  * 2N rows: the Gram matrix in blocks of rows j (x padded to Jp rows), the weight contractions
  * (o = Gc w, dG = g wt) over blocks of 2N sites, dx and dy per site.
@@ -126,19 +127,19 @@ void TBWD(const T *restrict wt, const T *restrict X, const T *restrict Y, const 
                 TPACK(X, Y, b, s, S, J, K, Kp, Rp, id_x, id_y, x, y, yt);
                 for (long e = 0; e < JKp; e++)
                     dG[e] = dGb[t * JKp + e];
-                for (long j = 0; j < Jp; j += R) /* dx[j][r] = sum_k dG[j][k] y[r][k] */
+                for (long j = 0; dX && j < Jp; j += R) /* dx[j][r] = sum_k dG[j][k] y[r][k] */
                     ROWS_GEMM(dG + j * Kp, Kp, yt, Rp, Kp, Rp / VL, dx + j * Rp, Rp);
-                for (long j = 0; j < Jp; j++)
+                for (long j = 0; dY && j < Jp; j++)
                     for (long r = 0; r < E2; r++)
                         xt[r * Jp + j] = x[j * E2 + r];
-                for (long r = 0; r < E2; r += R) /* dy[r][k] = sum_j x[j][r] dG[j][k] */
+                for (long r = 0; dY && r < E2; r += R) /* dy[r][k] = sum_j x[j][r] dG[j][k] */
                     ROWS_GEMM(xt + r * Jp, Jp, dG, Kp, Jp, Kp / VL, dy + r * Kp, Kp);
-                for (long j = 0; j < Jx; j++) {
+                for (long j = 0; dX && j < Jx; j++) {
                     T *dst = dX + ((b * Jx + j) * S + s) * E2;
                     for (int e = 0; e < E2; e++)
                         dst[e] = dx[j * Rp + e];
                 }
-                for (long k = 0; k < Ky; k++) {
+                for (long k = 0; dY && k < Ky; k++) {
                     T *dst = dY + ((b * Ky + k) * S + s) * E2;
                     for (int m = 0; m < N; m++)
                         for (int l = 0; l < N; l++) {
