@@ -108,6 +108,40 @@ def test_weight_gradient_kernel_equals_autograd_of_the_definition(N, dtype, tol,
     assert float((mine - ref).abs().max() / ref.abs().max()) < tol
 
 
+def padded(X, C, identity):
+    """``X`` extended by the identity where ``identity``, then by zero to ``C`` channels."""
+    n, c, S, N, _ = X.shape
+    eye = torch.eye(N, dtype=X.dtype).expand(n, int(identity), S, N, N)
+    return torch.cat([X, eye, X.new_zeros(n, C - c - int(identity), S, N, N)], 1)
+
+
+@pytest.mark.parametrize("N", [2, 3])
+@pytest.mark.parametrize("dtype,tol", [(torch.complex128, 1e-13), (torch.complex64, 1e-5)])
+@pytest.mark.parametrize("flags", [(0, 1, 1, 0), (0, 0, 0, 0), (1, 1, 1, 1), (1, 0, 0, 1)])
+@pytest.mark.parametrize("wanted", [(True, True), (True, False), (False, True)])
+def test_pair_kernel_equals_the_definition(N, dtype, tol, flags, wanted):
+    """``out_i = sum_jk a_ijk P_jk`` and ``da_ijk = Re sum_x <P_jk, G_i>`` with ``P_jk = X_j
+    Y_k + X2_j Y2_k``: operands with fewer stored channels than the weights (the identity,
+    then zeros), 9 x 7 channels (more rows of ``da`` than one block, no multiple of the vector
+    width), 5 outputs, each output alone or both."""
+    torch.manual_seed(N)
+    J, K, I = 9, 7, 5
+    stored = (J - 1, K - flags[1], J - flags[2], K - 2)
+    X, Y, X2, Y2 = (torch.randn(2, c, 6, N, N, dtype=dtype) for c in stored)
+    a = torch.randn(I, J, K, dtype=torch.float64)
+    G = torch.randn(2, I, 6, N, N, dtype=dtype)
+    x, y, x2, y2 = (padded(Z, C, bool(f)) for Z, C, f in zip((X, Y, X2, Y2), (J, K, J, K), flags))
+    P = x[:, :, None] @ y[:, None] + x2[:, :, None] @ y2[:, None]  # (n, J, K, S, N, N)
+    out_ref = torch.einsum("ijk,njkspq->nispq", a.to(dtype), P)
+    da_ref = torch.einsum("njkspq,nispq->ijk", P.conj(), G).real
+    out, da = native.bilinear_pair(a, X, Y, X2, Y2, G, tuple(map(bool, flags)), *wanted)
+    assert (out is None, da is None) == (not wanted[0], not wanted[1])
+    for mine, ref in ((out, out_ref), (da, da_ref)):
+        if mine is not None:
+            assert mine.shape == ref.shape and mine.dtype == ref.dtype
+            assert float((mine - ref).abs().max() / ref.abs().max()) < tol
+
+
 def test_kernel_reads_conjugate_views_and_many_channels():
     """Inputs that are lazy conjugates or strided views, and a layer of the default size."""
     torch.manual_seed(0)
@@ -214,6 +248,66 @@ def test_hop_convolution_training_derivatives_equal_the_reference(
         assert len(fast) == 8 + links
         for a, b in zip(fast, ref):
             assert float((a - b).detach().abs().max() / b.detach().abs().max()) < tol
+
+
+@pytest.mark.parametrize("N", [2, 3])
+@pytest.mark.parametrize("dtype,tol", [(torch.complex128, 1e-13), (torch.complex64, 1e-5)])
+@pytest.mark.parametrize("flags", [(1, 1), (0, 1), (1, 0), (0, 0)])
+def test_bilinear_training_derivatives_equal_the_torch_path(N, dtype, tol, flags, monkeypatch):
+    """Training's double backpropagation through the bilinear product: the native
+    differentiable backward (:class:`actions.lcnn.bilinear._BilinearGradient`, one weight
+    contraction for both input gradients, its own backward by the paired product) against the
+    chunked PyTorch path (``LQCD_HMC_NATIVE=0``): the value, the input gradients with a graph,
+    and the gradients of a loss made of them with respect to weights, inputs and the upstream
+    gradient."""
+    import actions.lcnn.bilinear as bilinear
+
+    torch.manual_seed(N)
+    id_a, id_b = flags
+    A = torch.randn(2, 6 - id_a, 3, 4, N, N, dtype=dtype, requires_grad=True)
+    B = torch.randn(2, 5 - id_b, 3, 4, N, N, dtype=dtype, requires_grad=True)
+    a = torch.randn(4, 6, 5, dtype=torch.float64, requires_grad=True)
+    G = torch.randn(2, 4, 3, 4, N, N, dtype=dtype, requires_grad=True)
+    RA, RB, G2 = torch.randn_like(A), torch.randn_like(B), torch.randn_like(G)
+
+    def run():
+        out = bilinear.bilinear(a, A, B, bool(id_a), bool(id_b))
+        dA, dB = torch.autograd.grad(dot(G, out), [A, B], create_graph=True)
+        loss = dot(RA, dA) + dot(RB, dB) + dot(G2, out)
+        return (out, dA, dB, *torch.autograd.grad(loss, [a, A, B, G]))
+
+    monkeypatch.setattr(bilinear, "reference_gradients", None)  # the native functions alone
+    fast = run()
+    monkeypatch.setenv(build.SWITCH, "0")
+    ref = run()
+    for x, y in zip(fast, ref):
+        assert float((x - y).detach().abs().max() / y.detach().abs().max()) < tol
+
+
+def test_bilinear_third_derivative_comes_from_the_reference():
+    """A backward pass of the native differentiable backward that is itself differentiated
+    (a third derivative) runs through PyTorch's products and equals the chunked path's."""
+    import actions.lcnn.bilinear as bilinear
+
+    torch.manual_seed(0)
+    A = torch.randn(1, 3, 4, 3, 3, dtype=torch.complex128, requires_grad=True)
+    B = torch.randn(1, 2, 4, 3, 3, dtype=torch.complex128, requires_grad=True)
+    a = torch.randn(2, 4, 3, dtype=torch.float64, requires_grad=True)
+    G = torch.randn(1, 2, 4, 3, 3, dtype=torch.complex128)
+    R, S = torch.randn_like(A), torch.randn_like(B)
+
+    def third():
+        out = bilinear.bilinear(a, A, B, True, True)
+        dA, dB = torch.autograd.grad(dot(G, out), [A, B], create_graph=True)
+        (da,) = torch.autograd.grad(dot(R, dA) + dot(S, dB), [a], create_graph=True)
+        return torch.autograd.grad((da**2).sum(), [A, B])
+
+    fast = third()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(build.SWITCH, "0")
+        ref = third()
+    for x, y in zip(fast, ref):
+        assert float((x - y).abs().max() / y.abs().max()) < 1e-12
 
 
 @pytest.mark.parametrize("N", [2, 3])

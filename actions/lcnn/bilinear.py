@@ -11,7 +11,9 @@ kept for the backward pass:
 ``dA_j = sum_{ik} a_ijk G_i B_k^dagger``, ``dB_k = sum_{ij} a_ijk A_j^dagger G_i``,
 ``da_ijk = Re sum_x <A_j B_k, G_i>`` (Frobenius product; ``G_i`` the gradient of ``out_i`` in
 torch's convention for complex tensors). The first two are this same bilinear map with permuted
-weights, so the backward is itself differentiable (double backpropagation in training).
+weights, so the backward is itself differentiable (double backpropagation in training); on the
+native path both come from one weight contraction, ``H_jk = sum_i a_ijk G_i``, also where they
+are differentiated (:class:`_BilinearGradient`).
 
 The reference path (``LBilin`` with ``fast=False``) is the definition; tests pin this one to it
 to 1e-12 in complex128. On a CPU with a compiled library the same sums run per site in C
@@ -28,7 +30,7 @@ import torch
 from torch import Tensor
 
 from . import native
-from .autograd import operand, save, wanted
+from .autograd import operand, reference_gradients, save, wanted
 
 CHUNK_BYTES = 1 << 20
 """Bytes of the per-chunk mixed tensor ``M`` on a CPU: about half the 2 MiB L2 cache of the
@@ -207,6 +209,8 @@ class _Bilinear(WeightedProduct):
                 dA = native.bilinear(aA, G, B, adj_y=True, id_y=id_b)
             if want[2] and dB is None:
                 dB = native.bilinear(aB, A, G, adj_x=True, id_x=id_a)
+        elif native.available(G) and (want[1] or want[2]):
+            dA, dB = _BilinearGradient.apply(a, A, B, G, id_a, id_b)
         else:
             if want[1]:
                 dA = bilinear(aA, G, B.mH, id_b=id_b)
@@ -218,6 +222,50 @@ class _Bilinear(WeightedProduct):
             else:
                 da = _weight_grad(extended(A, id_a), extended(B, id_b), G)
         return da, dA, dB, None, None
+
+
+class _BilinearGradient(torch.autograd.Function):
+    """``apply(a, A, B, G, id_a, id_b) = (dA, dB)``: :class:`_Bilinear`'s input gradients from
+    the gradient ``G`` of its result, where that backward pass is itself differentiated
+    (training's force), ``dA_j = sum_k H_jk B_k^dagger``, ``dB_k = sum_j A_j^dagger H_jk``,
+    ``H_jk = sum_i a_ijk G_i`` (:func:`.native.bilinear_backward`). With ``R_j``, ``S_k`` the
+    gradients of ``dA_j``, ``dB_k``, the gradients of ``<R, dA> + <S, dB>`` are
+    ``dG_i = sum_jk a_ijk P_jk`` and ``da_ijk = Re sum_x <P_jk, G_i>`` with ``P_jk = R_j B_k +
+    A_j S_k`` (:func:`.native.bilinear_pair`), ``dA'_j = sum_k H_jk S_k^dagger`` and ``dB'_k =
+    sum_j R_j^dagger H_jk`` (the backward kernel with R, S in place of A, B). Weight
+    contractions: one in the first pass and three in the second, where the split form (two
+    products, each with its backward pass and weight gradient) takes two and four."""
+
+    @staticmethod
+    def forward(a: Tensor, A: Tensor, B: Tensor, G: Tensor, id_a: bool, id_b: bool) -> tuple:
+        return native.bilinear_backward(a, A, B, G, id_a, id_b)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: Any) -> None:
+        save(ctx, inputs[:4])
+        ctx.identity = inputs[4:]
+
+    @staticmethod
+    def backward(ctx: Any, R: Tensor, S: Tensor) -> tuple[Tensor | None, ...]:
+        a, A, B, G = ctx.saved_tensors
+        id_a, id_b = ctx.identity
+        want = wanted(ctx)
+        if torch.is_grad_enabled():
+
+            def reference(a: Tensor, A: Tensor, B: Tensor, G: Tensor) -> tuple[Tensor, ...]:
+                aA, aB = a.permute(1, 0, 2)[: A.shape[1]], a.permute(2, 1, 0)[: B.shape[1]]
+                return bilinear(aA, G, B.mH, id_b=id_b), bilinear(aB, A.mH, G, id_a=id_a)
+
+            return (*reference_gradients(reference, (a, A, B, G), want, (R, S)), None, None)
+        da = dA = dB = dG = None
+        if want[0] or want[3]:
+            dG, da = native.bilinear_pair(
+                a, R, B, A, S, G, (False, id_b, id_a, False), want[3], want[0]
+            )
+        if want[1] or want[2]:
+            Ja, Kb = A.shape[1], B.shape[1]  # R and S have no identity channel
+            dA, dB = native.bilinear_backward(a[:, :Ja, :Kb], R, S, G, False, False)
+        return da, dA if want[1] else None, dB if want[2] else None, dG, None, None
 
 
 def bilinear(a: Tensor, A: Tensor, B: Tensor, id_a: bool = False, id_b: bool = False) -> Tensor:

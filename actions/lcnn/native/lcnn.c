@@ -5,7 +5,8 @@
  * Exported, for T in {f32, f64} and N in {2, 3}:
  *   lcnn_bilinear_T_nN (bilinear_impl.h), lcnn_bilinear_scratch(N, J, K, Ip), the scratch
  *   elements a bilinear call needs; lcnn_bilinear_backward_T_nN (bilinear_bwd_impl.h);
- *   lcnn_bilinear_weight_grad_T_nN (bilinear_wgrad_impl.h);
+ *   lcnn_bilinear_weight_grad_T_nN (bilinear_wgrad_impl.h); lcnn_bilinear_pair_T_nN
+ *   (bilinear_pair_impl.h);
  *   lcnn_conv_T_nN, lcnn_conv_backward_T_nN, lcnn_conv_weight_grad_T_nN (conv_impl.h);
  *   lcnn_trace_T_nN, lcnn_trace_backward_T_nN, lcnn_trace_weight_grad_T_nN and
  *   lcnn_trace_scratch_T_nN, the scratch elements they need (trace_impl.h);

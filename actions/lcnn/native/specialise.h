@@ -12,6 +12,8 @@
 #define FN NAME(lcnn_bilinear)
 #define BBWD NAME(lcnn_bilinear_backward)
 #define WGRAD NAME(lcnn_bilinear_weight_grad)
+#define PAIR NAME(lcnn_bilinear_pair)
+#define PLOAD NAME(pair_load)
 #define WBLOCK NAME(wgrad_block)
 #define FWD NAME(lcnn_conv)
 #define BWD NAME(lcnn_conv_backward)
@@ -33,6 +35,7 @@
 #include "bilinear_impl.h"
 #include "bilinear_bwd_impl.h"
 #include "bilinear_wgrad_impl.h"
+#include "bilinear_pair_impl.h"
 #include "conv_impl.h"
 #include "trace_impl.h"
 
@@ -40,6 +43,8 @@
 #undef FN
 #undef BBWD
 #undef WGRAD
+#undef PAIR
+#undef PLOAD
 #undef WBLOCK
 #undef FWD
 #undef BWD

@@ -1,0 +1,101 @@
+"""The convolution of kernel size 2, its backward pass and weight gradient (``conv_impl.h``)."""
+
+from __future__ import annotations
+
+import ctypes
+import math
+
+import torch
+from torch import Tensor
+
+from ._library import _count, _lattice, _loaded, _name, _reals
+
+
+def _conv_flops(U: Tensor, Ci: int, Co: int, tangent: bool = False) -> int:
+    """Real flops per call of :func:`convolution` (transports ``V X``, ``(V X) V^dagger``, both
+    twice along a tangent; the row times the weights)."""
+    n, D, *dims, N, _ = U.shape
+    S = math.prod(dims)
+    transports = 2 * D * Ci * 16 * N**3 * (2 if tangent else 1)
+    return n * S * (transports + 2 * (2 * N * N) * (2 * D + 1) * Ci * Co)
+
+
+def _convolve(
+    kind: str, U: Tensor, operands: list[Tensor | None], Ci: int, Co: int, rows: int
+) -> None:
+    """Call the convolution kernel ``kind`` on ``operands`` (contiguous, in its argument
+    order; None for NULL) with a scratch row of ``rows`` columns."""
+    scratch = U.real.new_empty(2 * U.shape[-1] ** 2 * rows)
+    ptr = ctypes.c_void_p
+    getattr(_loaded(), _name(kind, U))(
+        *(ptr(None if t is None else t.data_ptr()) for t in operands),
+        *_lattice(U),
+        ctypes.c_long(Ci),
+        ctypes.c_long(Co),
+        ptr(scratch.data_ptr()),
+    )
+
+
+def _tangent(dU: Tensor | None) -> Tensor | None:
+    return None if dU is None else _reals(dU)[0]
+
+
+def convolution(
+    U: Tensor, X: Tensor, w: Tensor, channels: tuple[int, int], dU: Tensor | None = None
+) -> Tensor:
+    """``out(x) = sum_h (T_h X)(x) w_h`` (``T_0 = 1``; ``conv_impl.h``): ``U (n, D, *dims, N,
+    N)`` complex, ``X (n, S, N^2, 2, Ci)`` real, ``w ((2 D + 1) Ci, Co)`` real (block ``h`` the
+    weights of offset ``h``: 0 local, ``1 + (mu, +), 1 + (mu, -)``), ``Ci`` and ``Co`` from
+    :func:`padded_channels`; result ``(n, S, N^2, 2, Co)`` real. With a tangent ``dU`` (shaped
+    like ``U``): the derivative of ``out`` along the links' direction ``dU``, whose local term
+    is zero. ``channels``: the unpadded ``(C_in, C_out)``, whose arithmetic :func:`counting`
+    reports."""
+    Ci, Co = X.shape[-1], w.shape[-1]
+    (u,) = _reals(U)
+    x, ww = X.detach().contiguous(), w.detach().contiguous()
+    out = X.new_empty(*X.shape[:-1], Co)
+    _convolve("conv", U, [u, _tangent(dU), x, ww, out], Ci, Co, ww.shape[0])
+    _count(_conv_flops(U, *channels, tangent=dU is not None))
+    return out
+
+
+def convolution_backward(
+    U: Tensor,
+    X: Tensor,
+    w: Tensor,
+    G: Tensor,
+    channels: tuple[int, int],
+    links: bool = True,
+    inputs: bool = True,
+) -> tuple[Tensor | None, Tensor | None]:
+    """The gradients of :func:`convolution` with respect to ``U`` and ``X`` from the gradient
+    ``G`` of its result (torch's convention for complex tensors), each where asked for
+    (``links``, ``inputs``; else None)."""
+    Ci, Co = X.shape[-1], w.shape[-1]
+    (u,) = _reals(U)
+    x, g = X.detach().contiguous(), G.detach().contiguous()
+    wt = w.detach().t().contiguous()
+    dX = torch.zeros_like(x) if inputs else None
+    dU = torch.zeros_like(u) if links else None
+    _convolve("conv_backward", U, [u, x, wt, g, dX, dU], Ci, Co, wt.shape[1])
+    # G w^T and V^dagger dZ V as the forward pass; the channel sums M = dZ X^dagger per hop
+    n, D, *dims, N, _ = U.shape
+    gram = n * math.prod(dims) * 2 * D * channels[0] * 8 * N**4 if links else 0
+    _count(_conv_flops(U, *channels) + gram)
+    return None if dU is None else torch.view_as_complex(dU), dX
+
+
+def convolution_weight_grad(
+    U: Tensor, X: Tensor, G: Tensor, channels: tuple[int, int], dU: Tensor | None = None
+) -> Tensor:
+    """The gradient of :func:`convolution` (with the same tangent ``dU``, if any) with respect
+    to its stacked weights, ``((2 D + 1) Ci, Co)``: ``dw[(h, j)][i] = Re sum_{n,x} <Z_hj,
+    G_i>``, the row of transported inputs times ``G`` summed over configurations and sites."""
+    Ci, Co = X.shape[-1], G.shape[-1]
+    (u,) = _reals(U)
+    x, g = X.detach().contiguous(), G.detach().contiguous()
+    H = 2 * U.shape[1] + 1
+    dw = x.new_zeros(H * Ci, Co)
+    _convolve("conv_weight_grad", U, [u, _tangent(dU), x, g, dw], Ci, Co, H * Ci)
+    _count(_conv_flops(U, *channels, tangent=dU is not None))
+    return dw
