@@ -10,9 +10,15 @@ from lqcd_hmc import products
 from lqcd_hmc.kernels.native import SWITCH
 
 pytestmark = pytest.mark.skipif(
-    not products.available(*[torch.empty(1, 3, 3, dtype=torch.complex128)] * 2),
+    not products.available(*[torch.empty(products.MIN_BATCH, 3, 3, dtype=torch.complex128)] * 2),
     reason="no native kernel on this machine",
 )
+
+
+@pytest.fixture(autouse=True)
+def small_batches(monkeypatch):
+    """The kernel on the tests' small batches (by default they take ``torch.matmul``)."""
+    monkeypatch.setattr(products, "MIN_BATCH", 1)
 
 
 def dot(a, b):
@@ -51,8 +57,11 @@ def test_product_reads_conjugate_views():
 
 
 def test_other_operands_take_matmul(monkeypatch):
-    """U(1) (1 x 1), broadcast shapes and real dtypes are torch's; so is everything with the
-    native kernels switched off."""
+    """U(1) (1 x 1), broadcast shapes, real dtypes and batches below ``MIN_BATCH`` are
+    torch's; so is everything with the native kernels switched off."""
+    monkeypatch.setattr(products, "MIN_BATCH", 8)
+    assert not products.available(*[torch.randn(7, 3, 3, dtype=torch.complex128)] * 2)
+    assert products.available(*[torch.randn(2, 4, 3, 3, dtype=torch.complex128)] * 2)
     one = torch.randn(4, 1, 1, dtype=torch.complex128)
     assert not products.available(one, one)
     A = torch.randn(4, 3, 3, dtype=torch.complex128)

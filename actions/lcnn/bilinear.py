@@ -221,7 +221,7 @@ class _Bilinear(WeightedProduct):
                 da = native.bilinear_weight_grad(A, B, G, id_a, id_b)
             else:
                 da = _weight_grad(extended(A, id_a), extended(B, id_b), G)
-        return da, dA, dB, None, None
+        return da, dA if want[1] else None, dB if want[2] else None, None, None
 
 
 class _BilinearGradient(torch.autograd.Function):
