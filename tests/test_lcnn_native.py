@@ -142,6 +142,33 @@ def test_pair_kernel_equals_the_definition(N, dtype, tol, flags, wanted):
             assert float((mine - ref).abs().max() / ref.abs().max()) < tol
 
 
+@pytest.mark.parametrize("N", [2, 3])
+@pytest.mark.parametrize("dtype,tol", [(torch.complex128, 1e-13), (torch.complex64, 1e-5)])
+@pytest.mark.parametrize("flags", [(0, 1, 1, 0), (0, 0, 0, 0), (1, 1, 1, 1)])
+@pytest.mark.parametrize("wanted", [(True, True), (True, False), (False, True)])
+def test_traced_pair_kernel_equals_the_definition(N, dtype, tol, flags, wanted):
+    """``out_i = sum_jk a_ijk P_jk`` and ``da_ijk = sum_x g_i P_jk`` with ``P_jk = Re Tr(X_j
+    Y_k) + Re Tr(X2_j Y2_k)``: stored channels, identities and zeros as in the paired product,
+    13 sites (blocks of 2N sites and a remainder), each output alone or both."""
+    torch.manual_seed(N)
+    J, K, I = 9, 7, 5
+    stored = (J - 1, K - flags[1], J - flags[2], K - 2)
+    X, Y, X2, Y2 = (torch.randn(2, c, 13, N, N, dtype=dtype) for c in stored)
+    a = torch.randn(I, J, K, dtype=torch.float64)
+    g = torch.randn(2, I, 13, dtype=X.real.dtype)
+    x, y, x2, y2 = (padded(Z, C, bool(f)) for Z, C, f in zip((X, Y, X2, Y2), (J, K, J, K), flags))
+    tr = torch.einsum("njsml,nkslm->njks", x, y) + torch.einsum("njsml,nkslm->njks", x2, y2)
+    P = tr.real.to(torch.float64)
+    out_ref = torch.einsum("ijk,njks->nis", a, P)
+    da_ref = torch.einsum("njks,nis->ijk", P, g.to(torch.float64))
+    out, da = native.trace_bilinear_pair(a, X, Y, X2, Y2, g, tuple(map(bool, flags)), *wanted)
+    assert (out is None, da is None) == (not wanted[0], not wanted[1])
+    for mine, ref in ((out, out_ref), (da, da_ref)):
+        if mine is not None:
+            assert mine.shape == ref.shape and mine.dtype == X.real.dtype
+            assert float((mine.double() - ref).abs().max() / ref.abs().max()) < tol
+
+
 def test_kernel_reads_conjugate_views_and_many_channels():
     """Inputs that are lazy conjugates or strided views, and a layer of the default size."""
     torch.manual_seed(0)

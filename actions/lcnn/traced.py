@@ -77,10 +77,11 @@ class _TraceBackward(torch.autograd.Function):
     stored channels (:func:`.native.trace_bilinear_backward`), differentiable. It is linear in
     each input, and with ``R_A``, ``R_B`` the gradients of its results, ``<R_A, dA> + <R_B,
     dB> = sum_i g_i [t_i(R_A, B) + t_i(A, R_B)]``, ``t`` the traced product with the weights of
-    the stored channels (``<R, B^dagger> = Re Tr(R B)``). So ``dg`` is two traced
-    products, ``dA`` and ``dB`` their traced backward passes, ``da`` their weight gradients
-    (all native); a backward pass of this one that is itself differentiated comes from the
-    PyTorch path."""
+    the stored channels (``<R, B^dagger> = Re Tr(R B)``). So ``dg`` and ``da`` are the two
+    contractions of the sum of two Gram matrices, ``Re Tr(R_A,j B_k) + Re Tr(A_j R_B,k)``
+    (:func:`.native.trace_bilinear_pair`), ``dA`` and ``dB`` traced backward passes (all
+    native); a backward pass of this one that is itself differentiated comes from the PyTorch
+    path."""
 
     @staticmethod
     def forward(a: Tensor, A: Tensor, B: Tensor, g: Tensor, id_a: bool, id_b: bool) -> tuple:
@@ -107,17 +108,13 @@ class _TraceBackward(torch.autograd.Function):
         Ja, Kb = A.shape[1], B.shape[1]
         aA, aB = a[:, :Ja], a[:, :, :Kb]  # R_A, R_B have no identity channel
         da = dA = dB = dg = None
-        if want[0]:
-            da = torch.zeros_like(a)
-            da[:, :Ja] += native.trace_bilinear_weight_grad(RA, B, g, False, id_b)
-            da[:, :, :Kb] += native.trace_bilinear_weight_grad(A, RB, g, id_a, False)
+        if want[0] or want[3]:  # both sums over the Gram matrices of (R_A, B) and (A, R_B)
+            identity = (False, id_b, id_a, False)
+            dg, da = native.trace_bilinear_pair(a, RA, B, A, RB, g, identity, want[3], want[0])
         if want[1]:
             dA = native.trace_bilinear_backward(aB, A, RB, g, id_a, False, (True, False))[0]
         if want[2]:
             dB = native.trace_bilinear_backward(aA, RA, B, g, False, id_b, (False, True))[1]
-        if want[3]:
-            dg = native.trace_bilinear(aA, RA, B, False, id_b)
-            dg = dg + native.trace_bilinear(aB, A, RB, id_a, False)
         return da, dA, dB, dg, None, None
 
 

@@ -30,7 +30,12 @@ The kernels use one core each; every call reports its flops to :func:`counting`.
 
 from ._library import COLOURS, SOURCE, available, counting, padded_channels
 from .products import bilinear, bilinear_backward, bilinear_pair, bilinear_weight_grad
-from .traces import trace_bilinear, trace_bilinear_backward, trace_bilinear_weight_grad
+from .traces import (
+    trace_bilinear,
+    trace_bilinear_backward,
+    trace_bilinear_pair,
+    trace_bilinear_weight_grad,
+)
 from .transports import convolution, convolution_backward, convolution_weight_grad
 
 __all__ = [
@@ -48,5 +53,6 @@ __all__ = [
     "padded_channels",
     "trace_bilinear",
     "trace_bilinear_backward",
+    "trace_bilinear_pair",
     "trace_bilinear_weight_grad",
 ]

@@ -26,6 +26,7 @@
 #define TFWD NAME(lcnn_trace)
 #define TBWD NAME(lcnn_trace_backward)
 #define TWGRAD NAME(lcnn_trace_weight_grad)
+#define TPAIR NAME(lcnn_trace_pair)
 #define TPACK NAME(trace_pack)
 #define TGRAM NAME(trace_gram)
 #define TSCRATCH NAME(lcnn_trace_scratch)
@@ -59,6 +60,7 @@
 #undef TFWD
 #undef TBWD
 #undef TWGRAD
+#undef TPAIR
 #undef TPACK
 #undef TGRAM
 #undef TSCRATCH

@@ -1,6 +1,6 @@
 /* One specialisation of the traced bilinear kernels (specialise.h includes this file once per
- * element type T, vector types V/VU of VL lanes and colour number N; TFWD, TBWD and TWGRAD
- * name them).
+ * element type T, vector types V/VU of VL lanes and colour number N; TFWD, TBWD, TWGRAD and
+ * TPAIR name them).
  *
  * out_i = sum_{j,k} a_ijk Re Tr(X_j Y_k) per site, from the Gram matrix
  * G_jk = Re Tr(X_j Y_k) = sum_r x[j][r] y[r][k], r = (m, l, re/im), x[j][(m,l)] = X_j(m, l),
@@ -11,21 +11,23 @@
  * Backward, with g the gradient of out: dG_jk = sum_i g_i a_ijk, dX_j = sum_k dG_jk Y_k^dagger,
  * dY_k = sum_j dG_jk X_j^dagger, as the real products dx = dG y^T and dy = x^T dG.
  * TBWD skips dX or dY where it is NULL. The weight gradient (TWGRAD): da_ijk = sum_{n,x} g_i
- * G_jk.
+ * G_jk. TPAIR: both contractions of the sum of two Gram matrices (below).
  * Ip, Kp, Rp (>= 2 N^2) and JKp (>= J K) are multiples of VL. Every product is a ROWS_GEMM of
  * 2N rows: the Gram matrix in blocks of rows j (x padded to Jp rows), the weight contractions
  * (o = Gc w, dG = g wt) over blocks of 2N sites, dx and dy per site.
  */
 
+/* x and y (and yt where not NULL) of site s: X's Jx stored channels, then the identity at
+ * channel Jx where id_x, then zero up to J (likewise Y: Ky, id_y, K) */
 static void TPACK(const T *restrict X, const T *restrict Y, long b, long s, long S, long J,
-                  long K, long Kp, long Rp, int id_x, int id_y, T *restrict x, T *restrict y,
-                  T *restrict yt)
+                  long K, long Kp, long Rp, long Jx, int id_x, long Ky, int id_y, T *restrict x,
+                  T *restrict y, T *restrict yt)
 {
-    const long E = N * N, Jx = J - id_x, Ky = K - id_y;
+    const long E = N * N;
     for (long j = 0; j < J; j++) {
         const T *src = j < Jx ? X + ((b * Jx + j) * S + s) * 2 * E : X;
         for (int e = 0; e < E; e++) {
-            const int diag = e % (N + 1) == 0;
+            const int diag = e % (N + 1) == 0 && j == Jx && id_x;
             x[j * 2 * E + 2 * e] = j < Jx ? src[2 * e] : diag;
             x[j * 2 * E + 2 * e + 1] = j < Jx ? src[2 * e + 1] : 0;
         }
@@ -53,7 +55,7 @@ static void TPACK(const T *restrict X, const T *restrict Y, long b, long s, long
 
 #define R (2 * N)
 
-/* scratch elements of one call of TFWD, TBWD or TWGRAD (the largest) */
+/* scratch elements of one call of TFWD, TBWD, TWGRAD or TPAIR (the largest) */
 long TSCRATCH(long J, long I, long Ip, long Kp, long Rp, long JKp)
 {
     const long E2 = 2 * N * N, Jp = (J + R - 1) / R * R;
@@ -61,21 +63,24 @@ long TSCRATCH(long J, long I, long Ip, long Kp, long Rp, long JKp)
     const long bwd = Jp * E2 + E2 * Kp + Kp * Rp + R * I + R * J * Kp + Jp * Kp + Jp * Rp
                      + E2 * Jp + E2 * Kp;
     const long wgrad = Jp * E2 + E2 * Kp + Jp * Kp + R * JKp + R * I;
-    return fwd > bwd ? (fwd > wgrad ? fwd : wgrad) : (bwd > wgrad ? bwd : wgrad);
+    const long pair = wgrad + R * Ip;
+    const long most = fwd > bwd ? (fwd > wgrad ? fwd : wgrad) : (bwd > wgrad ? bwd : wgrad);
+    return most > pair ? most : pair;
 }
 
-/* the Gram matrix G_jk of site s into row gc[0 .. J K) (x: Jp x E2, rows past J zero) */
+/* the Gram matrix G_jk of site s into row gc[0 .. J K), or added to it where add (x: Jp x E2,
+ * rows past J zero; stored channels and identities as TPACK) */
 static void TGRAM(const T *restrict X, const T *restrict Y, long b, long s, long S, long J,
-                  long K, long Kp, int id_x, int id_y, T *restrict x, T *restrict y,
-                  T *restrict G, T *restrict gc)
+                  long K, long Kp, long Jx, int id_x, long Ky, int id_y, int add, T *restrict x,
+                  T *restrict y, T *restrict G, T *restrict gc)
 {
     const long E2 = 2 * N * N, Jp = (J + R - 1) / R * R;
-    TPACK(X, Y, b, s, S, J, K, Kp, 0, id_x, id_y, x, y, 0);
+    TPACK(X, Y, b, s, S, J, K, Kp, 0, Jx, id_x, Ky, id_y, x, y, 0);
     for (long j = 0; j < Jp; j += R)
         ROWS_GEMM(x + j * E2, E2, y, Kp, E2, Kp / VL, G + j * Kp, Kp);
     for (long j = 0; j < J; j++)
         for (long k = 0; k < K; k++)
-            gc[j * K + k] = G[j * Kp + k];
+            gc[j * K + k] = (add ? gc[j * K + k] : 0) + G[j * Kp + k];
 }
 
 static void TZERO(T *p, long n)
@@ -96,7 +101,8 @@ void TFWD(const T *restrict w, const T *restrict X, const T *restrict Y, T *rest
             const long ns = S - s0 < R ? S - s0 : R;
             TZERO(Gc, R * JK);
             for (long t = 0; t < ns; t++)
-                TGRAM(X, Y, b, s0 + t, S, J, K, Kp, id_x, id_y, x, y, G, Gc + t * JK);
+                TGRAM(X, Y, b, s0 + t, S, J, K, Kp, J - id_x, id_x, K - id_y, id_y, 0, x, y, G,
+                      Gc + t * JK);
             ROWS_GEMM(Gc, JK, w, Ip, JK, Ip / VL, o, Ip); /* o = Gc w, 2N sites */
             for (long t = 0; t < ns; t++)
                 for (long i = 0; i < I; i++)
@@ -124,7 +130,7 @@ void TBWD(const T *restrict wt, const T *restrict X, const T *restrict Y, const 
             ROWS_GEMM(gs, I, wt, JKp, I, JKp / VL, dGb, JKp); /* dG_jk = sum_i g_i a_ijk */
             for (long t = 0; t < ns; t++) {
                 const long s = s0 + t;
-                TPACK(X, Y, b, s, S, J, K, Kp, Rp, id_x, id_y, x, y, yt);
+                TPACK(X, Y, b, s, S, J, K, Kp, Rp, Jx, id_x, Ky, id_y, x, y, yt);
                 for (long e = 0; e < JKp; e++)
                     dG[e] = dGb[t * JKp + e];
                 for (long j = 0; dX && j < Jp; j += R) /* dx[j][r] = sum_k dG[j][k] y[r][k] */
@@ -169,9 +175,52 @@ void TWGRAD(const T *restrict X, const T *restrict Y, const T *restrict g, T *re
                 for (long i = 0; i < I; i++)
                     gs[t * I + i] = t < ns ? g[(b * I + i) * S + s0 + t] : 0;
                 if (t < ns)
-                    TGRAM(X, Y, b, s0 + t, S, J, K, Kp, id_x, id_y, x, y, G, Gc + t * JKp);
+                    TGRAM(X, Y, b, s0 + t, S, J, K, Kp, J - id_x, id_x, K - id_y, id_y, 0, x, y,
+                          G, Gc + t * JKp);
             }
             for (long i = 0; i < I; i++)
+                for (long e = 0; e < JKp; e += VL) {
+                    V acc = *(const VU *)(da + i * JKp + e);
+                    for (int t = 0; t < R; t++)
+                        acc += gs[t * I + i] * *(const VU *)(Gc + t * JKp + e);
+                    *(VU *)(da + i * JKp + e) = acc;
+                }
+        }
+}
+
+/* The paired traced product (the backward pass of TBWD's function in g and a): per site
+ * P_jk = Re Tr(X_j Y_k) + Re Tr(X2_j Y2_k), each operand's nc stored channels, then the
+ * identity where id, then zero; then out_i = sum_jk a_ijk P_jk (out not NULL) and da[i][(j,
+ * k)] += sum_{b,x} g_i P_jk (da not NULL), both over blocks of 2N sites as TFWD and TWGRAD */
+void TPAIR(const T *restrict w, const T *restrict X, const T *restrict Y, const T *restrict X2,
+           const T *restrict Y2, const T *restrict g, T *restrict out, T *restrict da, long n,
+           long S, long J, long K, long I, long Ip, long Kp, long JKp, const long *restrict nc,
+           const int *restrict id, T *restrict scratch)
+{
+    const long E2 = 2 * N * N, Jp = (J + R - 1) / R * R;
+    T *x = scratch, *y = x + Jp * E2, *G = y + E2 * Kp, *Gc = G + Jp * Kp, *gs = Gc + R * JKp;
+    T *o = gs + R * I;
+    TZERO(x, Jp * E2);
+    TZERO(Gc, R * JKp); /* entries past J K stay zero */
+    for (long b = 0; b < n; b++)
+        for (long s0 = 0; s0 < S; s0 += R) {
+            const long ns = S - s0 < R ? S - s0 : R;
+            for (long t = 0; t < R; t++) {
+                for (long i = 0; da && i < I; i++)
+                    gs[t * I + i] = t < ns ? g[(b * I + i) * S + s0 + t] : 0;
+                if (t >= ns)
+                    continue;
+                T *gc = Gc + t * JKp;
+                TGRAM(X, Y, b, s0 + t, S, J, K, Kp, nc[0], id[0], nc[1], id[1], 0, x, y, G, gc);
+                TGRAM(X2, Y2, b, s0 + t, S, J, K, Kp, nc[2], id[2], nc[3], id[3], 1, x, y, G, gc);
+            }
+            if (out) {
+                ROWS_GEMM(Gc, JKp, w, Ip, JKp, Ip / VL, o, Ip); /* o = Gc w, 2N sites */
+                for (long t = 0; t < ns; t++)
+                    for (long i = 0; i < I; i++)
+                        out[(b * I + i) * S + s0 + t] = o[t * Ip + i];
+            }
+            for (long i = 0; da && i < I; i++)
                 for (long e = 0; e < JKp; e += VL) {
                     V acc = *(const VU *)(da + i * JKp + e);
                     for (int t = 0; t < R; t++)

@@ -104,3 +104,45 @@ def trace_bilinear_weight_grad(X: Tensor, Y: Tensor, g: Tensor, id_x: bool, id_y
     )
     _count(n * S * 2 * J * K * (2 * N * N + I))
     return da[:, : J * K].view(I, J, K)
+
+
+def trace_bilinear_pair(
+    a: Tensor,
+    X: Tensor,
+    Y: Tensor,
+    X2: Tensor,
+    Y2: Tensor,
+    g: Tensor,
+    identity: tuple[bool, bool, bool, bool],
+    products: bool = True,
+    weights: bool = True,
+) -> tuple[Tensor | None, Tensor | None]:
+    """``out_i = sum_{j,k} a_ijk P_jk`` (where ``products``) and ``da_ijk = sum_{n,x} g_i
+    P_jk`` (where ``weights``) with ``P_jk = Re Tr(X_j Y_k) + Re Tr(X2_j Y2_k)`` over the
+    extended channels ``j < J``, ``k < K`` of ``a (I, J, K)``: each operand's stored channels,
+    then the identity where its ``identity`` flag is set (order X, Y, X2, Y2), then zero
+    (``trace_impl.h``). ``g (n, I, S)`` real; results ``(n, I, S)`` and ``(I, J, K)``, else
+    None."""
+    lib = _loaded()
+    n, _, S, N, _ = X.shape
+    I, J, K = a.shape
+    real = X.real.dtype
+    lanes = _lanes(lib, real)
+    Ip, Kp, JKp = _round(I, lanes), _round(K, lanes), _round(J * K, lanes)
+    w = torch.zeros(JKp, Ip, dtype=real)
+    w[: J * K, :I] = a.detach().to(real).permute(1, 2, 0).reshape(J * K, I)
+    x, y, x2, y2 = _reals(X, Y, X2, Y2)
+    gg = g.detach().to(real).contiguous()
+    out = torch.empty(n, I, S, dtype=real) if products else None
+    da = torch.zeros(I, JKp, dtype=real) if weights else None
+    scratch = _trace_scratch(lib, X, J, I, Ip, Kp, 0, JKp)
+    ptr = ctypes.c_void_p
+    getattr(lib, _name("trace_pair", X))(
+        *(ptr(None if t is None else t.data_ptr()) for t in (w, x, y, x2, y2, gg, out, da)),
+        *(ctypes.c_long(v) for v in (n, S, J, K, I, Ip, Kp, JKp)),
+        (ctypes.c_long * 4)(*(t.shape[1] for t in (X, Y, X2, Y2))),
+        (ctypes.c_int * 4)(*(int(f) for f in identity)),
+        ptr(scratch.data_ptr()),
+    )
+    _count(n * S * 2 * J * K * (4 * N * N + I * (products + weights)))
+    return out, None if da is None else da[:, : J * K].view(I, J, K)
