@@ -299,6 +299,7 @@ def test_t0_drift_flags_a_production_that_is_not_stationary(study, monkeypatch):
     assert "t0 drift [sigma]" in report and f"{calm:+.1f}" in report
 
 
+@pytest.mark.slow  # 30-50 s on one core: CI's slow stage
 def test_action_energy_column(tmp_path):
     """``action_energy = true``: every ensemble's own flow also measures the action's own E, and
     the ratios from it are a third column (results, continuum fits, report). For Wilson, whose
@@ -347,6 +348,7 @@ def test_flow_observables_bench_on_a_study_ensemble(study):
         assert d == pytest.approx(r["action_minus_clover"][ratio][0], rel=1e-12)
 
 
+@pytest.mark.slow  # 30-50 s on one core: CI's slow stage
 def test_two_calls_share_one_tuning(tmp_path):
     """Two identical ``compare`` calls with ``[match]`` at once: each makes one of the two first
     guesses (no tuning run is written by both, one call waits for the other's), one makes the

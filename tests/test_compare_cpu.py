@@ -23,6 +23,9 @@ from workflows.study.card import load_study
 from workflows.study.compare import estimate
 from workflows.study.continuum import joint
 
+# the study card run twice in its fixture (about a minute on one core): CI's slow stage
+pytestmark = pytest.mark.slow
+
 EXAMPLES = Path(__file__).parent.parent / "examples"
 FP = ("FP (parametrised)", "FP (rectangles)", "FP (L-CNN)")
 

@@ -34,6 +34,7 @@ def _compare(tmp_path, name, energy):
     return card, records, entry
 
 
+@pytest.mark.slow  # 30-50 s on one core: CI's slow stage
 def test_stored_configurations_give_the_runs_own_e(tmp_path, monkeypatch):
     card, records, entry = _compare(tmp_path, "stored", '"stored"')
     _, _, measured = _compare(tmp_path, "in-run", "true")  # the same chain, E_action in run
