@@ -89,8 +89,9 @@ class _Convolution(torch.autograd.Function):
     Backward: :func:`.native.convolution_backward` and
     :func:`.native.convolution_weight_grad`. Where the backward pass is itself differentiated
     (training's first pass, ``create_graph``) it is made of differentiable native functions:
-    ``dW`` is this convolution with the adjoint weights (:func:`_adjoint`), ``dU`` is
-    :class:`_LinkGradient`; a differentiated weight gradient comes from :func:`_reference`."""
+    both input gradients are :class:`_ConvolutionGradient`; alone, ``dW`` is this convolution
+    with the adjoint weights (:func:`_adjoint`) and ``dU`` is :class:`_LinkGradient`; a
+    differentiated weight gradient comes from :func:`_reference`."""
 
     @staticmethod
     def forward(U: Tensor, W: Tensor, w: Tensor) -> Tensor:
@@ -111,6 +112,9 @@ class _Convolution(torch.autograd.Function):
         if torch.is_grad_enabled():
             if want[2]:
                 return reference_gradients(_reference, (U, W, w), want, G)
+            if want[0] and want[1]:
+                dU, dW = _ConvolutionGradient.apply(U, W, G, w)
+                return dU, dW, None
             dW = _Convolution.apply(U, G, _adjoint(w, C_in)) if want[1] else None
             dU = _LinkGradient.apply(U, W, G, w) if want[0] else None
             return dU, dW, None
@@ -168,6 +172,57 @@ class _LinkGradient(torch.autograd.Function):
             dG = _channel_first(native.convolution(U, X, wp.flatten(0, 1), (C_in, Co), dU=R), Co, G)
         if want[3]:
             dw = native.convolution_weight_grad(U, X, Gp, (C_in, Co), dU=R)
+            dw = _unpadded(dw, C_in, Co)
+        return None, dW, dG, dw
+
+
+class _ConvolutionGradient(torch.autograd.Function):
+    """``apply(U, W, G, w) = (dU, dW)``: both input gradients of ``<G, conv(U, W, w)>`` from
+    one call of :func:`.native.convolution_backward` (``dZ = G w^T`` formed once for both).
+    With ``R_U``, ``R_W`` the gradients of its results, ``<R_U, dU> + <R_W, dW> = <G, C'(W) +
+    C(R_W)>``, ``C'`` the tangent convolution along ``R_U`` (:class:`_LinkGradient`) and
+    ``C(R_W)`` the convolution of ``R_W`` (``dW`` is the adjoint convolution of ``G``). So
+    ``dG = C'(W) + C(R_W)`` and ``dw`` the sum of both rows times ``G``, each one product with
+    the weights (the kernels' second input ``X2``); ``dW = C'^T(G)``. Second derivatives in
+    ``U``, and a backward pass that is itself differentiated, come from :func:`_reference`."""
+
+    @staticmethod
+    def forward(U: Tensor, W: Tensor, G: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
+        wp = _padded(w, W)
+        X, Gp = _channel_last(W, wp.shape[1]), _channel_last(G, wp.shape[2])
+        channels = (W.shape[1], w.shape[1])
+        dU, dX = native.convolution_backward(U, X, wp.flatten(0, 1), Gp, channels)
+        assert dU is not None and dX is not None
+        return dU, _channel_first(dX, W.shape[1], W)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Tensor, ...], output: Any) -> None:
+        save(ctx, inputs)
+
+    @staticmethod
+    def backward(ctx: Any, RU: Tensor, RW: Tensor) -> tuple[Tensor | None, ...]:
+        U, W, G, w = ctx.saved_tensors
+        want = wanted(ctx)
+        if torch.is_grad_enabled() or want[0]:
+
+            def reference(U: Tensor, W: Tensor, G: Tensor, w: Tensor) -> tuple[Tensor, ...]:
+                U, W = differentiable(U), differentiable(W)
+                return torch.autograd.grad(_reference(U, W, w), (U, W), G, create_graph=True)
+
+            return reference_gradients(reference, (U, W, G, w), want, (RU, RW))
+        C_in, Co = W.shape[1], w.shape[1]
+        wp = _padded(w, W)
+        X, Gp = _channel_last(W, wp.shape[1]), _channel_last(G, wp.shape[2])
+        RX = _channel_last(RW, wp.shape[1]) if want[2] or want[3] else None
+        dW = dG = dw = None
+        if want[1]:
+            wa = _padded(_adjoint(w, C_in), G).flatten(0, 1)
+            dW = _channel_first(native.convolution(U, Gp, wa, (Co, C_in), dU=RU), C_in, W)
+        if want[2]:
+            dG = native.convolution(U, X, wp.flatten(0, 1), (C_in, Co), dU=RU, X2=RX)
+            dG = _channel_first(dG, Co, G)
+        if want[3]:
+            dw = native.convolution_weight_grad(U, X, Gp, (C_in, Co), dU=RU, X2=RX)
             dw = _unpadded(dw, C_in, Co)
         return None, dW, dG, dw
 

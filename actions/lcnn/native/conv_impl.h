@@ -10,9 +10,11 @@
  * stacked weights is one real (2 N^2 x (2D+1) Ci)((2D+1) Ci x Co) product in the core's
  * cache. With a tangent field dU (not NULL), the row is the derivative of that row along the
  * links' direction dU instead: Z_0 = 0, Z_h = dV X V^dagger + V X dV^dagger, dV from dU as V
- * from U (training's second derivatives, actions/lcnn/hopconv.py). Layouts (T arrays, C order,
+ * from U (training's second derivatives, actions/lcnn/hopconv.py); with X2 (not NULL) the plain
+ * row of X2 is added to it, so that one product serves a sum of two convolutions of the same
+ * weights (the backward pass of the convolution's gradient). Layouts (T arrays, C order,
  * 2 = real and imaginary part, E = N^2; Ci and Co multiples of VL, padded with zero channels):
- *   U, dU (n, D, S, N, N, 2)   X, dX (n, S, E, 2, Ci)   out, G (n, S, E, 2, Co)
+ *   U, dU (n, D, S, N, N, 2)   X, X2, dX (n, S, E, 2, Ci)   out, G (n, S, E, 2, Co)
  *   w (H Ci, Co) and wt (Co, H Ci), H = 2D + 1, w[(h, j)][i] = w_h(i, j)
  *   dX and dU (n, D, S, N, N, 2) are accumulated into (the caller zeroes them); either may
  *   be NULL (not computed).
@@ -110,24 +112,40 @@ static void ZROW(const T *restrict U, const T *restrict dU, const T *restrict X,
     }
 }
 
-void FWD(const T *restrict U, const T *restrict dU, const T *restrict X, const T *restrict w,
-         T *restrict out, long n, long D, const long *L, long Ci, long Co, T *restrict scratch)
+/* the row of site s into Z (ZROW), plus the plain row of X2 where X2 is not NULL (Z2: scratch
+ * of the same size) */
+static void ZROWS(const T *restrict U, const T *restrict dU, const T *restrict X,
+                  const T *restrict X2, long b, long s, long S, long D, const long *L,
+                  const long *st, long Ci, T *restrict Z, T *restrict Z2)
+{
+    ZROW(U, dU, X, b, s, S, D, L, st, Ci, Z);
+    if (!X2)
+        return;
+    ZROW(U, NULL, X2, b, s, S, D, L, st, Ci, Z2);
+    for (long e = 0; e < 2 * N * N * (2 * D + 1) * Ci; e++)
+        Z[e] += Z2[e];
+}
+
+void FWD(const T *restrict U, const T *restrict dU, const T *restrict X, const T *restrict X2,
+         const T *restrict w, T *restrict out, long n, long D, const long *L, long Ci, long Co,
+         T *restrict scratch)
 {
     long st[8], S;
     strides(D, L, st, &S);
     const long E = N * N, ldz = (2 * D + 1) * Ci;
-    T *Z = scratch; /* (2 E, H Ci): the row (Z_0 ... Z_2D) of one site */
+    T *Z = scratch; /* (2 E, H Ci): the row (Z_0 ... Z_2D) of one site; Z2 after it */
     for (long b = 0; b < n; b++)
         for (long s = 0; s < S; s++) {
-            ZROW(U, dU, X, b, s, S, D, L, st, Ci, Z);
+            ZROWS(U, dU, X, X2, b, s, S, D, L, st, Ci, Z, Z + 2 * E * ldz);
             T *os = out + (b * S + s) * E * 2 * Co;
             for (int r = 0; r < 2 * E; r += 2 * N)
                 ROWS_GEMM(Z + r * ldz, ldz, w, Co, ldz, Co / VL, os + r * Co, Co);
         }
 }
 
-void CWGRAD(const T *restrict U, const T *restrict dU, const T *restrict X, const T *restrict G,
-            T *restrict dw, long n, long D, const long *L, long Ci, long Co, T *restrict scratch)
+void CWGRAD(const T *restrict U, const T *restrict dU, const T *restrict X, const T *restrict X2,
+            const T *restrict G, T *restrict dw, long n, long D, const long *L, long Ci, long Co,
+            T *restrict scratch)
 {
     long st[8], S;
     strides(D, L, st, &S);
@@ -135,7 +153,7 @@ void CWGRAD(const T *restrict U, const T *restrict dU, const T *restrict X, cons
     T *Z = scratch;
     for (long b = 0; b < n; b++)
         for (long s = 0; s < S; s++) {
-            ZROW(U, dU, X, b, s, S, D, L, st, Ci, Z);
+            ZROWS(U, dU, X, X2, b, s, S, D, L, st, Ci, Z, Z + 2 * E * ldz);
             const T *Gs = G + (b * S + s) * E * 2 * Co;
             for (long j0 = 0; j0 < ldz; j0 += WROWS) {
                 const int nr = ldz - j0 < WROWS ? (int)(ldz - j0) : WROWS;

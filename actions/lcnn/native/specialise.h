@@ -19,6 +19,7 @@
 #define BWD NAME(lcnn_conv_backward)
 #define CWGRAD NAME(lcnn_conv_weight_grad)
 #define ZROW NAME(conv_row)
+#define ZROWS NAME(conv_rows)
 #define LOADV NAME(load_v)
 #define TRANSPORT_ROW NAME(transport_row)
 #define HSUM NAME(hsum)
@@ -51,6 +52,7 @@
 #undef BWD
 #undef CWGRAD
 #undef ZROW
+#undef ZROWS
 #undef WROWS
 #undef WDEPTH
 #undef LOADV

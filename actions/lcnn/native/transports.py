@@ -11,13 +11,14 @@ from torch import Tensor
 from ._library import _count, _lattice, _loaded, _name, _reals
 
 
-def _conv_flops(U: Tensor, Ci: int, Co: int, tangent: bool = False) -> int:
+def _conv_flops(U: Tensor, Ci: int, Co: int, tangent: bool = False, second: bool = False) -> int:
     """Real flops per call of :func:`convolution` (transports ``V X``, ``(V X) V^dagger``, both
-    twice along a tangent; the row times the weights)."""
+    twice along a tangent, once more for a second input; the row times the weights)."""
     n, D, *dims, N, _ = U.shape
     S = math.prod(dims)
-    transports = 2 * D * Ci * 16 * N**3 * (2 if tangent else 1)
-    return n * S * (transports + 2 * (2 * N * N) * (2 * D + 1) * Ci * Co)
+    transports = 2 * D * Ci * 16 * N**3 * ((2 if tangent else 1) + second)
+    added = 2 * N * N * (2 * D + 1) * Ci if second else 0
+    return n * S * (transports + added + 2 * (2 * N * N) * (2 * D + 1) * Ci * Co)
 
 
 def _convolve(
@@ -40,22 +41,33 @@ def _tangent(dU: Tensor | None) -> Tensor | None:
     return None if dU is None else _reals(dU)[0]
 
 
+def _second(X2: Tensor | None) -> Tensor | None:
+    return None if X2 is None else X2.detach().contiguous()
+
+
 def convolution(
-    U: Tensor, X: Tensor, w: Tensor, channels: tuple[int, int], dU: Tensor | None = None
+    U: Tensor,
+    X: Tensor,
+    w: Tensor,
+    channels: tuple[int, int],
+    dU: Tensor | None = None,
+    X2: Tensor | None = None,
 ) -> Tensor:
     """``out(x) = sum_h (T_h X)(x) w_h`` (``T_0 = 1``; ``conv_impl.h``): ``U (n, D, *dims, N,
     N)`` complex, ``X (n, S, N^2, 2, Ci)`` real, ``w ((2 D + 1) Ci, Co)`` real (block ``h`` the
     weights of offset ``h``: 0 local, ``1 + (mu, +), 1 + (mu, -)``), ``Ci`` and ``Co`` from
     :func:`padded_channels`; result ``(n, S, N^2, 2, Co)`` real. With a tangent ``dU`` (shaped
     like ``U``): the derivative of ``out`` along the links' direction ``dU``, whose local term
-    is zero. ``channels``: the unpadded ``(C_in, C_out)``, whose arithmetic :func:`counting`
-    reports."""
+    is zero. With ``X2`` (shaped like ``X``), plus the convolution of ``X2`` (one product
+    with the weights for both). ``channels``: the unpadded ``(C_in, C_out)``, whose arithmetic
+    :func:`counting` reports."""
     Ci, Co = X.shape[-1], w.shape[-1]
     (u,) = _reals(U)
     x, ww = X.detach().contiguous(), w.detach().contiguous()
     out = X.new_empty(*X.shape[:-1], Co)
-    _convolve("conv", U, [u, _tangent(dU), x, ww, out], Ci, Co, ww.shape[0])
-    _count(_conv_flops(U, *channels, tangent=dU is not None))
+    rows = ww.shape[0] * (1 if X2 is None else 2)
+    _convolve("conv", U, [u, _tangent(dU), x, _second(X2), ww, out], Ci, Co, rows)
+    _count(_conv_flops(U, *channels, tangent=dU is not None, second=X2 is not None))
     return out
 
 
@@ -86,16 +98,23 @@ def convolution_backward(
 
 
 def convolution_weight_grad(
-    U: Tensor, X: Tensor, G: Tensor, channels: tuple[int, int], dU: Tensor | None = None
+    U: Tensor,
+    X: Tensor,
+    G: Tensor,
+    channels: tuple[int, int],
+    dU: Tensor | None = None,
+    X2: Tensor | None = None,
 ) -> Tensor:
-    """The gradient of :func:`convolution` (with the same tangent ``dU``, if any) with respect
-    to its stacked weights, ``((2 D + 1) Ci, Co)``: ``dw[(h, j)][i] = Re sum_{n,x} <Z_hj,
-    G_i>``, the row of transported inputs times ``G`` summed over configurations and sites."""
+    """The gradient of :func:`convolution` (with the same tangent ``dU`` and second input
+    ``X2``, if any) with respect to its stacked weights, ``((2 D + 1) Ci, Co)``: ``dw[(h, j)][i]
+    = Re sum_{n,x} <Z_hj, G_i>``, the row of transported inputs times ``G`` summed over
+    configurations and sites."""
     Ci, Co = X.shape[-1], G.shape[-1]
     (u,) = _reals(U)
     x, g = X.detach().contiguous(), G.detach().contiguous()
     H = 2 * U.shape[1] + 1
     dw = x.new_zeros(H * Ci, Co)
-    _convolve("conv_weight_grad", U, [u, _tangent(dU), x, g, dw], Ci, Co, H * Ci)
-    _count(_conv_flops(U, *channels, tangent=dU is not None))
+    rows = H * Ci * (1 if X2 is None else 2)
+    _convolve("conv_weight_grad", U, [u, _tangent(dU), x, _second(X2), g, dw], Ci, Co, rows)
+    _count(_conv_flops(U, *channels, tangent=dU is not None, second=X2 is not None))
     return dw
