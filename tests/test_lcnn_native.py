@@ -310,6 +310,28 @@ def test_hop_convolution_one_gradient_trains_natively(alone, monkeypatch):
             assert float((a - b).detach().abs().max() / b.detach().abs().max()) < 1e-12
 
 
+def native_equals_torch(module, run, tol, monkeypatch):
+    """``run()`` with the native functions alone (``module``'s reference fallback removed)
+    against the chunked PyTorch path (``LQCD_HMC_NATIVE=0``), each result within ``tol``."""
+    monkeypatch.setattr(module, "reference_gradients", None)
+    fast = run()
+    monkeypatch.setenv(build.SWITCH, "0")
+    ref = run()
+    for x, y in zip(fast, ref):
+        assert float((x - y).detach().abs().max() / y.detach().abs().max()) < tol
+
+
+def training_operands(N, dtype, flags):
+    """``A (2, 6 - id_a, 3, 4, N, N)``, ``B (2, 5 - id_b, ...)`` and weights ``a (4, 6, 5)``,
+    all requiring gradients, seeded by ``N``."""
+    torch.manual_seed(N)
+    id_a, id_b = flags
+    A = torch.randn(2, 6 - id_a, 3, 4, N, N, dtype=dtype, requires_grad=True)
+    B = torch.randn(2, 5 - id_b, 3, 4, N, N, dtype=dtype, requires_grad=True)
+    a = torch.randn(4, 6, 5, dtype=torch.float64, requires_grad=True)
+    return A, B, a
+
+
 @pytest.mark.parametrize("N", [2, 3])
 @pytest.mark.parametrize("dtype,tol", [(torch.complex128, 1e-13), (torch.complex64, 1e-5)])
 @pytest.mark.parametrize("flags", [(1, 1), (0, 1), (1, 0), (0, 0)])
@@ -322,11 +344,8 @@ def test_bilinear_training_derivatives_equal_the_torch_path(N, dtype, tol, flags
     gradient."""
     import actions.lcnn.bilinear as bilinear
 
-    torch.manual_seed(N)
+    A, B, a = training_operands(N, dtype, flags)
     id_a, id_b = flags
-    A = torch.randn(2, 6 - id_a, 3, 4, N, N, dtype=dtype, requires_grad=True)
-    B = torch.randn(2, 5 - id_b, 3, 4, N, N, dtype=dtype, requires_grad=True)
-    a = torch.randn(4, 6, 5, dtype=torch.float64, requires_grad=True)
     G = torch.randn(2, 4, 3, 4, N, N, dtype=dtype, requires_grad=True)
     RA, RB, G2 = torch.randn_like(A), torch.randn_like(B), torch.randn_like(G)
 
@@ -336,12 +355,7 @@ def test_bilinear_training_derivatives_equal_the_torch_path(N, dtype, tol, flags
         loss = dot(RA, dA) + dot(RB, dB) + dot(G2, out)
         return (out, dA, dB, *torch.autograd.grad(loss, [a, A, B, G]))
 
-    monkeypatch.setattr(bilinear, "reference_gradients", None)  # the native functions alone
-    fast = run()
-    monkeypatch.setenv(build.SWITCH, "0")
-    ref = run()
-    for x, y in zip(fast, ref):
-        assert float((x - y).detach().abs().max() / y.detach().abs().max()) < tol
+    native_equals_torch(bilinear, run, tol, monkeypatch)
 
 
 def test_bilinear_third_derivative_comes_from_the_reference():
@@ -381,11 +395,8 @@ def test_traced_training_derivatives_equal_the_torch_path(N, dtype, tol, flags, 
     gradient."""
     import actions.lcnn.traced as traced
 
-    torch.manual_seed(N)
+    A, B, a = training_operands(N, dtype, flags)
     id_a, id_b = flags
-    A = torch.randn(2, 6 - id_a, 3, 4, N, N, dtype=dtype, requires_grad=True)
-    B = torch.randn(2, 5 - id_b, 3, 4, N, N, dtype=dtype, requires_grad=True)
-    a = torch.randn(4, 6, 5, dtype=torch.float64, requires_grad=True)
     g = torch.randn(2, 4, 3, 4, dtype=torch.float64, requires_grad=True)
     RA, RB, g2 = torch.randn_like(A), torch.randn_like(B), torch.randn_like(g)
 
@@ -395,12 +406,7 @@ def test_traced_training_derivatives_equal_the_torch_path(N, dtype, tol, flags, 
         loss = dot(RA, dA) + dot(RB, dB) + (out * g2.to(out.dtype)).sum()
         return (out, dA, dB, *torch.autograd.grad(loss, [a, A, B, g]))
 
-    monkeypatch.setattr(traced, "reference_gradients", None)  # the native functions alone
-    fast = run()
-    monkeypatch.setenv(build.SWITCH, "0")
-    ref = run()
-    for x, y in zip(fast, ref):
-        assert float((x - y).detach().abs().max() / y.detach().abs().max()) < tol
+    native_equals_torch(traced, run, tol, monkeypatch)
 
 
 @pytest.mark.parametrize("dtype,tol", [(torch.complex128, 1e-13), (torch.complex64, 1e-5)])

@@ -169,6 +169,22 @@ class WeightedProduct(torch.autograd.Function):
         return a, A, B, *ctx.identity, wanted(ctx)
 
 
+class WeightedGradient(torch.autograd.Function):
+    """What :class:`_BilinearGradient` and the traced product's differentiable backward share:
+    ``apply(a, A, B, G, id_a, id_b)`` keeps its four tensors and the identity flags."""
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: Any) -> None:
+        save(ctx, inputs[:4])
+        ctx.identity = inputs[4:]
+
+    @staticmethod
+    def unpack(ctx: Any) -> tuple[Tensor, Tensor, Tensor, Tensor, bool, bool, list[bool]]:
+        """``(a, A, B, G, id_a, id_b, wanted)`` of a backward pass."""
+        a, A, B, G = ctx.saved_tensors
+        return a, A, B, G, *ctx.identity, wanted(ctx)
+
+
 def weight_operand(a: Tensor, like: Tensor) -> Tensor:
     """The weights in the fields' real dtype, never a leaf (:func:`.autograd.operand`)."""
     return operand(a.to(like.real.dtype))
@@ -224,7 +240,7 @@ class _Bilinear(WeightedProduct):
         return da, dA if want[1] else None, dB if want[2] else None, None, None
 
 
-class _BilinearGradient(torch.autograd.Function):
+class _BilinearGradient(WeightedGradient):
     """``apply(a, A, B, G, id_a, id_b) = (dA, dB)``: :class:`_Bilinear`'s input gradients from
     the gradient ``G`` of its result, where that backward pass is itself differentiated
     (training's force), ``dA_j = sum_k H_jk B_k^dagger``, ``dB_k = sum_j A_j^dagger H_jk``,
@@ -241,15 +257,8 @@ class _BilinearGradient(torch.autograd.Function):
         return native.bilinear_backward(a, A, B, G, id_a, id_b)
 
     @staticmethod
-    def setup_context(ctx: Any, inputs: tuple, output: Any) -> None:
-        save(ctx, inputs[:4])
-        ctx.identity = inputs[4:]
-
-    @staticmethod
     def backward(ctx: Any, R: Tensor, S: Tensor) -> tuple[Tensor | None, ...]:
-        a, A, B, G = ctx.saved_tensors
-        id_a, id_b = ctx.identity
-        want = wanted(ctx)
+        a, A, B, G, id_a, id_b, want = WeightedGradient.unpack(ctx)
         if torch.is_grad_enabled():
 
             def reference(a: Tensor, A: Tensor, B: Tensor, G: Tensor) -> tuple[Tensor, ...]:

@@ -15,8 +15,8 @@ import torch
 from torch import Tensor
 
 from . import native
-from .autograd import differentiable, reference_gradients, save, wanted
-from .bilinear import WeightedProduct, extended, site_chunk, weight_operand
+from .autograd import differentiable, reference_gradients
+from .bilinear import WeightedGradient, WeightedProduct, extended, site_chunk, weight_operand
 
 
 def _trace_planes(A: Tensor, B: Tensor) -> tuple[Tensor, Tensor]:
@@ -72,7 +72,7 @@ class _TraceBilinear(WeightedProduct):
         return da, dA if want[1] else None, dB if want[2] else None, None, None
 
 
-class _TraceBackward(torch.autograd.Function):
+class _TraceBackward(WeightedGradient):
     """``apply(a, A, B, g, id_a, id_b)``: ``(dA, dB)`` of :class:`_TraceBilinear` for the
     stored channels (:func:`.native.trace_bilinear_backward`), differentiable. It is linear in
     each input, and with ``R_A``, ``R_B`` the gradients of its results, ``<R_A, dA> + <R_B,
@@ -88,15 +88,8 @@ class _TraceBackward(torch.autograd.Function):
         return native.trace_bilinear_backward(a, A, B, g, id_a, id_b)
 
     @staticmethod
-    def setup_context(ctx: Any, inputs: tuple, output: Any) -> None:
-        save(ctx, inputs[:4])
-        ctx.identity = inputs[4:]
-
-    @staticmethod
     def backward(ctx: Any, RA: Tensor, RB: Tensor) -> tuple[Tensor | None, ...]:
-        a, A, B, g = ctx.saved_tensors
-        id_a, id_b = ctx.identity
-        want = wanted(ctx)
+        a, A, B, g, id_a, id_b, want = WeightedGradient.unpack(ctx)
         if torch.is_grad_enabled():
 
             def reference(a: Tensor, A: Tensor, B: Tensor, g: Tensor) -> tuple[Tensor, ...]:

@@ -12,7 +12,7 @@
  * outputs, where two products would take two.
  * Per site: Pt[(m, p, pl)][j Kp + k] (2N^2 x J Kp) over k in vectors; out = Pt wT, a
  * (2N^2 x J Kp)(J Kp x Ip) real product (ROWS_GEMM, 2N rows at a time); da += Pt^T g, rows of
- * da in blocks of WROWS (WBLOCK of bilinear_wgrad_impl.h).
+ * da (WSUM of bilinear_wgrad_impl.h).
  * Layouts (T arrays, C order, 2 = real and imaginary part):
  *   wT (J, Kp, Ip)  wT[j][k][i] = a_ijk, zero for k >= K or i >= I
  *   X (n, nx, S, N, N, 2), Y (n, ny, ...), X2 (n, nx2, ...), Y2 (n, ny2, ...): stored channels
@@ -97,15 +97,7 @@ void PAIR(const T *restrict wT, const T *restrict X, const T *restrict Y, const 
                     for (int e = 0; e < mat; e++)
                         g[e * Ip + i] = src[e];
                 }
-                const long nv = Ip / VL;
-                for (long r0 = 0; r0 < row; r0 += WROWS) {
-                    const int nr = row - r0 < WROWS ? (int)(row - r0) : WROWS;
-                    long c = 0;
-                    for (; c + 2 <= nv; c += 2)
-                        WBLOCK(Pt, 1, row, g, da, Ip, r0, nr, c, 1);
-                    if (c < nv)
-                        WBLOCK(Pt, 1, row, g, da, Ip, r0, nr, c, 0);
-                }
+                WSUM(Pt, 1, row, g, da, Ip, row, Ip / VL);
             }
         }
 }

@@ -44,6 +44,24 @@ static inline void WBLOCK(const T *restrict a, long sj, long sq, const T *restri
     }
 }
 
+/* da[j][.] += sum_q a[j sj + q sq] z[q][.] for all rows j < rows and nv column vectors (WBLOCK
+ * on blocks of WROWS rows by two vectors): the per-site product of this weight gradient, the
+ * paired product's (bilinear_pair_impl.h) and the convolution's (conv_impl.h); inlined, so
+ * that each kernel's loop is its own */
+static inline __attribute__((always_inline)) void WSUM(const T *restrict a, long sj, long sq,
+                                                       const T *restrict z, T *restrict da,
+                                                       long ld, long rows, long nv)
+{
+    for (long j0 = 0; j0 < rows; j0 += WROWS) {
+        const int nr = rows - j0 < WROWS ? (int)(rows - j0) : WROWS;
+        long c = 0;
+        for (; c + 2 <= nv; c += 2)
+            WBLOCK(a, sj, sq, z, da, ld, j0, nr, c, 1);
+        if (c < nv)
+            WBLOCK(a, sj, sq, z, da, ld, j0, nr, c, 0);
+    }
+}
+
 void WGRAD(const T *restrict A, const T *restrict B, const T *restrict G, T *restrict da,
            long n, long S, long J, long K, long I, long Ip, int id_a, int id_b,
            T *restrict scratch)
@@ -97,13 +115,6 @@ void WGRAD(const T *restrict A, const T *restrict B, const T *restrict G, T *res
                         }
                 }
             /* 2. da += A Z */
-            for (long j0 = 0; j0 < J; j0 += WROWS) {
-                const int nr = J - j0 < WROWS ? (int)(J - j0) : WROWS;
-                long c = 0;
-                for (; c + 2 <= nv; c += 2)
-                    WBLOCK(a, WDEPTH, 1, z, da, ld, j0, nr, c, 1);
-                if (c < nv)
-                    WBLOCK(a, WDEPTH, 1, z, da, ld, j0, nr, c, 0);
-            }
+            WSUM(a, WDEPTH, 1, z, da, ld, J, nv);
         }
 }

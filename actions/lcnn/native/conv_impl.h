@@ -155,14 +155,7 @@ void CWGRAD(const T *restrict U, const T *restrict dU, const T *restrict X, cons
         for (long s = 0; s < S; s++) {
             ZROWS(U, dU, X, X2, b, s, S, D, L, st, Ci, Z, Z + 2 * E * ldz);
             const T *Gs = G + (b * S + s) * E * 2 * Co;
-            for (long j0 = 0; j0 < ldz; j0 += WROWS) {
-                const int nr = ldz - j0 < WROWS ? (int)(ldz - j0) : WROWS;
-                long c = 0;
-                for (; c + 2 <= nv; c += 2)
-                    WBLOCK(Z, 1, ldz, Gs, dw, Co, j0, nr, c, 1);
-                if (c < nv)
-                    WBLOCK(Z, 1, ldz, Gs, dw, Co, j0, nr, c, 0);
-            }
+            WSUM(Z, 1, ldz, Gs, dw, Co, ldz, nv);
         }
 }
 

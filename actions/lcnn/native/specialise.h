@@ -13,6 +13,7 @@
 #define BBWD NAME(lcnn_bilinear_backward)
 #define WGRAD NAME(lcnn_bilinear_weight_grad)
 #define PAIR NAME(lcnn_bilinear_pair)
+#define WSUM NAME(wgrad_sum)
 #define PLOAD NAME(pair_load)
 #define WBLOCK NAME(wgrad_block)
 #define FWD NAME(lcnn_conv)
@@ -46,6 +47,7 @@
 #undef BBWD
 #undef WGRAD
 #undef PAIR
+#undef WSUM
 #undef PLOAD
 #undef WBLOCK
 #undef FWD

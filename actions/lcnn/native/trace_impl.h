@@ -158,40 +158,11 @@ void TBWD(const T *restrict wt, const T *restrict X, const T *restrict Y, const 
         }
 }
 
-/* The weight gradient: da[i][(j, k)] += sum_{b,x} g_i G_jk, the Gram matrices of 2N sites at a
- * time, then da (I, JKp) updated once per block */
-void TWGRAD(const T *restrict X, const T *restrict Y, const T *restrict g, T *restrict da, long n,
-            long S, long J, long K, long I, long Kp, long JKp, int id_x, int id_y,
-            T *restrict scratch)
-{
-    const long E2 = 2 * N * N, Jp = (J + R - 1) / R * R;
-    T *x = scratch, *y = x + Jp * E2, *G = y + E2 * Kp, *Gc = G + Jp * Kp, *gs = Gc + R * JKp;
-    TZERO(x, Jp * E2);
-    TZERO(Gc, R * JKp); /* entries past J K stay zero */
-    for (long b = 0; b < n; b++)
-        for (long s0 = 0; s0 < S; s0 += R) {
-            const long ns = S - s0 < R ? S - s0 : R;
-            for (long t = 0; t < R; t++) {
-                for (long i = 0; i < I; i++)
-                    gs[t * I + i] = t < ns ? g[(b * I + i) * S + s0 + t] : 0;
-                if (t < ns)
-                    TGRAM(X, Y, b, s0 + t, S, J, K, Kp, J - id_x, id_x, K - id_y, id_y, 0, x, y,
-                          G, Gc + t * JKp);
-            }
-            for (long i = 0; i < I; i++)
-                for (long e = 0; e < JKp; e += VL) {
-                    V acc = *(const VU *)(da + i * JKp + e);
-                    for (int t = 0; t < R; t++)
-                        acc += gs[t * I + i] * *(const VU *)(Gc + t * JKp + e);
-                    *(VU *)(da + i * JKp + e) = acc;
-                }
-        }
-}
-
 /* The paired traced product (the backward pass of TBWD's function in g and a): per site
- * P_jk = Re Tr(X_j Y_k) + Re Tr(X2_j Y2_k), each operand's nc stored channels, then the
- * identity where id, then zero; then out_i = sum_jk a_ijk P_jk (out not NULL) and da[i][(j,
- * k)] += sum_{b,x} g_i P_jk (da not NULL), both over blocks of 2N sites as TFWD and TWGRAD */
+ * P_jk = Re Tr(X_j Y_k) + Re Tr(X2_j Y2_k) (the second term where X2 is not NULL), each
+ * operand's nc stored channels, then the identity where id, then zero; then out_i = sum_jk
+ * a_ijk P_jk (out not NULL) and da[i][(j, k)] += sum_{b,x} g_i P_jk (da not NULL), over
+ * blocks of 2N sites as TFWD */
 void TPAIR(const T *restrict w, const T *restrict X, const T *restrict Y, const T *restrict X2,
            const T *restrict Y2, const T *restrict g, T *restrict out, T *restrict da, long n,
            long S, long J, long K, long I, long Ip, long Kp, long JKp, const long *restrict nc,
@@ -212,7 +183,9 @@ void TPAIR(const T *restrict w, const T *restrict X, const T *restrict Y, const 
                     continue;
                 T *gc = Gc + t * JKp;
                 TGRAM(X, Y, b, s0 + t, S, J, K, Kp, nc[0], id[0], nc[1], id[1], 0, x, y, G, gc);
-                TGRAM(X2, Y2, b, s0 + t, S, J, K, Kp, nc[2], id[2], nc[3], id[3], 1, x, y, G, gc);
+                if (X2)
+                    TGRAM(X2, Y2, b, s0 + t, S, J, K, Kp, nc[2], id[2], nc[3], id[3], 1, x, y, G,
+                          gc);
             }
             if (out) {
                 ROWS_GEMM(Gc, JKp, w, Ip, JKp, Ip / VL, o, Ip); /* o = Gc w, 2N sites */
@@ -228,6 +201,17 @@ void TPAIR(const T *restrict w, const T *restrict X, const T *restrict Y, const 
                     *(VU *)(da + i * JKp + e) = acc;
                 }
         }
+}
+
+/* The weight gradient: da[i][(j, k)] += sum_{b,x} g_i G_jk, the Gram matrices of 2N sites at a
+ * time, then da (I, JKp) updated once per block (TPAIR without a second product or out) */
+void TWGRAD(const T *restrict X, const T *restrict Y, const T *restrict g, T *restrict da, long n,
+            long S, long J, long K, long I, long Kp, long JKp, int id_x, int id_y,
+            T *restrict scratch)
+{
+    const long nc[4] = {J - id_x, K - id_y, 0, 0};
+    const int id[4] = {id_x, id_y, 0, 0};
+    TPAIR(NULL, X, Y, NULL, NULL, g, NULL, da, n, S, J, K, I, 0, Kp, JKp, nc, id, scratch);
 }
 
 #undef R
