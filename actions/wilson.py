@@ -14,8 +14,8 @@ from torch import Tensor
 from lqcd_hmc.action import Action
 from lqcd_hmc.field import GaugeField
 from lqcd_hmc.lattice import shift
-from lqcd_hmc.loops import plaquette_matrix, plaquette_re_trace, plaquette_staples
-from lqcd_hmc.paths import Sites, coupled_offsets, plaquette_paths, staples
+from lqcd_hmc.loops import plaquette_halves, plaquette_matrix, plaquette_staples
+from lqcd_hmc.paths import Sites, coupled_offsets, plaquette_paths, real_trace_product, staples
 
 
 class Wilson(Action):
@@ -30,15 +30,11 @@ class Wilson(Action):
         return {"beta": self.beta}
 
     def density(self, field: GaugeField) -> Tensor:
-        """``(beta/N) sum_{mu<nu} Re Tr(1 - U_{mu nu}(x))`` per site, float64."""
-        links, D, N = field.links, field.D, field.N
-        acc = None
-        for mu in range(D):
-            for nu in range(mu + 1, D):
-                t = (N - plaquette_re_trace(links, mu, nu)).double()
-                acc = t if acc is None else acc + t
-        assert acc is not None
-        return (self.beta / N) * acc
+        """``(beta/N) sum_{mu<nu} Re Tr(1 - U_{mu nu}(x))`` per site, float64: ``Re Tr(A
+        B^dagger)`` of :func:`lqcd_hmc.loops.plaquette_halves`, all planes at once."""
+        N = field.N
+        re_trace = real_trace_product(*plaquette_halves(field.links)).double()
+        return (self.beta / N) * (N - re_trace).sum(1)
 
     def staples(self, field: GaugeField, mu: int, sites: Sites | None = None) -> Tensor:
         """``(beta/N) A_mu`` with the plaquette staple sum ``A_mu``; at ``sites`` only if

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -12,6 +13,7 @@ from torch import Tensor
 
 from .lattice import shift, tensor_sum
 from .paths import real_trace_product, shift_by
+from .products import product
 
 
 def line(U_mu: Tensor, mu: int, length: int, D: int) -> Tensor:
@@ -68,6 +70,43 @@ def rectangle_re_trace(
 def plaquette_matrix(links: Tensor, mu: int, nu: int) -> Tensor:
     """``U_{mu nu}(x) = U_mu(x) U_nu(x+mu) U_mu(x+nu)^dagger U_nu(x)^dagger``."""
     return rectangle(links, mu, nu, 1, 1)
+
+
+def plaquette_halves(links: Tensor) -> tuple[Tensor, Tensor]:
+    """``A = U_mu(x) U_nu(x + mu)`` and ``B = U_nu(x) U_mu(x + nu)`` of every plane ``mu < nu``
+    in lexicographic order, stacked ``(B, D (D - 1) / 2, *dims, N, N)``; the plaquette is
+    ``U_{mu nu}(x) = A B^dagger``. Each factor is one ``index_select`` of the links
+    (:func:`_plaquette_links`) and each half one product of one batch (:func:`.products.product`,
+    natively on a CPU), where :func:`rectangle_halves` per plane takes ``D (D - 1)`` matmuls,
+    shifts and selections: with two backward passes (L-CNN training) half the time or less."""
+    D, N = links.shape[1], links.shape[-1]
+    dims = tuple(links.shape[2 : 2 + D])
+    flat = links.reshape(links.shape[0], -1, N, N)  # link (mu, x) at mu V + x
+    rows = _plaquette_links(dims, links.device)
+
+    def factor(k: int) -> Tensor:
+        return flat.index_select(1, rows[k]).view(links.shape[0], -1, *dims, N, N)
+
+    return product(factor(0), factor(1)), product(factor(2), factor(3))
+
+
+@functools.cache
+def _plaquette_links(dims: tuple[int, ...], device: torch.device) -> Tensor:
+    """``(4, D (D - 1) / 2 V)``: the flat link indices ``mu V + x`` of the factors of
+    :func:`plaquette_halves` per plane and site, ``U_mu(x)``, ``U_nu(x + mu)``, ``U_nu(x)``,
+    ``U_mu(x + nu)``."""
+    D, V = len(dims), math.prod(dims)
+    site = torch.arange(V).view(dims)
+    here = site.flatten()
+    up = [site.roll(-1, mu).flatten() for mu in range(D)]  # x + mu
+    planes = [(mu, nu) for mu in range(D) for nu in range(mu + 1, D)]
+    factors = (
+        [mu * V + here for mu, nu in planes],
+        [nu * V + up[mu] for mu, nu in planes],
+        [nu * V + here for mu, nu in planes],
+        [mu * V + up[nu] for mu, nu in planes],
+    )
+    return torch.stack([torch.cat(f) for f in factors]).to(device)
 
 
 def plaquette_re_trace(links: Tensor, mu: int, nu: int) -> Tensor:

@@ -14,6 +14,7 @@ products of :class:`lqcd_hmc.paths.OpenPaths`; elsewhere (a GPU, other shapes or
 from __future__ import annotations
 
 import ctypes
+import math
 from pathlib import Path
 from typing import Any
 
@@ -31,22 +32,24 @@ def _library() -> ctypes.CDLL | None:
     return load(SOURCE)
 
 
-MIN_BATCH = 1024
-"""The fewest matrices per call that take the native kernel. A call costs about 45 us before
-its first product (the autograd function, the operands' real views, ``ctypes``), then about
-20 ns per 3 x 3 complex product against ``torch.matmul``'s 60 ns: measured with one thread,
-``A @ A^dagger``, 512 products 56 against 43 us, 1024 67 against 72 us, 4096 122 against
-249 us (complex128; complex64 the same). Smaller batches (a 2^4 lattice, the
-preconditioner's 1^4 cold field) run on ``torch.matmul``."""
+MIN_PER_CHAIN = 256
+"""The fewest matrices per chain (per index of the first dimension) that take the native
+kernel. A call costs about 45 us before its first product (the autograd function, the
+operands' real views, ``ctypes``), then about 20 ns per 3 x 3 complex product against
+``torch.matmul``'s 60 ns: measured with one thread, ``A @ A^dagger``, 512 products 56 against
+43 us, 1024 67 against 72 us, 4096 122 against 249 us (complex128; complex64 the same). The
+choice is made per chain, not on the whole batch, so that splitting the chains
+(``LCNNAction(max_batch=...)``) never changes a bit of the result; smaller fields (a 2^4
+lattice, the preconditioner's 1^4 cold field) run on ``torch.matmul``."""
 
 
 def available(A: Tensor, B: Tensor) -> bool:
     """Whether :func:`product` runs natively for these operands: a CPU, complex64 or
-    complex128, equal shapes ``(..., N, N)`` with N = 2 or 3 and at least :data:`MIN_BATCH`
-    matrices, and a compiled library."""
+    complex128, equal shapes ``(B, ..., N, N)`` with N = 2 or 3 and at least
+    :data:`MIN_PER_CHAIN` matrices per index of the first dimension, and a compiled library."""
     return (
         A.device.type == "cpu"
-        and A.numel() >= MIN_BATCH * A.shape[-1] ** 2
+        and math.prod(A.shape[1:-2]) >= MIN_PER_CHAIN
         and A.dtype in _TYPES
         and B.dtype == A.dtype
         and A.shape == B.shape

@@ -10,7 +10,9 @@ from lqcd_hmc import products
 from lqcd_hmc.kernels.native import SWITCH
 
 pytestmark = pytest.mark.skipif(
-    not products.available(*[torch.empty(products.MIN_BATCH, 3, 3, dtype=torch.complex128)] * 2),
+    not products.available(
+        *[torch.empty(1, products.MIN_PER_CHAIN, 3, 3, dtype=torch.complex128)] * 2
+    ),
     reason="no native kernel on this machine",
 )
 
@@ -18,7 +20,7 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(autouse=True)
 def small_batches(monkeypatch):
     """The kernel on the tests' small batches (by default they take ``torch.matmul``)."""
-    monkeypatch.setattr(products, "MIN_BATCH", 1)
+    monkeypatch.setattr(products, "MIN_PER_CHAIN", 1)
 
 
 def dot(a, b):
@@ -57,17 +59,20 @@ def test_product_reads_conjugate_views():
 
 
 def test_other_operands_take_matmul(monkeypatch):
-    """U(1) (1 x 1), broadcast shapes, real dtypes and batches below ``MIN_BATCH`` are
-    torch's; so is everything with the native kernels switched off."""
-    monkeypatch.setattr(products, "MIN_BATCH", 8)
-    assert not products.available(*[torch.randn(7, 3, 3, dtype=torch.complex128)] * 2)
-    assert products.available(*[torch.randn(2, 4, 3, 3, dtype=torch.complex128)] * 2)
-    one = torch.randn(4, 1, 1, dtype=torch.complex128)
+    """U(1) (1 x 1), broadcast shapes, real dtypes and fewer than ``MIN_PER_CHAIN`` matrices
+    per chain (however many chains) are torch's; so is everything with the native kernels
+    switched off."""
+    monkeypatch.setattr(products, "MIN_PER_CHAIN", 8)
+    assert not products.available(*[torch.randn(64, 4, 3, 3, dtype=torch.complex128)] * 2)
+    assert products.available(*[torch.randn(1, 2, 4, 3, 3, dtype=torch.complex128)] * 2)
+    one = torch.randn(1, 8, 1, 1, dtype=torch.complex128)
     assert not products.available(one, one)
-    A = torch.randn(4, 3, 3, dtype=torch.complex128)
-    assert not products.available(A, A[:1])
+    A = torch.randn(1, 8, 3, 3, dtype=torch.complex128).requires_grad_()
+    assert products.available(A, A)
+    assert not products.available(A, A[:, :1])
     assert not products.available(A.real, A.real)
     monkeypatch.setenv(SWITCH, "0")
     assert not products.available(A, A)
     out = products.product(A, A, adj_a=True)
-    assert out.grad_fn is None and torch.allclose(out, A.mH @ A, rtol=0, atol=1e-14)
+    assert out.grad_fn.name() != "_ProductBackward"
+    assert torch.allclose(out, A.mH @ A, rtol=0, atol=1e-14)
