@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from functools import partial, reduce
+from functools import cache, partial, reduce
 
 import torch
 from torch import Tensor, nn
@@ -31,6 +31,7 @@ from lqcd_hmc.lattice import shift
 from .bilinear import bilinear, pays
 from .hopconv import available as hop_available
 from .hopconv import hop_convolution
+from .inputs import with_adjoints
 from .traced import trace_bilinear
 from .transport import transport, transport_hops
 
@@ -286,7 +287,7 @@ class LConvBilin(nn.Module):
         map on ``W~`` is one on ``W`` with the weights of a channel and of its repeat summed,
         ``w'_j = w_j + w_{C + adjoint(j)}``: half the input channels, the same result."""
         if adjoint is None or not self.bilin.fast:
-            Wt = torch.cat([W, W.mH.resolve_conj()], dim=1)
+            Wt = with_adjoints(W) if self.bilin.fast else torch.cat([W, W.mH.resolve_conj()], 1)
             return Wt, self.conv(U, Wt, hops), None
         C, p = W.shape[1], torch.tensor(adjoint, device=W.device)
 
@@ -318,8 +319,62 @@ class LConvBilin(nn.Module):
         adjoint: list[int] | None = None,
     ) -> Tensor:
         """``Re Tr W'_i / N`` of :meth:`forward`'s output without forming it
-        (:meth:`LBilin.real_trace`), ``(B, C_out, *dims)`` real."""
+        (:meth:`LBilin.real_trace`), ``(B, C_out, *dims)`` real; of kernel size 1 on the fast
+        path without the convolution either (:meth:`_local_trace`)."""
+        if self.conv.kernel_size == 1 and self.bilin.fast and not self.bilin.weight.is_complex():
+            return self._local_trace(W, adjoint)
         return self.bilin.real_trace(*self._operands(U, W, hops, adjoint))
+
+    def _local_trace(self, W: Tensor, adjoint: list[int] | None) -> Tensor:
+        """Kernel size 1: the convolution mixes the bilinear layer's own input ``V``
+        (``W~``, or ``W`` where it holds its adjoints), ``T_k = sum_c w_kc V_c``, so ``Re Tr(V_j
+        T_k) = sum_c w_kc Re Tr(V_j V_c)``: one traced product of ``V`` with itself, weights
+        ``Q_ijc = sum_k a_ijk w_kc`` and the identity's ``a_ij,C_out``. With ``V = (W,
+        W^dagger)``, ``Re Tr(W_j^dagger W_c) = Re Tr(W_c W_j^dagger)`` and ``Re Tr(W_j^dagger
+        W_c^dagger) = Re Tr(W_c W_j)`` move the rows of ``W^dagger`` onto those of ``W``
+        (:func:`_adjoint_rows`): the Gram matrices of ``W~`` against ``V~``, the size of those
+        of ``V~`` against ``T~`` that they replace, and no convolution."""
+        V, w, a = self._operands_local(W, adjoint)
+        O = w.shape[0]
+        Q = torch.cat([torch.einsum("ijk,kc->ijc", a[:, :, :O], w), a[:, :, O:]], dim=2)
+        if adjoint is not None:
+            return trace_bilinear(Q, V, V, True, True) / W.shape[-1]
+        C = W.shape[1]
+        rows = _adjoint_rows(C, W.device)
+        Q = Q.new_zeros(Q.shape[0], (C + 1) * (2 * C + 1)).index_add(1, rows, Q.flatten(1))
+        return trace_bilinear(Q.view(-1, C + 1, 2 * C + 1), W, V, True, True) / W.shape[-1]
+
+    def _operands_local(
+        self, W: Tensor, adjoint: list[int] | None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """``V``, the local convolution weights ``(C_out, C_V)`` and the bilinear weights of
+        :meth:`_local_trace`, folded as :meth:`_operands` folds them where ``adjoint``."""
+        if adjoint is None:
+            return with_adjoints(W), self.conv.weight0, self.bilin.weight
+        C, p = W.shape[1], torch.tensor(adjoint, device=W.device)
+
+        def fold(w: Tensor, dim: int) -> Tensor:
+            return w.narrow(dim, 0, C) + w.narrow(dim, C, C).index_select(dim, p)
+
+        a = self.bilin.weight
+        return W, fold(self.conv.weight0, -1), torch.cat([fold(a, 1), a[:, 2 * C :]], dim=1)
+
+
+@cache
+def _adjoint_rows(C: int, device: torch.device) -> Tensor:
+    """Where entry ``(j, c)`` of weights over ``V~ x V~``, ``V~ = (W, W^dagger, 1)`` with ``C``
+    channels in ``W``, goes in weights over ``W~ x V~``, ``W~ = (W, 1)``, flat: the
+    :meth:`LConvBilin._local_trace` of ``Re Tr`` of products of the adjoints."""
+    j, c = torch.meshgrid(torch.arange(2 * C + 1), torch.arange(2 * C + 1), indexing="ij")
+    x, y = j.clone(), c.clone()
+    x[j == 2 * C] = C  # the identity row
+    adj = (j >= C) & (j < 2 * C)
+    jp = j - C
+    plain, dagger, one = adj & (c < C), adj & (c >= C) & (c < 2 * C), adj & (c == 2 * C)
+    x[plain], y[plain] = c[plain], C + jp[plain]  # Re Tr(W_j'^dag W_c) = Re Tr(W_c W_j'^dag)
+    x[dagger], y[dagger] = c[dagger] - C, jp[dagger]  # Re Tr(W_j'^dag W_c'^dag) = Re Tr(W_c' W_j')
+    x[one], y[one] = jp[one], 2 * C  # Re Tr(W_j'^dag) = Re Tr(W_j')
+    return (x * (2 * C + 1) + y).flatten().to(device)
 
 
 _ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
