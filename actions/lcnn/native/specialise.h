@@ -30,6 +30,7 @@
 #define TWGRAD NAME(lcnn_trace_weight_grad)
 #define TPAIR NAME(lcnn_trace_pair)
 #define TPACK NAME(trace_pack)
+#define TPACKT NAME(trace_pack_transposed)
 #define TGRAM NAME(trace_gram)
 #define TSCRATCH NAME(lcnn_trace_scratch)
 #define TZERO NAME(trace_zero)
@@ -66,6 +67,7 @@
 #undef TWGRAD
 #undef TPAIR
 #undef TPACK
+#undef TPACKT
 #undef TGRAM
 #undef TSCRATCH
 #undef TZERO

@@ -17,11 +17,10 @@
  * (o = Gc w, dG = g wt) over blocks of 2N sites, dx and dy per site.
  */
 
-/* x and y (and yt where not NULL) of site s: X's Jx stored channels, then the identity at
- * channel Jx where id_x, then zero up to J (likewise Y: Ky, id_y, K) */
+/* x and y of site s: X's Jx stored channels, then the identity at channel Jx where id_x, then
+ * zero up to J (likewise Y: Ky, id_y, K) */
 static void TPACK(const T *restrict X, const T *restrict Y, long b, long s, long S, long J,
-                  long K, long Kp, long Rp, long Jx, int id_x, long Ky, int id_y, T *restrict x,
-                  T *restrict y, T *restrict yt)
+                  long Kp, long Jx, int id_x, long Ky, int id_y, T *restrict x, T *restrict y)
 {
     const long E = N * N;
     for (long j = 0; j < J; j++) {
@@ -37,20 +36,10 @@ static void TPACK(const T *restrict X, const T *restrict Y, long b, long s, long
         for (int m = 0; m < N; m++)
             for (int l = 0; l < N; l++) {
                 const long r = (m * N + l) * 2, e = (l * N + m) * 2;
-                const T re = k < Ky ? src[e] : k == Ky && id_y ? l == m : 0;
-                const T im = k < Ky ? -src[e + 1] : 0;
-                y[r * Kp + k] = re;
-                y[(r + 1) * Kp + k] = im;
-                if (yt) {
-                    yt[k * Rp + r] = re;
-                    yt[k * Rp + r + 1] = im;
-                }
+                y[r * Kp + k] = k < Ky ? src[e] : k == Ky && id_y ? l == m : 0;
+                y[(r + 1) * Kp + k] = k < Ky ? -src[e + 1] : 0;
             }
     }
-    if (yt)
-        for (long k = 0; k < Kp; k++)
-            for (long r = 2 * E; r < Rp; r++)
-                yt[k * Rp + r] = 0;
 }
 
 #define R (2 * N)
@@ -60,8 +49,7 @@ long TSCRATCH(long J, long I, long Ip, long Kp, long Rp, long JKp)
 {
     const long E2 = 2 * N * N, Jp = (J + R - 1) / R * R;
     const long fwd = Jp * E2 + E2 * Kp + Jp * Kp + R * JKp + R * Ip;
-    const long bwd = Jp * E2 + E2 * Kp + Kp * Rp + R * I + R * J * Kp + Jp * Kp + Jp * Rp
-                     + E2 * Jp + E2 * Kp;
+    const long bwd = Kp * Rp + E2 * Jp + R * I + R * J * Kp + (Jp - J) * Kp + Jp * Rp + E2 * Kp;
     const long wgrad = Jp * E2 + E2 * Kp + Jp * Kp + R * JKp + R * I;
     const long pair = wgrad + R * Ip;
     const long most = fwd > bwd ? (fwd > wgrad ? fwd : wgrad) : (bwd > wgrad ? bwd : wgrad);
@@ -75,7 +63,7 @@ static void TGRAM(const T *restrict X, const T *restrict Y, long b, long s, long
                   T *restrict y, T *restrict G, T *restrict gc)
 {
     const long E2 = 2 * N * N, Jp = (J + R - 1) / R * R;
-    TPACK(X, Y, b, s, S, J, K, Kp, 0, Jx, id_x, Ky, id_y, x, y, 0);
+    TPACK(X, Y, b, s, S, J, Kp, Jx, id_x, Ky, id_y, x, y);
     for (long j = 0; j < Jp; j += R)
         ROWS_GEMM(x + j * E2, E2, y, Kp, E2, Kp / VL, G + j * Kp, Kp);
     for (long j = 0; j < J; j++)
@@ -110,17 +98,46 @@ void TFWD(const T *restrict w, const T *restrict X, const T *restrict Y, T *rest
         }
 }
 
+/* TBWD's operands of site s, transposed: xt (2 N^2 x Jp), xt[r][j] = x[j][r] for j < J (where
+ * not NULL), and yt (K x Rp), yt[k][r] = y[r][k] (where not NULL; columns past 2 N^2 are
+ * left as they are); stored channels and identities as TPACK */
+static void TPACKT(const T *restrict X, const T *restrict Y, long b, long s, long S, long Jx,
+                   int id_x, long Ky, int id_y, long Jp, long Rp, T *restrict xt,
+                   T *restrict yt)
+{
+    const long E = N * N;
+    for (long j = 0; xt && j < Jx; j++) {
+        const T *src = X + ((b * Jx + j) * S + s) * 2 * E;
+        for (int r = 0; r < 2 * E; r++)
+            xt[r * Jp + j] = src[r];
+    }
+    for (int r = 0; xt && id_x && r < 2 * E; r++)
+        xt[r * Jp + Jx] = r % (2 * (N + 1)) == 0;
+    for (long k = 0; yt && k < Ky; k++) {
+        const T *src = Y + ((b * Ky + k) * S + s) * 2 * E;
+        for (int m = 0; m < N; m++)
+            for (int l = 0; l < N; l++) {
+                const long r = (m * N + l) * 2, e = (l * N + m) * 2;
+                yt[k * Rp + r] = src[e];
+                yt[k * Rp + r + 1] = -src[e + 1];
+            }
+    }
+    for (int r = 0; yt && id_y && r < 2 * E; r++)
+        yt[Ky * Rp + r] = r % (2 * (N + 1)) == 0;
+}
+
 void TBWD(const T *restrict wt, const T *restrict X, const T *restrict Y, const T *restrict g,
           T *restrict dX, T *restrict dY, long n, long S, long J, long K, long I, long Kp,
           long Rp, int id_x, int id_y, T *restrict scratch)
 {
     const long E = N * N, E2 = 2 * E, Jx = J - id_x, Ky = K - id_y, Jp = (J + R - 1) / R * R;
     const long JKp = J * Kp;
-    T *x = scratch, *y = x + Jp * E2, *yt = y + E2 * Kp, *gs = yt + Kp * Rp;
-    T *dGb = gs + R * I, *dG = dGb + R * JKp, *dx = dG + Jp * Kp, *xt = dx + Jp * Rp;
-    T *dy = xt + E2 * Jp;
-    TZERO(x, Jp * E2);
-    TZERO(dG, Jp * Kp); /* rows past J stay zero */
+    /* dGb: dG of 2N sites, then Jp - J zero rows, which the last site's dx reads (rows past J
+     * of the others are the next site's: dx rows past J are not kept) */
+    T *yt = scratch, *xt = yt + K * Rp, *gs = xt + E2 * Jp, *dGb = gs + R * I;
+    T *dx = dGb + R * JKp + (Jp - J) * Kp, *dy = dx + Jp * Rp;
+    TZERO(yt, K * Rp);
+    TZERO(dGb + R * JKp, (Jp - J) * Kp);
     for (long b = 0; b < n; b++)
         for (long s0 = 0; s0 < S; s0 += R) {
             const long ns = S - s0 < R ? S - s0 : R;
@@ -130,16 +147,12 @@ void TBWD(const T *restrict wt, const T *restrict X, const T *restrict Y, const 
             ROWS_GEMM(gs, I, wt, JKp, I, JKp / VL, dGb, JKp); /* dG_jk = sum_i g_i a_ijk */
             for (long t = 0; t < ns; t++) {
                 const long s = s0 + t;
-                TPACK(X, Y, b, s, S, J, K, Kp, Rp, Jx, id_x, Ky, id_y, x, y, yt);
-                for (long e = 0; e < JKp; e++)
-                    dG[e] = dGb[t * JKp + e];
-                for (long j = 0; dX && j < Jp; j += R) /* dx[j][r] = sum_k dG[j][k] y[r][k] */
-                    ROWS_GEMM(dG + j * Kp, Kp, yt, Rp, Kp, Rp / VL, dx + j * Rp, Rp);
-                for (long j = 0; dY && j < Jp; j++)
-                    for (long r = 0; r < E2; r++)
-                        xt[r * Jp + j] = x[j * E2 + r];
+                const T *dG = dGb + t * JKp;
+                TPACKT(X, Y, b, s, S, Jx, id_x, Ky, id_y, Jp, Rp, dY ? xt : 0, dX ? yt : 0);
+                for (long j = 0; dX && j < J; j += R) /* dx[j][r] = sum_k dG[j][k] y[r][k] */
+                    ROWS_GEMM(dG + j * Kp, Kp, yt, Rp, K, Rp / VL, dx + j * Rp, Rp);
                 for (long r = 0; dY && r < E2; r += R) /* dy[r][k] = sum_j x[j][r] dG[j][k] */
-                    ROWS_GEMM(xt + r * Jp, Jp, dG, Kp, Jp, Kp / VL, dy + r * Kp, Kp);
+                    ROWS_GEMM(xt + r * Jp, Jp, dG, Kp, J, Kp / VL, dy + r * Kp, Kp);
                 for (long j = 0; dX && j < Jx; j++) {
                     T *dst = dX + ((b * Jx + j) * S + s) * E2;
                     for (int e = 0; e < E2; e++)
