@@ -18,28 +18,31 @@
  */
 
 /* x and y of site s: X's Jx stored channels, then the identity at channel Jx where id_x, then
- * zero up to J (likewise Y: Ky, id_y, K) */
+ * zero up to J (rows past J are left as they are); Y's Ky channels, then the identity at Ky
+ * where id_y, then zero up to Kp */
 static void TPACK(const T *restrict X, const T *restrict Y, long b, long s, long S, long J,
                   long Kp, long Jx, int id_x, long Ky, int id_y, T *restrict x, T *restrict y)
 {
     const long E = N * N;
-    for (long j = 0; j < J; j++) {
-        const T *src = j < Jx ? X + ((b * Jx + j) * S + s) * 2 * E : X;
-        for (int e = 0; e < E; e++) {
-            const int diag = e % (N + 1) == 0 && j == Jx && id_x;
-            x[j * 2 * E + 2 * e] = j < Jx ? src[2 * e] : diag;
-            x[j * 2 * E + 2 * e + 1] = j < Jx ? src[2 * e + 1] : 0;
-        }
+    for (long j = 0; j < Jx; j++) {
+        const T *src = X + ((b * Jx + j) * S + s) * 2 * E;
+        for (int r = 0; r < 2 * E; r++)
+            x[j * 2 * E + r] = src[r];
     }
-    for (long k = 0; k < Kp; k++) {
-        const T *src = k < Ky ? Y + ((b * Ky + k) * S + s) * 2 * E : Y;
+    for (long e = 0; e < (J - Jx) * 2 * E; e++) /* the identity at channel Jx, then zero */
+        x[Jx * 2 * E + e] = id_x && e < 2 * E && e % (2 * (N + 1)) == 0;
+    for (long k = 0; k < Ky; k++) {
+        const T *src = Y + ((b * Ky + k) * S + s) * 2 * E;
         for (int m = 0; m < N; m++)
             for (int l = 0; l < N; l++) {
                 const long r = (m * N + l) * 2, e = (l * N + m) * 2;
-                y[r * Kp + k] = k < Ky ? src[e] : k == Ky && id_y ? l == m : 0;
-                y[(r + 1) * Kp + k] = k < Ky ? -src[e + 1] : 0;
+                y[r * Kp + k] = src[e];
+                y[(r + 1) * Kp + k] = -src[e + 1];
             }
     }
+    for (long k = Ky; k < Kp; k++)
+        for (int r = 0; r < 2 * E; r++)
+            y[r * Kp + k] = k == Ky && id_y && r % (2 * (N + 1)) == 0;
 }
 
 #define R (2 * N)
