@@ -228,6 +228,21 @@ def test_hop_convolution_equals_the_reference(group, dims, dtype, tol):
         assert float((a - b).detach().abs().max() / b.detach().abs().max()) < tol
 
 
+@pytest.mark.parametrize("dtype", [torch.complex128, torch.complex64])
+@pytest.mark.parametrize("C,Cp", [(5, 8), (12, 12), (13, 16)])
+def test_layout_changes_are_the_permutation(dtype, C, Cp):
+    """:func:`native.channels_last` is ``permute`` to ``(n, S, N^2, 2, C)`` with zero channels
+    up to ``Cp``, whatever the tiles' remainders (``2 * 3 * 5 * 7`` sites); ``channels_first``
+    undoes it, also on a conjugate view."""
+    torch.manual_seed(C)
+    W = torch.randn(2, C, 2, 3, 5, 7, 3, 3, dtype=dtype)
+    X = native.channels_last(W.conj(), Cp)
+    expected = torch.view_as_real(W.conj().resolve_conj()).reshape(2, C, -1, 9, 2)
+    assert torch.equal(X[..., :C], expected.permute(0, 2, 3, 4, 1))
+    assert not X[..., C:].any()
+    assert torch.equal(native.channels_first(X, C, W), W.conj().resolve_conj())
+
+
 def dot(a, b):
     return (a.conj() * b).real.sum()
 

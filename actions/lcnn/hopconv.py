@@ -5,10 +5,10 @@ forces and for training, whose loss differentiates the force again (double backp
 ``W'_i(x) = sum_j w0_ij W_j(x) + sum_{mu, s = +-1} sum_j w_ij(mu, s) T_{s mu} W_j(x)``
 (Favoni et al., eq. 3, without the bias; transport and channel mixing commute): per site the
 transported neighbours and the site itself form one row, ``(2 N^2, (2 D + 1) C_in)``, times
-the stacked weights of all offsets (:func:`.native.convolution`). The backward pass keeps the
-inputs and the kernel's channel-last copy of ``W``, which every backward pass reads (made once,
-not once per pass: 4 copies per layer and training step fewer, for ``2 N^2 C_in`` reals per
-site).
+the stacked weights of all offsets (:func:`.native.convolution`) on channel-last operands
+(:func:`.native.channels_last`). The backward pass keeps the inputs and the channel-last copy
+of ``W``, which every backward pass reads: made once, not in each pass (3 copies per layer and
+training step fewer, for ``2 N^2 C_in`` reals per site kept).
 """
 
 from __future__ import annotations
@@ -21,25 +21,6 @@ from torch import Tensor
 from . import native
 from .autograd import differentiable, operand, reference_gradients, save, wanted
 from .transport import transport
-
-
-def _channel_last(W: Tensor, C: int) -> Tensor:
-    """``W (n, C_in, *dims, N, N)`` complex -> real ``(n, S, N^2, 2, C)``, zero channels past
-    ``C_in``, contiguous."""
-    n, C_in = W.shape[:2]
-    X = torch.view_as_real(W.resolve_conj()).reshape(n, C_in, -1, W.shape[-1] ** 2, 2)
-    if C == C_in:
-        return X.permute(0, 2, 3, 4, 1).contiguous()
-    out = X.new_zeros(n, X.shape[2], X.shape[3], 2, C)
-    out[..., :C_in] = X.permute(0, 2, 3, 4, 1)
-    return out
-
-
-def _channel_first(X: Tensor, C: int, like: Tensor) -> Tensor:
-    """Real ``(n, S, N^2, 2, Cp)`` -> complex ``(n, C, *dims, N, N)`` shaped like ``like``."""
-    n, *_, N, _ = like.shape
-    Z = torch.view_as_complex(X.permute(0, 4, 1, 2, 3).contiguous())[:, :C]
-    return Z.reshape(n, C, *like.shape[2:-2], N, N)
 
 
 def _reference(U: Tensor, W: Tensor, w: Tensor) -> Tensor:
@@ -99,9 +80,9 @@ class _Convolution(torch.autograd.Function):
     def forward(ctx: Any, U: Tensor, W: Tensor, w: Tensor) -> Tensor:
         wp = _padded(w, W)
         save(ctx, (U, W, w))
-        ctx.X = _channel_last(W, wp.shape[1])  # kept: every backward pass reads it
+        ctx.X = native.channels_last(W, wp.shape[1])  # kept: every backward pass reads it
         out = native.convolution(U, ctx.X, wp.flatten(0, 1), (W.shape[1], w.shape[1]))
-        return _channel_first(out, w.shape[1], W)
+        return native.channels_first(out, w.shape[1], W)
 
     @staticmethod
     def backward(ctx: Any, G: Tensor) -> tuple[Tensor | None, ...]:
@@ -118,13 +99,13 @@ class _Convolution(torch.autograd.Function):
             dU = _LinkGradient.apply(U, W, G, w) if want[0] else None
             return dU, dW, None
         wp = _padded(w, W)
-        X, Gp = ctx.X, _channel_last(G, wp.shape[2])
+        X, Gp = ctx.X, native.channels_last(G, wp.shape[2])
         dU = dW = dw = None
         if want[0] or want[1]:
             dU, dX = native.convolution_backward(
                 U, X, wp.flatten(0, 1), Gp, (C_in, Co), links=want[0], inputs=want[1]
             )
-            dW = None if dX is None else _channel_first(dX, C_in, W)
+            dW = None if dX is None else native.channels_first(dX, C_in, W)
         if want[2]:
             dw = _unpadded(native.convolution_weight_grad(U, X, Gp, (C_in, Co)), C_in, Co)
         return dU, dW, dw
@@ -144,7 +125,7 @@ class _LinkGradient(torch.autograd.Function):
     @staticmethod
     def forward(U: Tensor, W: Tensor, G: Tensor, w: Tensor) -> Tensor:
         wp = _padded(w, W)
-        X, Gp = _channel_last(W, wp.shape[1]), _channel_last(G, wp.shape[2])
+        X, Gp = native.channels_last(W, wp.shape[1]), native.channels_last(G, wp.shape[2])
         channels = (W.shape[1], w.shape[1])
         dU, _ = native.convolution_backward(U, X, wp.flatten(0, 1), Gp, channels, inputs=False)
         assert dU is not None
@@ -162,13 +143,14 @@ class _LinkGradient(torch.autograd.Function):
             return reference_gradients(_reference_link_gradient, (U, W, G, w), want, R)
         C_in, Co = W.shape[1], w.shape[1]
         wp = _padded(w, W)
-        X, Gp = _channel_last(W, wp.shape[1]), _channel_last(G, wp.shape[2])
+        X, Gp = native.channels_last(W, wp.shape[1]), native.channels_last(G, wp.shape[2])
         dW = dG = dw = None
         if want[1]:
             wa = _padded(_adjoint(w, C_in), G).flatten(0, 1)
-            dW = _channel_first(native.convolution(U, Gp, wa, (Co, C_in), dU=R), C_in, W)
+            dW = native.channels_first(native.convolution(U, Gp, wa, (Co, C_in), dU=R), C_in, W)
         if want[2]:
-            dG = _channel_first(native.convolution(U, X, wp.flatten(0, 1), (C_in, Co), dU=R), Co, G)
+            dG = native.convolution(U, X, wp.flatten(0, 1), (C_in, Co), dU=R)
+            dG = native.channels_first(dG, Co, G)
         if want[3]:
             dw = native.convolution_weight_grad(U, X, Gp, (C_in, Co), dU=R)
             dw = _unpadded(dw, C_in, Co)
@@ -192,11 +174,11 @@ class _ConvolutionGradient(torch.autograd.Function):
     ) -> tuple[Tensor, Tensor]:
         wp = _padded(w, W)
         save(ctx, (U, W, G, w))
-        ctx.X, ctx.Gp = X, _channel_last(G, wp.shape[2])
+        ctx.X, ctx.Gp = X, native.channels_last(G, wp.shape[2])
         channels = (W.shape[1], w.shape[1])
         dU, dX = native.convolution_backward(U, X, wp.flatten(0, 1), ctx.Gp, channels)
         assert dU is not None and dX is not None
-        return dU, _channel_first(dX, W.shape[1], W)
+        return dU, native.channels_first(dX, W.shape[1], W)
 
     @staticmethod
     def backward(ctx: Any, RU: Tensor, RW: Tensor) -> tuple[Tensor | None, ...]:
@@ -212,14 +194,14 @@ class _ConvolutionGradient(torch.autograd.Function):
         C_in, Co = W.shape[1], w.shape[1]
         wp = _padded(w, W)
         X, Gp = ctx.X, ctx.Gp
-        RX = _channel_last(RW, wp.shape[1]) if want[2] or want[3] else None
+        RX = native.channels_last(RW, wp.shape[1]) if want[2] or want[3] else None
         dW = dG = dw = None
         if want[1]:
             wa = _padded(_adjoint(w, C_in), G).flatten(0, 1)
-            dW = _channel_first(native.convolution(U, Gp, wa, (Co, C_in), dU=RU), C_in, W)
+            dW = native.channels_first(native.convolution(U, Gp, wa, (Co, C_in), dU=RU), C_in, W)
         if want[2]:
             dG = native.convolution(U, X, wp.flatten(0, 1), (C_in, Co), dU=RU, X2=RX)
-            dG = _channel_first(dG, Co, G)
+            dG = native.channels_first(dG, Co, G)
         if want[3]:
             dw = native.convolution_weight_grad(U, X, Gp, (C_in, Co), dU=RU, X2=RX)
             dw = _unpadded(dw, C_in, Co)

@@ -21,7 +21,8 @@ the last layer's ``Re Tr`` from one Gram matrix per site (``bilinear_bwd_impl.h`
 :func:`convolution` transports each site's neighbours (``V X V^dagger``, each link read
 once per site and hop: no shifted copies, no ``N^2 x N^2`` hop matrices) into a row held in
 the core's cache and multiplies it by the stacked weights of all offsets; see ``conv_impl.h``
-for the layouts and the backward pass.
+for the layouts and the backward pass. Its operands are channel-last: :func:`channels_last`
+and :func:`channels_first` change layouts in tiles (``layout_impl.h``).
 
 The kernels use one core each; every call reports its flops to :func:`counting`. Modules:
 ``_library`` (loading, operands, flop counting), ``products`` (the bilinear layer's kernels),
@@ -36,7 +37,13 @@ from .traces import (
     trace_bilinear_pair,
     trace_bilinear_weight_grad,
 )
-from .transports import convolution, convolution_backward, convolution_weight_grad
+from .transports import (
+    channels_first,
+    channels_last,
+    convolution,
+    convolution_backward,
+    convolution_weight_grad,
+)
 
 __all__ = [
     "COLOURS",
@@ -46,6 +53,8 @@ __all__ = [
     "bilinear_backward",
     "bilinear_pair",
     "bilinear_weight_grad",
+    "channels_first",
+    "channels_last",
     "convolution",
     "convolution_backward",
     "convolution_weight_grad",

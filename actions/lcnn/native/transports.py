@@ -1,4 +1,5 @@
-"""The convolution of kernel size 2, its backward pass and weight gradient (``conv_impl.h``)."""
+"""The convolution of kernel size 2, its backward pass and weight gradient (``conv_impl.h``),
+and its operands' layout changes (``layout_impl.h``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import math
 import torch
 from torch import Tensor
 
-from ._library import _count, _lattice, _loaded, _name, _reals
+from ._library import _TYPES, _count, _lattice, _loaded, _name, _reals
 
 
 def _conv_flops(U: Tensor, Ci: int, Co: int, tangent: bool = False, second: bool = False) -> int:
@@ -35,6 +36,35 @@ def _convolve(
         ctypes.c_long(Co),
         ptr(scratch.data_ptr()),
     )
+
+
+def channels_last(W: Tensor, Cp: int) -> Tensor:
+    """``W (n, C, *dims, N, N)`` complex -> real ``(n, S, N^2, 2, Cp)``, contiguous, zero
+    channels past ``C``: the convolution kernels' operand layout (one tiled transpose)."""
+    n, C, *_, N, _ = W.shape
+    (src,) = _reals(W)
+    M = src.numel() // (n * C)
+    out = src.new_empty(n, M // (2 * N * N), N * N, 2, Cp)
+    getattr(_loaded(), f"lcnn_channels_last_{_TYPES[W.dtype]}")(
+        ctypes.c_void_p(src.data_ptr()),
+        ctypes.c_void_p(out.data_ptr()),
+        *(ctypes.c_long(v) for v in (n, C, M, Cp)),
+    )
+    return out
+
+
+def channels_first(X: Tensor, C: int, like: Tensor) -> Tensor:
+    """Real ``(n, S, N^2, 2, Cp)`` -> complex ``(n, C, *dims, N, N)`` shaped like ``like``
+    (channels past ``C`` dropped): :func:`channels_last` undone."""
+    n, S, E, _, Cp = X.shape
+    src = X.detach().contiguous()
+    out = src.new_empty(n, C, *like.shape[2:], 2)
+    getattr(_loaded(), f"lcnn_channels_first_{_TYPES[like.dtype]}")(
+        ctypes.c_void_p(src.data_ptr()),
+        ctypes.c_void_p(out.data_ptr()),
+        *(ctypes.c_long(v) for v in (n, C, S * E * 2, Cp)),
+    )
+    return torch.view_as_complex(out)
 
 
 def _tangent(dU: Tensor | None) -> Tensor | None:

@@ -1,6 +1,7 @@
 /* Every kernel for the element type T (name suffix TS), which lcnn.c defines before it
  * includes this file: the vector types V (aligned) and VU (unaligned loads and stores) of VL
- * lanes, then specialise.h for N = 3 and N = 2. T and TS are undefined at the end. */
+ * lanes, the layout changes (layout_impl.h), then specialise.h for N = 3 and N = 2. T and TS
+ * are undefined at the end. */
 
 #define TYPE__(base, ts) base##_##ts
 #define TYPE_(base, ts) TYPE__(base, ts)
@@ -9,6 +10,12 @@ typedef T TYPE_(vecu, TS) __attribute__((vector_size(VBYTES), aligned(sizeof(T))
 #define V TYPE_(vec, TS)
 #define VU TYPE_(vecu, TS)
 #define VL ((int)(VBYTES / sizeof(T)))
+
+#define LAST TYPE_(lcnn_channels_last, TS)
+#define FIRST TYPE_(lcnn_channels_first, TS)
+#include "layout_impl.h"
+#undef LAST
+#undef FIRST
 
 #define N 3
 #include "specialise.h"
