@@ -79,9 +79,9 @@ class _TraceBackward(WeightedGradient):
     dB> = sum_i g_i [t_i(R_A, B) + t_i(A, R_B)]``, ``t`` the traced product with the weights of
     the stored channels (``<R, B^dagger> = Re Tr(R B)``). So ``dg`` and ``da`` are the two
     contractions of the sum of two Gram matrices, ``Re Tr(R_A,j B_k) + Re Tr(A_j R_B,k)``
-    (:func:`.native.trace_bilinear_pair`), ``dA`` and ``dB`` traced backward passes (all
-    native); a backward pass of this one that is itself differentiated comes from the PyTorch
-    path."""
+    (:func:`.native.trace_bilinear_pair`), and ``dA``, ``dB`` the two results of one traced
+    backward pass on ``(R_A, R_B)`` (all native); a backward pass of this one that is itself
+    differentiated comes from the PyTorch path."""
 
     @staticmethod
     def forward(a: Tensor, A: Tensor, B: Tensor, g: Tensor, id_a: bool, id_b: bool) -> tuple:
@@ -98,16 +98,15 @@ class _TraceBackward(WeightedGradient):
                 return torch.autograd.grad(out, (A, B), g, create_graph=True)
 
             return (*reference_gradients(reference, (a, A, B, g), want, (RA, RB)), None, None)
-        Ja, Kb = A.shape[1], B.shape[1]
-        aA, aB = a[:, :Ja], a[:, :, :Kb]  # R_A, R_B have no identity channel
+        Ja, Kb = A.shape[1], B.shape[1]  # R_A, R_B have no identity channel
         da = dA = dB = dg = None
         if want[0] or want[3]:  # both sums over the Gram matrices of (R_A, B) and (A, R_B)
             identity = (False, id_b, id_a, False)
             dg, da = native.trace_bilinear_pair(a, RA, B, A, RB, g, identity, want[3], want[0])
-        if want[1]:
-            dA = native.trace_bilinear_backward(aB, A, RB, g, id_a, False, (True, False))[0]
-        if want[2]:
-            dB = native.trace_bilinear_backward(aA, RA, B, g, False, id_b, (False, True))[1]
+        if want[1] or want[2]:  # dA' = sum_k dG_jk R_B,k^dagger, dB' = sum_j dG_jk R_A,j^dagger
+            dA, dB = native.trace_bilinear_backward(
+                a[:, :Ja, :Kb], RA, RB, g, False, False, (want[1], want[2])
+            )
         return da, dA, dB, dg, None, None
 
 
