@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from actions.lcnn import LConv, native, use_fast_path
+from actions.lcnn.inputs import with_adjoints
 from lqcd_hmc import ChainRNG, GaugeField
 from lqcd_hmc.kernels import native as build
 
@@ -26,29 +27,35 @@ def dot(a, b):
     "group,dims", [("SU(3)", (2, 3, 4, 5)), ("SU(2)", (3, 4, 2)), ("SU(3)", (4, 3))]
 )
 @pytest.mark.parametrize("dtype,tol", [(torch.complex128, 1e-13), (torch.complex64, 1e-5)])
+@pytest.mark.parametrize("doubled", [False, True])
 def test_hop_convolution_training_derivatives_equal_the_reference(
-    group, dims, dtype, tol, monkeypatch
+    group, dims, dtype, tol, doubled, monkeypatch
 ):
     """Training's double backpropagation through the native convolution (trained weights):
     the links' and inputs' gradients with a graph, and the gradients of a loss made of them
     and of the value, with respect to inputs, upstream gradient and weights, against the
     reference path, on anisotropic lattices. Where the loss gradient goes to those alone (as
     :func:`workflows.training.losses.backpropagate` sends it) the native tangent kernels give
-    it; the links' second derivatives come from the reference transports."""
+    it; the links' second derivatives come from the reference transports. ``doubled``: inputs
+    ``(V, V^dagger)`` of 2 x 8 channels, whose kernels copy half the transports (the loss's
+    gradient of the inputs' gradient is no such pair)."""
     import actions.lcnn.hopconv as hopconv
 
     f = GaugeField.hot(list(dims), group, ChainRNG(3, 2), dtype=dtype)
     torch.manual_seed(0)
     N = f.links.shape[-1]
     U = f.links.clone().requires_grad_(True)
-    W = torch.randn(2, 4, *dims, N, N, dtype=dtype, requires_grad=True)
+    C = 16 if doubled else 4
+    V = torch.randn(2, C // 2 if doubled else C, *dims, N, N, dtype=dtype, requires_grad=True)
+    W = with_adjoints(V) if doubled else V
     G = torch.randn(2, 5, *dims, N, N, dtype=dtype, requires_grad=True)
     R1, R2, G2 = torch.randn_like(U), torch.randn_like(W), torch.randn_like(G)
-    conv = LConv(4, 5, 2, len(dims))
+    conv = LConv(C, 5, 2, len(dims))
     assert conv._native(W, conv.weight)
+    assert not doubled or native.transports.doubled_half(native.channels_last(W, C), C) == 8
 
     def run(links):
-        y = conv(U, W)
+        y = conv(U, W, doubled=doubled)
         dU, dW = torch.autograd.grad(dot(G, y), [U, W], create_graph=True)
         loss = dot(R1, dU) + dot(R2, dW) + dot(G2, y)
         inputs = [W, G, *conv.parameters()] + ([U] if links else [])

@@ -77,11 +77,13 @@ class _Convolution(torch.autograd.Function):
     differentiated weight gradient comes from :func:`_reference`."""
 
     @staticmethod
-    def forward(ctx: Any, U: Tensor, W: Tensor, w: Tensor) -> Tensor:
+    def forward(ctx: Any, U: Tensor, W: Tensor, w: Tensor, doubled: bool = False) -> Tensor:
         wp = _padded(w, W)
         save(ctx, (U, W, w))
         ctx.X = native.channels_last(W, wp.shape[1])  # kept: every backward pass reads it
-        out = native.convolution(U, ctx.X, wp.flatten(0, 1), (W.shape[1], w.shape[1]))
+        ctx.doubled = doubled
+        channels = (W.shape[1], w.shape[1])
+        out = native.convolution(U, ctx.X, wp.flatten(0, 1), channels, doubled=doubled)
         return native.channels_first(out, w.shape[1], W)
 
     @staticmethod
@@ -91,13 +93,13 @@ class _Convolution(torch.autograd.Function):
         C_in, Co = W.shape[1], w.shape[1]
         if torch.is_grad_enabled():
             if want[2]:
-                return reference_gradients(_reference, (U, W, w), want, G)
+                return (*reference_gradients(_reference, (U, W, w), want, G), None)
             if want[0] and want[1]:
-                dU, dW = _ConvolutionGradient.apply(U, W, G, w, ctx.X)
-                return dU, dW, None
+                dU, dW = _ConvolutionGradient.apply(U, W, G, w, ctx.X, ctx.doubled)
+                return dU, dW, None, None
             dW = _Convolution.apply(U, G, _adjoint(w, C_in)) if want[1] else None
             dU = _LinkGradient.apply(U, W, G, w) if want[0] else None
-            return dU, dW, None
+            return dU, dW, None, None
         wp = _padded(w, W)
         X, Gp = ctx.X, native.channels_last(G, wp.shape[2])
         dU = dW = dw = None
@@ -107,8 +109,9 @@ class _Convolution(torch.autograd.Function):
             )
             dW = None if dX is None else native.channels_first(dX, C_in, W)
         if want[2]:
-            dw = _unpadded(native.convolution_weight_grad(U, X, Gp, (C_in, Co)), C_in, Co)
-        return dU, dW, dw
+            dw = native.convolution_weight_grad(U, X, Gp, (C_in, Co), doubled=ctx.doubled)
+            dw = _unpadded(dw, C_in, Co)
+        return dU, dW, dw, None
 
 
 class _LinkGradient(torch.autograd.Function):
@@ -170,11 +173,11 @@ class _ConvolutionGradient(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: Any, U: Tensor, W: Tensor, G: Tensor, w: Tensor, X: Tensor
+        ctx: Any, U: Tensor, W: Tensor, G: Tensor, w: Tensor, X: Tensor, doubled: bool
     ) -> tuple[Tensor, Tensor]:
         wp = _padded(w, W)
         save(ctx, (U, W, G, w))
-        ctx.X, ctx.Gp = X, native.channels_last(G, wp.shape[2])
+        ctx.X, ctx.Gp, ctx.doubled = X, native.channels_last(G, wp.shape[2]), doubled
         channels = (W.shape[1], w.shape[1])
         dU, dX = native.convolution_backward(U, X, wp.flatten(0, 1), ctx.Gp, channels)
         assert dU is not None and dX is not None
@@ -190,22 +193,22 @@ class _ConvolutionGradient(torch.autograd.Function):
                 U, W = differentiable(U), differentiable(W)
                 return torch.autograd.grad(_reference(U, W, w), (U, W), G, create_graph=True)
 
-            return (*reference_gradients(reference, (U, W, G, w), want, (RU, RW)), None)
+            return (*reference_gradients(reference, (U, W, G, w), want, (RU, RW)), None, None)
         C_in, Co = W.shape[1], w.shape[1]
         wp = _padded(w, W)
-        X, Gp = ctx.X, ctx.Gp
+        X, Gp, doubled = ctx.X, ctx.Gp, ctx.doubled
         RX = native.channels_last(RW, wp.shape[1]) if want[2] or want[3] else None
         dW = dG = dw = None
         if want[1]:
             wa = _padded(_adjoint(w, C_in), G).flatten(0, 1)
             dW = native.channels_first(native.convolution(U, Gp, wa, (Co, C_in), dU=RU), C_in, W)
         if want[2]:
-            dG = native.convolution(U, X, wp.flatten(0, 1), (C_in, Co), dU=RU, X2=RX)
+            dG = native.convolution(U, X, wp.flatten(0, 1), (C_in, Co), RU, RX, doubled)
             dG = native.channels_first(dG, Co, G)
         if want[3]:
-            dw = native.convolution_weight_grad(U, X, Gp, (C_in, Co), dU=RU, X2=RX)
+            dw = native.convolution_weight_grad(U, X, Gp, (C_in, Co), RU, RX, doubled)
             dw = _unpadded(dw, C_in, Co)
-        return None, dW, dG, dw, None
+        return None, dW, dG, dw, None, None
 
 
 def available(W: Tensor, weight: Tensor) -> bool:
@@ -214,15 +217,20 @@ def available(W: Tensor, weight: Tensor) -> bool:
     return not weight.is_complex() and native.available(W)
 
 
-def hop_convolution(U: Tensor, W: Tensor, weight0: Tensor, weight: Tensor) -> Tensor:
+def hop_convolution(
+    U: Tensor, W: Tensor, weight0: Tensor, weight: Tensor, doubled: bool = False
+) -> Tensor:
     """``sum_j w0_ij W_j + sum_{mu, s} sum_j w_ij(mu, s) T_{s mu} W_j``: ``U (n, D, *dims, N,
     N)``, ``W (n, C_in, *dims, N, N)``, ``weight0 (C_out, C_in)``, ``weight (D, 2, 1, C_out,
-    C_in)`` (:class:`.layers.LConv`'s, kernel size 2), result ``(n, C_out, *dims, N, N)``."""
+    C_in)`` (:class:`.layers.LConv`'s, kernel size 2), result ``(n, C_out, *dims, N, N)``.
+    ``doubled``: ``W`` is ``(V, V^dagger)`` along the channels, so half its transports are the
+    adjoints of the others' (the kernels copy them where the channels allow,
+    :func:`.native.transports.doubled_half`: half the transports of the rows of ``W``)."""
     C_out, C_in = weight0.shape
     D = U.shape[1]
     blocks = torch.cat([weight0[None], weight.reshape(2 * D, C_out, C_in)])
     w = blocks.transpose(1, 2).reshape(-1, C_out).to(W.real.dtype)
-    return _Convolution.apply(operand(U), operand(W), operand(w))
+    return _Convolution.apply(operand(U), operand(W), operand(w), doubled)
 
 
 def hop_laplacian(U: Tensor, W: Tensor) -> Tensor:

@@ -111,15 +111,18 @@ class LConv(nn.Module):
         W: Tensor,
         hops: list[Tensor] | None = None,
         weights: tuple[Tensor, Tensor] | None = None,
+        doubled: bool = False,
     ) -> Tensor:
         """``hops``: :func:`transport_hops` of ``U`` where the caller has them (the fast path
         computes them otherwise). ``weights``: ``(weight0, weight)`` in place of the module's,
-        for inputs of other channels (:meth:`LConvBilin.forward`'s folded weights)."""
+        for inputs of other channels (:meth:`LConvBilin.forward`'s folded weights).
+        ``doubled``: ``W`` is ``(V, V^dagger)`` along the channels (:meth:`LConvBilin.forward`'s
+        ``W~``), which the native kernels use (:func:`.hopconv.hop_convolution`)."""
         mix_ = partial(mix, fast=self.fast)
         w0, wk = weights if weights is not None else (self.weight0, self.weight)
         K = self.kernel_size
         hopping = self._native(W, wk)
-        out = hop_convolution(U, W, w0, wk) if hopping else mix_(w0, W)
+        out = hop_convolution(U, W, w0, wk, doubled) if hopping else mix_(w0, W)
         if self.bias is not None:
             eye = torch.eye(W.shape[-1], dtype=W.dtype, device=W.device)
             out = out + self.bias.to(W.dtype).view(-1, *[1] * (W.dim() - 2)) * eye
@@ -288,7 +291,7 @@ class LConvBilin(nn.Module):
         ``w'_j = w_j + w_{C + adjoint(j)}``: half the input channels, the same result."""
         if adjoint is None or not self.bilin.fast:
             Wt = with_adjoints(W) if self.bilin.fast else torch.cat([W, W.mH.resolve_conj()], 1)
-            return Wt, self.conv(U, Wt, hops), None
+            return Wt, self.conv(U, Wt, hops, doubled=True), None
         C, p = W.shape[1], torch.tensor(adjoint, device=W.device)
 
         def fold(w: Tensor, dim: int) -> Tensor:

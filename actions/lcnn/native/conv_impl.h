@@ -12,7 +12,9 @@
  * links' direction dU instead: Z_0 = 0, Z_h = dV X V^dagger + V X dV^dagger, dV from dU as V
  * from U (training's second derivatives, actions/lcnn/hopconv.py); with X2 (not NULL) the plain
  * row of X2 is added to it, so that one product serves a sum of two convolutions of the same
- * weights (the backward pass of the convolution's gradient). Layouts (T arrays, C order,
+ * weights (the backward pass of the convolution's gradient). With half > 0 (FWD, CWGRAD) X
+ * holds (W, W^dagger), half channels each: the transports of the second half are the
+ * adjoints of the first's (ZROW), half the transports of the row. Layouts (T arrays, C order,
  * 2 = real and imaginary part, E = N^2; Ci and Co multiples of VL, padded with zero channels):
  *   U, dU (n, D, S, N, N, 2)   X, X2, dX (n, S, E, 2, Ci)   out, G (n, S, E, 2, Co)
  *   w (H Ci, Co) and wt (Co, H Ci), H = 2D + 1, w[(h, j)][i] = w_h(i, j)
@@ -78,9 +80,12 @@ static inline T HSUM(V v)
 }
 
 /* the row (Z_0 ... Z_2D) of site s of configuration b into Z (2 E, H Ci), or its tangent
- * along dU where dU is not NULL */
+ * along dU where dU is not NULL. With half > 0 the channels are (W, W^dagger), each half of
+ * half channels (Ci = 2 half): the second half's transports are the adjoints of the first's,
+ * T(W^dagger) = T(W)^dagger (and so their tangents), copied instead of computed */
 static void ZROW(const T *restrict U, const T *restrict dU, const T *restrict X, long b, long s,
-                 long S, long D, const long *L, const long *st, long Ci, T *restrict Z)
+                 long S, long D, const long *L, const long *st, long Ci, long half,
+                 T *restrict Z)
 {
     const long E = N * N, ldz = (2 * D + 1) * Ci;
     const T *Xs = X + (b * S + s) * E * 2 * Ci;
@@ -96,7 +101,7 @@ static void ZROW(const T *restrict U, const T *restrict dU, const T *restrict X,
             LOADV(dU + link, h % 2 == 0, dr, di);
         const T *Xy = X + (b * S + y) * E * 2 * Ci;
         T *Zh = Z + (1 + h) * Ci;
-        for (long c = 0; c < Ci; c += VL)
+        for (long c = 0; c < (half ? half : Ci); c += VL)
             for (int m = 0; m < N; m++) {
                 ROW acc = {0};
                 if (dU) {
@@ -109,26 +114,33 @@ static void ZROW(const T *restrict U, const T *restrict dU, const T *restrict X,
                     *(VU *)(Zh + ((m * N + q) * 2 + 1) * ldz + c) = acc.i[q];
                 }
             }
+        for (long c = 0; c < half; c += VL) /* entry (m, q) of T(W)^dagger: conj T(W)(q, m) */
+            for (int m = 0; m < N; m++)
+                for (int q = 0; q < N; q++) {
+                    const T *src = Zh + ((q * N + m) * 2) * ldz + c;
+                    *(VU *)(Zh + ((m * N + q) * 2) * ldz + half + c) = *(const VU *)src;
+                    *(VU *)(Zh + ((m * N + q) * 2 + 1) * ldz + half + c) = -*(const VU *)(src + ldz);
+                }
     }
 }
 
-/* the row of site s into Z (ZROW), plus the plain row of X2 where X2 is not NULL (Z2: scratch
- * of the same size) */
+/* the row of site s into Z (ZROW, X's halves as half says), plus the plain row of X2 where X2
+ * is not NULL (Z2: scratch of the same size) */
 static void ZROWS(const T *restrict U, const T *restrict dU, const T *restrict X,
                   const T *restrict X2, long b, long s, long S, long D, const long *L,
-                  const long *st, long Ci, T *restrict Z, T *restrict Z2)
+                  const long *st, long Ci, long half, T *restrict Z, T *restrict Z2)
 {
-    ZROW(U, dU, X, b, s, S, D, L, st, Ci, Z);
+    ZROW(U, dU, X, b, s, S, D, L, st, Ci, half, Z);
     if (!X2)
         return;
-    ZROW(U, NULL, X2, b, s, S, D, L, st, Ci, Z2);
+    ZROW(U, NULL, X2, b, s, S, D, L, st, Ci, 0, Z2);
     for (long e = 0; e < 2 * N * N * (2 * D + 1) * Ci; e++)
         Z[e] += Z2[e];
 }
 
 void FWD(const T *restrict U, const T *restrict dU, const T *restrict X, const T *restrict X2,
          const T *restrict w, T *restrict out, long n, long D, const long *L, long Ci, long Co,
-         T *restrict scratch)
+         long half, T *restrict scratch)
 {
     long st[8], S;
     strides(D, L, st, &S);
@@ -136,7 +148,7 @@ void FWD(const T *restrict U, const T *restrict dU, const T *restrict X, const T
     T *Z = scratch; /* (2 E, H Ci): the row (Z_0 ... Z_2D) of one site; Z2 after it */
     for (long b = 0; b < n; b++)
         for (long s = 0; s < S; s++) {
-            ZROWS(U, dU, X, X2, b, s, S, D, L, st, Ci, Z, Z + 2 * E * ldz);
+            ZROWS(U, dU, X, X2, b, s, S, D, L, st, Ci, half, Z, Z + 2 * E * ldz);
             T *os = out + (b * S + s) * E * 2 * Co;
             for (int r = 0; r < 2 * E; r += 2 * N)
                 ROWS_GEMM(Z + r * ldz, ldz, w, Co, ldz, Co / VL, os + r * Co, Co);
@@ -145,7 +157,7 @@ void FWD(const T *restrict U, const T *restrict dU, const T *restrict X, const T
 
 void CWGRAD(const T *restrict U, const T *restrict dU, const T *restrict X, const T *restrict X2,
             const T *restrict G, T *restrict dw, long n, long D, const long *L, long Ci, long Co,
-            T *restrict scratch)
+            long half, T *restrict scratch)
 {
     long st[8], S;
     strides(D, L, st, &S);
@@ -153,7 +165,7 @@ void CWGRAD(const T *restrict U, const T *restrict dU, const T *restrict X, cons
     T *Z = scratch;
     for (long b = 0; b < n; b++)
         for (long s = 0; s < S; s++) {
-            ZROWS(U, dU, X, X2, b, s, S, D, L, st, Ci, Z, Z + 2 * E * ldz);
+            ZROWS(U, dU, X, X2, b, s, S, D, L, st, Ci, half, Z, Z + 2 * E * ldz);
             const T *Gs = G + (b * S + s) * E * 2 * Co;
             WSUM(Z, 1, ldz, Gs, dw, Co, ldz, nv);
         }

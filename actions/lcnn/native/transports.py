@@ -9,31 +9,39 @@ import math
 import torch
 from torch import Tensor
 
-from ._library import _TYPES, _count, _lattice, _loaded, _name, _reals
+from ._library import _TYPES, _count, _lanes, _lattice, _loaded, _name, _reals
 
 
-def _conv_flops(U: Tensor, Ci: int, Co: int, tangent: bool = False, second: bool = False) -> int:
+def _conv_flops(
+    U: Tensor, Ci: int, Co: int, tangent: bool = False, second: bool = False, half: int = 0
+) -> int:
     """Real flops per call of :func:`convolution` (transports ``V X``, ``(V X) V^dagger``, both
-    twice along a tangent, once more for a second input; the row times the weights)."""
+    twice along a tangent, of half the channels where ``half``, once more for a second input;
+    the row times the weights)."""
     n, D, *dims, N, _ = U.shape
     S = math.prod(dims)
-    transports = 2 * D * Ci * 16 * N**3 * ((2 if tangent else 1) + second)
+    plain = Ci // 2 if half else Ci
+    transports = 2 * D * 16 * N**3 * (plain * (2 if tangent else 1) + Ci * second)
     added = 2 * N * N * (2 * D + 1) * Ci if second else 0
     return n * S * (transports + added + 2 * (2 * N * N) * (2 * D + 1) * Ci * Co)
 
 
 def _convolve(
-    kind: str, U: Tensor, operands: list[Tensor | None], Ci: int, Co: int, rows: int
+    kind: str,
+    U: Tensor,
+    operands: list[Tensor | None],
+    sizes: tuple[int, ...],
+    rows: int,
 ) -> None:
     """Call the convolution kernel ``kind`` on ``operands`` (contiguous, in its argument
-    order; None for NULL) with a scratch row of ``rows`` columns."""
+    order; None for NULL) and ``sizes`` (``Ci``, ``Co`` and, where the kernel takes it,
+    ``half``) with a scratch row of ``rows`` columns."""
     scratch = U.real.new_empty(2 * U.shape[-1] ** 2 * rows)
     ptr = ctypes.c_void_p
     getattr(_loaded(), _name(kind, U))(
         *(ptr(None if t is None else t.data_ptr()) for t in operands),
         *_lattice(U),
-        ctypes.c_long(Ci),
-        ctypes.c_long(Co),
+        *(ctypes.c_long(v) for v in sizes),
         ptr(scratch.data_ptr()),
     )
 
@@ -82,6 +90,7 @@ def convolution(
     channels: tuple[int, int],
     dU: Tensor | None = None,
     X2: Tensor | None = None,
+    doubled: bool = False,
 ) -> Tensor:
     """``out(x) = sum_h (T_h X)(x) w_h`` (``T_0 = 1``; ``conv_impl.h``): ``U (n, D, *dims, N,
     N)`` complex, ``X (n, S, N^2, 2, Ci)`` real, ``w ((2 D + 1) Ci, Co)`` real (block ``h`` the
@@ -89,15 +98,18 @@ def convolution(
     :func:`padded_channels`; result ``(n, S, N^2, 2, Co)`` real. With a tangent ``dU`` (shaped
     like ``U``): the derivative of ``out`` along the links' direction ``dU``, whose local term
     is zero. With ``X2`` (shaped like ``X``), plus the convolution of ``X2`` (one product
-    with the weights for both). ``channels``: the unpadded ``(C_in, C_out)``, whose arithmetic
+    with the weights for both). ``doubled``: ``X`` holds ``(W, W^dagger)``, half the channels
+    each (:func:`doubled_half`; ``X2`` need not), whose transports are then half computed,
+    half copied. ``channels``: the unpadded ``(C_in, C_out)``, whose arithmetic
     :func:`counting` reports."""
     Ci, Co = X.shape[-1], w.shape[-1]
     (u,) = _reals(U)
     x, ww = X.detach().contiguous(), w.detach().contiguous()
     out = X.new_empty(*X.shape[:-1], Co)
     rows = ww.shape[0] * (1 if X2 is None else 2)
-    _convolve("conv", U, [u, _tangent(dU), x, _second(X2), ww, out], Ci, Co, rows)
-    _count(_conv_flops(U, *channels, tangent=dU is not None, second=X2 is not None))
+    half = doubled_half(X, channels[0]) if doubled else 0
+    _convolve("conv", U, [u, _tangent(dU), x, _second(X2), ww, out], (Ci, Co, half), rows)
+    _count(_conv_flops(U, *channels, dU is not None, X2 is not None, half))
     return out
 
 
@@ -119,7 +131,7 @@ def convolution_backward(
     wt = w.detach().t().contiguous()
     dX = torch.zeros_like(x) if inputs else None
     dU = torch.zeros_like(u) if links else None
-    _convolve("conv_backward", U, [u, x, wt, g, dX, dU], Ci, Co, wt.shape[1])
+    _convolve("conv_backward", U, [u, x, wt, g, dX, dU], (Ci, Co), wt.shape[1])
     # G w^T and V^dagger dZ V as the forward pass; the channel sums M = dZ X^dagger per hop
     n, D, *dims, N, _ = U.shape
     gram = n * math.prod(dims) * 2 * D * channels[0] * 8 * N**4 if links else 0
@@ -134,17 +146,29 @@ def convolution_weight_grad(
     channels: tuple[int, int],
     dU: Tensor | None = None,
     X2: Tensor | None = None,
+    doubled: bool = False,
 ) -> Tensor:
-    """The gradient of :func:`convolution` (with the same tangent ``dU`` and second input
-    ``X2``, if any) with respect to its stacked weights, ``((2 D + 1) Ci, Co)``: ``dw[(h, j)][i]
-    = Re sum_{n,x} <Z_hj, G_i>``, the row of transported inputs times ``G`` summed over
-    configurations and sites."""
+    """The gradient of :func:`convolution` (with the same tangent ``dU``, second input ``X2``
+    and ``doubled``, if any) with respect to its stacked weights, ``((2 D + 1) Ci, Co)``:
+    ``dw[(h, j)][i] = Re sum_{n,x} <Z_hj, G_i>``, the row of transported inputs times ``G``
+    summed over configurations and sites."""
     Ci, Co = X.shape[-1], G.shape[-1]
     (u,) = _reals(U)
     x, g = X.detach().contiguous(), G.detach().contiguous()
     H = 2 * U.shape[1] + 1
     dw = x.new_zeros(H * Ci, Co)
     rows = H * Ci * (1 if X2 is None else 2)
-    _convolve("conv_weight_grad", U, [u, _tangent(dU), x, _second(X2), g, dw], Ci, Co, rows)
-    _count(_conv_flops(U, *channels, tangent=dU is not None, second=X2 is not None))
+    half = doubled_half(X, channels[0]) if doubled else 0
+    operands = [u, _tangent(dU), x, _second(X2), g, dw]
+    _convolve("conv_weight_grad", U, operands, (Ci, Co, half), rows)
+    _count(_conv_flops(U, *channels, dU is not None, X2 is not None, half))
     return dw
+
+
+def doubled_half(X: Tensor, C_in: int) -> int:
+    """The kernels' ``half`` for a doubled operand ``X (..., Ci)`` of ``C_in = 2 C`` channels,
+    ``(W, W^dagger)``: ``C`` where the halves are whole vectors with no padding between them
+    (``Ci = 2 C``, ``C`` a multiple of the lanes), else 0 (every transport computed)."""
+    C = C_in // 2
+    lanes = _lanes(_loaded(), X.dtype)
+    return C if C_in == 2 * C and X.shape[-1] == C_in and C % lanes == 0 else 0
