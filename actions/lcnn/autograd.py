@@ -25,9 +25,11 @@ def operand(t: Tensor) -> Tensor:
     return t.view_as(t) if t.is_leaf and t.requires_grad else t
 
 
-def save(ctx: Any, inputs: Sequence[Tensor]) -> None:
-    """Save ``inputs`` for the backward pass, with the nodes their gradients go to."""
-    ctx.save_for_backward(*inputs)
+def save(ctx: Any, inputs: Sequence[Tensor], kept: Sequence[Tensor] = ()) -> None:
+    """Save ``inputs`` for the backward pass, with the nodes their gradients go to, and after
+    them the forward pass's intermediates ``kept`` (saved like the inputs, so that hooks on
+    saved tensors, and the activation memory they measure, see them)."""
+    ctx.save_for_backward(*inputs, *kept)
     ctx.nodes = [t.grad_fn for t in inputs]
 
 

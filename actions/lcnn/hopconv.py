@@ -79,29 +79,29 @@ class _Convolution(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, U: Tensor, W: Tensor, w: Tensor, doubled: bool = False) -> Tensor:
         wp = _padded(w, W)
-        save(ctx, (U, W, w))
-        ctx.X = native.channels_last(W, wp.shape[1])  # kept: every backward pass reads it
+        X = native.channels_last(W, wp.shape[1])  # kept: every backward pass reads it
+        save(ctx, (U, W, w), (X,))
         ctx.doubled = doubled
         channels = (W.shape[1], w.shape[1])
-        out = native.convolution(U, ctx.X, wp.flatten(0, 1), channels, doubled=doubled)
+        out = native.convolution(U, X, wp.flatten(0, 1), channels, doubled=doubled)
         return native.channels_first(out, w.shape[1], W)
 
     @staticmethod
     def backward(ctx: Any, G: Tensor) -> tuple[Tensor | None, ...]:
-        U, W, w = ctx.saved_tensors
+        U, W, w, X = ctx.saved_tensors
         want = wanted(ctx)
         C_in, Co = W.shape[1], w.shape[1]
         if torch.is_grad_enabled():
             if want[2]:
                 return (*reference_gradients(_reference, (U, W, w), want, G), None)
             if want[0] and want[1]:
-                dU, dW = _ConvolutionGradient.apply(U, W, G, w, ctx.X, ctx.doubled)
+                dU, dW = _ConvolutionGradient.apply(U, W, G, w, X, ctx.doubled)
                 return dU, dW, None, None
             dW = _Convolution.apply(U, G, _adjoint(w, C_in)) if want[1] else None
             dU = _LinkGradient.apply(U, W, G, w) if want[0] else None
             return dU, dW, None, None
         wp = _padded(w, W)
-        X, Gp = ctx.X, native.channels_last(G, wp.shape[2])
+        Gp = native.channels_last(G, wp.shape[2])
         dU = dW = dw = None
         if want[0] or want[1]:
             dU, dX = native.convolution_backward(
@@ -176,16 +176,17 @@ class _ConvolutionGradient(torch.autograd.Function):
         ctx: Any, U: Tensor, W: Tensor, G: Tensor, w: Tensor, X: Tensor, doubled: bool
     ) -> tuple[Tensor, Tensor]:
         wp = _padded(w, W)
-        save(ctx, (U, W, G, w))
-        ctx.X, ctx.Gp, ctx.doubled = X, native.channels_last(G, wp.shape[2]), doubled
+        Gp = native.channels_last(G, wp.shape[2])
+        save(ctx, (U, W, G, w), (X, Gp))
+        ctx.doubled = doubled
         channels = (W.shape[1], w.shape[1])
-        dU, dX = native.convolution_backward(U, X, wp.flatten(0, 1), ctx.Gp, channels)
+        dU, dX = native.convolution_backward(U, X, wp.flatten(0, 1), Gp, channels)
         assert dU is not None and dX is not None
         return dU, native.channels_first(dX, W.shape[1], W)
 
     @staticmethod
     def backward(ctx: Any, RU: Tensor, RW: Tensor) -> tuple[Tensor | None, ...]:
-        U, W, G, w = ctx.saved_tensors
+        U, W, G, w, X, Gp = ctx.saved_tensors
         want = wanted(ctx)
         if torch.is_grad_enabled() or want[0]:
 
@@ -196,7 +197,7 @@ class _ConvolutionGradient(torch.autograd.Function):
             return (*reference_gradients(reference, (U, W, G, w), want, (RU, RW)), None, None)
         C_in, Co = W.shape[1], w.shape[1]
         wp = _padded(w, W)
-        X, Gp, doubled = ctx.X, ctx.Gp, ctx.doubled
+        doubled = ctx.doubled
         RX = native.channels_last(RW, wp.shape[1]) if want[2] or want[3] else None
         dW = dG = dw = None
         if want[1]:
