@@ -1,4 +1,5 @@
-"""L-CNNs: input layers (:mod:`.inputs`), gauge equivariant layers (:mod:`.layers`; parallel
+"""L-CNNs: input layers (:mod:`.inputs`), gauge equivariant layers (:mod:`.layers`, the
+site-local ones in :mod:`.sitewise`; parallel
 transport in :mod:`.transport`; the bilinear layer's fast path in :mod:`.bilinear`, the last
 layer's traced product in :mod:`.traced`; the C kernels that serve the fast path on a CPU in
 :mod:`.native`, the convolution's in :mod:`.hopconv`; what their autograd functions share in
@@ -9,16 +10,9 @@ train``) is a workflow: :mod:`workflows.training`."""
 
 from .action import LCNNAction, LCNNFixedPoint, load_checkpoint, save_checkpoint
 from .inputs import Plaq, Poly, plaquette_adjoint
-from .layers import (
-    LAct,
-    LBilin,
-    LConv,
-    LConvBilin,
-    LExp,
-    Trace,
-    use_fast_path,
-)
+from .layers import LBilin, LConv, LConvBilin, use_fast_path
 from .network import LCNN, Architecture
+from .sitewise import LAct, LExp, Trace
 from .transport import laplacian, transport, transport_hops
 
 __all__ = [

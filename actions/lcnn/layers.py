@@ -7,7 +7,7 @@ Data: links ``U`` of shape ``(B, D, *dims, N, N)`` and channel fields ``W`` of s
 ``(B, C, *dims, N, N)`` that transform locally, ``W_x -> O(x) W_x O(x)^dagger`` under
 ``U_mu(x) -> O(x) U_mu(x) O(x+mu)^dagger`` (docs/conventions.md, section 2).
 Every layer maps such fields
-to such fields (or, :class:`Trace`, to gauge-invariant scalars) and commutes with lattice
+to such fields (or, :class:`.sitewise.Trace`, to gauge-invariant scalars) and commutes with lattice
 translations. Parallel transport from ``x + k mu`` to ``x`` is
 ``T_{k mu} W(x) = U_{x, k mu} W(x + k mu) U_{x, k mu}^dagger`` with the straight Wilson line
 ``U_{x, k mu}``; it is built one hop at a time, ``T_{(k+1) mu} = T_mu T_{k mu}``.
@@ -19,19 +19,19 @@ Weights are real (the default; the action is then invariant under charge conjuga
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import cache, partial, reduce
 
 import torch
 from torch import Tensor, nn
 
-from lqcd_hmc.groups import Group, get_group
 from lqcd_hmc.lattice import shift
 
 from .bilinear import bilinear, pays
 from .hopconv import available as hop_available
 from .hopconv import hop_convolution
 from .inputs import with_adjoints
+from .sitewise import Trace
 from .traced import trace_bilinear
 from .transport import transport, transport_hops
 
@@ -378,70 +378,3 @@ def _adjoint_rows(C: int, device: torch.device) -> Tensor:
     x[dagger], y[dagger] = c[dagger] - C, jp[dagger]  # Re Tr(W_j'^dag W_c'^dag) = Re Tr(W_c' W_j')
     x[one], y[one] = jp[one], 2 * C  # Re Tr(W_j'^dag) = Re Tr(W_j')
     return (x * (2 * C + 1) + y).flatten().to(device)
-
-
-_ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
-    "sigmoid": torch.sigmoid,
-    "tanh": lambda x: 1 + torch.tanh(x),
-    "softplus": nn.functional.softplus,
-    "relu": lambda x: (x > 0).to(x.dtype),
-}
-
-
-class LAct(nn.Module):
-    """Gauge equivariant activation: ``W_i -> g(a_i Re Tr W_i / N + c_i) W_i`` with a
-    gauge-invariant scalar gate (Favoni et al., eq. 5). ``g``: ``sigmoid`` (default; smooth, so
-    the force is continuous), ``tanh`` (``1 + tanh``), ``softplus``, or ``relu`` (the step
-    ``Theta``, for which ``Re Tr W'`` is ``ReLU(Re Tr W)``; its force jumps, so not for HMC)."""
-
-    def __init__(self, channels: int, activation: str = "sigmoid"):
-        super().__init__()
-        if activation not in _ACTIVATIONS:
-            raise ValueError(
-                f"unknown activation {activation!r}; choose from {sorted(_ACTIVATIONS)}"
-            )
-        self.activation = activation
-        self.scale = nn.Parameter(torch.ones(channels, dtype=torch.float64))
-        self.shift = nn.Parameter(torch.zeros(channels, dtype=torch.float64))
-
-    def _gate(self, x: Tensor) -> Tensor:
-        view = (-1,) + (1,) * (x.dim() - 2)
-        g = _ACTIVATIONS[self.activation]
-        return g(self.scale.to(x.dtype).view(view) * x + self.shift.to(x.dtype).view(view))
-
-    def forward(self, W: Tensor) -> Tensor:
-        x = torch.diagonal(W, dim1=-2, dim2=-1).sum(-1).real / W.shape[-1]
-        return self._gate(x)[..., None, None] * W
-
-    def real_trace(self, x: Tensor) -> Tensor:
-        """``Re Tr W'_i / N`` of the output from ``x_i = Re Tr W_i / N`` of the input,
-        ``g(a_i x_i + c_i) x_i`` (the gate is real), ``(B, C, *dims)``."""
-        return self._gate(x) * x
-
-    def extra_repr(self) -> str:
-        return f"{self.scale.numel()}, activation={self.activation!r}"
-
-
-class LExp(nn.Module):
-    """Link update by the exponential map (Favoni et al., eq. 6):
-    ``U_mu(x) -> exp(sum_i beta_{mu i} Pi(W_i(x))) U_mu(x)`` with ``Pi`` the traceless
-    anti-Hermitian part; stays in the group and keeps the links' transformation law. Zero
-    weights (the initialisation) leave the links unchanged."""
-
-    def __init__(self, channels: int, D: int, group: str | Group):
-        super().__init__()
-        self.group = get_group(group)
-        self.weight = nn.Parameter(torch.zeros(D, channels, dtype=torch.float64))
-
-    def forward(self, U: Tensor, W: Tensor) -> Tensor:
-        X = self.group.project_algebra(W)
-        Q = torch.einsum("mc,bc...->bm...", self.weight.to(W.dtype), X)
-        return self.group.exp(Q) @ U
-
-
-class Trace(nn.Module):
-    """Gauge-invariant output ``Tr W_i(x) / N`` per channel and site, complex
-    ``(B, C, *dims)``."""
-
-    def forward(self, W: Tensor) -> Tensor:
-        return torch.diagonal(W, dim1=-2, dim2=-1).sum(-1) / W.shape[-1]

@@ -20,7 +20,8 @@ from lqcd_hmc.groups import get_group
 from . import native
 from .hopconv import hop_laplacian
 from .inputs import Plaq, Poly, plaquette_adjoint, with_adjoints
-from .layers import LAct, LConvBilin, LExp
+from .layers import LConvBilin
+from .sitewise import LAct, LExp
 from .transport import laplacian, transport_hops
 
 
