@@ -11,6 +11,8 @@ from torch import Tensor, nn
 from lqcd_hmc.loops import line, plaquette_halves
 from lqcd_hmc.products import product
 
+from . import native
+
 
 class Plaq(nn.Module):
     """All plaquettes at x in both orientations: channels ``U_{mu nu}(x)`` for ``mu < nu`` in
@@ -43,7 +45,7 @@ class _WithAdjoints(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: object, P: Tensor) -> Tensor:
-        return torch.cat([P, P.mH], dim=1)
+        return native.with_adjoints(P) if native.available(P) else torch.cat([P, P.mH], dim=1)
 
     @staticmethod
     def backward(ctx: object, G: Tensor) -> Tensor:
@@ -56,6 +58,8 @@ class _FoldAdjoints(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: object, G: Tensor) -> Tensor:
+        if native.available(G):
+            return native.fold_adjoints(G)
         C = G.shape[1] // 2
         return G[:, :C] + G[:, C:].mH
 

@@ -22,7 +22,8 @@ the last layer's ``Re Tr`` from one Gram matrix per site (``bilinear_bwd_impl.h`
 once per site and hop: no shifted copies, no ``N^2 x N^2`` hop matrices) into a row held in
 the core's cache and multiplies it by the stacked weights of all offsets; see ``conv_impl.h``
 for the layouts and the backward pass. Its operands are channel-last: :func:`channels_last`
-and :func:`channels_first` change layouts in tiles (``layout_impl.h``).
+and :func:`channels_first` change layouts in tiles (``layout_impl.h``, which also holds the
+channel doubling :func:`with_adjoints` and its adjoint :func:`fold_adjoints`).
 
 The kernels use one core each; every call reports its flops to :func:`counting`. Modules:
 ``_library`` (loading, operands, flop counting), ``products`` (the bilinear layer's kernels),
@@ -43,6 +44,8 @@ from .transports import (
     convolution,
     convolution_backward,
     convolution_weight_grad,
+    fold_adjoints,
+    with_adjoints,
 )
 
 __all__ = [
@@ -59,9 +62,11 @@ __all__ = [
     "convolution_backward",
     "convolution_weight_grad",
     "counting",
+    "fold_adjoints",
     "padded_channels",
     "trace_bilinear",
     "trace_bilinear_backward",
     "trace_bilinear_pair",
     "trace_bilinear_weight_grad",
+    "with_adjoints",
 ]

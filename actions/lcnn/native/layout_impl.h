@@ -1,5 +1,5 @@
 /* The convolution's layout changes for one element type T (types.h includes this file once per
- * type; LAST and FIRST name them): complex fields are (n, C, M) channel-first and the
+ * type; LAST and FIRST name them; WITH and FOLD, below, the channel doubling's): complex fields are (n, C, M) channel-first and the
  * convolution kernels' operands (n, M, Cp) channel-last, M = S N^2 2 reals per channel (sites,
  * entries, real and imaginary part), Cp >= C the padded channels (conv_impl.h).
  *   LAST:  dst[b][m][c] = src[b][c][m], zero for C <= c < Cp;
@@ -48,3 +48,44 @@ void FIRST(const T *restrict src, T *restrict dst, long n, long C, long M, long 
 }
 
 #undef TILE
+
+/* The channel doubling W~ = (W, W^dagger) and its adjoint, the fold G_1 + G_2^dagger
+ * (actions/lcnn/inputs.py), on complex N x N matrices (n, C, S, N, N, 2) per element type T
+ * (WITH and FOLD name them): in one pass each, where torch reads the transposed conjugate
+ * through strides.
+ *   WITH: dst (n, 2C, S, N, N, 2), dst[b][c] = src[b][c], dst[b][C + c] = src[b][c]^dagger;
+ *   FOLD: dst (n, C, S, N, N, 2) = src[b][c] + src[b][C + c]^dagger, src (n, 2C, S, N, N, 2).
+ */
+
+void WITH(const T *restrict src, T *restrict dst, long n, long C, long S, long N)
+{
+    const long E2 = 2 * N * N, block = C * S * E2;
+    for (long b = 0; b < n; b++) {
+        const T *s = src + b * block;
+        T *d = dst + 2 * b * block;
+        for (long e = 0; e < block; e++)
+            d[e] = s[e];
+        for (long k = 0; k < C * S; k++)
+            for (long i = 0; i < N; i++)
+                for (long j = 0; j < N; j++) {
+                    d[block + k * E2 + (i * N + j) * 2] = s[k * E2 + (j * N + i) * 2];
+                    d[block + k * E2 + (i * N + j) * 2 + 1] = -s[k * E2 + (j * N + i) * 2 + 1];
+                }
+    }
+}
+
+void FOLD(const T *restrict src, T *restrict dst, long n, long C, long S, long N)
+{
+    const long E2 = 2 * N * N, block = C * S * E2;
+    for (long b = 0; b < n; b++) {
+        const T *s = src + 2 * b * block, *a = s + block;
+        T *d = dst + b * block;
+        for (long k = 0; k < C * S; k++)
+            for (long i = 0; i < N; i++)
+                for (long j = 0; j < N; j++) {
+                    const long e = k * E2 + (i * N + j) * 2, t = k * E2 + (j * N + i) * 2;
+                    d[e] = s[e] + a[t];
+                    d[e + 1] = s[e + 1] - a[t + 1];
+                }
+    }
+}

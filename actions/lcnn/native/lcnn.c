@@ -10,8 +10,8 @@
  *   lcnn_conv_T_nN, lcnn_conv_backward_T_nN, lcnn_conv_weight_grad_T_nN (conv_impl.h);
  *   lcnn_trace_T_nN, lcnn_trace_backward_T_nN, lcnn_trace_weight_grad_T_nN,
  *   lcnn_trace_pair_T_nN and lcnn_trace_scratch_T_nN, the scratch elements they need (trace_impl.h);
- *   lcnn_channels_last_T and lcnn_channels_first_T, the convolution's layout changes
- *   (layout_impl.h);
+ *   lcnn_channels_last_T and lcnn_channels_first_T, the convolution's layout changes, and
+ *   lcnn_with_adjoints_T and lcnn_fold_adjoints_T, the channel doubling (layout_impl.h);
  *   lcnn_vector_bytes(), the width of the vectors (vectors.h) that channel counts are
  *   padded to. types.h makes the vector types of one element type, specialise.h names and
  *   includes the kernels of one type and N.
