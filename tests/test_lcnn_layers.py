@@ -291,3 +291,28 @@ def test_max_batch_chunks_give_the_same_action_and_force():
     assert (chunked.force(f) - whole.force(f)).abs().max() < 1e-13
     with pytest.raises(ValueError, match="max_batch"):
         LCNNAction(2.0, model=m, max_batch=0)
+
+
+@pytest.mark.parametrize("N", [2, 3])
+@pytest.mark.parametrize("dtype,tol", [(torch.complex128, 1e-13), (torch.complex64, 1e-5)])
+def test_re_trace_and_its_derivatives_to_third_order(N, dtype, tol):
+    """The activation's ``Re Tr W`` (a pair of functions, each the other's backward) against
+    ``torch.diagonal``: value, and the gradients of losses of it, of its gradient and of that
+    gradient's gradient."""
+    from actions.lcnn.sitewise import re_trace
+
+    torch.manual_seed(N)
+    W = torch.randn(2, 3, 5, N, N, dtype=dtype, requires_grad=True)
+    R1, R2 = torch.randn(2, 3, 5, dtype=W.real.dtype), torch.randn_like(W)
+
+    def run(trace):
+        x = trace(W)
+        (g,) = torch.autograd.grad((R1 * torch.sin(x)).sum(), W, create_graph=True)
+        (h,) = torch.autograd.grad((R2.conj() * g).real.sum() + (x**3).sum(), W, create_graph=True)
+        (k,) = torch.autograd.grad((h.abs() ** 2).sum(), W)
+        return x, g, h, k
+
+    fast = run(re_trace)
+    ref = run(lambda W: torch.diagonal(W, dim1=-2, dim2=-1).sum(-1).real)
+    for a, b in zip(fast, ref):
+        assert float((a - b).detach().abs().max() / b.detach().abs().max()) < tol
