@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from actions.lcnn import LConv, native, use_fast_path
-from actions.lcnn.inputs import with_adjoints
 from lqcd_hmc import ChainRNG, GaugeField
 from lqcd_hmc.kernels import native as build
 
@@ -36,23 +35,21 @@ def test_hop_convolution_training_derivatives_equal_the_reference(
     and of the value, with respect to inputs, upstream gradient and weights, against the
     reference path, on anisotropic lattices. Where the loss gradient goes to those alone (as
     :func:`workflows.training.losses.backpropagate` sends it) the native tangent kernels give
-    it; the links' second derivatives come from the reference transports. ``doubled``: inputs
-    ``(V, V^dagger)`` of 2 x 8 channels, whose kernels copy half the transports (the loss's
-    gradient of the inputs' gradient is no such pair)."""
+    it; the links' second derivatives come from the reference transports. ``doubled``: the
+    convolution of ``(W, W^dagger)`` from 5 channels, whose kernels copy half the transports
+    and fold the inputs' gradient."""
     import actions.lcnn.hopconv as hopconv
 
     f = GaugeField.hot(list(dims), group, ChainRNG(3, 2), dtype=dtype)
     torch.manual_seed(0)
     N = f.links.shape[-1]
     U = f.links.clone().requires_grad_(True)
-    C = 16 if doubled else 4
-    V = torch.randn(2, C // 2 if doubled else C, *dims, N, N, dtype=dtype, requires_grad=True)
-    W = with_adjoints(V) if doubled else V
+    C = 5 if doubled else 4
+    W = torch.randn(2, C, *dims, N, N, dtype=dtype, requires_grad=True)
     G = torch.randn(2, 5, *dims, N, N, dtype=dtype, requires_grad=True)
     R1, R2, G2 = torch.randn_like(U), torch.randn_like(W), torch.randn_like(G)
-    conv = LConv(C, 5, 2, len(dims))
+    conv = LConv(2 * C if doubled else C, 5, 2, len(dims))
     assert conv._native(W, conv.weight)
-    assert not doubled or native.transports.doubled_half(native.channels_last(W, C), C) == 8
 
     def run(links):
         y = conv(U, W, doubled=doubled)
@@ -76,10 +73,12 @@ def test_hop_convolution_training_derivatives_equal_the_reference(
 
 
 @pytest.mark.parametrize("alone", ["links", "inputs"])
-def test_hop_convolution_one_gradient_trains_natively(alone, monkeypatch):
+@pytest.mark.parametrize("doubled", [False, True])
+def test_hop_convolution_one_gradient_trains_natively(alone, doubled, monkeypatch):
     """Where the first pass takes one input gradient of the convolution (the links' or the
     inputs'), its own native function serves (:class:`actions.lcnn.hopconv._LinkGradient`, the
-    adjoint convolution) and the loss gradient equals the reference path's."""
+    adjoint convolution, folded where the convolution is of ``(W, W^dagger)``) and the loss
+    gradient equals the reference path's."""
     import actions.lcnn.hopconv as hopconv
 
     f = GaugeField.hot([3, 4, 2, 3], "SU(3)", ChainRNG(5, 2))
@@ -88,10 +87,10 @@ def test_hop_convolution_one_gradient_trains_natively(alone, monkeypatch):
     W = torch.randn(2, 4, 3, 4, 2, 3, 3, 3, dtype=torch.complex128, requires_grad=True)
     G = torch.randn(2, 5, 3, 4, 2, 3, 3, 3, dtype=torch.complex128, requires_grad=True)
     R = torch.randn_like(U if alone == "links" else W)
-    conv = LConv(4, 5, 2, 4)
+    conv = LConv(8 if doubled else 4, 5, 2, 4)
 
     def run():
-        y = conv(U, W)
+        y = conv(U, W, doubled=doubled)
         (d,) = torch.autograd.grad(dot(G, y), [U if alone == "links" else W], create_graph=True)
         inputs = [W, G, *conv.parameters()]  # dW is free of W, dU of the bias and w0
         return (d, *torch.autograd.grad(dot(R, d), inputs, allow_unused=True))

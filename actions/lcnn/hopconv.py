@@ -13,6 +13,7 @@ training step fewer, for ``2 N^2 C_in`` reals per site kept).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
@@ -20,12 +21,16 @@ from torch import Tensor
 
 from . import native
 from .autograd import differentiable, operand, reference_gradients, save, wanted
+from .inputs import fold_adjoints, with_adjoints
 from .transport import transport
 
 
-def _reference(U: Tensor, W: Tensor, w: Tensor) -> Tensor:
+def _reference(U: Tensor, W: Tensor, w: Tensor, doubled: bool = False) -> Tensor:
     """What :func:`.native.convolution` computes, from :func:`.transport.transport`: complex
-    ``(n, Co, *dims, N, N)`` for the stacked weights ``w ((2 D + 1) C_in, Co)``."""
+    ``(n, Co, *dims, N, N)`` for the stacked weights ``w ((2 D + 1) C_in, Co)``, of ``(W,
+    W^dagger)`` where ``doubled``."""
+    if doubled:
+        W = torch.cat([W, W.mH.resolve_conj()], dim=1)
     blocks = w.unflatten(0, (-1, W.shape[1])).to(W.dtype)
     out = torch.einsum("jo,bj...->bo...", blocks[0], W)
     for h, wh in enumerate(blocks[1:]):
@@ -35,7 +40,8 @@ def _reference(U: Tensor, W: Tensor, w: Tensor) -> Tensor:
 
 def _padded(w: Tensor, W: Tensor) -> Tensor:
     """The stacked weights ``((2 D + 1) C_in, Co)`` as ``(2 D + 1, Ci, Cp)``, both channel
-    counts padded with zeros to the kernel's vector width."""
+    counts padded with zeros to the kernel's vector width; for a doubled convolution (``2 C_in``
+    rows per block) ``(2 (2 D + 1), Ci, Cp)``, each half of a block padded apart."""
     C_in, Co = W.shape[1], w.shape[1]
     Ci, Cp = native.padded_channels(C_in, W), native.padded_channels(Co, W)
     wp = w.new_zeros(w.shape[0] // C_in, Ci, Cp)
@@ -92,20 +98,26 @@ class _Convolution(torch.autograd.Function):
         want = wanted(ctx)
         C_in, Co = W.shape[1], w.shape[1]
         if torch.is_grad_enabled():
+            doubled = ctx.doubled
             if want[2]:
-                return (*reference_gradients(_reference, (U, W, w), want, G), None)
+                reference = partial(_reference, doubled=doubled)
+                return (*reference_gradients(reference, (U, W, w), want, G), None)
             if want[0] and want[1]:
-                dU, dW = _ConvolutionGradient.apply(U, W, G, w, X, ctx.doubled)
+                dU, dW = _ConvolutionGradient.apply(U, W, G, w, X, doubled)
                 return dU, dW, None, None
-            dW = _Convolution.apply(U, G, _adjoint(w, C_in)) if want[1] else None
-            dU = _LinkGradient.apply(U, W, G, w) if want[0] else None
+            dW = dU = None
+            if want[1]:  # the adjoint convolution, to (W, W^dagger) and folded where doubled
+                dW = _Convolution.apply(U, G, _adjoint(w, C_in * (2 if doubled else 1)))
+                dW = fold_adjoints(dW) if doubled else dW
+            if want[0]:
+                dU = _LinkGradient.apply(U, with_adjoints(W) if doubled else W, G, w)
             return dU, dW, None, None
         wp = _padded(w, W)
         Gp = native.channels_last(G, wp.shape[2])
         dU = dW = dw = None
         if want[0] or want[1]:
             dU, dX = native.convolution_backward(
-                U, X, wp.flatten(0, 1), Gp, (C_in, Co), links=want[0], inputs=want[1]
+                U, X, wp.flatten(0, 1), Gp, (C_in, Co), want[0], want[1], ctx.doubled
             )
             dW = None if dX is None else native.channels_first(dX, C_in, W)
         if want[2]:
@@ -180,29 +192,31 @@ class _ConvolutionGradient(torch.autograd.Function):
         save(ctx, (U, W, G, w), (X, Gp))
         ctx.doubled = doubled
         channels = (W.shape[1], w.shape[1])
-        dU, dX = native.convolution_backward(U, X, wp.flatten(0, 1), Gp, channels)
+        dU, dX = native.convolution_backward(U, X, wp.flatten(0, 1), Gp, channels, doubled=doubled)
         assert dU is not None and dX is not None
         return dU, native.channels_first(dX, W.shape[1], W)
 
     @staticmethod
     def backward(ctx: Any, RU: Tensor, RW: Tensor) -> tuple[Tensor | None, ...]:
         U, W, G, w, X, Gp = ctx.saved_tensors
-        want = wanted(ctx)
+        want, doubled = wanted(ctx), ctx.doubled
         if torch.is_grad_enabled() or want[0]:
 
             def reference(U: Tensor, W: Tensor, G: Tensor, w: Tensor) -> tuple[Tensor, ...]:
                 U, W = differentiable(U), differentiable(W)
-                return torch.autograd.grad(_reference(U, W, w), (U, W), G, create_graph=True)
+                out = _reference(U, W, w, doubled)
+                return torch.autograd.grad(out, (U, W), G, create_graph=True)
 
             return (*reference_gradients(reference, (U, W, G, w), want, (RU, RW)), None, None)
         C_in, Co = W.shape[1], w.shape[1]
         wp = _padded(w, W)
-        doubled = ctx.doubled
         RX = native.channels_last(RW, wp.shape[1]) if want[2] or want[3] else None
         dW = dG = dw = None
-        if want[1]:
-            wa = _padded(_adjoint(w, C_in), G).flatten(0, 1)
-            dW = native.channels_first(native.convolution(U, Gp, wa, (Co, C_in), dU=RU), C_in, W)
+        if want[1]:  # to (W, W^dagger) and folded where doubled
+            Cw = C_in * (2 if doubled else 1)
+            wa = _padded(_adjoint(w, Cw), G).flatten(0, 1)
+            dW = native.channels_first(native.convolution(U, Gp, wa, (Co, Cw), dU=RU), Cw, W)
+            dW = native.fold_adjoints(dW) if doubled else dW
         if want[2]:
             dG = native.convolution(U, X, wp.flatten(0, 1), (C_in, Co), RU, RX, doubled)
             dG = native.channels_first(dG, Co, G)
@@ -224,9 +238,9 @@ def hop_convolution(
     """``sum_j w0_ij W_j + sum_{mu, s} sum_j w_ij(mu, s) T_{s mu} W_j``: ``U (n, D, *dims, N,
     N)``, ``W (n, C_in, *dims, N, N)``, ``weight0 (C_out, C_in)``, ``weight (D, 2, 1, C_out,
     C_in)`` (:class:`.layers.LConv`'s, kernel size 2), result ``(n, C_out, *dims, N, N)``.
-    ``doubled``: ``W`` is ``(V, V^dagger)`` along the channels, so half its transports are the
-    adjoints of the others' (the kernels copy them where the channels allow,
-    :func:`.native.transports.doubled_half`: half the transports of the rows of ``W``)."""
+    ``doubled``: the convolution of ``(W, W^dagger)`` (weights of ``2 C_in`` input channels),
+    whose second half the kernels take as the adjoints of the first's transports and fold in
+    the backward pass: half the transports, and the gradient of ``W`` itself."""
     C_out, C_in = weight0.shape
     D = U.shape[1]
     blocks = torch.cat([weight0[None], weight.reshape(2 * D, C_out, C_in)])

@@ -36,6 +36,12 @@ def with_adjoints(P: Tensor) -> Tensor:
     return _WithAdjoints.apply(P)
 
 
+def fold_adjoints(G: Tensor) -> Tensor:
+    """``G_1 + G_2^dagger`` of the two halves of the channels: :func:`with_adjoints`'s adjoint
+    (the gradient of ``W`` from that of ``(W, W^dagger)``), differentiable to any order."""
+    return _FoldAdjoints.apply(G)
+
+
 class _WithAdjoints(torch.autograd.Function):
     """``apply(P) = (P, P^dagger)`` along the channels. The map is real-linear, its adjoint
     ``(G_1, G_2) -> G_1 + G_2^dagger`` (:class:`_FoldAdjoints`) and the adjoint of that this

@@ -116,12 +116,14 @@ class LConv(nn.Module):
         """``hops``: :func:`transport_hops` of ``U`` where the caller has them (the fast path
         computes them otherwise). ``weights``: ``(weight0, weight)`` in place of the module's,
         for inputs of other channels (:meth:`LConvBilin.forward`'s folded weights).
-        ``doubled``: ``W`` is ``(V, V^dagger)`` along the channels (:meth:`LConvBilin.forward`'s
-        ``W~``), which the native kernels use (:func:`.hopconv.hop_convolution`)."""
+        ``doubled``: convolve ``W~ = (W, W^dagger)`` (:meth:`LConvBilin.forward`'s), whose
+        second half the native kernels take as adjoints (:func:`.hopconv.hop_convolution`)."""
         mix_ = partial(mix, fast=self.fast)
         w0, wk = weights if weights is not None else (self.weight0, self.weight)
         K = self.kernel_size
         hopping = self._native(W, wk)
+        if doubled and not hopping:
+            W = torch.cat([W, W.mH.resolve_conj()], dim=1)
         out = hop_convolution(U, W, w0, wk, doubled) if hopping else mix_(w0, W)
         if self.bias is not None:
             eye = torch.eye(W.shape[-1], dtype=W.dtype, device=W.device)
@@ -291,7 +293,7 @@ class LConvBilin(nn.Module):
         ``w'_j = w_j + w_{C + adjoint(j)}``: half the input channels, the same result."""
         if adjoint is None or not self.bilin.fast:
             Wt = with_adjoints(W) if self.bilin.fast else torch.cat([W, W.mH.resolve_conj()], 1)
-            return Wt, self.conv(U, Wt, hops, doubled=True), None
+            return Wt, self.conv(U, W, hops, doubled=True), None
         C, p = W.shape[1], torch.tensor(adjoint, device=W.device)
 
         def fold(w: Tensor, dim: int) -> Tensor:

@@ -12,9 +12,11 @@
  * links' direction dU instead: Z_0 = 0, Z_h = dV X V^dagger + V X dV^dagger, dV from dU as V
  * from U (training's second derivatives, actions/lcnn/hopconv.py); with X2 (not NULL) the plain
  * row of X2 is added to it, so that one product serves a sum of two convolutions of the same
- * weights (the backward pass of the convolution's gradient). With half > 0 (FWD, CWGRAD) X
- * holds (W, W^dagger), half channels each: the transports of the second half are the
- * adjoints of the first's (ZROW), half the transports of the row. Layouts (T arrays, C order,
+ * weights (the backward pass of the convolution's gradient). With doubled the convolution is
+ * that of (X, X^dagger), 2 Ci channels, from X (and X2) of Ci: the row's second half is the
+ * adjoint of its first (ZROW; T(X^dagger) = T(X)^dagger), and BWD folds dZ into the gradient
+ * of X, dZ_c + dZ_{Ci + c}^dagger, before transporting it back (the rows, weights and dZ are
+ * then H 2Ci wide). Layouts (T arrays, C order,
  * 2 = real and imaginary part, E = N^2; Ci and Co multiples of VL, padded with zero channels):
  *   U, dU (n, D, S, N, N, 2)   X, X2, dX (n, S, E, 2, Ci)   out, G (n, S, E, 2, Co)
  *   w (H Ci, Co) and wt (Co, H Ci), H = 2D + 1, w[(h, j)][i] = w_h(i, j)
@@ -79,19 +81,48 @@ static inline T HSUM(V v)
     return s;
 }
 
-/* the row (Z_0 ... Z_2D) of site s of configuration b into Z (2 E, H Ci), or its tangent
- * along dU where dU is not NULL. With half > 0 the channels are (W, W^dagger), each half of
- * half channels (Ci = 2 half): the second half's transports are the adjoints of the first's,
- * T(W^dagger) = T(W)^dagger (and so their tangents), copied instead of computed */
+/* columns [Ci, 2 Ci) of the row block Zb (leading dimension ldz) from columns [0, Ci): entry
+ * (m, q) of B^dagger is conj B(q, m) */
+static void ADJOINT_HALF(T *restrict Zb, long ldz, long Ci)
+{
+    for (long c = 0; c < Ci; c += VL)
+        for (int m = 0; m < N; m++)
+            for (int q = 0; q < N; q++) {
+                const T *src = Zb + ((q * N + m) * 2) * ldz + c;
+                *(VU *)(Zb + ((m * N + q) * 2) * ldz + Ci + c) = *(const VU *)src;
+                *(VU *)(Zb + ((m * N + q) * 2 + 1) * ldz + Ci + c) = -*(const VU *)(src + ldz);
+            }
+}
+
+/* columns [0, Ci) of the block Zb plus the adjoints of columns [Ci, 2 Ci): the gradient of
+ * X from that of (X, X^dagger) */
+static void FOLD_HALF(T *restrict Zb, long ldz, long Ci)
+{
+    for (long c = 0; c < Ci; c += VL)
+        for (int m = 0; m < N; m++)
+            for (int q = 0; q < N; q++) {
+                const T *src = Zb + ((q * N + m) * 2) * ldz + Ci + c;
+                T *re = Zb + ((m * N + q) * 2) * ldz + c;
+                *(VU *)re = *(const VU *)re + *(const VU *)src;
+                *(VU *)(re + ldz) = *(const VU *)(re + ldz) - *(const VU *)(src + ldz);
+            }
+}
+
+/* the row (Z_0 ... Z_2D) of site s of configuration b into Z (2 E, H Cr), or its tangent
+ * along dU where dU is not NULL; Cr = Ci, or with doubled Cr = 2 Ci: the row of (X, X^dagger),
+ * whose second half is the adjoint of the first, T(X^dagger) = T(X)^dagger (and so the
+ * tangents), copied instead of transported */
 static void ZROW(const T *restrict U, const T *restrict dU, const T *restrict X, long b, long s,
-                 long S, long D, const long *L, const long *st, long Ci, long half,
+                 long S, long D, const long *L, const long *st, long Ci, int doubled,
                  T *restrict Z)
 {
-    const long E = N * N, ldz = (2 * D + 1) * Ci;
+    const long E = N * N, Cr = doubled ? 2 * Ci : Ci, ldz = (2 * D + 1) * Cr;
     const T *Xs = X + (b * S + s) * E * 2 * Ci;
     for (long r = 0; r < 2 * E; r++)
-        for (long c = 0; c < Ci; c++)
-            Z[r * ldz + c] = dU ? 0 : Xs[r * Ci + c];
+        for (long c = 0; c < Cr; c++)
+            Z[r * ldz + c] = dU || c >= Ci ? 0 : Xs[r * Ci + c];
+    if (doubled && !dU)
+        ADJOINT_HALF(Z, ldz, Ci);
     for (long h = 0; h < 2 * D; h++) {
         const long mu = h / 2, y = neighbour(s, mu, h % 2 == 0, L, st);
         const long link = ((b * D + mu) * S + (h % 2 == 0 ? s : y)) * E * 2;
@@ -100,8 +131,8 @@ static void ZROW(const T *restrict U, const T *restrict dU, const T *restrict X,
         if (dU)
             LOADV(dU + link, h % 2 == 0, dr, di);
         const T *Xy = X + (b * S + y) * E * 2 * Ci;
-        T *Zh = Z + (1 + h) * Ci;
-        for (long c = 0; c < (half ? half : Ci); c += VL)
+        T *Zh = Z + (1 + h) * Cr;
+        for (long c = 0; c < Ci; c += VL)
             for (int m = 0; m < N; m++) {
                 ROW acc = {0};
                 if (dU) {
@@ -114,41 +145,36 @@ static void ZROW(const T *restrict U, const T *restrict dU, const T *restrict X,
                     *(VU *)(Zh + ((m * N + q) * 2 + 1) * ldz + c) = acc.i[q];
                 }
             }
-        for (long c = 0; c < half; c += VL) /* entry (m, q) of T(W)^dagger: conj T(W)(q, m) */
-            for (int m = 0; m < N; m++)
-                for (int q = 0; q < N; q++) {
-                    const T *src = Zh + ((q * N + m) * 2) * ldz + c;
-                    *(VU *)(Zh + ((m * N + q) * 2) * ldz + half + c) = *(const VU *)src;
-                    *(VU *)(Zh + ((m * N + q) * 2 + 1) * ldz + half + c) = -*(const VU *)(src + ldz);
-                }
+        if (doubled)
+            ADJOINT_HALF(Zh, ldz, Ci);
     }
 }
 
-/* the row of site s into Z (ZROW, X's halves as half says), plus the plain row of X2 where X2
- * is not NULL (Z2: scratch of the same size) */
+/* the row of site s into Z (ZROW), plus the plain row of X2 where X2 is not NULL (Z2: scratch
+ * of the same size; doubled for both) */
 static void ZROWS(const T *restrict U, const T *restrict dU, const T *restrict X,
                   const T *restrict X2, long b, long s, long S, long D, const long *L,
-                  const long *st, long Ci, long half, T *restrict Z, T *restrict Z2)
+                  const long *st, long Ci, int doubled, T *restrict Z, T *restrict Z2)
 {
-    ZROW(U, dU, X, b, s, S, D, L, st, Ci, half, Z);
+    ZROW(U, dU, X, b, s, S, D, L, st, Ci, doubled, Z);
     if (!X2)
         return;
-    ZROW(U, NULL, X2, b, s, S, D, L, st, Ci, 0, Z2);
-    for (long e = 0; e < 2 * N * N * (2 * D + 1) * Ci; e++)
+    ZROW(U, NULL, X2, b, s, S, D, L, st, Ci, doubled, Z2);
+    for (long e = 0; e < 2 * N * N * (2 * D + 1) * (doubled ? 2 : 1) * Ci; e++)
         Z[e] += Z2[e];
 }
 
 void FWD(const T *restrict U, const T *restrict dU, const T *restrict X, const T *restrict X2,
          const T *restrict w, T *restrict out, long n, long D, const long *L, long Ci, long Co,
-         long half, T *restrict scratch)
+         int doubled, T *restrict scratch)
 {
     long st[8], S;
     strides(D, L, st, &S);
-    const long E = N * N, ldz = (2 * D + 1) * Ci;
+    const long E = N * N, ldz = (2 * D + 1) * (doubled ? 2 : 1) * Ci;
     T *Z = scratch; /* (2 E, H Ci): the row (Z_0 ... Z_2D) of one site; Z2 after it */
     for (long b = 0; b < n; b++)
         for (long s = 0; s < S; s++) {
-            ZROWS(U, dU, X, X2, b, s, S, D, L, st, Ci, half, Z, Z + 2 * E * ldz);
+            ZROWS(U, dU, X, X2, b, s, S, D, L, st, Ci, doubled, Z, Z + 2 * E * ldz);
             T *os = out + (b * S + s) * E * 2 * Co;
             for (int r = 0; r < 2 * E; r += 2 * N)
                 ROWS_GEMM(Z + r * ldz, ldz, w, Co, ldz, Co / VL, os + r * Co, Co);
@@ -157,15 +183,15 @@ void FWD(const T *restrict U, const T *restrict dU, const T *restrict X, const T
 
 void CWGRAD(const T *restrict U, const T *restrict dU, const T *restrict X, const T *restrict X2,
             const T *restrict G, T *restrict dw, long n, long D, const long *L, long Ci, long Co,
-            long half, T *restrict scratch)
+            int doubled, T *restrict scratch)
 {
     long st[8], S;
     strides(D, L, st, &S);
-    const long E = N * N, ldz = (2 * D + 1) * Ci, nv = Co / VL;
+    const long E = N * N, ldz = (2 * D + 1) * (doubled ? 2 : 1) * Ci, nv = Co / VL;
     T *Z = scratch;
     for (long b = 0; b < n; b++)
         for (long s = 0; s < S; s++) {
-            ZROWS(U, dU, X, X2, b, s, S, D, L, st, Ci, half, Z, Z + 2 * E * ldz);
+            ZROWS(U, dU, X, X2, b, s, S, D, L, st, Ci, doubled, Z, Z + 2 * E * ldz);
             const T *Gs = G + (b * S + s) * E * 2 * Co;
             WSUM(Z, 1, ldz, Gs, dw, Co, ldz, nv);
         }
@@ -173,17 +199,19 @@ void CWGRAD(const T *restrict U, const T *restrict dU, const T *restrict X, cons
 
 void BWD(const T *restrict U, const T *restrict X, const T *restrict wt, const T *restrict G,
          T *restrict dX, T *restrict dU, long n, long D, const long *L, long Ci, long Co,
-         T *restrict scratch)
+         int doubled, T *restrict scratch)
 {
     long st[8], S;
     strides(D, L, st, &S);
-    const long E = N * N, H = 2 * D + 1, ldz = H * Ci;
-    T *dZ = scratch; /* (2 E, H Ci) */
+    const long E = N * N, H = 2 * D + 1, Cr = doubled ? 2 * Ci : Ci, ldz = H * Cr;
+    T *dZ = scratch; /* (2 E, H Cr) */
     for (long b = 0; b < n; b++)
         for (long s = 0; s < S; s++) {
             const T *Gs = G + (b * S + s) * E * 2 * Co;
             for (int r = 0; r < 2 * E; r += 2 * N)
                 ROWS_GEMM(Gs + r * Co, Co, wt, ldz, Co, ldz / VL, dZ + r * ldz, ldz);
+            for (long h = 0; doubled && h < H; h++) /* dZ_c += dZ_{Ci + c}^dagger: X's own */
+                FOLD_HALF(dZ + h * Cr, ldz, Ci);
             T *dXs = dX ? dX + (b * S + s) * E * 2 * Ci : NULL;
             for (long r = 0; dX && r < 2 * E; r++)
                 for (long c = 0; c < Ci; c++)
@@ -199,7 +227,7 @@ void BWD(const T *restrict U, const T *restrict X, const T *restrict wt, const T
                         hr[a][k] = vr[k][a];
                         hi[a][k] = -vi[k][a];
                     }
-                const T *Xy = X + (b * S + y) * E * 2 * Ci, *dZh = dZ + (1 + h) * Ci;
+                const T *Xy = X + (b * S + y) * E * 2 * Ci, *dZh = dZ + (1 + h) * Cr;
                 T *dXy = dX ? dX + (b * S + y) * E * 2 * Ci : NULL;
                 for (long c = 0; dX && c < Ci; c += VL) /* dX(x + h) += V^dagger dZ_h V */
                     for (int m = 0; m < N; m++) {

@@ -21,6 +21,8 @@
 #define CWGRAD NAME(lcnn_conv_weight_grad)
 #define ZROW NAME(conv_row)
 #define ZROWS NAME(conv_rows)
+#define ADJOINT_HALF NAME(conv_adjoint_half)
+#define FOLD_HALF NAME(conv_fold_half)
 #define LOADV NAME(load_v)
 #define TRANSPORT_ROW NAME(transport_row)
 #define HSUM NAME(hsum)
@@ -56,6 +58,8 @@
 #undef CWGRAD
 #undef ZROW
 #undef ZROWS
+#undef ADJOINT_HALF
+#undef FOLD_HALF
 #undef WROWS
 #undef WDEPTH
 #undef LOADV

@@ -9,21 +9,21 @@ import math
 import torch
 from torch import Tensor
 
-from ._library import _TYPES, _count, _lanes, _lattice, _loaded, _name, _reals
+from ._library import _TYPES, _count, _lattice, _loaded, _name, _reals
 
 
 def _conv_flops(
-    U: Tensor, Ci: int, Co: int, tangent: bool = False, second: bool = False, half: int = 0
+    U: Tensor, Ci: int, Co: int, tangent: bool = False, second: bool = False, doubled: bool = False
 ) -> int:
-    """Real flops per call of :func:`convolution` (transports ``V X``, ``(V X) V^dagger``, both
-    twice along a tangent, of half the channels where ``half``, once more for a second input;
-    the row times the weights)."""
+    """Real flops per call of :func:`convolution` on ``Ci`` input channels (transports ``V X``,
+    ``(V X) V^dagger``, both twice along a tangent, once more for a second input; the row, of
+    ``2 Ci`` channels where ``doubled``, times the weights; the adjoints copied, not
+    counted)."""
     n, D, *dims, N, _ = U.shape
-    S = math.prod(dims)
-    plain = Ci // 2 if half else Ci
-    transports = 2 * D * 16 * N**3 * (plain * (2 if tangent else 1) + Ci * second)
-    added = 2 * N * N * (2 * D + 1) * Ci if second else 0
-    return n * S * (transports + added + 2 * (2 * N * N) * (2 * D + 1) * Ci * Co)
+    S, Cr = math.prod(dims), Ci * (2 if doubled else 1)
+    transports = 2 * D * 16 * N**3 * Ci * ((2 if tangent else 1) + second)
+    added = 2 * N * N * (2 * D + 1) * Cr if second else 0
+    return n * S * (transports + added + 2 * (2 * N * N) * (2 * D + 1) * Cr * Co)
 
 
 def _convolve(
@@ -34,8 +34,8 @@ def _convolve(
     rows: int,
 ) -> None:
     """Call the convolution kernel ``kind`` on ``operands`` (contiguous, in its argument
-    order; None for NULL) and ``sizes`` (``Ci``, ``Co`` and, where the kernel takes it,
-    ``half``) with a scratch row of ``rows`` columns."""
+    order; None for NULL) and ``sizes`` (``Ci``, ``Co``, ``doubled``) with a scratch row of
+    ``rows`` columns."""
     scratch = U.real.new_empty(2 * U.shape[-1] ** 2 * rows)
     ptr = ctypes.c_void_p
     getattr(_loaded(), _name(kind, U))(
@@ -122,18 +122,19 @@ def convolution(
     :func:`padded_channels`; result ``(n, S, N^2, 2, Co)`` real. With a tangent ``dU`` (shaped
     like ``U``): the derivative of ``out`` along the links' direction ``dU``, whose local term
     is zero. With ``X2`` (shaped like ``X``), plus the convolution of ``X2`` (one product
-    with the weights for both). ``doubled``: ``X`` holds ``(W, W^dagger)``, half the channels
-    each (:func:`doubled_half`; ``X2`` need not), whose transports are then half computed,
-    half copied. ``channels``: the unpadded ``(C_in, C_out)``, whose arithmetic
+    with the weights for both). ``doubled``: the convolution of ``(X, X^dagger)`` (and of
+    ``(X2, X2^dagger)``), whose weights are ``(H 2 Ci, Co)`` (block ``h`` the ``2 Ci`` rows of
+    ``X`` and ``X^dagger``): the adjoints' transports are copied, not computed.
+    ``channels``: the unpadded ``(C_in, C_out)`` of ``X`` and the result, whose arithmetic
     :func:`counting` reports."""
     Ci, Co = X.shape[-1], w.shape[-1]
     (u,) = _reals(U)
     x, ww = X.detach().contiguous(), w.detach().contiguous()
     out = X.new_empty(*X.shape[:-1], Co)
     rows = ww.shape[0] * (1 if X2 is None else 2)
-    half = doubled_half(X, channels[0]) if doubled else 0
-    _convolve("conv", U, [u, _tangent(dU), x, _second(X2), ww, out], (Ci, Co, half), rows)
-    _count(_conv_flops(U, *channels, dU is not None, X2 is not None, half))
+    sizes = (Ci, Co, int(doubled))
+    _convolve("conv", U, [u, _tangent(dU), x, _second(X2), ww, out], sizes, rows)
+    _count(_conv_flops(U, *channels, dU is not None, X2 is not None, doubled))
     return out
 
 
@@ -145,21 +146,22 @@ def convolution_backward(
     channels: tuple[int, int],
     links: bool = True,
     inputs: bool = True,
+    doubled: bool = False,
 ) -> tuple[Tensor | None, Tensor | None]:
-    """The gradients of :func:`convolution` with respect to ``U`` and ``X`` from the gradient
-    ``G`` of its result (torch's convention for complex tensors), each where asked for
-    (``links``, ``inputs``; else None)."""
+    """The gradients of :func:`convolution` (``doubled`` as there) with respect to ``U`` and
+    ``X`` from the gradient ``G`` of its result (torch's convention for complex tensors), each
+    where asked for (``links``, ``inputs``; else None)."""
     Ci, Co = X.shape[-1], w.shape[-1]
     (u,) = _reals(U)
     x, g = X.detach().contiguous(), G.detach().contiguous()
     wt = w.detach().t().contiguous()
     dX = torch.zeros_like(x) if inputs else None
     dU = torch.zeros_like(u) if links else None
-    _convolve("conv_backward", U, [u, x, wt, g, dX, dU], (Ci, Co), wt.shape[1])
+    _convolve("conv_backward", U, [u, x, wt, g, dX, dU], (Ci, Co, int(doubled)), wt.shape[1])
     # G w^T and V^dagger dZ V as the forward pass; the channel sums M = dZ X^dagger per hop
     n, D, *dims, N, _ = U.shape
     gram = n * math.prod(dims) * 2 * D * channels[0] * 8 * N**4 if links else 0
-    _count(_conv_flops(U, *channels) + gram)
+    _count(_conv_flops(U, *channels, doubled=doubled) + gram)
     return None if dU is None else torch.view_as_complex(dU), dX
 
 
@@ -173,26 +175,17 @@ def convolution_weight_grad(
     doubled: bool = False,
 ) -> Tensor:
     """The gradient of :func:`convolution` (with the same tangent ``dU``, second input ``X2``
-    and ``doubled``, if any) with respect to its stacked weights, ``((2 D + 1) Ci, Co)``:
-    ``dw[(h, j)][i] = Re sum_{n,x} <Z_hj, G_i>``, the row of transported inputs times ``G``
-    summed over configurations and sites."""
+    and ``doubled``, if any) with respect to its stacked weights, ``((2 D + 1) Cr, Co)``
+    (``Cr`` the row's channels, ``2 Ci`` where ``doubled``): ``dw[(h, j)][i] = Re sum_{n,x}
+    <Z_hj, G_i>``, the row of transported inputs times ``G`` summed over configurations and
+    sites."""
     Ci, Co = X.shape[-1], G.shape[-1]
     (u,) = _reals(U)
     x, g = X.detach().contiguous(), G.detach().contiguous()
-    H = 2 * U.shape[1] + 1
-    dw = x.new_zeros(H * Ci, Co)
-    rows = H * Ci * (1 if X2 is None else 2)
-    half = doubled_half(X, channels[0]) if doubled else 0
+    rows = (2 * U.shape[1] + 1) * Ci * (2 if doubled else 1)
+    dw = x.new_zeros(rows, Co)
     operands = [u, _tangent(dU), x, _second(X2), g, dw]
-    _convolve("conv_weight_grad", U, operands, (Ci, Co, half), rows)
-    _count(_conv_flops(U, *channels, dU is not None, X2 is not None, half))
+    sizes = (Ci, Co, int(doubled))
+    _convolve("conv_weight_grad", U, operands, sizes, rows * (1 if X2 is None else 2))
+    _count(_conv_flops(U, *channels, dU is not None, X2 is not None, doubled))
     return dw
-
-
-def doubled_half(X: Tensor, C_in: int) -> int:
-    """The kernels' ``half`` for a doubled operand ``X (..., Ci)`` of ``C_in = 2 C`` channels,
-    ``(W, W^dagger)``: ``C`` where the halves are whole vectors with no padding between them
-    (``Ci = 2 C``, ``C`` a multiple of the lanes), else 0 (every transport computed)."""
-    C = C_in // 2
-    lanes = _lanes(_loaded(), X.dtype)
-    return C if C_in == 2 * C and X.shape[-1] == C_in and C % lanes == 0 else 0
