@@ -1,7 +1,8 @@
 /* The convolution's layout changes for one element type T (types.h includes this file once per
- * type; LAST and FIRST name them; WITH and FOLD, below, the channel doubling's): complex fields are (n, C, M) channel-first and the
- * convolution kernels' operands (n, M, Cp) channel-last, M = S N^2 2 reals per channel (sites,
- * entries, real and imaginary part), Cp >= C the padded channels (conv_impl.h).
+ * type; LAST and FIRST name them, TILED their transpose; WITH and FOLD, below, the channel
+ * doubling's): complex fields are (n, C, M) channel-first and the convolution kernels'
+ * operands (n, M, Cp) channel-last, M = S N^2 2 reals per channel (sites, entries, real and
+ * imaginary part), Cp >= C the padded channels (conv_impl.h).
  *   LAST:  dst[b][m][c] = src[b][c][m], zero for C <= c < Cp;
  *   FIRST: dst[b][c][m] = src[b][m][c] for c < C.
  * In tiles of TILE x TILE elements, so that both sides are read and written a cache line at a
@@ -10,41 +11,36 @@
 
 #define TILE 8
 
+/* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols, tile by tile */
+static void TILED(const T *restrict src, long lds, T *restrict dst, long ldd, long rows,
+                  long cols)
+{
+    for (long c0 = 0; c0 < cols; c0 += TILE) {
+        const long ce = c0 + TILE < cols ? c0 + TILE : cols;
+        for (long r0 = 0; r0 < rows; r0 += TILE) {
+            const long re = r0 + TILE < rows ? r0 + TILE : rows;
+            for (long c = c0; c < ce; c++)
+                for (long r = r0; r < re; r++)
+                    dst[c * ldd + r] = src[r * lds + c];
+        }
+    }
+}
+
 void LAST(const T *restrict src, T *restrict dst, long n, long C, long M, long Cp)
 {
     for (long b = 0; b < n; b++) {
-        const T *s = src + b * C * M;
         T *d = dst + b * M * Cp;
-        for (long m0 = 0; m0 < M; m0 += TILE) {
-            const long me = m0 + TILE < M ? m0 + TILE : M;
-            for (long c0 = 0; c0 < C; c0 += TILE) {
-                const long ce = c0 + TILE < C ? c0 + TILE : C;
-                for (long m = m0; m < me; m++)
-                    for (long c = c0; c < ce; c++)
-                        d[m * Cp + c] = s[c * M + m];
-            }
-            for (long m = m0; m < me; m++)
-                for (long c = C; c < Cp; c++)
-                    d[m * Cp + c] = 0;
-        }
+        TILED(src + b * C * M, M, d, Cp, C, M);
+        for (long m = 0; C < Cp && m < M; m++)
+            for (long c = C; c < Cp; c++)
+                d[m * Cp + c] = 0;
     }
 }
 
 void FIRST(const T *restrict src, T *restrict dst, long n, long C, long M, long Cp)
 {
-    for (long b = 0; b < n; b++) {
-        const T *s = src + b * M * Cp;
-        T *d = dst + b * C * M;
-        for (long c0 = 0; c0 < C; c0 += TILE) {
-            const long ce = c0 + TILE < C ? c0 + TILE : C;
-            for (long m0 = 0; m0 < M; m0 += TILE) {
-                const long me = m0 + TILE < M ? m0 + TILE : M;
-                for (long c = c0; c < ce; c++)
-                    for (long m = m0; m < me; m++)
-                        d[c * M + m] = s[m * Cp + c];
-            }
-        }
-    }
+    for (long b = 0; b < n; b++)
+        TILED(src + b * M * Cp, Cp, dst + b * C * M, M, M, C);
 }
 
 #undef TILE

@@ -11,11 +11,13 @@ typedef T TYPE_(vecu, TS) __attribute__((vector_size(VBYTES), aligned(sizeof(T))
 #define VU TYPE_(vecu, TS)
 #define VL ((int)(VBYTES / sizeof(T)))
 
+#define TILED TYPE_(lcnn_tiled_transpose, TS)
 #define LAST TYPE_(lcnn_channels_last, TS)
 #define FIRST TYPE_(lcnn_channels_first, TS)
 #define WITH TYPE_(lcnn_with_adjoints, TS)
 #define FOLD TYPE_(lcnn_fold_adjoints, TS)
 #include "layout_impl.h"
+#undef TILED
 #undef LAST
 #undef FIRST
 #undef WITH
