@@ -294,14 +294,23 @@ class LConvBilin(nn.Module):
         if adjoint is None or not self.bilin.fast:
             Wt = with_adjoints(W) if self.bilin.fast else torch.cat([W, W.mH.resolve_conj()], 1)
             return Wt, self.conv(U, W, hops, doubled=True), None
+        w0, wk, a = self._folded(W, adjoint)
+        return W, self.conv(U, W, hops, (w0, wk)), a
+
+    def _folded(self, W: Tensor, adjoint: list[int]) -> tuple[Tensor, Tensor, Tensor]:
+        """The convolution's ``(weight0, weight)`` and the bilinear weights on ``W`` that
+        holds its own adjoints: ``w'_j = w_j + w_{C + adjoint(j)}`` over the doubled inputs."""
         C, p = W.shape[1], torch.tensor(adjoint, device=W.device)
 
         def fold(w: Tensor, dim: int) -> Tensor:
             return w.narrow(dim, 0, C) + w.narrow(dim, C, C).index_select(dim, p)
 
-        conv = self.conv(U, W, hops, (fold(self.conv.weight0, -1), fold(self.conv.weight, -1)))
         a = self.bilin.weight
-        return W, conv, torch.cat([fold(a, 1), a[:, 2 * C :]], dim=1)
+        return (
+            fold(self.conv.weight0, -1),
+            fold(self.conv.weight, -1),
+            torch.cat([fold(a, 1), a[:, 2 * C :]], dim=1),
+        )
 
     def forward(
         self,
@@ -356,13 +365,8 @@ class LConvBilin(nn.Module):
         :meth:`_local_trace`, folded as :meth:`_operands` folds them where ``adjoint``."""
         if adjoint is None:
             return with_adjoints(W), self.conv.weight0, self.bilin.weight
-        C, p = W.shape[1], torch.tensor(adjoint, device=W.device)
-
-        def fold(w: Tensor, dim: int) -> Tensor:
-            return w.narrow(dim, 0, C) + w.narrow(dim, C, C).index_select(dim, p)
-
-        a = self.bilin.weight
-        return W, fold(self.conv.weight0, -1), torch.cat([fold(a, 1), a[:, 2 * C :]], dim=1)
+        w0, _, a = self._folded(W, adjoint)
+        return W, w0, a
 
 
 @cache
