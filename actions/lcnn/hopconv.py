@@ -72,8 +72,10 @@ def _reference_link_gradient(U: Tensor, W: Tensor, G: Tensor, w: Tensor) -> Tens
 
 
 class _Convolution(torch.autograd.Function):
-    """``apply(U, W, w)``: :func:`.native.convolution` of ``W (n, C_in, *dims, N, N)`` with
-    the stacked weights ``w ((2 D + 1) C_in, Co)``, complex ``(n, Co, *dims, N, N)``.
+    """``apply(U, W, w, doubled=False)``: :func:`.native.convolution` of ``W (n, C_in, *dims,
+    N, N)`` (of ``(W, W^dagger)`` where ``doubled``) with the stacked weights ``w ((2 D + 1)
+    C_in, Co)`` (``2 C_in`` rows per block where ``doubled``), complex ``(n, Co, *dims, N,
+    N)``.
 
     Backward: :func:`.native.convolution_backward` and
     :func:`.native.convolution_weight_grad`. Where the backward pass is itself differentiated
@@ -173,9 +175,10 @@ class _LinkGradient(torch.autograd.Function):
 
 
 class _ConvolutionGradient(torch.autograd.Function):
-    """``apply(U, W, G, w, X) = (dU, dW)``: both input gradients of ``<G, conv(U, W, w)>`` from
-    one call of :func:`.native.convolution_backward` (``dZ = G w^T`` formed once for both);
-    ``X`` is ``W`` channel-last (:class:`_Convolution`'s), kept with ``G``'s for the backward.
+    """``apply(U, W, G, w, X, doubled) = (dU, dW)``: both input gradients of ``<G, conv(U, W,
+    w)>`` from one call of :func:`.native.convolution_backward` (``dZ = G w^T`` formed once
+    for both); ``X`` is ``W`` channel-last (:class:`_Convolution`'s), kept with ``G``'s for the
+    backward; ``doubled`` as there (``dW`` then folded, the gradient of ``W``).
     With ``R_U``, ``R_W`` the gradients of its results, ``<R_U, dU> + <R_W, dW> = <G, C'(W) +
     C(R_W)>``, ``C'`` the tangent convolution along ``R_U`` (:class:`_LinkGradient`) and
     ``C(R_W)`` the convolution of ``R_W`` (``dW`` is the adjoint convolution of ``G``). So
