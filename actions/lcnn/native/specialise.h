@@ -31,8 +31,8 @@
 #define TBWD NAME(lcnn_trace_backward)
 #define TWGRAD NAME(lcnn_trace_weight_grad)
 #define TPAIR NAME(lcnn_trace_pair)
-#define TPACK NAME(trace_pack)
-#define TPACKT NAME(trace_pack_transposed)
+#define TPACKX NAME(trace_pack_x)
+#define TPACKY NAME(trace_pack_y)
 #define TGRAM NAME(trace_gram)
 #define TSCRATCH NAME(lcnn_trace_scratch)
 #define TZERO NAME(trace_zero)
@@ -70,8 +70,8 @@
 #undef TBWD
 #undef TWGRAD
 #undef TPAIR
-#undef TPACK
-#undef TPACKT
+#undef TPACKX
+#undef TPACKY
 #undef TGRAM
 #undef TSCRATCH
 #undef TZERO

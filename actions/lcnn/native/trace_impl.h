@@ -17,32 +17,41 @@
  * (o = Gc w, dG = g wt) over blocks of 2N sites, dx and dy per site.
  */
 
-/* x and y of site s: X's Jx stored channels, then the identity at channel Jx where id_x, then
- * zero up to J (rows past J are left as they are); Y's Ky channels, then the identity at Ky
- * where id_y, then zero up to Kp */
-static void TPACK(const T *restrict X, const T *restrict Y, long b, long s, long S, long J,
-                  long Kp, long Jx, int id_x, long Ky, int id_y, T *restrict x, T *restrict y)
+/* The operands of site s, at any strides. TPACKX: x[j sj + r sr] = X_j entry r (r = (m, l,
+ * re/im)) for X's Jx stored channels, the identity at channel Jx where id_x, zero up to J.
+ * TPACKY: y[r sr + k sk] = entry r of Y_k^dagger transposed, conj Y_k(l, m), so that products
+ * of x and y rows are Re Tr(X_j Y_k); Y's Ky channels, the identity at Ky where id_y, zero up
+ * to K. TGRAM packs x (J x 2N^2) and y (2N^2 x Kp), TBWD both transposed. */
+static void TPACKX(const T *restrict X, long b, long s, long S, long Jx, int id_x, long J,
+                   T *restrict x, long sj, long sr)
 {
-    const long E = N * N;
+    const long E2 = 2 * N * N;
     for (long j = 0; j < Jx; j++) {
-        const T *src = X + ((b * Jx + j) * S + s) * 2 * E;
-        for (int r = 0; r < 2 * E; r++)
-            x[j * 2 * E + r] = src[r];
+        const T *src = X + ((b * Jx + j) * S + s) * E2;
+        for (int r = 0; r < E2; r++)
+            x[j * sj + r * sr] = src[r];
     }
-    for (long e = 0; e < (J - Jx) * 2 * E; e++) /* the identity at channel Jx, then zero */
-        x[Jx * 2 * E + e] = id_x && e < 2 * E && e % (2 * (N + 1)) == 0;
+    for (long j = Jx; j < J; j++)
+        for (int r = 0; r < E2; r++)
+            x[j * sj + r * sr] = j == Jx && id_x && r % (2 * (N + 1)) == 0;
+}
+
+static void TPACKY(const T *restrict Y, long b, long s, long S, long Ky, int id_y, long K,
+                   T *restrict y, long sk, long sr)
+{
+    const long E2 = 2 * N * N;
     for (long k = 0; k < Ky; k++) {
-        const T *src = Y + ((b * Ky + k) * S + s) * 2 * E;
+        const T *src = Y + ((b * Ky + k) * S + s) * E2;
         for (int m = 0; m < N; m++)
             for (int l = 0; l < N; l++) {
                 const long r = (m * N + l) * 2, e = (l * N + m) * 2;
-                y[r * Kp + k] = src[e];
-                y[(r + 1) * Kp + k] = -src[e + 1];
+                y[r * sr + k * sk] = src[e];
+                y[(r + 1) * sr + k * sk] = -src[e + 1];
             }
     }
-    for (long k = Ky; k < Kp; k++)
-        for (int r = 0; r < 2 * E; r++)
-            y[r * Kp + k] = k == Ky && id_y && r % (2 * (N + 1)) == 0;
+    for (long k = Ky; k < K; k++)
+        for (int r = 0; r < E2; r++)
+            y[r * sr + k * sk] = k == Ky && id_y && r % (2 * (N + 1)) == 0;
 }
 
 #define R (2 * N)
@@ -60,13 +69,14 @@ long TSCRATCH(long J, long I, long Ip, long Kp, long Rp, long JKp)
 }
 
 /* the Gram matrix G_jk of site s into row gc[0 .. J K), or added to it where add (x: Jp x E2,
- * rows past J zero; stored channels and identities as TPACK) */
+ * rows past J zero; stored channels and identities as TPACKX and TPACKY) */
 static void TGRAM(const T *restrict X, const T *restrict Y, long b, long s, long S, long J,
                   long K, long Kp, long Jx, int id_x, long Ky, int id_y, int add, T *restrict x,
                   T *restrict y, T *restrict G, T *restrict gc)
 {
     const long E2 = 2 * N * N, Jp = (J + R - 1) / R * R;
-    TPACK(X, Y, b, s, S, J, Kp, Jx, id_x, Ky, id_y, x, y);
+    TPACKX(X, b, s, S, Jx, id_x, J, x, E2, 1);
+    TPACKY(Y, b, s, S, Ky, id_y, Kp, y, 1, Kp);
     for (long j = 0; j < Jp; j += R)
         ROWS_GEMM(x + j * E2, E2, y, Kp, E2, Kp / VL, G + j * Kp, Kp);
     for (long j = 0; j < J; j++)
@@ -101,34 +111,6 @@ void TFWD(const T *restrict w, const T *restrict X, const T *restrict Y, T *rest
         }
 }
 
-/* TBWD's operands of site s, transposed: xt (2 N^2 x Jp), xt[r][j] = x[j][r] for j < J (where
- * not NULL), and yt (K x Rp), yt[k][r] = y[r][k] (where not NULL; columns past 2 N^2 are
- * left as they are); stored channels and identities as TPACK */
-static void TPACKT(const T *restrict X, const T *restrict Y, long b, long s, long S, long Jx,
-                   int id_x, long Ky, int id_y, long Jp, long Rp, T *restrict xt,
-                   T *restrict yt)
-{
-    const long E = N * N;
-    for (long j = 0; xt && j < Jx; j++) {
-        const T *src = X + ((b * Jx + j) * S + s) * 2 * E;
-        for (int r = 0; r < 2 * E; r++)
-            xt[r * Jp + j] = src[r];
-    }
-    for (int r = 0; xt && id_x && r < 2 * E; r++)
-        xt[r * Jp + Jx] = r % (2 * (N + 1)) == 0;
-    for (long k = 0; yt && k < Ky; k++) {
-        const T *src = Y + ((b * Ky + k) * S + s) * 2 * E;
-        for (int m = 0; m < N; m++)
-            for (int l = 0; l < N; l++) {
-                const long r = (m * N + l) * 2, e = (l * N + m) * 2;
-                yt[k * Rp + r] = src[e];
-                yt[k * Rp + r + 1] = -src[e + 1];
-            }
-    }
-    for (int r = 0; yt && id_y && r < 2 * E; r++)
-        yt[Ky * Rp + r] = r % (2 * (N + 1)) == 0;
-}
-
 void TBWD(const T *restrict wt, const T *restrict X, const T *restrict Y, const T *restrict g,
           T *restrict dX, T *restrict dY, long n, long S, long J, long K, long I, long Kp,
           long Rp, int id_x, int id_y, T *restrict scratch)
@@ -151,7 +133,10 @@ void TBWD(const T *restrict wt, const T *restrict X, const T *restrict Y, const 
             for (long t = 0; t < ns; t++) {
                 const long s = s0 + t;
                 const T *dG = dGb + t * JKp;
-                TPACKT(X, Y, b, s, S, Jx, id_x, Ky, id_y, Jp, Rp, dY ? xt : 0, dX ? yt : 0);
+                if (dY) /* xt[r][j] = x[j][r], yt[k][r] = y[r][k]: only where wanted */
+                    TPACKX(X, b, s, S, Jx, id_x, J, xt, 1, Jp);
+                if (dX)
+                    TPACKY(Y, b, s, S, Ky, id_y, K, yt, Rp, 1);
                 for (long j = 0; dX && j < J; j += R) /* dx[j][r] = sum_k dG[j][k] y[r][k] */
                     ROWS_GEMM(dG + j * Kp, Kp, yt, Rp, K, Rp / VL, dx + j * Rp, Rp);
                 for (long r = 0; dY && r < E2; r += R) /* dy[r][k] = sum_j x[j][r] dG[j][k] */
