@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from .lattice import shift, tensor_sum
-from .paths import real_trace_product, shift_by
+from .paths import Sites, real_trace_product, shift_by
 from .products import product
 
 
@@ -96,9 +96,9 @@ def _plaquette_links(dims: tuple[int, ...], device: torch.device) -> Tensor:
     :func:`plaquette_halves` per plane and site, ``U_mu(x)``, ``U_nu(x + mu)``, ``U_nu(x)``,
     ``U_mu(x + nu)``."""
     D, V = len(dims), math.prod(dims)
-    site = torch.arange(V).view(dims)
-    here = site.flatten()
-    up = [site.roll(-1, mu).flatten() for mu in range(D)]  # x + mu
+    sites = Sites(torch.arange(V), dims)
+    here = sites.flat
+    up = [sites.moved([int(d == mu) for d in range(D)]) for mu in range(D)]  # x + mu
     planes = [(mu, nu) for mu in range(D) for nu in range(mu + 1, D)]
     factors = (
         [mu * V + here for mu, nu in planes],
