@@ -29,12 +29,16 @@ void BBWD(const T *restrict w, const T *restrict A, const T *restrict B, const T
         for (long s = 0; s < S; s++) {
             for (long k = 0; k < Kp; k++) {
                 const T *src = k < Kb ? B + ((b * Kb + k) * S + s) * mat : B;
+                if (k < Kb)
+                    PREFETCH(src, 0);
                 for (int e = 0; e < N * N; e++) {
                     const T diag = k == Kb && id_b && e % (N + 1) == 0;
                     bc[(e * 2) * Kp + k] = k < Kb ? src[2 * e] : diag;
                     bc[(e * 2 + 1) * Kp + k] = k < Kb ? -src[2 * e + 1] : 0;
                 }
             }
+            for (long j = 0; j < Ja; j++)
+                PREFETCH(A + ((b * Ja + j) * S + s) * mat, 0);
             for (long j = 0; j < J; j++)
                 for (int e = 0; e < N * N; e++) {
                     const T *src = j < Ja ? A + ((b * Ja + j) * S + s) * mat : A;
@@ -46,6 +50,8 @@ void BBWD(const T *restrict w, const T *restrict A, const T *restrict B, const T
             for (int m = 0; m < N; m++) {
                 for (long i = 0; i < I; i++) {
                     const T *src = G + ((b * I + i) * S + s) * mat + m * N * 2;
+                    if (m == 0)
+                        PREFETCH(src, 0);
                     for (int p = 0; p < N; p++) {
                         g[p * I + i] = src[2 * p];
                         g[(N + p) * I + i] = src[2 * p + 1];
@@ -89,6 +95,8 @@ void BBWD(const T *restrict w, const T *restrict A, const T *restrict B, const T
                             }
                         }
                     T *dst = dA + ((b * Ja + j) * S + s) * mat + m * N * 2;
+                    if (m == 0)
+                        PREFETCH(dst, 1);
                     for (int l = 0; l < N; l++) {
                         T sr = 0, si = 0;
                         for (int v = 0; v < VL; v++) {
@@ -102,6 +110,7 @@ void BBWD(const T *restrict w, const T *restrict A, const T *restrict B, const T
             }
             for (long k = 0; k < Kb; k++) {
                 T *dst = dB + ((b * Kb + k) * S + s) * mat;
+                PREFETCH(dst, 1);
                 for (int e = 0; e < N * N; e++) {
                     dst[2 * e] = db[(e * 2) * Kp + k];
                     dst[2 * e + 1] = db[(e * 2 + 1) * Kp + k];

@@ -28,6 +28,7 @@ void FN(const T *restrict w, const T *restrict X, const T *restrict Y, T *restri
         for (long s = 0; s < S; s++) {
             for (long k = 0; k < Ky; k++) {
                 const T *src = Y + ((b * Ky + k) * S + s) * mat;
+                PREFETCH(src, 0);
                 for (int l = 0; l < N; l++)
                     for (int p = 0; p < N; p++) {
                         const long e = adj_y ? (p * N + l) * 2 : (l * N + p) * 2;
@@ -48,6 +49,8 @@ void FN(const T *restrict w, const T *restrict X, const T *restrict Y, T *restri
                     }
                 for (long j = 0; j < Jx; j++) {
                     const T *src = X + ((b * Jx + j) * S + s) * mat;
+                    if (m == 0)
+                        PREFETCH(src, 0);
                     for (int l = 0; l < N; l++) {
                         const long e = adj_x ? (l * N + m) * 2 : (m * N + l) * 2;
                         x[l * J + j] = src[e];
@@ -77,6 +80,7 @@ void FN(const T *restrict w, const T *restrict X, const T *restrict Y, T *restri
             }
             for (long i = 0; i < I; i++) {
                 T *dst = out + ((b * I + i) * S + s) * mat;
+                PREFETCH(dst, 1);
                 for (int e = 0; e < N * N; e++) {
                     dst[2 * e] = o[(2 * e) * Ip + i];
                     dst[2 * e + 1] = o[(2 * e + 1) * Ip + i];

@@ -25,6 +25,8 @@ static void PLOAD(const T *restrict X, long nc, int id, long C, long b, long s, 
                   T *restrict x)
 {
     const long mat = 2 * N * N;
+    for (long j = 0; j < nc; j++)
+        PREFETCH(X + ((b * nc + j) * S + s) * mat, 0);
     for (long j = 0; j < C; j++)
         for (int e = 0; e < N * N; e++) {
             const T *src = X + ((b * nc + j) * S + s) * mat;
@@ -87,6 +89,7 @@ void PAIR(const T *restrict wT, const T *restrict X, const T *restrict Y, const 
                               Ip);
                 for (long i = 0; i < I; i++) {
                     T *dst = out + ((b * I + i) * S + s) * mat;
+                    PREFETCH(dst, 1);
                     for (int e = 0; e < mat; e++)
                         dst[e] = o[e * Ip + i];
                 }
@@ -94,6 +97,7 @@ void PAIR(const T *restrict wT, const T *restrict X, const T *restrict Y, const 
             if (da) {
                 for (long i = 0; i < I; i++) {
                     const T *src = G + ((b * I + i) * S + s) * mat;
+                    PREFETCH(src, 0);
                     for (int e = 0; e < mat; e++)
                         g[e * Ip + i] = src[e];
                 }

@@ -77,9 +77,14 @@ void WGRAD(const T *restrict A, const T *restrict B, const T *restrict G, T *res
         for (long s = 0; s < S; s++) {
             for (long i = 0; i < I; i++) {
                 const T *src = G + ((b * I + i) * S + s) * WDEPTH;
+                PREFETCH(src, 0);
                 for (int e = 0; e < WDEPTH; e++)
                     g[e * Ip + i] = src[e];
             }
+            for (long k = 0; k < Kb; k++)
+                PREFETCH(B + ((b * Kb + k) * S + s) * WDEPTH, 0);
+            for (long j = 0; j < Ja; j++)
+                PREFETCH(A + ((b * Ja + j) * S + s) * WDEPTH, 0);
             for (long k = 0; k < K; k++)
                 for (int e = 0; e < N * N; e++) {
                     const T *src = B + ((b * Kb + k) * S + s) * WDEPTH;

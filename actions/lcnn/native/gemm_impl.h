@@ -3,10 +3,30 @@
  *
  * ROWS_GEMM: out[r][.] = sum_{q < nq} A[r][q] B[q][.] for the 2N rows r of A and nv vectors of
  * columns; all rows by two vectors in registers (4N accumulators), leading dimensions lda,
- * ldb and ldo in elements.
+ * ldb and ldo in elements. PREFETCH: a site's matrix a few sites ahead (below).
  */
 
 #define R (2 * N)
+
+/* Channel-first operands (n, C, S, N, N, 2) are read one site of every channel at a time: more
+ * streams than the hardware prefetcher follows. PREFETCH asks for the matrix PF_SITES sites on
+ * of the channel whose site matrix starts at p, to be written where write (a prefetch never
+ * faults, past the end included). */
+#define PF_SITES 2
+static inline void PREFETCH(const T *p, int write)
+{
+    const T *ahead = p + PF_SITES * 2 * N * N;
+    for (int e = 0; e < 2 * N * N; e += 64 / (int)sizeof(T)) {
+        if (write)
+            __builtin_prefetch(ahead + e, 1);
+        else
+            __builtin_prefetch(ahead + e, 0);
+    }
+    if (write)
+        __builtin_prefetch(ahead + 2 * N * N - 1, 1);
+    else
+        __builtin_prefetch(ahead + 2 * N * N - 1, 0);
+}
 
 static void ROWS_GEMM(const T *restrict A, long lda, const T *restrict B, long ldb, long nq,
                       long nv, T *restrict out, long ldo)

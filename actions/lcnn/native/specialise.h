@@ -9,6 +9,7 @@
 #endif
 
 #define ROWS_GEMM NAME(rows_gemm)
+#define PREFETCH NAME(prefetch_site)
 #define FN NAME(lcnn_bilinear)
 #define BBWD NAME(lcnn_bilinear_backward)
 #define WGRAD NAME(lcnn_bilinear_weight_grad)
@@ -46,6 +47,7 @@
 #include "trace_impl.h"
 
 #undef ROWS_GEMM
+#undef PREFETCH
 #undef FN
 #undef BBWD
 #undef WGRAD

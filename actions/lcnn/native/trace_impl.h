@@ -22,12 +22,14 @@
  * TPACKY: y[r sr + k sk] = entry r of Y_k^dagger transposed, conj Y_k(l, m), so that products
  * of x and y rows are Re Tr(X_j Y_k); Y's Ky channels, the identity at Ky where id_y, zero up
  * to K. TGRAM packs x (J x 2N^2) and y (2N^2 x Kp), TBWD both transposed. */
+#define PF 3
 static void TPACKX(const T *restrict X, long b, long s, long S, long Jx, int id_x, long J,
                    T *restrict x, long sj, long sr)
 {
     const long E2 = 2 * N * N;
     for (long j = 0; j < Jx; j++) {
         const T *src = X + ((b * Jx + j) * S + s) * E2;
+        PREFETCH(src, 0);
         for (int r = 0; r < E2; r++)
             x[j * sj + r * sr] = src[r];
     }
@@ -42,6 +44,7 @@ static void TPACKY(const T *restrict Y, long b, long s, long S, long Ky, int id_
     const long E2 = 2 * N * N;
     for (long k = 0; k < Ky; k++) {
         const T *src = Y + ((b * Ky + k) * S + s) * E2;
+        PREFETCH(src, 0);
         for (int m = 0; m < N; m++)
             for (int l = 0; l < N; l++) {
                 const long r = (m * N + l) * 2, e = (l * N + m) * 2;
@@ -143,11 +146,13 @@ void TBWD(const T *restrict wt, const T *restrict X, const T *restrict Y, const 
                     ROWS_GEMM(xt + r * Jp, Jp, dG, Kp, J, Kp / VL, dy + r * Kp, Kp);
                 for (long j = 0; dX && j < Jx; j++) {
                     T *dst = dX + ((b * Jx + j) * S + s) * E2;
+                    PREFETCH(dst, 1);
                     for (int e = 0; e < E2; e++)
                         dst[e] = dx[j * Rp + e];
                 }
                 for (long k = 0; dY && k < Ky; k++) {
                     T *dst = dY + ((b * Ky + k) * S + s) * E2;
+                    PREFETCH(dst, 1);
                     for (int m = 0; m < N; m++)
                         for (int l = 0; l < N; l++) {
                             const long r = (m * N + l) * 2, e = (l * N + m) * 2;
