@@ -76,3 +76,25 @@ def test_other_operands_take_matmul(monkeypatch):
     out = products.product(A, A, adj_a=True)
     assert out.grad_fn.name() != "_ProductBackward"
     assert torch.allclose(out, A.mH @ A, rtol=0, atol=1e-14)
+
+
+def test_chains_counted_along_their_dimension(monkeypatch):
+    """With ``chain_dim`` the threshold counts matrices per index of that dimension (the
+    gathered rows of ``link_table``, chains second), so one chain and the same chain among
+    others take the same path and give the same bits; the gradient carries it."""
+    monkeypatch.setattr(products, "MIN_PER_CHAIN", 8)
+    rows = torch.randn(6, 64, 3, 3, dtype=torch.complex128)
+    assert not products.available(rows, rows, chain_dim=1)  # 6 rows per chain
+    assert products.available(rows, rows)  # 64 per index of the first dimension
+    A = torch.randn(16, 5, 3, 3, dtype=torch.complex128, requires_grad=True)
+    B = torch.randn(16, 5, 3, 3, dtype=torch.complex128, requires_grad=True)
+    C = products.product(A, B, chain_dim=1)
+    assert C.grad_fn.name() == "_ProductBackward"
+    one = products.product(A[:, 2:3], B[:, 2:3], chain_dim=1)
+    assert torch.equal(one, C[:, 2:3])
+    G = torch.randn_like(C)
+    (dA,) = torch.autograd.grad(dot(G, C), A, create_graph=True)
+    assert dA.grad_fn.name() == "_ProductBackward"  # 16 rows per chain, not 5
+    A2 = A.detach().requires_grad_()
+    (ref,) = torch.autograd.grad(dot(G, A2 @ B.detach()), A2)
+    assert torch.allclose(dA, ref, rtol=0, atol=1e-13)

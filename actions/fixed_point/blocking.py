@@ -37,6 +37,7 @@ from lqcd_hmc.field import GaugeField
 from lqcd_hmc.heatbath import su2_projection
 from lqcd_hmc.loops import real_trace_product, staple
 from lqcd_hmc.paths import flat_sites, link_table, path_rows
+from lqcd_hmc.products import product
 
 
 def optimal_phases(Q: Tensor, newton: int = 8) -> Tensor:
@@ -90,6 +91,12 @@ def max_trace_projection(
                 break
             best = now
         return W
+
+
+def _mul(A: Tensor, B: Tensor) -> Tensor:
+    """``A B`` of gathered rows ``(R, B, N, N)`` of :func:`lqcd_hmc.paths.link_table`, whose
+    chains are the second dimension (natively on a CPU: :func:`lqcd_hmc.products.product`)."""
+    return product(A, B, chain_dim=1)
 
 
 def _check_even(dims: Sequence[int]) -> None:
@@ -235,12 +242,14 @@ class Blocking:
         vc = math.prod(dims) // 2**D
         M = c * middle
         if c_d and D > 2:
-            staples = (staple[0] @ staple[1] @ staple[2]).unflatten(0, (-1, 2 * (D - 2), vc))
+            staples = _mul(_mul(staple[0], staple[1]), staple[2]).unflatten(
+                0, (-1, 2 * (D - 2), vc)
+            )
             M = M + c_d * staples.sum(1).flatten(0, 1).index_select(0, rows["fold"])
-        arms = arm @ M @ back
+        arms = _mul(_mul(arm, M), back)
         W = own * link.unflatten(0, (D, 2, vc))
         W = W + arms.unflatten(0, (D, 2, 2 * (D - 1), vc)).sum(2)
-        Q = (W[:, 0] @ W[:, 1]).movedim(2, 0)  # (B, D, V/2^D, N, N)
+        Q = product(W[:, 0], W[:, 1], chain_dim=2).movedim(2, 0)  # (B, D, V/2^D, N, N)
         return Q.reshape(B, D, *(L // 2 for L in dims), *fine.shape[-2:])
 
     def _weights(self, D: int) -> tuple[float, float, float]:
