@@ -9,9 +9,9 @@
 #define R (2 * N)
 
 /* Channel-first operands (n, C, S, N, N, 2) are read one site of every channel at a time: more
- * streams than the hardware prefetcher follows. PREFETCH asks for the matrix PF_SITES sites on
- * of the channel whose site matrix starts at p, to be written where write (a prefetch never
- * faults, past the end included). */
+ * streams than the hardware prefetcher follows. PREFETCH(p, write) asks for the matrix
+ * PF_SITES sites further along the channel of the site matrix at p, for writing where write
+ * (a prefetch past the end of an operand is harmless: it never faults). */
 #define PF_SITES 2
 static inline void PREFETCH(const T *p, int write)
 {
