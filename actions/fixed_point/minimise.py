@@ -45,6 +45,7 @@ from lqcd_hmc.field import GaugeField
 from lqcd_hmc.groups import Group
 from lqcd_hmc.kernels.dynamics import SplitDynamics, check_kernels, planar_terms
 from lqcd_hmc.kernels.split import from_split, to_split
+from lqcd_hmc.products import product
 
 from .blocking import Blocking
 from .lbfgs import Evaluate, Move, minimise
@@ -77,7 +78,7 @@ def algebra_gradient(links: Tensor, grad: Tensor, field: GaugeField) -> Tensor:
 
 
 def _algebra_force(links: Tensor, grad: Tensor, group: Group) -> Tensor:
-    return -0.5 * group.project_algebra(links @ grad.mH)
+    return -0.5 * group.project_algebra(product(links, grad, adj_b=True))
 
 
 @dataclass
