@@ -21,7 +21,7 @@ from torch import Tensor
 
 from . import native
 from .autograd import differentiable, operand, reference_gradients, save, wanted
-from .inputs import fold_adjoints, with_adjoints
+from .inputs import cat_adjoints, fold_adjoints, with_adjoints
 from .transport import transport
 
 
@@ -30,7 +30,7 @@ def _reference(U: Tensor, W: Tensor, w: Tensor, doubled: bool = False) -> Tensor
     ``(n, Co, *dims, N, N)`` for the stacked weights ``w ((2 D + 1) C_in, Co)``, of ``(W,
     W^dagger)`` where ``doubled``."""
     if doubled:
-        W = torch.cat([W, W.mH.resolve_conj()], dim=1)
+        W = cat_adjoints(W)
     blocks = w.unflatten(0, (-1, W.shape[1])).to(W.dtype)
     out = torch.einsum("jo,bj...->bo...", blocks[0], W)
     for h, wh in enumerate(blocks[1:]):

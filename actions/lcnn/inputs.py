@@ -30,6 +30,12 @@ class Plaq(nn.Module):
         return product(*plaquette_halves(U), adj_b=True)
 
 
+def cat_adjoints(W: Tensor) -> Tensor:
+    """``(W, W^dagger)`` along the channels by ``torch.cat``: what :func:`with_adjoints`
+    computes in one pass, for the reference paths (autograd differentiates it)."""
+    return torch.cat([W, W.mH.resolve_conj()], dim=1)
+
+
 def with_adjoints(P: Tensor) -> Tensor:
     """``(P, P^dagger)`` along the channels: the layout :func:`plaquette_adjoint` describes
     (and the L-CB layers' ``W~``). Differentiable to any order by :class:`_WithAdjoints`."""
@@ -51,7 +57,7 @@ class _WithAdjoints(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: object, P: Tensor) -> Tensor:
-        return native.with_adjoints(P) if native.available(P) else torch.cat([P, P.mH], dim=1)
+        return native.with_adjoints(P) if native.available(P) else cat_adjoints(P)
 
     @staticmethod
     def backward(ctx: object, G: Tensor) -> Tensor:

@@ -30,7 +30,7 @@ from lqcd_hmc.lattice import shift
 from .bilinear import bilinear, pays
 from .hopconv import available as hop_available
 from .hopconv import hop_convolution
-from .inputs import with_adjoints
+from .inputs import cat_adjoints, with_adjoints
 from .sitewise import Trace
 from .traced import trace_bilinear
 from .transport import transport, transport_hops
@@ -123,7 +123,7 @@ class LConv(nn.Module):
         K = self.kernel_size
         hopping = self._native(W, wk)
         if doubled and not hopping:
-            W = torch.cat([W, W.mH.resolve_conj()], dim=1)
+            W = cat_adjoints(W)
         out = hop_convolution(U, W, w0, wk, doubled) if hopping else mix_(w0, W)
         if self.bias is not None:
             eye = torch.eye(W.shape[-1], dtype=W.dtype, device=W.device)
@@ -292,7 +292,7 @@ class LConvBilin(nn.Module):
         map on ``W~`` is one on ``W`` with the weights of a channel and of its repeat summed,
         ``w'_j = w_j + w_{C + adjoint(j)}``: half the input channels, the same result."""
         if adjoint is None or not self.bilin.fast:
-            Wt = with_adjoints(W) if self.bilin.fast else torch.cat([W, W.mH.resolve_conj()], 1)
+            Wt = with_adjoints(W) if self.bilin.fast else cat_adjoints(W)
             return Wt, self.conv(U, W, hops, doubled=True), None
         w0, wk, a = self._folded(W, adjoint)
         return W, self.conv(U, W, hops, (w0, wk)), a

@@ -78,23 +78,25 @@ def channels_first(X: Tensor, C: int, like: Tensor) -> Tensor:
 def with_adjoints(W: Tensor) -> Tensor:
     """``(W, W^dagger)`` along the channels of ``W (n, C, *dims, N, N)`` complex, in one pass
     (``layout_impl.h``)."""
-    return _doubling("with_adjoints", W, 2)
+    return _doubling("with_adjoints", W, 2 * W.shape[1])
 
 
 def fold_adjoints(G: Tensor) -> Tensor:
     """``G_1 + G_2^dagger`` of the two halves of the channels of ``G (n, 2 C, *dims, N, N)``
     complex: :func:`with_adjoints`'s adjoint, in one pass."""
-    return _doubling("fold_adjoints", G, 0.5)
+    return _doubling("fold_adjoints", G, G.shape[1] // 2)
 
 
-def _doubling(kind: str, X: Tensor, factor: float) -> Tensor:
+def _doubling(kind: str, X: Tensor, C_out: int) -> Tensor:
+    """The kernel ``kind`` from ``X`` to ``C_out`` channels; it takes the channels of the
+    single side, the fewer of the two."""
     n, C, *dims, N, _ = X.shape
     (src,) = _reals(X)
-    out = src.new_empty(n, int(C * factor), *dims, N, N, 2)
+    out = src.new_empty(n, C_out, *dims, N, N, 2)
     getattr(_loaded(), f"lcnn_{kind}_{_TYPES[X.dtype]}")(
         ctypes.c_void_p(src.data_ptr()),
         ctypes.c_void_p(out.data_ptr()),
-        *(ctypes.c_long(v) for v in (n, min(C, out.shape[1]), math.prod(dims), N)),
+        *(ctypes.c_long(v) for v in (n, min(C, C_out), math.prod(dims), N)),
     )
     return torch.view_as_complex(out)
 
